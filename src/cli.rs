@@ -1,0 +1,62 @@
+//! Command-line arguments (clap derive). No logic lives here.
+
+use crate::demo::DemoOptions;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// journeydb: customer-journey analytics over Parquet, spoken as PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "journeydb", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the PostgreSQL-protocol server over a data directory.
+    Serve(ServeArgs),
+    /// Generate the demo journey dataset as Parquet.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory: each folder of Parquet files is a table. Created with a demo dataset
+    /// when missing.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:5433).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of events to generate.
+    #[arg(long, default_value_t = 300_000)]
+    pub events: u64,
+    /// Output data directory (the `events` table is written under it).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Random seed: the same seed gives the same dataset, byte for byte.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Events per Parquet file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events_per_file: u64,
+}
+
+impl DemoArgs {
+    pub fn options(&self) -> DemoOptions {
+        DemoOptions {
+            events: self.events,
+            seed: self.seed,
+            events_per_file: self.events_per_file,
+        }
+    }
+}

@@ -1,0 +1,804 @@
+//! The demo dataset generator: realistic customer journeys as Parquet, deterministic by seed.
+//!
+//! The dataset is the `events` table with the canonical journey columns (see DESIGN.md):
+//! `user_id, anonymous_id, event_time, event_name, channel, source, medium, campaign, term,
+//! content, page_url, referrer, revenue`.
+//!
+//! What it models, so that journey questions have meaningful answers:
+//! - people with one to three cookies (devices); some never identify themselves, the others
+//!   identify at their first lead event (form fill, live chat, demo request), which carries
+//!   both ids; events before it carry only the cookie, events after it both;
+//! - sessions separated by days, each starting with a touch (an event with channel, source,
+//!   medium, campaign, term, content, referrer) followed by page views without one;
+//! - stages awareness -> consideration -> decision (lead) -> opportunity -> customer, where each
+//!   channel moves people on with its own strength (display and social find people but rarely
+//!   convert them, paid search and email close), so attribution models disagree for real;
+//! - offline touches: live chats, phone calls recorded as Direct, CRM opportunities (no channel,
+//!   no cookie), webinars, emails, demo requests;
+//! - purchases with revenue (numeric(12,2)), repeat purchases, and tied timestamps (a purchase
+//!   and its confirmation page view in the same second; events at whole seconds).
+//!
+//! Determinism: the dataset is cut into chunks of `events_per_file` events; chunk `k` is
+//! generated from `seed` and `k` only, so the output is the same byte for byte whatever the
+//! number of threads. Each chunk is one Parquet file, written under a temporary name and
+//! renamed into place.
+
+use crate::error::{Error, Result};
+use datafusion::arrow::array::{ArrayRef, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Rows per Arrow batch handed to the Parquet writer.
+const BATCH_ROWS: usize = 65_536;
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 131_072;
+/// 2025-01-01T00:00:00Z in microseconds since the Unix epoch.
+const START_MICROS: i64 = 1_735_689_600_000_000;
+/// People start their journeys over this many days.
+const START_SPREAD_DAYS: u64 = 150;
+const SECOND: i64 = 1_000_000;
+const DAY: i64 = 86_400 * SECOND;
+/// Most sessions a person has.
+const MAX_SESSIONS: u32 = 40;
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub events: u64,
+    pub seed: u64,
+    pub events_per_file: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions { events: 300_000, seed: 42, events_per_file: 1_000_000 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoStats {
+    pub events: u64,
+    pub people: u64,
+    pub files: u64,
+    pub seconds: f64,
+    pub dir: PathBuf,
+}
+
+impl std::fmt::Display for DemoStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rate = if self.seconds > 0.0 { self.events as f64 / self.seconds } else { 0.0 };
+        write!(
+            f,
+            "wrote {} events of {} people in {} file(s) to {} in {:.2}s ({:.0} events/s)",
+            self.events,
+            self.people,
+            self.files,
+            self.dir.display(),
+            self.seconds,
+            rate
+        )
+    }
+}
+
+/// The schema of the demo `events` table.
+pub fn events_schema() -> SchemaRef {
+    let s = |name: &str| Field::new(name, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        s("user_id"),
+        s("anonymous_id"),
+        Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("event_name", DataType::Utf8, false),
+        s("channel"),
+        s("source"),
+        s("medium"),
+        s("campaign"),
+        s("term"),
+        s("content"),
+        s("page_url"),
+        s("referrer"),
+        Field::new("revenue", DataType::Decimal128(12, 2), true),
+    ]))
+}
+
+/// Generates the dataset into `out/events/`, replacing any previous demo files there.
+pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
+    if opts.events_per_file == 0 {
+        return Err(Error::InvalidParameter("events per file must be at least 1".into()));
+    }
+    let started = Instant::now();
+    let dir = out.join("events");
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let is_demo = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("demo-"));
+        if is_demo {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    let chunks = opts.events.div_ceil(opts.events_per_file);
+    let next = AtomicU64::new(0);
+    let people = AtomicU64::new(0);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(chunks.max(1) as usize);
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= chunks {
+                            return Ok(());
+                        }
+                        let quota = opts.events_per_file.min(opts.events - k * opts.events_per_file);
+                        let path = dir.join(format!("demo-{k:05}.parquet"));
+                        let n = write_chunk(&path, opts.seed, k, quota)?;
+                        people.fetch_add(n, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Config("demo generator thread panicked".into()))))
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    Ok(DemoStats {
+        events: opts.events,
+        people: people.load(Ordering::Relaxed),
+        files: chunks,
+        seconds: started.elapsed().as_secs_f64(),
+        dir,
+    })
+}
+
+/// Writes chunk `k` (exactly `quota` events) to `path` atomically. Returns the people in it.
+fn write_chunk(path: &Path, seed: u64, k: u64, quota: u64) -> Result<u64> {
+    let tmp = path.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build();
+    let schema = events_schema();
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+    let mut generator = Generator::new(seed, k);
+    let mut remaining = quota as usize;
+    while remaining > 0 {
+        let rows = remaining.min(BATCH_ROWS);
+        let batch = generator.next_batch(&schema, rows)?;
+        writer.write(&batch)?;
+        remaining -= rows;
+    }
+    writer.close()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(generator.people)
+}
+
+/// Generates batches of events for one chunk: whole journeys, person after person, sorted by
+/// person and time; a batch boundary may fall inside a journey (the rest goes in the next).
+pub struct Generator {
+    rng: Rng,
+    chunk: u64,
+    people: u64,
+    pending: Vec<Event>,
+    pending_pos: usize,
+    text: String,
+}
+
+#[derive(Debug, Clone)]
+struct Event {
+    user: Option<u32>,
+    cookie: Option<u8>,
+    person: u64,
+    time: i64,
+    name: &'static str,
+    touch: Option<Touch>,
+    page: Option<&'static str>,
+    revenue_cents: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Touch {
+    channel: &'static str,
+    source: &'static str,
+    medium: &'static str,
+    campaign: Option<&'static str>,
+    term: Option<&'static str>,
+    content: Option<&'static str>,
+    referrer: Option<&'static str>,
+}
+
+impl Generator {
+    pub fn new(seed: u64, chunk: u64) -> Generator {
+        Generator {
+            rng: Rng::new(seed ^ chunk.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            chunk,
+            people: 0,
+            pending: Vec::with_capacity(256),
+            pending_pos: 0,
+            text: String::with_capacity(32),
+        }
+    }
+
+    /// The next `rows` events as one batch.
+    pub fn next_batch(&mut self, schema: &SchemaRef, rows: usize) -> Result<RecordBatch> {
+        let mut b = Builders::new(rows);
+        for _ in 0..rows {
+            if self.pending_pos == self.pending.len() {
+                self.pending.clear();
+                self.pending_pos = 0;
+                while self.pending.is_empty() {
+                    self.journey();
+                }
+            }
+            let e = &self.pending[self.pending_pos];
+            self.pending_pos += 1;
+            self.text.clear();
+            match e.user {
+                Some(u) => {
+                    let _ = write!(self.text, "u{:03}{:07}", self.chunk, u);
+                    b.user_id.append_value(&self.text);
+                }
+                None => b.user_id.append_null(),
+            }
+            match e.cookie {
+                Some(c) => {
+                    self.text.clear();
+                    let id = e.person.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ (c as u64).wrapping_mul(0x9E37_79B9);
+                    let _ = write!(self.text, "a-{:016x}", id ^ self.chunk.rotate_left(40));
+                    b.anonymous_id.append_value(&self.text);
+                }
+                None => b.anonymous_id.append_null(),
+            }
+            b.event_time.append_value(e.time);
+            b.event_name.append_value(e.name);
+            match &e.touch {
+                Some(t) => {
+                    b.channel.append_value(t.channel);
+                    b.source.append_value(t.source);
+                    b.medium.append_value(t.medium);
+                    b.campaign.append_option(t.campaign);
+                    b.term.append_option(t.term);
+                    b.content.append_option(t.content);
+                    b.referrer.append_option(t.referrer);
+                }
+                None => {
+                    b.channel.append_null();
+                    // CRM events keep their system of record as the source.
+                    if e.name == "opportunity" {
+                        b.source.append_value("crm");
+                    } else {
+                        b.source.append_null();
+                    }
+                    b.medium.append_null();
+                    b.campaign.append_null();
+                    b.term.append_null();
+                    b.content.append_null();
+                    b.referrer.append_null();
+                }
+            }
+            b.page_url.append_option(e.page);
+            b.revenue.append_option(e.revenue_cents.map(i128::from));
+        }
+        b.finish(schema)
+    }
+
+    /// Appends one person's whole journey to `pending`.
+    fn journey(&mut self) {
+        let person = self.people;
+        self.people += 1;
+        let r = &mut self.rng;
+        let known = r.chance(0.55);
+        let cookies: u8 = match r.below(10) {
+            0..=5 => 1,
+            6..=8 => 2,
+            _ => 3,
+        };
+        let user = known.then_some(person as u32);
+        let mut identified = false;
+        let mut stage = Stage::Awareness;
+        let mut t = START_MICROS + r.below(START_SPREAD_DAYS * 86_400) as i64 * SECOND;
+        let mut purchases = 0u32;
+        let mut last_channel = 0usize;
+        for session in 0..MAX_SESSIONS {
+            if session > 0 {
+                // Days between visits: people close to buying come back sooner.
+                let mean_days = match stage {
+                    Stage::Awareness => 6.0,
+                    Stage::Consideration => 4.0,
+                    Stage::Lead | Stage::Opportunity => 2.5,
+                    Stage::Customer => 12.0,
+                };
+                t += (r.exp(mean_days) * DAY as f64) as i64 + r.below(3_600) as i64 * SECOND;
+                // Events happen at whole seconds, as most trackers record them: ties are real.
+                t -= t % SECOND;
+            }
+            let cookie = if cookies == 1 || r.chance(0.6) { 0 } else { r.below(cookies as u64) as u8 };
+            let ch = pick_channel(r, stage, session == 0);
+            last_channel = ch;
+            let touch = make_touch(r, ch, stage);
+            let landing = landing_page(r, ch, stage);
+            let who = |identified: bool| if identified { user } else { None };
+            self.pending.push(Event {
+                user: who(identified),
+                cookie: Some(cookie),
+                person,
+                time: t,
+                name: if CHANNELS[ch].name == "Email" { "email_click" } else { "page_view" },
+                touch: Some(touch),
+                page: Some(landing),
+                revenue_cents: None,
+            });
+            let views = r.below(5) as usize;
+            for _ in 0..views {
+                t += (5 + r.below(240)) as i64 * SECOND;
+                self.pending.push(Event {
+                    user: who(identified),
+                    cookie: Some(cookie),
+                    person,
+                    time: t,
+                    name: "page_view",
+                    touch: None,
+                    page: Some(PAGES[r.below(PAGES.len() as u64) as usize]),
+                    revenue_cents: None,
+                });
+            }
+            let strength = CHANNELS[ch].strength[stage as usize];
+            match stage {
+                Stage::Awareness => {
+                    if r.chance(0.35 * strength) {
+                        stage = Stage::Consideration;
+                        t += (20 + r.below(300)) as i64 * SECOND;
+                        let (name, page) = if r.chance(0.4) {
+                            ("webinar_signup", "/webinar/journey-analytics-101")
+                        } else {
+                            ("content_download", "/resources/attribution-ebook")
+                        };
+                        self.pending.push(Event { user: who(identified), cookie: Some(cookie), person, time: t, name, touch: None, page: Some(page), revenue_cents: None });
+                    }
+                }
+                Stage::Consideration => {
+                    if known && r.chance(0.30 * strength) {
+                        stage = Stage::Lead;
+                        t += (30 + r.below(600)) as i64 * SECOND;
+                        identified = true;
+                        let (name, page) = match r.below(10) {
+                            0..=4 => ("form_submit", "/contact"),
+                            5..=7 => ("live_chat", "/pricing"),
+                            _ => ("demo_request", "/demo"),
+                        };
+                        // The identify event carries both the cookie and the user id.
+                        self.pending.push(Event { user, cookie: Some(cookie), person, time: t, name, touch: None, page: Some(page), revenue_cents: None });
+                    }
+                }
+                Stage::Lead => {
+                    if r.chance(0.30 * strength) {
+                        stage = Stage::Opportunity;
+                        // Often a sales call, recorded as Direct, then the CRM opportunity.
+                        if r.chance(0.6) {
+                            t += (2 * 3_600 + r.below(2 * 86_400)) as i64 * SECOND;
+                            self.pending.push(Event { user, cookie: None, person, time: t, name: "phone_call", touch: Some(DIRECT_TOUCH), page: None, revenue_cents: None });
+                        }
+                        t += (600 + r.below(86_400)) as i64 * SECOND;
+                        self.pending.push(Event { user, cookie: None, person, time: t, name: "opportunity", touch: None, page: None, revenue_cents: None });
+                    }
+                }
+                Stage::Opportunity | Stage::Customer => {
+                    let p = if stage == Stage::Customer { 0.10 } else { 0.40 };
+                    if r.chance(p * strength) {
+                        if stage == Stage::Opportunity && r.chance(0.5) {
+                            // The closing call, recorded as Direct.
+                            t += (3_600 + r.below(86_400)) as i64 * SECOND;
+                            self.pending.push(Event { user, cookie: None, person, time: t, name: "phone_call", touch: Some(DIRECT_TOUCH), page: None, revenue_cents: None });
+                        }
+                        stage = Stage::Customer;
+                        purchases += 1;
+                        t += (60 + r.below(1_800)) as i64 * SECOND;
+                        let cents = PRICES_CENTS[r.below(PRICES_CENTS.len() as u64) as usize] * if purchases > 1 { 1 } else { 1 + r.below(3) as i64 };
+                        self.pending.push(Event { user, cookie: Some(cookie), person, time: t, name: "purchase", touch: None, page: Some("/checkout"), revenue_cents: Some(cents) });
+                        // The confirmation page view lands in the same second: a tie.
+                        self.pending.push(Event { user, cookie: Some(cookie), person, time: t, name: "page_view", touch: None, page: Some("/checkout/complete"), revenue_cents: None });
+                    }
+                }
+            }
+            // Leaving: unconverted people drift away; customers sometimes come back.
+            let leave = match stage {
+                Stage::Awareness => 0.30,
+                Stage::Consideration => 0.18,
+                Stage::Lead => 0.12,
+                Stage::Opportunity => 0.10,
+                Stage::Customer => 0.35,
+            };
+            if r.chance(leave) || t > START_MICROS + 330 * DAY {
+                break;
+            }
+        }
+        // Newsletter opens close some journeys, after the last visit.
+        if known && identified && r.chance(0.3) {
+            let email = make_touch(&mut self.rng, EMAIL, Stage::Customer);
+            t += (self.rng.exp(3.0) * DAY as f64) as i64;
+            t -= t % SECOND;
+            self.pending.push(Event { user, cookie: None, person, time: t, name: "email_open", touch: Some(email), page: None, revenue_cents: None });
+        }
+        let _ = last_channel;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Awareness = 0,
+    Consideration = 1,
+    Lead = 2,
+    Opportunity = 3,
+    Customer = 4,
+}
+
+struct Channel {
+    name: &'static str,
+    /// How likely a session from this channel is to start a journey, by stage of the person.
+    reach: [f64; 5],
+    /// How strongly a session from this channel moves a person to the next stage.
+    strength: [f64; 5],
+}
+
+const EMAIL: usize = 4;
+const CHANNELS: [Channel; 8] = [
+    Channel { name: "Organic Search", reach: [30.0, 22.0, 10.0, 6.0, 6.0], strength: [1.0, 1.2, 0.7, 0.6, 0.6] },
+    Channel { name: "Paid Search", reach: [14.0, 18.0, 18.0, 12.0, 6.0], strength: [0.9, 1.1, 1.6, 1.3, 1.0] },
+    Channel { name: "Paid Social", reach: [16.0, 8.0, 5.0, 3.0, 3.0], strength: [0.7, 0.5, 0.4, 0.3, 0.3] },
+    Channel { name: "Organic Social", reach: [10.0, 6.0, 3.0, 2.0, 4.0], strength: [0.6, 0.5, 0.3, 0.3, 0.4] },
+    Channel { name: "Email", reach: [0.0, 14.0, 20.0, 22.0, 30.0], strength: [0.0, 1.0, 1.3, 1.6, 1.8] },
+    Channel { name: "Display", reach: [16.0, 6.0, 4.0, 3.0, 3.0], strength: [0.8, 0.3, 0.2, 0.2, 0.2] },
+    Channel { name: "Referral", reach: [8.0, 14.0, 8.0, 6.0, 4.0], strength: [1.0, 1.5, 1.0, 0.8, 0.6] },
+    Channel { name: "Direct", reach: [6.0, 12.0, 22.0, 30.0, 34.0], strength: [0.5, 0.8, 1.2, 1.4, 1.5] },
+];
+
+const DIRECT_TOUCH: Touch = Touch {
+    channel: "Direct",
+    source: "(direct)",
+    medium: "(none)",
+    campaign: None,
+    term: None,
+    content: None,
+    referrer: None,
+};
+
+const PAGES: [&str; 12] = [
+    "/",
+    "/pricing",
+    "/product/attribution",
+    "/product/funnels",
+    "/product/paths",
+    "/customers",
+    "/blog/what-is-multi-touch-attribution",
+    "/blog/funnel-analysis-guide",
+    "/docs/getting-started",
+    "/integrations",
+    "/about",
+    "/security",
+];
+
+const PRICES_CENTS: [i64; 5] = [49_900, 99_900, 199_900, 499_900, 1_200_000];
+
+fn pick_channel(r: &mut Rng, stage: Stage, first: bool) -> usize {
+    let s = stage as usize;
+    let total: f64 = CHANNELS.iter().enumerate().filter(|(i, _)| !(first && *i == EMAIL)).map(|(_, c)| c.reach[s]).sum();
+    let mut x = r.unit() * total;
+    for (i, c) in CHANNELS.iter().enumerate() {
+        if first && i == EMAIL {
+            continue;
+        }
+        x -= c.reach[s];
+        if x < 0.0 {
+            return i;
+        }
+    }
+    CHANNELS.len() - 1
+}
+
+fn one<T: Copy>(r: &mut Rng, items: &[T]) -> T {
+    items[r.below(items.len() as u64) as usize]
+}
+
+fn make_touch(r: &mut Rng, ch: usize, stage: Stage) -> Touch {
+    let channel = CHANNELS[ch].name;
+    let none = Touch { channel, source: "", medium: "", campaign: None, term: None, content: None, referrer: None };
+    match channel {
+        "Organic Search" => {
+            let (source, referrer) = one(r, &[("google", "https://www.google.com/"), ("google", "https://www.google.com/"), ("bing", "https://www.bing.com/"), ("duckduckgo", "https://duckduckgo.com/")]);
+            Touch { source, medium: "organic", referrer: Some(referrer), ..none }
+        }
+        "Paid Search" => {
+            let source = one(r, &["google", "google", "bing"]);
+            let (campaign, term) = if stage as usize >= 2 && r.chance(0.6) {
+                ("brand_search", one(r, &["journeydb", "journeydb pricing", "journeydb demo"]))
+            } else {
+                one(r, &[
+                    ("generic_analytics", "customer journey analytics"),
+                    ("generic_analytics", "funnel analysis software"),
+                    ("attribution_keywords", "marketing attribution tool"),
+                    ("attribution_keywords", "multi touch attribution"),
+                    ("competitor_search", "hubspot attribution alternative"),
+                ])
+            };
+            Touch { source, medium: "cpc", campaign: Some(campaign), term: Some(term), content: Some(one(r, &["ad_variant_a", "ad_variant_b"])), referrer: Some("https://www.google.com/"), ..none }
+        }
+        "Paid Social" => {
+            let source = one(r, &["linkedin", "linkedin", "facebook"]);
+            let campaign = one(r, &["q1_launch", "ebook_attribution_guide", "retargeting_social", "webinar_promo"]);
+            Touch { source, medium: "paid_social", campaign: Some(campaign), content: Some(one(r, &["carousel", "video", "single_image"])), ..none }
+        }
+        "Organic Social" => {
+            let (source, referrer) = one(r, &[("linkedin", "https://www.linkedin.com/"), ("twitter", "https://t.co/"), ("reddit", "https://www.reddit.com/")]);
+            Touch { source, medium: "social", referrer: Some(referrer), ..none }
+        }
+        "Email" => {
+            let campaign = match stage {
+                Stage::Awareness | Stage::Consideration => one(r, &["weekly_newsletter", "webinar_invite"]),
+                Stage::Lead | Stage::Opportunity => one(r, &["nurture_sequence", "case_study_series", "webinar_invite"]),
+                Stage::Customer => one(r, &["product_update", "weekly_newsletter", "upsell_offer"]),
+            };
+            let source = if campaign == "weekly_newsletter" { "newsletter" } else { "hubspot" };
+            Touch { source, medium: "email", campaign: Some(campaign), content: Some(one(r, &["header_link", "cta_button", "footer_link"])), ..none }
+        }
+        "Display" => {
+            let source = one(r, &["google_display", "doubleclick"]);
+            Touch { source, medium: one(r, &["display", "cpm"]), campaign: Some(one(r, &["awareness_banners", "retargeting_display"])), content: Some(one(r, &["banner_300x250", "banner_728x90"])), ..none }
+        }
+        "Referral" => {
+            let (source, referrer) = one(r, &[("g2.com", "https://www.g2.com/products/journeydb"), ("capterra.com", "https://www.capterra.com/"), ("partner-blog.com", "https://partner-blog.com/attribution-tools")]);
+            Touch { source, medium: "referral", referrer: Some(referrer), ..none }
+        }
+        _ => DIRECT_TOUCH,
+    }
+}
+
+fn landing_page(r: &mut Rng, ch: usize, stage: Stage) -> &'static str {
+    match (CHANNELS[ch].name, stage) {
+        ("Paid Search", _) => one(r, &["/lp/journey-analytics-trial", "/pricing", "/product/attribution"]),
+        ("Paid Social", _) => one(r, &["/lp/attribution-ebook", "/webinar/journey-analytics-101"]),
+        ("Email", Stage::Customer) => one(r, &["/blog/release-notes", "/product/paths"]),
+        ("Email", _) => one(r, &["/webinar/journey-analytics-101", "/customers", "/pricing"]),
+        ("Display", _) => one(r, &["/lp/attribution-ebook", "/"]),
+        ("Direct", _) => one(r, &["/", "/pricing", "/login"]),
+        (_, Stage::Awareness) => one(r, &["/blog/what-is-multi-touch-attribution", "/blog/funnel-analysis-guide", "/"]),
+        _ => one(r, &PAGES),
+    }
+}
+
+struct Builders {
+    user_id: StringBuilder,
+    anonymous_id: StringBuilder,
+    event_time: TimestampMicrosecondBuilder,
+    event_name: StringBuilder,
+    channel: StringBuilder,
+    source: StringBuilder,
+    medium: StringBuilder,
+    campaign: StringBuilder,
+    term: StringBuilder,
+    content: StringBuilder,
+    page_url: StringBuilder,
+    referrer: StringBuilder,
+    revenue: Decimal128Builder,
+}
+
+impl Builders {
+    fn new(rows: usize) -> Builders {
+        let s = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+        Builders {
+            user_id: s(11),
+            anonymous_id: s(18),
+            event_time: TimestampMicrosecondBuilder::with_capacity(rows),
+            event_name: s(10),
+            channel: s(8),
+            source: s(6),
+            medium: s(4),
+            campaign: s(8),
+            term: s(4),
+            content: s(4),
+            page_url: s(16),
+            referrer: s(12),
+            revenue: Decimal128Builder::with_capacity(rows),
+        }
+    }
+
+    fn finish(mut self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.anonymous_id.finish()),
+            Arc::new(self.event_time.finish().with_timezone("UTC")),
+            Arc::new(self.event_name.finish()),
+            Arc::new(self.channel.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.medium.finish()),
+            Arc::new(self.campaign.finish()),
+            Arc::new(self.term.finish()),
+            Arc::new(self.content.finish()),
+            Arc::new(self.page_url.finish()),
+            Arc::new(self.referrer.finish()),
+            Arc::new(self.revenue.finish().with_precision_and_scale(12, 2)?),
+        ];
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    }
+}
+
+/// xoshiro256** seeded through splitmix64: fast, and the same sequence on every platform.
+struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng { s: [next(), next(), next(), next()] }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = self.s[1] << 17;
+        self.s[2] ^= self.s[0];
+        self.s[3] ^= self.s[1];
+        self.s[1] ^= self.s[2];
+        self.s[0] ^= self.s[3];
+        self.s[2] ^= t;
+        self.s[3] = self.s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform in [0, n); n > 0.
+    fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    /// Exponential with the given mean.
+    fn exp(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.unit()).ln()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    use std::collections::{HashMap, HashSet};
+
+    fn batch(seed: u64, rows: usize) -> RecordBatch {
+        Generator::new(seed, 0).next_batch(&events_schema(), rows).expect("batch")
+    }
+
+    #[test]
+    fn same_seed_same_data_other_seed_other_data() {
+        assert_eq!(batch(7, 5_000), batch(7, 5_000));
+        assert_ne!(batch(7, 5_000), batch(8, 5_000));
+    }
+
+    #[test]
+    fn batches_continue_journeys_across_boundaries() {
+        let schema = events_schema();
+        let mut g = Generator::new(3, 0);
+        let a = g.next_batch(&schema, 1_000).expect("a");
+        let b = g.next_batch(&schema, 1_000).expect("b");
+        let whole = batch(3, 2_000);
+        let joined = datafusion::arrow::compute::concat_batches(&schema, [&a, &b]).expect("concat");
+        assert_eq!(joined, whole);
+    }
+
+    #[test]
+    fn journeys_are_realistic() {
+        let b = batch(42, 200_000);
+        let col = |name: &str| b.column_by_name(name).expect(name).as_string::<i32>().clone();
+        let names = col("event_name");
+        let channel = col("channel");
+        let user = col("user_id");
+        let anon = col("anonymous_id");
+        let times = b.column_by_name("event_time").expect("t").as_primitive::<TimestampMicrosecondType>();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for i in 0..b.num_rows() {
+            *counts.entry(names.value(i)).or_default() += 1;
+        }
+        for name in ["page_view", "email_click", "email_open", "form_submit", "live_chat", "phone_call", "webinar_signup", "demo_request", "opportunity", "purchase", "content_download"] {
+            assert!(counts.get(name).copied().unwrap_or(0) > 10, "too few {name}: {counts:?}");
+        }
+        // Touches carry a channel; phone calls are Direct and have no cookie.
+        let mut channels = HashSet::new();
+        let mut ties = 0;
+        let mut stitched_cookies = HashSet::new();
+        let mut multi_cookie_users: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for i in 0..b.num_rows() {
+            if !channel.is_null(i) {
+                channels.insert(channel.value(i));
+            }
+            if names.value(i) == "phone_call" {
+                assert_eq!(channel.value(i), "Direct");
+                assert!(anon.is_null(i));
+            }
+            if i > 0 && times.value(i) == times.value(i - 1) {
+                ties += 1;
+            }
+            if !user.is_null(i) && !anon.is_null(i) {
+                stitched_cookies.insert(anon.value(i));
+                multi_cookie_users.entry(user.value(i)).or_default().insert(anon.value(i));
+            }
+        }
+        assert_eq!(channels.len(), 8, "{channels:?}");
+        assert!(ties > 100, "tied timestamps: {ties}");
+        assert!(multi_cookie_users.values().any(|c| c.len() > 1), "some people use several cookies");
+        // Every identified cookie also has anonymous events before identification.
+        let anonymous_only: HashSet<&str> = (0..b.num_rows()).filter(|&i| user.is_null(i) && !anon.is_null(i)).map(|i| anon.value(i)).collect();
+        assert!(stitched_cookies.iter().filter(|c| anonymous_only.contains(*c)).count() > 10);
+        // Revenue only on purchases.
+        let revenue = b.column_by_name("revenue").expect("revenue");
+        for i in 0..b.num_rows() {
+            assert_eq!(revenue.is_valid(i), names.value(i) == "purchase", "row {i}");
+        }
+    }
+
+    #[test]
+    fn channels_differ_in_how_they_convert() {
+        // Share of sessions followed (in the same journey) by a purchase differs across channels.
+        let b = batch(42, 200_000);
+        let channel = b.column_by_name("channel").expect("c").as_string::<i32>().clone();
+        let names = b.column_by_name("event_name").expect("n").as_string::<i32>().clone();
+        let revenue_rows = (0..b.num_rows()).filter(|&i| names.value(i) == "purchase").count();
+        assert!(revenue_rows > 50);
+        let mut last_touch: HashMap<&str, usize> = HashMap::new();
+        let mut last = "";
+        for i in 0..b.num_rows() {
+            if !channel.is_null(i) {
+                last = channel.value(i);
+            }
+            if names.value(i) == "purchase" {
+                *last_touch.entry(last).or_default() += 1;
+            }
+        }
+        let display = last_touch.get("Display").copied().unwrap_or(0);
+        let direct = last_touch.get("Direct").copied().unwrap_or(0);
+        assert!(direct > 3 * display.max(1), "{last_touch:?}");
+    }
+
+    #[test]
+    fn writes_exact_event_count_atomically() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let stats = generate_to_dir(dir.path(), &DemoOptions { events: 25_000, seed: 1, events_per_file: 10_000 }).expect("gen");
+        assert_eq!(stats.files, 3);
+        let mut total = 0;
+        let mut names = vec![];
+        for entry in std::fs::read_dir(dir.path().join("events")).expect("dir") {
+            let path = entry.expect("entry").path();
+            names.push(path.file_name().expect("name").to_string_lossy().to_string());
+            let file = std::fs::File::open(&path).expect("open");
+            let reader = datafusion::parquet::file::reader::SerializedFileReader::new(file).expect("parquet");
+            use datafusion::parquet::file::reader::FileReader;
+            total += reader.metadata().file_metadata().num_rows();
+        }
+        names.sort();
+        assert_eq!(names, ["demo-00000.parquet", "demo-00001.parquet", "demo-00002.parquet"]);
+        assert_eq!(total, 25_000);
+    }
+}

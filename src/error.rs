@@ -1,0 +1,324 @@
+//! The engine's error enum and the ONE function that turns any error into a PostgreSQL error
+//! with a SQLSTATE ([`to_pg_error`]).
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+use datafusion::parquet::errors::ParquetError;
+use journeydb_udfs::ArgumentError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    #[error(transparent)]
+    Parquet(#[from] ParquetError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
+    /// A statement the SQL parser accepts that journeydb does not run (yet).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A bad value for a setting or an argument.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// A store-level problem with a table's files.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// A PostgreSQL error: SQLSTATE, message in PostgreSQL style, optional detail and hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgError {
+    pub code: &'static str,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl PgError {
+    fn new(code: &'static str, message: impl Into<String>) -> PgError {
+        PgError { code, message: message.into(), detail: None, hint: None }
+    }
+    fn with_hint(mut self, hint: Option<String>) -> PgError {
+        self.hint = hint.filter(|h| !h.is_empty());
+        self
+    }
+}
+
+pub mod sqlstate {
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const UNDEFINED_TABLE: &str = "42P01";
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const DUPLICATE_COLUMN: &str = "42701";
+    pub const UNDEFINED_FUNCTION: &str = "42883";
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const SYNTAX_OR_RULE: &str = "42000";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const DATA_EXCEPTION: &str = "22000";
+    pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const QUERY_CANCELED: &str = "57014";
+    pub const OUT_OF_MEMORY: &str = "53200";
+    pub const IO_ERROR: &str = "58030";
+    pub const DATA_CORRUPTED: &str = "XX001";
+    pub const INTERNAL_ERROR: &str = "XX000";
+    pub const CONFIG_FILE_ERROR: &str = "F0000";
+}
+
+/// The one mapping from any journeydb error to a PostgreSQL error.
+pub fn to_pg_error(err: &Error) -> PgError {
+    use sqlstate::*;
+    match err {
+        Error::DataFusion(e) => datafusion_to_pg(e),
+        Error::Arrow(e) => arrow_to_pg(e),
+        Error::Parquet(e) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {e}")),
+        Error::Io(e) => PgError::new(IO_ERROR, e.to_string()),
+        Error::Config(m) => PgError::new(CONFIG_FILE_ERROR, m.clone()),
+        Error::Unsupported(m) => PgError::new(FEATURE_NOT_SUPPORTED, m.clone()),
+        Error::InvalidParameter(m) => PgError::new(INVALID_PARAMETER_VALUE, m.clone()),
+        Error::Store(m) => PgError::new(DATA_CORRUPTED, m.clone()),
+    }
+}
+
+fn datafusion_to_pg(err: &DataFusionError) -> PgError {
+    use sqlstate::*;
+    // Wrappers (context, diagnostics, shared, collections) keep the root error's meaning.
+    let root = err.find_root();
+    match root {
+        DataFusionError::SQL(e, _) => PgError::new(SYNTAX_ERROR, format!("syntax error: {}", sql_parser_message(&e.to_string()))),
+        DataFusionError::SchemaError(e, _) => schema_error_to_pg(e),
+        DataFusionError::Plan(m) => plan_message_to_pg(m),
+        DataFusionError::NotImplemented(m) => PgError::new(FEATURE_NOT_SUPPORTED, format!("not supported: {}", first_line(m))),
+        DataFusionError::Configuration(m) => PgError::new(INVALID_PARAMETER_VALUE, first_line(m)),
+        DataFusionError::ResourcesExhausted(m) => PgError::new(OUT_OF_MEMORY, format!("out of memory: {}", first_line(m))),
+        DataFusionError::ArrowError(e, _) => arrow_to_pg(e),
+        DataFusionError::ParquetError(e) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {e}")),
+        DataFusionError::IoError(e) => PgError::new(IO_ERROR, e.to_string()),
+        DataFusionError::ObjectStore(e) => PgError::new(IO_ERROR, e.to_string()),
+        DataFusionError::External(e) => {
+            if let Some(a) = e.downcast_ref::<ArgumentError>() {
+                PgError::new(INVALID_PARAMETER_VALUE, a.to_string())
+            } else if let Some(p) = e.downcast_ref::<ParquetError>() {
+                PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {p}"))
+            } else if let Some(a) = e.downcast_ref::<ArrowError>() {
+                arrow_to_pg(a)
+            } else if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                PgError::new(IO_ERROR, io.to_string())
+            } else if let Some(j) = e.downcast_ref::<Error>() {
+                to_pg_error(j)
+            } else {
+                PgError::new(INTERNAL_ERROR, e.to_string())
+            }
+        }
+        DataFusionError::Execution(m) => execution_message_to_pg(m),
+        DataFusionError::ExecutionJoin(e) => PgError::new(INTERNAL_ERROR, format!("query task failed: {e}")),
+        // `find_root` never stops at a wrapper; treat any that remains as its message says.
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => datafusion_to_pg(inner),
+        DataFusionError::Shared(inner) => datafusion_to_pg(inner),
+        DataFusionError::Collection(errs) => match errs.first() {
+            Some(first) => datafusion_to_pg(first),
+            None => PgError::new(INTERNAL_ERROR, "empty error collection"),
+        },
+        DataFusionError::Internal(m) => PgError::new(INTERNAL_ERROR, format!("internal error: {}", first_line(m))),
+        DataFusionError::Substrait(m) | DataFusionError::Ffi(m) => PgError::new(INTERNAL_ERROR, m.clone()),
+    }
+}
+
+fn schema_error_to_pg(e: &SchemaError) -> PgError {
+    use sqlstate::*;
+    match e {
+        SchemaError::FieldNotFound { field, valid_fields } => {
+            let hint = if valid_fields.is_empty() {
+                None
+            } else {
+                let mut names: Vec<String> = valid_fields.iter().map(|c| c.name.clone()).collect();
+                names.sort();
+                names.dedup();
+                Some(format!("Columns available: {}.", names.join(", ")))
+            };
+            PgError::new(UNDEFINED_COLUMN, format!("column \"{}\" does not exist", field.name)).with_hint(hint)
+        }
+        SchemaError::AmbiguousReference { field } => {
+            PgError::new(AMBIGUOUS_COLUMN, format!("column reference \"{}\" is ambiguous", field.name))
+        }
+        SchemaError::DuplicateQualifiedField { .. } | SchemaError::DuplicateUnqualifiedField { .. } => {
+            PgError::new(DUPLICATE_COLUMN, lower_first(&e.to_string()))
+        }
+    }
+}
+
+/// Plan errors carry no type; the messages DataFusion uses for the common cases are stable.
+fn plan_message_to_pg(m: &str) -> PgError {
+    use sqlstate::*;
+    let first = first_line(m);
+    if let Some(name) = between(&first, "table '", "' not found") {
+        let short = name.rsplit('.').next().unwrap_or(name);
+        return PgError::new(UNDEFINED_TABLE, format!("relation \"{short}\" does not exist"));
+    }
+    if let Some(name) = between(&first, "Invalid function '", "'") {
+        let hint = m.lines().nth(1).map(|l| l.trim().to_string());
+        return PgError::new(UNDEFINED_FUNCTION, format!("function {name} does not exist")).with_hint(hint);
+    }
+    if let Some(name) = between(&first, "column '", "' not found") {
+        return PgError::new(UNDEFINED_COLUMN, format!("column \"{name}\" does not exist"));
+    }
+    if first.contains("No function matches")
+        || first.contains("does not support")
+        || first.contains("Failed to coerce arguments")
+        || first.contains("function signature")
+    {
+        return PgError::new(UNDEFINED_FUNCTION, lower_first(&first));
+    }
+    if first.contains("Cannot infer common") || first.contains("Cannot coerce") || first.contains("type mismatch") {
+        return PgError::new(DATATYPE_MISMATCH, lower_first(&first));
+    }
+    PgError::new(SYNTAX_OR_RULE, lower_first(&first))
+}
+
+fn execution_message_to_pg(m: &str) -> PgError {
+    use sqlstate::*;
+    let first = first_line(m);
+    if first.contains("Divide by zero") || first.contains("division by zero") {
+        return PgError::new(DIVISION_BY_ZERO, "division by zero");
+    }
+    if first.contains("Cannot cast") || first.contains("Cannot parse") || first.contains("invalid input syntax") {
+        return PgError::new(INVALID_TEXT_REPRESENTATION, lower_first(&first));
+    }
+    if first.contains("overflow") {
+        return PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, lower_first(&first));
+    }
+    PgError::new(DATA_EXCEPTION, lower_first(&first))
+}
+
+fn arrow_to_pg(e: &ArrowError) -> PgError {
+    use sqlstate::*;
+    match e {
+        ArrowError::DivideByZero => PgError::new(DIVISION_BY_ZERO, "division by zero"),
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => PgError::new(INVALID_TEXT_REPRESENTATION, lower_first(m)),
+        ArrowError::ArithmeticOverflow(m) => PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, lower_first(m)),
+        ArrowError::MemoryError(m) => PgError::new(OUT_OF_MEMORY, lower_first(m)),
+        ArrowError::ExternalError(inner) => {
+            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                datafusion_to_pg(df)
+            } else if let Some(p) = inner.downcast_ref::<ParquetError>() {
+                PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {p}"))
+            } else {
+                PgError::new(DATA_EXCEPTION, inner.to_string())
+            }
+        }
+        ArrowError::IoError(m, _) => PgError::new(IO_ERROR, m.clone()),
+        ArrowError::ParquetError(m) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {m}")),
+        other => PgError::new(DATA_EXCEPTION, lower_first(&other.to_string())),
+    }
+}
+
+/// sqlparser messages look like `Expected: an expression, found: FROM at Line: 1, Column: 8`.
+fn sql_parser_message(m: &str) -> String {
+    let m = m.strip_prefix("sql parser error: ").unwrap_or(m);
+    let m = m.strip_prefix("ParserError(\"").and_then(|s| s.strip_suffix("\")")).unwrap_or(m);
+    let m = m.strip_prefix("TokenizerError(\"").and_then(|s| s.strip_suffix("\")")).unwrap_or(m);
+    lower_first(m)
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(&s[from..from + len])
+}
+
+fn first_line(m: &str) -> String {
+    m.lines().next().unwrap_or("").trim_end_matches('.').to_string()
+}
+
+/// PostgreSQL messages start in lower case and have no final period.
+fn lower_first(m: &str) -> String {
+    let m = m.trim_end_matches('.');
+    let mut chars = m.chars();
+    match (chars.next(), chars.clone().next()) {
+        // Keep acronyms such as "SQL" or "UTF8" as they are.
+        (Some(c), Some(n)) if c.is_uppercase() && !n.is_uppercase() => c.to_lowercase().chain(chars).collect(),
+        _ => m.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::common::Column;
+    use datafusion::prelude::SessionContext;
+
+    fn code_of(sql: &str) -> PgError {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        rt.block_on(async {
+            let ctx = SessionContext::new();
+            ctx.sql("CREATE TABLE t(a INT, b VARCHAR)").await.expect("create");
+            let err = match ctx.sql(sql).await {
+                Ok(df) => df.collect().await.expect_err("query must fail"),
+                Err(e) => e,
+            };
+            to_pg_error(&Error::DataFusion(err))
+        })
+    }
+
+    #[test]
+    fn sqlstates_of_real_datafusion_errors() {
+        let cases = [
+            ("SELEC 1", SYNTAX, "syntax error"),
+            ("SELECT * FROM nope", "42P01", "relation \"nope\" does not exist"),
+            ("SELECT zzz FROM t", "42703", "column \"zzz\" does not exist"),
+            ("SELECT no_such_fn(1)", "42883", "function no_such_fn does not exist"),
+            ("SELECT 1/0", "22012", "division by zero"),
+            ("SELECT CAST('x' AS INT)", "22P02", ""),
+        ];
+        for (sql, code, msg) in cases {
+            let e = code_of(sql);
+            assert_eq!(e.code, code, "{sql}: {e:?}");
+            assert!(e.message.starts_with(msg), "{sql}: {e:?}");
+        }
+    }
+    const SYNTAX: &str = "42601";
+
+    #[test]
+    fn typed_errors_map_to_their_codes() {
+        let e = Error::DataFusion(DataFusionError::NotImplemented("LATERAL".into()));
+        assert_eq!(to_pg_error(&e).code, "0A000");
+        let e = Error::DataFusion(DataFusionError::ResourcesExhausted("pool".into()));
+        assert_eq!(to_pg_error(&e).code, "53200");
+        let e = Error::DataFusion(DataFusionError::Internal("bug".into()));
+        assert_eq!(to_pg_error(&e).code, "XX000");
+        let arg = ArgumentError::new("window_funnel", "window", "must be positive");
+        let e = Error::DataFusion(DataFusionError::External(Box::new(arg)).context("planning"));
+        let pg = to_pg_error(&e);
+        assert_eq!(pg.code, "22023");
+        assert!(pg.message.contains("window_funnel") && pg.message.contains("\"window\""), "{pg:?}");
+        let e = Error::DataFusion(DataFusionError::ParquetError(Box::new(ParquetError::General("bad footer".into()))));
+        assert_eq!(to_pg_error(&e).code, "XX001");
+        let e = Error::Unsupported("COPY".into());
+        assert_eq!(to_pg_error(&e).code, "0A000");
+        let e = Error::InvalidParameter("bad".into());
+        assert_eq!(to_pg_error(&e).code, "22023");
+        let field = Box::new(Column::from_name("x"));
+        let e = Error::DataFusion(DataFusionError::SchemaError(
+            Box::new(SchemaError::FieldNotFound { field, valid_fields: vec![Column::from_name("b"), Column::from_name("a")] }),
+            Box::new(None),
+        ));
+        let pg = to_pg_error(&e);
+        assert_eq!((pg.code, pg.hint.as_deref()), ("42703", Some("Columns available: a, b.")));
+    }
+
+    #[test]
+    fn messages_follow_postgres_style() {
+        assert_eq!(lower_first("Something failed."), "something failed");
+        assert_eq!(lower_first("SQL is odd"), "SQL is odd");
+        assert_eq!(sql_parser_message("sql parser error: Expected: x"), "expected: x");
+    }
+}

@@ -1,0 +1,43 @@
+//! The `journeydb` binary: parse the command line, load the configuration, run.
+
+use clap::Parser;
+use journeydb::cli::{Cli, Command};
+use journeydb::config::Config;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("journeydb: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> journeydb::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(journeydb::Error::Io)?;
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::load(args.config.as_deref())?.with_serve_args(&args);
+            config.validate()?;
+            runtime.block_on(journeydb::server::run(config))
+        }
+        Command::Demo(args) => {
+            let stats = journeydb::demo::generate_to_dir(&args.out, &args.options())?;
+            println!("{stats}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The PostgreSQL functions clients call on connect and in catalog queries, registered per
+//! session (some answer with the session's user and database).
+
+use super::catalog::{SessionInfo, table_oid};
+use super::types::format_type;
+use crate::store::Store;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, UInt32Array};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+use std::sync::Arc;
+
+type Kernel = Arc<dyn Fn(&[ArrayRef], usize) -> Result<ArrayRef> + Send + Sync>;
+
+fn udf(name: &str, inputs: Vec<DataType>, output: DataType, kernel: Kernel) -> ScalarUDF {
+    create_udf(
+        name,
+        inputs,
+        output,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let rows = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(a) => Some(a.len()),
+                    ColumnarValue::Scalar(_) => None,
+                })
+                .unwrap_or(1);
+            let arrays = args.iter().map(|a| a.to_array(rows)).collect::<Result<Vec<_>>>()?;
+            let out = kernel(&arrays, rows)?;
+            if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+            } else {
+                Ok(ColumnarValue::Array(out))
+            }
+        }),
+    )
+}
+
+fn constant_text(value: String) -> Kernel {
+    Arc::new(move |_, rows| Ok(Arc::new(StringArray::from(vec![Some(value.as_str()); rows])) as ArrayRef))
+}
+
+fn oids(a: &ArrayRef) -> impl Iterator<Item = Option<i64>> + '_ {
+    a.as_primitive::<Int64Type>().iter()
+}
+
+/// Registers the compatibility functions on a session.
+pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
+    let text = DataType::Utf8;
+    let int8 = DataType::Int64;
+    ctx.register_udf(udf("version", vec![], text.clone(), constant_text(super::version_string())));
+    ctx.register_udf(udf("current_database", vec![], text.clone(), constant_text(info.database.clone())));
+    ctx.register_udf(udf("current_schema", vec![], text.clone(), constant_text("public".into())));
+    ctx.register_udf(udf("pg_encoding_to_char", vec![int8.clone()], text.clone(), constant_text("UTF8".into())));
+    let user = info.user.clone();
+    ctx.register_udf(udf(
+        "pg_get_userbyid",
+        vec![int8.clone()],
+        text.clone(),
+        Arc::new(move |a, _| {
+            Ok(Arc::new(oids(&a[0]).map(|o| o.map(|o| if o == 10 { user.clone() } else { format!("unknown (OID={o})") })).collect::<StringArray>()) as ArrayRef)
+        }),
+    ));
+    ctx.register_udf(udf(
+        "pg_table_is_visible",
+        vec![int8.clone()],
+        DataType::Boolean,
+        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| true)).collect::<BooleanArray>()) as ArrayRef)),
+    ));
+    ctx.register_udf(udf(
+        "format_type",
+        vec![int8.clone(), DataType::Int32],
+        text.clone(),
+        Arc::new(|a, _| {
+            let m = a[1].as_primitive::<Int32Type>();
+            Ok(Arc::new(
+                oids(&a[0])
+                    .enumerate()
+                    .map(|(i, o)| o.and_then(|o| format_type(o as u32, if m.is_null(i) { -1 } else { m.value(i) })))
+                    .collect::<StringArray>(),
+            ) as ArrayRef)
+        }),
+    ));
+    // Expressions are stored as SQL text, so the text is the answer.
+    ctx.register_udf(udf("pg_get_expr", vec![text.clone(), int8.clone()], text.clone(), Arc::new(|a, _| Ok(a[0].clone()))));
+    ctx.register_udf(udf("obj_description", vec![int8.clone(), text.clone()], text.clone(), Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef))));
+    ctx.register_udf(udf("col_description", vec![int8.clone(), DataType::Int32], text.clone(), Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef))));
+    // `x::regtype` and `x::regclass` of an OID show a name.
+    ctx.register_udf(udf(
+        "pg_regtype_name",
+        vec![int8.clone()],
+        text.clone(),
+        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|o| format_type(o as u32, -1).unwrap_or_else(|| o.to_string()))).collect::<StringArray>()) as ArrayRef)),
+    ));
+    let names_store = store.clone();
+    ctx.register_udf(udf(
+        "pg_regclass_name",
+        vec![int8.clone()],
+        text.clone(),
+        Arc::new(move |a, _| {
+            let tables = names_store.table_names();
+            Ok(Arc::new(
+                oids(&a[0])
+                    .map(|o| o.map(|o| tables.iter().find(|t| i64::from(table_oid(t)) == o).cloned().unwrap_or_else(|| o.to_string())))
+                    .collect::<StringArray>(),
+            ) as ArrayRef)
+        }),
+    ));
+    // `'name'::regclass` gives the OID of a relation.
+    ctx.register_udf(udf(
+        "pg_regclass_oid",
+        vec![text],
+        DataType::UInt32,
+        Arc::new(move |a, _| {
+            let names = a[0].as_string::<i32>();
+            let tables = store.table_names();
+            Ok(Arc::new(
+                names
+                    .iter()
+                    .map(|n| {
+                        n.and_then(|n| {
+                            let n = n.trim_matches('"');
+                            let n = n.strip_prefix("public.").unwrap_or(n);
+                            if let Ok(o) = n.parse::<u32>() {
+                                return Some(o);
+                            }
+                            tables.iter().find(|t| t.as_str() == n).map(|t| table_oid(t))
+                        })
+                    })
+                    .collect::<UInt32Array>(),
+            ) as ArrayRef)
+        }),
+    ));
+}

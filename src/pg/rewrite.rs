@@ -1,0 +1,486 @@
+//! Statement rewrites that let DataFusion plan the SQL PostgreSQL clients send.
+//!
+//! Every rewrite keeps the statement's meaning:
+//! - `pg_catalog.f(...)` calls become `f(...)` (our functions are unqualified);
+//!   `OPERATOR(pg_catalog.~)` becomes `~`; `COLLATE pg_catalog.default` is dropped (there is
+//!   one collation);
+//! - casts to PostgreSQL-only types: `::text`, `::name`, `::oid`, `::int2` ... become the Arrow
+//!   equivalents; `'name'::regclass` becomes the relation's OID and `oid::regclass` /
+//!   `oid::regtype` its name;
+//! - an unqualified `pg_*` catalog table is looked up in `pg_catalog` (PostgreSQL searches
+//!   `pg_catalog` first);
+//! - a SELECT that inner-joins a catalog table that is always empty in journeydb
+//!   ([`ALWAYS_EMPTY`]) and does not aggregate returns no rows: it is replaced by an empty
+//!   SELECT of the same arity, and a scalar subquery over one by NULL. This is exact, and it
+//!   spares DataFusion constructs it cannot plan inside such queries (psql's `\d` footers).
+
+use super::catalog::{ALWAYS_EMPTY, PG_CATALOG};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
+    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use std::ops::ControlFlow;
+
+/// Prefix of catalog table names looked up in `pg_catalog` when unqualified.
+const CATALOG_PREFIX: &str = "pg_";
+
+/// Rewrites a statement in place. `is_store_table` tells user tables from catalog tables.
+pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
+    // Names first: PostgreSQL names a column after what the client wrote.
+    if let Statement::Query(q) = stmt {
+        name_output_columns(q);
+    }
+    let mut v = Rewriter { is_store_table };
+    let _ = stmt.visit(&mut v);
+    if references_catalog(stmt) {
+        let _ = stmt.visit(&mut AggregateScalarSubqueries);
+    }
+}
+
+fn references_catalog(stmt: &mut Statement) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(stmt, |name| {
+        found |= name.0.len() == 2 && part(&name.0[0]).is_some_and(|p| p.eq_ignore_ascii_case(PG_CATALOG));
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// In catalog queries, a scalar subquery that returns one column without aggregating becomes
+/// `max(column)`: the same answer when it has at most one row, which catalog subqueries have by
+/// construction (PostgreSQL would raise an error for more), and a form DataFusion can
+/// decorrelate.
+struct AggregateScalarSubqueries;
+
+impl VisitorMut for AggregateScalarSubqueries {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Subquery(q) = expr
+            && q.limit_clause.is_none()
+            && let SetExpr::Select(select) = q.body.as_mut()
+            && select.projection.len() == 1
+            && matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+            && !select.projection.iter().any(item_aggregates)
+            && !is_pruned(select)
+        {
+            let item = select.projection.remove(0);
+            let wrapped = |e: Expr| call("max", vec![e]);
+            select.projection.push(match item {
+                SelectItem::UnnamedExpr(e) => SelectItem::UnnamedExpr(wrapped(e)),
+                SelectItem::ExprWithAlias { expr, alias } => SelectItem::ExprWithAlias { expr: wrapped(expr), alias },
+                other => other,
+            });
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Names result columns as PostgreSQL does (`count`, `sum`, `version`, `?column?`) where
+/// DataFusion would name them after the whole expression. Plain column references keep their
+/// names; a name that would repeat another column's is left to DataFusion, which requires
+/// unique names.
+fn name_output_columns(q: &mut Query) {
+    let mut body = q.body.as_mut();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+            SetExpr::Query(inner) => body = inner.body.as_mut(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else { return };
+    let mut taken: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(id.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) => ids.last().map(|i| i.value.clone()),
+            _ => None,
+        })
+        .collect();
+    for item in select.projection.iter_mut() {
+        let SelectItem::UnnamedExpr(expr) = item else { continue };
+        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            continue;
+        }
+        let (name, _) = figure_colname(expr);
+        if taken.contains(&name) {
+            continue;
+        }
+        taken.push(name.clone());
+        *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
+    }
+}
+
+/// PostgreSQL's `FigureColname`: a name and its strength (2 = real name, 1 = type or keyword
+/// name, 0 = none).
+fn figure_colname(expr: &Expr) -> (String, u8) {
+    match expr {
+        Expr::Identifier(id) => (id.value.clone(), 2),
+        Expr::CompoundIdentifier(ids) => (ids.last().map(|i| i.value.clone()).unwrap_or_default(), 2),
+        Expr::Function(f) => (f.name.0.last().and_then(part).unwrap_or("?column?").to_ascii_lowercase(), 2),
+        Expr::Nested(e) => figure_colname(e),
+        Expr::Cast { expr, data_type, .. } => {
+            let inner = figure_colname(expr);
+            if inner.1 > 1 {
+                inner
+            } else {
+                let ty = custom_type_name(data_type).unwrap_or_else(|| postgres_type_name(data_type));
+                (ty, 1)
+            }
+        }
+        Expr::Case { else_result, .. } => match else_result.as_deref().map(figure_colname) {
+            Some(n) if n.1 > 1 => n,
+            _ => ("case".into(), 1),
+        },
+        Expr::Exists { .. } => ("exists".into(), 2),
+        Expr::Array(_) => ("array".into(), 2),
+        Expr::Subquery(q) => match q.body.as_ref() {
+            SetExpr::Select(s) => match s.projection.first() {
+                Some(SelectItem::ExprWithAlias { alias, .. }) => (alias.value.clone(), 2),
+                Some(SelectItem::UnnamedExpr(e)) => figure_colname(e),
+                _ => ("?column?".into(), 0),
+            },
+            _ => ("?column?".into(), 0),
+        },
+        _ => ("?column?".into(), 0),
+    }
+}
+
+/// The name PostgreSQL gives a cast's type in a column name (`1::int` is `int4`).
+fn postgres_type_name(dt: &DataType) -> String {
+    match dt {
+        DataType::Int(_) | DataType::Integer(_) => "int4".into(),
+        DataType::BigInt(_) => "int8".into(),
+        DataType::SmallInt(_) => "int2".into(),
+        DataType::Text | DataType::String(_) => "text".into(),
+        DataType::Varchar(_) | DataType::CharacterVarying(_) => "varchar".into(),
+        DataType::Boolean | DataType::Bool => "bool".into(),
+        DataType::Double(_) | DataType::DoublePrecision | DataType::Float8 => "float8".into(),
+        DataType::Real | DataType::Float4 => "float4".into(),
+        DataType::Numeric(_) | DataType::Decimal(_) => "numeric".into(),
+        DataType::Date => "date".into(),
+        DataType::Timestamp(_, _) => "timestamp".into(),
+        DataType::Interval { .. } => "interval".into(),
+        other => other.to_string().to_ascii_lowercase(),
+    }
+}
+
+struct Rewriter<'a> {
+    is_store_table: &'a dyn Fn(&str) -> bool,
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = ();
+
+    fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
+        if let [ObjectNamePart::Identifier(id)] = name.0.as_slice()
+            && id.value.starts_with(CATALOG_PREFIX)
+            && !(self.is_store_table)(&id.value)
+        {
+            let table = id.clone();
+            name.0 = vec![ObjectNamePart::Identifier(Ident::new(PG_CATALOG)), ObjectNamePart::Identifier(table)];
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let pruned_whole = prune_set_expr(&mut query.body);
+        if pruned_whole && matches!(query.body.as_ref(), SetExpr::Select(_)) {
+            // ORDER BY may name columns the empty SELECT no longer has; there is nothing to order.
+            query.order_by = None;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Function(f) => {
+                if f.name.0.len() == 2 && part(&f.name.0[0]).is_some_and(|p| p.eq_ignore_ascii_case(PG_CATALOG)) {
+                    f.name.0.remove(0);
+                }
+            }
+            Expr::BinaryOp { op: BinaryOperator::PGCustomBinaryOperator(parts), .. } => {
+                let symbol = parts.last().map(String::as_str).unwrap_or("");
+                if let Some(op) = builtin_operator(symbol)
+                    && let Expr::BinaryOp { op: o, .. } = expr
+                {
+                    *o = op;
+                }
+            }
+            Expr::Collate { expr: inner, .. } => {
+                *expr = (**inner).clone();
+            }
+            Expr::Cast { expr: inner, data_type, kind, .. } => {
+                if let Some(replacement) = rewrite_cast(inner, data_type, kind) {
+                    *expr = replacement;
+                }
+            }
+            Expr::Subquery(q) if is_empty_query(q) => {
+                *expr = Expr::Value(Value::Null.into());
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn part(p: &ObjectNamePart) -> Option<&str> {
+    match p {
+        ObjectNamePart::Identifier(id) => Some(id.value.as_str()),
+        _ => None,
+    }
+}
+
+fn builtin_operator(symbol: &str) -> Option<BinaryOperator> {
+    Some(match symbol {
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        ">" => BinaryOperator::Gt,
+        "<=" => BinaryOperator::LtEq,
+        ">=" => BinaryOperator::GtEq,
+        "||" => BinaryOperator::StringConcat,
+        _ => return None,
+    })
+}
+
+/// The last part of a custom type name, lower-cased: `pg_catalog.text` -> `text`.
+fn custom_type_name(dt: &DataType) -> Option<String> {
+    match dt {
+        DataType::Regclass => Some("regclass".into()),
+        DataType::Custom(name, _) => name.0.last().and_then(part).map(|s| s.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
+    let name = custom_type_name(dt)?;
+    let cast = |data_type: DataType| Expr::Cast {
+        kind: kind.clone(),
+        expr: Box::new(inner.clone()),
+        data_type,
+        array: false,
+        format: None,
+    };
+    Some(match name.as_str() {
+        "text" | "name" | "bpchar" | "char" | "varchar" | "regnamespace" => cast(DataType::Text),
+        "oid" | "int8" => cast(DataType::BigInt(None)),
+        "int4" => cast(DataType::Int(None)),
+        "int2" => cast(DataType::SmallInt(None)),
+        "float8" => cast(DataType::DoublePrecision),
+        "float4" => cast(DataType::Real),
+        "bool" => cast(DataType::Boolean),
+        "regclass" => match inner {
+            Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => call("pg_regclass_oid", vec![inner.clone()]),
+            _ => call("pg_regclass_name", vec![cast_bigint(inner, kind)]),
+        },
+        "regtype" => call("pg_regtype_name", vec![cast_bigint(inner, kind)]),
+        _ => return None,
+    })
+}
+
+fn cast_bigint(inner: &Expr, kind: &CastKind) -> Expr {
+    Expr::Cast { kind: kind.clone(), expr: Box::new(inner.clone()), data_type: DataType::BigInt(None), array: false, format: None }
+}
+
+/// `name(args...)` as an expression.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    let mut e = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("{name}(NULL)"))
+        .and_then(|mut p| p.parse_expr())
+        .unwrap_or(Expr::Value(Value::Null.into()));
+    if let Expr::Function(f) = &mut e
+        && let FunctionArguments::List(list) = &mut f.args
+    {
+        list.args = args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect();
+    }
+    e
+}
+
+/// Prunes empty SELECTs in a set expression; true when the whole expression is empty.
+fn prune_set_expr(body: &mut SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => {
+            if is_pruned(select) {
+                return true;
+            }
+            if select_is_empty(select) {
+                empty_select(select);
+                return true;
+            }
+            false
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            let l = prune_set_expr(left);
+            let r = prune_set_expr(right);
+            l && r
+        }
+        SetExpr::Query(q) => is_empty_query(q),
+        _ => false,
+    }
+}
+
+fn is_empty_query(q: &Query) -> bool {
+    match q.body.as_ref() {
+        SetExpr::Select(s) => is_pruned(s),
+        _ => false,
+    }
+}
+
+fn is_always_empty_table(factor: &TableFactor) -> bool {
+    match factor {
+        TableFactor::Table { name, .. } => {
+            let parts: Vec<&str> = name.0.iter().filter_map(part).collect();
+            match parts.as_slice() {
+                [schema, table] => schema.eq_ignore_ascii_case(PG_CATALOG) && ALWAYS_EMPTY.contains(table),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+fn select_is_empty(select: &Select) -> bool {
+    use datafusion::sql::sqlparser::ast::JoinOperator as J;
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) || select.having.is_some();
+    if grouped || select.projection.iter().any(item_aggregates) {
+        return false;
+    }
+    select.from.iter().any(|twj| {
+        let inner_joins_empty = twj.joins.iter().any(|j| {
+            matches!(j.join_operator, J::Join(_) | J::Inner(_) | J::CrossJoin(_)) && is_always_empty_table(&j.relation)
+        });
+        // The first table of a chain of LEFT joins empties the chain too.
+        is_always_empty_table(&twj.relation) && twj.joins.iter().all(|j| matches!(j.join_operator, J::Join(_) | J::Inner(_) | J::CrossJoin(_) | J::Left(_) | J::LeftOuter(_)))
+            || inner_joins_empty
+    })
+}
+
+const AGGREGATES: [&str; 12] =
+    ["count", "sum", "min", "max", "avg", "string_agg", "array_agg", "bool_and", "bool_or", "every", "json_agg", "jsonb_agg"];
+
+fn item_aggregates(item: &SelectItem) -> bool {
+    let expr = match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return false,
+    };
+    expr_aggregates(expr)
+}
+
+fn expr_aggregates(expr: &Expr) -> bool {
+    match expr {
+        Expr::Function(f) if f.over.is_none() => {
+            let name = f.name.0.last().and_then(part).unwrap_or("").to_ascii_lowercase();
+            AGGREGATES.contains(&name.as_str())
+                || matches!(&f.args, FunctionArguments::List(l) if l.args.iter().any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if expr_aggregates(e))))
+        }
+        Expr::BinaryOp { left, right, .. } => expr_aggregates(left) || expr_aggregates(right),
+        Expr::Nested(e) | Expr::UnaryOp { expr: e, .. } | Expr::Cast { expr: e, .. } => expr_aggregates(e),
+        Expr::Case { conditions, else_result, .. } => {
+            conditions.iter().any(|c| expr_aggregates(&c.condition) || expr_aggregates(&c.result))
+                || else_result.as_deref().is_some_and(expr_aggregates)
+        }
+        _ => false,
+    }
+}
+
+/// Marker of a SELECT emptied by the rewriter: no FROM, `WHERE false`.
+fn is_pruned(select: &Select) -> bool {
+    select.from.is_empty() && matches!(&select.selection, Some(Expr::Value(v)) if v.value == Value::Boolean(false))
+}
+
+fn empty_select(select: &mut Select) {
+    let projection = std::mem::take(&mut select.projection);
+    select.projection = projection
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let alias = match &item {
+                SelectItem::ExprWithAlias { alias, .. } => alias.clone(),
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) => id.clone(),
+                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) => ids.last().cloned().unwrap_or_else(|| Ident::new(format!("column{}", i + 1))),
+                _ => Ident::new(format!("column{}", i + 1)),
+            };
+            SelectItem::ExprWithAlias { expr: Expr::Value(Value::Null.into()), alias }
+        })
+        .collect();
+    select.from.clear();
+    select.selection = Some(Expr::Value(Value::Boolean(false).into()));
+    select.distinct = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rw(sql: &str) -> String {
+        let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parse");
+        rewrite(&mut stmts[0], &|t| t == "pg_store_table");
+        stmts[0].to_string()
+    }
+
+    #[test]
+    fn qualifiers_operators_collations() {
+        assert_eq!(
+            rw("SELECT pg_catalog.format_type(a, b) FROM pg_class WHERE c.relname OPERATOR(pg_catalog.~) '^(x)$' COLLATE pg_catalog.default"),
+            "SELECT format_type(a, b) AS \"format_type\" FROM pg_catalog.pg_class WHERE c.relname ~ '^(x)$'"
+        );
+        assert_eq!(rw("SELECT * FROM pg_store_table"), "SELECT * FROM pg_store_table");
+    }
+
+    #[test]
+    fn output_columns_are_named_like_postgres() {
+        assert_eq!(
+            rw("SELECT channel, count(*), sum(revenue), 1, version(), x::text, 1::int, count(distinct x) FROM t"),
+            "SELECT channel, count(*) AS \"count\", sum(revenue) AS \"sum\", 1 AS \"?column?\", version() AS \"version\", \
+             x::TEXT AS \"x\", 1::INT AS \"int4\", count(DISTINCT x) FROM t"
+        );
+        assert_eq!(rw("SELECT 1 UNION SELECT 2"), "SELECT 1 AS \"?column?\" UNION SELECT 2");
+    }
+
+    #[test]
+    fn catalog_scalar_subqueries_are_aggregated() {
+        let s = rw("SELECT (SELECT c.collname FROM pg_catalog.pg_collation c WHERE c.oid = a.attcollation) AS coll FROM pg_catalog.pg_attribute a");
+        assert!(s.contains("SELECT max(c.collname) FROM"), "{s}");
+        let user = rw("SELECT (SELECT x FROM t WHERE t.a = u.a) FROM u");
+        assert!(!user.contains("max("), "user queries keep PostgreSQL's one-row rule: {user}");
+    }
+
+    #[test]
+    fn casts_to_postgres_types() {
+        assert_eq!(rw("SELECT x::pg_catalog.text, y::oid"), "SELECT x::TEXT AS \"x\", y::BIGINT AS \"y\"");
+        assert_eq!(rw("SELECT 'events'::regclass"), "SELECT pg_regclass_oid('events') AS \"regclass\"");
+        assert_eq!(rw("SELECT c.oid::pg_catalog.regclass"), "SELECT pg_regclass_name(c.oid::BIGINT) AS \"oid\"");
+    }
+
+    #[test]
+    fn selects_joining_always_empty_tables_are_emptied() {
+        assert_eq!(
+            rw("SELECT c.oid::pg_catalog.regclass AS r, c.relkind FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i WHERE c.oid = i.inhrelid ORDER BY c.relkind"),
+            "SELECT NULL AS r, NULL AS relkind WHERE false"
+        );
+        // A LEFT JOIN of an empty table keeps the left rows.
+        let kept = rw("SELECT c.relname FROM pg_class c LEFT JOIN pg_inherits i ON c.oid = i.inhrelid");
+        assert!(kept.contains("FROM pg_catalog.pg_class"), "{kept}");
+        // Aggregates over nothing still return a row.
+        let agg = rw("SELECT count(*) FROM pg_catalog.pg_policy");
+        assert!(agg.contains("FROM pg_catalog.pg_policy"), "{agg}");
+        // A scalar subquery over an empty table is NULL.
+        assert_eq!(
+            rw("SELECT a.attname, (SELECT d.adbin FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid) FROM pg_catalog.pg_attribute a"),
+            "SELECT a.attname, NULL AS \"adbin\" FROM pg_catalog.pg_attribute a"
+        );
+        // Unions: empty branches stay, ORDER BY is kept.
+        let u = rw("SELECT pubname FROM pg_catalog.pg_publication p UNION SELECT relname FROM pg_catalog.pg_class ORDER BY 1");
+        assert!(u.ends_with("ORDER BY 1") && u.contains("pg_class"), "{u}");
+    }
+}

@@ -1,0 +1,312 @@
+//! The handlers of one connection: startup (loopback trust), simple query, extended query.
+
+use super::encode::encode_batch;
+use super::params;
+use crate::error::{Error, to_pg_error};
+use crate::pg;
+use crate::session::{Engine, Output, Session};
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::common::ScalarValue;
+use datafusion::sql::sqlparser::ast::Statement;
+use futures::{Sink, StreamExt, stream};
+use pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use tokio::sync::Mutex;
+
+static NEXT_PID: AtomicI32 = AtomicI32::new(1_000);
+
+/// Turns any journeydb error into the PostgreSQL error the client sees.
+pub fn pg_wire_error(err: &Error) -> PgWireError {
+    let pg = to_pg_error(err);
+    if pg.code == crate::error::sqlstate::INTERNAL_ERROR {
+        tracing::error!(error = %err, "internal error");
+    }
+    let mut info = ErrorInfo::new("ERROR".into(), pg.code.into(), pg.message);
+    info.detail = pg.detail;
+    info.hint = pg.hint;
+    PgWireError::UserError(Box::new(info))
+}
+
+/// One connection's handlers; pgwire asks for them once per connection.
+pub struct ConnectionHandlers {
+    conn: Arc<Connection>,
+}
+
+impl ConnectionHandlers {
+    pub fn new(engine: Arc<Engine>) -> ConnectionHandlers {
+        ConnectionHandlers { conn: Arc::new(Connection { engine: engine.clone(), session: Mutex::new(None), parser: Arc::new(StatementParser { engine }) }) }
+    }
+}
+
+impl PgWireServerHandlers for ConnectionHandlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.conn.clone()
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.conn.clone()
+    }
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.conn.clone()
+    }
+}
+
+pub struct Connection {
+    engine: Arc<Engine>,
+    session: Mutex<Option<Session>>,
+    parser: Arc<StatementParser>,
+}
+
+impl Connection {
+    /// The session, created on first use from the startup user and database.
+    async fn session<C: ClientInfo>(&self, client: &C) -> PgWireResult<tokio::sync::MutexGuard<'_, Option<Session>>> {
+        let mut guard = self.session.lock().await;
+        if guard.is_none() {
+            let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_else(|| "journey".into());
+            let database = client.metadata().get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
+            *guard = Some(self.engine.session(&user, &database).map_err(|e| pg_wire_error(&e))?);
+        }
+        Ok(guard)
+    }
+}
+
+fn server_parameters() -> DefaultServerParameterProvider {
+    let mut p = DefaultServerParameterProvider::default();
+    p.server_version = format!("{} (journeydb {})", pg::SERVER_VERSION, env!("CARGO_PKG_VERSION"));
+    p.date_style = "ISO, MDY".into();
+    p.time_zone = "UTC".into();
+    p
+}
+
+#[async_trait]
+impl StartupHandler for Connection {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(ref startup) = message {
+            protocol_negotiation(client, startup).await?;
+            save_startup_parameters_to_metadata(client, startup);
+            // Trust is only allowed on loopback (Config::validate refuses anything else).
+            if !client.socket_addr().ip().is_loopback() {
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".into(),
+                    "28000".into(),
+                    "connections are accepted from loopback addresses only".into(),
+                ))));
+            }
+            let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
+            client.set_pid_and_secret_key(pid, pgwire::messages::startup::SecretKey::I32(pid.wrapping_mul(7919)));
+            finish_authentication(client, &server_parameters()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Field descriptions of a result schema, with per-column formats.
+fn fields(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let t = Type::from_oid(pg::types::type_oid(f.data_type())).unwrap_or(Type::TEXT);
+            FieldInfo::new(f.name().clone(), None, None, t, format_for(format, i))
+                .with_type_modifier(pg::types::type_modifier(f.data_type()))
+        })
+        .collect()
+}
+
+fn format_for(format: &Format, i: usize) -> FieldFormat {
+    match format {
+        Format::Individual(codes) => codes.get(i).map(|c| FieldFormat::from(*c)).unwrap_or(FieldFormat::Text),
+        other => other.format_for(i),
+    }
+}
+
+/// A statement's result as a pgwire response; rows are streamed batch by batch.
+fn response(output: Output, format: &Format) -> Response {
+    match output {
+        Output::Rows(stream) => {
+            let schema = stream.schema();
+            let fields = Arc::new(fields(&schema, format));
+            let formats: Vec<FieldFormat> = fields.iter().map(|f| f.format()).collect();
+            let rows = stream.flat_map(move |batch| {
+                let encoded = batch
+                    .map_err(|e| pg_wire_error(&Error::DataFusion(e)))
+                    .and_then(|b| encode_batch(&b, &formats).map_err(|e| pg_wire_error(&Error::Store(format!("cannot encode result: {}", e.0)))));
+                match encoded {
+                    Ok(rows) => stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),
+                    Err(e) => stream::iter(vec![Err(e)]),
+                }
+            });
+            Response::Query(QueryResponse::new(fields, rows))
+        }
+        Output::Command(tag) => Response::Execution(Tag::new(&tag)),
+        Output::TransactionStart(tag) => Response::TransactionStart(Tag::new(&tag)),
+        Output::TransactionEnd(tag) => Response::TransactionEnd(Tag::new(&tag)),
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut guard = self.session(client).await?;
+        let Some(session) = guard.as_mut() else { return Err(PgWireError::NotReadyForQuery) };
+        let statements = session.parse(query).map_err(|e| pg_wire_error(&e))?;
+        let mut responses = Vec::with_capacity(statements.len());
+        for stmt in &statements {
+            match session.execute(stmt, &[]).await {
+                Ok(output) => responses.push(response(output, &Format::UnifiedText)),
+                Err(e) => {
+                    // Earlier statements' results are sent, then the error ends the string.
+                    if responses.is_empty() {
+                        return Err(pg_wire_error(&e));
+                    }
+                    let PgWireError::UserError(info) = pg_wire_error(&e) else { unreachable!("pg_wire_error gives user errors") };
+                    responses.push(Response::Error(info));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// A parsed statement of the extended protocol.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub statement: Statement,
+}
+
+pub struct StatementParser {
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_else(|| "journey".into());
+        let session = self.engine.session(&user, &user).map_err(|e| pg_wire_error(&e))?;
+        let mut statements = session.parse(sql).map_err(|e| pg_wire_error(&e))?;
+        match statements.len() {
+            0 => Ok(None),
+            1 => Ok(statements.pop().map(|statement| Prepared { statement })),
+            _ => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "42601".into(),
+                "cannot insert multiple commands into a prepared statement".into(),
+            )))),
+        }
+    }
+
+    fn get_parameter_types(&self, _stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        // Describe is answered by `do_describe_statement`, which can plan.
+        Ok(vec![])
+    }
+
+    fn get_result_schema(&self, _stmt: &Prepared, _format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(vec![])
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = Prepared;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<StatementParser> {
+        self.parser.clone()
+    }
+
+    async fn do_describe_statement<C>(&self, client: &mut C, target: &StoredStatement<Prepared>) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut guard = self.session(client).await?;
+        let Some(session) = guard.as_mut() else { return Err(PgWireError::NotReadyForQuery) };
+        let d = session.describe(&target.statement.statement).await.map_err(|e| pg_wire_error(&e))?;
+        let count = d.params.len().max(target.parameter_types.len());
+        let param_types = (0..count)
+            .map(|i| match target.parameter_types.get(i).cloned().flatten() {
+                Some(t) if t != Type::UNKNOWN => t,
+                _ => params::pg_type_for(d.params.get(i).and_then(|p| p.as_ref())),
+            })
+            .map(|t| if t == Type::UNKNOWN { Type::TEXT } else { t })
+            .collect();
+        Ok(DescribeStatementResponse::new(param_types, fields(&d.schema, &Format::UnifiedText)))
+    }
+
+    async fn do_describe_portal<C>(&self, client: &mut C, portal: &Portal<Prepared>) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut guard = self.session(client).await?;
+        let Some(session) = guard.as_mut() else { return Err(PgWireError::NotReadyForQuery) };
+        let d = session.describe(&portal.statement.statement.statement).await.map_err(|e| pg_wire_error(&e))?;
+        Ok(DescribePortalResponse::new(fields(&d.schema, &portal.result_column_format)))
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut guard = self.session(client).await?;
+        let Some(session) = guard.as_mut() else { return Err(PgWireError::NotReadyForQuery) };
+        let stmt = &portal.statement.statement.statement;
+        let values = if portal.parameters.is_empty() {
+            vec![]
+        } else {
+            let expected: Vec<Option<DataType>> = session.describe(stmt).await.map_err(|e| pg_wire_error(&e))?.params;
+            portal
+                .parameters
+                .iter()
+                .enumerate()
+                .map(|(i, bytes)| {
+                    params::decode(
+                        i,
+                        bytes.as_deref(),
+                        format_for(&portal.parameter_format, i),
+                        portal.statement.parameter_types.get(i).and_then(|t| t.as_ref()),
+                        expected.get(i).and_then(|t| t.as_ref()),
+                    )
+                })
+                .collect::<Result<Vec<ScalarValue>, Error>>()
+                .map_err(|e| pg_wire_error(&e))?
+        };
+        let output = session.execute(stmt, &values).await.map_err(|e| pg_wire_error(&e))?;
+        Ok(response(output, &portal.result_column_format))
+    }
+}

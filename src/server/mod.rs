@@ -1,0 +1,90 @@
+//! The pgwire server: accept loop, per-connection handlers, Arrow to PostgreSQL encoding.
+//!
+//! - [`handler`]: startup, simple and extended query for one connection; each connection has
+//!   its own [`crate::session::Session`].
+//! - [`encode`]: Arrow values as PostgreSQL text and binary values.
+//! - [`params`]: bound parameters as DataFusion values.
+
+pub mod encode;
+pub mod handler;
+pub mod params;
+
+use crate::config::Config;
+use crate::demo::{DemoOptions, generate_to_dir};
+use crate::error::Result;
+use crate::session::Engine;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A server accepting connections in the background.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections (open connections finish on their own).
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `listen` (port 0 picks a free port) and serves in the background.
+pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningServer> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let (shutdown, mut stop) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, peer)) => {
+                        let handlers = handler::ConnectionHandlers::new(engine.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "accept failed"),
+                }
+            }
+        }
+    });
+    Ok(RunningServer { addr, shutdown, task })
+}
+
+/// `journeydb serve`: creates the demo dataset in a missing data directory, then serves until
+/// interrupted.
+pub async fn run(config: Config) -> Result<()> {
+    if !config.data_dir.exists() && config.demo_events > 0 {
+        tracing::info!(dir = %config.data_dir.display(), events = config.demo_events, "creating the demo dataset");
+        let opts = DemoOptions { events: config.demo_events, seed: config.demo_seed, ..DemoOptions::default() };
+        let dir = config.data_dir.clone();
+        let stats = tokio::task::spawn_blocking(move || generate_to_dir(&dir, &opts))
+            .await
+            .map_err(|e| crate::Error::Config(format!("demo generation failed: {e}")))??;
+        tracing::info!("{stats}");
+    }
+    let listen = config.listen;
+    let engine = Engine::new(config)?;
+    let server = start(engine.clone(), listen).await?;
+    tracing::info!(
+        addr = %server.addr,
+        data = %engine.store().root().display(),
+        tables = ?engine.store().table_names(),
+        "journeydb is ready: psql -h {} -p {} -U journey journeydb",
+        server.addr.ip(),
+        server.addr.port()
+    );
+    println!("journeydb listening on {}", server.addr);
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("shutting down");
+    server.stop().await;
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! The ONE place that builds a DataFusion `SessionContext` (store + journey functions +
+//! PostgreSQL compatibility) and the ONE place that plans SQL. The server, the `.slt` runner
+//! and the benchmarks all go through [`Engine`] and [`Session`].
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
+use crate::pg::settings::Settings;
+use crate::pg::{functions, rewrite};
+use crate::store::{STORE_SCHEMA, Store, StoreSchema};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{Expr, ObjectName, Reset, Set, Statement, Value};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use std::sync::Arc;
+
+/// The catalog (database) name DataFusion sees; clients see their own database name.
+pub const CATALOG: &str = "journeydb";
+
+/// What every session shares: configuration, the store and the runtime (memory, disk, caches).
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    store: Arc<Store>,
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Result<Arc<Engine>> {
+        let store = Store::open(&config.data_dir)?;
+        // Files are listed on every scan: a table picks up added files at once.
+        let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
+        let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
+        Ok(Arc::new(Engine { config, store, runtime }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// A new session: its own DataFusion context, settings and catalog view.
+    pub fn session(self: &Arc<Self>, user: &str, database: &str) -> Result<Session> {
+        let info = SessionInfo { user: user.to_string(), database: database.to_string() };
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, STORE_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true)
+            .with_batch_size(self.config.batch_size);
+        if self.config.target_partitions > 0 {
+            config = config.with_target_partitions(self.config.target_partitions);
+        }
+        let options = config.options_mut();
+        options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        options.execution.time_zone = Some("UTC".into());
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let catalog = MemoryCatalogProvider::new();
+        catalog.register_schema(STORE_SCHEMA, Arc::new(StoreSchema(self.store.clone())))?;
+        catalog.register_schema(PG_CATALOG, Arc::new(PgCatalog::new(self.store.clone(), info.clone())))?;
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        let mut state = ctx.state();
+        journeydb_udfs::register_all(&mut state)?;
+        let ctx = SessionContext::new_with_state(state);
+        functions::register(&ctx, self.store.clone(), &info);
+        Ok(Session { engine: self.clone(), ctx, settings: Settings::default(), info })
+    }
+}
+
+/// The result of one statement.
+pub enum Output {
+    /// Rows, streamed batch by batch.
+    Rows(SendableRecordBatchStream),
+    /// A command with its tag (`SET`, `BEGIN`, ...).
+    Command(String),
+    /// `BEGIN`: the session is now in a transaction block.
+    TransactionStart(String),
+    /// `COMMIT` / `ROLLBACK`: the transaction block ended.
+    TransactionEnd(String),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Rows(s) => write!(f, "Rows({:?})", s.schema()),
+            Output::Command(t) => write!(f, "Command({t})"),
+            Output::TransactionStart(t) => write!(f, "TransactionStart({t})"),
+            Output::TransactionEnd(t) => write!(f, "TransactionEnd({t})"),
+        }
+    }
+}
+
+/// One client's session.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    settings: Settings,
+    info: SessionInfo,
+}
+
+/// What a statement needs from the extended protocol's Describe.
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// Parameter types, `$1` first; `None` where nothing tells the type.
+    pub params: Vec<Option<DataType>>,
+    /// Result columns; empty for commands.
+    pub schema: SchemaRef,
+}
+
+impl Session {
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Parses SQL text into rewritten statements (PostgreSQL dialect).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .map_err(|e| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?;
+        let store = self.engine.store.clone();
+        let is_store_table = move |name: &str| store.table_names().iter().any(|t| t == name);
+        for s in &mut statements {
+            rewrite::rewrite(s, &is_store_table);
+        }
+        Ok(statements)
+    }
+
+    /// Parses and runs every statement of `sql`, in order; stops at the first error.
+    pub async fn execute_sql(&mut self, sql: &str) -> Result<Vec<Output>> {
+        let mut out = vec![];
+        for stmt in self.parse(sql)? {
+            out.push(self.execute(&stmt, &[]).await?);
+        }
+        Ok(out)
+    }
+
+    /// Describes a statement without running it.
+    pub async fn describe(&mut self, stmt: &Statement) -> Result<Description> {
+        match self.classify(stmt)? {
+            Kind::Plan => {
+                let plan = self.plan(stmt).await?;
+                let types = plan.get_parameter_types()?;
+                let mut params = vec![None; types.len()];
+                for (name, dt) in types {
+                    if let Some(i) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|i| *i >= 1)
+                        && i <= params.len()
+                    {
+                        params[i - 1] = dt;
+                    }
+                }
+                Ok(Description { params, schema: Arc::new(plan.schema().as_arrow().clone()) })
+            }
+            Kind::Show(name) => Ok(Description { params: vec![], schema: show_schema(&name) }),
+            Kind::Command => Ok(Description { params: vec![], schema: Arc::new(Schema::empty()) }),
+        }
+    }
+
+    /// Runs one statement with positional parameter values (`$1` first).
+    pub async fn execute(&mut self, stmt: &Statement, params: &[ScalarValue]) -> Result<Output> {
+        match self.classify(stmt)? {
+            Kind::Plan => {
+                let mut plan = self.plan(stmt).await?;
+                if !params.is_empty() {
+                    plan = plan.with_param_values(ParamValues::from(params.to_vec()))?;
+                }
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                Ok(Output::Rows(df.execute_stream().await?))
+            }
+            Kind::Show(name) => {
+                let value = self.settings.get(&name).map_err(|e| Error::InvalidParameter(e.to_string()))?;
+                let schema = show_schema(&name);
+                let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value])) as ArrayRef])?;
+                Ok(Output::Rows(Box::pin(MemoryStream::try_new(vec![batch], schema, None)?)))
+            }
+            Kind::Command => self.command(stmt),
+        }
+    }
+
+    fn classify(&self, stmt: &Statement) -> Result<Kind> {
+        Ok(match stmt {
+            Statement::Query(_) | Statement::Explain { .. } => Kind::Plan,
+            Statement::ShowVariable { variable } => {
+                let name = variable.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(" ");
+                Kind::Show(name)
+            }
+            Statement::Set(_) | Statement::Reset(_) | Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. } => {
+                Kind::Command
+            }
+            other => {
+                let keyword = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase();
+                return Err(Error::Unsupported(format!(
+                    "{keyword} is not supported: journeydb serves queries over the tables of its data directory"
+                )));
+            }
+        })
+    }
+
+    async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan> {
+        let state = self.ctx.state();
+        Ok(state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?)
+    }
+
+    fn command(&mut self, stmt: &Statement) -> Result<Output> {
+        let invalid = |e: crate::pg::settings::SettingError| Error::InvalidParameter(e.to_string());
+        match stmt {
+            Statement::Set(Set::SingleAssignment { variable, values, .. }) => {
+                let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                let name = object_name(variable);
+                if value.eq_ignore_ascii_case("default") {
+                    self.settings.reset(&name).map_err(invalid)?;
+                } else {
+                    self.settings.set(&name, &value).map_err(invalid)?;
+                }
+                Ok(Output::Command("SET".into()))
+            }
+            Statement::Set(Set::SetTimeZone { value, .. }) => {
+                self.settings.set("timezone", &setting_value(value)).map_err(invalid)?;
+                Ok(Output::Command("SET".into()))
+            }
+            Statement::Set(other) => Err(Error::Unsupported(format!("{other} is not supported"))),
+            Statement::Reset(r) => {
+                match &r.reset {
+                    Reset::ALL => self.settings.reset_all(),
+                    Reset::ConfigurationParameter(name) => self.settings.reset(&object_name(name)).map_err(invalid)?,
+                }
+                Ok(Output::Command("RESET".into()))
+            }
+            Statement::StartTransaction { .. } => Ok(Output::TransactionStart("BEGIN".into())),
+            Statement::Commit { .. } => Ok(Output::TransactionEnd("COMMIT".into())),
+            Statement::Rollback { .. } => Ok(Output::TransactionEnd("ROLLBACK".into())),
+            other => Err(Error::Unsupported(format!("{other} is not supported"))),
+        }
+    }
+}
+
+enum Kind {
+    Plan,
+    Show(String),
+    Command,
+}
+
+fn show_schema(name: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(name.to_ascii_lowercase(), DataType::Utf8, false)]))
+}
+
+fn object_name(name: &ObjectName) -> String {
+    name.0.iter().map(|p| p.to_string().trim_matches('"').to_string()).collect::<Vec<_>>().join(".")
+}
+
+fn setting_value(e: &Expr) -> String {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(id) => id.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn rows(session: &mut Session, sql: &str) -> Vec<RecordBatch> {
+        let mut out = vec![];
+        for o in session.execute_sql(sql).await.expect(sql) {
+            if let Output::Rows(mut s) = o {
+                while let Some(b) = s.next().await {
+                    out.push(b.expect("batch"));
+                }
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn settings_and_transactions() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = Engine::new(Config { data_dir: dir.path().into(), ..Config::default() }).expect("engine");
+        let mut s = engine.session("journey", "journeydb").expect("session");
+        rows(&mut s, "SET application_name = 'x'; SET TIME ZONE 'UTC'").await;
+        assert_eq!(s.settings().get("application_name").as_deref(), Ok("x"));
+        let b = rows(&mut s, "SHOW application_name").await;
+        assert_eq!(b[0].num_rows(), 1);
+        let outs = s.execute_sql("BEGIN; COMMIT").await.expect("txn");
+        assert!(matches!(outs[0], Output::TransactionStart(_)) && matches!(outs[1], Output::TransactionEnd(_)));
+        let err = s.execute_sql("SET no_such_thing = 1").await.expect_err("unknown");
+        assert_eq!(crate::error::to_pg_error(&err).code, "22023");
+        let err = s.execute_sql("CREATE TABLE t(a int)").await.expect_err("ddl");
+        assert_eq!(crate::error::to_pg_error(&err).code, "0A000");
+    }
+}
