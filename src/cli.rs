@@ -53,10 +53,6 @@ pub struct DemoArgs {
 
 impl DemoArgs {
     pub fn options(&self) -> DemoOptions {
-        DemoOptions {
-            events: self.events,
-            seed: self.seed,
-            events_per_file: self.events_per_file,
-        }
+        DemoOptions { events: self.events, seed: self.seed, events_per_file: self.events_per_file }
     }
 }

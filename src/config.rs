@@ -50,10 +50,9 @@ impl Config {
         let Some(path) = path else {
             return Ok(Config::default());
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("invalid configuration {}: {e}", path.display())))
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("invalid configuration {}: {e}", path.display())))
     }
 
     /// Command-line flags override the file.
@@ -99,10 +98,7 @@ mod tests {
 
     #[test]
     fn refuses_non_loopback_without_auth() {
-        let c = Config {
-            listen: "0.0.0.0:5433".parse().expect("addr"),
-            ..Config::default()
-        };
+        let c = Config { listen: "0.0.0.0:5433".parse().expect("addr"), ..Config::default() };
         let err = c.validate().expect_err("must refuse");
         assert!(err.to_string().contains("refusing to listen on 0.0.0.0:5433"), "{err}");
     }

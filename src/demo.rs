@@ -363,7 +363,16 @@ impl Generator {
                         } else {
                             ("content_download", "/resources/attribution-ebook")
                         };
-                        self.pending.push(Event { user: who(identified), cookie: Some(cookie), person, time: t, name, touch: None, page: Some(page), revenue_cents: None });
+                        self.pending.push(Event {
+                            user: who(identified),
+                            cookie: Some(cookie),
+                            person,
+                            time: t,
+                            name,
+                            touch: None,
+                            page: Some(page),
+                            revenue_cents: None,
+                        });
                     }
                 }
                 Stage::Consideration => {
@@ -377,7 +386,16 @@ impl Generator {
                             _ => ("demo_request", "/demo"),
                         };
                         // The identify event carries both the cookie and the user id.
-                        self.pending.push(Event { user, cookie: Some(cookie), person, time: t, name, touch: None, page: Some(page), revenue_cents: None });
+                        self.pending.push(Event {
+                            user,
+                            cookie: Some(cookie),
+                            person,
+                            time: t,
+                            name,
+                            touch: None,
+                            page: Some(page),
+                            revenue_cents: None,
+                        });
                     }
                 }
                 Stage::Lead => {
@@ -386,10 +404,28 @@ impl Generator {
                         // Often a sales call, recorded as Direct, then the CRM opportunity.
                         if r.chance(0.6) {
                             t += (2 * 3_600 + r.below(2 * 86_400)) as i64 * SECOND;
-                            self.pending.push(Event { user, cookie: None, person, time: t, name: "phone_call", touch: Some(DIRECT_TOUCH), page: None, revenue_cents: None });
+                            self.pending.push(Event {
+                                user,
+                                cookie: None,
+                                person,
+                                time: t,
+                                name: "phone_call",
+                                touch: Some(DIRECT_TOUCH),
+                                page: None,
+                                revenue_cents: None,
+                            });
                         }
                         t += (600 + r.below(86_400)) as i64 * SECOND;
-                        self.pending.push(Event { user, cookie: None, person, time: t, name: "opportunity", touch: None, page: None, revenue_cents: None });
+                        self.pending.push(Event {
+                            user,
+                            cookie: None,
+                            person,
+                            time: t,
+                            name: "opportunity",
+                            touch: None,
+                            page: None,
+                            revenue_cents: None,
+                        });
                     }
                 }
                 Stage::Opportunity | Stage::Customer => {
@@ -398,15 +434,43 @@ impl Generator {
                         if stage == Stage::Opportunity && r.chance(0.5) {
                             // The closing call, recorded as Direct.
                             t += (3_600 + r.below(86_400)) as i64 * SECOND;
-                            self.pending.push(Event { user, cookie: None, person, time: t, name: "phone_call", touch: Some(DIRECT_TOUCH), page: None, revenue_cents: None });
+                            self.pending.push(Event {
+                                user,
+                                cookie: None,
+                                person,
+                                time: t,
+                                name: "phone_call",
+                                touch: Some(DIRECT_TOUCH),
+                                page: None,
+                                revenue_cents: None,
+                            });
                         }
                         stage = Stage::Customer;
                         purchases += 1;
                         t += (60 + r.below(1_800)) as i64 * SECOND;
-                        let cents = PRICES_CENTS[r.below(PRICES_CENTS.len() as u64) as usize] * if purchases > 1 { 1 } else { 1 + r.below(3) as i64 };
-                        self.pending.push(Event { user, cookie: Some(cookie), person, time: t, name: "purchase", touch: None, page: Some("/checkout"), revenue_cents: Some(cents) });
+                        let cents = PRICES_CENTS[r.below(PRICES_CENTS.len() as u64) as usize]
+                            * if purchases > 1 { 1 } else { 1 + r.below(3) as i64 };
+                        self.pending.push(Event {
+                            user,
+                            cookie: Some(cookie),
+                            person,
+                            time: t,
+                            name: "purchase",
+                            touch: None,
+                            page: Some("/checkout"),
+                            revenue_cents: Some(cents),
+                        });
                         // The confirmation page view lands in the same second: a tie.
-                        self.pending.push(Event { user, cookie: Some(cookie), person, time: t, name: "page_view", touch: None, page: Some("/checkout/complete"), revenue_cents: None });
+                        self.pending.push(Event {
+                            user,
+                            cookie: Some(cookie),
+                            person,
+                            time: t,
+                            name: "page_view",
+                            touch: None,
+                            page: Some("/checkout/complete"),
+                            revenue_cents: None,
+                        });
                     }
                 }
             }
@@ -427,7 +491,16 @@ impl Generator {
             let email = make_touch(&mut self.rng, EMAIL, Stage::Customer);
             t += (self.rng.exp(3.0) * DAY as f64) as i64;
             t -= t % SECOND;
-            self.pending.push(Event { user, cookie: None, person, time: t, name: "email_open", touch: Some(email), page: None, revenue_cents: None });
+            self.pending.push(Event {
+                user,
+                cookie: None,
+                person,
+                time: t,
+                name: "email_open",
+                touch: Some(email),
+                page: None,
+                revenue_cents: None,
+            });
         }
         let _ = last_channel;
     }
@@ -491,7 +564,8 @@ const PRICES_CENTS: [i64; 5] = [49_900, 99_900, 199_900, 499_900, 1_200_000];
 
 fn pick_channel(r: &mut Rng, stage: Stage, first: bool) -> usize {
     let s = stage as usize;
-    let total: f64 = CHANNELS.iter().enumerate().filter(|(i, _)| !(first && *i == EMAIL)).map(|(_, c)| c.reach[s]).sum();
+    let total: f64 =
+        CHANNELS.iter().enumerate().filter(|(i, _)| !(first && *i == EMAIL)).map(|(_, c)| c.reach[s]).sum();
     let mut x = r.unit() * total;
     for (i, c) in CHANNELS.iter().enumerate() {
         if first && i == EMAIL {
@@ -514,7 +588,15 @@ fn make_touch(r: &mut Rng, ch: usize, stage: Stage) -> Touch {
     let none = Touch { channel, source: "", medium: "", campaign: None, term: None, content: None, referrer: None };
     match channel {
         "Organic Search" => {
-            let (source, referrer) = one(r, &[("google", "https://www.google.com/"), ("google", "https://www.google.com/"), ("bing", "https://www.bing.com/"), ("duckduckgo", "https://duckduckgo.com/")]);
+            let (source, referrer) = one(
+                r,
+                &[
+                    ("google", "https://www.google.com/"),
+                    ("google", "https://www.google.com/"),
+                    ("bing", "https://www.bing.com/"),
+                    ("duckduckgo", "https://duckduckgo.com/"),
+                ],
+            );
             Touch { source, medium: "organic", referrer: Some(referrer), ..none }
         }
         "Paid Search" => {
@@ -522,40 +604,85 @@ fn make_touch(r: &mut Rng, ch: usize, stage: Stage) -> Touch {
             let (campaign, term) = if stage as usize >= 2 && r.chance(0.6) {
                 ("brand_search", one(r, &["journeydb", "journeydb pricing", "journeydb demo"]))
             } else {
-                one(r, &[
-                    ("generic_analytics", "customer journey analytics"),
-                    ("generic_analytics", "funnel analysis software"),
-                    ("attribution_keywords", "marketing attribution tool"),
-                    ("attribution_keywords", "multi touch attribution"),
-                    ("competitor_search", "hubspot attribution alternative"),
-                ])
+                one(
+                    r,
+                    &[
+                        ("generic_analytics", "customer journey analytics"),
+                        ("generic_analytics", "funnel analysis software"),
+                        ("attribution_keywords", "marketing attribution tool"),
+                        ("attribution_keywords", "multi touch attribution"),
+                        ("competitor_search", "hubspot attribution alternative"),
+                    ],
+                )
             };
-            Touch { source, medium: "cpc", campaign: Some(campaign), term: Some(term), content: Some(one(r, &["ad_variant_a", "ad_variant_b"])), referrer: Some("https://www.google.com/"), ..none }
+            Touch {
+                source,
+                medium: "cpc",
+                campaign: Some(campaign),
+                term: Some(term),
+                content: Some(one(r, &["ad_variant_a", "ad_variant_b"])),
+                referrer: Some("https://www.google.com/"),
+                ..none
+            }
         }
         "Paid Social" => {
             let source = one(r, &["linkedin", "linkedin", "facebook"]);
             let campaign = one(r, &["q1_launch", "ebook_attribution_guide", "retargeting_social", "webinar_promo"]);
-            Touch { source, medium: "paid_social", campaign: Some(campaign), content: Some(one(r, &["carousel", "video", "single_image"])), ..none }
+            Touch {
+                source,
+                medium: "paid_social",
+                campaign: Some(campaign),
+                content: Some(one(r, &["carousel", "video", "single_image"])),
+                ..none
+            }
         }
         "Organic Social" => {
-            let (source, referrer) = one(r, &[("linkedin", "https://www.linkedin.com/"), ("twitter", "https://t.co/"), ("reddit", "https://www.reddit.com/")]);
+            let (source, referrer) = one(
+                r,
+                &[
+                    ("linkedin", "https://www.linkedin.com/"),
+                    ("twitter", "https://t.co/"),
+                    ("reddit", "https://www.reddit.com/"),
+                ],
+            );
             Touch { source, medium: "social", referrer: Some(referrer), ..none }
         }
         "Email" => {
             let campaign = match stage {
                 Stage::Awareness | Stage::Consideration => one(r, &["weekly_newsletter", "webinar_invite"]),
-                Stage::Lead | Stage::Opportunity => one(r, &["nurture_sequence", "case_study_series", "webinar_invite"]),
+                Stage::Lead | Stage::Opportunity => {
+                    one(r, &["nurture_sequence", "case_study_series", "webinar_invite"])
+                }
                 Stage::Customer => one(r, &["product_update", "weekly_newsletter", "upsell_offer"]),
             };
             let source = if campaign == "weekly_newsletter" { "newsletter" } else { "hubspot" };
-            Touch { source, medium: "email", campaign: Some(campaign), content: Some(one(r, &["header_link", "cta_button", "footer_link"])), ..none }
+            Touch {
+                source,
+                medium: "email",
+                campaign: Some(campaign),
+                content: Some(one(r, &["header_link", "cta_button", "footer_link"])),
+                ..none
+            }
         }
         "Display" => {
             let source = one(r, &["google_display", "doubleclick"]);
-            Touch { source, medium: one(r, &["display", "cpm"]), campaign: Some(one(r, &["awareness_banners", "retargeting_display"])), content: Some(one(r, &["banner_300x250", "banner_728x90"])), ..none }
+            Touch {
+                source,
+                medium: one(r, &["display", "cpm"]),
+                campaign: Some(one(r, &["awareness_banners", "retargeting_display"])),
+                content: Some(one(r, &["banner_300x250", "banner_728x90"])),
+                ..none
+            }
         }
         "Referral" => {
-            let (source, referrer) = one(r, &[("g2.com", "https://www.g2.com/products/journeydb"), ("capterra.com", "https://www.capterra.com/"), ("partner-blog.com", "https://partner-blog.com/attribution-tools")]);
+            let (source, referrer) = one(
+                r,
+                &[
+                    ("g2.com", "https://www.g2.com/products/journeydb"),
+                    ("capterra.com", "https://www.capterra.com/"),
+                    ("partner-blog.com", "https://partner-blog.com/attribution-tools"),
+                ],
+            );
             Touch { source, medium: "referral", referrer: Some(referrer), ..none }
         }
         _ => DIRECT_TOUCH,
@@ -722,7 +849,19 @@ mod tests {
         for i in 0..b.num_rows() {
             *counts.entry(names.value(i)).or_default() += 1;
         }
-        for name in ["page_view", "email_click", "email_open", "form_submit", "live_chat", "phone_call", "webinar_signup", "demo_request", "opportunity", "purchase", "content_download"] {
+        for name in [
+            "page_view",
+            "email_click",
+            "email_open",
+            "form_submit",
+            "live_chat",
+            "phone_call",
+            "webinar_signup",
+            "demo_request",
+            "opportunity",
+            "purchase",
+            "content_download",
+        ] {
             assert!(counts.get(name).copied().unwrap_or(0) > 10, "too few {name}: {counts:?}");
         }
         // Touches carry a channel; phone calls are Direct and have no cookie.
@@ -750,7 +889,8 @@ mod tests {
         assert!(ties > 100, "tied timestamps: {ties}");
         assert!(multi_cookie_users.values().any(|c| c.len() > 1), "some people use several cookies");
         // Every identified cookie also has anonymous events before identification.
-        let anonymous_only: HashSet<&str> = (0..b.num_rows()).filter(|&i| user.is_null(i) && !anon.is_null(i)).map(|i| anon.value(i)).collect();
+        let anonymous_only: HashSet<&str> =
+            (0..b.num_rows()).filter(|&i| user.is_null(i) && !anon.is_null(i)).map(|i| anon.value(i)).collect();
         assert!(stitched_cookies.iter().filter(|c| anonymous_only.contains(*c)).count() > 10);
         // Revenue only on purchases.
         let revenue = b.column_by_name("revenue").expect("revenue");
@@ -785,7 +925,8 @@ mod tests {
     #[test]
     fn writes_exact_event_count_atomically() {
         let dir = tempfile::tempdir().expect("tmp");
-        let stats = generate_to_dir(dir.path(), &DemoOptions { events: 25_000, seed: 1, events_per_file: 10_000 }).expect("gen");
+        let stats = generate_to_dir(dir.path(), &DemoOptions { events: 25_000, seed: 1, events_per_file: 10_000 })
+            .expect("gen");
         assert_eq!(stats.files, 3);
         let mut total = 0;
         let mut names = vec![];

@@ -94,12 +94,18 @@ fn datafusion_to_pg(err: &DataFusionError) -> PgError {
     // Wrappers (context, diagnostics, shared, collections) keep the root error's meaning.
     let root = err.find_root();
     match root {
-        DataFusionError::SQL(e, _) => PgError::new(SYNTAX_ERROR, format!("syntax error: {}", sql_parser_message(&e.to_string()))),
+        DataFusionError::SQL(e, _) => {
+            PgError::new(SYNTAX_ERROR, format!("syntax error: {}", sql_parser_message(&e.to_string())))
+        }
         DataFusionError::SchemaError(e, _) => schema_error_to_pg(e),
         DataFusionError::Plan(m) => plan_message_to_pg(m),
-        DataFusionError::NotImplemented(m) => PgError::new(FEATURE_NOT_SUPPORTED, format!("not supported: {}", first_line(m))),
+        DataFusionError::NotImplemented(m) => {
+            PgError::new(FEATURE_NOT_SUPPORTED, format!("not supported: {}", first_line(m)))
+        }
         DataFusionError::Configuration(m) => PgError::new(INVALID_PARAMETER_VALUE, first_line(m)),
-        DataFusionError::ResourcesExhausted(m) => PgError::new(OUT_OF_MEMORY, format!("out of memory: {}", first_line(m))),
+        DataFusionError::ResourcesExhausted(m) => {
+            PgError::new(OUT_OF_MEMORY, format!("out of memory: {}", first_line(m)))
+        }
         DataFusionError::ArrowError(e, _) => arrow_to_pg(e),
         DataFusionError::ParquetError(e) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {e}")),
         DataFusionError::IoError(e) => PgError::new(IO_ERROR, e.to_string()),
@@ -203,7 +209,9 @@ fn arrow_to_pg(e: &ArrowError) -> PgError {
     use sqlstate::*;
     match e {
         ArrowError::DivideByZero => PgError::new(DIVISION_BY_ZERO, "division by zero"),
-        ArrowError::CastError(m) | ArrowError::ParseError(m) => PgError::new(INVALID_TEXT_REPRESENTATION, lower_first(m)),
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
+            PgError::new(INVALID_TEXT_REPRESENTATION, lower_first(m))
+        }
         ArrowError::ArithmeticOverflow(m) => PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, lower_first(m)),
         ArrowError::MemoryError(m) => PgError::new(OUT_OF_MEMORY, lower_first(m)),
         ArrowError::ExternalError(inner) => {
@@ -308,7 +316,10 @@ mod tests {
         assert_eq!(to_pg_error(&e).code, "22023");
         let field = Box::new(Column::from_name("x"));
         let e = Error::DataFusion(DataFusionError::SchemaError(
-            Box::new(SchemaError::FieldNotFound { field, valid_fields: vec![Column::from_name("b"), Column::from_name("a")] }),
+            Box::new(SchemaError::FieldNotFound {
+                field,
+                valid_fields: vec![Column::from_name("b"), Column::from_name("a")],
+            }),
             Box::new(None),
         ));
         let pg = to_pg_error(&e);

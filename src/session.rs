@@ -161,10 +161,16 @@ impl Session {
                 let types = plan.get_parameter_types()?;
                 let mut params = vec![None; types.len()];
                 for (name, dt) in types {
-                    if let Some(i) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|i| *i >= 1)
+                    if let Some(i) = placeholder_index(&name)
                         && i <= params.len()
                     {
                         params[i - 1] = dt;
+                    }
+                }
+                // `$1::bigint`: DataFusion leaves the placeholder untyped; PostgreSQL types it.
+                for (i, dt) in placeholder_casts(stmt) {
+                    if i <= params.len() && params[i - 1].is_none() {
+                        params[i - 1] = Some(dt);
                     }
                 }
                 Ok(Description { params, schema: Arc::new(plan.schema().as_arrow().clone()) })
@@ -188,7 +194,8 @@ impl Session {
             Kind::Show(name) => {
                 let value = self.settings.get(&name).map_err(|e| Error::InvalidParameter(e.to_string()))?;
                 let schema = show_schema(&name);
-                let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value])) as ArrayRef])?;
+                let batch =
+                    RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value])) as ArrayRef])?;
                 Ok(Output::Rows(Box::pin(MemoryStream::try_new(vec![batch], schema, None)?)))
             }
             Kind::Command => self.command(stmt),
@@ -202,9 +209,11 @@ impl Session {
                 let name = variable.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(" ");
                 Kind::Show(name)
             }
-            Statement::Set(_) | Statement::Reset(_) | Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. } => {
-                Kind::Command
-            }
+            Statement::Set(_)
+            | Statement::Reset(_)
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. } => Kind::Command,
             other => {
                 let keyword = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase();
                 return Err(Error::Unsupported(format!(
@@ -256,6 +265,47 @@ enum Kind {
     Plan,
     Show(String),
     Command,
+}
+
+/// `$3` -> 3.
+fn placeholder_index(name: &str) -> Option<usize> {
+    name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|i| *i >= 1)
+}
+
+/// Placeholders that appear cast to a type, with that type.
+fn placeholder_casts(stmt: &Statement) -> Vec<(usize, DataType)> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::sql::sqlparser::ast::{DataType as T, TimezoneInfo, visit_expressions};
+    let mut out = vec![];
+    let _ = visit_expressions(stmt, |e| {
+        if let Expr::Cast { expr, data_type, .. } = e
+            && let Expr::Value(v) = expr.as_ref()
+            && let Value::Placeholder(p) = &v.value
+            && let Some(i) = placeholder_index(p)
+        {
+            let dt = match data_type {
+                T::BigInt(_) | T::Int8(_) => Some(DataType::Int64),
+                T::Int(_) | T::Integer(_) | T::Int4(_) => Some(DataType::Int32),
+                T::SmallInt(_) | T::Int2(_) => Some(DataType::Int16),
+                T::Double(_) | T::DoublePrecision | T::Float8 => Some(DataType::Float64),
+                T::Real | T::Float4 => Some(DataType::Float32),
+                T::Boolean | T::Bool => Some(DataType::Boolean),
+                T::Text | T::Varchar(_) | T::String(_) | T::CharacterVarying(_) => Some(DataType::Utf8),
+                T::Date => Some(DataType::Date32),
+                T::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+                    Some(DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))
+                }
+                T::Timestamp(_, _) => Some(DataType::Timestamp(TimeUnit::Microsecond, None)),
+                T::Numeric(_) | T::Decimal(_) => Some(DataType::Decimal128(38, 10)),
+                _ => None,
+            };
+            if let Some(dt) = dt {
+                out.push((i, dt));
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    out
 }
 
 fn show_schema(name: &str) -> SchemaRef {

@@ -155,9 +155,8 @@ fn null(c: C) -> ScalarValue {
 }
 
 fn mem_table(columns: &[(&str, C)], rows: Vec<Vec<ScalarValue>>) -> Result<Arc<dyn TableProvider>> {
-    let schema = Arc::new(Schema::new(
-        columns.iter().map(|(n, c)| Field::new(*n, c.data_type(), true)).collect::<Vec<_>>(),
-    ));
+    let schema =
+        Arc::new(Schema::new(columns.iter().map(|(n, c)| Field::new(*n, c.data_type(), true)).collect::<Vec<_>>()));
     let arrays: Vec<ArrayRef> = columns
         .iter()
         .enumerate()
@@ -187,33 +186,85 @@ impl PgCatalog {
         let t = match name {
             "pg_namespace" => mem_table(
                 &[("oid", Oid), ("nspname", Text), ("nspowner", Oid), ("nspacl", TextArr)],
-                [(PG_CATALOG_OID, "pg_catalog"), (PUBLIC_OID, STORE_SCHEMA), (INFORMATION_SCHEMA_OID, "information_schema")]
-                    .into_iter()
-                    .map(|(o, n)| vec![oid(o), text(n), oid(OWNER_OID), null(TextArr)])
-                    .collect(),
+                [
+                    (PG_CATALOG_OID, "pg_catalog"),
+                    (PUBLIC_OID, STORE_SCHEMA),
+                    (INFORMATION_SCHEMA_OID, "information_schema"),
+                ]
+                .into_iter()
+                .map(|(o, n)| vec![oid(o), text(n), oid(OWNER_OID), null(TextArr)])
+                .collect(),
             ),
             "pg_class" => {
                 let rows = self.relations_shallow();
                 mem_table(
                     &[
-                        ("oid", Oid), ("relname", Text), ("relnamespace", Oid), ("reltype", Oid), ("reloftype", Oid), ("relowner", Oid),
-                        ("relam", Oid), ("relfilenode", Oid), ("reltablespace", Oid), ("relpages", I32), ("reltuples", F32),
-                        ("relallvisible", I32), ("reltoastrelid", Oid), ("relhasindex", Bool), ("relisshared", Bool),
-                        ("relpersistence", Text), ("relkind", Text), ("relnatts", I16), ("relchecks", I16), ("relhasrules", Bool),
-                        ("relhastriggers", Bool), ("relhassubclass", Bool), ("relrowsecurity", Bool), ("relforcerowsecurity", Bool),
-                        ("relispopulated", Bool), ("relreplident", Text), ("relispartition", Bool), ("relrewrite", Oid),
-                        ("relacl", TextArr), ("reloptions", TextArr), ("relpartbound", Text),
+                        ("oid", Oid),
+                        ("relname", Text),
+                        ("relnamespace", Oid),
+                        ("reltype", Oid),
+                        ("reloftype", Oid),
+                        ("relowner", Oid),
+                        ("relam", Oid),
+                        ("relfilenode", Oid),
+                        ("reltablespace", Oid),
+                        ("relpages", I32),
+                        ("reltuples", F32),
+                        ("relallvisible", I32),
+                        ("reltoastrelid", Oid),
+                        ("relhasindex", Bool),
+                        ("relisshared", Bool),
+                        ("relpersistence", Text),
+                        ("relkind", Text),
+                        ("relnatts", I16),
+                        ("relchecks", I16),
+                        ("relhasrules", Bool),
+                        ("relhastriggers", Bool),
+                        ("relhassubclass", Bool),
+                        ("relrowsecurity", Bool),
+                        ("relforcerowsecurity", Bool),
+                        ("relispopulated", Bool),
+                        ("relreplident", Text),
+                        ("relispartition", Bool),
+                        ("relrewrite", Oid),
+                        ("relacl", TextArr),
+                        ("reloptions", TextArr),
+                        ("relpartbound", Text),
                     ],
                     rows.iter()
                         .map(|r| {
                             vec![
-                                oid(r.oid), text(&r.name), oid(r.namespace), oid(0), oid(0), oid(OWNER_OID),
-                                oid(if r.kind == "r" { HEAP_AM_OID } else { 0 }), oid(0), oid(0), i32v(0), ScalarValue::Float32(Some(-1.0)),
-                                i32v(0), oid(0), boolean(false), boolean(false),
-                                text("p"), text(r.kind), i16v(r.schema.fields().len() as i16), i16v(0), boolean(false),
-                                boolean(false), boolean(false), boolean(false), boolean(false),
-                                boolean(true), text("d"), boolean(false), oid(0),
-                                null(TextArr), null(TextArr), null(Text),
+                                oid(r.oid),
+                                text(&r.name),
+                                oid(r.namespace),
+                                oid(0),
+                                oid(0),
+                                oid(OWNER_OID),
+                                oid(if r.kind == "r" { HEAP_AM_OID } else { 0 }),
+                                oid(0),
+                                oid(0),
+                                i32v(0),
+                                ScalarValue::Float32(Some(-1.0)),
+                                i32v(0),
+                                oid(0),
+                                boolean(false),
+                                boolean(false),
+                                text("p"),
+                                text(r.kind),
+                                i16v(r.schema.fields().len() as i16),
+                                i16v(0),
+                                boolean(false),
+                                boolean(false),
+                                boolean(false),
+                                boolean(false),
+                                boolean(false),
+                                boolean(true),
+                                text("d"),
+                                boolean(false),
+                                oid(0),
+                                null(TextArr),
+                                null(TextArr),
+                                null(Text),
                             ]
                         })
                         .collect(),
@@ -227,67 +278,180 @@ impl PgCatalog {
                         let t = types::type_oid(f.data_type());
                         let collation = if matches!(t, 25 | 1043 | 19) { DEFAULT_COLLATION_OID } else { 0 };
                         out.push(vec![
-                            oid(r.oid), text(f.name()), oid(t), i16v(pg_len(t)), i16v(i as i16 + 1), i32v(i32::from(t >= 1000 && types::BUILTIN.iter().any(|b| b.array_oid == t))),
-                            i32v(types::type_modifier(f.data_type())), boolean(pg_len(t) > 0 && pg_len(t) <= 8), boolean(!f.is_nullable()),
-                            boolean(false), text(""), text(""), boolean(false), boolean(true), i16v(0), oid(collation),
-                            null(TextArr), null(TextArr), text(""),
+                            oid(r.oid),
+                            text(f.name()),
+                            oid(t),
+                            i16v(pg_len(t)),
+                            i16v(i as i16 + 1),
+                            i32v(i32::from(t >= 1000 && types::BUILTIN.iter().any(|b| b.array_oid == t))),
+                            i32v(types::type_modifier(f.data_type())),
+                            boolean(pg_len(t) > 0 && pg_len(t) <= 8),
+                            boolean(!f.is_nullable()),
+                            boolean(false),
+                            text(""),
+                            text(""),
+                            boolean(false),
+                            boolean(true),
+                            i16v(0),
+                            oid(collation),
+                            null(TextArr),
+                            null(TextArr),
+                            text(""),
                         ]);
                     }
                 }
                 mem_table(
                     &[
-                        ("attrelid", Oid), ("attname", Text), ("atttypid", Oid), ("attlen", I16), ("attnum", I16), ("attndims", I32),
-                        ("atttypmod", I32), ("attbyval", Bool), ("attnotnull", Bool), ("atthasdef", Bool), ("attidentity", Text),
-                        ("attgenerated", Text), ("attisdropped", Bool), ("attislocal", Bool), ("attinhcount", I16), ("attcollation", Oid),
-                        ("attacl", TextArr), ("attoptions", TextArr), ("attcompression", Text),
+                        ("attrelid", Oid),
+                        ("attname", Text),
+                        ("atttypid", Oid),
+                        ("attlen", I16),
+                        ("attnum", I16),
+                        ("attndims", I32),
+                        ("atttypmod", I32),
+                        ("attbyval", Bool),
+                        ("attnotnull", Bool),
+                        ("atthasdef", Bool),
+                        ("attidentity", Text),
+                        ("attgenerated", Text),
+                        ("attisdropped", Bool),
+                        ("attislocal", Bool),
+                        ("attinhcount", I16),
+                        ("attcollation", Oid),
+                        ("attacl", TextArr),
+                        ("attoptions", TextArr),
+                        ("attcompression", Text),
                     ],
                     out,
                 )
             }
             "pg_type" => {
                 let mut rows = vec![];
-                let mut push = |t: &PgType, oid_v: u32, name: String, elem: u32, array: u32, category: &str, len: i16| {
-                    let collation = if matches!(t.oid, 25 | 1043 | 19) && elem == 0 { DEFAULT_COLLATION_OID } else { 0 };
-                    rows.push(vec![
-                        oid(oid_v), text(&name), oid(PG_CATALOG_OID), oid(OWNER_OID), i16v(len), boolean(len > 0 && len <= 8),
-                        text("b"), text(category), boolean(false), boolean(true), text(","), oid(0), oid(elem), oid(array),
-                        oid(0), i32v(-1), i32v(0), oid(collation), boolean(false), null(Text),
-                    ]);
-                };
+                let mut push =
+                    |t: &PgType, oid_v: u32, name: String, elem: u32, array: u32, category: &str, len: i16| {
+                        let collation =
+                            if matches!(t.oid, 25 | 1043 | 19) && elem == 0 { DEFAULT_COLLATION_OID } else { 0 };
+                        rows.push(vec![
+                            oid(oid_v),
+                            text(&name),
+                            oid(PG_CATALOG_OID),
+                            oid(OWNER_OID),
+                            i16v(len),
+                            boolean(len > 0 && len <= 8),
+                            text("b"),
+                            text(category),
+                            boolean(false),
+                            boolean(true),
+                            text(","),
+                            oid(0),
+                            oid(elem),
+                            oid(array),
+                            oid(0),
+                            i32v(-1),
+                            i32v(0),
+                            oid(collation),
+                            boolean(false),
+                            null(Text),
+                        ]);
+                    };
                 for t in BUILTIN.iter() {
                     push(t, t.oid, t.name.to_string(), 0, t.array_oid, t.category, t.len);
                     push(t, t.array_oid, format!("_{}", t.name), t.oid, 0, "A", -1);
                 }
                 mem_table(
                     &[
-                        ("oid", Oid), ("typname", Text), ("typnamespace", Oid), ("typowner", Oid), ("typlen", I16), ("typbyval", Bool),
-                        ("typtype", Text), ("typcategory", Text), ("typispreferred", Bool), ("typisdefined", Bool), ("typdelim", Text),
-                        ("typrelid", Oid), ("typelem", Oid), ("typarray", Oid), ("typbasetype", Oid), ("typtypmod", I32),
-                        ("typndims", I32), ("typcollation", Oid), ("typnotnull", Bool), ("typdefault", Text),
+                        ("oid", Oid),
+                        ("typname", Text),
+                        ("typnamespace", Oid),
+                        ("typowner", Oid),
+                        ("typlen", I16),
+                        ("typbyval", Bool),
+                        ("typtype", Text),
+                        ("typcategory", Text),
+                        ("typispreferred", Bool),
+                        ("typisdefined", Bool),
+                        ("typdelim", Text),
+                        ("typrelid", Oid),
+                        ("typelem", Oid),
+                        ("typarray", Oid),
+                        ("typbasetype", Oid),
+                        ("typtypmod", I32),
+                        ("typndims", I32),
+                        ("typcollation", Oid),
+                        ("typnotnull", Bool),
+                        ("typdefault", Text),
                     ],
                     rows,
                 )
             }
-            "pg_am" => mem_table(&[("oid", Oid), ("amname", Text), ("amtype", Text)], vec![vec![oid(HEAP_AM_OID), text("heap"), text("t")]]),
+            "pg_am" => mem_table(
+                &[("oid", Oid), ("amname", Text), ("amtype", Text)],
+                vec![vec![oid(HEAP_AM_OID), text("heap"), text("t")]],
+            ),
             "pg_collation" => mem_table(
-                &[("oid", Oid), ("collname", Text), ("collnamespace", Oid), ("collowner", Oid), ("collprovider", Text), ("collencoding", I32)],
+                &[
+                    ("oid", Oid),
+                    ("collname", Text),
+                    ("collnamespace", Oid),
+                    ("collowner", Oid),
+                    ("collprovider", Text),
+                    ("collencoding", I32),
+                ],
                 vec![],
             ),
             "pg_database" => mem_table(
                 &[
-                    ("oid", Oid), ("datname", Text), ("datdba", Oid), ("encoding", I32), ("datlocprovider", Text), ("datistemplate", Bool),
-                    ("datallowconn", Bool), ("datconnlimit", I32), ("datcollate", Text), ("datctype", Text), ("daticulocale", Text), ("datacl", TextArr),
+                    ("oid", Oid),
+                    ("datname", Text),
+                    ("datdba", Oid),
+                    ("encoding", I32),
+                    ("datlocprovider", Text),
+                    ("datistemplate", Bool),
+                    ("datallowconn", Bool),
+                    ("datconnlimit", I32),
+                    ("datcollate", Text),
+                    ("datctype", Text),
+                    ("daticulocale", Text),
+                    ("datacl", TextArr),
                 ],
                 vec![vec![
-                    oid(DATABASE_OID), text(&self.info.database), oid(OWNER_OID), i32v(6), text("c"), boolean(false),
-                    boolean(true), i32v(-1), text("C.UTF-8"), text("C.UTF-8"), null(Text), null(TextArr),
+                    oid(DATABASE_OID),
+                    text(&self.info.database),
+                    oid(OWNER_OID),
+                    i32v(6),
+                    text("c"),
+                    boolean(false),
+                    boolean(true),
+                    i32v(-1),
+                    text("C.UTF-8"),
+                    text("C.UTF-8"),
+                    null(Text),
+                    null(TextArr),
                 ]],
             ),
             "pg_roles" | "pg_user" => {
                 let cols: &[(&str, C)] = if name == "pg_roles" {
-                    &[("oid", Oid), ("rolname", Text), ("rolsuper", Bool), ("rolinherit", Bool), ("rolcreaterole", Bool), ("rolcreatedb", Bool), ("rolcanlogin", Bool), ("rolreplication", Bool), ("rolconnlimit", I32), ("rolbypassrls", Bool)]
+                    &[
+                        ("oid", Oid),
+                        ("rolname", Text),
+                        ("rolsuper", Bool),
+                        ("rolinherit", Bool),
+                        ("rolcreaterole", Bool),
+                        ("rolcreatedb", Bool),
+                        ("rolcanlogin", Bool),
+                        ("rolreplication", Bool),
+                        ("rolconnlimit", I32),
+                        ("rolbypassrls", Bool),
+                    ]
                 } else {
-                    &[("usesysid", Oid), ("usename", Text), ("usesuper", Bool), ("usecreatedb", Bool), ("userepl", Bool), ("usebypassrls", Bool)]
+                    &[
+                        ("usesysid", Oid),
+                        ("usename", Text),
+                        ("usesuper", Bool),
+                        ("usecreatedb", Bool),
+                        ("userepl", Bool),
+                        ("usebypassrls", Bool),
+                    ]
                 };
                 let row: Vec<ScalarValue> = cols
                     .iter()
@@ -300,50 +464,151 @@ impl PgCatalog {
                     .collect();
                 mem_table(cols, vec![row])
             }
-            "pg_description" => mem_table(&[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)], vec![]),
+            "pg_description" => {
+                mem_table(&[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)], vec![])
+            }
             "pg_tables" => mem_table(
-                &[("schemaname", Text), ("tablename", Text), ("tableowner", Text), ("tablespace", Text), ("hasindexes", Bool), ("hasrules", Bool), ("hastriggers", Bool), ("rowsecurity", Bool)],
+                &[
+                    ("schemaname", Text),
+                    ("tablename", Text),
+                    ("tableowner", Text),
+                    ("tablespace", Text),
+                    ("hasindexes", Bool),
+                    ("hasrules", Bool),
+                    ("hastriggers", Bool),
+                    ("rowsecurity", Bool),
+                ],
                 self.store
                     .table_names()
                     .iter()
-                    .map(|t| vec![text(STORE_SCHEMA), text(t), text(&self.info.user), null(Text), boolean(false), boolean(false), boolean(false), boolean(false)])
+                    .map(|t| {
+                        vec![
+                            text(STORE_SCHEMA),
+                            text(t),
+                            text(&self.info.user),
+                            null(Text),
+                            boolean(false),
+                            boolean(false),
+                            boolean(false),
+                            boolean(false),
+                        ]
+                    })
                     .collect(),
             ),
-            "pg_views" | "pg_matviews" => {
-                mem_table(&[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)], vec![])
-            }
+            "pg_views" | "pg_matviews" => mem_table(
+                &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
+                vec![],
+            ),
             "pg_attrdef" => mem_table(&[("oid", Oid), ("adrelid", Oid), ("adnum", I16), ("adbin", Text)], vec![]),
             "pg_constraint" => mem_table(
-                &[("oid", Oid), ("conname", Text), ("connamespace", Oid), ("contype", Text), ("conrelid", Oid), ("confrelid", Oid), ("conindid", Oid), ("conkey", TextArr), ("confkey", TextArr), ("convalidated", Bool)],
+                &[
+                    ("oid", Oid),
+                    ("conname", Text),
+                    ("connamespace", Oid),
+                    ("contype", Text),
+                    ("conrelid", Oid),
+                    ("confrelid", Oid),
+                    ("conindid", Oid),
+                    ("conkey", TextArr),
+                    ("confkey", TextArr),
+                    ("convalidated", Bool),
+                ],
                 vec![],
             ),
             "pg_depend" => mem_table(
-                &[("classid", Oid), ("objid", Oid), ("objsubid", I32), ("refclassid", Oid), ("refobjid", Oid), ("refobjsubid", I32), ("deptype", Text)],
+                &[
+                    ("classid", Oid),
+                    ("objid", Oid),
+                    ("objsubid", I32),
+                    ("refclassid", Oid),
+                    ("refobjid", Oid),
+                    ("refobjsubid", I32),
+                    ("deptype", Text),
+                ],
                 vec![],
             ),
             "pg_index" => mem_table(
-                &[("indexrelid", Oid), ("indrelid", Oid), ("indnatts", I16), ("indisunique", Bool), ("indisprimary", Bool), ("indkey", TextArr)],
+                &[
+                    ("indexrelid", Oid),
+                    ("indrelid", Oid),
+                    ("indnatts", I16),
+                    ("indisunique", Bool),
+                    ("indisprimary", Bool),
+                    ("indkey", TextArr),
+                ],
                 vec![],
             ),
-            "pg_inherits" => mem_table(&[("inhrelid", Oid), ("inhparent", Oid), ("inhseqno", I32), ("inhdetachpending", Bool)], vec![]),
+            "pg_inherits" => mem_table(
+                &[("inhrelid", Oid), ("inhparent", Oid), ("inhseqno", I32), ("inhdetachpending", Bool)],
+                vec![],
+            ),
             "pg_policy" => mem_table(
-                &[("oid", Oid), ("polname", Text), ("polrelid", Oid), ("polcmd", Text), ("polpermissive", Bool), ("polroles", TextArr), ("polqual", Text), ("polwithcheck", Text)],
+                &[
+                    ("oid", Oid),
+                    ("polname", Text),
+                    ("polrelid", Oid),
+                    ("polcmd", Text),
+                    ("polpermissive", Bool),
+                    ("polroles", TextArr),
+                    ("polqual", Text),
+                    ("polwithcheck", Text),
+                ],
                 vec![],
             ),
             "pg_statistic_ext" => mem_table(
-                &[("oid", Oid), ("stxrelid", Oid), ("stxname", Text), ("stxnamespace", Oid), ("stxowner", Oid), ("stxstattarget", I32), ("stxkeys", TextArr), ("stxkind", TextArr)],
+                &[
+                    ("oid", Oid),
+                    ("stxrelid", Oid),
+                    ("stxname", Text),
+                    ("stxnamespace", Oid),
+                    ("stxowner", Oid),
+                    ("stxstattarget", I32),
+                    ("stxkeys", TextArr),
+                    ("stxkind", TextArr),
+                ],
                 vec![],
             ),
             "pg_publication" => mem_table(
-                &[("oid", Oid), ("pubname", Text), ("pubowner", Oid), ("puballtables", Bool), ("pubinsert", Bool), ("pubupdate", Bool), ("pubdelete", Bool), ("pubtruncate", Bool), ("pubviaroot", Bool)],
+                &[
+                    ("oid", Oid),
+                    ("pubname", Text),
+                    ("pubowner", Oid),
+                    ("puballtables", Bool),
+                    ("pubinsert", Bool),
+                    ("pubupdate", Bool),
+                    ("pubdelete", Bool),
+                    ("pubtruncate", Bool),
+                    ("pubviaroot", Bool),
+                ],
                 vec![],
             ),
             "pg_publication_namespace" => mem_table(&[("oid", Oid), ("pnpubid", Oid), ("pnnspid", Oid)], vec![]),
-            "pg_publication_rel" => mem_table(&[("oid", Oid), ("prpubid", Oid), ("prrelid", Oid), ("prqual", Text), ("prattrs", TextArr)], vec![]),
-            "pg_rewrite" => mem_table(&[("oid", Oid), ("rulename", Text), ("ev_class", Oid), ("ev_type", Text), ("is_instead", Bool)], vec![]),
-            "pg_trigger" => mem_table(&[("oid", Oid), ("tgrelid", Oid), ("tgname", Text), ("tgfoid", Oid), ("tgenabled", Text), ("tgisinternal", Bool)], vec![]),
-            "pg_extension" => mem_table(&[("oid", Oid), ("extname", Text), ("extowner", Oid), ("extnamespace", Oid), ("extversion", Text)], vec![]),
-            "pg_event_trigger" => mem_table(&[("oid", Oid), ("evtname", Text), ("evtevent", Text), ("evtenabled", Text)], vec![]),
+            "pg_publication_rel" => mem_table(
+                &[("oid", Oid), ("prpubid", Oid), ("prrelid", Oid), ("prqual", Text), ("prattrs", TextArr)],
+                vec![],
+            ),
+            "pg_rewrite" => mem_table(
+                &[("oid", Oid), ("rulename", Text), ("ev_class", Oid), ("ev_type", Text), ("is_instead", Bool)],
+                vec![],
+            ),
+            "pg_trigger" => mem_table(
+                &[
+                    ("oid", Oid),
+                    ("tgrelid", Oid),
+                    ("tgname", Text),
+                    ("tgfoid", Oid),
+                    ("tgenabled", Text),
+                    ("tgisinternal", Bool),
+                ],
+                vec![],
+            ),
+            "pg_extension" => mem_table(
+                &[("oid", Oid), ("extname", Text), ("extowner", Oid), ("extnamespace", Oid), ("extversion", Text)],
+                vec![],
+            ),
+            "pg_event_trigger" => {
+                mem_table(&[("oid", Oid), ("evtname", Text), ("evtevent", Text), ("evtenabled", Text)], vec![])
+            }
             "pg_partitioned_table" => mem_table(&[("partrelid", Oid), ("partstrat", Text), ("partnatts", I16)], vec![]),
             _ => return Ok(None),
         }?;
@@ -369,8 +634,18 @@ impl PgCatalog {
                     _ => continue,
                 }
             };
-            let kind = if matches!(name, "pg_tables" | "pg_views" | "pg_roles" | "pg_user" | "pg_matviews") { "v" } else { "r" };
-            out.push(Relation { oid: catalog_table_oid(name), name: name.to_string(), namespace: PG_CATALOG_OID, kind, schema });
+            let kind = if matches!(name, "pg_tables" | "pg_views" | "pg_roles" | "pg_user" | "pg_matviews") {
+                "v"
+            } else {
+                "r"
+            };
+            out.push(Relation {
+                oid: catalog_table_oid(name),
+                name: name.to_string(),
+                namespace: PG_CATALOG_OID,
+                kind,
+                schema,
+            });
         }
         out
     }
@@ -391,8 +666,8 @@ impl SchemaProvider for PgCatalog {
         let name = name.to_string();
         // Listing the store is blocking I/O.
         tokio::task::spawn_blocking(move || catalog.build(&name))
-        .await
-        .map_err(|e| datafusion::error::DataFusionError::Execution(format!("catalog lookup failed: {e}")))?
+            .await
+            .map_err(|e| datafusion::error::DataFusionError::Execution(format!("catalog lookup failed: {e}")))?
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -61,7 +61,11 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
         vec![int8.clone()],
         text.clone(),
         Arc::new(move |a, _| {
-            Ok(Arc::new(oids(&a[0]).map(|o| o.map(|o| if o == 10 { user.clone() } else { format!("unknown (OID={o})") })).collect::<StringArray>()) as ArrayRef)
+            Ok(Arc::new(
+                oids(&a[0])
+                    .map(|o| o.map(|o| if o == 10 { user.clone() } else { format!("unknown (OID={o})") }))
+                    .collect::<StringArray>(),
+            ) as ArrayRef)
         }),
     ));
     ctx.register_udf(udf(
@@ -85,15 +89,36 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
         }),
     ));
     // Expressions are stored as SQL text, so the text is the answer.
-    ctx.register_udf(udf("pg_get_expr", vec![text.clone(), int8.clone()], text.clone(), Arc::new(|a, _| Ok(a[0].clone()))));
-    ctx.register_udf(udf("obj_description", vec![int8.clone(), text.clone()], text.clone(), Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef))));
-    ctx.register_udf(udf("col_description", vec![int8.clone(), DataType::Int32], text.clone(), Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef))));
+    ctx.register_udf(udf(
+        "pg_get_expr",
+        vec![text.clone(), int8.clone()],
+        text.clone(),
+        Arc::new(|a, _| Ok(a[0].clone())),
+    ));
+    ctx.register_udf(udf(
+        "obj_description",
+        vec![int8.clone(), text.clone()],
+        text.clone(),
+        Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef)),
+    ));
+    ctx.register_udf(udf(
+        "col_description",
+        vec![int8.clone(), DataType::Int32],
+        text.clone(),
+        Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef)),
+    ));
     // `x::regtype` and `x::regclass` of an OID show a name.
     ctx.register_udf(udf(
         "pg_regtype_name",
         vec![int8.clone()],
         text.clone(),
-        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|o| format_type(o as u32, -1).unwrap_or_else(|| o.to_string()))).collect::<StringArray>()) as ArrayRef)),
+        Arc::new(|a, _| {
+            Ok(Arc::new(
+                oids(&a[0])
+                    .map(|o| o.map(|o| format_type(o as u32, -1).unwrap_or_else(|| o.to_string())))
+                    .collect::<StringArray>(),
+            ) as ArrayRef)
+        }),
     ));
     let names_store = store.clone();
     ctx.register_udf(udf(
@@ -104,7 +129,15 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
             let tables = names_store.table_names();
             Ok(Arc::new(
                 oids(&a[0])
-                    .map(|o| o.map(|o| tables.iter().find(|t| i64::from(table_oid(t)) == o).cloned().unwrap_or_else(|| o.to_string())))
+                    .map(|o| {
+                        o.map(|o| {
+                            tables
+                                .iter()
+                                .find(|t| i64::from(table_oid(t)) == o)
+                                .cloned()
+                                .unwrap_or_else(|| o.to_string())
+                        })
+                    })
                     .collect::<StringArray>(),
             ) as ArrayRef)
         }),

@@ -17,7 +17,8 @@
 use super::catalog::{ALWAYS_EMPTY, PG_CATALOG};
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
-    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut, VisitorMut,
+    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut,
+    VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -280,7 +281,9 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
         "float4" => cast(DataType::Real),
         "bool" => cast(DataType::Boolean),
         "regclass" => match inner {
-            Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => call("pg_regclass_oid", vec![inner.clone()]),
+            Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
+                call("pg_regclass_oid", vec![inner.clone()])
+            }
             _ => call("pg_regclass_name", vec![cast_bigint(inner, kind)]),
         },
         "regtype" => call("pg_regtype_name", vec![cast_bigint(inner, kind)]),
@@ -289,7 +292,13 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
 }
 
 fn cast_bigint(inner: &Expr, kind: &CastKind) -> Expr {
-    Expr::Cast { kind: kind.clone(), expr: Box::new(inner.clone()), data_type: DataType::BigInt(None), array: false, format: None }
+    Expr::Cast {
+        kind: kind.clone(),
+        expr: Box::new(inner.clone()),
+        data_type: DataType::BigInt(None),
+        array: false,
+        format: None,
+    }
 }
 
 /// `name(args...)` as an expression.
@@ -351,7 +360,8 @@ fn is_always_empty_table(factor: &TableFactor) -> bool {
 
 fn select_is_empty(select: &Select) -> bool {
     use datafusion::sql::sqlparser::ast::JoinOperator as J;
-    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) || select.having.is_some();
+    let grouped =
+        !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) || select.having.is_some();
     if grouped || select.projection.iter().any(item_aggregates) {
         return false;
     }
@@ -360,13 +370,28 @@ fn select_is_empty(select: &Select) -> bool {
             matches!(j.join_operator, J::Join(_) | J::Inner(_) | J::CrossJoin(_)) && is_always_empty_table(&j.relation)
         });
         // The first table of a chain of LEFT joins empties the chain too.
-        is_always_empty_table(&twj.relation) && twj.joins.iter().all(|j| matches!(j.join_operator, J::Join(_) | J::Inner(_) | J::CrossJoin(_) | J::Left(_) | J::LeftOuter(_)))
+        is_always_empty_table(&twj.relation)
+            && twj.joins.iter().all(|j| {
+                matches!(j.join_operator, J::Join(_) | J::Inner(_) | J::CrossJoin(_) | J::Left(_) | J::LeftOuter(_))
+            })
             || inner_joins_empty
     })
 }
 
-const AGGREGATES: [&str; 12] =
-    ["count", "sum", "min", "max", "avg", "string_agg", "array_agg", "bool_and", "bool_or", "every", "json_agg", "jsonb_agg"];
+const AGGREGATES: [&str; 12] = [
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "string_agg",
+    "array_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "json_agg",
+    "jsonb_agg",
+];
 
 fn item_aggregates(item: &SelectItem) -> bool {
     let expr = match item {
@@ -407,7 +432,9 @@ fn empty_select(select: &mut Select) {
             let alias = match &item {
                 SelectItem::ExprWithAlias { alias, .. } => alias.clone(),
                 SelectItem::UnnamedExpr(Expr::Identifier(id)) => id.clone(),
-                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) => ids.last().cloned().unwrap_or_else(|| Ident::new(format!("column{}", i + 1))),
+                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) => {
+                    ids.last().cloned().unwrap_or_else(|| Ident::new(format!("column{}", i + 1)))
+                }
                 _ => Ident::new(format!("column{}", i + 1)),
             };
             SelectItem::ExprWithAlias { expr: Expr::Value(Value::Null.into()), alias }
@@ -431,7 +458,9 @@ mod tests {
     #[test]
     fn qualifiers_operators_collations() {
         assert_eq!(
-            rw("SELECT pg_catalog.format_type(a, b) FROM pg_class WHERE c.relname OPERATOR(pg_catalog.~) '^(x)$' COLLATE pg_catalog.default"),
+            rw(
+                "SELECT pg_catalog.format_type(a, b) FROM pg_class WHERE c.relname OPERATOR(pg_catalog.~) '^(x)$' COLLATE pg_catalog.default"
+            ),
             "SELECT format_type(a, b) AS \"format_type\" FROM pg_catalog.pg_class WHERE c.relname ~ '^(x)$'"
         );
         assert_eq!(rw("SELECT * FROM pg_store_table"), "SELECT * FROM pg_store_table");
@@ -449,7 +478,9 @@ mod tests {
 
     #[test]
     fn catalog_scalar_subqueries_are_aggregated() {
-        let s = rw("SELECT (SELECT c.collname FROM pg_catalog.pg_collation c WHERE c.oid = a.attcollation) AS coll FROM pg_catalog.pg_attribute a");
+        let s = rw(
+            "SELECT (SELECT c.collname FROM pg_catalog.pg_collation c WHERE c.oid = a.attcollation) AS coll FROM pg_catalog.pg_attribute a",
+        );
         assert!(s.contains("SELECT max(c.collname) FROM"), "{s}");
         let user = rw("SELECT (SELECT x FROM t WHERE t.a = u.a) FROM u");
         assert!(!user.contains("max("), "user queries keep PostgreSQL's one-row rule: {user}");
@@ -465,7 +496,9 @@ mod tests {
     #[test]
     fn selects_joining_always_empty_tables_are_emptied() {
         assert_eq!(
-            rw("SELECT c.oid::pg_catalog.regclass AS r, c.relkind FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i WHERE c.oid = i.inhrelid ORDER BY c.relkind"),
+            rw(
+                "SELECT c.oid::pg_catalog.regclass AS r, c.relkind FROM pg_catalog.pg_class c, pg_catalog.pg_inherits i WHERE c.oid = i.inhrelid ORDER BY c.relkind"
+            ),
             "SELECT NULL AS r, NULL AS relkind WHERE false"
         );
         // A LEFT JOIN of an empty table keeps the left rows.
@@ -476,11 +509,15 @@ mod tests {
         assert!(agg.contains("FROM pg_catalog.pg_policy"), "{agg}");
         // A scalar subquery over an empty table is NULL.
         assert_eq!(
-            rw("SELECT a.attname, (SELECT d.adbin FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid) FROM pg_catalog.pg_attribute a"),
+            rw(
+                "SELECT a.attname, (SELECT d.adbin FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid) FROM pg_catalog.pg_attribute a"
+            ),
             "SELECT a.attname, NULL AS \"adbin\" FROM pg_catalog.pg_attribute a"
         );
         // Unions: empty branches stay, ORDER BY is kept.
-        let u = rw("SELECT pubname FROM pg_catalog.pg_publication p UNION SELECT relname FROM pg_catalog.pg_class ORDER BY 1");
+        let u = rw(
+            "SELECT pubname FROM pg_catalog.pg_publication p UNION SELECT relname FROM pg_catalog.pg_class ORDER BY 1",
+        );
         assert!(u.ends_with("ORDER BY 1") && u.contains("pg_class"), "{u}");
     }
 }

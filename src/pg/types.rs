@@ -40,8 +40,26 @@ pub const UUID: PgType = t(2950, "uuid", 2951, 16, "U");
 
 /// Every base type journeydb puts on the wire; `pg_type` lists these and their arrays.
 pub const BUILTIN: [PgType; 20] = [
-    BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID, JSON, FLOAT4, FLOAT8, VARCHAR, DATE, TIME, TIMESTAMP,
-    TIMESTAMPTZ, INTERVAL, NUMERIC, UUID,
+    BOOL,
+    BYTEA,
+    CHAR,
+    NAME,
+    INT8,
+    INT2,
+    INT4,
+    TEXT,
+    OID,
+    JSON,
+    FLOAT4,
+    FLOAT8,
+    VARCHAR,
+    DATE,
+    TIME,
+    TIMESTAMP,
+    TIMESTAMPTZ,
+    INTERVAL,
+    NUMERIC,
+    UUID,
 ];
 
 /// The element type of a list, or the type itself.
@@ -52,7 +70,11 @@ pub fn pg_type_of(dt: &DataType) -> PgType {
         DataType::Int32 | DataType::UInt16 => INT4,
         DataType::Int64 => INT8,
         DataType::UInt32 => OID,
-        DataType::UInt64 | DataType::Decimal32(_, _) | DataType::Decimal64(_, _) | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => NUMERIC,
+        DataType::UInt64
+        | DataType::Decimal32(_, _)
+        | DataType::Decimal64(_, _)
+        | DataType::Decimal128(_, _)
+        | DataType::Decimal256(_, _) => NUMERIC,
         DataType::Float16 | DataType::Float32 => FLOAT4,
         DataType::Float64 => FLOAT8,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => BYTEA,
@@ -70,9 +92,11 @@ pub fn pg_type_of(dt: &DataType) -> PgType {
 /// The OID a column of this Arrow type has on the wire (arrays for lists).
 pub fn type_oid(dt: &DataType) -> u32 {
     match dt {
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::ListView(f) | DataType::LargeListView(f) => {
-            pg_type_of(f.data_type()).array_oid
-        }
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f) => pg_type_of(f.data_type()).array_oid,
         other => pg_type_of(other).oid,
     }
 }
@@ -80,7 +104,12 @@ pub fn type_oid(dt: &DataType) -> u32 {
 /// `atttypmod`: precision and scale of numerics, as PostgreSQL packs them.
 pub fn type_modifier(dt: &DataType) -> i32 {
     match dt {
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) | DataType::Decimal64(p, s) | DataType::Decimal32(p, s) if *s >= 0 => {
+        DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal32(p, s)
+            if *s >= 0 =>
+        {
             ((*p as i32) << 16 | (*s as i32)) + 4
         }
         DataType::Timestamp(TimeUnit::Second, _) => 0,

@@ -27,13 +27,16 @@ pub struct EncodeError(pub String);
 /// Encodes every row of a batch; `formats[i]` is the format of column `i`.
 pub fn encode_batch(batch: &RecordBatch, formats: &[FieldFormat]) -> Result<Vec<DataRow>, EncodeError> {
     let columns: Vec<ArrayRef> = batch.columns().iter().map(normalize).collect::<Result<_, _>>()?;
+    // Logical nulls: a NullArray has no validity buffer, yet every value is NULL.
+    let nulls: Vec<_> = columns.iter().map(|c| c.logical_nulls()).collect();
     let mut rows = Vec::with_capacity(batch.num_rows());
     let mut buf = BytesMut::with_capacity(64 * batch.num_columns().max(1));
     let mut scratch = String::new();
     for row in 0..batch.num_rows() {
         for (i, col) in columns.iter().enumerate() {
             let format = formats.get(i).copied().unwrap_or(FieldFormat::Text);
-            encode_field(col, row, format, &mut buf, &mut scratch)?;
+            let is_null = nulls[i].as_ref().is_some_and(|n| n.is_null(row));
+            encode_field(col, row, is_null, format, &mut buf, &mut scratch)?;
         }
         rows.push(DataRow::new(buf.split(), columns.len() as i16));
     }
@@ -48,8 +51,15 @@ fn normalize(a: &ArrayRef) -> Result<ArrayRef, EncodeError> {
     }
 }
 
-fn encode_field(col: &ArrayRef, row: usize, format: FieldFormat, buf: &mut BytesMut, scratch: &mut String) -> Result<(), EncodeError> {
-    if col.is_null(row) || matches!(col.data_type(), DataType::Null) {
+fn encode_field(
+    col: &ArrayRef,
+    row: usize,
+    is_null: bool,
+    format: FieldFormat,
+    buf: &mut BytesMut,
+    scratch: &mut String,
+) -> Result<(), EncodeError> {
+    if is_null {
         buf.put_i32(-1);
         return Ok(());
     }
@@ -113,12 +123,13 @@ pub fn write_text(col: &ArrayRef, row: usize, out: &mut String) -> Result<(), En
         }
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
             let values = list_values(col, row);
+            let nulls = values.logical_nulls();
             out.push('{');
             for i in 0..values.len() {
                 if i > 0 {
                     out.push(',');
                 }
-                if values.is_null(i) {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                     out.push_str("NULL");
                     continue;
                 }
@@ -157,7 +168,7 @@ fn list_values(col: &ArrayRef, row: usize) -> ArrayRef {
 }
 
 /// Quotes an array element as PostgreSQL's array output does.
-fn array_element(item: &str, out: &mut String) {
+pub fn array_element(item: &str, out: &mut String) {
     let needs_quotes = item.is_empty()
         || item.eq_ignore_ascii_case("null")
         || item.chars().any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
@@ -203,7 +214,7 @@ pub fn float_text(v: f64, single: bool, out: &mut String) {
     }
 }
 
-fn date_text(days: i32, out: &mut String) {
+pub fn date_text(days: i32, out: &mut String) {
     match chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163) {
         Some(d) => {
             let _ = write!(out, "{}", d.format("%Y-%m-%d"));
@@ -223,7 +234,7 @@ fn timestamp_micros(col: &ArrayRef, row: usize, unit: &TimeUnit) -> i64 {
     }
 }
 
-fn timestamp_text(micros: i64, out: &mut String) {
+pub fn timestamp_text(micros: i64, out: &mut String) {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
     match chrono::DateTime::from_timestamp(secs, 0) {
@@ -333,7 +344,9 @@ fn write_binary(col: &ArrayRef, row: usize, buf: &mut BytesMut) -> Result<(), En
             buf.put_slice(binary_value(col, row))
         }
         DataType::Date32 => buf.put_i32(col.as_primitive::<Date32Type>().value(row) - PG_EPOCH_DAYS),
-        DataType::Date64 => buf.put_i32((col.as_primitive::<Date64Type>().value(row) / 86_400_000) as i32 - PG_EPOCH_DAYS),
+        DataType::Date64 => {
+            buf.put_i32((col.as_primitive::<Date64Type>().value(row) / 86_400_000) as i32 - PG_EPOCH_DAYS)
+        }
         DataType::Timestamp(unit, _) => buf.put_i64(timestamp_micros(col, row, unit) - PG_EPOCH_MICROS),
         DataType::Time32(_) | DataType::Time64(_) => buf.put_i64(time_micros(col, row)),
         DataType::Interval(_) | DataType::Duration(_) => {
@@ -350,8 +363,10 @@ fn write_binary(col: &ArrayRef, row: usize, buf: &mut BytesMut) -> Result<(), En
             buf.put_u32(element.oid);
             buf.put_i32(values.len() as i32);
             buf.put_i32(1);
+            let nulls = values.logical_nulls();
             for i in 0..values.len() {
-                encode_field(&values, i, FieldFormat::Binary, buf, &mut String::new())?;
+                let is_null = nulls.as_ref().is_some_and(|n| n.is_null(i));
+                encode_field(&values, i, is_null, FieldFormat::Binary, buf, &mut String::new())?;
             }
         }
         _ if pg == types::NUMERIC => {
@@ -385,7 +400,8 @@ pub fn numeric_binary(text: &str, buf: &mut BytesMut) -> Result<(), String> {
     let int_pad = (4 - int_part.len() % 4) % 4;
     let frac_pad = (4 - frac_part.len() % 4) % 4;
     let all: String = "0".repeat(int_pad) + int_part + frac_part + &"0".repeat(frac_pad);
-    let mut groups: Vec<i16> = all.as_bytes().chunks(4).map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0'))).collect();
+    let mut groups: Vec<i16> =
+        all.as_bytes().chunks(4).map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0'))).collect();
     let int_groups = (int_part.len() + int_pad) / 4;
     let mut weight = int_groups as i16 - 1;
     // Strip leading zero groups (adjusting the weight) and trailing zero groups.

@@ -10,10 +10,15 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, StreamExt, stream};
-use pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata};
+use pgwire::api::auth::{
+    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, Type};
@@ -45,7 +50,13 @@ pub struct ConnectionHandlers {
 
 impl ConnectionHandlers {
     pub fn new(engine: Arc<Engine>) -> ConnectionHandlers {
-        ConnectionHandlers { conn: Arc::new(Connection { engine: engine.clone(), session: Mutex::new(None), parser: Arc::new(StatementParser { engine }) }) }
+        ConnectionHandlers {
+            conn: Arc::new(Connection {
+                engine: engine.clone(),
+                session: Mutex::new(None),
+                parser: Arc::new(StatementParser { engine }),
+            }),
+        }
     }
 }
 
@@ -144,9 +155,10 @@ fn response(output: Output, format: &Format) -> Response {
             let fields = Arc::new(fields(&schema, format));
             let formats: Vec<FieldFormat> = fields.iter().map(|f| f.format()).collect();
             let rows = stream.flat_map(move |batch| {
-                let encoded = batch
-                    .map_err(|e| pg_wire_error(&Error::DataFusion(e)))
-                    .and_then(|b| encode_batch(&b, &formats).map_err(|e| pg_wire_error(&Error::Store(format!("cannot encode result: {}", e.0)))));
+                let encoded = batch.map_err(|e| pg_wire_error(&Error::DataFusion(e))).and_then(|b| {
+                    encode_batch(&b, &formats)
+                        .map_err(|e| pg_wire_error(&Error::Store(format!("cannot encode result: {}", e.0))))
+                });
                 match encoded {
                     Ok(rows) => stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),
                     Err(e) => stream::iter(vec![Err(e)]),
@@ -181,7 +193,9 @@ impl SimpleQueryHandler for Connection {
                     if responses.is_empty() {
                         return Err(pg_wire_error(&e));
                     }
-                    let PgWireError::UserError(info) = pg_wire_error(&e) else { unreachable!("pg_wire_error gives user errors") };
+                    let PgWireError::UserError(info) = pg_wire_error(&e) else {
+                        unreachable!("pg_wire_error gives user errors")
+                    };
                     responses.push(Response::Error(info));
                     break;
                 }
@@ -242,7 +256,11 @@ impl ExtendedQueryHandler for Connection {
         self.parser.clone()
     }
 
-    async fn do_describe_statement<C>(&self, client: &mut C, target: &StoredStatement<Prepared>) -> PgWireResult<DescribeStatementResponse>
+    async fn do_describe_statement<C>(
+        &self,
+        client: &mut C,
+        target: &StoredStatement<Prepared>,
+    ) -> PgWireResult<DescribeStatementResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,
@@ -263,7 +281,11 @@ impl ExtendedQueryHandler for Connection {
         Ok(DescribeStatementResponse::new(param_types, fields(&d.schema, &Format::UnifiedText)))
     }
 
-    async fn do_describe_portal<C>(&self, client: &mut C, portal: &Portal<Prepared>) -> PgWireResult<DescribePortalResponse>
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+    ) -> PgWireResult<DescribePortalResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,

@@ -46,7 +46,11 @@ pub fn decode(
     expected: Option<&DataType>,
 ) -> Result<ScalarValue> {
     let bad = |what: String| Error::InvalidParameter(format!("invalid value for parameter ${}: {what}", index + 1));
-    let wire_type = wire.filter(|t| **t != Type::UNKNOWN).map(arrow_type_of).or_else(|| expected.cloned()).unwrap_or(DataType::Utf8);
+    let wire_type = wire
+        .filter(|t| **t != Type::UNKNOWN)
+        .map(arrow_type_of)
+        .or_else(|| expected.cloned())
+        .unwrap_or(DataType::Utf8);
     let target = expected.cloned().unwrap_or_else(|| wire_type.clone());
     let Some(bytes) = bytes else {
         return ScalarValue::try_from(&target).map_err(|e| bad(e.to_string()));
@@ -64,15 +68,13 @@ pub fn decode(
                 DataType::Timestamp(_, _) => s.trim_end_matches("+00").replacen(' ', "T", 1),
                 _ => s.to_string(),
             };
-            ScalarValue::try_from_string(s.clone(), &wire_type).map_err(|_| bad(format!("\"{s}\" is not a valid {wire_type}")))?
+            ScalarValue::try_from_string(s.clone(), &wire_type)
+                .map_err(|_| bad(format!("\"{s}\" is not a valid {wire_type}")))?
         }
-        FieldFormat::Binary => decode_binary(bytes, &wire_type).ok_or_else(|| bad(format!("bad binary {wire_type} of {} bytes", bytes.len())))?,
+        FieldFormat::Binary => decode_binary(bytes, &wire_type)
+            .ok_or_else(|| bad(format!("bad binary {wire_type} of {} bytes", bytes.len())))?,
     };
-    if value.data_type() == target {
-        Ok(value)
-    } else {
-        value.cast_to(&target).map_err(|e| bad(e.to_string()))
-    }
+    if value.data_type() == target { Ok(value) } else { value.cast_to(&target).map_err(|e| bad(e.to_string())) }
 }
 
 fn decode_binary(b: &[u8], dt: &DataType) -> Option<ScalarValue> {
@@ -86,9 +88,10 @@ fn decode_binary(b: &[u8], dt: &DataType) -> Option<ScalarValue> {
         DataType::Float32 => ScalarValue::Float32(Some(f32::from_be_bytes(arr(4)?.try_into().ok()?))),
         DataType::Float64 => ScalarValue::Float64(Some(f64::from_be_bytes(arr(8)?.try_into().ok()?))),
         DataType::Date32 => ScalarValue::Date32(Some(i32::from_be_bytes(arr(4)?.try_into().ok()?) + 10_957)),
-        DataType::Timestamp(_, tz) => {
-            ScalarValue::TimestampMicrosecond(Some(i64::from_be_bytes(arr(8)?.try_into().ok()?) + 946_684_800_000_000), tz.clone())
-        }
+        DataType::Timestamp(_, tz) => ScalarValue::TimestampMicrosecond(
+            Some(i64::from_be_bytes(arr(8)?.try_into().ok()?) + 946_684_800_000_000),
+            tz.clone(),
+        ),
         DataType::Binary => ScalarValue::Binary(Some(b.to_vec())),
         DataType::Decimal128(_, _) => {
             let text = numeric_from_binary(b)?;
@@ -99,7 +102,7 @@ fn decode_binary(b: &[u8], dt: &DataType) -> Option<ScalarValue> {
 }
 
 /// PostgreSQL's binary numeric as decimal text.
-fn numeric_from_binary(b: &[u8]) -> Option<String> {
+pub fn numeric_from_binary(b: &[u8]) -> Option<String> {
     let word = |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*b.get(2 * i)?, *b.get(2 * i + 1)?])) };
     let (n, weight, sign, dscale) = (word(0)? as usize, word(1)? as i32, word(2)? as u16, word(3)? as usize);
     let mut int_part = String::new();
@@ -155,7 +158,8 @@ mod tests {
 
     #[test]
     fn binary_parameters_are_cast_to_the_plan_type() {
-        let v = decode(0, Some(&7i32.to_be_bytes()), FieldFormat::Binary, Some(&Type::INT4), Some(&DataType::Int64)).expect("int4");
+        let v = decode(0, Some(&7i32.to_be_bytes()), FieldFormat::Binary, Some(&Type::INT4), Some(&DataType::Int64))
+            .expect("int4");
         assert_eq!(v, ScalarValue::Int64(Some(7)));
         let v = decode(0, Some(&0i64.to_be_bytes()), FieldFormat::Binary, Some(&Type::TIMESTAMPTZ), None).expect("ts");
         assert_eq!(v, ScalarValue::TimestampMicrosecond(Some(946_684_800_000_000), Some("UTC".into())));

@@ -251,7 +251,10 @@ mod tests {
 
     #[test]
     fn merged_schemas_keep_not_null_only_where_every_file_has_it() {
-        let a = Arc::new(Schema::new(vec![Field::new("t", DataType::Int64, false), Field::new("x", DataType::Utf8, false)]));
+        let a = Arc::new(Schema::new(vec![
+            Field::new("t", DataType::Int64, false),
+            Field::new("x", DataType::Utf8, false),
+        ]));
         let b = Arc::new(Schema::new(vec![Field::new("t", DataType::Int64, false)]));
         let m = merge_schemas(&[a.clone(), b]).expect("merge");
         assert!(!m.field(0).is_nullable());

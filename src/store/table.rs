@@ -45,10 +45,8 @@ impl StoreTable {
             return Err(Error::Store(format!("table \"{name}\" has no readable parquet file: \"{file}\": {reason}")));
         }
         let file_schema = transform_schema_to_view(&merge_schemas(&schemas)?);
-        let partition_cols: Vec<(String, datafusion::arrow::datatypes::DataType)> = partition_columns(dir, &files[0].path)
-            .into_iter()
-            .map(|c| (c, PARTITION_TYPE))
-            .collect();
+        let partition_cols: Vec<(String, datafusion::arrow::datatypes::DataType)> =
+            partition_columns(dir, &files[0].path).into_iter().map(|c| (c, PARTITION_TYPE)).collect();
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partition_cols);
@@ -75,7 +73,11 @@ impl StoreTable {
                 self.name,
                 file,
                 reason,
-                if self.unreadable.len() > 1 { format!(" (and {} more)", self.unreadable.len() - 1) } else { String::new() }
+                if self.unreadable.len() > 1 {
+                    format!(" (and {} more)", self.unreadable.len() - 1)
+                } else {
+                    String::new()
+                }
             ))))),
         }
     }
@@ -97,7 +99,10 @@ impl TableProvider for StoreTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
         self.listing.supports_filters_pushdown(filters)
     }
 

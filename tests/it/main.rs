@@ -1,1 +1,12 @@
+//! The one integration-test binary (each file under `tests/` would relink DataFusion).
+//!
+//! - `fixture`: data directories with known tables, and servers on 127.0.0.1:0.
+//! - `slt`: the `.slt` files of `sql/slt/`, in process (batch sizes 1, 2, 3 and default,
+//!   one and four partitions) and over the wire (simple and extended protocol).
+//! - `wire`: tokio-postgres against a real server: types, parameters, errors, the store.
+//! - `psql`: the psql client against a real server.
 
+mod fixture;
+mod psql;
+mod slt;
+mod wire;

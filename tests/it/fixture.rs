@@ -1,0 +1,90 @@
+//! Test fixtures: a data directory with the demo `events` table and small hand-made tables,
+//! and a running server over it.
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use journeydb::config::Config;
+use journeydb::demo::{DemoOptions, generate_to_dir};
+use journeydb::server::{RunningServer, start};
+use journeydb::session::Engine;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Events in the fixture's demo table (exact: `.slt` files count them).
+pub const DEMO_EVENTS: u64 = 5_000;
+pub const DEMO_SEED: u64 = 7;
+
+pub fn write_parquet(path: &Path, batch: &RecordBatch) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let file = std::fs::File::create(path).expect("create");
+    let mut w = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    w.write(batch).expect("write");
+    w.close().expect("close");
+}
+
+/// A tiny journey table with hand-checkable values, in two hive partitions.
+pub fn write_touches(root: &Path) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person", DataType::Utf8, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new("channel", DataType::Utf8, true),
+        Field::new("amount", DataType::Int64, true),
+    ]));
+    let day = |d: i64, h: i64| 1_735_689_600_000_000 + d * 86_400_000_000 + h * 3_600_000_000;
+    let parts = [
+        (
+            "2025-01-01",
+            vec!["p1", "p1", "p2"],
+            vec![day(0, 1), day(0, 2), day(0, 3)],
+            vec![Some("Organic Search"), Some("Paid Search"), None],
+            vec![None, Some(100), None],
+        ),
+        (
+            "2025-01-02",
+            vec!["p2", "p3"],
+            vec![day(1, 1), day(1, 5)],
+            vec![Some("Email"), Some("Direct")],
+            vec![Some(250), Some(40)],
+        ),
+    ];
+    for (date, person, ts, channel, amount) in parts {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(person)),
+            Arc::new(TimestampMicrosecondArray::from(ts)),
+            Arc::new(StringArray::from(channel)),
+            Arc::new(Int64Array::from(amount)),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        write_parquet(&root.join("touches").join(format!("day={date}")).join("part-0.parquet"), &batch);
+    }
+}
+
+/// A data directory holding `events` (demo, 5000 events, seed 7) and `touches`.
+pub fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    generate_to_dir(dir.path(), &DemoOptions { events: DEMO_EVENTS, seed: DEMO_SEED, events_per_file: 2_000 })
+        .expect("demo");
+    write_touches(dir.path());
+    dir
+}
+
+pub fn engine(dir: &Path, batch_size: usize, partitions: usize) -> Arc<Engine> {
+    Engine::new(Config { data_dir: dir.to_path_buf(), batch_size, target_partitions: partitions, ..Config::default() })
+        .expect("engine")
+}
+
+/// A server on 127.0.0.1 with a free port, over `dir`.
+pub async fn server(dir: &Path) -> RunningServer {
+    start(engine(dir, 8192, 0), "127.0.0.1:0".parse().expect("addr")).await.expect("server")
+}
+
+pub async fn connect(server: &RunningServer) -> tokio_postgres::Client {
+    let conn_str = format!("host=127.0.0.1 port={} user=journey dbname=journeydb", server.addr.port());
+    let (client, connection) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}

@@ -1,0 +1,58 @@
+//! psql, the real client, against a real server: the acceptance session.
+
+use crate::fixture;
+use std::process::Command;
+
+fn psql(port: u16, args: &[&str]) -> (String, String) {
+    let out = Command::new("psql")
+        .args(["-X", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "journey", "journeydb"])
+        .args(args)
+        .output()
+        .expect("psql must be installed (postgresql-client; .ci/run installs it)");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_session() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let port = server.addr.port();
+    let (out, err) = tokio::task::spawn_blocking(move || {
+        psql(
+            port,
+            &[
+                "-c",
+                "SELECT channel, count(*), sum(revenue) FROM events GROUP BY 1 ORDER BY 1",
+                "-c",
+                "\\dt",
+                "-c",
+                "\\d events",
+                "-c",
+                "SELECT * FROM missing_table",
+                "-c",
+                "\\x",
+                "-c",
+                "SELECT version()",
+            ],
+        )
+    })
+    .await
+    .expect("psql");
+    assert!(out.contains("    channel     | count |    sum    "), "{out}");
+    assert!(out.contains("(9 rows)"), "{out}");
+    assert!(out.contains(" public | events  | table | journey"), "{out}");
+    assert!(out.contains("Table \"public.events\""), "{out}");
+    assert!(out.contains(" event_time   | timestamp with time zone |"), "{out}");
+    assert!(out.contains(" revenue      | numeric(12,2)            |"), "{out}");
+    assert!(err.contains("ERROR:  relation \"missing_table\" does not exist"), "{err}");
+    // psql -c stops at the first error; the connection is reused after it in a new session.
+    let (out, err) = tokio::task::spawn_blocking(move || {
+        psql(port, &["-c", "\\x", "-c", "SELECT version()", "-c", "\\timing on", "-c", "SELECT 1 AS one"])
+    })
+    .await
+    .expect("psql");
+    assert!(err.is_empty(), "{err}");
+    assert!(out.contains("version | PostgreSQL 16.6 (journeydb"), "{out}");
+    assert!(out.contains("Time: "), "{out}");
+    server.stop().await;
+}

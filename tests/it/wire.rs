@@ -1,0 +1,212 @@
+//! tokio-postgres against a real server on 127.0.0.1: the acceptance query, types in
+//! binary and text, parameters, errors, per-connection sessions, and the live store.
+
+use crate::fixture;
+use chrono::{DateTime, Utc};
+use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::error::SqlState;
+
+fn text_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn revenue_by_channel_answers_over_both_protocols() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let sql = "SELECT channel, count(*), sum(revenue) FROM events GROUP BY 1 ORDER BY 1";
+    let simple = text_rows(client.simple_query(sql).await.expect("simple"));
+    assert_eq!(simple.len(), 9, "8 channels and the events without one: {simple:?}");
+    let total: i64 = simple.iter().map(|r| r[1].as_deref().expect("count").parse::<i64>().expect("int")).sum();
+    assert_eq!(total, fixture::DEMO_EVENTS as i64);
+    // The same answer in binary through the extended protocol.
+    let rows = client.query(sql, &[]).await.expect("extended");
+    assert_eq!(rows.len(), simple.len());
+    for (row, text) in rows.iter().zip(&simple) {
+        assert_eq!(row.get::<_, Option<String>>(0), text[0]);
+        assert_eq!(row.get::<_, i64>(1).to_string(), text[1].clone().expect("count"));
+    }
+    let cols = client.prepare(sql).await.expect("prepare");
+    let names: Vec<&str> = cols.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["channel", "count", "sum"]);
+    let types: Vec<u32> = cols.columns().iter().map(|c| c.type_().oid()).collect();
+    assert_eq!(types, [25, 20, 1700], "text, int8, numeric");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn typed_parameters_text_and_binary() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM events WHERE event_name = $1", &[&"purchase"])
+        .await
+        .expect("text param")
+        .get(0);
+    let expected: i64 = client
+        .query_one("SELECT count(*) FROM events WHERE event_name = 'purchase'", &[])
+        .await
+        .expect("literal")
+        .get(0);
+    assert_eq!(n, expected);
+    assert!(n > 0);
+    let row = client
+        .query_one("SELECT $1::bigint + 1, $2::double * 2, $3::boolean", &[&41i64, &1.25f64, &true])
+        .await
+        .expect("binary params");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, f64>(1), row.get::<_, bool>(2)), (42, 2.5, true));
+    let since: DateTime<Utc> = "2025-03-01T00:00:00Z".parse().expect("ts");
+    let later: i64 = client
+        .query_one("SELECT count(*) FROM events WHERE event_time >= $1", &[&since])
+        .await
+        .expect("ts param")
+        .get(0);
+    let literal: i64 = client
+        .query_one("SELECT count(*) FROM events WHERE event_time >= TIMESTAMPTZ '2025-03-01T00:00:00Z'", &[])
+        .await
+        .expect("ts literal")
+        .get(0);
+    assert_eq!(later, literal);
+    assert!(later > 0 && later < fixture::DEMO_EVENTS as i64);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn binary_and_text_results_agree() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let sql = "SELECT event_time, revenue, user_id FROM events WHERE revenue IS NOT NULL ORDER BY event_time, user_id LIMIT 5";
+    let text = text_rows(client.simple_query(sql).await.expect("simple"));
+    let binary = client.query(sql, &[]).await.expect("binary");
+    assert_eq!(text.len(), 5);
+    for (t, b) in text.iter().zip(&binary) {
+        let ts: DateTime<Utc> = b.get(0);
+        assert_eq!(format!("{}+00", ts.format("%Y-%m-%d %H:%M:%S")), t[0].clone().expect("ts"));
+        let revenue: crate::slt::WireText = b.get(1);
+        assert_eq!(Some(revenue.0), t[1]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn errors_have_sqlstates_and_the_connection_stays_usable() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let cases = [
+        ("SELECT * FROM missing_table", SqlState::UNDEFINED_TABLE),
+        ("SELECT nope FROM events", SqlState::UNDEFINED_COLUMN),
+        ("SELECT nope(1)", SqlState::UNDEFINED_FUNCTION),
+        ("SELEC 1", SqlState::SYNTAX_ERROR),
+        ("DROP TABLE events", SqlState::FEATURE_NOT_SUPPORTED),
+    ];
+    for (sql, code) in cases {
+        for extended in [false, true] {
+            let err = if extended {
+                client.query(sql, &[]).await.map(|_| ()).expect_err(sql)
+            } else {
+                client.simple_query(sql).await.map(|_| ()).expect_err(sql)
+            };
+            assert_eq!(err.code(), Some(&code), "{sql}: {err:?}");
+            let one: i32 = client.query_one("SELECT 1::int", &[]).await.expect("still usable").get(0);
+            assert_eq!(one, 1);
+        }
+    }
+    // In a multi-statement string, the statements before the error ran.
+    let err = client.simple_query("SELECT 1; SELECT * FROM missing_table; SELECT 2").await.expect_err("second fails");
+    assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_connection_has_its_own_session() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let a = fixture::connect(&server).await;
+    let b = fixture::connect(&server).await;
+    a.simple_query("SET application_name = 'a'").await.expect("set");
+    let show = |m: Vec<SimpleQueryMessage>| text_rows(m)[0][0].clone();
+    assert_eq!(show(a.simple_query("SHOW application_name").await.expect("a")), Some("a".into()));
+    assert_eq!(show(b.simple_query("SHOW application_name").await.expect("b")), Some(String::new()));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_store_picks_up_new_tables_and_files() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.map(|r| r.get::<_, i64>(0)) }
+    };
+    assert_eq!(count("SELECT count(*) FROM touches").await.expect("touches"), 5);
+    let err = count("SELECT count(*) FROM later").await.expect_err("not yet");
+    assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
+    // A new folder becomes a table; a new file in a table adds its rows.
+    fixture::write_touches(&dir.path().join("later_root"));
+    std::fs::rename(dir.path().join("later_root/touches"), dir.path().join("later")).expect("move");
+    assert_eq!(count("SELECT count(*) FROM later").await.expect("new table"), 5);
+    let extra = dir.path().join("extra");
+    fixture::write_touches(&extra);
+    std::fs::rename(
+        extra.join("touches/day=2025-01-02/part-0.parquet"),
+        dir.path().join("touches/day=2025-01-02/part-1.parquet"),
+    )
+    .expect("add file");
+    assert_eq!(count("SELECT count(*) FROM touches").await.expect("more rows"), 7);
+    // Staged (temporary) files are never read.
+    std::fs::write(dir.path().join("touches/day=2025-01-02/part-2.parquet.tmp"), b"half written").expect("tmp");
+    assert_eq!(count("SELECT count(*) FROM touches").await.expect("tmp ignored"), 7);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_file_fails_its_table_only() {
+    let dir = fixture::data_dir();
+    let broken = dir.path().join("broken");
+    let good = dir.path().join("good_copy");
+    fixture::write_touches(&good);
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::rename(good.join("touches/day=2025-01-01/part-0.parquet"), broken.join("a.parquet")).expect("valid file");
+    std::fs::write(broken.join("b.parquet"), b"PAR1 this is not parquet at all").expect("corrupt file");
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let err = client.query("SELECT count(*) FROM broken", &[]).await.expect_err("corrupt");
+    assert_eq!(err.code(), Some(&SqlState::DATA_CORRUPTED), "{err:?}");
+    let message = err.as_db_error().expect("db error").message().to_string();
+    assert!(message.contains("broken/b.parquet"), "names the file: {message}");
+    // Everything else keeps working, and the table is still listed.
+    let n: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.expect("events").get(0);
+    assert_eq!(n, fixture::DEMO_EVENTS as i64);
+    let tables = text_rows(
+        client
+            .simple_query("SELECT relname FROM pg_catalog.pg_class WHERE relnamespace = 2200 ORDER BY 1")
+            .await
+            .expect("list"),
+    );
+    let names: Vec<String> = tables.into_iter().filter_map(|r| r[0].clone()).collect();
+    assert!(names.contains(&"broken".to_string()) && names.contains(&"events".to_string()), "{names:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn large_results_stream_in_full() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let rows = client.query("SELECT * FROM events", &[]).await.expect("all rows");
+    assert_eq!(rows.len(), fixture::DEMO_EVENTS as usize);
+    let simple = text_rows(client.simple_query("SELECT event_name FROM events").await.expect("simple"));
+    assert_eq!(simple.len(), fixture::DEMO_EVENTS as usize);
+    server.stop().await;
+}
