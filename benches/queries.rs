@@ -1,1 +1,71 @@
-fn main() {}
+//! End-to-end benchmarks over generated Parquet: the demo generator's speed, and the
+//! foundation's query shapes (scan and group by channel, per-person aggregate) through the same
+//! `Session` the server uses.
+//!
+//! `cargo bench --bench queries` (set `JOURNEYDB_BENCH_EVENTS` to change the 1M default).
+//! `scripts/bench_compare.py` runs the same queries in DuckDB on the same files.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures::StreamExt;
+use journeydb::config::Config;
+use journeydb::demo::{DemoOptions, Generator, events_schema, generate_to_dir};
+use journeydb::session::{Engine, Output};
+use std::hint::black_box;
+use std::sync::Arc;
+
+pub const QUERIES: [(&str, &str); 2] = [
+    ("revenue_by_channel", "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel"),
+    (
+        "per_user",
+        "SELECT user_id, count(*) AS events, min(event_time) AS first_seen, max(event_time) AS last_seen, \
+         sum(revenue) AS revenue FROM events WHERE user_id IS NOT NULL GROUP BY user_id \
+         ORDER BY revenue DESC NULLS LAST, user_id LIMIT 10",
+    ),
+];
+
+fn events() -> u64 {
+    std::env::var("JOURNEYDB_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+}
+
+fn bench_generator(c: &mut Criterion) {
+    let mut g = c.benchmark_group("demo");
+    let rows = 65_536;
+    g.throughput(Throughput::Elements(rows as u64));
+    let schema = events_schema();
+    g.bench_function("generate_batch_64k", |b| {
+        let mut generator = Generator::new(42, 0);
+        b.iter(|| black_box(generator.next_batch(&schema, rows).expect("batch")))
+    });
+    g.finish();
+}
+
+fn bench_queries(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = events();
+    generate_to_dir(dir.path(), &DemoOptions { events: n, seed: 42, events_per_file: 1_000_000 }).expect("demo");
+    let engine: Arc<Engine> = Engine::new(Config { data_dir: dir.path().into(), ..Config::default() }).expect("engine");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let mut g = c.benchmark_group(format!("queries_{n}"));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n));
+    for (name, sql) in QUERIES {
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut session = engine.session("bench", "journeydb").expect("session");
+                let mut rows = 0;
+                for out in session.execute_sql(sql).await.expect("query") {
+                    if let Output::Rows(mut s) = out {
+                        while let Some(batch) = s.next().await {
+                            rows += batch.expect("batch").num_rows();
+                        }
+                    }
+                }
+                black_box(rows)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_generator, bench_queries);
+criterion_main!(benches);

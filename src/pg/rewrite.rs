@@ -200,10 +200,10 @@ impl VisitorMut for Rewriter<'_> {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
-            Expr::Function(f) => {
-                if f.name.0.len() == 2 && part(&f.name.0[0]).is_some_and(|p| p.eq_ignore_ascii_case(PG_CATALOG)) {
-                    f.name.0.remove(0);
-                }
+            Expr::Function(f)
+                if f.name.0.len() == 2 && part(&f.name.0[0]).is_some_and(|p| p.eq_ignore_ascii_case(PG_CATALOG)) =>
+            {
+                f.name.0.remove(0);
             }
             Expr::BinaryOp { op: BinaryOperator::PGCustomBinaryOperator(parts), .. } => {
                 let symbol = parts.last().map(String::as_str).unwrap_or("");

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Runs the same queries on the same Parquet files in journeydb (over the wire, psycopg) and in
+DuckDB (in process), and prints the ratio DuckDB time / journeydb time (above 1: journeydb is
+faster).
+
+    scripts/bench.sh                 # sets up a venv, builds the release binary, runs this
+    scripts/bench_compare.py --events 1000000 10000000
+
+Each query runs once to warm up, then --runs times; the median is reported. The data is made
+by `journeydb demo` (deterministic, seed 42) under bench-data/ and reused when present.
+"""
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "journeydb"
+
+QUERIES = {
+    "revenue_by_channel": "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
+    "per_user": "SELECT user_id, count(*) AS events, min(event_time) AS first_seen, max(event_time) AS last_seen, "
+    "sum(revenue) AS revenue FROM events WHERE user_id IS NOT NULL GROUP BY user_id "
+    "ORDER BY revenue DESC NULLS LAST, user_id LIMIT 10",
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(fn, runs):
+    fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def main():
+    import duckdb
+    import psycopg
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    print(f"{'events':>10} {'query':<20} {'journeydb s':>12} {'duckdb s':>10} {'ratio':>7}  same answer")
+    for n in args.events:
+        data = ROOT / "bench-data" / str(n)
+        if not (data / "events").exists():
+            out = subprocess.run([str(BIN), "demo", "--events", str(n), "--out", str(data)], check=True, capture_output=True, text=True)
+            print("  " + out.stdout.strip(), file=sys.stderr)
+        port = free_port()
+        server = subprocess.Popen([str(BIN), "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            server.stdout.readline()  # "journeydb listening on ..."
+            conn = psycopg.connect(f"host=127.0.0.1 port={port} user=journey dbname=journeydb", autocommit=True)
+            duck = duckdb.connect()
+            duck.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/*.parquet')")
+            for name, sql in QUERIES.items():
+                jt, jrows = timed(lambda: conn.execute(sql).fetchall(), args.runs)
+                dt, drows = timed(lambda: duck.execute(sql).fetchall(), args.runs)
+                same = [tuple(map(str, r)) for r in jrows] == [tuple(map(str, r)) for r in drows] or \
+                    [tuple(map(lambda v: str(v)[:19], r)) for r in jrows] == [tuple(map(lambda v: str(v)[:19], r)) for r in drows]
+                print(f"{n:>10} {name:<20} {jt:>12.4f} {dt:>10.4f} {dt / jt:>7.2f}  {'yes' if same else 'NO'}")
+            conn.close()
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
