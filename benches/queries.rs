@@ -14,7 +14,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 pub const QUERIES: [(&str, &str); 2] = [
-    ("revenue_by_channel", "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel"),
+    (
+        "revenue_by_channel",
+        "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
+    ),
     (
         "per_user",
         "SELECT user_id, count(*) AS events, min(event_time) AS first_seen, max(event_time) AS last_seen, \

@@ -376,7 +376,7 @@ impl Generator {
                     }
                 }
                 Stage::Consideration => {
-                    if known && r.chance(0.30 * strength) {
+                    if known && r.chance(0.14 * strength) {
                         stage = Stage::Lead;
                         t += (30 + r.below(600)) as i64 * SECOND;
                         identified = true;
@@ -399,7 +399,7 @@ impl Generator {
                     }
                 }
                 Stage::Lead => {
-                    if r.chance(0.30 * strength) {
+                    if r.chance(0.07 * strength) {
                         stage = Stage::Opportunity;
                         // Often a sales call, recorded as Direct, then the CRM opportunity.
                         if r.chance(0.6) {
@@ -429,7 +429,7 @@ impl Generator {
                     }
                 }
                 Stage::Opportunity | Stage::Customer => {
-                    let p = if stage == Stage::Customer { 0.10 } else { 0.40 };
+                    let p = if stage == Stage::Customer { 0.06 } else { 0.10 };
                     if r.chance(p * strength) {
                         if stage == Stage::Opportunity && r.chance(0.5) {
                             // The closing call, recorded as Direct.
@@ -478,8 +478,8 @@ impl Generator {
             let leave = match stage {
                 Stage::Awareness => 0.30,
                 Stage::Consideration => 0.18,
-                Stage::Lead => 0.12,
-                Stage::Opportunity => 0.10,
+                Stage::Lead => 0.16,
+                Stage::Opportunity => 0.14,
                 Stage::Customer => 0.35,
             };
             if r.chance(leave) || t > START_MICROS + 330 * DAY {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Events in the fixture's demo table (exact: `.slt` files count them).
-pub const DEMO_EVENTS: u64 = 5_000;
+pub const DEMO_EVENTS: u64 = 20_000;
 pub const DEMO_SEED: u64 = 7;
 
 pub fn write_parquet(path: &Path, batch: &RecordBatch) {
@@ -61,10 +61,10 @@ pub fn write_touches(root: &Path) {
     }
 }
 
-/// A data directory holding `events` (demo, 5000 events, seed 7) and `touches`.
+/// A data directory holding `events` (demo, 20000 events, seed 7) and `touches`.
 pub fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    generate_to_dir(dir.path(), &DemoOptions { events: DEMO_EVENTS, seed: DEMO_SEED, events_per_file: 2_000 })
+    generate_to_dir(dir.path(), &DemoOptions { events: DEMO_EVENTS, seed: DEMO_SEED, events_per_file: 8_000 })
         .expect("demo");
     write_touches(dir.path());
     dir
