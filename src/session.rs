@@ -52,6 +52,19 @@ impl Engine {
         &self.store
     }
 
+    /// Parses SQL text into statements (PostgreSQL dialect), rewritten for DataFusion
+    /// (see [`rewrite`]). Needs no session: the extended protocol parses before it runs.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .map_err(|e| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?;
+        let tables = self.store.table_names();
+        let is_store_table = |name: &str| tables.iter().any(|t| t == name);
+        for s in &mut statements {
+            rewrite::rewrite(s, &is_store_table);
+        }
+        Ok(statements)
+    }
+
     /// A new session: its own DataFusion context, settings and catalog view.
     pub fn session(self: &Arc<Self>, user: &str, database: &str) -> Result<Session> {
         let info = SessionInfo { user: user.to_string(), database: database.to_string() };
@@ -134,14 +147,7 @@ impl Session {
 
     /// Parses SQL text into rewritten statements (PostgreSQL dialect).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .map_err(|e| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?;
-        let store = self.engine.store.clone();
-        let is_store_table = move |name: &str| store.table_names().iter().any(|t| t == name);
-        for s in &mut statements {
-            rewrite::rewrite(s, &is_store_table);
-        }
-        Ok(statements)
+        self.engine.parse(sql)
     }
 
     /// Parses and runs every statement of `sql`, in order; stops at the first error.

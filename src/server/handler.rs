@@ -219,13 +219,11 @@ pub struct StatementParser {
 impl QueryParser for StatementParser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_else(|| "journey".into());
-        let session = self.engine.session(&user, &user).map_err(|e| pg_wire_error(&e))?;
-        let mut statements = session.parse(sql).map_err(|e| pg_wire_error(&e))?;
+        let mut statements = self.engine.parse(sql).map_err(|e| pg_wire_error(&e))?;
         match statements.len() {
             0 => Ok(None),
             1 => Ok(statements.pop().map(|statement| Prepared { statement })),
