@@ -263,9 +263,11 @@ async fn slt_in_process_every_batch_size_and_partitioning() {
                 let engine = engine.clone();
                 async move { Ok(InProcess { session: engine.session("journey", "journeydb").expect("session") }) }
             });
+            let started = std::time::Instant::now();
             if let Err(e) = runner.run_file_async(&file).await {
                 panic!("{} (batch size {batch_size}, {partitions} partitions):\n{e}", file.display());
             }
+            eprintln!("{} batch size {batch_size}, {partitions} partitions: {:?}", file.display(), started.elapsed());
         }
     }
 }

@@ -14,14 +14,49 @@
 //! soon as it is listed there.
 
 pub mod error;
+pub mod window;
 
 pub use error::ArgumentError;
 
 use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::WindowUDF;
+use std::sync::Arc;
+
+/// Every journey window function.
+pub fn window_functions() -> Vec<Arc<WindowUDF>> {
+    vec![Arc::new(WindowUDF::from(window::sessionize::Sessionize::new()))]
+}
 
 /// Registers every journey function with a DataFusion function registry.
 ///
 /// Returns the number of functions registered.
-pub fn register_all(_registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<usize> {
-    Ok(0)
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<usize> {
+    let window = window_functions();
+    let n = window.len();
+    for f in window {
+        registry.register_udwf(f)?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    #[test]
+    fn names_do_not_collide_with_each_other_or_builtins() {
+        let ctx = SessionContext::new();
+        let state = ctx.state();
+        let mut names: Vec<String> = window_functions().iter().map(|f| f.name().to_string()).collect();
+        for name in &names {
+            assert!(state.window_functions().get(name).is_none(), "{name} shadows a DataFusion window function");
+            assert!(state.scalar_functions().get(name).is_none(), "{name} shadows a scalar function");
+            assert!(state.aggregate_functions().get(name).is_none(), "{name} shadows an aggregate function");
+        }
+        let before = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), before, "duplicate journey function names");
+    }
 }

@@ -1,0 +1,3 @@
+//! Window functions: evaluated over a partition (a person) in `ORDER BY` order.
+
+pub mod sessionize;
