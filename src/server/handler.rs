@@ -27,7 +27,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use tokio::sync::Mutex;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 static NEXT_PID: AtomicI32 = AtomicI32::new(1_000);
 
@@ -80,14 +80,14 @@ pub struct Connection {
 
 impl Connection {
     /// The session, created on first use from the startup user and database.
-    async fn session<C: ClientInfo>(&self, client: &C) -> PgWireResult<tokio::sync::MutexGuard<'_, Option<Session>>> {
+    async fn session<C: ClientInfo>(&self, client: &C) -> PgWireResult<MappedMutexGuard<'_, Session>> {
         let mut guard = self.session.lock().await;
         if guard.is_none() {
             let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_else(|| "journey".into());
             let database = client.metadata().get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
             *guard = Some(self.engine.session(&user, &database).map_err(|e| pg_wire_error(&e))?);
         }
-        Ok(guard)
+        MutexGuard::try_map(guard, Option::as_mut).map_err(|_| PgWireError::NotReadyForQuery)
     }
 }
 
@@ -181,8 +181,7 @@ impl SimpleQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut guard = self.session(client).await?;
-        let Some(session) = guard.as_mut() else { return Err(PgWireError::NotReadyForQuery) };
+        let mut session = self.session(client).await?;
         let statements = session.parse(query).map_err(|e| pg_wire_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
         for stmt in &statements {
@@ -265,8 +264,7 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut guard = self.session(client).await?;
-        let Some(session) = guard.as_mut() else { return Err(PgWireError::NotReadyForQuery) };
+        let mut session = self.session(client).await?;
         let d = session.describe(&target.statement.statement).await.map_err(|e| pg_wire_error(&e))?;
         let count = d.params.len().max(target.parameter_types.len());
         let param_types = (0..count)
@@ -290,8 +288,7 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut guard = self.session(client).await?;
-        let Some(session) = guard.as_mut() else { return Err(PgWireError::NotReadyForQuery) };
+        let mut session = self.session(client).await?;
         let d = session.describe(&portal.statement.statement.statement).await.map_err(|e| pg_wire_error(&e))?;
         Ok(DescribePortalResponse::new(fields(&d.schema, &portal.result_column_format)))
     }
@@ -303,8 +300,7 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut guard = self.session(client).await?;
-        let Some(session) = guard.as_mut() else { return Err(PgWireError::NotReadyForQuery) };
+        let mut session = self.session(client).await?;
         let stmt = &portal.statement.statement.statement;
         let values = if portal.parameters.is_empty() {
             vec![]
