@@ -13,7 +13,7 @@ use journeydb::session::{Engine, Output};
 use std::hint::black_box;
 use std::sync::Arc;
 
-pub const QUERIES: [(&str, &str); 2] = [
+pub const QUERIES: [(&str, &str); 3] = [
     (
         "revenue_by_channel",
         "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
@@ -23,6 +23,12 @@ pub const QUERIES: [(&str, &str); 2] = [
         "SELECT user_id, count(*) AS events, min(event_time) AS first_seen, max(event_time) AS last_seen, \
          sum(revenue) AS revenue FROM events WHERE user_id IS NOT NULL GROUP BY user_id \
          ORDER BY revenue DESC NULLS LAST, user_id LIMIT 10",
+    ),
+    (
+        "sessionize",
+        "SELECT sum(s) FROM (SELECT max(session) AS s FROM (SELECT anonymous_id, \
+         sessionize(event_time) OVER (PARTITION BY anonymous_id ORDER BY event_time) AS session \
+         FROM events WHERE anonymous_id IS NOT NULL) GROUP BY anonymous_id)",
     ),
 ];
 
@@ -70,5 +76,18 @@ fn bench_queries(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_generator, bench_queries);
+fn bench_kernels(c: &mut Criterion) {
+    use journeydb_udfs::window::sessionize::session_numbers;
+    let mut g = c.benchmark_group("kernels");
+    let n = 1_000_000usize;
+    // Events a few minutes apart with a long pause every 20: realistic session lengths.
+    let ts: Vec<Option<i64>> = (0..n as i64).map(|i| Some(i * 120_000_000 + (i / 20) * 3_600_000_000)).collect();
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("sessionize_1m", |b| {
+        b.iter(|| black_box(session_numbers(&ts, 1_800_000_000, |_, _| false, |_| false).expect("ordered")))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_generator, bench_kernels, bench_queries);
 criterion_main!(benches);

@@ -19,13 +19,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "journeydb"
+BIN = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "journeydb-target")) / "release" / "journeydb"
 
+# name -> (journeydb SQL, DuckDB SQL): the same question, asked the way each engine allows.
 QUERIES = {
-    "revenue_by_channel": "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
-    "per_user": "SELECT user_id, count(*) AS events, min(event_time) AS first_seen, max(event_time) AS last_seen, "
-    "sum(revenue) AS revenue FROM events WHERE user_id IS NOT NULL GROUP BY user_id "
-    "ORDER BY revenue DESC NULLS LAST, user_id LIMIT 10",
+    "revenue_by_channel": (
+        "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
+    ) * 2,
+    "per_user": (
+        "SELECT user_id, count(*) AS events, min(event_time) AS first_seen, max(event_time) AS last_seen, "
+        "sum(revenue) AS revenue FROM events WHERE user_id IS NOT NULL GROUP BY user_id "
+        "ORDER BY revenue DESC NULLS LAST, user_id LIMIT 10",
+    ) * 2,
+    # Sessions (30-minute gap) per cookie, summed: sessionize() against lag() in DuckDB.
+    "sessionize": (
+        "SELECT sum(s) FROM (SELECT max(session) AS s FROM (SELECT anonymous_id, "
+        "sessionize(event_time) OVER (PARTITION BY anonymous_id ORDER BY event_time) AS session "
+        "FROM events WHERE anonymous_id IS NOT NULL) GROUP BY anonymous_id)",
+        "SELECT sum(CASE WHEN prev IS NULL OR event_time - prev > INTERVAL '30 minutes' THEN 1 ELSE 0 END) FROM ("
+        "SELECT event_time, lag(event_time) OVER (PARTITION BY anonymous_id ORDER BY event_time) AS prev "
+        "FROM events WHERE anonymous_id IS NOT NULL)",
+    ),
 }
 
 
@@ -67,9 +81,9 @@ def main():
             conn = psycopg.connect(f"host=127.0.0.1 port={port} user=journey dbname=journeydb", autocommit=True)
             duck = duckdb.connect()
             duck.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/*.parquet')")
-            for name, sql in QUERIES.items():
-                jt, jrows = timed(lambda: conn.execute(sql).fetchall(), args.runs)
-                dt, drows = timed(lambda: duck.execute(sql).fetchall(), args.runs)
+            for name, (jsql, dsql) in QUERIES.items():
+                jt, jrows = timed(lambda: conn.execute(jsql).fetchall(), args.runs)
+                dt, drows = timed(lambda: duck.execute(dsql).fetchall(), args.runs)
                 same = [tuple(map(str, r)) for r in jrows] == [tuple(map(str, r)) for r in drows] or \
                     [tuple(map(lambda v: str(v)[:19], r)) for r in jrows] == [tuple(map(lambda v: str(v)[:19], r)) for r in drows]
                 print(f"{n:>10} {name:<20} {jt:>12.4f} {dt:>10.4f} {dt / jt:>7.2f}  {'yes' if same else 'NO'}")

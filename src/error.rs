@@ -174,6 +174,13 @@ fn plan_message_to_pg(m: &str) -> PgError {
         let hint = m.lines().nth(1).map(|l| l.trim().to_string());
         return PgError::new(UNDEFINED_FUNCTION, format!("function {name} does not exist")).with_hint(hint);
     }
+    // A function rejecting its argument types: PostgreSQL says the function (with these
+    // argument types) does not exist; the function's own message says why.
+    if first.contains("coercion failed with") {
+        let inner = first.split_once("External error: ").map(|(_, r)| r).unwrap_or(&first);
+        let inner = inner.split(". No function matches").next().unwrap_or(inner);
+        return PgError::new(UNDEFINED_FUNCTION, inner.to_string());
+    }
     if let Some(name) = between(&first, "column '", "' not found") {
         return PgError::new(UNDEFINED_COLUMN, format!("column \"{name}\" does not exist"));
     }
@@ -284,6 +291,7 @@ mod tests {
             ("SELECT * FROM nope", "42P01", "relation \"nope\" does not exist"),
             ("SELECT zzz FROM t", "42703", "column \"zzz\" does not exist"),
             ("SELECT no_such_fn(1)", "42883", "function no_such_fn does not exist"),
+            ("SELECT abs('x', 'y')", "42883", ""),
             ("SELECT 1/0", "22012", "division by zero"),
             ("SELECT CAST('x' AS INT)", "22P02", ""),
         ];

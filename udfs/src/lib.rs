@@ -14,12 +14,13 @@
 //! soon as it is listed there.
 
 pub mod error;
+pub mod scalar;
 pub mod window;
 
 pub use error::ArgumentError;
 
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::WindowUDF;
+use datafusion::logical_expr::{ScalarUDF, WindowUDF};
 use std::sync::Arc;
 
 /// Every journey window function.
@@ -27,12 +28,20 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     vec![Arc::new(WindowUDF::from(window::sessionize::Sessionize::new()))]
 }
 
+/// Every journey scalar function.
+pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![Arc::new(ScalarUDF::from(scalar::channel_group::ChannelGroup::new()))]
+}
+
 /// Registers every journey function with a DataFusion function registry.
 ///
 /// Returns the number of functions registered.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<usize> {
-    let window = window_functions();
-    let n = window.len();
+    let (scalar, window) = (scalar_functions(), window_functions());
+    let n = scalar.len() + window.len();
+    for f in scalar {
+        registry.register_udf(f)?;
+    }
     for f in window {
         registry.register_udwf(f)?;
     }
@@ -49,6 +58,7 @@ mod tests {
         let ctx = SessionContext::new();
         let state = ctx.state();
         let mut names: Vec<String> = window_functions().iter().map(|f| f.name().to_string()).collect();
+        names.extend(scalar_functions().iter().map(|f| f.name().to_string()));
         for name in &names {
             assert!(state.window_functions().get(name).is_none(), "{name} shadows a DataFusion window function");
             assert!(state.scalar_functions().get(name).is_none(), "{name} shadows a scalar function");

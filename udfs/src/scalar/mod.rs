@@ -1,0 +1,3 @@
+//! Scalar functions: one value per row.
+
+pub mod channel_group;
