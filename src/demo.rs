@@ -206,6 +206,13 @@ struct Event {
     revenue_cents: Option<i64>,
 }
 
+impl Event {
+    /// An event of `person` with nothing but its time and name; fields are filled by the caller.
+    fn at(person: u64, time: i64, name: &'static str) -> Event {
+        Event { user: None, cookie: None, person, time, name, touch: None, page: None, revenue_cents: None }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Touch {
     channel: &'static str,
@@ -308,7 +315,6 @@ impl Generator {
         let mut stage = Stage::Awareness;
         let mut t = START_MICROS + r.below(START_SPREAD_DAYS * 86_400) as i64 * SECOND;
         let mut purchases = 0u32;
-        let mut last_channel = 0usize;
         for session in 0..MAX_SESSIONS {
             if session > 0 {
                 // Days between visits: people close to buying come back sooner.
@@ -324,19 +330,15 @@ impl Generator {
             }
             let cookie = if cookies == 1 || r.chance(0.6) { 0 } else { r.below(cookies as u64) as u8 };
             let ch = pick_channel(r, stage, session == 0);
-            last_channel = ch;
             let touch = make_touch(r, ch, stage);
             let landing = landing_page(r, ch, stage);
             let who = |identified: bool| if identified { user } else { None };
             self.pending.push(Event {
                 user: who(identified),
                 cookie: Some(cookie),
-                person,
-                time: t,
-                name: if CHANNELS[ch].name == "Email" { "email_click" } else { "page_view" },
                 touch: Some(touch),
                 page: Some(landing),
-                revenue_cents: None,
+                ..Event::at(person, t, if CHANNELS[ch].name == "Email" { "email_click" } else { "page_view" })
             });
             let views = r.below(5) as usize;
             for _ in 0..views {
@@ -344,12 +346,8 @@ impl Generator {
                 self.pending.push(Event {
                     user: who(identified),
                     cookie: Some(cookie),
-                    person,
-                    time: t,
-                    name: "page_view",
-                    touch: None,
                     page: Some(PAGES[r.below(PAGES.len() as u64) as usize]),
-                    revenue_cents: None,
+                    ..Event::at(person, t, "page_view")
                 });
             }
             let strength = CHANNELS[ch].strength[stage as usize];
@@ -366,12 +364,8 @@ impl Generator {
                         self.pending.push(Event {
                             user: who(identified),
                             cookie: Some(cookie),
-                            person,
-                            time: t,
-                            name,
-                            touch: None,
                             page: Some(page),
-                            revenue_cents: None,
+                            ..Event::at(person, t, name)
                         });
                     }
                 }
@@ -389,12 +383,8 @@ impl Generator {
                         self.pending.push(Event {
                             user,
                             cookie: Some(cookie),
-                            person,
-                            time: t,
-                            name,
-                            touch: None,
                             page: Some(page),
-                            revenue_cents: None,
+                            ..Event::at(person, t, name)
                         });
                     }
                 }
@@ -406,26 +396,12 @@ impl Generator {
                             t += (2 * 3_600 + r.below(2 * 86_400)) as i64 * SECOND;
                             self.pending.push(Event {
                                 user,
-                                cookie: None,
-                                person,
-                                time: t,
-                                name: "phone_call",
                                 touch: Some(DIRECT_TOUCH),
-                                page: None,
-                                revenue_cents: None,
+                                ..Event::at(person, t, "phone_call")
                             });
                         }
                         t += (600 + r.below(86_400)) as i64 * SECOND;
-                        self.pending.push(Event {
-                            user,
-                            cookie: None,
-                            person,
-                            time: t,
-                            name: "opportunity",
-                            touch: None,
-                            page: None,
-                            revenue_cents: None,
-                        });
+                        self.pending.push(Event { user, ..Event::at(person, t, "opportunity") });
                     }
                 }
                 Stage::Opportunity | Stage::Customer => {
@@ -436,13 +412,8 @@ impl Generator {
                             t += (3_600 + r.below(86_400)) as i64 * SECOND;
                             self.pending.push(Event {
                                 user,
-                                cookie: None,
-                                person,
-                                time: t,
-                                name: "phone_call",
                                 touch: Some(DIRECT_TOUCH),
-                                page: None,
-                                revenue_cents: None,
+                                ..Event::at(person, t, "phone_call")
                             });
                         }
                         stage = Stage::Customer;
@@ -453,23 +424,16 @@ impl Generator {
                         self.pending.push(Event {
                             user,
                             cookie: Some(cookie),
-                            person,
-                            time: t,
-                            name: "purchase",
-                            touch: None,
                             page: Some("/checkout"),
                             revenue_cents: Some(cents),
+                            ..Event::at(person, t, "purchase")
                         });
                         // The confirmation page view lands in the same second: a tie.
                         self.pending.push(Event {
                             user,
                             cookie: Some(cookie),
-                            person,
-                            time: t,
-                            name: "page_view",
-                            touch: None,
                             page: Some("/checkout/complete"),
-                            revenue_cents: None,
+                            ..Event::at(person, t, "page_view")
                         });
                     }
                 }
@@ -491,18 +455,8 @@ impl Generator {
             let email = make_touch(&mut self.rng, EMAIL, Stage::Customer);
             t += (self.rng.exp(3.0) * DAY as f64) as i64;
             t -= t % SECOND;
-            self.pending.push(Event {
-                user,
-                cookie: None,
-                person,
-                time: t,
-                name: "email_open",
-                touch: Some(email),
-                page: None,
-                revenue_cents: None,
-            });
+            self.pending.push(Event { user, touch: Some(email), ..Event::at(person, t, "email_open") });
         }
-        let _ = last_channel;
     }
 }
 
