@@ -26,8 +26,9 @@ pub const DEFAULT_COLLATION_OID: u32 = 100;
 ///
 /// `pg_collation` is among them: every text column uses the default collation, which is what
 /// a column with no collation of its own shows in PostgreSQL, so nothing ever refers to a row.
-pub const ALWAYS_EMPTY: [&str; 17] = [
+pub const ALWAYS_EMPTY: [&str; 18] = [
     "pg_attrdef",
+    "pg_auth_members",
     "pg_collation",
     "pg_constraint",
     "pg_depend",
@@ -78,9 +79,10 @@ fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-const TABLES: [&str; 28] = [
+const TABLES: [&str; 29] = [
     "pg_am",
     "pg_attrdef",
+    "pg_auth_members",
     "pg_attribute",
     "pg_class",
     "pg_collation",
@@ -441,6 +443,7 @@ impl PgCatalog {
                         ("rolcanlogin", Bool),
                         ("rolreplication", Bool),
                         ("rolconnlimit", I32),
+                        ("rolvaliduntil", Text),
                         ("rolbypassrls", Bool),
                     ]
                 } else {
@@ -457,6 +460,7 @@ impl PgCatalog {
                     .iter()
                     .map(|(n, c)| match (n, c) {
                         (_, Oid) => oid(OWNER_OID),
+                        (&"rolvaliduntil", _) => null(Text),
                         (_, Text) => text(&self.info.user),
                         (_, I32) => i32v(-1),
                         (n, _) => boolean(!n.contains("repl") && !n.contains("bypass")),
@@ -497,6 +501,10 @@ impl PgCatalog {
             ),
             "pg_views" | "pg_matviews" => mem_table(
                 &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
+                vec![],
+            ),
+            "pg_auth_members" => mem_table(
+                &[("oid", Oid), ("roleid", Oid), ("member", Oid), ("grantor", Oid), ("admin_option", Bool)],
                 vec![],
             ),
             "pg_attrdef" => mem_table(&[("oid", Oid), ("adrelid", Oid), ("adnum", I16), ("adbin", Text)], vec![]),

@@ -4,7 +4,7 @@
 use super::catalog::{SessionInfo, table_oid};
 use super::types::format_type;
 use crate::store::Store;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -45,6 +45,34 @@ fn constant_text(value: String) -> Kernel {
 
 fn oids(a: &ArrayRef) -> impl Iterator<Item = Option<i64>> + '_ {
     a.as_primitive::<Int64Type>().iter()
+}
+
+/// PostgreSQL's `pg_size_pretty`: bytes below 10 kB, then kB, MB, GB, TB, PB, each used below
+/// 20480 of it, rounded half away from zero.
+pub fn size_pretty(bytes: i64) -> String {
+    // (unit, limit, rounds, bits): PostgreSQL's size_pretty_units table.
+    const UNITS: [(&str, i64, bool, u32); 6] = [
+        ("bytes", 10 * 1024, false, 0),
+        ("kB", 20 * 1024 - 1, true, 10),
+        ("MB", 20 * 1024 - 1, true, 20),
+        ("GB", 20 * 1024 - 1, true, 30),
+        ("TB", 20 * 1024 - 1, true, 40),
+        ("PB", 20 * 1024 - 1, true, 50),
+    ];
+    let mut size = bytes;
+    for (i, (name, limit, round, bits)) in UNITS.iter().enumerate() {
+        let last = i + 1 == UNITS.len();
+        if last || size.abs() < *limit {
+            if *round {
+                size = (size + if size < 0 { -1 } else { 1 }) / 2;
+            }
+            return format!("{size} {name}");
+        }
+        let (_, _, next_round, next_bits) = UNITS[i + 1];
+        let shift = next_bits - bits - u32::from(next_round) + u32::from(*round);
+        size /= 1i64 << shift;
+    }
+    unreachable!("the last unit always answers")
 }
 
 /// Registers the compatibility functions on a session.
@@ -107,6 +135,31 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
         text.clone(),
         Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef)),
     ));
+    ctx.register_udf(udf(
+        "pg_size_pretty",
+        vec![int8.clone()],
+        text.clone(),
+        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|v| v.map(size_pretty)).collect::<StringArray>()) as ArrayRef)),
+    ));
+    // The size of a store table is the size of its Parquet files; catalog tables take none.
+    for name in ["pg_table_size", "pg_relation_size", "pg_total_relation_size"] {
+        let store = store.clone();
+        ctx.register_udf(udf(
+            name,
+            vec![int8.clone()],
+            int8.clone(),
+            Arc::new(move |a, _| {
+                let tables = store.table_names();
+                let size_of = |oid: i64| -> i64 {
+                    let Some(name) = tables.iter().find(|t| i64::from(table_oid(t)) == oid) else { return 0 };
+                    crate::store::list_data_files(&store.root().join(name))
+                        .map(|files| files.iter().map(|f| f.size as i64).sum())
+                        .unwrap_or(0)
+                };
+                Ok(Arc::new(oids(&a[0]).map(|o| o.map(size_of)).collect::<Int64Array>()) as ArrayRef)
+            }),
+        ));
+    }
     // `x::regtype` and `x::regclass` of an OID show a name.
     ctx.register_udf(udf(
         "pg_regtype_name",
@@ -167,4 +220,28 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
             ) as ArrayRef)
         }),
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_pretty;
+
+    #[test]
+    fn size_pretty_matches_postgres() {
+        // Answers of PostgreSQL 15's pg_size_pretty for the same values.
+        let cases = [
+            (0, "0 bytes"),
+            (10_239, "10239 bytes"),
+            (10_240, "10 kB"),
+            (20_479 * 512, "10 MB"),
+            (20_479 * 512 + 1_000, "10 MB"),
+            (123_456_789, "118 MB"),
+            (-123_456_789, "-118 MB"),
+            (98_765_432_109_876, "90 TB"),
+            (1_125_899_906_842_624 * 30, "30 PB"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(size_pretty(bytes), want, "{bytes}");
+        }
+    }
 }

@@ -224,6 +224,14 @@ impl VisitorMut for Rewriter<'_> {
             Expr::Subquery(q) if is_empty_query(q) => {
                 *expr = Expr::Value(Value::Null.into());
             }
+            // ARRAY(SELECT ...) over nothing is the empty array.
+            Expr::Function(f)
+                if part(f.name.0.last().unwrap_or(&ObjectNamePart::Identifier(Ident::new(""))))
+                    .is_some_and(|n| n.eq_ignore_ascii_case("array"))
+                    && matches!(&f.args, FunctionArguments::Subquery(q) if is_empty_query(q)) =>
+            {
+                *expr = call("make_array", vec![]);
+            }
             _ => {}
         }
         ControlFlow::Continue(())
@@ -514,6 +522,11 @@ mod tests {
             ),
             "SELECT a.attname, NULL AS \"adbin\" FROM pg_catalog.pg_attribute a"
         );
+        // ARRAY(SELECT ...) over nothing is the empty array, not NULL.
+        let arr = rw(
+            "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_catalog.pg_roles r",
+        );
+        assert_eq!(arr, "SELECT r.rolname, make_array() AS memberof FROM pg_catalog.pg_roles r");
         // Unions: empty branches stay, ORDER BY is kept.
         let u = rw(
             "SELECT pubname FROM pg_catalog.pg_publication p UNION SELECT relname FROM pg_catalog.pg_class ORDER BY 1",
