@@ -75,11 +75,16 @@ pub fn table_oid(name: &str) -> u32 {
     16_385 + h % 1_000_000_000
 }
 
+/// Stable OID of a journey function.
+pub fn function_oid(name: &str) -> u32 {
+    table_oid(&format!("function {name}"))
+}
+
 fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-const TABLES: [&str; 29] = [
+const TABLES: [&str; 30] = [
     "pg_am",
     "pg_attrdef",
     "pg_auth_members",
@@ -98,6 +103,7 @@ const TABLES: [&str; 29] = [
     "pg_namespace",
     "pg_partitioned_table",
     "pg_policy",
+    "pg_proc",
     "pg_publication",
     "pg_publication_namespace",
     "pg_publication_rel",
@@ -502,6 +508,34 @@ impl PgCatalog {
             "pg_views" | "pg_matviews" => mem_table(
                 &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
                 vec![],
+            ),
+            "pg_proc" => mem_table(
+                &[
+                    ("oid", Oid),
+                    ("proname", Text),
+                    ("pronamespace", Oid),
+                    ("proowner", Oid),
+                    ("prokind", Text),
+                    ("proretset", Bool),
+                    ("pronargs", I16),
+                    ("prosrc", Text),
+                ],
+                journeydb_udfs::catalog()
+                    .iter()
+                    .map(|e| {
+                        let nargs = e.arguments.split(", ").filter(|a| !a.is_empty()).count() as i16;
+                        vec![
+                            oid(function_oid(e.name)),
+                            text(e.name),
+                            oid(PUBLIC_OID),
+                            oid(OWNER_OID),
+                            text(e.kind),
+                            boolean(false),
+                            i16v(nargs),
+                            text(e.name),
+                        ]
+                    })
+                    .collect(),
             ),
             "pg_auth_members" => mem_table(
                 &[("oid", Oid), ("roleid", Oid), ("member", Oid), ("grantor", Oid), ("admin_option", Bool)],

@@ -1,7 +1,7 @@
 //! The PostgreSQL functions clients call on connect and in catalog queries, registered per
 //! session (some answer with the session's user and database).
 
-use super::catalog::{SessionInfo, table_oid};
+use super::catalog::{SessionInfo, function_oid, table_oid};
 use super::types::format_type;
 use crate::store::Store;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray, UInt32Array};
@@ -160,6 +160,31 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
             }),
         ));
     }
+    // psql's \\df: the journey functions' signatures, from their catalog entries.
+    for (name, pick) in [
+        (
+            "pg_get_function_result",
+            (|e: &journeydb_udfs::CatalogEntry| e.result) as fn(&journeydb_udfs::CatalogEntry) -> &'static str,
+        ),
+        ("pg_get_function_arguments", |e: &journeydb_udfs::CatalogEntry| e.arguments),
+    ] {
+        ctx.register_udf(udf(
+            name,
+            vec![int8.clone()],
+            text.clone(),
+            Arc::new(move |a, _| {
+                let entries = journeydb_udfs::catalog();
+                let find = |o: i64| entries.iter().find(|e| i64::from(function_oid(e.name)) == o).map(pick);
+                Ok(Arc::new(oids(&a[0]).map(|o| o.and_then(find)).collect::<StringArray>()) as ArrayRef)
+            }),
+        ));
+    }
+    ctx.register_udf(udf(
+        "pg_function_is_visible",
+        vec![int8.clone()],
+        DataType::Boolean,
+        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| true)).collect::<BooleanArray>()) as ArrayRef)),
+    ));
     // `x::regtype` and `x::regclass` of an OID show a name.
     ctx.register_udf(udf(
         "pg_regtype_name",

@@ -45,14 +45,29 @@ async fn psql_session() {
     assert!(out.contains(" event_time   | timestamp with time zone |"), "{out}");
     assert!(out.contains(" revenue      | numeric(12,2)            |"), "{out}");
     assert!(err.contains("ERROR:  relation \"missing_table\" does not exist"), "{err}");
-    // psql -c stops at the first error; the connection is reused after it in a new session.
+    // A second session: expanded display, timing, and the journey functions in `\df`.
     let (out, err) = tokio::task::spawn_blocking(move || {
-        psql(port, &["-c", "\\x", "-c", "SELECT version()", "-c", "\\timing on", "-c", "SELECT 1 AS one"])
+        let args = [
+            "-c",
+            "\\x",
+            "-c",
+            "SELECT version()",
+            "-c",
+            "\\timing on",
+            "-c",
+            "SELECT 1 AS one",
+            "-c",
+            "\\x",
+            "-c",
+            "\\df",
+        ];
+        psql(port, &args)
     })
     .await
     .expect("psql");
     assert!(err.is_empty(), "{err}");
     assert!(out.contains("version | PostgreSQL 16.6 (journeydb"), "{out}");
     assert!(out.contains("Time: "), "{out}");
+    assert!(out.contains(" public | sessionize    | bigint "), "{out}");
     server.stop().await;
 }

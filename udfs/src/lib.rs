@@ -23,6 +23,36 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{ScalarUDF, WindowUDF};
 use std::sync::Arc;
 
+/// How a journey function appears in `pg_catalog.pg_proc` (and so in psql's `\\df`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogEntry {
+    pub name: &'static str,
+    /// `f` function, `a` aggregate, `w` window, as `pg_proc.prokind`.
+    pub kind: &'static str,
+    /// `pg_get_function_result`.
+    pub result: &'static str,
+    /// `pg_get_function_arguments`.
+    pub arguments: &'static str,
+}
+
+/// The catalog entries of every journey function, in name order.
+pub fn catalog() -> Vec<CatalogEntry> {
+    vec![
+        CatalogEntry {
+            name: scalar::channel_group::NAME,
+            kind: "f",
+            result: "text",
+            arguments: "source text, medium text, campaign text DEFAULT NULL, referrer text DEFAULT NULL",
+        },
+        CatalogEntry {
+            name: window::sessionize::NAME,
+            kind: "w",
+            result: "bigint",
+            arguments: "ts timestamp with time zone, gap interval DEFAULT '00:30:00'::interval, split_key anyelement DEFAULT NULL",
+        },
+    ]
+}
+
 /// Every journey window function.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     vec![Arc::new(WindowUDF::from(window::sessionize::Sessionize::new()))]
@@ -68,5 +98,8 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), before, "duplicate journey function names");
+        // Every registered function has its catalog entry, and no entry is stale.
+        let listed: Vec<&str> = catalog().iter().map(|e| e.name).collect();
+        assert_eq!(listed, names, "catalog() must list exactly the registered functions, in name order");
     }
 }
