@@ -96,12 +96,15 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
             ) as ArrayRef)
         }),
     ));
-    ctx.register_udf(udf(
-        "pg_table_is_visible",
-        vec![int8.clone()],
-        DataType::Boolean,
-        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| true)).collect::<BooleanArray>()) as ArrayRef)),
-    ));
+    // Every relation and function is in a schema on the search path (public or pg_catalog).
+    for name in ["pg_table_is_visible", "pg_function_is_visible"] {
+        ctx.register_udf(udf(
+            name,
+            vec![int8.clone()],
+            DataType::Boolean,
+            Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| true)).collect::<BooleanArray>()) as ArrayRef)),
+        ));
+    }
     ctx.register_udf(udf(
         "format_type",
         vec![int8.clone(), DataType::Int32],
@@ -179,12 +182,6 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
             }),
         ));
     }
-    ctx.register_udf(udf(
-        "pg_function_is_visible",
-        vec![int8.clone()],
-        DataType::Boolean,
-        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| true)).collect::<BooleanArray>()) as ArrayRef)),
-    ));
     // `x::regtype` and `x::regclass` of an OID show a name.
     ctx.register_udf(udf(
         "pg_regtype_name",
