@@ -192,7 +192,8 @@ impl Session {
             Kind::Plan => {
                 let mut plan = self.plan(stmt).await?;
                 if !params.is_empty() {
-                    plan = plan.with_param_values(ParamValues::from(params.to_vec()))?;
+                    let values = cast_params(&plan, params)?;
+                    plan = plan.with_param_values(ParamValues::from(values))?;
                 }
                 let df = self.ctx.execute_logical_plan(plan).await?;
                 Ok(Output::Rows(df.execute_stream().await?))
@@ -271,6 +272,22 @@ enum Kind {
     Plan,
     Show(String),
     Command,
+}
+
+/// Parameter values cast to the types the plan expects (text parameters of unknown type
+/// become numbers, timestamps, ... here).
+fn cast_params(plan: &LogicalPlan, params: &[ScalarValue]) -> Result<Vec<ScalarValue>> {
+    let types = plan.get_parameter_types()?;
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match types.get(&format!("${}", i + 1)) {
+            Some(Some(dt)) if v.data_type() != *dt => v
+                .cast_to(dt)
+                .map_err(|e| Error::InvalidParameter(format!("invalid value for parameter ${}: {e}", i + 1))),
+            _ => Ok(v.clone()),
+        })
+        .collect()
 }
 
 /// `$3` -> 3.
@@ -365,5 +382,24 @@ mod tests {
         assert_eq!(crate::error::to_pg_error(&err).code, "22023");
         let err = s.execute_sql("CREATE TABLE t(a int)").await.expect_err("ddl");
         assert_eq!(crate::error::to_pg_error(&err).code, "0A000");
+    }
+
+    #[tokio::test]
+    async fn parameters_are_cast_to_the_planned_types() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = Engine::new(Config { data_dir: dir.path().into(), ..Config::default() }).expect("engine");
+        let mut s = engine.session("journey", "journeydb").expect("session");
+        let stmt = s.parse("SELECT $1 + CAST(1 AS BIGINT) AS n").expect("parse").remove(0);
+        let d = s.describe(&stmt).await.expect("describe");
+        assert_eq!(d.params, [Some(DataType::Int64)]);
+        // Text of unknown type, as psycopg sends it, becomes the planned bigint.
+        let out = s.execute(&stmt, &[ScalarValue::Utf8(Some("41".into()))]).await.expect("execute");
+        let Output::Rows(mut stream) = out else { panic!("rows expected") };
+        let batch = stream.next().await.expect("a batch").expect("ok");
+        let n = batch.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("int64");
+        assert_eq!(n.value(0), 42);
+        let err = s.execute(&stmt, &[ScalarValue::Utf8(Some("x".into()))]).await.expect_err("not a number");
+        assert_eq!(crate::error::to_pg_error(&err).code, "22023");
+        assert!(err.to_string().contains("parameter $1"), "{err}");
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{Error, to_pg_error};
 use crate::pg;
 use crate::session::{Engine, Output, Session};
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, StreamExt, stream};
@@ -302,26 +302,28 @@ impl ExtendedQueryHandler for Connection {
     {
         let mut session = self.session(client).await?;
         let stmt = &portal.statement.statement.statement;
-        let values = if portal.parameters.is_empty() {
-            vec![]
+        let declared =
+            |i: usize| portal.statement.parameter_types.get(i).cloned().flatten().filter(|t| *t != Type::UNKNOWN);
+        // A binary value of a type the client did not declare has the type we described for it
+        // (clients take it from our Describe); only then is the statement planned for its types.
+        let undeclared_binary = (0..portal.parameters.len())
+            .any(|i| declared(i).is_none() && format_for(&portal.parameter_format, i) == FieldFormat::Binary);
+        let described: Vec<Option<Type>> = if undeclared_binary {
+            let d = session.describe(stmt).await.map_err(|e| pg_wire_error(&e))?;
+            d.params.iter().map(|p| p.as_ref().map(|dt| params::pg_type_for(Some(dt)))).collect()
         } else {
-            let expected: Vec<Option<DataType>> = session.describe(stmt).await.map_err(|e| pg_wire_error(&e))?.params;
-            portal
-                .parameters
-                .iter()
-                .enumerate()
-                .map(|(i, bytes)| {
-                    params::decode(
-                        i,
-                        bytes.as_deref(),
-                        format_for(&portal.parameter_format, i),
-                        portal.statement.parameter_types.get(i).and_then(|t| t.as_ref()),
-                        expected.get(i).and_then(|t| t.as_ref()),
-                    )
-                })
-                .collect::<Result<Vec<ScalarValue>, Error>>()
-                .map_err(|e| pg_wire_error(&e))?
+            vec![]
         };
+        let values = portal
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let wire = declared(i).or_else(|| described.get(i).cloned().flatten());
+                params::decode(i, bytes.as_deref(), format_for(&portal.parameter_format, i), wire.as_ref())
+            })
+            .collect::<Result<Vec<ScalarValue>, Error>>()
+            .map_err(|e| pg_wire_error(&e))?;
         let output = session.execute(stmt, &values).await.map_err(|e| pg_wire_error(&e))?;
         Ok(response(output, &portal.result_column_format))
     }

@@ -1,8 +1,10 @@
 //! Bound parameters of the extended protocol as DataFusion values.
 //!
-//! The wire type of a parameter is the one the client declared in Parse, else the one the
-//! server described (from the plan). Text values are parsed as PostgreSQL input; binary values
-//! in PostgreSQL's send format. The value is then cast to the type the plan expects.
+//! The wire type of a parameter is the one the client declared in Parse (clients that bind
+//! binary values always know it: they declared it, or took it from our Describe); a parameter
+//! of unknown type is text. Text values are parsed as PostgreSQL input, binary values in
+//! PostgreSQL's send format. `Session::execute` then casts each value to the type the plan
+//! expects, so a statement is planned once per execution.
 
 use crate::error::{Error, Result};
 use crate::pg::types;
@@ -38,22 +40,11 @@ pub fn pg_type_for(dt: Option<&DataType>) -> Type {
     }
 }
 
-pub fn decode(
-    index: usize,
-    bytes: Option<&[u8]>,
-    format: FieldFormat,
-    wire: Option<&Type>,
-    expected: Option<&DataType>,
-) -> Result<ScalarValue> {
+pub fn decode(index: usize, bytes: Option<&[u8]>, format: FieldFormat, wire: Option<&Type>) -> Result<ScalarValue> {
     let bad = |what: String| Error::InvalidParameter(format!("invalid value for parameter ${}: {what}", index + 1));
-    let wire_type = wire
-        .filter(|t| **t != Type::UNKNOWN)
-        .map(arrow_type_of)
-        .or_else(|| expected.cloned())
-        .unwrap_or(DataType::Utf8);
-    let target = expected.cloned().unwrap_or_else(|| wire_type.clone());
+    let wire_type = wire.filter(|t| **t != Type::UNKNOWN).map(arrow_type_of).unwrap_or(DataType::Utf8);
     let Some(bytes) = bytes else {
-        return ScalarValue::try_from(&target).map_err(|e| bad(e.to_string()));
+        return ScalarValue::try_from(&wire_type).map_err(|e| bad(e.to_string()));
     };
     let value = match format {
         FieldFormat::Text => {
@@ -74,7 +65,7 @@ pub fn decode(
         FieldFormat::Binary => decode_binary(bytes, &wire_type)
             .ok_or_else(|| bad(format!("bad binary {wire_type} of {} bytes", bytes.len())))?,
     };
-    if value.data_type() == target { Ok(value) } else { value.cast_to(&target).map_err(|e| bad(e.to_string())) }
+    Ok(value)
 }
 
 fn decode_binary(b: &[u8], dt: &DataType) -> Option<ScalarValue> {
@@ -143,25 +134,27 @@ mod tests {
     use bytes::BytesMut;
 
     #[test]
-    fn text_parameters_take_the_expected_type() {
-        let v = decode(0, Some(b"42"), FieldFormat::Text, None, Some(&DataType::Int64)).expect("int");
+    fn text_parameters_take_their_declared_type() {
+        let v = decode(0, Some(b"42"), FieldFormat::Text, Some(&Type::INT8)).expect("int");
         assert_eq!(v, ScalarValue::Int64(Some(42)));
-        let v = decode(0, Some(b"t"), FieldFormat::Text, Some(&Type::BOOL), None).expect("bool");
+        let v = decode(0, Some(b"t"), FieldFormat::Text, Some(&Type::BOOL)).expect("bool");
         assert_eq!(v, ScalarValue::Boolean(Some(true)));
-        let v = decode(0, Some(b"Paid Search"), FieldFormat::Text, Some(&Type::UNKNOWN), None).expect("text");
+        let v = decode(0, Some(b"Paid Search"), FieldFormat::Text, Some(&Type::UNKNOWN)).expect("text");
         assert_eq!(v, ScalarValue::Utf8(Some("Paid Search".into())));
-        let e = decode(1, Some(b"x"), FieldFormat::Text, None, Some(&DataType::Int32)).expect_err("bad int");
+        let e = decode(1, Some(b"x"), FieldFormat::Text, Some(&Type::INT4)).expect_err("bad int");
         assert!(e.to_string().contains("parameter $2"), "{e}");
-        let v = decode(0, None, FieldFormat::Text, None, Some(&DataType::Int32)).expect("null");
+        let v = decode(0, None, FieldFormat::Text, Some(&Type::INT4)).expect("null");
         assert_eq!(v, ScalarValue::Int32(None));
+        let v = decode(0, Some(b"2025-03-01 00:00:00+00"), FieldFormat::Text, Some(&Type::TIMESTAMPTZ)).expect("ts");
+        assert_eq!(v, ScalarValue::TimestampMicrosecond(Some(1_740_787_200_000_000), Some("UTC".into())));
     }
 
     #[test]
-    fn binary_parameters_are_cast_to_the_plan_type() {
-        let v = decode(0, Some(&7i32.to_be_bytes()), FieldFormat::Binary, Some(&Type::INT4), Some(&DataType::Int64))
-            .expect("int4");
-        assert_eq!(v, ScalarValue::Int64(Some(7)));
-        let v = decode(0, Some(&0i64.to_be_bytes()), FieldFormat::Binary, Some(&Type::TIMESTAMPTZ), None).expect("ts");
+    fn binary_parameters_in_postgres_send_format() {
+        let v = decode(0, Some(&7i32.to_be_bytes()), FieldFormat::Binary, Some(&Type::INT4)).expect("int4");
+        assert_eq!(v, ScalarValue::Int32(Some(7)));
+        assert!(decode(0, Some(&[0, 7]), FieldFormat::Binary, Some(&Type::INT4)).is_err(), "wrong length");
+        let v = decode(0, Some(&0i64.to_be_bytes()), FieldFormat::Binary, Some(&Type::TIMESTAMPTZ)).expect("ts");
         assert_eq!(v, ScalarValue::TimestampMicrosecond(Some(946_684_800_000_000), Some("UTC".into())));
     }
 
