@@ -305,6 +305,15 @@ impl PgCatalog {
                             null(TextArr),
                             null(TextArr),
                             text(""),
+                            // PostgreSQL's storage: main for numeric, plain for fixed-width types, else extended.
+                            text(if t == types::NUMERIC.oid {
+                                "m"
+                            } else if pg_len(t) > 0 {
+                                "p"
+                            } else {
+                                "x"
+                            }),
+                            i16v(-1),
                         ]);
                     }
                 }
@@ -329,6 +338,8 @@ impl PgCatalog {
                         ("attacl", TextArr),
                         ("attoptions", TextArr),
                         ("attcompression", Text),
+                        ("attstorage", Text),
+                        ("attstattarget", I16),
                     ],
                     out,
                 )

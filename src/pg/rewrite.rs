@@ -224,6 +224,15 @@ impl VisitorMut for Rewriter<'_> {
             Expr::Subquery(q) if is_empty_query(q) => {
                 *expr = Expr::Value(Value::Null.into());
             }
+            // ARRAY(SELECT f(x) FROM unnest(arr) x): an element-wise map of one array, which
+            // DataFusion plans as array_transform with a lambda (NULL array: empty array).
+            Expr::Function(f) if function_name_is(f, "array") => {
+                if let FunctionArguments::Subquery(q) = &f.args
+                    && let Some(mapped) = unnest_map(q)
+                {
+                    *expr = mapped;
+                }
+            }
             // ARRAY(SELECT ...) over nothing is the empty array.
             Expr::Function(f)
                 if part(f.name.0.last().unwrap_or(&ObjectNamePart::Identifier(Ident::new(""))))
@@ -236,6 +245,41 @@ impl VisitorMut for Rewriter<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+fn function_name_is(f: &datafusion::sql::sqlparser::ast::Function, name: &str) -> bool {
+    f.name.0.last().and_then(part).is_some_and(|n| n.eq_ignore_ascii_case(name))
+        && matches!(&f.args, FunctionArguments::Subquery(q) if !is_empty_query(q))
+}
+
+/// `ARRAY(SELECT <e> FROM [pg_catalog.]unnest(<arr>) [AS] x)` as
+/// `coalesce(array_transform(<arr>, x -> <e>), make_array())`.
+fn unnest_map(q: &Query) -> Option<Expr> {
+    if q.with.is_some() || q.order_by.is_some() || q.limit_clause.is_some() {
+        return None;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else { return None };
+    let no_grouping = matches!(&s.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    if s.projection.len() != 1 || s.selection.is_some() || !no_grouping || s.having.is_some() || s.distinct.is_some() {
+        return None;
+    }
+    let (SelectItem::UnnamedExpr(body) | SelectItem::ExprWithAlias { expr: body, .. }) = &s.projection[0] else {
+        return None;
+    };
+    let [from] = s.from.as_slice() else { return None };
+    if !from.joins.is_empty() {
+        return None;
+    }
+    let TableFactor::Table { name, alias: Some(alias), args: Some(args), .. } = &from.relation else { return None };
+    if !name.0.last().and_then(part).is_some_and(|n| n.eq_ignore_ascii_case("unnest")) || !alias.columns.is_empty() {
+        return None;
+    }
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = args.args.as_slice() else { return None };
+    let sql = format!("coalesce(array_transform({array}, {} -> {body}), make_array())", alias.name);
+    Parser::new(&datafusion::sql::sqlparser::dialect::DuckDbDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
 }
 
 fn part(p: &ObjectNamePart) -> Option<&str> {
@@ -527,6 +571,11 @@ mod tests {
             "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_catalog.pg_roles r",
         );
         assert_eq!(arr, "SELECT r.rolname, make_array() AS memberof FROM pg_catalog.pg_roles r");
+        // ARRAY(SELECT f(x) FROM unnest(a) x) is an element-wise map.
+        let m = rw(
+            "SELECT ARRAY(SELECT 'toast.' || x FROM pg_catalog.unnest(tc.reloptions) x) FROM pg_catalog.pg_class tc",
+        );
+        assert!(m.contains("coalesce(array_transform(tc.reloptions, x -> 'toast.' || x), make_array())"), "{m}");
         // Unions: empty branches stay, ORDER BY is kept.
         let u = rw(
             "SELECT pubname FROM pg_catalog.pg_publication p UNION SELECT relname FROM pg_catalog.pg_class ORDER BY 1",

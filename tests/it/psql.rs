@@ -60,6 +60,8 @@ async fn psql_session() {
             "\\x",
             "-c",
             "\\df",
+            "-c",
+            "\\d+ events",
         ];
         psql(port, &args)
     })
@@ -69,5 +71,9 @@ async fn psql_session() {
     assert!(out.contains("version | PostgreSQL 16.6 (journeydb"), "{out}");
     assert!(out.contains("Time: "), "{out}");
     assert!(out.contains(" public | sessionize    | bigint "), "{out}");
+    assert!(
+        out.contains(" revenue      | numeric(12,2)            |           |          |         | main     |"),
+        "{out}"
+    );
     server.stop().await;
 }
