@@ -57,8 +57,8 @@ impl Engine {
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
             .map_err(|e| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?;
-        let tables = self.store.table_names();
-        let is_store_table = |name: &str| tables.iter().any(|t| t == name);
+        // Asked only for unqualified `pg_*` names, so parsing lists no table's files otherwise.
+        let is_store_table = |name: &str| self.store.has_table(name);
         for s in &mut statements {
             rewrite::rewrite(s, &is_store_table);
         }

@@ -133,7 +133,7 @@ fn fields(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let t = Type::from_oid(pg::types::type_oid(f.data_type())).unwrap_or(Type::TEXT);
+            let t = params::pg_type_for(Some(f.data_type()));
             FieldInfo::new(f.name().clone(), None, None, t, format_for(format, i))
                 .with_type_modifier(pg::types::type_modifier(f.data_type()))
         })

@@ -77,6 +77,11 @@ impl Store {
         names
     }
 
+    /// Whether `name` is a table now, looking at that folder only.
+    pub fn has_table(&self, name: &str) -> bool {
+        is_table_name(name) && has_parquet(&self.root.join(name))
+    }
+
     /// The table `name`, rebuilt if its files changed since the last lookup.
     pub fn table(&self, name: &str) -> Result<Option<Arc<StoreTable>>> {
         if !is_table_name(name) {
@@ -129,7 +134,7 @@ impl SchemaProvider for StoreSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        is_table_name(name) && has_parquet(&self.0.root.join(name))
+        self.0.has_table(name)
     }
 }
 
