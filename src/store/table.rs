@@ -22,7 +22,6 @@ pub struct StoreTable {
     listing: ListingTable,
     /// Files whose footer could not be read, with the reason.
     unreadable: Vec<(String, String)>,
-    files: usize,
 }
 
 impl StoreTable {
@@ -53,16 +52,11 @@ impl StoreTable {
         let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
         let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::new(file_schema));
         let listing = ListingTable::try_new(config)?;
-        Ok(StoreTable { name: name.to_string(), listing, unreadable, files: files.len() })
+        Ok(StoreTable { name: name.to_string(), listing, unreadable })
     }
 
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// Number of data files, readable or not.
-    pub fn file_count(&self) -> usize {
-        self.files
     }
 
     fn check_readable(&self) -> datafusion::error::Result<()> {
