@@ -4,6 +4,7 @@
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,135 @@ pub struct Config {
     pub batch_size: usize,
     /// Threads a query may use (DataFusion `target_partitions`); 0 = number of cores.
     pub target_partitions: usize,
+    /// The journey model: which table holds the events and what its events mean.
+    pub journey: JourneyConfig,
+}
+
+/// The journey model's configuration (`[journey]` in the file). The defaults describe the demo
+/// dataset and the canonical event columns.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct JourneyConfig {
+    /// The store table holding the events.
+    pub events: String,
+    /// Canonical column name -> the events table's column, for tables that name them otherwise
+    /// (`user_id`, `anonymous_id`, `event_time`, `event_name`, `channel`, `source`, `medium`,
+    /// `campaign`, `term`, `content`, `page_url`, `referrer`, `revenue`).
+    pub columns: BTreeMap<String, String>,
+    /// Event names that are conversions; their value is `revenue`.
+    pub conversions: Vec<String>,
+    /// Milestone event names, for the W-shaped and full-path models.
+    pub milestones: Milestones,
+    /// Stage -> the event names that put a person in it, in funnel order.
+    pub stages: Vec<Stage>,
+    /// Inactivity that ends a session, in seconds (strictly greater gaps split).
+    pub session_gap_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Milestones {
+    pub lead: Vec<String>,
+    pub opportunity: Vec<String>,
+    pub closed_won: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub name: String,
+    pub events: Vec<String>,
+}
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+impl Default for JourneyConfig {
+    fn default() -> Self {
+        JourneyConfig {
+            events: "events".into(),
+            columns: BTreeMap::new(),
+            conversions: names(&["purchase"]),
+            milestones: Milestones::default(),
+            stages: vec![
+                Stage { name: "awareness".into(), events: names(&["page_view"]) },
+                Stage {
+                    name: "consideration".into(),
+                    events: names(&["email_open", "email_click", "content_download", "webinar_signup"]),
+                },
+                Stage {
+                    name: "decision".into(),
+                    events: names(&["demo_request", "form_submit", "live_chat", "phone_call", "opportunity"]),
+                },
+                Stage { name: "customer".into(), events: names(&["purchase"]) },
+            ],
+            session_gap_seconds: 30 * 60,
+        }
+    }
+}
+
+impl Default for Milestones {
+    fn default() -> Self {
+        Milestones {
+            lead: names(&["form_submit", "live_chat", "phone_call"]),
+            opportunity: names(&["opportunity"]),
+            closed_won: names(&["purchase"]),
+        }
+    }
+}
+
+/// The canonical event columns a `[journey.columns]` mapping may name.
+pub const CANONICAL_COLUMNS: [&str; 13] = [
+    "user_id",
+    "anonymous_id",
+    "event_time",
+    "event_name",
+    "channel",
+    "source",
+    "medium",
+    "campaign",
+    "term",
+    "content",
+    "page_url",
+    "referrer",
+    "revenue",
+];
+
+impl JourneyConfig {
+    /// The events table's name for canonical column `canonical`.
+    pub fn column<'a>(&'a self, canonical: &'a str) -> &'a str {
+        self.columns.get(canonical).map(String::as_str).unwrap_or(canonical)
+    }
+
+    /// Rejects mappings that would make an event's meaning ambiguous.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(format!("[journey] {m}")));
+        if let Some(k) = self.columns.keys().find(|k| !CANONICAL_COLUMNS.contains(&k.as_str())) {
+            return bad(format!("columns: unknown canonical column \"{k}\" (known: {})", CANONICAL_COLUMNS.join(", ")));
+        }
+        let m = &self.milestones;
+        let mut seen = std::collections::BTreeMap::new();
+        for (milestone, events) in [("lead", &m.lead), ("opportunity", &m.opportunity), ("closed_won", &m.closed_won)] {
+            for e in events {
+                if let Some(other) = seen.insert(e.as_str(), milestone) {
+                    return bad(format!("milestones: event \"{e}\" is both {other} and {milestone}"));
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        for stage in &self.stages {
+            for e in &stage.events {
+                if let Some(other) = seen.insert(e.as_str(), stage.name.as_str()) {
+                    return bad(format!("stages: event \"{e}\" is in both {other} and {}", stage.name));
+                }
+            }
+        }
+        if self.session_gap_seconds == 0 {
+            return bad("session_gap_seconds must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -40,6 +170,7 @@ impl Default for Config {
             demo_seed: 42,
             batch_size: 8192,
             target_partitions: 0,
+            journey: JourneyConfig::default(),
         }
     }
 }
@@ -81,7 +212,7 @@ impl Config {
         if self.batch_size == 0 {
             return Err(Error::Config("batch_size must be at least 1".into()));
         }
-        Ok(())
+        self.journey.validate()
     }
 }
 
@@ -109,5 +240,35 @@ mod tests {
         assert_eq!(c.listen.port(), 6000);
         assert_eq!(c.demo_events, 10);
         assert!(toml::from_str::<Config>("nonsense = 1").is_err());
+    }
+
+    #[test]
+    fn journey_section() {
+        let c: Config = toml::from_str(
+            "[journey]\nevents = 'hits'\nconversions = ['signup']\n[journey.columns]\nevent_time = 'ts'\n\
+             [journey.milestones]\nlead = ['form']\n[[journey.stages]]\nname = 'trial'\nevents = ['signup']",
+        )
+        .expect("parse");
+        assert_eq!(c.journey.events, "hits");
+        assert_eq!(c.journey.column("event_time"), "ts");
+        assert_eq!(c.journey.column("event_name"), "event_name");
+        assert_eq!(c.journey.milestones.lead, ["form"]);
+        assert_eq!(c.journey.milestones.opportunity, ["opportunity"], "unset milestones keep their default");
+        assert_eq!(c.journey.stages.len(), 1);
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn journey_ambiguities_are_refused() {
+        let mut c = Config::default();
+        c.journey.milestones.opportunity.push("form_submit".into());
+        let err = c.validate().expect_err("form_submit twice");
+        assert!(err.to_string().contains("\"form_submit\" is both lead and opportunity"), "{err}");
+        let mut c = Config::default();
+        c.journey.columns.insert("ts".into(), "x".into());
+        assert!(c.validate().expect_err("unknown").to_string().contains("unknown canonical column \"ts\""));
+        let mut c = Config::default();
+        c.journey.stages[0].events.push("purchase".into());
+        assert!(c.validate().expect_err("dup").to_string().contains("in both awareness and customer"));
     }
 }

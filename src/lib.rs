@@ -11,6 +11,8 @@
 //!   `.slt` runner and the benchmarks all go through it.
 //! - [`store`]: the data directory: each folder of Parquet files is a table, found at start and
 //!   again when files change; atomic writes.
+//! - [`journey`]: the journey model as views of schema `journey` (stitched events,
+//!   touchpoints, conversions, identities), generated from the configuration.
 //! - [`pg`]: PostgreSQL compatibility: `pg_catalog`, compatibility functions, statement rewrites,
 //!   session settings.
 //! - [`server`]: the pgwire server: startup, simple and extended query, Arrow to PostgreSQL
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod journey;
 pub mod pg;
 pub mod server;
 pub mod session;

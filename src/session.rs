@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::journey::{JOURNEY_SCHEMA, JourneySchema};
 use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
 use crate::pg::settings::Settings;
 use crate::pg::{functions, rewrite};
@@ -68,6 +69,28 @@ impl Engine {
     /// A new session: its own DataFusion context, settings and catalog view.
     pub fn session(self: &Arc<Self>, user: &str, database: &str) -> Result<Session> {
         let info = SessionInfo { user: user.to_string(), database: database.to_string() };
+        let catalog = MemoryCatalogProvider::new();
+        catalog.register_schema(PG_CATALOG, Arc::new(PgCatalog::new(self.store.clone(), info.clone())))?;
+        catalog.register_schema(JOURNEY_SCHEMA, Arc::new(JourneySchema::new(self.clone())))?;
+        let ctx = self.context(catalog)?;
+        for (name, f) in journeydb_udfs::table_functions(&format!("{JOURNEY_SCHEMA}.events")) {
+            ctx.register_udtf(name, f);
+        }
+        functions::register(&ctx, self.store.clone(), &info);
+        Ok(Session { engine: self.clone(), ctx, settings: Settings::default(), info })
+    }
+
+    /// The context the journey model's views are planned in: the store and the journey
+    /// functions, nothing per session.
+    pub fn view_context(&self) -> datafusion::error::Result<SessionContext> {
+        self.context(MemoryCatalogProvider::new()).map_err(|e| match e {
+            Error::DataFusion(e) => e,
+            other => datafusion::error::DataFusionError::External(Box::new(other)),
+        })
+    }
+
+    /// A context over `catalog` plus the store's schema, with the journey functions.
+    fn context(&self, catalog: MemoryCatalogProvider) -> Result<SessionContext> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, STORE_SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -80,15 +103,11 @@ impl Engine {
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         options.execution.time_zone = Some("UTC".into());
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(STORE_SCHEMA, Arc::new(StoreSchema(self.store.clone())))?;
-        catalog.register_schema(PG_CATALOG, Arc::new(PgCatalog::new(self.store.clone(), info.clone())))?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         let mut state = ctx.state();
         journeydb_udfs::register_all(&mut state)?;
-        let ctx = SessionContext::new_with_state(state);
-        functions::register(&ctx, self.store.clone(), &info);
-        Ok(Session { engine: self.clone(), ctx, settings: Settings::default(), info })
+        Ok(SessionContext::new_with_state(state))
     }
 }
 

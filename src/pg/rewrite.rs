@@ -12,7 +12,9 @@
 //! - a SELECT that inner-joins a catalog table that is always empty in journeydb
 //!   ([`ALWAYS_EMPTY`]) and does not aggregate returns no rows: it is replaced by an empty
 //!   SELECT of the same arity, and a scalar subquery over one by NULL. This is exact, and it
-//!   spares DataFusion constructs it cannot plan inside such queries (psql's `\d` footers).
+//!   spares DataFusion constructs it cannot plan inside such queries (psql's `\d` footers);
+//! - named arguments of a FROM-clause function (`journey_paths(max_steps => 3)`) become a
+//!   marker and a value, which the journey reports read back as options.
 
 use super::catalog::{ALWAYS_EMPTY, PG_CATALOG};
 use datafusion::sql::sqlparser::ast::{
@@ -22,6 +24,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+use journeydb_udfs::common::options::NAMED_PREFIX;
 use std::ops::ControlFlow;
 
 /// Prefix of catalog table names looked up in `pg_catalog` when unqualified.
@@ -177,6 +180,34 @@ struct Rewriter<'a> {
 
 impl VisitorMut for Rewriter<'_> {
     type Break = ();
+
+    /// `f(a, name => value)` in FROM becomes `f(a, '=>name', value)`: DataFusion's planner has no
+    /// named arguments for table functions; the journey reports read the marker back
+    /// (`journeydb_udfs::common::options`).
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { args: Some(args), .. } = factor {
+            let mut positional = Vec::with_capacity(args.args.len());
+            for arg in std::mem::take(&mut args.args) {
+                let name = match &arg {
+                    FunctionArg::Named { name, .. } => Some(name.value.clone()),
+                    FunctionArg::ExprNamed { name: Expr::Identifier(id), .. } => Some(id.value.clone()),
+                    _ => None,
+                };
+                match (name, arg) {
+                    (Some(name), FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. }) => {
+                        let marker = format!("{NAMED_PREFIX}{name}");
+                        positional.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                            Value::SingleQuotedString(marker),
+                        ))));
+                        positional.push(FunctionArg::Unnamed(arg));
+                    }
+                    (_, arg) => positional.push(arg),
+                }
+            }
+            args.args = positional;
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
         if let [ObjectNamePart::Identifier(id)] = name.0.as_slice()

@@ -61,12 +61,62 @@ pub fn write_touches(root: &Path) {
     }
 }
 
-/// A data directory holding `events` (demo, 20000 events, seed 7) and `touches`.
+/// `steps`: hand-made page paths for `journey_paths` (person, ts, node), split over two files so
+/// that people's rows arrive from different files. Minutes after 2025-01-01 00:00 UTC:
+/// u1 home 0, pricing 1, signup 2, pricing 3; u2 home 0, home 1, pricing 2, signup 3;
+/// u3 /blog/a 0, /blog/b 1, home 50; u4 signup 0, pricing 0 (a tie); u5 home 0;
+/// u6 NULL 0, home 1.
+pub fn write_steps(root: &Path) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person", DataType::Utf8, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("node", DataType::Utf8, true),
+    ]));
+    let rows: [&[(&str, i64, Option<&str>)]; 2] = [
+        &[
+            ("u1", 0, Some("home")),
+            ("u2", 3, Some("signup")),
+            ("u1", 2, Some("signup")),
+            ("u3", 0, Some("/blog/a")),
+            ("u4", 0, Some("signup")),
+            ("u6", 0, None),
+            ("u2", 0, Some("home")),
+        ],
+        &[
+            ("u1", 1, Some("pricing")),
+            ("u2", 1, Some("home")),
+            ("u1", 3, Some("pricing")),
+            ("u2", 2, Some("pricing")),
+            ("u3", 1, Some("/blog/b")),
+            ("u3", 50, Some("home")),
+            ("u4", 0, Some("pricing")),
+            ("u5", 0, Some("home")),
+            ("u6", 1, Some("home")),
+        ],
+    ];
+    for (i, rows) in rows.iter().enumerate() {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(
+                TimestampMicrosecondArray::from(
+                    rows.iter().map(|r| 1_735_689_600_000_000 + r.1 * 60_000_000).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        write_parquet(&root.join("steps").join(format!("part-{i}.parquet")), &batch);
+    }
+}
+
+/// A data directory holding `events` (demo, 20000 events, seed 7), `touches` and `steps`.
 pub fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     generate_to_dir(dir.path(), &DemoOptions { events: DEMO_EVENTS, seed: DEMO_SEED, events_per_file: 8_000 })
         .expect("demo");
     write_touches(dir.path());
+    write_steps(dir.path());
     dir
 }
 

@@ -13,12 +13,15 @@
 //! engine calls, so a new function is visible everywhere (server, `.slt` runner, benchmarks) as
 //! soon as it is listed there.
 
+pub mod common;
 pub mod error;
 pub mod scalar;
+pub mod table;
 pub mod window;
 
 pub use error::ArgumentError;
 
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{ScalarUDF, WindowUDF};
 use std::sync::Arc;
@@ -45,6 +48,12 @@ pub fn catalog() -> Vec<CatalogEntry> {
             arguments: "source text, medium text, campaign text DEFAULT NULL, referrer text DEFAULT NULL",
         },
         CatalogEntry {
+            name: table::journey_paths::NAME,
+            kind: "f",
+            result: "TABLE(depth integer, source text, target text, users bigint, paths bigint, avg_seconds double precision, source_node text, target_node text)",
+            arguments: "VARIADIC options \"any\"",
+        },
+        CatalogEntry {
             name: window::sessionize::NAME,
             kind: "w",
             result: "bigint",
@@ -61,6 +70,13 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
 /// Every journey scalar function.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![Arc::new(ScalarUDF::from(scalar::channel_group::ChannelGroup::new()))]
+}
+
+/// Every report table function, by name; `default_source` is the journey model's events relation
+/// the reports read when no `source` is given. Table functions are not part of DataFusion's
+/// function registry: the engine registers them with its `SessionContext`.
+pub fn table_functions(default_source: &str) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+    vec![(table::journey_paths::NAME, Arc::new(table::journey_paths::JourneyPaths::new(default_source)))]
 }
 
 /// Registers every journey function with a DataFusion function registry.
@@ -89,6 +105,10 @@ mod tests {
         let state = ctx.state();
         let mut names: Vec<String> = window_functions().iter().map(|f| f.name().to_string()).collect();
         names.extend(scalar_functions().iter().map(|f| f.name().to_string()));
+        for (name, _) in table_functions("t") {
+            assert!(ctx.table_function(name).is_err(), "{name} shadows a DataFusion table function");
+            names.push(name.to_string());
+        }
         for name in &names {
             assert!(state.window_functions().get(name).is_none(), "{name} shadows a DataFusion window function");
             assert!(state.scalar_functions().get(name).is_none(), "{name} shadows a scalar function");

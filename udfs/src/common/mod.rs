@@ -1,0 +1,5 @@
+//! Kernels and plumbing shared by the journey functions.
+
+pub mod options;
+pub mod paths;
+pub mod report;

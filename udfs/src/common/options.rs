@@ -1,0 +1,197 @@
+//! Arguments of the report table functions: positional values and `name => value` options.
+//!
+//! DataFusion's planner does not accept named arguments in a FROM-clause function, so the
+//! engine rewrites each `name => value` into two positional arguments, the marker
+//! `'=>name'` ([`NAMED_PREFIX`]) and the value, before planning. Every argument must be a
+//! constant; it is evaluated once, at plan time (so `INTERVAL '30 minutes'`, `ARRAY['a', 'b']`,
+//! `-1` or `2 * 3` are all fine). Unknown or repeated options are rejected, naming the function
+//! and the option.
+
+use crate::error::ArgumentError;
+use datafusion::arrow::array::{Array, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::catalog::TableFunctionArgs;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use std::sync::Arc;
+
+/// Marks the name of a named argument after the engine's rewrite: `'=>window'`.
+pub const NAMED_PREFIX: &str = "=>";
+
+/// The arguments of one call.
+#[derive(Debug)]
+pub struct Options {
+    function: &'static str,
+    positional: Vec<ScalarValue>,
+    named: Vec<(String, ScalarValue)>,
+}
+
+impl Options {
+    /// Evaluates the call's arguments.
+    pub fn parse(function: &'static str, args: &TableFunctionArgs) -> Result<Options> {
+        let mut positional = vec![];
+        let mut named: Vec<(String, ScalarValue)> = vec![];
+        let mut pending: Option<String> = None;
+        for (i, expr) in args.exprs().iter().enumerate() {
+            let value = evaluate(function, i, expr, args)?;
+            if let Some(name) = pending.take() {
+                named.push((name, value));
+                continue;
+            }
+            match &value {
+                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) if s.starts_with(NAMED_PREFIX) => {
+                    let name = s[NAMED_PREFIX.len()..].to_ascii_lowercase();
+                    if named.iter().any(|(n, _)| *n == name) {
+                        return Err(ArgumentError::new(function, &name, "is given twice").into_datafusion());
+                    }
+                    pending = Some(name);
+                }
+                _ if !named.is_empty() => {
+                    return Err(ArgumentError::new(
+                        function,
+                        format!("{}", i + 1),
+                        "is positional after a named argument; name it too",
+                    )
+                    .into_datafusion());
+                }
+                _ => positional.push(value),
+            }
+        }
+        if let Some(name) = pending {
+            return Err(ArgumentError::new(function, name, "has no value").into_datafusion());
+        }
+        Ok(Options { function, positional, named })
+    }
+
+    pub fn function(&self) -> &'static str {
+        self.function
+    }
+
+    pub fn positional(&self) -> &[ScalarValue] {
+        &self.positional
+    }
+
+    fn error(&self, name: &str, message: impl Into<String>) -> datafusion::error::DataFusionError {
+        ArgumentError::new(self.function, name, message).into_datafusion()
+    }
+
+    /// Removes and returns option `name`; NULL counts as not given.
+    fn take(&mut self, name: &str) -> Option<ScalarValue> {
+        let i = self.named.iter().position(|(n, _)| n == name)?;
+        let (_, v) = self.named.remove(i);
+        (!v.is_null()).then_some(v)
+    }
+
+    pub fn string(&mut self, name: &str) -> Result<Option<String>> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(v) => scalar_string(&v).map(Some).ok_or_else(|| self.error(name, "must be a text value")),
+        }
+    }
+
+    /// An integer within `min..=max`.
+    pub fn int(&mut self, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
+        let Some(v) = self.take(name) else { return Ok(None) };
+        let n = match v.cast_to(&DataType::Int64) {
+            Ok(ScalarValue::Int64(Some(n))) if v.data_type().is_integer() => n,
+            _ => return Err(self.error(name, format!("must be an integer, got {v}"))),
+        };
+        if !(min..=max).contains(&n) {
+            return Err(self.error(name, format!("must be between {min} and {max}, got {n}")));
+        }
+        Ok(Some(n))
+    }
+
+    pub fn bool(&mut self, name: &str) -> Result<Option<bool>> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(ScalarValue::Boolean(b)) => Ok(b),
+            Some(v) => Err(self.error(name, format!("must be true or false, got {v}"))),
+        }
+    }
+
+    /// A positive duration in microseconds: an interval without months, or a number of seconds.
+    pub fn duration_micros(&mut self, name: &str) -> Result<Option<i64>> {
+        let Some(v) = self.take(name) else { return Ok(None) };
+        let micros = match &v {
+            ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => {
+                Some(i64::from(i.days) * 86_400_000_000 + i.nanoseconds / 1000)
+            }
+            ScalarValue::IntervalDayTime(Some(i)) => {
+                Some(i64::from(i.days) * 86_400_000_000 + i64::from(i.milliseconds) * 1000)
+            }
+            v if v.data_type().is_numeric() => match v.cast_to(&DataType::Float64) {
+                Ok(ScalarValue::Float64(Some(s))) if s.is_finite() => Some((s * 1e6).round() as i64),
+                _ => None,
+            },
+            _ => None,
+        };
+        match micros {
+            Some(m) if m >= 0 => Ok(Some(m)),
+            _ => Err(self.error(name, format!("must be a non-negative interval without months or seconds, got {v}"))),
+        }
+    }
+
+    /// A list of text values: `ARRAY['a', 'b']`, or one text value.
+    pub fn strings(&mut self, name: &str) -> Result<Option<Vec<String>>> {
+        let Some(v) = self.take(name) else { return Ok(None) };
+        if let Some(s) = scalar_string(&v) {
+            return Ok(Some(vec![s]));
+        }
+        let list = match &v {
+            ScalarValue::List(a) => a.value(0),
+            ScalarValue::LargeList(a) => a.value(0),
+            ScalarValue::FixedSizeList(a) => a.value(0),
+            _ => return Err(self.error(name, format!("must be a text array such as ARRAY['a', 'b'], got {v}"))),
+        };
+        let mut out = vec![];
+        for i in 0..list.len() {
+            match ScalarValue::try_from_array(&list, i).ok().as_ref().and_then(scalar_string) {
+                Some(s) => out.push(s),
+                None => return Err(self.error(name, "must hold non-NULL text values only")),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Rejects whatever option is left over, listing the known ones.
+    pub fn finish(self, known: &[&str]) -> Result<()> {
+        if let Some((name, _)) = self.named.first() {
+            return Err(ArgumentError::new(
+                self.function,
+                name,
+                format!("is not an option of {} (options: {})", self.function, known.join(", ")),
+            )
+            .into_datafusion());
+        }
+        Ok(())
+    }
+}
+
+fn scalar_string(v: &ScalarValue) -> Option<String> {
+    match v {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
+            Some(s.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Evaluates a constant argument.
+fn evaluate(function: &'static str, i: usize, expr: &Expr, args: &TableFunctionArgs) -> Result<ScalarValue> {
+    if let Expr::Literal(v, _) = expr {
+        return Ok(v.clone());
+    }
+    let not_constant = || {
+        ArgumentError::new(function, format!("{}", i + 1), format!("must be a constant, got {expr}")).into_datafusion()
+    };
+    let physical = args.session().create_physical_expr(expr.clone(), &DFSchema::empty()).map_err(|_| not_constant())?;
+    let one_row = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    let array = physical.evaluate(&one_row).map_err(|_| not_constant())?.into_array(1)?;
+    ScalarValue::try_from_array(&array, 0)
+}

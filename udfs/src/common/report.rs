@@ -1,0 +1,216 @@
+//! The execution shape shared by the report table functions.
+//!
+//! A report reads its input (the journey model or the relation given as `source`) through SQL
+//! planned in the caller's session, hash-partitioned by person and sorted within each partition
+//! by the report's keys, so that every person's rows arrive together and in order. One task per
+//! partition folds the rows into a partial state ([`ReportKernel::update`]); the partial states
+//! are then combined into the report ([`ReportKernel::finish`]). The answer depends only on the
+//! rows, never on how they were split into partitions or batches: kernels are written so, and
+//! the tests check it.
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::{SessionContext, SessionState};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning, PhysicalSortExpr,
+};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
+use datafusion::physical_plan::expressions::{Column, col};
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, PlanProperties,
+};
+use futures::StreamExt;
+use std::fmt;
+use std::sync::Arc;
+
+/// What a report does with its sorted input.
+pub trait ReportKernel: fmt::Debug + Send + Sync + 'static {
+    /// The state one partition folds its rows into.
+    type Partial: Send + 'static;
+
+    fn name(&self) -> &'static str;
+    fn new_partial(&self) -> Self::Partial;
+    /// Folds one batch (of one partition, in sorted order) into the partition's state.
+    fn update(&self, partial: &mut Self::Partial, batch: &RecordBatch) -> Result<()>;
+    /// Combines the partitions' states into the report.
+    fn finish(&self, partials: Vec<Self::Partial>) -> Result<RecordBatch>;
+}
+
+/// Plans `sql` in the caller's session (its catalogs, functions and settings).
+pub async fn plan_sql(state: &dyn Session, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
+    let state = state
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .ok_or_else(|| DataFusionError::Internal("report functions need a SessionState".into()))?;
+    let ctx = SessionContext::new_with_state(state.clone());
+    ctx.sql(sql).await?.create_physical_plan().await
+}
+
+/// Runs a [`ReportKernel`] over its input hash-partitioned by person and sorted within each
+/// partition; one output partition.
+#[derive(Debug)]
+pub struct ReportExec<K: ReportKernel> {
+    input: Arc<dyn ExecutionPlan>,
+    kernel: Arc<K>,
+    schema: SchemaRef,
+    person: Arc<dyn PhysicalExpr>,
+    ordering: LexOrdering,
+    properties: Arc<PlanProperties>,
+}
+
+impl<K: ReportKernel> ReportExec<K> {
+    /// `input` is repartitioned on column `person` into `partitions` and sorted by columns
+    /// `keys` (ascending, NULLs last) within each partition.
+    pub fn try_new(
+        input: Arc<dyn ExecutionPlan>,
+        person: &str,
+        keys: &[&str],
+        partitions: usize,
+        kernel: Arc<K>,
+        schema: SchemaRef,
+    ) -> Result<Self> {
+        let input_schema = input.schema();
+        let person = col(person, &input_schema)?;
+        let options = SortOptions { descending: false, nulls_first: false };
+        let exprs: Vec<PhysicalSortExpr> =
+            keys.iter().map(|k| Ok(PhysicalSortExpr::new(col(k, &input_schema)?, options))).collect::<Result<_>>()?;
+        let ordering = LexOrdering::new(exprs).ok_or_else(|| DataFusionError::Internal("no sort keys".into()))?;
+        let hash = Partitioning::Hash(vec![person.clone()], partitions.max(1));
+        let repartitioned = Arc::new(RepartitionExec::try_new(input, hash)?);
+        let sorted = Arc::new(SortExec::new(ordering.clone(), repartitioned).with_preserve_partitioning(true));
+        Ok(Self::with_sorted_input(sorted, kernel, schema, person, ordering))
+    }
+
+    fn with_sorted_input(
+        input: Arc<dyn ExecutionPlan>,
+        kernel: Arc<K>,
+        schema: SchemaRef,
+        person: Arc<dyn PhysicalExpr>,
+        ordering: LexOrdering,
+    ) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        ReportExec { input, kernel, schema, person, ordering, properties }
+    }
+}
+
+impl<K: ReportKernel> DisplayAs for ReportExec<K> {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ReportExec: {}", self.kernel.name())
+    }
+}
+
+impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
+    fn name(&self) -> &str {
+        "ReportExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(input) = children.pop().filter(|_| children.is_empty()) else {
+            return Err(DataFusionError::Internal("ReportExec has exactly one input".into()));
+        };
+        Ok(Arc::new(ReportExec::with_sorted_input(
+            input,
+            self.kernel.clone(),
+            self.schema.clone(),
+            self.person.clone(),
+            self.ordering.clone(),
+        )))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    /// Every person's rows in one partition, sorted: the optimizer must keep what
+    /// [`ReportExec::try_new`] built.
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::KeyPartitioned(vec![self.person.clone()])]
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        vec![Some(OrderingRequirements::from(self.ordering.clone()))]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!("ReportExec has one partition, asked for {partition}")));
+        }
+        let n = self.input.output_partitioning().partition_count();
+        let mut tasks = Vec::with_capacity(n);
+        for p in 0..n {
+            let mut stream = self.input.execute(p, context.clone())?;
+            let kernel = self.kernel.clone();
+            tasks.push(SpawnedTask::spawn(async move {
+                let mut partial = kernel.new_partial();
+                while let Some(batch) = stream.next().await {
+                    kernel.update(&mut partial, &batch?)?;
+                }
+                Ok::<_, DataFusionError>(partial)
+            }));
+        }
+        let kernel = self.kernel.clone();
+        let output = futures::stream::once(async move {
+            let mut partials = Vec::with_capacity(tasks.len());
+            for t in tasks {
+                let partial = t.join().await.map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
+                partials.push(partial);
+            }
+            kernel.finish(partials)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), output)))
+    }
+}
+
+/// `plan` with only the columns a scan asked for.
+pub fn project(plan: Arc<dyn ExecutionPlan>, projection: Option<&Vec<usize>>) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(columns) = projection else { return Ok(plan) };
+    let schema = plan.schema();
+    let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = columns
+        .iter()
+        .map(|&i| {
+            let name = schema.field(i).name().clone();
+            (Arc::new(Column::new(&name, i)) as Arc<dyn PhysicalExpr>, name)
+        })
+        .collect();
+    Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
+}

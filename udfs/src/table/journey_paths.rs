@@ -1,0 +1,601 @@
+//! `journey_paths`: Sankey edges (and top whole paths) of people's journeys.
+//!
+//! # Contract
+//!
+//! ```sql
+//! SELECT * FROM journey_paths([name => value, ...])
+//! ```
+//!
+//! Reads the journey model (`journey.events`), or any relation given as `source`, and returns
+//! one row per edge of the flow: `(depth, source, target, users, paths, avg_seconds,
+//! source_node, target_node)`.
+//!
+//! - A person's events are ordered by time, ties by node value (a total order, so the answer
+//!   does not depend on row order, batch size, partitioning or thread count). Rows with a NULL
+//!   person, time or node are skipped; so `node => 'channel'` follows touches only and
+//!   `node => 'stage'` only the events mapped to a stage.
+//! - Excluded nodes are dropped, cleaning rules rewrite the rest, then the path rules apply
+//!   (sessions, repeats, anchors, length: see `common::paths`).
+//! - `depth` is the 1-based step of `source`; `target` is the node at the next step, or
+//!   `(drop-off)` when the path ends there (no more events), or `(end)` when it ends at the `end`
+//!   anchor. A path that reaches `max_steps` has no edge out of its last step. So at every node
+//!   of a depth below `max_steps`, the paths that enter it equal the paths that leave it.
+//! - At each depth the `top` nodes with the most users stay (ties by label); the others become
+//!   `(other)`, so no flow is lost.
+//! - `users` counts distinct people on the edge; `paths` counts paths (they differ only when a
+//!   session gap gives a person several paths); `avg_seconds` is the mean time from the source
+//!   step to the target step (NULL for the terminal edges); `source_node` / `target_node` are
+//!   the labels prefixed with their step (`'2. pricing'`), the unique node names a Sankey panel
+//!   needs.
+//! - `output => 'paths'` returns the most frequent whole paths instead: `(rank, path, steps,
+//!   users, paths)`, `path` the labels joined by `' > '`, ranked by users, then paths, then path.
+//!
+//! Options (all named, all constant):
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `source` | `'journey.events'` | a table or view name, or a query (`'SELECT ...'`) |
+//! | `person`, `time`, `node` | `person_id`, `event_time`, `event_name` | columns or SQL expressions over the source |
+//! | `start`, `end` | none | anchor node values (paths after a step, paths before a step) |
+//! | `max_steps` | 5 | steps per path, 2 to [`MAX_STEPS`] |
+//! | `top` | 10 | nodes kept per depth (or paths listed), 1 to [`MAX_TOP`] |
+//! | `collapse_repeats` | true | consecutive equal nodes count once |
+//! | `session_gap` | none | an interval: a pause strictly longer starts a new path |
+//! | `exclude` | none | node values dropped before anything else |
+//! | `clean` | none | `ARRAY[pattern, replacement, ...]`: regular expressions applied in order, each replacing all matches (`$1` refers to a group) |
+//! | `output` | `'edges'` | `'edges'` or `'paths'` |
+//!
+//! Differences from PostHog paths: `users` are unique people (PostHog counts transitions), no
+//! edge limit drops flow (top-N per depth plus `(other)` instead), drop-off is explicit, and
+//! sessions split only when asked, at a strictly longer gap.
+
+use crate::common::options::Options;
+use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
+use crate::common::report::{ReportExec, ReportKernel, plan_sql, project};
+use crate::error::ArgumentError;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, make_comparator,
+};
+use datafusion::arrow::compute::kernels::partition::partition;
+use datafusion::arrow::compute::{SortOptions, cast};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use regex::Regex;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub const NAME: &str = "journey_paths";
+/// The most steps a path may keep.
+pub const MAX_STEPS: i64 = 50;
+/// The most nodes per depth (or paths) a report may list.
+pub const MAX_TOP: i64 = 1000;
+pub const OTHER: &str = "(other)";
+pub const DROP_OFF: &str = "(drop-off)";
+pub const END: &str = "(end)";
+const OPTIONS: [&str; 13] = [
+    "source",
+    "person",
+    "time",
+    "node",
+    "start",
+    "end",
+    "max_steps",
+    "top",
+    "collapse_repeats",
+    "session_gap",
+    "exclude",
+    "clean",
+    "output",
+];
+
+/// The table function; `default_source` is the journey model's events view.
+#[derive(Debug)]
+pub struct JourneyPaths {
+    default_source: String,
+}
+
+impl JourneyPaths {
+    pub fn new(default_source: impl Into<String>) -> Self {
+        JourneyPaths { default_source: default_source.into() }
+    }
+}
+
+/// What the report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Edges,
+    Paths,
+}
+
+/// A validated call.
+#[derive(Debug, Clone)]
+pub struct PathsQuery {
+    pub source: String,
+    pub person: String,
+    pub time: String,
+    pub node: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub max_steps: usize,
+    pub top: usize,
+    pub collapse_repeats: bool,
+    pub session_gap_micros: Option<i64>,
+    pub exclude: Vec<String>,
+    pub clean: Vec<(Regex, String)>,
+    pub output: Output,
+}
+
+impl PathsQuery {
+    fn parse(mut o: Options, default_source: &str) -> Result<PathsQuery> {
+        if !o.positional().is_empty() {
+            return Err(ArgumentError::new(NAME, "1", "options must be named: journey_paths(max_steps => 5, ...)")
+                .into_datafusion());
+        }
+        let bad = |arg: &str, msg: String| ArgumentError::new(NAME, arg, msg).into_datafusion();
+        let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
+        let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
+        let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
+        let node = o.string("node")?.unwrap_or_else(|| "event_name".into());
+        let start = o.string("start")?;
+        let end = o.string("end")?;
+        let max_steps = o.int("max_steps", 2, MAX_STEPS)?.unwrap_or(5) as usize;
+        if start.is_some() && end.is_some() && max_steps < 3 {
+            return Err(bad("max_steps", "must be at least 3 with both a start and an end anchor".into()));
+        }
+        let top = o.int("top", 1, MAX_TOP)?.unwrap_or(10) as usize;
+        let collapse_repeats = o.bool("collapse_repeats")?.unwrap_or(true);
+        let session_gap_micros = o.duration_micros("session_gap")?;
+        let exclude = o.strings("exclude")?.unwrap_or_default();
+        let rules = o.strings("clean")?.unwrap_or_default();
+        if rules.len() % 2 != 0 {
+            return Err(bad("clean", "must hold pairs: ARRAY[pattern, replacement, ...]".into()));
+        }
+        let mut clean = vec![];
+        for pair in rules.chunks(2) {
+            let re = Regex::new(&pair[0]).map_err(|e| bad("clean", format!("has an invalid pattern: {e}")))?;
+            clean.push((re, pair[1].clone()));
+        }
+        let output = match o.string("output")?.as_deref() {
+            None | Some("edges") => Output::Edges,
+            Some("paths") => Output::Paths,
+            Some(other) => return Err(bad("output", format!("must be 'edges' or 'paths', got '{other}'"))),
+        };
+        o.finish(&OPTIONS)?;
+        for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("node", &node)] {
+            if v.trim().is_empty() {
+                return Err(bad(arg, "must not be empty".into()));
+            }
+        }
+        Ok(PathsQuery {
+            source,
+            person,
+            time,
+            node,
+            start,
+            end,
+            max_steps,
+            top,
+            collapse_repeats,
+            session_gap_micros,
+            exclude,
+            clean,
+            output,
+        })
+    }
+
+    /// The input query: one row per usable event.
+    fn input_sql(&self) -> String {
+        let trimmed = self.source.trim_start();
+        let lower = trimmed.get(..6).unwrap_or("").to_ascii_lowercase();
+        let from = if lower.starts_with("select") || lower.starts_with("with") || lower.starts_with("values") {
+            format!("({trimmed}) AS journey_source")
+        } else {
+            trimmed.to_string()
+        };
+        format!(
+            "SELECT p, t, n FROM (SELECT ({person}) AS p, ({time}) AS t, CAST(({node}) AS VARCHAR) AS n FROM {from}) \
+             AS journey_input WHERE p IS NOT NULL AND t IS NOT NULL AND n IS NOT NULL",
+            person = self.person,
+            time = self.time,
+            node = self.node,
+        )
+    }
+
+    fn schema(&self) -> SchemaRef {
+        let text = |n: &str, nullable| Field::new(n, DataType::Utf8, nullable);
+        let int8 = |n: &str| Field::new(n, DataType::Int64, false);
+        Arc::new(Schema::new(match self.output {
+            Output::Edges => vec![
+                Field::new("depth", DataType::Int32, false),
+                text("source", false),
+                text("target", false),
+                int8("users"),
+                int8("paths"),
+                Field::new("avg_seconds", DataType::Float64, true),
+                text("source_node", false),
+                text("target_node", false),
+            ],
+            Output::Paths => vec![
+                int8("rank"),
+                text("path", false),
+                Field::new("steps", DataType::Int32, false),
+                int8("users"),
+                int8("paths"),
+            ],
+        }))
+    }
+}
+
+impl TableFunctionImpl for JourneyPaths {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let query = PathsQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
+        Ok(Arc::new(PathsTable { schema: query.schema(), query: Arc::new(query) }))
+    }
+}
+
+/// The report as a table: planned when scanned.
+#[derive(Debug)]
+struct PathsTable {
+    query: Arc<PathsQuery>,
+    schema: SchemaRef,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for PathsTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = plan_sql(state, &self.query.input_sql())
+            .await
+            .map_err(|e| DataFusionError::Plan(format!("{NAME}: cannot read source \"{}\": {e}", self.query.source)))?;
+        let partitions = state.config().target_partitions();
+        let kernel = Arc::new(PathsKernel { query: self.query.clone() });
+        let report = ReportExec::try_new(input, "p", &["p", "t", "n"], partitions, kernel, self.schema.clone())?;
+        project(Arc::new(report), projection)
+    }
+}
+
+#[derive(Debug)]
+struct PathsKernel {
+    query: Arc<PathsQuery>,
+}
+
+/// Labels interned per partition; raw values cleaned once each.
+#[derive(Debug, Default)]
+struct Interner {
+    labels: Vec<String>,
+    ids: HashMap<String, u32>,
+    /// Raw node value -> cleaned label id, or `None` when excluded.
+    raw: HashMap<String, Option<u32>>,
+}
+
+impl Interner {
+    fn id(&mut self, label: &str) -> u32 {
+        if let Some(&id) = self.ids.get(label) {
+            return id;
+        }
+        let id = self.labels.len() as u32;
+        self.labels.push(label.to_string());
+        self.ids.insert(label.to_string(), id);
+        id
+    }
+
+    fn node(&mut self, raw: &str, q: &PathsQuery) -> Option<u32> {
+        if let Some(&id) = self.raw.get(raw) {
+            return id;
+        }
+        let id = if q.exclude.iter().any(|e| e == raw) {
+            None
+        } else {
+            let mut label = raw.to_string();
+            for (re, replacement) in &q.clean {
+                label = re.replace_all(&label, replacement.as_str()).into_owned();
+            }
+            Some(self.id(&label))
+        };
+        self.raw.insert(raw.to_string(), id);
+        id
+    }
+}
+
+/// One partition's state: its people's paths, and the person being read.
+#[derive(Debug)]
+struct Partial {
+    interner: Interner,
+    rules: PathRules,
+    current: Option<ArrayRef>,
+    events: Vec<(i64, u32)>,
+    /// Every person's paths, a person's paths next to each other.
+    paths: Vec<Path>,
+    /// Where each person's paths end in `paths`.
+    person_ends: Vec<usize>,
+}
+
+impl Partial {
+    fn flush(&mut self) {
+        if self.current.take().is_some() {
+            let before = self.paths.len();
+            person_paths(&self.events, &self.rules, &mut self.paths);
+            if self.paths.len() > before {
+                self.person_ends.push(self.paths.len());
+            }
+        }
+        self.events.clear();
+    }
+}
+
+impl ReportKernel for PathsKernel {
+    type Partial = Partial;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn new_partial(&self) -> Partial {
+        let q = &self.query;
+        let mut interner = Interner::default();
+        let ellipsis = interner.id(ELLIPSIS);
+        let start = q.start.as_deref().map(|s| interner.id(s));
+        let end = q.end.as_deref().map(|s| interner.id(s));
+        let rules = PathRules {
+            session_gap_micros: q.session_gap_micros,
+            collapse_repeats: q.collapse_repeats,
+            start,
+            end,
+            max_steps: q.max_steps,
+            ellipsis,
+        };
+        Partial { interner, rules, current: None, events: vec![], paths: vec![], person_ends: vec![] }
+    }
+
+    fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let person = batch.column(0);
+        let time = cast(batch.column(1), &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
+            ArgumentError::new(NAME, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
+        })?;
+        let time = time.as_primitive::<TimestampMicrosecondType>();
+        let node = cast(batch.column(2), &DataType::Utf8View)?;
+        let node = node.as_string_view();
+        let same = SortOptions::default();
+        for range in partition(std::slice::from_ref(person))?.ranges() {
+            let continues = match &partial.current {
+                Some(prev) => make_comparator(prev.as_ref(), person.as_ref(), same)?(0, range.start).is_eq(),
+                None => false,
+            };
+            if !continues {
+                partial.flush();
+                partial.current = Some(person.slice(range.start, 1));
+            }
+            for i in range {
+                if let Some(id) = partial.interner.node(node.value(i), &self.query) {
+                    partial.events.push((time.value(i), id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, mut partials: Vec<Partial>) -> Result<RecordBatch> {
+        let mut labels = Interner::default();
+        let mut people: Vec<Vec<Path>> = vec![];
+        for p in &mut partials {
+            p.flush();
+            let global: Vec<u32> = p.interner.labels.iter().map(|l| labels.id(l)).collect();
+            let mut begin = 0;
+            for &end in &p.person_ends {
+                let paths = p.paths[begin..end]
+                    .iter()
+                    .map(|path| Path {
+                        nodes: path.nodes.iter().map(|&n| global[n as usize]).collect(),
+                        times: path.times.clone(),
+                        terminal: path.terminal,
+                    })
+                    .collect();
+                people.push(paths);
+                begin = end;
+            }
+        }
+        match self.query.output {
+            Output::Edges => edges(&people, &mut labels, &self.query),
+            Output::Paths => top_paths(&people, &labels, &self.query),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct EdgeAcc {
+    users: i64,
+    paths: i64,
+    seconds: f64,
+    timed: i64,
+}
+
+/// The Sankey edges, `(other)` standing for the nodes beyond the top N of their depth.
+fn edges(people: &[Vec<Path>], labels: &mut Interner, q: &PathsQuery) -> Result<RecordBatch> {
+    // Users per (depth, node), each person once.
+    let mut at_depth: HashMap<(usize, u32), i64> = HashMap::new();
+    let mut seen: Vec<(usize, u32)> = vec![];
+    for paths in people {
+        seen.clear();
+        for p in paths {
+            seen.extend(p.nodes.iter().enumerate().map(|(d, &n)| (d, n)));
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        for k in &seen {
+            *at_depth.entry(*k).or_default() += 1;
+        }
+    }
+    let mut by_depth: HashMap<usize, Vec<(i64, u32)>> = HashMap::new();
+    for (&(d, n), &users) in &at_depth {
+        by_depth.entry(d).or_default().push((users, n));
+    }
+    let mut kept: HashSet<(usize, u32)> = HashSet::new();
+    for (d, mut nodes) in by_depth {
+        nodes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| labels.labels[a.1 as usize].cmp(&labels.labels[b.1 as usize])));
+        kept.extend(nodes.iter().take(q.top).map(|&(_, n)| (d, n)));
+    }
+    let (other, drop_off, end) = (labels.id(OTHER), labels.id(DROP_OFF), labels.id(END));
+    let shown = |d: usize, n: u32| if kept.contains(&(d, n)) { n } else { other };
+    let mut acc: HashMap<(usize, u32, u32), EdgeAcc> = HashMap::new();
+    let mut person_edges: Vec<(usize, u32, u32)> = vec![];
+    for paths in people {
+        person_edges.clear();
+        for p in paths {
+            for d in 0..p.nodes.len() {
+                let source = shown(d, p.nodes[d]);
+                let (target, seconds) = if d + 1 < p.nodes.len() {
+                    (shown(d + 1, p.nodes[d + 1]), Some((p.times[d + 1] - p.times[d]) as f64 / 1e6))
+                } else if p.nodes.len() < q.max_steps {
+                    (if p.terminal == Terminal::End { end } else { drop_off }, None)
+                } else {
+                    continue;
+                };
+                let e = acc.entry((d + 1, source, target)).or_default();
+                e.paths += 1;
+                if let Some(s) = seconds {
+                    e.seconds += s;
+                    e.timed += 1;
+                }
+                person_edges.push((d + 1, source, target));
+            }
+        }
+        person_edges.sort_unstable();
+        person_edges.dedup();
+        for k in &person_edges {
+            if let Some(e) = acc.get_mut(k) {
+                e.users += 1;
+            }
+        }
+    }
+    let label = |n: u32| labels.labels[n as usize].as_str();
+    let mut rows: Vec<((usize, u32, u32), EdgeAcc)> = acc.into_iter().collect();
+    rows.sort_by(|(ka, a), (kb, b)| {
+        ka.0.cmp(&kb.0)
+            .then(b.users.cmp(&a.users))
+            .then(b.paths.cmp(&a.paths))
+            .then_with(|| label(ka.1).cmp(label(kb.1)))
+            .then_with(|| label(ka.2).cmp(label(kb.2)))
+    });
+    let mut depth = Int32Builder::new();
+    let (mut source, mut target) = (StringBuilder::new(), StringBuilder::new());
+    let (mut users, mut paths) = (Int64Builder::new(), Int64Builder::new());
+    let mut avg = Float64Builder::new();
+    let (mut source_node, mut target_node) = (StringBuilder::new(), StringBuilder::new());
+    for ((d, s, t), e) in &rows {
+        depth.append_value(*d as i32);
+        source.append_value(label(*s));
+        target.append_value(label(*t));
+        users.append_value(e.users);
+        paths.append_value(e.paths);
+        avg.append_option((e.timed > 0).then(|| e.seconds / e.timed as f64));
+        source_node.append_value(format!("{d}. {}", label(*s)));
+        target_node.append_value(format!("{}. {}", d + 1, label(*t)));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(depth.finish()),
+        Arc::new(source.finish()),
+        Arc::new(target.finish()),
+        Arc::new(users.finish()),
+        Arc::new(paths.finish()),
+        Arc::new(avg.finish()),
+        Arc::new(source_node.finish()),
+        Arc::new(target_node.finish()),
+    ];
+    Ok(RecordBatch::try_new(q.schema(), columns)?)
+}
+
+/// The most frequent whole paths.
+fn top_paths(people: &[Vec<Path>], labels: &Interner, q: &PathsQuery) -> Result<RecordBatch> {
+    let mut acc: HashMap<&[u32], (i64, i64)> = HashMap::new();
+    let mut mine: Vec<&[u32]> = vec![];
+    for paths in people {
+        mine.clear();
+        for p in paths {
+            acc.entry(&p.nodes).or_default().1 += 1;
+            mine.push(&p.nodes);
+        }
+        mine.sort_unstable();
+        mine.dedup();
+        for k in &mine {
+            if let Some(e) = acc.get_mut(k) {
+                e.0 += 1;
+            }
+        }
+    }
+    let text =
+        |nodes: &[u32]| nodes.iter().map(|&n| labels.labels[n as usize].as_str()).collect::<Vec<_>>().join(" > ");
+    let mut rows: Vec<(String, usize, i64, i64)> =
+        acc.into_iter().map(|(nodes, (u, p))| (text(nodes), nodes.len(), u, p)).collect();
+    rows.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.cmp(&a.3)).then_with(|| a.0.cmp(&b.0)));
+    rows.truncate(q.top);
+    let mut rank = Int64Builder::new();
+    let mut path = StringBuilder::new();
+    let mut steps = Int32Builder::new();
+    let (mut users, mut paths) = (Int64Builder::new(), Int64Builder::new());
+    for (i, (p, n, u, c)) in rows.iter().enumerate() {
+        rank.append_value(i as i64 + 1);
+        path.append_value(p);
+        steps.append_value(*n as i32);
+        users.append_value(*u);
+        paths.append_value(*c);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(rank.finish()),
+        Arc::new(path.finish()),
+        Arc::new(steps.finish()),
+        Arc::new(users.finish()),
+        Arc::new(paths.finish()),
+    ];
+    Ok(RecordBatch::try_new(q.schema(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    fn query(options: &str) -> Result<PathsQuery> {
+        let ctx = SessionContext::new();
+        let sql = format!("SELECT 1 FROM t({options})");
+        let _ = sql;
+        let state = ctx.state();
+        let exprs: Vec<Expr> = vec![];
+        let args = TableFunctionArgs::new(&exprs, &state);
+        PathsQuery::parse(Options::parse(NAME, &args)?, "journey.events")
+    }
+
+    #[test]
+    fn defaults() {
+        let q = query("").expect("defaults");
+        assert_eq!((q.max_steps, q.top, q.collapse_repeats, q.output), (5, 10, true, Output::Edges));
+        assert_eq!(q.source, "journey.events");
+        assert!(q.input_sql().contains("FROM journey.events"), "{}", q.input_sql());
+    }
+
+    #[test]
+    fn source_may_be_a_query() {
+        let mut q = query("").expect("defaults");
+        q.source = " select * from events where x".into();
+        assert!(q.input_sql().contains("FROM (select * from events where x) AS journey_source"));
+    }
+}

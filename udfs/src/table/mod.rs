@@ -1,0 +1,3 @@
+//! Report table functions: used in FROM, they return ready tables.
+
+pub mod journey_paths;
