@@ -42,6 +42,36 @@ QUERIES = {
     ),
 }
 
+# journey_paths: Sankey edges (top 10 nodes per depth + (other), drop-off, 5 steps) and the top
+# whole paths, per cookie, against the same computation in DuckDB SQL (lead() to collapse
+# repeats, row_number() for depths, a ranked join for the top nodes, lead() again for edges).
+_DUCK_STEPS = (
+    "WITH o AS (SELECT anonymous_id AS p, event_time AS t, event_name AS n, "
+    "lead(event_name) OVER (PARTITION BY anonymous_id ORDER BY event_time, event_name) AS nx "
+    "FROM events WHERE anonymous_id IS NOT NULL AND event_name IS NOT NULL), "
+    "c AS (SELECT p, t, n, row_number() OVER (PARTITION BY p ORDER BY t, n) AS d FROM o WHERE nx IS NULL OR nx <> n), "
+    "s AS (SELECT * FROM c WHERE d <= 5) "
+)
+QUERIES["paths_edges"] = (
+    "SELECT depth, source, target, users, paths, round(avg_seconds, 3) FROM journey_paths(source => 'events', "
+    "person => 'anonymous_id', max_steps => 5, top => 10) ORDER BY depth, users DESC, paths DESC, source, target",
+    _DUCK_STEPS
+    + ", top AS (SELECT d, n FROM (SELECT d, n, row_number() OVER (PARTITION BY d ORDER BY count(*) DESC, n) AS rk "
+    "FROM s GROUP BY d, n) WHERE rk <= 10), "
+    "m AS (SELECT s.p, s.t, s.d, CASE WHEN top.n IS NULL THEN '(other)' ELSE s.n END AS n FROM s LEFT JOIN top USING (d, n)), "
+    "e AS (SELECT d, n AS source, coalesce(lead(n) OVER w, CASE WHEN d < 5 THEN '(drop-off)' END) AS target, p, "
+    "(epoch_us(lead(t) OVER w) - epoch_us(t)) / 1e6 AS secs FROM m WINDOW w AS (PARTITION BY p ORDER BY d)) "
+    "SELECT d, source, target, count(DISTINCT p) AS users, count(*) AS paths, round(avg(secs), 3) FROM e "
+    "WHERE target IS NOT NULL GROUP BY ALL ORDER BY d, users DESC, paths DESC, source, target",
+)
+QUERIES["paths_top"] = (
+    "SELECT path, users FROM journey_paths(source => 'events', person => 'anonymous_id', max_steps => 5, "
+    "top => 10, output => 'paths') ORDER BY rank",
+    _DUCK_STEPS
+    + "SELECT path, count(*) AS users FROM (SELECT p, string_agg(n, ' > ' ORDER BY d) AS path FROM s GROUP BY p) "
+    "GROUP BY path ORDER BY users DESC, path LIMIT 10",
+)
+
 
 def free_port():
     with socket.socket() as s:
@@ -66,6 +96,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", nargs="+", help="query names to run (default: all)")
     args = ap.parse_args()
     print(f"{'events':>10} {'query':<20} {'journeydb s':>12} {'duckdb s':>10} {'ratio':>7}  same answer")
     for n in args.events:
@@ -82,6 +113,8 @@ def main():
             duck = duckdb.connect()
             duck.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/*.parquet')")
             for name, (jsql, dsql) in QUERIES.items():
+                if args.only and name not in args.only:
+                    continue
                 jt, jrows = timed(lambda: conn.execute(jsql).fetchall(), args.runs)
                 dt, drows = timed(lambda: duck.execute(dsql).fetchall(), args.runs)
                 same = [tuple(map(str, r)) for r in jrows] == [tuple(map(str, r)) for r in drows] or \

@@ -19,7 +19,7 @@
 //! - `journey.touchpoints`: the events with `is_touch`.
 //! - `journey.conversions`: the events with `is_conversion`, with `conversion_number` (1 for a
 //!   person's first conversion; ties in time are ordered by event name) and `value` (revenue,
-//!   0 when missing).
+//!   0 when missing, exact decimal).
 //!
 //! Canonical column names are used throughout; `[journey.columns]` maps a table's own names to
 //! them. Optional columns (`term`, `content`, `referrer`, `revenue`, ...) are carried when the
@@ -129,7 +129,7 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
         "events" => Some(events),
         "touchpoints" => Some(format!("SELECT * FROM ({events}) t WHERE is_touch")),
         "conversions" => {
-            let value = if has("revenue") { "coalesce(CAST(revenue AS DOUBLE), 0.0)" } else { "0.0" };
+            let value = if has("revenue") { "coalesce(revenue, 0)" } else { "CAST(0 AS DECIMAL(12, 2))" };
             Some(format!(
                 "SELECT *, row_number() OVER (PARTITION BY person_id ORDER BY event_time, event_name) \
                  AS conversion_number, {value} AS value FROM ({events}) c WHERE is_conversion"

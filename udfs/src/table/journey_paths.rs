@@ -10,7 +10,7 @@
 //! one row per edge of the flow: `(depth, source, target, users, paths, avg_seconds,
 //! source_node, target_node)`.
 //!
-//! - A person's events are ordered by time, ties by node value (a total order, so the answer
+//! - A person's events are ordered by time, ties by node label (a total order, so the answer
 //!   does not depend on row order, batch size, partitioning or thread count). Rows with a NULL
 //!   person, time or node are skipped; so `node => 'channel'` follows touches only and
 //!   `node => 'stage'` only the events mapped to a stage.
@@ -65,7 +65,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use regex::Regex;
-use std::collections::{HashMap, HashSet};
+use ahash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 pub const NAME: &str = "journey_paths";
@@ -266,7 +266,9 @@ impl TableProvider for PathsTable {
             .map_err(|e| DataFusionError::Plan(format!("{NAME}: cannot read source \"{}\": {e}", self.query.source)))?;
         let partitions = state.config().target_partitions();
         let kernel = Arc::new(PathsKernel { query: self.query.clone() });
-        let report = ReportExec::try_new(input, "p", &["p", "t", "n"], partitions, kernel, self.schema.clone())?;
+        // Ties in time are ordered by label in the kernel (rare; sorting on the node too would
+        // make every row's sort key carry a string).
+        let report = ReportExec::try_new(input, "p", &["p", "t"], partitions, kernel, self.schema.clone())?;
         project(Arc::new(report), projection)
     }
 }
@@ -277,12 +279,18 @@ struct PathsKernel {
 }
 
 /// Labels interned per partition; raw values cleaned once each.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Interner {
     labels: Vec<String>,
     ids: HashMap<String, u32>,
     /// Raw node value -> cleaned label id, or `None` when excluded.
     raw: HashMap<String, Option<u32>>,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner { labels: vec![], ids: HashMap::new(), raw: HashMap::new() }
+    }
 }
 
 impl Interner {
@@ -330,6 +338,11 @@ struct Partial {
 impl Partial {
     fn flush(&mut self) {
         if self.current.take().is_some() {
+            // Equal times: order by label, so the order never depends on how rows arrived.
+            if self.events.windows(2).any(|w| w[0].0 == w[1].0) {
+                let labels = &self.interner.labels;
+                self.events.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| labels[a.1 as usize].cmp(&labels[b.1 as usize])));
+            }
             let before = self.paths.len();
             person_paths(&self.events, &self.rules, &mut self.paths);
             if self.paths.len() > before {
@@ -376,10 +389,11 @@ impl ReportKernel for PathsKernel {
         let node = cast(batch.column(2), &DataType::Utf8View)?;
         let node = node.as_string_view();
         let same = SortOptions::default();
-        for range in partition(std::slice::from_ref(person))?.ranges() {
+        for (k, range) in partition(std::slice::from_ref(person))?.ranges().into_iter().enumerate() {
+            // Only a batch's first person may continue the previous batch's last one.
             let continues = match &partial.current {
-                Some(prev) => make_comparator(prev.as_ref(), person.as_ref(), same)?(0, range.start).is_eq(),
-                None => false,
+                Some(prev) if k == 0 => make_comparator(prev.as_ref(), person.as_ref(), same)?(0, range.start).is_eq(),
+                _ => false,
             };
             if !continues {
                 partial.flush();
@@ -395,22 +409,22 @@ impl ReportKernel for PathsKernel {
     }
 
     fn finish(&self, mut partials: Vec<Partial>) -> Result<RecordBatch> {
+        // Partition-local label ids become global ones; each person's paths stay together.
         let mut labels = Interner::default();
-        let mut people: Vec<Vec<Path>> = vec![];
+        let mut people: Vec<&[Path]> = vec![];
         for p in &mut partials {
             p.flush();
             let global: Vec<u32> = p.interner.labels.iter().map(|l| labels.id(l)).collect();
+            for path in &mut p.paths {
+                for n in &mut path.nodes {
+                    *n = global[*n as usize];
+                }
+            }
+        }
+        for p in &partials {
             let mut begin = 0;
             for &end in &p.person_ends {
-                let paths = p.paths[begin..end]
-                    .iter()
-                    .map(|path| Path {
-                        nodes: path.nodes.iter().map(|&n| global[n as usize]).collect(),
-                        times: path.times.clone(),
-                        terminal: path.terminal,
-                    })
-                    .collect();
-                people.push(paths);
+                people.push(&p.paths[begin..end]);
                 begin = end;
             }
         }
@@ -430,13 +444,13 @@ struct EdgeAcc {
 }
 
 /// The Sankey edges, `(other)` standing for the nodes beyond the top N of their depth.
-fn edges(people: &[Vec<Path>], labels: &mut Interner, q: &PathsQuery) -> Result<RecordBatch> {
+fn edges(people: &[&[Path]], labels: &mut Interner, q: &PathsQuery) -> Result<RecordBatch> {
     // Users per (depth, node), each person once.
     let mut at_depth: HashMap<(usize, u32), i64> = HashMap::new();
     let mut seen: Vec<(usize, u32)> = vec![];
     for paths in people {
         seen.clear();
-        for p in paths {
+        for p in paths.iter() {
             seen.extend(p.nodes.iter().enumerate().map(|(d, &n)| (d, n)));
         }
         seen.sort_unstable();
@@ -460,7 +474,7 @@ fn edges(people: &[Vec<Path>], labels: &mut Interner, q: &PathsQuery) -> Result<
     let mut person_edges: Vec<(usize, u32, u32)> = vec![];
     for paths in people {
         person_edges.clear();
-        for p in paths {
+        for p in paths.iter() {
             for d in 0..p.nodes.len() {
                 let source = shown(d, p.nodes[d]);
                 let (target, seconds) = if d + 1 < p.nodes.len() {
@@ -525,12 +539,12 @@ fn edges(people: &[Vec<Path>], labels: &mut Interner, q: &PathsQuery) -> Result<
 }
 
 /// The most frequent whole paths.
-fn top_paths(people: &[Vec<Path>], labels: &Interner, q: &PathsQuery) -> Result<RecordBatch> {
+fn top_paths(people: &[&[Path]], labels: &Interner, q: &PathsQuery) -> Result<RecordBatch> {
     let mut acc: HashMap<&[u32], (i64, i64)> = HashMap::new();
     let mut mine: Vec<&[u32]> = vec![];
     for paths in people {
         mine.clear();
-        for p in paths {
+        for p in paths.iter() {
             acc.entry(&p.nodes).or_default().1 += 1;
             mine.push(&p.nodes);
         }
