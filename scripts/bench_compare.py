@@ -64,6 +64,25 @@ QUERIES["paths_edges"] = (
     "SELECT d, source, target, count(DISTINCT p) AS users, count(*) AS paths, round(avg(secs), 3) FROM e "
     "WHERE target IS NOT NULL GROUP BY ALL ORDER BY d, users DESC, paths DESC, source, target",
 )
+# The same edges over the stitched journey model (journey.events: cookies tied to users) against
+# DuckDB doing the stitching too.
+QUERIES["paths_journey"] = (
+    "SELECT depth, source, target, users, paths FROM journey_paths(max_steps => 5, top => 10) "
+    "ORDER BY depth, users DESC, paths DESC, source, target",
+    "WITH ids AS (SELECT anonymous_id, min(user_id) AS u FROM events WHERE user_id IS NOT NULL AND anonymous_id IS NOT NULL "
+    "GROUP BY anonymous_id), j AS (SELECT coalesce(e.user_id, ids.u, e.anonymous_id) AS p, e.event_time AS t, "
+    "e.event_name AS n FROM events e LEFT JOIN ids ON e.anonymous_id = ids.anonymous_id), "
+    "o AS (SELECT p, t, n, lead(n) OVER (PARTITION BY p ORDER BY t, n) AS nx FROM j WHERE p IS NOT NULL AND n IS NOT NULL), "
+    "c AS (SELECT p, t, n, row_number() OVER (PARTITION BY p ORDER BY t, n) AS d FROM o WHERE nx IS NULL OR nx <> n), "
+    "s AS (SELECT * FROM c WHERE d <= 5), "
+    "top AS (SELECT d, n FROM (SELECT d, n, row_number() OVER (PARTITION BY d ORDER BY count(*) DESC, n) AS rk "
+    "FROM s GROUP BY d, n) WHERE rk <= 10), "
+    "m AS (SELECT s.p, s.t, s.d, CASE WHEN top.n IS NULL THEN '(other)' ELSE s.n END AS n FROM s LEFT JOIN top USING (d, n)), "
+    "e AS (SELECT d, n AS source, coalesce(lead(n) OVER w, CASE WHEN d < 5 THEN '(drop-off)' END) AS target, p "
+    "FROM m WINDOW w AS (PARTITION BY p ORDER BY d)) "
+    "SELECT d, source, target, count(DISTINCT p) AS users, count(*) AS paths FROM e "
+    "WHERE target IS NOT NULL GROUP BY ALL ORDER BY d, users DESC, paths DESC, source, target",
+)
 QUERIES["paths_top"] = (
     "SELECT path, users FROM journey_paths(source => 'events', person => 'anonymous_id', max_steps => 5, "
     "top => 10, output => 'paths') ORDER BY rank",

@@ -13,8 +13,9 @@
 //!   first anonymous visit on. Events with neither id are left out. Adds `session` (numbered per
 //!   person with `sessionize`, gap from the configuration), `is_touch` (a non-null channel: a
 //!   marketing touch, offline ones included), `is_conversion`, `milestone` (`lead`,
-//!   `opportunity`, `closed_won` or NULL) and `stage` (from the configured mapping, NULL for
-//!   unmapped events). When the table has no `channel` column but has `source` and `medium`,
+//!   `opportunity`, `closed_won` or NULL), `stage` (from the configured mapping, NULL for
+//!   unmapped events) and `stage_reached` (the furthest stage, in the configured order, the
+//!   person has reached by this event's time: stage-to-stage flow without going back). When the table has no `channel` column but has `source` and `medium`,
 //!   `channel` is their GA4 default channel group.
 //! - `journey.touchpoints`: the events with `is_touch`.
 //! - `journey.conversions`: the events with `is_conversion`, with `conversion_number` (1 for a
@@ -116,11 +117,26 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
             cfg.stages.iter().map(|s| format!("WHEN {} THEN {}", in_list(&s.events), literal(&s.name))).collect();
         format!("CASE {} END", arms.join(" "))
     };
+    // The furthest stage reached so far, in the configured order: peers in time see each other
+    // (the default RANGE frame), so ties cannot make it depend on row order.
+    let stage_reached = if cfg.stages.is_empty() {
+        "CAST(NULL AS VARCHAR)".to_string()
+    } else {
+        let rank: Vec<String> =
+            cfg.stages.iter().enumerate().map(|(i, s)| format!("WHEN {} THEN {}", in_list(&s.events), i + 1)).collect();
+        let names: Vec<String> =
+            cfg.stages.iter().enumerate().map(|(i, s)| format!("WHEN {} THEN {}", i + 1, literal(&s.name))).collect();
+        format!(
+            "CASE max(CASE {} END) OVER (PARTITION BY person_id ORDER BY event_time) {} END",
+            rank.join(" "),
+            names.join(" ")
+        )
+    };
     let extra: String = carried.iter().map(|c| format!(", {c}")).collect();
     let events = format!(
         "SELECT person_id, user_id, anonymous_id, event_time, event_name, channel{extra}, \
          sessionize(event_time, INTERVAL '{gap} seconds') OVER (PARTITION BY person_id ORDER BY event_time) AS session, \
-         channel IS NOT NULL AS is_touch, {conv} AS is_conversion, {milestone} AS milestone, {stage} AS stage \
+         channel IS NOT NULL AS is_touch, {conv} AS is_conversion, {milestone} AS milestone, {stage} AS stage, {stage_reached} AS stage_reached \
          FROM ({stitched}) s WHERE person_id IS NOT NULL",
         gap = cfg.session_gap_seconds,
         conv = in_list(&cfg.conversions),

@@ -1,12 +1,16 @@
 //! The one integration-test binary (each file under `tests/` would relink DataFusion).
 //!
+//! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
+//! - `journey`: the journey model's views on a hand-made, column-mapped events table.
 //! - `fixture`: data directories with known tables, and servers on 127.0.0.1:0.
 //! - `slt`: the `.slt` files of `sql/slt/`, in process (batch sizes 1, 2, 3 and default,
 //!   one and four partitions) and over the wire (simple and extended protocol).
 //! - `wire`: tokio-postgres against a real server: types, parameters, errors, the store.
 //! - `psql`: the psql client against a real server.
 
+mod examples;
 mod fixture;
+mod journey;
 mod psql;
 mod slt;
 mod wire;

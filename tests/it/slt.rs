@@ -49,6 +49,12 @@ pub struct InProcess {
     session: Session,
 }
 
+impl InProcess {
+    pub fn new(session: Session) -> Self {
+        InProcess { session }
+    }
+}
+
 #[async_trait]
 impl AsyncDB for InProcess {
     type Error = SltError;

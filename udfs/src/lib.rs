@@ -51,7 +51,7 @@ pub fn catalog() -> Vec<CatalogEntry> {
             name: table::journey_paths::NAME,
             kind: "f",
             result: "TABLE(depth integer, source text, target text, users bigint, paths bigint, avg_seconds double precision, source_node text, target_node text)",
-            arguments: "VARIADIC options \"any\"",
+            arguments: "source text DEFAULT 'journey.events', person text DEFAULT 'person_id', time text DEFAULT 'event_time', node text DEFAULT 'event_name', start text DEFAULT NULL, \"end\" text DEFAULT NULL, max_steps integer DEFAULT 5, top integer DEFAULT 10, collapse_repeats boolean DEFAULT true, session_gap interval DEFAULT NULL, exclude text[] DEFAULT NULL, clean text[] DEFAULT NULL, output text DEFAULT 'edges'",
         },
         CatalogEntry {
             name: window::sessionize::NAME,

@@ -60,12 +60,12 @@ use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, cast};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{HashMap, HashSet};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use regex::Regex;
-use ahash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 pub const NAME: &str = "journey_paths";
@@ -289,7 +289,7 @@ struct Interner {
 
 impl Default for Interner {
     fn default() -> Self {
-        Interner { labels: vec![], ids: HashMap::new(), raw: HashMap::new() }
+        Interner { labels: vec![], ids: HashMap::default(), raw: HashMap::default() }
     }
 }
 

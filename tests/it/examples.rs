@@ -1,0 +1,51 @@
+//! The cookbook: every `sql/examples/*.sql` runs on the demo fixture, and its answer must equal
+//! the `.out` file beside it (tab-separated, header first). `EXAMPLES_BLESS=1` rewrites the
+//! `.out` files; read the diff before committing it.
+
+use crate::fixture;
+use crate::slt::InProcess;
+use sqllogictest::{AsyncDB, DBOutput};
+use std::path::Path;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_answers_as_recorded() {
+    let dir = fixture::data_dir();
+    let engine = fixture::engine(dir.path(), 8192, 0);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/examples");
+    let mut files: Vec<_> = std::fs::read_dir(&examples)
+        .expect("sql/examples")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no examples");
+    let bless = std::env::var("EXAMPLES_BLESS").is_ok();
+    let mut failures = vec![];
+    for file in files {
+        let sql = std::fs::read_to_string(&file).expect("example");
+        let mut db = InProcess::new(engine.session("journey", "journeydb").expect("session"));
+        let answer = match db.run(&sql).await {
+            Ok(DBOutput::Rows { rows, .. }) => {
+                let mut lines = vec![column_names(&engine, &sql).await.join("\t")];
+                lines.extend(rows.iter().map(|r| r.join("\t")));
+                lines.join("\n") + "\n"
+            }
+            Ok(_) => panic!("{}: an example must return rows", file.display()),
+            Err(e) => panic!("{}: {e}", file.display()),
+        };
+        let out = file.with_extension("out");
+        if bless {
+            std::fs::write(&out, &answer).expect("write .out");
+        } else if std::fs::read_to_string(&out).ok().as_deref() != Some(answer.as_str()) {
+            failures.push(format!("{} differs from {}:\n{answer}", file.display(), out.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+async fn column_names(engine: &std::sync::Arc<journeydb::session::Engine>, sql: &str) -> Vec<String> {
+    let mut session = engine.session("journey", "journeydb").expect("session");
+    let stmt = session.parse(sql).expect("parse").pop().expect("one statement");
+    let d = session.describe(&stmt).await.expect("describe");
+    d.schema.fields().iter().map(|f| f.name().clone()).collect()
+}
