@@ -11,7 +11,7 @@ use crate::pg::{functions, rewrite};
 use crate::store::{STORE_SCHEMA, Store, StoreSchema};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
@@ -70,8 +70,10 @@ impl Engine {
     pub fn session(self: &Arc<Self>, user: &str, database: &str) -> Result<Session> {
         let info = SessionInfo { user: user.to_string(), database: database.to_string() };
         let catalog = MemoryCatalogProvider::new();
-        catalog.register_schema(PG_CATALOG, Arc::new(PgCatalog::new(self.store.clone(), info.clone())))?;
-        catalog.register_schema(JOURNEY_SCHEMA, Arc::new(JourneySchema::new(self.clone())))?;
+        let journey: Arc<dyn SchemaProvider> = Arc::new(JourneySchema::new(self.clone()));
+        catalog
+            .register_schema(PG_CATALOG, Arc::new(PgCatalog::new(self.store.clone(), info.clone(), journey.clone())))?;
+        catalog.register_schema(JOURNEY_SCHEMA, journey)?;
         let ctx = self.context(catalog)?;
         for (name, f) in journeydb_udfs::table_functions(&format!("{JOURNEY_SCHEMA}.events")) {
             ctx.register_udtf(name, f);

@@ -4,6 +4,7 @@
 //! and the rewriter uses that to prune client queries that join them.
 
 use super::types::{self, BUILTIN, PgType};
+use crate::journey::JOURNEY_SCHEMA;
 use crate::store::{STORE_SCHEMA, Store};
 use datafusion::arrow::array::{ArrayRef, new_empty_array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -17,6 +18,8 @@ pub const PG_CATALOG: &str = "pg_catalog";
 pub const PG_CATALOG_OID: u32 = 11;
 pub const PUBLIC_OID: u32 = 2200;
 pub const INFORMATION_SCHEMA_OID: u32 = 13_000;
+/// The journey model's schema (user namespaces start at 16384 in PostgreSQL).
+pub const JOURNEY_OID: u32 = 16_383;
 pub const OWNER_OID: u32 = 10;
 pub const DATABASE_OID: u32 = 16_384;
 pub const HEAP_AM_OID: u32 = 2;
@@ -58,12 +61,29 @@ pub struct SessionInfo {
 pub struct PgCatalog {
     store: Arc<Store>,
     info: SessionInfo,
+    /// The journey model's schema, whose views the catalog lists.
+    journey: Arc<dyn SchemaProvider>,
+    /// Those views, looked up (planned) before a catalog table that lists them is built.
+    views: Vec<View>,
+}
+
+/// A view of the journey model as the catalog shows it.
+#[derive(Debug, Clone)]
+struct View {
+    name: String,
+    schema: Arc<Schema>,
+    definition: String,
 }
 
 impl PgCatalog {
-    pub fn new(store: Arc<Store>, info: SessionInfo) -> PgCatalog {
-        PgCatalog { store, info }
+    pub fn new(store: Arc<Store>, info: SessionInfo, journey: Arc<dyn SchemaProvider>) -> PgCatalog {
+        PgCatalog { store, info, journey, views: vec![] }
     }
+}
+
+/// Stable OID of a view of the journey model.
+pub fn journey_view_oid(name: &str) -> u32 {
+    table_oid(&format!("{JOURNEY_SCHEMA}.{name}"))
 }
 
 /// Stable OID of a store table (user objects start at 16384 in PostgreSQL).
@@ -198,6 +218,7 @@ impl PgCatalog {
                     (PG_CATALOG_OID, "pg_catalog"),
                     (PUBLIC_OID, STORE_SCHEMA),
                     (INFORMATION_SCHEMA_OID, "information_schema"),
+                    (JOURNEY_OID, JOURNEY_SCHEMA),
                 ]
                 .into_iter()
                 .map(|(o, n)| vec![oid(o), text(n), oid(OWNER_OID), null(TextArr)])
@@ -516,7 +537,14 @@ impl PgCatalog {
                     })
                     .collect(),
             ),
-            "pg_views" | "pg_matviews" => mem_table(
+            "pg_views" => mem_table(
+                &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
+                self.views
+                    .iter()
+                    .map(|v| vec![text(JOURNEY_SCHEMA), text(&v.name), text(&self.info.user), text(&v.definition)])
+                    .collect(),
+            ),
+            "pg_matviews" => mem_table(
                 &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
                 vec![],
             ),
@@ -678,6 +706,15 @@ impl PgCatalog {
             };
             out.push(Relation { oid: table_oid(&name), name, namespace: PUBLIC_OID, kind: "r", schema });
         }
+        for v in &self.views {
+            out.push(Relation {
+                oid: journey_view_oid(&v.name),
+                name: v.name.clone(),
+                namespace: JOURNEY_OID,
+                kind: "v",
+                schema: v.schema.clone(),
+            });
+        }
         for name in TABLES {
             let schema = if name == "pg_class" || name == "pg_attribute" {
                 Arc::new(Schema::empty())
@@ -715,7 +752,17 @@ impl SchemaProvider for PgCatalog {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let catalog = PgCatalog { store: self.store.clone(), info: self.info.clone() };
+        let mut views = vec![];
+        if matches!(name, "pg_class" | "pg_attribute" | "pg_views") {
+            for view in self.journey.table_names() {
+                if let Some(t) = self.journey.table(&view).await? {
+                    let definition = t.get_table_definition().unwrap_or_default().to_string();
+                    views.push(View { name: view, schema: t.schema(), definition });
+                }
+            }
+        }
+        let catalog =
+            PgCatalog { store: self.store.clone(), info: self.info.clone(), journey: self.journey.clone(), views };
         let name = name.to_string();
         // Listing the store is blocking I/O.
         tokio::task::spawn_blocking(move || catalog.build(&name))

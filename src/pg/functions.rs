@@ -97,14 +97,25 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
         }),
     ));
     // Every relation and function is in a schema on the search path (public or pg_catalog).
-    for name in ["pg_table_is_visible", "pg_function_is_visible"] {
-        ctx.register_udf(udf(
-            name,
-            vec![int8.clone()],
-            DataType::Boolean,
-            Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| true)).collect::<BooleanArray>()) as ArrayRef)),
-        ));
-    }
+    // The search path is public then pg_catalog: everything is visible but the journey model's
+    // views, which are reached as `journey.<name>` (as in PostgreSQL, where a schema outside the
+    // search path is not visible).
+    let hidden: Vec<i64> =
+        crate::journey::VIEWS.iter().map(|v| i64::from(super::catalog::journey_view_oid(v))).collect();
+    ctx.register_udf(udf(
+        "pg_table_is_visible",
+        vec![int8.clone()],
+        DataType::Boolean,
+        Arc::new(move |a, _| {
+            Ok(Arc::new(oids(&a[0]).map(|o| o.map(|o| !hidden.contains(&o))).collect::<BooleanArray>()) as ArrayRef)
+        }),
+    ));
+    ctx.register_udf(udf(
+        "pg_function_is_visible",
+        vec![int8.clone()],
+        DataType::Boolean,
+        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| true)).collect::<BooleanArray>()) as ArrayRef)),
+    ));
     ctx.register_udf(udf(
         "format_type",
         vec![int8.clone(), DataType::Int32],

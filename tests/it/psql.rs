@@ -62,6 +62,12 @@ async fn psql_session() {
             "\\df",
             "-c",
             "\\d+ events",
+            "-c",
+            "\\dv journey.*",
+            "-c",
+            "\\dn",
+            "-c",
+            "\\d journey.touchpoints",
         ];
         psql(port, &args)
     })
@@ -75,5 +81,11 @@ async fn psql_session() {
         out.contains(" revenue      | numeric(12,2)            |           |          |         | main     |"),
         "{out}"
     );
+    // The journey model: its views listed and described, its schema in `\dn`.
+    assert!(out.contains(" journey | events      | view | journey"), "{out}");
+    assert!(out.contains(" journey | identities  | view | journey"), "{out}");
+    assert!(out.contains(" journey | journey"), "{out}");
+    assert!(out.contains("View \"journey.touchpoints\""), "{out}");
+    assert!(out.contains(" person_id     | text                     |"), "{out}");
     server.stop().await;
 }
