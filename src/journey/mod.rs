@@ -63,6 +63,13 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
     if name == "identities" {
         return Ok(Some(identities));
     }
+    // The stitching join needs only the smallest user per cookie (no distinct count).
+    let identities = format!(
+        "SELECT {anon} AS anonymous_id, min({user}) AS person_id \
+         FROM {table} WHERE {anon} IS NOT NULL AND {user} IS NOT NULL GROUP BY {anon}",
+        anon = ident(cfg.column("anonymous_id")),
+        user = ident(cfg.column("user_id")),
+    );
     let mut columns = vec![
         format!(
             "coalesce(e.{user}, i.person_id, e.{anon}) AS person_id",

@@ -146,3 +146,91 @@ async fn stitching_sessions_and_conversions_on_a_mapped_table() {
         );
     }
 }
+
+/// Random events (ties in time, repeats, several sessions), written twice in different row
+/// orders and file splits: journey_paths gives the same answer for both copies, at 1 and 4
+/// partitions and batch sizes 2 and 8192, and conserves flow at every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A small xorshift: the test is reproducible without a dependency.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let nodes = ["home", "pricing", "signup", "docs", "blog", "demo"];
+    let mut rows: Vec<(String, i64, &str)> = (0..3000)
+        .map(|_| {
+            let person = format!("p{}", next(300));
+            let minute = next(600) as i64; // many ties at this resolution
+            (person, minute * MIN, nodes[next(nodes.len() as u64) as usize])
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person", DataType::Utf8, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new("node", DataType::Utf8, false),
+    ]));
+    let write = |table: &str, rows: &[(String, i64, &str)], files: usize| {
+        for (i, chunk) in rows.chunks(rows.len().div_ceil(files)).enumerate() {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(chunk.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())),
+                Arc::new(TimestampMicrosecondArray::from(chunk.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(chunk.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ];
+            let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+            write_parquet(&dir.path().join(table).join(format!("part-{i}.parquet")), &batch);
+        }
+    };
+    write("a", &rows, 1);
+    rows.reverse();
+    rows.rotate_left(1234);
+    write("b", &rows, 5);
+    let options = "person => 'person', time => 'ts', node => 'node', top => 3, max_steps => 6, \
+                   session_gap => INTERVAL '90 minutes'";
+    let mut answers = vec![];
+    for (partitions, batch_size) in [(1, 8192), (4, 2)] {
+        let engine = Engine::new(Config {
+            data_dir: dir.path().to_path_buf(),
+            target_partitions: partitions,
+            batch_size,
+            ..Config::default()
+        })
+        .expect("engine");
+        for table in ["a", "b"] {
+            for output in ["edges", "paths"] {
+                let sql = format!(
+                    "SELECT * FROM journey_paths(source => '{table}', {options}, output => '{output}') ORDER BY 1, 2, 3"
+                );
+                answers.push((format!("{table} {output} {partitions}/{batch_size}"), query(&engine, &sql).await));
+            }
+        }
+        // What enters a node below max_steps leaves it (or drops off), counted in paths.
+        let unbalanced = query(
+            &engine,
+            &format!(
+                "SELECT count(*) FROM (SELECT depth, target, sum(paths) AS paths FROM journey_paths(source => 'a', \
+                 {options}) GROUP BY depth, target) i LEFT JOIN (SELECT depth, source, sum(paths) AS paths \
+                 FROM journey_paths(source => 'a', {options}) GROUP BY depth, source) o \
+                 ON o.depth = i.depth + 1 AND o.source = i.target \
+                 WHERE i.target NOT IN ('(drop-off)', '(end)') AND i.depth + 1 < 6 \
+                 AND (o.paths IS NULL OR o.paths <> i.paths)"
+            ),
+        )
+        .await;
+        assert_eq!(unbalanced, ["0"]);
+    }
+    let edges: Vec<_> = answers.iter().filter(|(k, _)| k.contains("edges")).collect();
+    let paths: Vec<_> = answers.iter().filter(|(k, _)| k.contains("paths")).collect();
+    assert!(edges[0].1.len() > 20, "a real flow: {:?}", edges[0].1);
+    assert!(edges[0].1.iter().any(|r| r.contains("(other)")), "top => 3 leaves an (other)");
+    for (k, a) in &edges {
+        assert_eq!(a, &edges[0].1, "{k} differs from {}", edges[0].0);
+    }
+    for (k, a) in &paths {
+        assert_eq!(a, &paths[0].1, "{k} differs from {}", paths[0].0);
+    }
+}

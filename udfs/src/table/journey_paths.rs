@@ -197,7 +197,7 @@ impl PathsQuery {
             trimmed.to_string()
         };
         format!(
-            "SELECT p, t, n FROM (SELECT ({person}) AS p, ({time}) AS t, CAST(({node}) AS VARCHAR) AS n FROM {from}) \
+            "SELECT p, t, n FROM (SELECT ({person}) AS p, ({time}) AS t, ({node}) AS n FROM {from}) \
              AS journey_input WHERE p IS NOT NULL AND t IS NOT NULL AND n IS NOT NULL",
             person = self.person,
             time = self.time,
@@ -279,18 +279,12 @@ struct PathsKernel {
 }
 
 /// Labels interned per partition; raw values cleaned once each.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Interner {
     labels: Vec<String>,
     ids: HashMap<String, u32>,
     /// Raw node value -> cleaned label id, or `None` when excluded.
     raw: HashMap<String, Option<u32>>,
-}
-
-impl Default for Interner {
-    fn default() -> Self {
-        Interner { labels: vec![], ids: HashMap::default(), raw: HashMap::default() }
-    }
 }
 
 impl Interner {
@@ -588,19 +582,17 @@ mod tests {
     use super::*;
     use datafusion::prelude::SessionContext;
 
-    fn query(options: &str) -> Result<PathsQuery> {
+    /// A call with no arguments.
+    fn query() -> Result<PathsQuery> {
         let ctx = SessionContext::new();
-        let sql = format!("SELECT 1 FROM t({options})");
-        let _ = sql;
         let state = ctx.state();
         let exprs: Vec<Expr> = vec![];
-        let args = TableFunctionArgs::new(&exprs, &state);
-        PathsQuery::parse(Options::parse(NAME, &args)?, "journey.events")
+        PathsQuery::parse(Options::parse(NAME, &TableFunctionArgs::new(&exprs, &state))?, "journey.events")
     }
 
     #[test]
     fn defaults() {
-        let q = query("").expect("defaults");
+        let q = query().expect("defaults");
         assert_eq!((q.max_steps, q.top, q.collapse_repeats, q.output), (5, 10, true, Output::Edges));
         assert_eq!(q.source, "journey.events");
         assert!(q.input_sql().contains("FROM journey.events"), "{}", q.input_sql());
@@ -608,7 +600,7 @@ mod tests {
 
     #[test]
     fn source_may_be_a_query() {
-        let mut q = query("").expect("defaults");
+        let mut q = query().expect("defaults");
         q.source = " select * from events where x".into();
         assert!(q.input_sql().contains("FROM (select * from events where x) AS journey_source"));
     }
