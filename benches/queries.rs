@@ -1,5 +1,6 @@
-//! End-to-end benchmarks over generated Parquet: the demo generator's speed, and the
-//! foundation's query shapes (scan and group by channel, per-person aggregate) through the same
+//! End-to-end benchmarks over generated Parquet: the demo generator's speed, the kernels
+//! (sessionize, path building), and query shapes (scan and group by channel, per-person
+//! aggregate, sessionize, journey_paths over events and over the journey model) through the same
 //! `Session` the server uses.
 //!
 //! `cargo bench --bench queries` (set `JOURNEYDB_BENCH_EVENTS` to change the 1M default).
@@ -13,7 +14,7 @@ use journeydb::session::{Engine, Output};
 use std::hint::black_box;
 use std::sync::Arc;
 
-pub const QUERIES: [(&str, &str); 3] = [
+pub const QUERIES: [(&str, &str); 5] = [
     (
         "revenue_by_channel",
         "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
@@ -30,6 +31,11 @@ pub const QUERIES: [(&str, &str); 3] = [
          sessionize(event_time) OVER (PARTITION BY anonymous_id ORDER BY event_time) AS session \
          FROM events WHERE anonymous_id IS NOT NULL) GROUP BY anonymous_id)",
     ),
+    (
+        "paths_edges",
+        "SELECT * FROM journey_paths(source => 'events', person => 'anonymous_id', max_steps => 5, top => 10)",
+    ),
+    ("paths_journey", "SELECT * FROM journey_paths(max_steps => 5, top => 10)"),
 ];
 
 fn events() -> u64 {
@@ -85,6 +91,28 @@ fn bench_kernels(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("sessionize_1m", |b| {
         b.iter(|| black_box(session_numbers(&ts, 1_800_000_000, |_, _| false, |_| false).expect("ordered")))
+    });
+    // Path building: 50,000 people of 20 events over 8 nodes, with repeats and a session gap.
+    use journeydb_udfs::common::paths::{PathRules, person_paths};
+    let rules = PathRules {
+        session_gap_micros: Some(1_800_000_000),
+        collapse_repeats: true,
+        start: None,
+        end: None,
+        max_steps: 5,
+        ellipsis: 0,
+    };
+    let person: Vec<(i64, u32)> =
+        (0..20).map(|i| (i * 600_000_000 + (i / 7) * 7_200_000_000, (i * 7 % 8) as u32)).collect();
+    g.throughput(Throughput::Elements(50_000 * 20));
+    g.bench_function("person_paths_1m", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(150_000);
+            for _ in 0..50_000 {
+                person_paths(black_box(&person), &rules, &mut out);
+            }
+            black_box(out.len())
+        })
     });
     g.finish();
 }
