@@ -13,6 +13,7 @@
 //! engine calls, so a new function is visible everywhere (server, `.slt` runner, benchmarks) as
 //! soon as it is listed there.
 
+pub mod aggregate;
 pub mod common;
 pub mod error;
 pub mod scalar;
@@ -23,7 +24,7 @@ pub use error::ArgumentError;
 
 use datafusion::catalog::TableFunctionImpl;
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::{ScalarUDF, WindowUDF};
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use std::sync::Arc;
 
 /// How a journey function appears in `pg_catalog.pg_proc` (and so in psql's `\\df`).
@@ -59,12 +60,23 @@ pub fn catalog() -> Vec<CatalogEntry> {
             result: "bigint",
             arguments: "ts timestamp with time zone, gap interval DEFAULT '00:30:00'::interval, split_key anyelement DEFAULT NULL",
         },
+        CatalogEntry {
+            name: aggregate::window_funnel::NAME,
+            kind: "a",
+            result: "integer",
+            arguments: "\"window\" interval, ts timestamp with time zone, VARIADIC conditions_and_modes \"any\"",
+        },
     ]
 }
 
 /// Every journey window function.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     vec![Arc::new(WindowUDF::from(window::sessionize::Sessionize::new()))]
+}
+
+/// Every journey aggregate function.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![Arc::new(AggregateUDF::from(aggregate::window_funnel::WindowFunnel::new()))]
 }
 
 /// Every journey scalar function.
@@ -83,8 +95,11 @@ pub fn table_functions(default_source: &str) -> Vec<(&'static str, Arc<dyn Table
 ///
 /// Returns the number of functions registered.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<usize> {
-    let (scalar, window) = (scalar_functions(), window_functions());
-    let n = scalar.len() + window.len();
+    let (scalar, window, aggregate) = (scalar_functions(), window_functions(), aggregate_functions());
+    let n = scalar.len() + window.len() + aggregate.len();
+    for f in aggregate {
+        registry.register_udaf(f)?;
+    }
     for f in scalar {
         registry.register_udf(f)?;
     }
@@ -105,6 +120,7 @@ mod tests {
         let state = ctx.state();
         let mut names: Vec<String> = window_functions().iter().map(|f| f.name().to_string()).collect();
         names.extend(scalar_functions().iter().map(|f| f.name().to_string()));
+        names.extend(aggregate_functions().iter().map(|f| f.name().to_string()));
         for (name, _) in table_functions("t") {
             assert!(ctx.table_function(name).is_err(), "{name} shadows a DataFusion table function");
             names.push(name.to_string());

@@ -1,0 +1,3 @@
+//! Aggregate functions.
+
+pub mod window_funnel;
