@@ -230,11 +230,10 @@ fn scan(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usize
                 return reached(&level);
             }
             match before[step - 1] {
-                Some((first, last)) => {
-                    if t - first <= window && (!modes.strict_increase || last < t) {
-                        level[step] = Some((first, t));
-                    }
+                Some((first, last)) if t - first <= window && (!modes.strict_increase || last < t) => {
+                    level[step] = Some((first, t));
                 }
+                Some(_) => {}
                 None if modes.strict_order && started && !modes.allow_reentry => return reached(&level),
                 None => {}
             }
