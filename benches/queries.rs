@@ -14,7 +14,7 @@ use journeydb::session::{Engine, Output};
 use std::hint::black_box;
 use std::sync::Arc;
 
-pub const QUERIES: [(&str, &str); 5] = [
+pub const QUERIES: [(&str, &str); 6] = [
     (
         "revenue_by_channel",
         "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
@@ -36,6 +36,12 @@ pub const QUERIES: [(&str, &str); 5] = [
         "SELECT * FROM journey_paths(source => 'events', person => 'anonymous_id', max_steps => 5, top => 10)",
     ),
     ("paths_journey", "SELECT * FROM journey_paths(max_steps => 5, top => 10)"),
+    (
+        "window_funnel",
+        "SELECT level, count(*) FROM (SELECT anonymous_id, window_funnel(INTERVAL '7 days', event_time, \
+         event_name = 'page_view', event_name = 'email_click', event_name = 'form_submit') AS level \
+         FROM events WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) f GROUP BY level",
+    ),
 ];
 
 fn events() -> u64 {
@@ -91,6 +97,20 @@ fn bench_kernels(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("sessionize_1m", |b| {
         b.iter(|| black_box(session_numbers(&ts, 1_800_000_000, |_, _| false, |_| false).expect("ordered")))
+    });
+    // window_funnel: 50,000 people of 20 events meeting one of 4 steps, 7-day window.
+    use journeydb_udfs::aggregate::window_funnel::{Modes, funnel_level};
+    let person: Vec<(i64, u32)> = (0..20).map(|i| (i * 3_600_000_000, 1 << (i * 5 % 4))).collect();
+    g.throughput(Throughput::Elements(50_000 * 20));
+    g.bench_function("window_funnel_1m", |b| {
+        b.iter(|| {
+            let mut reached = 0;
+            for _ in 0..50_000 {
+                let mut events = person.clone();
+                reached += funnel_level(black_box(&mut events), 4, 7 * 86_400_000_000, Modes::default());
+            }
+            black_box(reached)
+        })
     });
     // Path building: 50,000 people of 20 events over 8 nodes, with repeats and a session gap.
     use journeydb_udfs::common::paths::{PathRules, person_paths};

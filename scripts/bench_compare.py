@@ -83,6 +83,31 @@ QUERIES["paths_journey"] = (
     "SELECT d, source, target, count(DISTINCT p) AS users, count(*) AS paths FROM e "
     "WHERE target IS NOT NULL GROUP BY ALL ORDER BY d, users DESC, paths DESC, source, target",
 )
+# window_funnel: a 3-step funnel per cookie within 7 days, the level histogram. DuckDB: the same
+# latest-anchor dynamic programme with ASOF joins; chDB: ClickHouse's windowFunnel.
+_FUNNEL_STEPS = ("page_view", "email_click", "form_submit")
+QUERIES["window_funnel"] = (
+    "SELECT level, count(*) AS people FROM (SELECT anonymous_id, window_funnel(INTERVAL '7 days', event_time, "
+    + ", ".join(f"event_name = '{s}'" for s in _FUNNEL_STEPS)
+    + ") AS level FROM events WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) f GROUP BY level ORDER BY level",
+    "WITH e AS (SELECT anonymous_id AS p, epoch(event_time) AS t, event_name AS n FROM events "
+    "WHERE anonymous_id IS NOT NULL), "
+    f"s1 AS (SELECT p, t FROM e WHERE n = '{_FUNNEL_STEPS[0]}'), s2 AS (SELECT p, t FROM e WHERE n = '{_FUNNEL_STEPS[1]}'), "
+    f"s3 AS (SELECT p, t FROM e WHERE n = '{_FUNNEL_STEPS[2]}'), "
+    "l2 AS (SELECT s2.p, s2.t, s1.t AS a FROM s2 ASOF JOIN s1 ON s2.p = s1.p AND s2.t >= s1.t WHERE s2.t - s1.t <= 604800), "
+    "l2m AS (SELECT p, t, max(a) OVER (PARTITION BY p ORDER BY t) AS a FROM l2), "
+    "l3 AS (SELECT s3.p FROM s3 ASOF JOIN l2m ON s3.p = l2m.p AND s3.t >= l2m.t WHERE s3.t - l2m.a <= 604800), "
+    "lv AS (SELECT p, 1 AS lv FROM s1 UNION ALL SELECT p, 2 FROM l2 UNION ALL SELECT p, 3 FROM l3), "
+    "per AS (SELECT p, max(lv) AS level FROM lv GROUP BY p), "
+    "everyone AS (SELECT DISTINCT p FROM e) "
+    "SELECT coalesce(level, 0) AS level, count(*) AS people FROM everyone LEFT JOIN per USING (p) GROUP BY 1 ORDER BY 1",
+)
+CHDB = {
+    "window_funnel": "SELECT level, count() AS people FROM (SELECT anonymous_id, windowFunnel(604800)(toDateTime(event_time), "
+    + ", ".join(f"event_name = '{s}'" for s in _FUNNEL_STEPS)
+    + ") AS level FROM file('{data}/events/*.parquet', Parquet) WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) "
+    "GROUP BY level ORDER BY level",
+}
 QUERIES["paths_top"] = (
     "SELECT path, users FROM journey_paths(source => 'events', person => 'anonymous_id', max_steps => 5, "
     "top => 10, output => 'paths') ORDER BY rank",
@@ -117,7 +142,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", nargs="+", help="query names to run (default: all)")
     args = ap.parse_args()
-    print(f"{'events':>10} {'query':<20} {'journeydb s':>12} {'duckdb s':>10} {'ratio':>7}  same answer")
+    print(f"{'events':>10} {'query':<20} {'journeydb s':>12} {'duckdb s':>10} {'ratio':>7}  same answer"
+          f"  {'chdb s':>8} {'ratio':>7}  same answer")
     for n in args.events:
         data = ROOT / "bench-data" / str(n)
         if not (data / "events").exists():
@@ -138,7 +164,14 @@ def main():
                 dt, drows = timed(lambda: duck.execute(dsql).fetchall(), args.runs)
                 same = [tuple(map(str, r)) for r in jrows] == [tuple(map(str, r)) for r in drows] or \
                     [tuple(map(lambda v: str(v)[:19], r)) for r in jrows] == [tuple(map(lambda v: str(v)[:19], r)) for r in drows]
-                print(f"{n:>10} {name:<20} {jt:>12.4f} {dt:>10.4f} {dt / jt:>7.2f}  {'yes' if same else 'NO'}")
+                line = f"{n:>10} {name:<20} {jt:>12.4f} {dt:>10.4f} {dt / jt:>7.2f}  {'yes' if same else 'NO':<11}"
+                if name in CHDB:
+                    import chdb
+                    csql = CHDB[name].replace("{data}", str(data))
+                    ct, crows = timed(lambda: [tuple(r.split(",")) for r in str(chdb.query(csql, "CSV")).split()], args.runs)
+                    csame = [tuple(map(str, r)) for r in jrows] == [tuple(map(str, r)) for r in crows]
+                    line += f"  {ct:>8.4f} {ct / jt:>7.2f}  {'yes' if csame else 'NO'}"
+                print(line)
             conn.close()
         finally:
             server.terminate()

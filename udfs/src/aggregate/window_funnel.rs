@@ -48,14 +48,14 @@
 //! no per-chain lists (ClickHouse's `strict_once` keeps every candidate chain).
 
 use crate::error::ArgumentError;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, PrimitiveArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, PrimitiveArray};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, IntervalUnit, TimeUnit, UInt32Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
 use datafusion::physical_expr::expressions::Literal;
 use std::sync::Arc;
 
@@ -327,6 +327,30 @@ impl AggregateUDFImpl for WindowFunnel {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let spec = Spec::from_args(&args)?;
+        Ok(Box::new(FunnelAccumulator { spec, events: vec![] }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        let spec = Spec::from_args(&args)?;
+        Ok(Box::new(FunnelGroups { spec, groups: vec![] }))
+    }
+}
+
+/// The constant arguments of one call.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    steps: usize,
+    window: i64,
+    modes: Modes,
+}
+
+impl Spec {
+    fn from_args(args: &AccumulatorArgs) -> Result<Spec> {
         let constant = |i: usize, arg: &str| -> Result<ScalarValue> {
             match args.exprs.get(i).and_then(|e| e.downcast_ref::<Literal>()) {
                 Some(l) => Ok(l.value().clone()),
@@ -348,8 +372,62 @@ impl AggregateUDFImpl for WindowFunnel {
                 }
             }
         }
-        let modes = Modes::parse(&names)?;
-        Ok(Box::new(FunnelAccumulator { steps, window, modes, events: vec![] }))
+        Ok(Spec { steps, window, modes: Modes::parse(&names)? })
+    }
+
+    /// Calls `push(row, (ts, conditions))` for every row that matters.
+    fn rows(&self, values: &[ArrayRef], filter: Option<&BooleanArray>, mut push: impl FnMut(usize, (i64, u32))) -> Result<()> {
+        let ts = cast(&values[1], &DataType::Int64)?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let conditions: Vec<_> = values[2..2 + self.steps].iter().map(|c| c.as_boolean()).collect();
+        for row in 0..ts.len() {
+            if ts.is_null(row) || filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+                continue;
+            }
+            let mut mask = 0u32;
+            for (k, c) in conditions.iter().enumerate() {
+                if c.is_valid(row) && c.value(row) {
+                    mask |= 1 << k;
+                }
+            }
+            // Events meeting no condition matter only to strict_order.
+            if mask != 0 || self.modes.strict_order {
+                push(row, (ts.value(row), mask));
+            }
+        }
+        Ok(())
+    }
+
+    fn level(&self, events: &mut [(i64, u32)]) -> i32 {
+        funnel_level(events, self.steps, self.window, self.modes) as i32
+    }
+}
+
+/// The state as lists: one `(ts list, conditions list)` per group.
+fn state_lists(groups: &[Vec<(i64, u32)>]) -> Result<Vec<ArrayRef>> {
+    let ts: PrimitiveArray<Int64Type> = groups.iter().flatten().map(|e| e.0).collect();
+    let masks: PrimitiveArray<UInt32Type> = groups.iter().flatten().map(|e| e.1).collect();
+    let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
+    let list = |values: ArrayRef, t: DataType| -> Result<ArrayRef> {
+        let field = Arc::new(Field::new_list_field(t, false));
+        Ok(Arc::new(ListArray::try_new(field, offsets.clone(), values, None)?))
+    };
+    Ok(vec![list(Arc::new(ts), DataType::Int64)?, list(Arc::new(masks), DataType::UInt32)?])
+}
+
+/// Calls `push(row, event)` for every event of every row of state lists.
+fn state_rows(states: &[ArrayRef], mut push: impl FnMut(usize, (i64, u32))) {
+    let (ts, masks) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
+    let (t, m) = (ts.values().as_primitive::<Int64Type>(), masks.values().as_primitive::<UInt32Type>());
+    for row in 0..ts.len() {
+        if ts.is_null(row) {
+            continue;
+        }
+        let (a, b) = (ts.value_offsets()[row] as usize, ts.value_offsets()[row + 1] as usize);
+        let (c, _) = (masks.value_offsets()[row] as usize, masks.value_offsets()[row + 1] as usize);
+        for i in 0..b - a {
+            push(row, (t.value(a + i), m.value(c + i)));
+        }
     }
 }
 
@@ -375,38 +453,18 @@ fn window_value(v: &ScalarValue) -> Result<i64> {
 
 #[derive(Debug)]
 struct FunnelAccumulator {
-    steps: usize,
-    window: i64,
-    modes: Modes,
+    spec: Spec,
     events: Vec<(i64, u32)>,
 }
 
 impl Accumulator for FunnelAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let ts = cast(&values[1], &DataType::Int64)?;
-        let ts = ts.as_primitive::<Int64Type>();
-        let conditions: Vec<_> = values[2..2 + self.steps].iter().map(|c| c.as_boolean()).collect();
-        for row in 0..ts.len() {
-            if ts.is_null(row) {
-                continue;
-            }
-            let mut mask = 0u32;
-            for (k, c) in conditions.iter().enumerate() {
-                if c.is_valid(row) && c.value(row) {
-                    mask |= 1 << k;
-                }
-            }
-            // Events meeting no condition matter only to strict_order.
-            if mask != 0 || self.modes.strict_order {
-                self.events.push((ts.value(row), mask));
-            }
-        }
-        Ok(())
+        let events = &mut self.events;
+        self.spec.rows(values, None, |_, e| events.push(e))
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let level = funnel_level(&mut self.events, self.steps, self.window, self.modes);
-        Ok(ScalarValue::Int32(Some(level as i32)))
+        Ok(ScalarValue::Int32(Some(self.spec.level(&mut self.events))))
     }
 
     fn size(&self) -> usize {
@@ -414,28 +472,63 @@ impl Accumulator for FunnelAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let ts: PrimitiveArray<Int64Type> = self.events.iter().map(|e| e.0).collect();
-        let masks: PrimitiveArray<UInt32Type> = self.events.iter().map(|e| e.1).collect();
-        let list = |values: ArrayRef, t: DataType| -> Result<ScalarValue> {
-            let field = Arc::new(Field::new_list_field(t, false));
-            let offsets = OffsetBuffer::from_lengths([values.len()]);
-            Ok(ScalarValue::List(Arc::new(ListArray::try_new(field, offsets, values, None)?)))
-        };
-        Ok(vec![list(Arc::new(ts), DataType::Int64)?, list(Arc::new(masks), DataType::UInt32)?])
+        let lists = state_lists(std::slice::from_ref(&self.events))?;
+        lists.iter().map(|l| ScalarValue::try_from_array(l, 0)).collect()
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let (ts, masks) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
-        for row in 0..ts.len() {
-            if ts.is_null(row) {
-                continue;
-            }
-            let t = ts.value(row);
-            let m = masks.value(row);
-            let (t, m) = (t.as_primitive::<Int64Type>(), m.as_primitive::<UInt32Type>());
-            self.events.extend(t.values().iter().copied().zip(m.values().iter().copied()));
-        }
+        let events = &mut self.events;
+        state_rows(states, |_, e| events.push(e));
         Ok(())
+    }
+}
+
+/// The same for many groups at once (what DataFusion's hash aggregation uses).
+struct FunnelGroups {
+    spec: Spec,
+    groups: Vec<Vec<(i64, u32)>>,
+}
+
+impl GroupsAccumulator for FunnelGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let groups = &mut self.groups;
+        self.spec.rows(values, opt_filter, |row, e| groups[group_indices[row]].push(e))
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let mut groups = emit_to.take_needed(&mut self.groups);
+        let levels: Int32Array = groups.iter_mut().map(|g| Some(self.spec.level(g))).collect();
+        Ok(Arc::new(levels))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        state_lists(&emit_to.take_needed(&mut self.groups))
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let groups = &mut self.groups;
+        state_rows(values, |row, e| groups[group_indices[row]].push(e));
+        Ok(())
+    }
+
+    /// Each row as its own group: a list of its one event, or an empty list.
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let mut rows = vec![vec![]; values[1].len()];
+        self.spec.rows(values, opt_filter, |row, e| rows[row].push(e))?;
+        state_lists(&rows)
+    }
+
+    fn size(&self) -> usize {
+        self.groups.capacity() * std::mem::size_of::<Vec<(i64, u32)>>()
+            + self.groups.iter().map(|g| g.capacity() * std::mem::size_of::<(i64, u32)>()).sum::<usize>()
     }
 }
 
