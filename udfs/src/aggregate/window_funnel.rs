@@ -337,7 +337,7 @@ impl AggregateUDFImpl for WindowFunnel {
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         let spec = Spec::from_args(&args)?;
-        Ok(Box::new(FunnelGroups { spec, groups: vec![] }))
+        Ok(Box::new(FunnelGroups { spec, events: vec![], group: vec![], num_groups: 0 }))
     }
 }
 
@@ -376,7 +376,12 @@ impl Spec {
     }
 
     /// Calls `push(row, (ts, conditions))` for every row that matters.
-    fn rows(&self, values: &[ArrayRef], filter: Option<&BooleanArray>, mut push: impl FnMut(usize, (i64, u32))) -> Result<()> {
+    fn rows(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        mut push: impl FnMut(usize, (i64, u32)),
+    ) -> Result<()> {
         let ts = cast(&values[1], &DataType::Int64)?;
         let ts = ts.as_primitive::<Int64Type>();
         let conditions: Vec<_> = values[2..2 + self.steps].iter().map(|c| c.as_boolean()).collect();
@@ -483,10 +488,58 @@ impl Accumulator for FunnelAccumulator {
     }
 }
 
-/// The same for many groups at once (what DataFusion's hash aggregation uses).
+/// The same for many groups at once (what DataFusion's hash aggregation uses). Events of all
+/// groups go into one flat buffer, tagged with their group; evaluating (or emitting the state)
+/// sorts them by group with a counting sort. No allocation per group.
 struct FunnelGroups {
     spec: Spec,
-    groups: Vec<Vec<(i64, u32)>>,
+    events: Vec<(i64, u32)>,
+    group: Vec<u32>,
+    num_groups: usize,
+}
+
+impl FunnelGroups {
+    /// Removes the groups `emit_to` asks for and returns their events ordered by group, with
+    /// each group's end offset. Groups that stay are renumbered from 0.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<(i64, u32)>, Vec<usize>) {
+        let n = match emit_to {
+            EmitTo::All => self.num_groups,
+            EmitTo::First(n) => n.min(self.num_groups),
+        };
+        let mut ends = vec![0usize; n];
+        for &g in &self.group {
+            if (g as usize) < n {
+                ends[g as usize] += 1;
+            }
+        }
+        let mut next = 0;
+        for e in ends.iter_mut() {
+            next += *e;
+            *e = next;
+        }
+        let mut fill: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).take(n).collect();
+        let mut sorted = vec![(0i64, 0u32); next];
+        let (mut kept_events, mut kept_group) = (vec![], vec![]);
+        for (&e, &g) in self.events.iter().zip(&self.group) {
+            let g = g as usize;
+            if g < n {
+                sorted[fill[g]] = e;
+                fill[g] += 1;
+            } else {
+                kept_events.push(e);
+                kept_group.push((g - n) as u32);
+            }
+        }
+        self.events = kept_events;
+        self.group = kept_group;
+        self.num_groups -= n;
+        (sorted, ends)
+    }
+
+    fn push(&mut self, group: usize, e: (i64, u32)) {
+        self.events.push(e);
+        self.group.push(group as u32);
+    }
 }
 
 impl GroupsAccumulator for FunnelGroups {
@@ -497,25 +550,43 @@ impl GroupsAccumulator for FunnelGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Vec::new);
-        let groups = &mut self.groups;
-        self.spec.rows(values, opt_filter, |row, e| groups[group_indices[row]].push(e))
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let spec = self.spec;
+        spec.rows(values, opt_filter, |row, e| self.push(group_indices[row], e))
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let mut groups = emit_to.take_needed(&mut self.groups);
-        let levels: Int32Array = groups.iter_mut().map(|g| Some(self.spec.level(g))).collect();
-        Ok(Arc::new(levels))
+        let (mut events, ends) = self.take(emit_to);
+        let mut begin = 0;
+        let mut levels = Vec::with_capacity(ends.len());
+        for &end in &ends {
+            levels.push(self.spec.level(&mut events[begin..end]));
+            begin = end;
+        }
+        Ok(Arc::new(Int32Array::from(levels)))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        state_lists(&emit_to.take_needed(&mut self.groups))
+        let (events, ends) = self.take(emit_to);
+        let ts: PrimitiveArray<Int64Type> = events.iter().map(|e| e.0).collect();
+        let masks: PrimitiveArray<UInt32Type> = events.iter().map(|e| e.1).collect();
+        let mut begin = 0;
+        let lengths = ends.iter().map(|&end| {
+            let len = end - begin;
+            begin = end;
+            len
+        });
+        let offsets = OffsetBuffer::from_lengths(lengths);
+        let list = |values: ArrayRef, t: DataType| -> Result<ArrayRef> {
+            let field = Arc::new(Field::new_list_field(t, false));
+            Ok(Arc::new(ListArray::try_new(field, offsets.clone(), values, None)?))
+        };
+        Ok(vec![list(Arc::new(ts), DataType::Int64)?, list(Arc::new(masks), DataType::UInt32)?])
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Vec::new);
-        let groups = &mut self.groups;
-        state_rows(values, |row, e| groups[group_indices[row]].push(e));
+        self.num_groups = self.num_groups.max(total_num_groups);
+        state_rows(values, |row, e| self.push(group_indices[row], e));
         Ok(())
     }
 
@@ -527,8 +598,7 @@ impl GroupsAccumulator for FunnelGroups {
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * std::mem::size_of::<Vec<(i64, u32)>>()
-            + self.groups.iter().map(|g| g.capacity() * std::mem::size_of::<(i64, u32)>()).sum::<usize>()
+        self.events.capacity() * std::mem::size_of::<(i64, u32)>() + self.group.capacity() * 4
     }
 }
 
