@@ -123,39 +123,49 @@ pub fn funnel_level(events: &mut [(i64, u32)], steps: usize, window: i64, modes:
 /// of equal timestamps. `best[k]` is the latest start of a chain reaching step `k`; a later
 /// start is never worse (the window only gets easier), so it is all that needs keeping.
 fn chains(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usize {
-    let mut best: Vec<Option<i64>> = vec![None; steps + 1];
+    let mut best: [Option<i64>; MAX_STEPS + 1] = [None; MAX_STEPS + 1];
     let mut i = 0;
     while i < events.len() {
         let t = events[i].0;
-        let mut j = i;
+        let mut j = i + 1;
         while j < events.len() && events[j].0 == t {
             j += 1;
         }
-        // More copies of one (ts, conditions) than steps can never help.
-        let mut group: Vec<u32> = Vec::with_capacity(j - i);
-        for (k, &(_, m)) in events[i..j].iter().enumerate() {
-            if m != 0 && (k < steps || events[i + k - steps].1 != m) {
-                group.push(m);
-            }
-        }
-        let before = best.clone();
-        for from in 0..steps {
-            let start = if from == 0 { Some(t) } else { before[from].filter(|&s| t - s <= window) };
-            let Some(start) = start else { continue };
-            if modes.strict_increase {
-                // One step per timestamp.
-                if group.iter().any(|m| m & (1 << from) != 0) {
-                    best[from + 1] = best[from + 1].max(Some(start));
+        if j == i + 1 || modes.strict_increase {
+            // One step per timestamp: one event can fill one step, and strict_increase allows
+            // one step per timestamp. Descending, so each step reads the state before this
+            // timestamp.
+            let met = events[i..j].iter().fold(0u32, |acc, e| acc | e.1);
+            for from in (0..steps).rev() {
+                if met & (1 << from) == 0 {
+                    continue;
                 }
-                continue;
-            }
-            // Steps from+1, from+2, ... matched to distinct events of this timestamp.
-            let mut matching = Matching::new(&group);
-            for step in from..steps {
-                if !matching.add(step) {
-                    break;
+                let start = if from == 0 { Some(t) } else { best[from].filter(|&s| t - s <= window) };
+                if start.is_some() {
+                    best[from + 1] = best[from + 1].max(start);
                 }
-                best[step + 1] = best[step + 1].max(Some(start));
+            }
+        } else {
+            // Several events at one timestamp may fill consecutive steps: steps from+1,
+            // from+2, ... matched to distinct events. More copies of one (ts, conditions) than
+            // steps can never help.
+            let mut group: Vec<u32> = Vec::with_capacity(j - i);
+            for (k, &(_, m)) in events[i..j].iter().enumerate() {
+                if m != 0 && (k < steps || events[i + k - steps].1 != m) {
+                    group.push(m);
+                }
+            }
+            let before = best;
+            for from in 0..steps {
+                let start = if from == 0 { Some(t) } else { before[from].filter(|&s| t - s <= window) };
+                let Some(start) = start else { continue };
+                let mut matching = Matching::new(&group);
+                for step in from..steps {
+                    if !matching.add(step) {
+                        break;
+                    }
+                    best[step + 1] = best[step + 1].max(Some(start));
+                }
             }
         }
         if best[steps].is_some() {
@@ -206,7 +216,7 @@ impl<'a> Matching<'a> {
 /// ClickHouse's scan for the order-dependent modes, over the total order of `funnel_level`.
 fn scan(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usize {
     // Per step: (start of the chain, ts of its last event).
-    let mut level: Vec<Option<(i64, i64)>> = vec![None; steps + 1];
+    let mut level: [Option<(i64, i64)>; MAX_STEPS + 1] = [None; MAX_STEPS + 1];
     let reached = |level: &[Option<(i64, i64)>]| (1..=steps).rev().find(|&k| level[k].is_some()).unwrap_or(0);
     let mut started = false;
     for &(t, mask) in events {
@@ -216,27 +226,44 @@ fn scan(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usize
             }
             continue;
         }
-        let before = level.clone();
+        // Every step of this event reads the state before it: decide first, then write.
+        let mut writes: [(usize, (i64, i64)); MAX_STEPS] = [(0, (0, 0)); MAX_STEPS];
+        let mut n = 0;
+        let mut stop = false;
+        let mut now_started = started;
         for step in 1..=steps {
             if mask & (1 << (step - 1)) == 0 {
                 continue;
             }
             if step == 1 {
-                level[1] = Some((t, t));
-                started = true;
+                writes[n] = (1, (t, t));
+                n += 1;
+                now_started = true;
                 continue;
             }
-            if modes.strict_deduplication && before[step].is_some() {
-                return reached(&level);
+            if modes.strict_deduplication && level[step].is_some() {
+                stop = true;
+                break;
             }
-            match before[step - 1] {
+            match level[step - 1] {
                 Some((first, last)) if t - first <= window && (!modes.strict_increase || last < t) => {
-                    level[step] = Some((first, t));
+                    writes[n] = (step, (first, t));
+                    n += 1;
                 }
                 Some(_) => {}
-                None if modes.strict_order && started && !modes.allow_reentry => return reached(&level),
+                None if modes.strict_order && now_started && !modes.allow_reentry => {
+                    stop = true;
+                    break;
+                }
                 None => {}
             }
+        }
+        for &(step, v) in &writes[..n] {
+            level[step] = Some(v);
+        }
+        started = now_started;
+        if stop {
+            return reached(&level);
         }
         if level[steps].is_some() {
             return steps;
@@ -649,6 +676,49 @@ mod tests {
         extend(events, &mut vec![], 0, steps, window, strict_increase)
     }
 
+    /// The first implementation of the scan (a copy of the state per event), kept as the
+    /// reference the allocation-free one must agree with.
+    fn scan_reference(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usize {
+        // Per step: (start of the chain, ts of its last event).
+        let mut level: Vec<Option<(i64, i64)>> = vec![None; steps + 1];
+        let reached = |level: &[Option<(i64, i64)>]| (1..=steps).rev().find(|&k| level[k].is_some()).unwrap_or(0);
+        let mut started = false;
+        for &(t, mask) in events {
+            if mask == 0 {
+                if modes.strict_order && started {
+                    break;
+                }
+                continue;
+            }
+            let before = level.clone();
+            for step in 1..=steps {
+                if mask & (1 << (step - 1)) == 0 {
+                    continue;
+                }
+                if step == 1 {
+                    level[1] = Some((t, t));
+                    started = true;
+                    continue;
+                }
+                if modes.strict_deduplication && before[step].is_some() {
+                    return reached(&level);
+                }
+                match before[step - 1] {
+                    Some((first, last)) if t - first <= window && (!modes.strict_increase || last < t) => {
+                        level[step] = Some((first, t));
+                    }
+                    Some(_) => {}
+                    None if modes.strict_order && started && !modes.allow_reentry => return reached(&level),
+                    None => {}
+                }
+            }
+            if level[steps].is_some() {
+                return steps;
+            }
+        }
+        reached(&level)
+    }
+
     #[test]
     fn documented_cases() {
         // A chain within the window; the window is inclusive.
@@ -738,6 +808,9 @@ mod tests {
                 Modes { strict_order: true, allow_reentry: true, ..NONE },
                 Modes { strict_deduplication: true, ..NONE },
             ] {
+                let mut sorted = events.clone();
+                funnel_level(&mut sorted, steps, window, modes);
+                assert_eq!(scan(&sorted, steps, window, modes), scan_reference(&sorted, steps, window, modes));
                 let mut a = events.clone();
                 let mut b = events.clone();
                 b.reverse();
