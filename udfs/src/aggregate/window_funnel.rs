@@ -156,8 +156,8 @@ fn chains(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usi
                 }
             }
             let before = best;
-            for from in 0..steps {
-                let start = if from == 0 { Some(t) } else { before[from].filter(|&s| t - s <= window) };
+            for (from, reached) in before.iter().enumerate().take(steps) {
+                let start = if from == 0 { Some(t) } else { reached.filter(|&s| t - s <= window) };
                 let Some(start) = start else { continue };
                 let mut matching = Matching::new(&group);
                 for step in from..steps {
