@@ -8,8 +8,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/journeydb-target}"
 cargo build --release --locked --bin journeydb
 if [ ! -x .venv-bench/bin/python ]; then
   python3 -m venv .venv-bench
-  .venv-bench/bin/pip install -q -r scripts/bench-requirements.txt
 fi
+.venv-bench/bin/pip install -q -r scripts/bench-requirements.txt   # duckdb, chdb, psycopg from PyPI
 .venv-bench/bin/python scripts/bench_compare.py "${@:2}"
 if [ "${1:-}" = criterion ]; then
   cargo bench --locked --bench queries

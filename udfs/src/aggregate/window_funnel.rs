@@ -115,7 +115,11 @@ impl Modes {
 /// in any order; sorted in place.
 pub fn funnel_level(events: &mut [(i64, u32)], steps: usize, window: i64, modes: Modes) -> usize {
     // Ascending ts, then the first condition met (an event meeting none first), then the set.
-    events.sort_unstable_by_key(|&(t, m)| (t, if m == 0 { 0 } else { m.trailing_zeros() + 1 }, m));
+    let key = |&(t, m): &(i64, u32)| (t, if m == 0 { 0 } else { m.trailing_zeros() + 1 }, m);
+    // Events usually arrive in time order already.
+    if !events.is_sorted_by_key(key) {
+        events.sort_unstable_by_key(key);
+    }
     if modes.scans() { scan(events, steps, window, modes) } else { chains(events, steps, window, modes) }
 }
 
