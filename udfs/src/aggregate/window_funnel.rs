@@ -469,22 +469,7 @@ fn state_rows(states: &[ArrayRef], mut push: impl FnMut(usize, (i64, u32))) {
 
 /// The window in `ts` units (microseconds for timestamps).
 fn window_value(v: &ScalarValue) -> Result<i64> {
-    let bad = |msg: String| Err(ArgumentError::new(NAME, "window", msg).into_datafusion());
-    let w = match v {
-        ScalarValue::IntervalMonthDayNano(Some(i)) => {
-            if i.months != 0 {
-                return bad("cannot have months or years: their length varies".into());
-            }
-            i64::from(i.days) * 86_400_000_000 + i.nanoseconds / 1_000
-        }
-        ScalarValue::Int64(Some(n)) => *n,
-        v if v.is_null() => return bad("must not be NULL".into()),
-        other => return bad(format!("must be an interval or an integer, not {}", other.data_type())),
-    };
-    if w < 0 {
-        return bad("must not be negative".into());
-    }
-    Ok(w)
+    crate::common::duration::constant_micros(NAME, "window", v)
 }
 
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 //! Kernels and plumbing shared by the journey functions.
 
+pub mod duration;
 pub mod options;
 pub mod paths;
 pub mod report;

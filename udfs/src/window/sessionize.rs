@@ -131,22 +131,7 @@ impl WindowUDFImpl for Sessionize {
 
 /// The gap in `ts` units (microseconds for timestamps).
 fn gap_value(v: &ScalarValue) -> Result<i64> {
-    let bad = |msg: &str| Err(ArgumentError::new(NAME, "gap", msg).into_datafusion());
-    let micros = match v {
-        ScalarValue::IntervalMonthDayNano(Some(i)) => {
-            if i.months != 0 {
-                return bad("cannot have months or years: their length varies");
-            }
-            i64::from(i.days) * 86_400_000_000 + i.nanoseconds / 1_000
-        }
-        ScalarValue::Int64(Some(n)) => *n,
-        v if v.is_null() => return bad("must not be NULL"),
-        other => return bad(&format!("must be an interval or an integer, not {}", other.data_type())),
-    };
-    if micros < 0 {
-        return bad("must not be negative");
-    }
-    Ok(micros)
+    crate::common::duration::constant_micros(NAME, "gap", v)
 }
 
 #[derive(Debug)]
