@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journey::{JOURNEY_SCHEMA, JourneySchema};
 use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
-use crate::pg::settings::Settings;
+use crate::pg::settings::{self, SharedSettings};
 use crate::pg::{functions, rewrite};
 use crate::store::{STORE_SCHEMA, Store, StoreSchema};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -78,8 +78,9 @@ impl Engine {
         for (name, f) in journeydb_udfs::table_functions(&format!("{JOURNEY_SCHEMA}.events")) {
             ctx.register_udtf(name, f);
         }
-        functions::register(&ctx, self.store.clone(), &info);
-        Ok(Session { engine: self.clone(), ctx, settings: Settings::default(), info })
+        let settings = SharedSettings::default();
+        functions::register(&ctx, self.store.clone(), &info, settings.clone());
+        Ok(Session { engine: self.clone(), ctx, settings, info })
     }
 
     /// The context the journey model's views are planned in: the store and the journey
@@ -140,7 +141,7 @@ impl std::fmt::Debug for Output {
 pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
-    settings: Settings,
+    settings: SharedSettings,
     info: SessionInfo,
 }
 
@@ -162,8 +163,8 @@ impl Session {
         &self.info
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    pub fn settings(&self) -> std::sync::MutexGuard<'_, settings::Settings> {
+        settings::lock(&self.settings)
     }
 
     /// Parses SQL text into rewritten statements (PostgreSQL dialect).
@@ -220,7 +221,7 @@ impl Session {
                 Ok(Output::Rows(df.execute_stream().await?))
             }
             Kind::Show(name) => {
-                let value = self.settings.get(&name).map_err(|e| Error::InvalidParameter(e.to_string()))?;
+                let value = self.settings().get(&name).map_err(|e| Error::InvalidParameter(e.to_string()))?;
                 let schema = show_schema(&name);
                 let batch =
                     RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value])) as ArrayRef])?;
@@ -263,21 +264,23 @@ impl Session {
                 let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
                 let name = object_name(variable);
                 if value.eq_ignore_ascii_case("default") {
-                    self.settings.reset(&name).map_err(invalid)?;
+                    self.settings().reset(&name).map_err(invalid)?;
                 } else {
-                    self.settings.set(&name, &value).map_err(invalid)?;
+                    self.settings().set(&name, &value).map_err(invalid)?;
                 }
                 Ok(Output::Command("SET".into()))
             }
             Statement::Set(Set::SetTimeZone { value, .. }) => {
-                self.settings.set("timezone", &setting_value(value)).map_err(invalid)?;
+                self.settings().set("timezone", &setting_value(value)).map_err(invalid)?;
                 Ok(Output::Command("SET".into()))
             }
             Statement::Set(other) => Err(Error::Unsupported(format!("{other} is not supported"))),
             Statement::Reset(r) => {
                 match &r.reset {
-                    Reset::ALL => self.settings.reset_all(),
-                    Reset::ConfigurationParameter(name) => self.settings.reset(&object_name(name)).map_err(invalid)?,
+                    Reset::ALL => self.settings().reset_all(),
+                    Reset::ConfigurationParameter(name) => {
+                        self.settings().reset(&object_name(name)).map_err(invalid)?
+                    }
                 }
                 Ok(Output::Command("RESET".into()))
             }
@@ -403,6 +406,18 @@ mod tests {
         assert_eq!(crate::error::to_pg_error(&err).code, "22023");
         let err = s.execute_sql("CREATE TABLE t(a int)").await.expect_err("ddl");
         assert_eq!(crate::error::to_pg_error(&err).code, "0A000");
+    }
+
+    #[tokio::test]
+    async fn set_config_applies_when_run_not_when_described() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = Engine::new(Config { data_dir: dir.path().into(), ..Config::default() }).expect("engine");
+        let mut s = engine.session("journey", "journeydb").expect("session");
+        let stmt = s.parse("SELECT set_config('application_name', 'dbt', false)").expect("parse").remove(0);
+        s.describe(&stmt).await.expect("describe");
+        assert_eq!(s.settings().get("application_name").as_deref(), Ok(""), "Describe must not change settings");
+        rows(&mut s, "SELECT set_config('application_name', 'dbt', false)").await;
+        assert_eq!(s.settings().get("application_name").as_deref(), Ok("dbt"));
     }
 
     #[tokio::test]

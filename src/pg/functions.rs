@@ -2,13 +2,17 @@
 //! session (some answer with the session's user and database).
 
 use super::catalog::{SessionInfo, function_oid, table_oid};
+use super::settings::{SharedSettings, lock};
 use super::types::format_type;
 use crate::store::Store;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
 use datafusion::error::Result;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
@@ -37,6 +41,147 @@ fn udf(name: &str, inputs: Vec<DataType>, output: DataType, kernel: Kernel) -> S
             }
         }),
     )
+}
+
+/// The `has_*_privilege` functions, in any of their forms.
+const PRIVILEGE_CHECKS: [&str; 8] = [
+    "has_table_privilege",
+    "has_schema_privilege",
+    "has_database_privilege",
+    "has_column_privilege",
+    "has_any_column_privilege",
+    "has_function_privilege",
+    "has_sequence_privilege",
+    "has_type_privilege",
+];
+
+/// A function true for every row, whatever its arguments.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AlwaysTrue {
+    name: String,
+    signature: Signature,
+}
+
+impl AlwaysTrue {
+    fn new(name: &str) -> Self {
+        AlwaysTrue { name: name.to_string(), signature: Signature::variadic_any(Volatility::Stable) }
+    }
+}
+
+impl ScalarUDFImpl for AlwaysTrue {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(vec![true; args.number_rows]))))
+    }
+}
+
+/// A text function with its own signature (several argument forms under one name).
+struct KernelUdf {
+    name: String,
+    signature: Signature,
+    kernel: Kernel,
+}
+
+impl std::fmt::Debug for KernelUdf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KernelUdf({})", self.name)
+    }
+}
+
+impl PartialEq for KernelUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.signature == other.signature
+    }
+}
+
+impl Eq for KernelUdf {}
+
+impl std::hash::Hash for KernelUdf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for KernelUdf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = args.args.iter().map(|a| a.to_array(rows)).collect::<Result<Vec<_>>>()?;
+        Ok(ColumnarValue::Array((self.kernel)(&arrays, rows)?))
+    }
+}
+
+/// `current_setting(name [, missing_ok])` and `set_config(name, value, is_local)` over the
+/// session's settings, as `SHOW` and `SET` see them. `is_local` is accepted and ignored:
+/// there are no transactions to scope a setting to.
+fn register_settings(ctx: &SessionContext, settings: SharedSettings) {
+    let text = DataType::Utf8;
+    let read = settings.clone();
+    let current = move |a: &[ArrayRef], rows: usize| -> Result<ArrayRef> {
+        let names = a[0].as_string::<i32>();
+        let missing_ok = a.get(1).map(|m| m.as_boolean().clone());
+        let mut out = Vec::with_capacity(rows);
+        for i in 0..rows {
+            if names.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            match lock(&read).get(names.value(i)) {
+                Ok(v) => out.push(Some(v)),
+                Err(_) if missing_ok.as_ref().is_some_and(|m| m.is_valid(i) && m.value(i)) => out.push(None),
+                Err(e) => return Err(DataFusionError::Execution(e.to_string())),
+            }
+        }
+        Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+    };
+    ctx.register_udf(ScalarUDF::from(KernelUdf {
+        name: "current_setting".into(),
+        signature: Signature::one_of(
+            vec![TypeSignature::Exact(vec![text.clone()]), TypeSignature::Exact(vec![text.clone(), DataType::Boolean])],
+            Volatility::Stable,
+        ),
+        kernel: Arc::new(current),
+    }));
+    // Volatile: it changes the session, so planning (or Describe) must never evaluate it early.
+    ctx.register_udf(ScalarUDF::from(KernelUdf {
+        name: "set_config".into(),
+        signature: Signature::exact(vec![text.clone(), text, DataType::Boolean], Volatility::Volatile),
+        kernel: Arc::new(move |a, rows| {
+            let (names, values) = (a[0].as_string::<i32>(), a[1].as_string::<i32>());
+            let mut out = Vec::with_capacity(rows);
+            for i in 0..rows {
+                if names.is_null(i) {
+                    return Err(DataFusionError::Execution("set_config: the parameter name must not be NULL".into()));
+                }
+                let value = if values.is_null(i) { "" } else { values.value(i) };
+                lock(&settings).set(names.value(i), value).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                out.push(Some(value.to_string()));
+            }
+            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+        }),
+    }));
 }
 
 fn constant_text(value: String) -> Kernel {
@@ -76,9 +221,14 @@ pub fn size_pretty(bytes: i64) -> String {
 }
 
 /// Registers the compatibility functions on a session.
-pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo) {
+pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, settings: SharedSettings) {
     let text = DataType::Utf8;
     let int8 = DataType::Int64;
+    register_settings(ctx, settings);
+    // Every object is readable by every user: journeydb has no grants yet.
+    for name in PRIVILEGE_CHECKS {
+        ctx.register_udf(ScalarUDF::from(AlwaysTrue::new(name)));
+    }
     ctx.register_udf(udf("version", vec![], text.clone(), constant_text(super::version_string())));
     ctx.register_udf(udf("current_database", vec![], text.clone(), constant_text(info.database.clone())));
     ctx.register_udf(udf("current_schema", vec![], text.clone(), constant_text("public".into())));

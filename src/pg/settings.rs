@@ -25,6 +25,15 @@ pub const DEFAULTS: [(&str, &str); 15] = [
 /// Read-only parameters.
 const READ_ONLY: [&str; 3] = ["server_encoding", "server_version", "server_version_num"];
 
+/// A session's settings, shared with the functions that read and change them
+/// (`current_setting`, `set_config`).
+pub type SharedSettings = std::sync::Arc<std::sync::Mutex<Settings>>;
+
+/// The settings behind `shared`; a panic while holding the lock leaves only a map behind.
+pub fn lock(shared: &SharedSettings) -> std::sync::MutexGuard<'_, Settings> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     values: BTreeMap<String, String>,
