@@ -54,28 +54,20 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
     }
     let table = format!("public.{}", ident(&cfg.events));
     let col = |canonical: &str| format!("e.{} AS {canonical}", ident(cfg.column(canonical)));
-    let identities = format!(
-        "SELECT {anon} AS anonymous_id, min({user}) AS person_id, count(DISTINCT {user}) AS known_users \
-         FROM {table} WHERE {anon} IS NOT NULL AND {user} IS NOT NULL GROUP BY {anon}",
-        anon = ident(cfg.column("anonymous_id")),
-        user = ident(cfg.column("user_id")),
-    );
-    if name == "identities" {
-        return Ok(Some(identities));
-    }
-    // The stitching join needs only the smallest user per cookie (no distinct count).
-    let identities = format!(
-        "SELECT {anon} AS anonymous_id, min({user}) AS person_id \
-         FROM {table} WHERE {anon} IS NOT NULL AND {user} IS NOT NULL GROUP BY {anon}",
-        anon = ident(cfg.column("anonymous_id")),
-        user = ident(cfg.column("user_id")),
-    );
-    let mut columns = vec![
+    let (anon, user) = (ident(cfg.column("anonymous_id")), ident(cfg.column("user_id")));
+    // The view adds the distinct count; the stitching join needs only the smallest user.
+    let identities = |extra: &str| {
         format!(
-            "coalesce(e.{user}, i.person_id, e.{anon}) AS person_id",
-            user = ident(cfg.column("user_id")),
-            anon = ident(cfg.column("anonymous_id"))
-        ),
+            "SELECT {anon} AS anonymous_id, min({user}) AS person_id{extra} \
+             FROM {table} WHERE {anon} IS NOT NULL AND {user} IS NOT NULL GROUP BY {anon}"
+        )
+    };
+    if name == "identities" {
+        return Ok(Some(identities(&format!(", count(DISTINCT {user}) AS known_users"))));
+    }
+    let identities = identities("");
+    let mut columns = vec![
+        format!("coalesce(e.{user}, i.person_id, e.{anon}) AS person_id"),
         col("user_id"),
         col("anonymous_id"),
         col("event_time"),
@@ -102,11 +94,8 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
             carried.push(*c);
         }
     }
-    let stitched = format!(
-        "SELECT {} FROM {table} e LEFT JOIN ({identities}) i ON e.{anon} = i.anonymous_id",
-        columns.join(", "),
-        anon = ident(cfg.column("anonymous_id"))
-    );
+    let stitched =
+        format!("SELECT {} FROM {table} e LEFT JOIN ({identities}) i ON e.{anon} = i.anonymous_id", columns.join(", "));
     let in_list = |events: &[String]| {
         if events.is_empty() { "FALSE".to_string() } else { format!("event_name IN ({})", literals(events)) }
     };

@@ -55,41 +55,11 @@ const PRIVILEGE_CHECKS: [&str; 8] = [
     "has_type_privilege",
 ];
 
-/// A function true for every row, whatever its arguments.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct AlwaysTrue {
-    name: String,
-    signature: Signature,
-}
-
-impl AlwaysTrue {
-    fn new(name: &str) -> Self {
-        AlwaysTrue { name: name.to_string(), signature: Signature::variadic_any(Volatility::Stable) }
-    }
-}
-
-impl ScalarUDFImpl for AlwaysTrue {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Boolean)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(vec![true; args.number_rows]))))
-    }
-}
-
-/// A text function with its own signature (several argument forms under one name).
+/// A function with its own signature (several argument forms under one name, or any arguments).
 struct KernelUdf {
     name: String,
     signature: Signature,
+    output: DataType,
     kernel: Kernel,
 }
 
@@ -101,7 +71,7 @@ impl std::fmt::Debug for KernelUdf {
 
 impl PartialEq for KernelUdf {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.signature == other.signature
+        self.name == other.name && self.signature == other.signature && self.output == other.output
     }
 }
 
@@ -123,7 +93,7 @@ impl ScalarUDFImpl for KernelUdf {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(self.output.clone())
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -162,12 +132,14 @@ fn register_settings(ctx: &SessionContext, settings: SharedSettings) {
             vec![TypeSignature::Exact(vec![text.clone()]), TypeSignature::Exact(vec![text.clone(), DataType::Boolean])],
             Volatility::Stable,
         ),
+        output: text.clone(),
         kernel: Arc::new(current),
     }));
     // Volatile: it changes the session, so planning (or Describe) must never evaluate it early.
     ctx.register_udf(ScalarUDF::from(KernelUdf {
         name: "set_config".into(),
-        signature: Signature::exact(vec![text.clone(), text, DataType::Boolean], Volatility::Volatile),
+        signature: Signature::exact(vec![text.clone(), text.clone(), DataType::Boolean], Volatility::Volatile),
+        output: text,
         kernel: Arc::new(move |a, rows| {
             let (names, values) = (a[0].as_string::<i32>(), a[1].as_string::<i32>());
             let mut out = Vec::with_capacity(rows);
@@ -227,7 +199,12 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     register_settings(ctx, settings);
     // Every object is readable by every user: journeydb has no grants yet.
     for name in PRIVILEGE_CHECKS {
-        ctx.register_udf(ScalarUDF::from(AlwaysTrue::new(name)));
+        ctx.register_udf(ScalarUDF::from(KernelUdf {
+            name: name.into(),
+            signature: Signature::variadic_any(Volatility::Stable),
+            output: DataType::Boolean,
+            kernel: Arc::new(|_, rows| Ok(Arc::new(BooleanArray::from(vec![true; rows])) as ArrayRef)),
+        }));
     }
     ctx.register_udf(udf("version", vec![], text.clone(), constant_text(super::version_string())));
     ctx.register_udf(udf("current_database", vec![], text.clone(), constant_text(info.database.clone())));

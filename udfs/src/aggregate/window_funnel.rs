@@ -439,11 +439,12 @@ impl Spec {
     }
 }
 
-/// The state as lists: one `(ts list, conditions list)` per group.
-fn state_lists(groups: &[Vec<(i64, u32)>]) -> Result<Vec<ArrayRef>> {
-    let ts: PrimitiveArray<Int64Type> = groups.iter().flatten().map(|e| e.0).collect();
-    let masks: PrimitiveArray<UInt32Type> = groups.iter().flatten().map(|e| e.1).collect();
-    let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
+/// The state as lists: `events` holds the groups' events one group after the other, `lengths`
+/// how many each group has; one `(ts list, conditions list)` row per group.
+fn state_lists(events: &[(i64, u32)], lengths: impl IntoIterator<Item = usize>) -> Result<Vec<ArrayRef>> {
+    let ts: PrimitiveArray<Int64Type> = events.iter().map(|e| e.0).collect();
+    let masks: PrimitiveArray<UInt32Type> = events.iter().map(|e| e.1).collect();
+    let offsets = OffsetBuffer::from_lengths(lengths);
     let list = |values: ArrayRef, t: DataType| -> Result<ArrayRef> {
         let field = Arc::new(Field::new_list_field(t, false));
         Ok(Arc::new(ListArray::try_new(field, offsets.clone(), values, None)?))
@@ -493,7 +494,7 @@ impl Accumulator for FunnelAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let lists = state_lists(std::slice::from_ref(&self.events))?;
+        let lists = state_lists(&self.events, [self.events.len()])?;
         lists.iter().map(|l| ScalarValue::try_from_array(l, 0)).collect()
     }
 
@@ -584,20 +585,13 @@ impl GroupsAccumulator for FunnelGroups {
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let (events, ends) = self.take(emit_to);
-        let ts: PrimitiveArray<Int64Type> = events.iter().map(|e| e.0).collect();
-        let masks: PrimitiveArray<UInt32Type> = events.iter().map(|e| e.1).collect();
         let mut begin = 0;
         let lengths = ends.iter().map(|&end| {
             let len = end - begin;
             begin = end;
             len
         });
-        let offsets = OffsetBuffer::from_lengths(lengths);
-        let list = |values: ArrayRef, t: DataType| -> Result<ArrayRef> {
-            let field = Arc::new(Field::new_list_field(t, false));
-            Ok(Arc::new(ListArray::try_new(field, offsets.clone(), values, None)?))
-        };
-        Ok(vec![list(Arc::new(ts), DataType::Int64)?, list(Arc::new(masks), DataType::UInt32)?])
+        state_lists(&events, lengths)
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
@@ -608,9 +602,13 @@ impl GroupsAccumulator for FunnelGroups {
 
     /// Each row as its own group: a list of its one event, or an empty list.
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
-        let mut rows = vec![vec![]; values[1].len()];
-        self.spec.rows(values, opt_filter, |row, e| rows[row].push(e))?;
-        state_lists(&rows)
+        let mut events = vec![];
+        let mut lengths = vec![0; values[1].len()];
+        self.spec.rows(values, opt_filter, |row, e| {
+            events.push(e);
+            lengths[row] = 1;
+        })?;
+        state_lists(&events, lengths)
     }
 
     fn size(&self) -> usize {
