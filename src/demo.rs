@@ -18,6 +18,12 @@
 //! - purchases with revenue (numeric(12,2)), repeat purchases, and tied timestamps (a purchase
 //!   and its confirmation page view in the same second; events at whole seconds).
 //!
+//! Beside it, the `app_events` table (`user_id, event_time, event_name, platform`): what people
+//! do in the product after their first lead event (a trial account): `account_created`, then,
+//! each with its own drop-off, `email_verified`, `data_connected` (the hard step), `first_report`
+//! and `teammate_invited`, with `login`s in between. Its user ids are the `events` table's, so the
+//! two join. It is drawn from its own random stream, so `events` does not depend on it.
+//!
 //! Determinism: the dataset is cut into chunks of `events_per_file` events; chunk `k` is
 //! generated from `seed` and `k` only, so the output is the same byte for byte whatever the
 //! number of threads. Each chunk is one Parquet file, written under a temporary name and
@@ -107,19 +113,33 @@ pub fn events_schema() -> SchemaRef {
     ]))
 }
 
-/// Generates the dataset into `out/events/`, replacing any previous demo files there.
+/// The schema of the demo `app_events` table.
+pub fn app_events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Utf8, false),
+        Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("event_name", DataType::Utf8, false),
+        Field::new("platform", DataType::Utf8, false),
+    ]))
+}
+
+/// Generates the dataset into `out/events/` and `out/app_events/`, replacing any previous demo
+/// files there.
 pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     if opts.events_per_file == 0 {
         return Err(Error::InvalidParameter("events per file must be at least 1".into()));
     }
     let started = Instant::now();
     let dir = out.join("events");
-    std::fs::create_dir_all(&dir)?;
-    for entry in std::fs::read_dir(&dir)? {
-        let path = entry?.path();
-        let is_demo = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("demo-"));
-        if is_demo {
-            std::fs::remove_file(&path)?;
+    let app_dir = out.join("app_events");
+    for d in [&dir, &app_dir] {
+        std::fs::create_dir_all(d)?;
+        for entry in std::fs::read_dir(d)? {
+            let path = entry?.path();
+            let is_demo = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("demo-"));
+            if is_demo {
+                std::fs::remove_file(&path)?;
+            }
         }
     }
     let chunks = opts.events.div_ceil(opts.events_per_file);
@@ -136,8 +156,8 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
                             return Ok(());
                         }
                         let quota = opts.events_per_file.min(opts.events - k * opts.events_per_file);
-                        let path = dir.join(format!("demo-{k:05}.parquet"));
-                        let n = write_chunk(&path, opts.seed, k, quota)?;
+                        let name = format!("demo-{k:05}.parquet");
+                        let n = write_chunk(&dir.join(&name), &app_dir.join(&name), opts.seed, k, quota)?;
                         people.fetch_add(n, Ordering::Relaxed);
                     }
                 })
@@ -160,16 +180,18 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     })
 }
 
-/// Writes chunk `k` (exactly `quota` events) to `path` atomically. Returns the people in it.
-fn write_chunk(path: &Path, seed: u64, k: u64, quota: u64) -> Result<u64> {
+/// Writes chunk `k` (exactly `quota` events) to `path`, and the product events of its people
+/// to `app_path`, each atomically. Returns the people in it.
+fn write_chunk(path: &Path, app_path: &Path, seed: u64, k: u64, quota: u64) -> Result<u64> {
+    let props = || {
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build()
+    };
     let tmp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build();
     let schema = events_schema();
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, schema.clone(), Some(props()))?;
     let mut generator = Generator::new(seed, k);
     let mut remaining = quota as usize;
     while remaining > 0 {
@@ -179,6 +201,12 @@ fn write_chunk(path: &Path, seed: u64, k: u64, quota: u64) -> Result<u64> {
         remaining -= rows;
     }
     writer.close()?;
+    let app_tmp = app_path.with_extension("parquet.tmp");
+    let app_schema = app_events_schema();
+    let mut app_writer = ArrowWriter::try_new(std::fs::File::create(&app_tmp)?, app_schema.clone(), Some(props()))?;
+    app_writer.write(&generator.take_app_events(&app_schema)?)?;
+    app_writer.close()?;
+    std::fs::rename(&app_tmp, app_path)?;
     std::fs::rename(&tmp, path)?;
     Ok(generator.people)
 }
@@ -192,6 +220,11 @@ pub struct Generator {
     pending: Vec<Event>,
     pending_pos: usize,
     text: String,
+    seed: u64,
+    /// The product events of the people emitted so far: (user, time, name, platform).
+    app: Vec<(u32, i64, &'static str, &'static str)>,
+    /// The last person given a trial account.
+    onboarded: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -233,7 +266,69 @@ impl Generator {
             pending: Vec::with_capacity(256),
             pending_pos: 0,
             text: String::with_capacity(32),
+            seed,
+            app: vec![],
+            onboarded: None,
         }
+    }
+
+    /// A trial account for `user` from `t` on: the onboarding steps, each with its own drop-off,
+    /// from a random stream of its own (so `events` does not depend on it).
+    fn onboard(&mut self, person: u64, user: u32, t: i64) {
+        let mut r = Rng::new(self.seed ^ self.chunk.rotate_left(32) ^ person.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        let platform = match r.below(10) {
+            0..=6 => "web",
+            7..=8 => "ios",
+            _ => "android",
+        };
+        let second = |t: f64| (t as i64) - (t as i64) % SECOND;
+        let mut t = second(t as f64 + (60 + r.below(1_200)) as f64 * SECOND as f64);
+        self.app.push((user, t, "account_created", platform));
+        let created = t;
+        // (step, chance given the previous step, mean hours after it); harder on mobile.
+        let mobile = platform != "web";
+        let steps: [(&'static str, f64, f64); 4] = [
+            ("email_verified", 0.85, 0.5),
+            ("data_connected", if mobile { 0.35 } else { 0.6 }, 36.0),
+            ("first_report", 0.8, 3.0),
+            ("teammate_invited", 0.45, 48.0),
+        ];
+        for (name, chance, hours) in steps {
+            if !r.chance(chance) {
+                break;
+            }
+            t = second(t as f64 + r.exp(hours) * 3_600.0 * SECOND as f64) + SECOND;
+            self.app.push((user, t, name, platform));
+        }
+        for _ in 0..r.below(6) {
+            let at = second(created as f64 + r.unit() * 14.0 * DAY as f64);
+            self.app.push((user, at, "login", platform));
+        }
+    }
+
+    /// The product events of the people emitted so far, sorted by user and time.
+    pub fn take_app_events(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let mut app = std::mem::take(&mut self.app);
+        app.sort_unstable();
+        let mut user = StringBuilder::with_capacity(app.len(), app.len() * 11);
+        let mut time = TimestampMicrosecondBuilder::with_capacity(app.len());
+        let mut name = StringBuilder::with_capacity(app.len(), app.len() * 12);
+        let mut platform = StringBuilder::with_capacity(app.len(), app.len() * 4);
+        for (u, t, n, p) in app {
+            self.text.clear();
+            let _ = write!(self.text, "u{:03}{:07}", self.chunk, u);
+            user.append_value(&self.text);
+            time.append_value(t);
+            name.append_value(n);
+            platform.append_value(p);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(user.finish()),
+            Arc::new(time.finish().with_timezone("UTC")),
+            Arc::new(name.finish()),
+            Arc::new(platform.finish()),
+        ];
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
     }
 
     /// The next `rows` events as one batch.
@@ -249,6 +344,14 @@ impl Generator {
             }
             let e = &self.pending[self.pending_pos];
             self.pending_pos += 1;
+            if let Some(u) = e.user.filter(|_| matches!(e.name, "form_submit" | "live_chat" | "demo_request")) {
+                if self.onboarded != Some(e.person) {
+                    let (person, t) = (e.person, e.time);
+                    self.onboarded = Some(person);
+                    self.onboard(person, u, t);
+                }
+            }
+            let e = &self.pending[self.pending_pos - 1];
             self.text.clear();
             match e.user {
                 Some(u) => {

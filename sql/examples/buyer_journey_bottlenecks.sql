@@ -1,27 +1,19 @@
--- Where is the bottleneck in the buyer journey? How far each person gets, in order, within 90
--- days of their first visit (window_funnel over the stitched journey), then per step: people
--- reaching it, the share of the previous step, and how many stop there.
-WITH levels AS (
-  SELECT person_id,
-         window_funnel(INTERVAL '90 days', event_time,
-                       event_name = 'page_view',
-                       event_name IN ('email_click', 'content_download', 'webinar_signup'),
-                       milestone = 'lead',
-                       milestone = 'opportunity',
-                       milestone = 'closed_won') AS level
-  FROM journey.events
-  GROUP BY person_id
-),
-steps (step, name) AS (
-  VALUES (1, 'visit'), (2, 'engaged'), (3, 'lead'), (4, 'opportunity'), (5, 'customer')
-),
-reached AS (
-  SELECT s.step, s.name, count(l.person_id) AS people
-  FROM steps s LEFT JOIN levels l ON l.level >= s.step
-  GROUP BY s.step, s.name
-)
-SELECT step, name, people,
-       round(100.0 * people / lag(people) OVER (ORDER BY step), 1) AS pct_of_previous,
-       people - coalesce(lead(people) OVER (ORDER BY step), 0) AS stop_here
-FROM reached
+-- Where is the bottleneck in the buyer journey? People through visit, engagement, lead,
+-- opportunity and customer, in that order, within 90 days of their first visit (the funnel
+-- report over the stitched journey): per step, the people reaching it, the share of the previous
+-- step, how many drop off before it, and the median and 90th-percentile days from the step before.
+SELECT step,
+       CASE step WHEN 1 THEN 'visit' WHEN 2 THEN 'engaged' WHEN 3 THEN 'lead'
+                 WHEN 4 THEN 'opportunity' ELSE 'customer' END AS name,
+       users AS people,
+       round(100 * conversion_from_previous, 1) AS pct_of_previous,
+       drop_off,
+       round(median_seconds / 86400, 1) AS median_days,
+       round(p90_seconds / 86400, 1) AS p90_days
+FROM funnel('page_view',
+            'event_name IN (''email_click'', ''content_download'', ''webinar_signup'')',
+            'milestone = ''lead''',
+            'milestone = ''opportunity''',
+            'milestone = ''closed_won''',
+            window => INTERVAL '90 days')
 ORDER BY step;

@@ -1,26 +1,14 @@
--- Which channel brings the people who go on to buy? Each person's entry channel (their first
--- touch on the stitched journey), how many of them reach a lead, an opportunity and a purchase
--- in that order within 90 days (window_funnel), and the conversion rate to purchase.
-WITH entry AS (
-  SELECT person_id, channel FROM (
-    SELECT person_id, channel,
-           row_number() OVER (PARTITION BY person_id ORDER BY event_time, channel) AS n
-    FROM journey.touchpoints) t
-  WHERE n = 1
-),
-levels AS (
-  SELECT person_id,
-         window_funnel(INTERVAL '90 days', event_time,
-                       is_touch, milestone = 'lead', milestone = 'opportunity', milestone = 'closed_won') AS level
-  FROM journey.events
-  GROUP BY person_id
-)
-SELECT e.channel AS entry_channel,
-       count(*) AS people,
-       count(*) FILTER (WHERE l.level >= 2) AS leads,
-       count(*) FILTER (WHERE l.level >= 3) AS opportunities,
-       count(*) FILTER (WHERE l.level >= 4) AS customers,
-       round(100.0 * count(*) FILTER (WHERE l.level >= 4) / count(*), 2) AS pct_customers
-FROM entry e JOIN levels l USING (person_id)
-GROUP BY e.channel
+-- Which channel brings the people who go on to buy? The funnel from any touch to a lead, an
+-- opportunity and a purchase, in that order within 90 days, broken down by each person's entry
+-- channel (their first touch on the stitched journey), one row per channel.
+SELECT breakdown AS entry_channel,
+       max(users) FILTER (WHERE step = 1) AS people,
+       max(users) FILTER (WHERE step = 2) AS leads,
+       max(users) FILTER (WHERE step = 3) AS opportunities,
+       max(users) FILTER (WHERE step = 4) AS customers,
+       round(100 * max(conversion_from_start) FILTER (WHERE step = 4), 2) AS pct_customers,
+       round(max(median_seconds) FILTER (WHERE step = 4) / 86400, 1) AS median_days_to_buy
+FROM funnel('is_touch IS TRUE', 'milestone = ''lead''', 'milestone = ''opportunity''', 'milestone = ''closed_won''',
+            window => INTERVAL '90 days', by => 'channel', attribution => 'first_touch')
+GROUP BY breakdown
 ORDER BY customers DESC, people DESC, entry_channel;

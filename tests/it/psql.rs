@@ -40,7 +40,8 @@ async fn psql_session() {
     .expect("psql");
     assert!(out.contains("    channel     | count |    sum    "), "{out}");
     assert!(out.contains("(9 rows)"), "{out}");
-    assert!(out.contains(" public | events  | table | journey"), "{out}");
+    assert!(out.contains(" public | app_events | table | journey"), "{out}");
+    assert!(out.contains(" public | events     | table | journey"), "{out}");
     assert!(out.contains("Table \"public.events\""), "{out}");
     assert!(out.contains(" event_time   | timestamp with time zone |"), "{out}");
     assert!(out.contains(" revenue      | numeric(12,2)            |"), "{out}");
@@ -77,6 +78,7 @@ async fn psql_session() {
     assert!(out.contains("version | PostgreSQL 16.6 (journeydb"), "{out}");
     assert!(out.contains("Time: "), "{out}");
     assert!(out.contains(" public | sessionize    | bigint "), "{out}");
+    assert!(out.contains(" public | funnel        | TABLE(step integer, step_name text, users bigint,"), "{out}");
     assert!(
         out.contains(" revenue      | numeric(12,2)            |           |          |         | main     |"),
         "{out}"

@@ -49,6 +49,12 @@ pub fn catalog() -> Vec<CatalogEntry> {
             arguments: "source text, medium text, campaign text DEFAULT NULL, referrer text DEFAULT NULL",
         },
         CatalogEntry {
+            name: table::funnel::NAME,
+            kind: "f",
+            result: "TABLE(step integer, step_name text, users bigint, conversion_from_previous double precision, conversion_from_start double precision, drop_off bigint, drop_off_rate double precision, avg_seconds double precision, median_seconds double precision, p90_seconds double precision)",
+            arguments: "VARIADIC steps text[], source text DEFAULT 'journey.events', person text DEFAULT 'person_id', time text DEFAULT 'event_time', event text DEFAULT 'event_name', \"window\" interval DEFAULT '14 days'::interval, \"order\" text DEFAULT 'ordered', optional integer[] DEFAULT NULL, exclude text[] DEFAULT NULL, by text DEFAULT NULL, attribution text DEFAULT 'first_touch', top integer DEFAULT 25, count text DEFAULT 'users', session text DEFAULT 'session'",
+        },
+        CatalogEntry {
             name: table::journey_paths::NAME,
             kind: "f",
             result: "TABLE(depth integer, source text, target text, users bigint, paths bigint, avg_seconds double precision, source_node text, target_node text)",
@@ -88,7 +94,10 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 /// the reports read when no `source` is given. Table functions are not part of DataFusion's
 /// function registry: the engine registers them with its `SessionContext`.
 pub fn table_functions(default_source: &str) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
-    vec![(table::journey_paths::NAME, Arc::new(table::journey_paths::JourneyPaths::new(default_source)))]
+    vec![
+        (table::journey_paths::NAME, Arc::new(table::journey_paths::JourneyPaths::new(default_source))),
+        (table::funnel::NAME, Arc::new(table::funnel::Funnel::new(default_source))),
+    ]
 }
 
 /// Registers every journey function with a DataFusion function registry.

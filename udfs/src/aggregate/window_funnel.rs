@@ -181,19 +181,19 @@ fn chains(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usi
 }
 
 /// Bipartite matching of steps to the events of one timestamp (augmenting paths).
-struct Matching<'a> {
+pub(crate) struct Matching<'a> {
     events: &'a [u32],
     /// The step each event fills.
-    owner: Vec<Option<usize>>,
+    pub(crate) owner: Vec<Option<usize>>,
 }
 
 impl<'a> Matching<'a> {
-    fn new(events: &'a [u32]) -> Self {
+    pub(crate) fn new(events: &'a [u32]) -> Self {
         Matching { events, owner: vec![None; events.len()] }
     }
 
     /// Adds `step` (0-based); false when no assignment of distinct events covers it too.
-    fn add(&mut self, step: usize) -> bool {
+    pub(crate) fn add(&mut self, step: usize) -> bool {
         let mut seen = vec![false; self.events.len()];
         self.augment(step, &mut seen)
     }

@@ -1,6 +1,7 @@
 //! Kernels and plumbing shared by the journey functions.
 
 pub mod duration;
+pub mod funnel_chain;
 pub mod options;
 pub mod paths;
 pub mod report;

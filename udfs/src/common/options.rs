@@ -155,6 +155,31 @@ impl Options {
         Ok(Some(out))
     }
 
+    /// A list of integers within `min..=max`: `ARRAY[2, 3]`, or one integer.
+    pub fn ints(&mut self, name: &str, min: i64, max: i64) -> Result<Option<Vec<i64>>> {
+        let Some(v) = self.take(name) else { return Ok(None) };
+        let values: Vec<ScalarValue> = match &v {
+            ScalarValue::List(a) => {
+                let list = a.value(0);
+                (0..list.len()).map(|i| ScalarValue::try_from_array(&list, i)).collect::<Result<_>>()?
+            }
+            v => vec![v.clone()],
+        };
+        let mut out = vec![];
+        for x in values {
+            match x.cast_to(&DataType::Int64) {
+                Ok(ScalarValue::Int64(Some(n))) if x.data_type().is_integer() && (min..=max).contains(&n) => {
+                    out.push(n)
+                }
+                _ => {
+                    return Err(self
+                        .error(name, format!("must hold integers between {min} and {max} such as ARRAY[2], got {v}")));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Rejects whatever option is left over, listing the known ones.
     pub fn finish(self, known: &[&str]) -> Result<()> {
         if let Some((name, _)) = self.named.first() {

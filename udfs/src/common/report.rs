@@ -214,3 +214,38 @@ pub fn project(plan: Arc<dyn ExecutionPlan>, projection: Option<&Vec<usize>>) ->
         .collect();
     Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
 }
+
+/// The FROM item for a report's `source` option: a table or view name as is, a query
+/// (`SELECT`, `WITH`, `VALUES`) as a derived table.
+pub fn source_relation(source: &str) -> String {
+    let trimmed = source.trim_start();
+    let lower = trimmed.get(..6).unwrap_or("").to_ascii_lowercase();
+    if lower.starts_with("select") || lower.starts_with("with") || lower.starts_with("values") {
+        format!("({trimmed}) AS journey_source")
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Text labels interned to dense ids (per partition; merged by text in `finish`).
+#[derive(Debug, Default)]
+pub struct Labels {
+    pub labels: Vec<String>,
+    ids: datafusion::common::HashMap<String, u32>,
+}
+
+impl Labels {
+    pub fn id(&mut self, label: &str) -> u32 {
+        if let Some(&id) = self.ids.get(label) {
+            return id;
+        }
+        let id = self.labels.len() as u32;
+        self.labels.push(label.to_string());
+        self.ids.insert(label.to_string(), id);
+        id
+    }
+
+    pub fn get(&self, id: u32) -> &str {
+        &self.labels[id as usize]
+    }
+}

@@ -51,7 +51,7 @@
 
 use crate::common::options::Options;
 use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
-use crate::common::report::{ReportExec, ReportKernel, plan_sql, project};
+use crate::common::report::{Labels, ReportExec, ReportKernel, plan_sql, project, source_relation};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, make_comparator,
@@ -189,13 +189,7 @@ impl PathsQuery {
 
     /// The input query: one row per usable event.
     fn input_sql(&self) -> String {
-        let trimmed = self.source.trim_start();
-        let lower = trimmed.get(..6).unwrap_or("").to_ascii_lowercase();
-        let from = if lower.starts_with("select") || lower.starts_with("with") || lower.starts_with("values") {
-            format!("({trimmed}) AS journey_source")
-        } else {
-            trimmed.to_string()
-        };
+        let from = source_relation(&self.source);
         format!(
             "SELECT p, t, n FROM (SELECT ({person}) AS p, ({time}) AS t, ({node}) AS n FROM {from}) \
              AS journey_input WHERE p IS NOT NULL AND t IS NOT NULL AND n IS NOT NULL",
@@ -281,21 +275,14 @@ struct PathsKernel {
 /// Labels interned per partition; raw values cleaned once each.
 #[derive(Debug, Default)]
 struct Interner {
-    labels: Vec<String>,
-    ids: HashMap<String, u32>,
+    labels: Labels,
     /// Raw node value -> cleaned label id, or `None` when excluded.
     raw: HashMap<String, Option<u32>>,
 }
 
 impl Interner {
     fn id(&mut self, label: &str) -> u32 {
-        if let Some(&id) = self.ids.get(label) {
-            return id;
-        }
-        let id = self.labels.len() as u32;
-        self.labels.push(label.to_string());
-        self.ids.insert(label.to_string(), id);
-        id
+        self.labels.id(label)
     }
 
     fn node(&mut self, raw: &str, q: &PathsQuery) -> Option<u32> {
@@ -334,7 +321,7 @@ impl Partial {
         if self.current.take().is_some() {
             // Equal times: order by label, so the order never depends on how rows arrived.
             if self.events.windows(2).any(|w| w[0].0 == w[1].0) {
-                let labels = &self.interner.labels;
+                let labels = &self.interner.labels.labels;
                 self.events.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| labels[a.1 as usize].cmp(&labels[b.1 as usize])));
             }
             let before = self.paths.len();
@@ -408,7 +395,7 @@ impl ReportKernel for PathsKernel {
         let mut people: Vec<&[Path]> = vec![];
         for p in &mut partials {
             p.flush();
-            let global: Vec<u32> = p.interner.labels.iter().map(|l| labels.id(l)).collect();
+            let global: Vec<u32> = p.interner.labels.labels.iter().map(|l| labels.id(l)).collect();
             for path in &mut p.paths {
                 for n in &mut path.nodes {
                     *n = global[*n as usize];
@@ -459,7 +446,9 @@ fn edges(people: &[&[Path]], labels: &mut Interner, q: &PathsQuery) -> Result<Re
     }
     let mut kept: HashSet<(usize, u32)> = HashSet::new();
     for (d, mut nodes) in by_depth {
-        nodes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| labels.labels[a.1 as usize].cmp(&labels.labels[b.1 as usize])));
+        nodes.sort_by(|a, b| {
+            b.0.cmp(&a.0).then_with(|| labels.labels.labels[a.1 as usize].cmp(&labels.labels.labels[b.1 as usize]))
+        });
         kept.extend(nodes.iter().take(q.top).map(|&(_, n)| (d, n)));
     }
     let (other, drop_off, end) = (labels.id(OTHER), labels.id(DROP_OFF), labels.id(END));
@@ -495,7 +484,7 @@ fn edges(people: &[&[Path]], labels: &mut Interner, q: &PathsQuery) -> Result<Re
             }
         }
     }
-    let label = |n: u32| labels.labels[n as usize].as_str();
+    let label = |n: u32| labels.labels.labels[n as usize].as_str();
     let mut rows: Vec<((usize, u32, u32), EdgeAcc)> = acc.into_iter().collect();
     rows.sort_by(|(ka, a), (kb, b)| {
         ka.0.cmp(&kb.0)
@@ -550,8 +539,9 @@ fn top_paths(people: &[&[Path]], labels: &Interner, q: &PathsQuery) -> Result<Re
             }
         }
     }
-    let text =
-        |nodes: &[u32]| nodes.iter().map(|&n| labels.labels[n as usize].as_str()).collect::<Vec<_>>().join(" > ");
+    let text = |nodes: &[u32]| {
+        nodes.iter().map(|&n| labels.labels.labels[n as usize].as_str()).collect::<Vec<_>>().join(" > ")
+    };
     let mut rows: Vec<(String, usize, i64, i64)> =
         acc.into_iter().map(|(nodes, (u, p))| (text(nodes), nodes.len(), u, p)).collect();
     rows.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.cmp(&a.3)).then_with(|| a.0.cmp(&b.0)));

@@ -1,3 +1,4 @@
 //! Report table functions: used in FROM, they return ready tables.
 
+pub mod funnel;
 pub mod journey_paths;

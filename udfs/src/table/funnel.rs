@@ -1,0 +1,787 @@
+//! `funnel`: a funnel report, one row per step, with drop-off and time to convert.
+//!
+//! # Contract
+//!
+//! ```sql
+//! SELECT * FROM funnel(step, step, ... [, name => value ...])
+//! ```
+//!
+//! Reads the journey model (`journey.events`, identities stitched), or any relation given as
+//! `source`, and returns one row per step (per breakdown value with `by`):
+//! `([breakdown,] step, step_name, users, conversion_from_previous, conversion_from_start,
+//! drop_off, drop_off_rate, avg_seconds, median_seconds, p90_seconds)`.
+//!
+//! - **Steps** are constant text, 1 to [`MAX_STEPS`]. A step that parses as a boolean SQL
+//!   expression (a comparison, `LIKE`, `IN`, `IS`, `BETWEEN`, `AND`/`OR`/`NOT`) is a predicate
+//!   over the source's columns (`'event_name = ''page_view'' AND page_url LIKE ''/pricing%'''`);
+//!   anything else is an event name compared with the `event` column (`'signup'`,
+//!   `'Form submitted'`, `'add-to-cart'`). A NULL predicate is false.
+//! - A step written `'!text'` (event name or predicate) is an **exclusion** between the steps
+//!   before and after it: see `common::funnel_chain` (the person stays at the step reached and
+//!   must redo the step before the exclusion to go on). `exclude => ARRAY[...]` adds exclusions
+//!   between the first and the last step.
+//! - Each person (or session, `count => 'sessions'`) is one unit; its chain through the steps
+//!   follows `common::funnel_chain`: `order => 'ordered'` (default; other events may come
+//!   between steps, equal times may chain, one event fills one step), `'strict'` (the steps'
+//!   events must be consecutive among the unit's events in the source) or `'any'` (row `k`
+//!   counts units that did `k` of the steps, in any order, within one window; `step_name` is
+//!   `'k of N'`). `window` (default 14 days) is inclusive, from the step-1 event.
+//! - `optional => ARRAY[2]`: steps a unit may skip (not the first or the last; not with
+//!   `'any'`). The next step's previous step is then the nearest mandatory one before it.
+//! - `users` (named `sessions` with `count => 'sessions'`): units whose chain performed the
+//!   step. `conversion_from_previous` = users / users of the previous mandatory step (1 for
+//!   step 1), `conversion_from_start` = users / users of step 1, `drop_off` = users of the
+//!   previous mandatory step minus users, `drop_off_rate` = drop_off / that (NULL when it is
+//!   0). Units that never reach step 1 appear nowhere.
+//! - **Time to convert**: from the previous performed step's event to this step's event, over
+//!   the units that performed this step, **zero seconds included** (PostHog drops them):
+//!   `avg_seconds`, `median_seconds` and `p90_seconds` (continuous percentiles, PostgreSQL's
+//!   `percentile_cont`). NULL for step 1.
+//! - **Breakdown** `by => expression` (text): the unit's value is, per `attribution`:
+//!   `'first_touch'` (default) the earliest non-NULL value among all the unit's events (in
+//!   the source, steps or not), `'last_touch'` the latest non-NULL value at or before the
+//!   chain's last step, `'step_N'` the value on the event that filled step N. Ties in time go to
+//!   the smallest value. A unit without a value is `(none)` (never dropped). The `top` values
+//!   (default 25) by step-1 users stay; the rest are summed into `(other)`. Rows are ordered by
+//!   step-1 users, then value, then step.
+//! - Deterministic: a unit's events are ordered by (time, first step met, steps met,
+//!   exclusions met, breakdown value), a total order on everything the report reads, so the
+//!   answer depends only on the rows, never on their order, batch size or partitioning.
+//!
+//! Options (all named, all constant):
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `source` | `'journey.events'` | a table or view name, or a query (`'SELECT ...'`) |
+//! | `person`, `time`, `event` | `person_id`, `event_time`, `event_name` | columns or SQL expressions over the source |
+//! | `window` | `'14 days'` | an interval (or seconds): the longest time from step 1 to the last step |
+//! | `order` | `'ordered'` | `'ordered'`, `'strict'` or `'any'` |
+//! | `optional` | none | step numbers that may be skipped |
+//! | `exclude` | none | exclusion steps between the first and the last step |
+//! | `by` | none | a breakdown expression |
+//! | `attribution` | `'first_touch'` | `'first_touch'`, `'last_touch'` or `'step_N'` |
+//! | `top` | 25 | breakdown values kept, 1 to [`MAX_TOP`] |
+//! | `count` | `'users'` | `'users'` or `'sessions'` |
+//! | `session` | `session` | the session column or expression for `count => 'sessions'` |
+
+use crate::common::funnel_chain::{ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key};
+use crate::common::options::Options;
+use crate::common::report::{Labels, ReportExec, ReportKernel, plan_sql, project, source_relation};
+use crate::error::ArgumentError;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::kernels::partition::partition;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{HashMap, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, UnaryOperator};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Token;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+pub const NAME: &str = "funnel";
+/// The most steps (and exclusions) a funnel may have.
+pub const MAX_STEPS: usize = crate::common::funnel_chain::MAX_STEPS;
+/// The most breakdown values a report may list.
+pub const MAX_TOP: i64 = 1000;
+pub const OTHER: &str = "(other)";
+pub const NONE: &str = "(none)";
+const DEFAULT_WINDOW_MICROS: i64 = 14 * 86_400_000_000;
+const OPTIONS: [&str; 13] = [
+    "source",
+    "person",
+    "time",
+    "event",
+    "window",
+    "order",
+    "optional",
+    "exclude",
+    "by",
+    "attribution",
+    "top",
+    "count",
+    "session",
+];
+
+/// The table function; `default_source` is the journey model's events view.
+#[derive(Debug)]
+pub struct Funnel {
+    default_source: String,
+}
+
+impl Funnel {
+    pub fn new(default_source: impl Into<String>) -> Self {
+        Funnel { default_source: default_source.into() }
+    }
+}
+
+/// Whose value a breakdown shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attribution {
+    FirstTouch,
+    LastTouch,
+    /// 1-based.
+    Step(usize),
+}
+
+/// A validated call.
+#[derive(Debug, Clone)]
+pub struct FunnelQuery {
+    pub source: String,
+    pub person: String,
+    pub time: String,
+    pub event: String,
+    /// The steps as written, and their SQL conditions.
+    pub steps: Vec<(String, String)>,
+    /// The exclusions' SQL conditions; their step ranges are in `spec`.
+    pub exclusions: Vec<String>,
+    pub spec: ChainSpec,
+    pub by: Option<String>,
+    pub attribution: Attribution,
+    pub top: usize,
+    pub sessions: Option<String>,
+}
+
+/// True when `text` reads as a boolean SQL expression rather than an event name.
+pub fn is_predicate(text: &str) -> bool {
+    let dialect = PostgreSqlDialect {};
+    let Ok(mut parser) = Parser::new(&dialect).try_with_sql(text) else { return false };
+    let Ok(expr) = parser.parse_expr() else { return false };
+    if parser.peek_token().token != Token::EOF {
+        return false;
+    }
+    fn boolean(e: &SqlExpr) -> bool {
+        match e {
+            SqlExpr::BinaryOp { op, .. } => matches!(
+                op,
+                BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+                    | BinaryOperator::And
+                    | BinaryOperator::Or
+                    | BinaryOperator::PGRegexMatch
+                    | BinaryOperator::PGRegexIMatch
+                    | BinaryOperator::PGRegexNotMatch
+                    | BinaryOperator::PGRegexNotIMatch
+            ),
+            SqlExpr::UnaryOp { op: UnaryOperator::Not, .. } => true,
+            SqlExpr::Nested(inner) => boolean(inner),
+            SqlExpr::Like { .. }
+            | SqlExpr::ILike { .. }
+            | SqlExpr::SimilarTo { .. }
+            | SqlExpr::InList { .. }
+            | SqlExpr::InSubquery { .. }
+            | SqlExpr::Between { .. }
+            | SqlExpr::IsNull(_)
+            | SqlExpr::IsNotNull(_)
+            | SqlExpr::IsTrue(_)
+            | SqlExpr::IsFalse(_)
+            | SqlExpr::IsNotTrue(_)
+            | SqlExpr::IsNotFalse(_)
+            | SqlExpr::IsDistinctFrom(_, _)
+            | SqlExpr::IsNotDistinctFrom(_, _) => true,
+            _ => false,
+        }
+    }
+    boolean(&expr)
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl FunnelQuery {
+    fn parse(mut o: Options, default_source: &str) -> Result<FunnelQuery> {
+        let bad = |arg: &str, msg: String| ArgumentError::new(NAME, arg, msg).into_datafusion();
+        let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
+        let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
+        let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
+        let event = o.string("event")?.unwrap_or_else(|| "event_name".into());
+        let window = o.duration_micros("window")?.unwrap_or(DEFAULT_WINDOW_MICROS);
+        let order = match o.string("order")?.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("ordered") => Order::Ordered,
+            Some("strict") => Order::Strict,
+            Some("any") => Order::Any,
+            Some(other) => return Err(bad("order", format!("must be 'ordered', 'strict' or 'any', got '{other}'"))),
+        };
+        let optional_steps = o.ints("optional", 1, MAX_STEPS as i64)?.unwrap_or_default();
+        let exclude_all = o.strings("exclude")?.unwrap_or_default();
+        let by = o.string("by")?;
+        let attribution = match o.string("attribution")?.map(|a| a.to_ascii_lowercase()) {
+            None => Attribution::FirstTouch,
+            Some(a) if a == "first_touch" => Attribution::FirstTouch,
+            Some(a) if a == "last_touch" => Attribution::LastTouch,
+            Some(a) => match a.strip_prefix("step_").and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) if n >= 1 => Attribution::Step(n),
+                _ => {
+                    return Err(bad(
+                        "attribution",
+                        format!("must be 'first_touch', 'last_touch' or 'step_N', got '{a}'"),
+                    ));
+                }
+            },
+        };
+        let top = o.int("top", 1, MAX_TOP)?.unwrap_or(25) as usize;
+        let sessions = match o.string("count")?.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("users") => None,
+            Some("sessions") => Some(()),
+            Some(other) => return Err(bad("count", format!("must be 'users' or 'sessions', got '{other}'"))),
+        };
+        let session = o.string("session")?;
+        let sessions = match (sessions, session) {
+            (Some(()), s) => Some(s.unwrap_or_else(|| "session".into())),
+            (None, Some(_)) => return Err(bad("session", "is used only with count => 'sessions'".into())),
+            (None, None) => None,
+        };
+        // Steps and exclusions, positional.
+        let mut steps: Vec<(String, String)> = vec![];
+        let mut exclusions: Vec<String> = vec![];
+        let mut ranges: Vec<(usize, usize)> = vec![];
+        let condition = |text: &str| {
+            if is_predicate(text) { format!("({text})") } else { format!("({event}) = {}", quote(text)) }
+        };
+        let positional = o.positional().to_vec();
+        for (i, v) in positional.iter().enumerate() {
+            let arg = format!("{}", i + 1);
+            let text = match v {
+                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
+                    s.trim().to_string()
+                }
+                other => {
+                    return Err(bad(
+                        &arg,
+                        format!("must be a step: an event name or a predicate as text, got {other}"),
+                    ));
+                }
+            };
+            if let Some(x) = text.strip_prefix('!') {
+                let x = x.trim();
+                if steps.is_empty() {
+                    return Err(bad(&arg, "is an exclusion ('!...') before the first step".into()));
+                }
+                if x.is_empty() {
+                    return Err(bad(&arg, "is an empty exclusion".into()));
+                }
+                exclusions.push(condition(x));
+                ranges.push((steps.len(), steps.len() + 1));
+            } else {
+                if text.is_empty() {
+                    return Err(bad(&arg, "is an empty step".into()));
+                }
+                steps.push((text.clone(), condition(&text)));
+            }
+        }
+        if steps.is_empty() {
+            return Err(bad("1", "a funnel needs at least one step: funnel('signup', 'purchase', ...)".into()));
+        }
+        if steps.len() > MAX_STEPS {
+            return Err(bad("steps", format!("there must be at most {MAX_STEPS} steps, got {}", steps.len())));
+        }
+        if ranges.last().is_some_and(|&(_, to)| to > steps.len()) {
+            return Err(bad("exclude", "an exclusion ('!...') must come between two steps".into()));
+        }
+        for x in &exclude_all {
+            if steps.len() < 2 {
+                return Err(bad("exclude", "needs at least two steps".into()));
+            }
+            exclusions.push(condition(x.trim()));
+            ranges.push((1, steps.len()));
+        }
+        if exclusions.len() > MAX_STEPS {
+            return Err(bad("exclude", format!("there must be at most {MAX_STEPS} exclusions")));
+        }
+        if order == Order::Any && !exclusions.is_empty() {
+            return Err(bad("exclude", "exclusions need an order: not with order => 'any'".into()));
+        }
+        let mut optional = 0u32;
+        for &k in &optional_steps {
+            let k = k as usize;
+            if order == Order::Any {
+                return Err(bad("optional", "optional steps need an order: not with order => 'any'".into()));
+            }
+            if k == 1 || k >= steps.len() {
+                return Err(bad(
+                    "optional",
+                    format!("step {k} cannot be optional: only steps between the first and the last can"),
+                ));
+            }
+            optional |= 1 << (k - 1);
+        }
+        if let Attribution::Step(n) = attribution {
+            if n > steps.len() {
+                return Err(bad("attribution", format!("step_{n} is beyond the {} steps", steps.len())));
+            }
+        }
+        o.finish(&OPTIONS)?;
+        for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("event", &event)] {
+            if v.trim().is_empty() {
+                return Err(bad(arg, "must not be empty".into()));
+            }
+        }
+        let spec = ChainSpec { steps: steps.len(), window, order, optional, exclusions: ranges };
+        Ok(FunnelQuery { source, person, time, event, steps, exclusions, spec, by, attribution, top, sessions })
+    }
+
+    /// The input query: one row per event that may matter.
+    fn input_sql(&self) -> String {
+        let mut inner = vec![format!("({}) AS p", self.person), format!("({}) AS t", self.time)];
+        let mut outer = vec!["p".to_string(), "t".to_string()];
+        if let Some(s) = &self.sessions {
+            inner.push(format!("({s}) AS s"));
+            outer.push("s".into());
+        }
+        if let Some(b) = &self.by {
+            inner.push(format!("CAST(({b}) AS VARCHAR) AS b"));
+            outer.push("b".into());
+        }
+        let mut any = vec![];
+        for (k, (_, cond)) in self.steps.iter().enumerate() {
+            inner.push(format!("coalesce({cond}, false) AS c{k}"));
+            outer.push(format!("c{k}"));
+            any.push(format!("c{k}"));
+        }
+        for (k, cond) in self.exclusions.iter().enumerate() {
+            inner.push(format!("coalesce({cond}, false) AS x{k}"));
+            outer.push(format!("x{k}"));
+            any.push(format!("x{k}"));
+        }
+        if self.by.is_some() && matches!(self.attribution, Attribution::FirstTouch | Attribution::LastTouch) {
+            // The touch may be an event that is no step.
+            any.push("b IS NOT NULL".into());
+        }
+        let filter =
+            if self.spec.order == Order::Strict { String::new() } else { format!(" AND ({})", any.join(" OR ")) };
+        format!(
+            "SELECT {} FROM (SELECT {} FROM {}) AS funnel_input WHERE p IS NOT NULL AND t IS NOT NULL{filter}",
+            outer.join(", "),
+            inner.join(", "),
+            source_relation(&self.source),
+        )
+    }
+
+    fn schema(&self) -> SchemaRef {
+        let float = |n: &str| Field::new(n, DataType::Float64, true);
+        let mut fields = vec![];
+        if self.by.is_some() {
+            fields.push(Field::new("breakdown", DataType::Utf8, false));
+        }
+        fields.extend([
+            Field::new("step", DataType::Int32, false),
+            Field::new("step_name", DataType::Utf8, false),
+            Field::new(if self.sessions.is_some() { "sessions" } else { "users" }, DataType::Int64, false),
+            float("conversion_from_previous"),
+            float("conversion_from_start"),
+            Field::new("drop_off", DataType::Int64, false),
+            float("drop_off_rate"),
+            float("avg_seconds"),
+            float("median_seconds"),
+            float("p90_seconds"),
+        ]);
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The step a step's conversion is measured from: the nearest mandatory one before it.
+    fn previous(&self, step: usize) -> Option<usize> {
+        if self.spec.order == Order::Any {
+            return (step > 1).then(|| step - 1);
+        }
+        (1..step).rev().find(|&k| self.spec.optional & (1 << (k - 1)) == 0)
+    }
+}
+
+impl TableFunctionImpl for Funnel {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let query = FunnelQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
+        Ok(Arc::new(FunnelTable { schema: query.schema(), query: Arc::new(query) }))
+    }
+}
+
+/// The report as a table: planned when scanned.
+#[derive(Debug)]
+struct FunnelTable {
+    query: Arc<FunnelQuery>,
+    schema: SchemaRef,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for FunnelTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = plan_sql(state, &self.query.input_sql())
+            .await
+            .map_err(|e| DataFusionError::Plan(format!("{NAME}: cannot read source \"{}\": {e}", self.query.source)))?;
+        let partitions = state.config().target_partitions();
+        let kernel = Arc::new(FunnelKernel { query: self.query.clone() });
+        let keys: &[&str] = if self.query.sessions.is_some() { &["p", "s", "t"] } else { &["p", "t"] };
+        let report = ReportExec::try_new(input, "p", keys, partitions, kernel, self.schema.clone())?;
+        project(Arc::new(report), projection)
+    }
+}
+
+#[derive(Debug)]
+struct FunnelKernel {
+    query: Arc<FunnelQuery>,
+}
+
+/// One step's figures for one breakdown value.
+#[derive(Debug, Default, Clone)]
+struct StepAcc {
+    users: i64,
+    /// Microseconds from the previous performed step, one per unit.
+    durations: Vec<i64>,
+}
+
+/// One partition's state.
+#[derive(Debug)]
+struct Partial {
+    labels: Labels,
+    chains: Chains,
+    /// The unit being read: its key row.
+    current: Option<Vec<u8>>,
+    events: Vec<Event>,
+    /// The breakdown label of each event (`u32::MAX` for NULL).
+    event_labels: Vec<u32>,
+    order: Vec<u32>,
+    sorted: Vec<Event>,
+    /// Per breakdown label (`u32::MAX`: no breakdown or none), per step.
+    acc: HashMap<u32, Vec<StepAcc>>,
+}
+
+const NULL_LABEL: u32 = u32::MAX;
+
+impl Partial {
+    fn label_cmp(&self, a: u32, b: u32) -> Ordering {
+        match (a == NULL_LABEL, b == NULL_LABEL) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            _ => self.labels.get(a).cmp(self.labels.get(b)),
+        }
+    }
+
+    /// Folds the unit just read into the figures.
+    fn flush(&mut self, q: &FunnelQuery) {
+        if self.current.take().is_none() {
+            return;
+        }
+        let n = self.events.len();
+        self.order.clear();
+        self.order.extend(0..n as u32);
+        let by_key = |p: &Partial, a: u32, b: u32| {
+            let (ea, eb) = (&p.events[a as usize], &p.events[b as usize]);
+            order_key(ea)
+                .cmp(&order_key(eb))
+                .then_with(|| p.label_cmp(p.event_labels[a as usize], p.event_labels[b as usize]))
+        };
+        if !self.order.is_sorted_by(|&a, &b| by_key(self, a, b) != Ordering::Greater) {
+            let mut order = std::mem::take(&mut self.order);
+            order.sort_by(|&a, &b| by_key(self, a, b));
+            self.order = order;
+        }
+        self.sorted.clear();
+        self.sorted.extend(self.order.iter().map(|&i| self.events[i as usize]));
+        let chain = self.chains.run(&q.spec, &self.sorted);
+        if chain.level > 0 {
+            let label = if q.by.is_none() {
+                NULL_LABEL
+            } else {
+                let labels = &self.event_labels;
+                let order = &self.order;
+                let label_of = |k: usize| labels[order[k] as usize];
+                match q.attribution {
+                    Attribution::FirstTouch | Attribution::LastTouch => {
+                        let last = q.attribution == Attribution::LastTouch;
+                        let until = chain.times.iter().rev().find(|&&t| t != SKIPPED).copied().unwrap_or(i64::MAX);
+                        let mut best: Option<(i64, u32)> = None;
+                        for (k, e) in self.sorted.iter().enumerate() {
+                            let l = label_of(k);
+                            if l == NULL_LABEL || (last && e.t > until) {
+                                continue;
+                            }
+                            let better = match best {
+                                None => true,
+                                Some((t, b)) => {
+                                    let time = if last { e.t.cmp(&t) } else { t.cmp(&e.t) };
+                                    time == Ordering::Greater
+                                        || (time == Ordering::Equal && {
+                                            let (la, lb) = (self.labels.get(l), self.labels.get(b));
+                                            la < lb
+                                        })
+                                }
+                            };
+                            if better {
+                                best = Some((e.t, l));
+                            }
+                        }
+                        best.map_or(NULL_LABEL, |(_, l)| l)
+                    }
+                    Attribution::Step(n) => match chain.events.get(n - 1) {
+                        Some(&e) if e != NO_EVENT => label_of(e as usize),
+                        _ => NULL_LABEL,
+                    },
+                }
+            };
+            let steps = self.acc.entry(label).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
+            let mut previous: Option<i64> = None;
+            for (k, &t) in chain.times.iter().enumerate() {
+                if t == SKIPPED {
+                    continue;
+                }
+                steps[k].users += 1;
+                if let Some(p) = previous {
+                    steps[k].durations.push(t - p);
+                }
+                previous = Some(t);
+            }
+        }
+        self.events.clear();
+        self.event_labels.clear();
+    }
+}
+
+impl ReportKernel for FunnelKernel {
+    type Partial = Partial;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn new_partial(&self) -> Partial {
+        Partial {
+            labels: Labels::default(),
+            chains: Chains::default(),
+            current: None,
+            events: vec![],
+            event_labels: vec![],
+            order: vec![],
+            sorted: vec![],
+            acc: HashMap::new(),
+        }
+    }
+
+    fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let q = &self.query;
+        let mut col = 0;
+        let mut next = || {
+            col += 1;
+            batch.column(col - 1).clone()
+        };
+        let person = next();
+        let time = next();
+        let session = q.sessions.as_ref().map(|_| next());
+        let label = q.by.as_ref().map(|_| next());
+        let steps: Vec<ArrayRef> = (0..q.steps.len()).map(|_| next()).collect();
+        let exclusions: Vec<ArrayRef> = (0..q.exclusions.len()).map(|_| next()).collect();
+        let time = cast(&time, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
+            ArgumentError::new(NAME, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
+        })?;
+        let time = time.as_primitive::<TimestampMicrosecondType>();
+        let label = label.map(|l| cast(&l, &DataType::Utf8View)).transpose()?;
+        let label = label.as_ref().map(|l| l.as_string_view());
+        let steps: Vec<_> = steps.iter().map(|c| c.as_boolean()).collect();
+        let exclusions: Vec<_> = exclusions.iter().map(|c| c.as_boolean()).collect();
+        // The unit key: person, and session when counting sessions.
+        let mut key_columns = vec![person.clone()];
+        key_columns.extend(session.clone());
+        let converter = RowConverter::new(key_columns.iter().map(|c| SortField::new(c.data_type().clone())).collect())?;
+        let rows: Rows = converter.convert_columns(&key_columns)?;
+        for range in partition(&key_columns)?.ranges() {
+            let key = rows.row(range.start).as_ref().to_vec();
+            if partial.current.as_ref() != Some(&key) {
+                partial.flush(q);
+                partial.current = Some(key);
+            }
+            for i in range {
+                let mut m = 0u32;
+                for (k, c) in steps.iter().enumerate() {
+                    if c.is_valid(i) && c.value(i) {
+                        m |= 1 << k;
+                    }
+                }
+                let mut x = 0u32;
+                for (k, c) in exclusions.iter().enumerate() {
+                    if c.is_valid(i) && c.value(i) {
+                        x |= 1 << k;
+                    }
+                }
+                let l = match label {
+                    Some(l) if l.is_valid(i) => partial.labels.id(l.value(i)),
+                    _ => NULL_LABEL,
+                };
+                partial.events.push(Event { t: time.value(i), steps: m, excl: x });
+                partial.event_labels.push(l);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, mut partials: Vec<Partial>) -> Result<RecordBatch> {
+        let q = &self.query;
+        // Partition-local labels become text; figures merged per value.
+        let mut merged: HashMap<Option<String>, Vec<StepAcc>> = HashMap::new();
+        for p in &mut partials {
+            p.flush(q);
+            for (label, steps) in p.acc.drain() {
+                let key = (label != NULL_LABEL).then(|| p.labels.get(label).to_string());
+                let into = merged.entry(key).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
+                for (a, b) in into.iter_mut().zip(steps) {
+                    a.users += b.users;
+                    a.durations.extend(b.durations);
+                }
+            }
+        }
+        let mut groups: Vec<(String, Vec<StepAcc>)> = vec![];
+        if q.by.is_none() {
+            let steps = merged.remove(&None).unwrap_or_else(|| vec![StepAcc::default(); q.spec.steps]);
+            groups.push((String::new(), steps));
+        } else {
+            let mut values: Vec<(String, Vec<StepAcc>)> =
+                merged.into_iter().map(|(k, v)| (k.unwrap_or_else(|| NONE.to_string()), v)).collect();
+            values.sort_by(|a, b| b.1[0].users.cmp(&a.1[0].users).then_with(|| a.0.cmp(&b.0)));
+            if values.len() > q.top {
+                let rest = values.split_off(q.top);
+                let mut other = vec![StepAcc::default(); q.spec.steps];
+                for (_, steps) in rest {
+                    for (a, b) in other.iter_mut().zip(steps) {
+                        a.users += b.users;
+                        a.durations.extend(b.durations);
+                    }
+                }
+                values.push((OTHER.to_string(), other));
+            }
+            groups = values;
+        }
+        let mut breakdown = StringBuilder::new();
+        let (mut step, mut name) = (Int32Builder::new(), StringBuilder::new());
+        let (mut users, mut drop_off) = (Int64Builder::new(), Int64Builder::new());
+        let (mut from_previous, mut from_start, mut drop_rate) =
+            (Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
+        let (mut avg, mut median, mut p90) = (Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
+        let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+        for (value, mut steps) in groups {
+            let first = steps[0].users;
+            for k in 1..=q.spec.steps {
+                let prev = q.previous(k).map(|p| steps[p - 1].users);
+                let acc = &mut steps[k - 1];
+                breakdown.append_value(&value);
+                step.append_value(k as i32);
+                if q.spec.order == Order::Any {
+                    name.append_value(format!("{k} of {}", q.spec.steps));
+                } else {
+                    name.append_value(&q.steps[k - 1].0);
+                }
+                users.append_value(acc.users);
+                match prev {
+                    None => {
+                        from_previous.append_option(ratio(acc.users, acc.users));
+                        drop_off.append_value(0);
+                        drop_rate.append_option(ratio(0, acc.users));
+                    }
+                    Some(p) => {
+                        from_previous.append_option(ratio(acc.users, p));
+                        drop_off.append_value(p - acc.users);
+                        drop_rate.append_option(ratio(p - acc.users, p));
+                    }
+                }
+                from_start.append_option(ratio(acc.users, first));
+                acc.durations.sort_unstable();
+                let d = &acc.durations;
+                let total: i128 = d.iter().map(|&x| x as i128).sum();
+                avg.append_option((!d.is_empty()).then(|| total as f64 / d.len() as f64 / 1e6));
+                median.append_option(percentile(d, 0.5).map(|x| x / 1e6));
+                p90.append_option(percentile(d, 0.9).map(|x| x / 1e6));
+            }
+        }
+        let mut columns: Vec<ArrayRef> = vec![];
+        if q.by.is_some() {
+            columns.push(Arc::new(breakdown.finish()));
+        }
+        columns.extend([
+            Arc::new(step.finish()) as ArrayRef,
+            Arc::new(name.finish()),
+            Arc::new(users.finish()),
+            Arc::new(from_previous.finish()),
+            Arc::new(from_start.finish()),
+            Arc::new(drop_off.finish()),
+            Arc::new(drop_rate.finish()),
+            Arc::new(avg.finish()),
+            Arc::new(median.finish()),
+            Arc::new(p90.finish()),
+        ]);
+        Ok(RecordBatch::try_new(q.schema(), columns)?)
+    }
+}
+
+/// PostgreSQL's `percentile_cont` over sorted values: linear interpolation between the two
+/// nearest ranks.
+pub fn percentile(sorted: &[i64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = p * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let (a, b) = (sorted[lo] as f64, sorted[hi] as f64);
+    Some(a + (pos - lo as f64) * (b - a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_event_names_unless_they_read_as_predicates() {
+        for name in ["signup", "Form submitted", "add-to-cart", "$pageview", "checkout.started", "a/b"] {
+            assert!(!is_predicate(name), "{name}");
+        }
+        for p in [
+            "event_name = 'page_view'",
+            "page_url LIKE '/pricing%'",
+            "event_name IN ('a', 'b')",
+            "revenue > 100 AND channel = 'Email'",
+            "NOT is_touch",
+            "(channel IS NOT NULL)",
+            "page_url ~ '^/docs'",
+            "revenue BETWEEN 1 AND 2",
+        ] {
+            assert!(is_predicate(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn percentile_cont() {
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[7], 0.9), Some(7.0));
+        assert_eq!(percentile(&[1, 2, 3, 4], 0.5), Some(2.5));
+        // PostgreSQL: percentile_cont(0.9) over 1..10 = 9.1
+        assert_eq!(percentile(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9), Some(9.1));
+    }
+}
