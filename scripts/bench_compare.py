@@ -86,10 +86,7 @@ QUERIES["paths_journey"] = (
 # window_funnel: a 3-step funnel per cookie within 7 days, the level histogram. DuckDB: the same
 # latest-anchor dynamic programme with ASOF joins; chDB: ClickHouse's windowFunnel.
 _FUNNEL_STEPS = ("page_view", "email_click", "form_submit")
-QUERIES["window_funnel"] = (
-    "SELECT level, count(*) AS people FROM (SELECT anonymous_id, window_funnel(INTERVAL '7 days', event_time, "
-    + ", ".join(f"event_name = '{s}'" for s in _FUNNEL_STEPS)
-    + ") AS level FROM events WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) f GROUP BY level ORDER BY level",
+_DUCK_FUNNEL_LEVELS = (
     "WITH e AS (SELECT anonymous_id AS p, epoch(event_time) AS t, event_name AS n FROM events "
     "WHERE anonymous_id IS NOT NULL), "
     f"s1 AS (SELECT p, t FROM e WHERE n = '{_FUNNEL_STEPS[0]}'), s2 AS (SELECT p, t FROM e WHERE n = '{_FUNNEL_STEPS[1]}'), "
@@ -98,8 +95,13 @@ QUERIES["window_funnel"] = (
     "l2m AS (SELECT p, t, max(a) OVER (PARTITION BY p ORDER BY t) AS a FROM l2), "
     "l3 AS (SELECT s3.p FROM s3 ASOF JOIN l2m ON s3.p = l2m.p AND s3.t >= l2m.t WHERE s3.t - l2m.a <= 604800), "
     "lv AS (SELECT p, 1 AS lv FROM s1 UNION ALL SELECT p, 2 FROM l2 UNION ALL SELECT p, 3 FROM l3), "
-    "per AS (SELECT p, max(lv) AS level FROM lv GROUP BY p), "
-    "everyone AS (SELECT DISTINCT p FROM e) "
+    "per AS (SELECT p, max(lv) AS level FROM lv GROUP BY p) "
+)
+QUERIES["window_funnel"] = (
+    "SELECT level, count(*) AS people FROM (SELECT anonymous_id, window_funnel(INTERVAL '7 days', event_time, "
+    + ", ".join(f"event_name = '{s}'" for s in _FUNNEL_STEPS)
+    + ") AS level FROM events WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) f GROUP BY level ORDER BY level",
+    _DUCK_FUNNEL_LEVELS + ", everyone AS (SELECT DISTINCT p FROM e) "
     "SELECT coalesce(level, 0) AS level, count(*) AS people FROM everyone LEFT JOIN per USING (p) GROUP BY 1 ORDER BY 1",
 )
 CHDB = {
@@ -108,6 +110,22 @@ CHDB = {
     + ") AS level FROM file('{data}/events/*.parquet', Parquet) WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) "
     "GROUP BY level ORDER BY level",
 }
+# funnel: the same funnel as a report, people reaching each step (journeydb also computes each
+# step's conversion, drop-off and time-to-convert percentiles, which the others are not asked
+# for). DuckDB: the same levels, counted per step; chDB: windowFunnel levels counted per step.
+QUERIES["funnel"] = (
+    "SELECT step, users FROM funnel("
+    + ", ".join(f"'{s}'" for s in _FUNNEL_STEPS)
+    + ", window => INTERVAL '7 days', source => 'events', person => 'anonymous_id') ORDER BY step",
+    _DUCK_FUNNEL_LEVELS
+    + "SELECT k AS step, count(*) FILTER (WHERE level >= k) AS users FROM per, range(1, 4) r(k) GROUP BY k ORDER BY k",
+)
+CHDB["funnel"] = (
+    "SELECT k AS step, countIf(level >= k) AS users FROM (SELECT windowFunnel(604800)(toDateTime(event_time), "
+    + ", ".join(f"event_name = '{s}'" for s in _FUNNEL_STEPS)
+    + ") AS level FROM file('{data}/events/*.parquet', Parquet) WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) "
+    "ARRAY JOIN [1, 2, 3] AS k GROUP BY k ORDER BY k"
+)
 QUERIES["paths_top"] = (
     "SELECT path, users FROM journey_paths(source => 'events', person => 'anonymous_id', max_steps => 5, "
     "top => 10, output => 'paths') ORDER BY rank",

@@ -344,12 +344,12 @@ impl Generator {
             }
             let e = &self.pending[self.pending_pos];
             self.pending_pos += 1;
-            if let Some(u) = e.user.filter(|_| matches!(e.name, "form_submit" | "live_chat" | "demo_request")) {
-                if self.onboarded != Some(e.person) {
-                    let (person, t) = (e.person, e.time);
-                    self.onboarded = Some(person);
-                    self.onboard(person, u, t);
-                }
+            if let Some(u) = e.user.filter(|_| matches!(e.name, "form_submit" | "live_chat" | "demo_request"))
+                && self.onboarded != Some(e.person)
+            {
+                let (person, t) = (e.person, e.time);
+                self.onboarded = Some(person);
+                self.onboard(person, u, t);
             }
             let e = &self.pending[self.pending_pos - 1];
             self.text.clear();

@@ -47,6 +47,7 @@
 //! Memory: the state is the events' `(ts, conditions)` pairs, 12 bytes per event of a group;
 //! no per-chain lists (ClickHouse's `strict_once` keeps every candidate chain).
 
+use crate::common::funnel_chain::set_bits;
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, PrimitiveArray};
 use datafusion::arrow::buffer::OffsetBuffer;
@@ -415,21 +416,21 @@ impl Spec {
     ) -> Result<()> {
         let ts = cast(&values[1], &DataType::Int64)?;
         let ts = ts.as_primitive::<Int64Type>();
-        let conditions: Vec<_> = values[2..2 + self.steps].iter().map(|c| c.as_boolean()).collect();
-        for row in 0..ts.len() {
-            if ts.is_null(row) || filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+        let mut masks = vec![0u32; ts.len()];
+        for (k, c) in values[2..2 + self.steps].iter().enumerate() {
+            set_bits(c.as_boolean(), 1 << k, &mut masks);
+        }
+        let times = ts.values();
+        let all = ts.null_count() == 0 && filter.is_none();
+        for (row, &mask) in masks.iter().enumerate() {
+            // Events meeting no condition matter only to strict_order.
+            if mask == 0 && !self.modes.strict_order {
                 continue;
             }
-            let mut mask = 0u32;
-            for (k, c) in conditions.iter().enumerate() {
-                if c.is_valid(row) && c.value(row) {
-                    mask |= 1 << k;
-                }
+            if !all && (ts.is_null(row) || filter.is_some_and(|f| !f.is_valid(row) || !f.value(row))) {
+                continue;
             }
-            // Events meeting no condition matter only to strict_order.
-            if mask != 0 || self.modes.strict_order {
-                push(row, (ts.value(row), mask));
-            }
+            push(row, (times[row], mask));
         }
         Ok(())
     }

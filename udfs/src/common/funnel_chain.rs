@@ -25,6 +25,7 @@
 //! Memory: `O(steps^2)` per partition plus the unit's events; no per-chain lists.
 
 use crate::aggregate::window_funnel::Matching;
+use datafusion::arrow::array::{Array, BooleanArray};
 
 /// The most steps a funnel may have: one bit each in a `u32`.
 pub const MAX_STEPS: usize = 32;
@@ -147,11 +148,16 @@ impl Chains {
             let stepping = events[i..j].iter().filter(|e| e.steps != 0).count();
             if stepping == 1 {
                 let k = (i..j).find(|&k| events[k].steps != 0).unwrap_or(i);
-                self.single(spec, k, &events[k]);
+                if spec.optional == 0 {
+                    self.extend_in_place(spec, k, &events[k]);
+                } else {
+                    self.single(spec, k, &events[k]);
+                    self.apply(false);
+                }
             } else if stepping > 1 {
                 self.group(spec, i, &events[i..j]);
+                self.apply(false);
             }
-            self.apply(false);
             if self.level == spec.steps {
                 return;
             }
@@ -185,6 +191,42 @@ impl Chains {
                     self.start[level] = None;
                 }
             }
+        }
+    }
+
+    /// The common case, one event at its timestamp and no optional steps: each step it meets
+    /// extends the chain one level below, highest step first so that each reads the state
+    /// before this event (the same rule as [`Chains::apply`], without candidates).
+    fn extend_in_place(&mut self, spec: &ChainSpec, index: usize, e: &Event) {
+        let s = self.steps;
+        let mut bits = e.steps & mask(s);
+        while bits != 0 {
+            let from = 31 - bits.leading_zeros() as usize;
+            bits &= !(1 << from);
+            let Some(start) = self.source(spec, from, e.t) else { continue };
+            let level = from + 1;
+            if self.start[level].is_some_and(|old| old >= start) {
+                continue;
+            }
+            self.start[level] = Some(start);
+            self.performed[level] = level as u32;
+            if from > 0 {
+                self.times.copy_within(from * s..from * s + from, level * s);
+                self.events.copy_within(from * s..from * s + from, level * s);
+            }
+            self.times[level * s + from] = e.t;
+            self.events[level * s + from] = index as u32;
+        }
+        self.snapshot();
+    }
+
+    /// Records the deepest level's chain when a level is reached for the first time.
+    fn snapshot(&mut self) {
+        let s = self.steps;
+        if let Some(deepest) = (self.level + 1..=s).rev().find(|&l| self.start[l].is_some()) {
+            self.level = deepest;
+            self.best_times.copy_from_slice(&self.times[deepest * s..(deepest + 1) * s]);
+            self.best_events.copy_from_slice(&self.events[deepest * s..(deepest + 1) * s]);
         }
     }
 
@@ -321,11 +363,7 @@ impl Chains {
                 self.events[l * s..(l + 1) * s].copy_from_slice(&self.candidate_events[c * s..(c + 1) * s]);
             }
         }
-        if let Some(deepest) = (self.level + 1..=s).rev().find(|&l| self.start[l].is_some()) {
-            self.level = deepest;
-            self.best_times.copy_from_slice(&self.times[deepest * s..(deepest + 1) * s]);
-            self.best_events.copy_from_slice(&self.events[deepest * s..(deepest + 1) * s]);
-        }
+        self.snapshot();
     }
 
     /// Any order: a window from each step event; the most steps distinct events in it fill.
@@ -438,6 +476,17 @@ impl Chains {
             self.best_times[k] = t;
             self.best_events[k] = e;
         }
+    }
+}
+
+/// ORs `bit` into `out[i]` wherever `c` is true (NULL is false).
+pub fn set_bits(c: &BooleanArray, bit: u32, out: &mut [u32]) {
+    let values = match c.nulls() {
+        Some(nulls) => &(c.values() & nulls.inner()),
+        None => c.values(),
+    };
+    for i in values.set_indices() {
+        out[i] |= bit;
     }
 }
 

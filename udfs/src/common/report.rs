@@ -1,10 +1,12 @@
 //! The execution shape shared by the report table functions.
 //!
 //! A report reads its input (the journey model or the relation given as `source`) through SQL
-//! planned in the caller's session, hash-partitioned by person and sorted within each partition
-//! by the report's keys, so that every person's rows arrive together and in order. One task per
-//! partition folds the rows into a partial state ([`ReportKernel::update`]); the partial states
-//! are then combined into the report ([`ReportKernel::finish`]). The answer depends only on the
+//! planned in the caller's session, hash-partitioned by person and, when the report gives sort
+//! keys, sorted within each partition by them, so that every person's rows arrive together and
+//! in order (without keys, a person's rows are all in one partition, in no particular order).
+//! One task per partition folds the rows into a partial state ([`ReportKernel::update`], then
+//! [`ReportKernel::end_partition`]); the partial states are then combined into the report
+//! ([`ReportKernel::finish`]). The answer depends only on the
 //! rows, never on how they were split into partitions or batches: kernels are written so, and
 //! the tests check it.
 
@@ -41,9 +43,13 @@ pub trait ReportKernel: fmt::Debug + Send + Sync + 'static {
     type Partial: Send + 'static;
 
     fn name(&self) -> &'static str;
-    fn new_partial(&self) -> Self::Partial;
+    fn new_partial(&self) -> Result<Self::Partial>;
     /// Folds one batch (of one partition, in sorted order) into the partition's state.
     fn update(&self, partial: &mut Self::Partial, batch: &RecordBatch) -> Result<()>;
+    /// Called once a partition's rows are all read, in that partition's task.
+    fn end_partition(&self, _partial: &mut Self::Partial) -> Result<()> {
+        Ok(())
+    }
     /// Combines the partitions' states into the report.
     fn finish(&self, partials: Vec<Self::Partial>) -> Result<RecordBatch>;
 }
@@ -66,13 +72,13 @@ pub struct ReportExec<K: ReportKernel> {
     kernel: Arc<K>,
     schema: SchemaRef,
     person: Arc<dyn PhysicalExpr>,
-    ordering: LexOrdering,
+    ordering: Option<LexOrdering>,
     properties: Arc<PlanProperties>,
 }
 
 impl<K: ReportKernel> ReportExec<K> {
     /// `input` is repartitioned on column `person` into `partitions` and sorted by columns
-    /// `keys` (ascending, NULLs last) within each partition.
+    /// `keys` (ascending, NULLs last) within each partition; no sort when `keys` is empty.
     pub fn try_new(
         input: Arc<dyn ExecutionPlan>,
         person: &str,
@@ -86,11 +92,14 @@ impl<K: ReportKernel> ReportExec<K> {
         let options = SortOptions { descending: false, nulls_first: false };
         let exprs: Vec<PhysicalSortExpr> =
             keys.iter().map(|k| Ok(PhysicalSortExpr::new(col(k, &input_schema)?, options))).collect::<Result<_>>()?;
-        let ordering = LexOrdering::new(exprs).ok_or_else(|| DataFusionError::Internal("no sort keys".into()))?;
+        let ordering = LexOrdering::new(exprs);
         let hash = Partitioning::Hash(vec![person.clone()], partitions.max(1));
-        let repartitioned = Arc::new(RepartitionExec::try_new(input, hash)?);
-        let sorted = Arc::new(SortExec::new(ordering.clone(), repartitioned).with_preserve_partitioning(true));
-        Ok(Self::with_sorted_input(sorted, kernel, schema, person, ordering))
+        let repartitioned: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(input, hash)?);
+        let input = match &ordering {
+            Some(o) => Arc::new(SortExec::new(o.clone(), repartitioned).with_preserve_partitioning(true)),
+            None => repartitioned,
+        };
+        Ok(Self::with_sorted_input(input, kernel, schema, person, ordering))
     }
 
     fn with_sorted_input(
@@ -98,7 +107,7 @@ impl<K: ReportKernel> ReportExec<K> {
         kernel: Arc<K>,
         schema: SchemaRef,
         person: Arc<dyn PhysicalExpr>,
-        ordering: LexOrdering,
+        ordering: Option<LexOrdering>,
     ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
@@ -164,7 +173,7 @@ impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
     }
 
     fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
-        vec![Some(OrderingRequirements::from(self.ordering.clone()))]
+        vec![self.ordering.clone().map(OrderingRequirements::from)]
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
@@ -181,10 +190,11 @@ impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
             let mut stream = self.input.execute(p, context.clone())?;
             let kernel = self.kernel.clone();
             tasks.push(SpawnedTask::spawn(async move {
-                let mut partial = kernel.new_partial();
+                let mut partial = kernel.new_partial()?;
                 while let Some(batch) = stream.next().await {
                     kernel.update(&mut partial, &batch?)?;
                 }
+                kernel.end_partition(&mut partial)?;
                 Ok::<_, DataFusionError>(partial)
             }));
         }

@@ -64,7 +64,7 @@
 //! | `count` | `'users'` | `'users'` or `'sessions'` |
 //! | `session` | `session` | the session column or expression for `count => 'sessions'` |
 
-use crate::common::funnel_chain::{ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key};
+use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key, set_bits};
 use crate::common::options::Options;
 use crate::common::report::{Labels, ReportExec, ReportKernel, plan_sql, project, source_relation};
 use crate::error::ArgumentError;
@@ -72,20 +72,21 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
-use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, UnaryOperator};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 use std::cmp::Ordering;
+use std::fmt;
 use std::sync::Arc;
 
 pub const NAME: &str = "funnel";
@@ -319,10 +320,10 @@ impl FunnelQuery {
             }
             optional |= 1 << (k - 1);
         }
-        if let Attribution::Step(n) = attribution {
-            if n > steps.len() {
-                return Err(bad("attribution", format!("step_{n} is beyond the {} steps", steps.len())));
-            }
+        if let Attribution::Step(n) = attribution
+            && n > steps.len()
+        {
+            return Err(bad("attribution", format!("step_{n} is beyond the {} steps", steps.len())));
         }
         o.finish(&OPTIONS)?;
         for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("event", &event)] {
@@ -436,9 +437,16 @@ impl TableProvider for FunnelTable {
             .await
             .map_err(|e| DataFusionError::Plan(format!("{NAME}: cannot read source \"{}\": {e}", self.query.source)))?;
         let partitions = state.config().target_partitions();
-        let kernel = Arc::new(FunnelKernel { query: self.query.clone() });
-        let keys: &[&str] = if self.query.sessions.is_some() { &["p", "s", "t"] } else { &["p", "t"] };
-        let report = ReportExec::try_new(input, "p", keys, partitions, kernel, self.schema.clone())?;
+        let schema = input.schema();
+        let mut key_fields = vec![schema.field(0).clone()];
+        if self.query.sessions.is_some() {
+            key_fields.push(schema.field(2).clone());
+        }
+        let key_schema = Arc::new(Schema::new(key_fields));
+        let kernel = Arc::new(FunnelKernel { query: self.query.clone(), key_schema });
+        // No sort: each partition groups its units in a hash table (a unit's rows all land in
+        // one partition), and each unit's events are ordered in the kernel.
+        let report = ReportExec::try_new(input, "p", &[], partitions, kernel, self.schema.clone())?;
         project(Arc::new(report), projection)
     }
 }
@@ -446,6 +454,8 @@ impl TableProvider for FunnelTable {
 #[derive(Debug)]
 struct FunnelKernel {
     query: Arc<FunnelQuery>,
+    /// The unit key's columns: person, and session when counting sessions.
+    key_schema: SchemaRef,
 }
 
 /// One step's figures for one breakdown value.
@@ -456,96 +466,88 @@ struct StepAcc {
     durations: Vec<i64>,
 }
 
-/// One partition's state.
-#[derive(Debug)]
+/// One partition's state: every unit's events (a unit's rows all land in one partition), then,
+/// at the end of the partition, its figures.
 struct Partial {
     labels: Labels,
     chains: Chains,
-    /// The unit being read: its key row.
-    current: Option<Vec<u8>>,
+    /// Unit key (person, and session when counting sessions) -> dense unit id.
+    units: Box<dyn GroupValues>,
+    unit_of_row: Vec<usize>,
+    /// Per event: its unit, the event, its breakdown label ([`NULL_LABEL`] for NULL).
+    event_unit: Vec<u32>,
     events: Vec<Event>,
-    /// The breakdown label of each event (`u32::MAX` for NULL).
     event_labels: Vec<u32>,
-    order: Vec<u32>,
-    sorted: Vec<Event>,
-    /// Per breakdown label (`u32::MAX`: no breakdown or none), per step.
+    /// Per breakdown label ([`NULL_LABEL`]: no breakdown, or none), per step.
     acc: HashMap<u32, Vec<StepAcc>>,
 }
 
 const NULL_LABEL: u32 = u32::MAX;
 
-impl Partial {
-    fn label_cmp(&self, a: u32, b: u32) -> Ordering {
-        match (a == NULL_LABEL, b == NULL_LABEL) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Less,
-            (false, true) => Ordering::Greater,
-            _ => self.labels.get(a).cmp(self.labels.get(b)),
-        }
+impl fmt::Debug for Partial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partial").field("events", &self.events.len()).finish()
     }
+}
 
-    /// Folds the unit just read into the figures.
-    fn flush(&mut self, q: &FunnelQuery) {
-        if self.current.take().is_none() {
+/// Orders labels by text, NULL first.
+fn label_cmp(labels: &Labels, a: u32, b: u32) -> Ordering {
+    match (a == NULL_LABEL, b == NULL_LABEL) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        _ => labels.get(a).cmp(labels.get(b)),
+    }
+}
+
+impl Partial {
+    /// Runs every unit's chain and folds it into the figures.
+    fn fold(&mut self, q: &FunnelQuery) {
+        let units = self.units.len();
+        if self.events.is_empty() {
             return;
         }
-        let n = self.events.len();
-        self.order.clear();
-        self.order.extend(0..n as u32);
-        let by_key = |p: &Partial, a: u32, b: u32| {
-            let (ea, eb) = (&p.events[a as usize], &p.events[b as usize]);
-            order_key(ea)
-                .cmp(&order_key(eb))
-                .then_with(|| p.label_cmp(p.event_labels[a as usize], p.event_labels[b as usize]))
-        };
-        if !self.order.is_sorted_by(|&a, &b| by_key(self, a, b) != Ordering::Greater) {
-            let mut order = std::mem::take(&mut self.order);
-            order.sort_by(|&a, &b| by_key(self, a, b));
-            self.order = order;
+        // Counting sort of the events by unit.
+        let mut start = vec![0u32; units + 1];
+        for &u in &self.event_unit {
+            start[u as usize + 1] += 1;
         }
-        self.sorted.clear();
-        self.sorted.extend(self.order.iter().map(|&i| self.events[i as usize]));
-        let chain = self.chains.run(&q.spec, &self.sorted);
-        if chain.level > 0 {
-            let label = if q.by.is_none() {
-                NULL_LABEL
-            } else {
-                let labels = &self.event_labels;
-                let order = &self.order;
-                let label_of = |k: usize| labels[order[k] as usize];
-                match q.attribution {
-                    Attribution::FirstTouch | Attribution::LastTouch => {
-                        let last = q.attribution == Attribution::LastTouch;
-                        let until = chain.times.iter().rev().find(|&&t| t != SKIPPED).copied().unwrap_or(i64::MAX);
-                        let mut best: Option<(i64, u32)> = None;
-                        for (k, e) in self.sorted.iter().enumerate() {
-                            let l = label_of(k);
-                            if l == NULL_LABEL || (last && e.t > until) {
-                                continue;
-                            }
-                            let better = match best {
-                                None => true,
-                                Some((t, b)) => {
-                                    let time = if last { e.t.cmp(&t) } else { t.cmp(&e.t) };
-                                    time == Ordering::Greater
-                                        || (time == Ordering::Equal && {
-                                            let (la, lb) = (self.labels.get(l), self.labels.get(b));
-                                            la < lb
-                                        })
-                                }
-                            };
-                            if better {
-                                best = Some((e.t, l));
-                            }
-                        }
-                        best.map_or(NULL_LABEL, |(_, l)| l)
-                    }
-                    Attribution::Step(n) => match chain.events.get(n - 1) {
-                        Some(&e) if e != NO_EVENT => label_of(e as usize),
-                        _ => NULL_LABEL,
-                    },
-                }
-            };
+        for u in 0..units {
+            start[u + 1] += start[u];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0u32; self.events.len()];
+        for (i, &u) in self.event_unit.iter().enumerate() {
+            order[next[u as usize] as usize] = i as u32;
+            next[u as usize] += 1;
+        }
+        let mut unit: Vec<(Event, u32)> = vec![];
+        let mut sorted: Vec<Event> = vec![];
+        let mut labels: Vec<u32> = vec![];
+        let text = &self.labels;
+        let cmp = |a: &(Event, u32), b: &(Event, u32)| {
+            order_key(&a.0).cmp(&order_key(&b.0)).then_with(|| label_cmp(text, a.1, b.1))
+        };
+        for u in 0..units {
+            unit.clear();
+            unit.extend(
+                order[start[u] as usize..start[u + 1] as usize]
+                    .iter()
+                    .map(|&i| (self.events[i as usize], self.event_labels[i as usize])),
+            );
+            if !unit.is_sorted_by(|a, b| cmp(a, b) != Ordering::Greater) {
+                unit.sort_by(cmp);
+            }
+            sorted.clear();
+            sorted.extend(unit.iter().map(|e| e.0));
+            labels.clear();
+            labels.extend(unit.iter().map(|e| e.1));
+            let chain = self.chains.run(&q.spec, &sorted);
+            if chain.level == 0 {
+                continue;
+            }
+            let label =
+                if q.by.is_none() { NULL_LABEL } else { breakdown_label(q, &chain, &sorted, &labels, &self.labels) };
             let steps = self.acc.entry(label).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
             let mut previous: Option<i64> = None;
             for (k, &t) in chain.times.iter().enumerate() {
@@ -559,8 +561,40 @@ impl Partial {
                 previous = Some(t);
             }
         }
-        self.events.clear();
-        self.event_labels.clear();
+        self.events = vec![];
+        self.event_unit = vec![];
+        self.event_labels = vec![];
+    }
+}
+
+/// The unit's breakdown value: see the contract (`attribution`).
+fn breakdown_label(q: &FunnelQuery, chain: &Chain<'_>, events: &[Event], labels: &[u32], text: &Labels) -> u32 {
+    match q.attribution {
+        Attribution::FirstTouch | Attribution::LastTouch => {
+            let last = q.attribution == Attribution::LastTouch;
+            let until = chain.times.iter().rev().find(|&&t| t != SKIPPED).copied().unwrap_or(i64::MAX);
+            let mut best: Option<(i64, u32)> = None;
+            for (e, &l) in events.iter().zip(labels) {
+                if l == NULL_LABEL || (last && e.t > until) {
+                    continue;
+                }
+                let better = match best {
+                    None => true,
+                    Some((t, b)) => {
+                        let time = if last { e.t.cmp(&t) } else { t.cmp(&e.t) };
+                        time == Ordering::Greater || (time == Ordering::Equal && text.get(l) < text.get(b))
+                    }
+                };
+                if better {
+                    best = Some((e.t, l));
+                }
+            }
+            best.map_or(NULL_LABEL, |(_, l)| l)
+        }
+        Attribution::Step(n) => match chain.events.get(n - 1) {
+            Some(&e) if e != NO_EVENT => labels[e as usize],
+            _ => NULL_LABEL,
+        },
     }
 }
 
@@ -571,17 +605,17 @@ impl ReportKernel for FunnelKernel {
         NAME
     }
 
-    fn new_partial(&self) -> Partial {
-        Partial {
+    fn new_partial(&self) -> Result<Partial> {
+        Ok(Partial {
             labels: Labels::default(),
             chains: Chains::default(),
-            current: None,
+            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
+            unit_of_row: vec![],
+            event_unit: vec![],
             events: vec![],
             event_labels: vec![],
-            order: vec![],
-            sorted: vec![],
             acc: HashMap::new(),
-        }
+        })
     }
 
     fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {
@@ -608,38 +642,34 @@ impl ReportKernel for FunnelKernel {
         let label = label.as_ref().map(|l| l.as_string_view());
         let steps: Vec<_> = steps.iter().map(|c| c.as_boolean()).collect();
         let exclusions: Vec<_> = exclusions.iter().map(|c| c.as_boolean()).collect();
-        // The unit key: person, and session when counting sessions.
-        let mut key_columns = vec![person.clone()];
-        key_columns.extend(session.clone());
-        let converter = RowConverter::new(key_columns.iter().map(|c| SortField::new(c.data_type().clone())).collect())?;
-        let rows: Rows = converter.convert_columns(&key_columns)?;
-        for range in partition(&key_columns)?.ranges() {
-            let key = rows.row(range.start).as_ref().to_vec();
-            if partial.current.as_ref() != Some(&key) {
-                partial.flush(q);
-                partial.current = Some(key);
-            }
-            for i in range {
-                let mut m = 0u32;
-                for (k, c) in steps.iter().enumerate() {
-                    if c.is_valid(i) && c.value(i) {
-                        m |= 1 << k;
-                    }
-                }
-                let mut x = 0u32;
-                for (k, c) in exclusions.iter().enumerate() {
-                    if c.is_valid(i) && c.value(i) {
-                        x |= 1 << k;
-                    }
-                }
-                let l = match label {
-                    Some(l) if l.is_valid(i) => partial.labels.id(l.value(i)),
-                    _ => NULL_LABEL,
-                };
-                partial.events.push(Event { t: time.value(i), steps: m, excl: x });
-                partial.event_labels.push(l);
+        let mut key_columns = vec![person];
+        key_columns.extend(session);
+        partial.units.intern(&key_columns, &mut partial.unit_of_row)?;
+        let rows = batch.num_rows();
+        let mut masks = vec![0u32; rows];
+        let mut excl = vec![0u32; rows];
+        for (columns, out) in [(&steps, &mut masks), (&exclusions, &mut excl)] {
+            for (k, c) in columns.iter().enumerate() {
+                set_bits(c, 1 << k, out);
             }
         }
+        partial.event_unit.extend(partial.unit_of_row.iter().map(|&u| u as u32));
+        let times = time.values();
+        partial.events.extend((0..rows).map(|i| Event { t: times[i], steps: masks[i], excl: excl[i] }));
+        match label {
+            None => partial.event_labels.extend(std::iter::repeat_n(NULL_LABEL, rows)),
+            Some(l) => {
+                for i in 0..rows {
+                    let id = if l.is_valid(i) { partial.labels.id(l.value(i)) } else { NULL_LABEL };
+                    partial.event_labels.push(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_partition(&self, partial: &mut Partial) -> Result<()> {
+        partial.fold(&self.query);
         Ok(())
     }
 
@@ -648,7 +678,6 @@ impl ReportKernel for FunnelKernel {
         // Partition-local labels become text; figures merged per value.
         let mut merged: HashMap<Option<String>, Vec<StepAcc>> = HashMap::new();
         for p in &mut partials {
-            p.flush(q);
             for (label, steps) in p.acc.drain() {
                 let key = (label != NULL_LABEL).then(|| p.labels.get(label).to_string());
                 let into = merged.entry(key).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);

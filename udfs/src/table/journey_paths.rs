@@ -341,7 +341,7 @@ impl ReportKernel for PathsKernel {
         NAME
     }
 
-    fn new_partial(&self) -> Partial {
+    fn new_partial(&self) -> Result<Partial> {
         let q = &self.query;
         let mut interner = Interner::default();
         let ellipsis = interner.id(ELLIPSIS);
@@ -355,7 +355,7 @@ impl ReportKernel for PathsKernel {
             max_steps: q.max_steps,
             ellipsis,
         };
-        Partial { interner, rules, current: None, events: vec![], paths: vec![], person_ends: vec![] }
+        Ok(Partial { interner, rules, current: None, events: vec![], paths: vec![], person_ends: vec![] })
     }
 
     fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {
