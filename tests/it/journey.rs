@@ -148,8 +148,10 @@ async fn stitching_sessions_and_conversions_on_a_mapped_table() {
 }
 
 /// Random events (ties in time, repeats, several sessions), written twice in different row
-/// orders and file splits: journey_paths gives the same answer for both copies, at 1 and 4
-/// partitions and batch sizes 2 and 8192, and conserves flow at every node.
+/// orders and file splits: journey_paths and funnel (every order, optional steps, exclusions,
+/// every breakdown attribution, whose ties in time are many here) give the same answer for both
+/// copies, at 1 and 4 partitions and batch sizes 2 and 8192; journey_paths conserves flow at
+/// every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -207,6 +209,13 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
                 );
                 answers.push((format!("{table} {output} {partitions}/{batch_size}"), query(&engine, &sql).await));
             }
+            for (k, funnel) in FUNNELS.iter().enumerate() {
+                let sql = format!(
+                    "SELECT * FROM funnel({funnel}, source => '{table}', person => 'person', time => 'ts', \
+                     event => 'node') ORDER BY 1, 2"
+                );
+                answers.push((format!("{table} funnel{k} {partitions}/{batch_size}"), query(&engine, &sql).await));
+            }
         }
         // What enters a node below max_steps leaves it (or drops off), counted in paths.
         let unbalanced = query(
@@ -233,4 +242,24 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
     for (k, a) in &paths {
         assert_eq!(a, &paths[0].1, "{k} differs from {}", paths[0].0);
     }
+    for f in 0..FUNNELS.len() {
+        let tag = format!("funnel{f} ");
+        let runs: Vec<_> = answers.iter().filter(|(k, _)| k.contains(&tag)).collect();
+        assert_eq!(runs.len(), 4);
+        // Real funnels: people get past the first step, with times.
+        assert!(runs[0].1.iter().filter(|r| !r.contains("NULL")).count() >= 2, "{tag}{:?}", runs[0].1);
+        for (k, a) in &runs {
+            assert_eq!(a, &runs[0].1, "{k} differs from {}", runs[0].0);
+        }
+    }
 }
+
+/// The funnels of the determinism test.
+const FUNNELS: [&str; 5] = [
+    "'home', 'pricing', 'signup', 'demo', window => INTERVAL '3 hours', by => 'node'",
+    "'home', 'pricing', '!blog', 'signup', 'demo', optional => ARRAY[2], window => INTERVAL '5 hours', \
+     by => 'node', attribution => 'last_touch'",
+    "'docs', 'signup', 'demo', \"order\" => 'strict', by => 'node', attribution => 'step_1'",
+    "'docs', 'home', 'demo', \"order\" => 'any', window => INTERVAL '2 hours', by => 'node', attribution => 'step_2'",
+    "'home', 'node IN (''docs'', ''blog'')', 'home', window => INTERVAL '1 hour'",
+];
