@@ -14,6 +14,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
@@ -108,7 +109,11 @@ impl Engine {
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         catalog.register_schema(STORE_SCHEMA, Arc::new(StoreSchema(self.store.clone())))?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
-        let mut state = ctx.state();
+        let mut builder = SessionStateBuilder::new_from_existing(ctx.state());
+        for rule in journeydb_udfs::physical_optimizer_rules() {
+            builder = builder.with_physical_optimizer_rule(rule);
+        }
+        let mut state = builder.build();
         journeydb_udfs::register_all(&mut state)?;
         Ok(SessionContext::new_with_state(state))
     }

@@ -85,6 +85,11 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![Arc::new(AggregateUDF::from(aggregate::window_funnel::WindowFunnel::new()))]
 }
 
+/// The physical optimizer rules the journey functions want (added after DataFusion's own).
+pub fn physical_optimizer_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
+    vec![Arc::new(aggregate::single_phase::SinglePhaseFunnel)]
+}
+
 /// Every journey scalar function.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![Arc::new(ScalarUDF::from(scalar::channel_group::ChannelGroup::new()))]

@@ -1,3 +1,4 @@
 //! Aggregate functions.
 
+pub mod single_phase;
 pub mod window_funnel;
