@@ -1,5 +1,6 @@
 //! Kernels and plumbing shared by the journey functions.
 
+pub mod attribution;
 pub mod duration;
 pub mod funnel_chain;
 pub mod options;
