@@ -43,6 +43,12 @@ pub struct CatalogEntry {
 pub fn catalog() -> Vec<CatalogEntry> {
     vec![
         CatalogEntry {
+            name: window::attribute::NAME,
+            kind: "w",
+            result: "double precision",
+            arguments: "model text, VARIADIC arguments \"any\"",
+        },
+        CatalogEntry {
             name: scalar::channel_group::NAME,
             kind: "f",
             result: "text",
@@ -77,7 +83,10 @@ pub fn catalog() -> Vec<CatalogEntry> {
 
 /// Every journey window function.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    vec![Arc::new(WindowUDF::from(window::sessionize::Sessionize::new()))]
+    vec![
+        Arc::new(WindowUDF::from(window::attribute::Attribute::new())),
+        Arc::new(WindowUDF::from(window::sessionize::Sessionize::new())),
+    ]
 }
 
 /// Every journey aggregate function.

@@ -122,7 +122,7 @@ pub fn shares(model: Model, touches: &[Touch], conversion_t: i64) -> Shares {
         Model::TimeDecay(half_life) => {
             let h = half_life.max(1) as f64;
             for (x, t) in w.iter_mut().zip(touches) {
-                let age = (conversion_t - t.t).max(0) as f64;
+                let age = conversion_t.saturating_sub(t.t).max(0) as f64;
                 *x = (-age / h).exp2();
             }
             // Very old touches underflow to 0: the newest touch always counts.
