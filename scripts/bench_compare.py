@@ -126,6 +126,18 @@ CHDB["funnel"] = (
     + ") AS level FROM file('{data}/events/*.parquet', Parquet) WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) "
     "ARRAY JOIN [1, 2, 3] AS k GROUP BY k ORDER BY k"
 )
+# attribute_window: position-based (U) credit per channel, each cookie's touches one journey
+# (DuckDB: row_number() and count() over the same window, the 40/20/40 rule with its small-n
+# cases in a CASE).
+QUERIES["attribute_window"] = (
+    "SELECT channel, round(sum(s), 3) AS credit FROM (SELECT channel, attribute('position_based') OVER "
+    "(PARTITION BY anonymous_id ORDER BY event_time, channel) AS s FROM events "
+    "WHERE channel IS NOT NULL AND anonymous_id IS NOT NULL) x GROUP BY channel ORDER BY channel",
+    "WITH t AS (SELECT channel, row_number() OVER (PARTITION BY anonymous_id ORDER BY event_time, channel) AS k, "
+    "count(*) OVER (PARTITION BY anonymous_id) AS n FROM events WHERE channel IS NOT NULL AND anonymous_id IS NOT NULL) "
+    "SELECT channel, round(sum(CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN k = 1 OR k = n THEN 0.4 "
+    "ELSE 0.2 / (n - 2) END), 3) AS credit FROM t GROUP BY channel ORDER BY channel",
+)
 QUERIES["paths_top"] = (
     "SELECT path, users FROM journey_paths(source => 'events', person => 'anonymous_id', max_steps => 5, "
     "top => 10, output => 'paths') ORDER BY rank",
