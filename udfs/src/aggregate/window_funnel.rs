@@ -768,13 +768,8 @@ mod tests {
 
     #[test]
     fn matches_the_definition_on_random_event_sets() {
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = crate::common::test_rng::TestRng(0x2545_f491_4f6c_dd1d);
+        let mut next = |n: u64| rng.next(n);
         for case in 0..3000 {
             let steps = 1 + next(4) as usize;
             let n = next(7) as usize;

@@ -285,13 +285,8 @@ mod tests {
 
     #[test]
     fn shares_add_up_to_exactly_one_in_touch_order() {
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = crate::common::test_rng::TestRng(0x2545_f491_4f6c_dd1d);
+        let mut next = |n: u64| rng.next(n);
         let models = [
             Model::FirstTouch,
             Model::LastTouch,

@@ -498,6 +498,7 @@ fn mask(steps: usize) -> u32 {
 mod tests {
     use super::*;
     use crate::aggregate::window_funnel::{Modes, funnel_level};
+    use crate::common::test_rng::TestRng;
 
     fn spec(steps: usize, window: i64) -> ChainSpec {
         ChainSpec { steps, window, order: Order::Ordered, optional: 0, exclusions: vec![] }
@@ -581,17 +582,6 @@ mod tests {
         assert_eq!(run(&s, &[ev(0, 1 | 2), ev(1, 1), ev(2, 4)]), (3, vec![0, 1, 2]));
     }
 
-    /// A tiny deterministic generator (no dependency).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
-
     /// Brute force over every chain: returns (deepest level, earliest completion time there).
     fn brute(spec: &ChainSpec, events: &[Event]) -> (usize, Option<i64>) {
         let mut best = (0usize, None::<i64>);
@@ -653,7 +643,7 @@ mod tests {
         best
     }
 
-    fn random_case(rng: &mut Rng, steps: usize, with_excl: bool) -> Vec<Event> {
+    fn random_case(rng: &mut TestRng, steps: usize, with_excl: bool) -> Vec<Event> {
         let n = rng.next(8) as usize;
         let mut events: Vec<Event> = (0..n)
             .map(|_| {
@@ -676,7 +666,7 @@ mod tests {
     /// the earliest possible time, for every order, with optional steps and exclusions.
     #[test]
     fn differential_against_brute_force() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = TestRng(0x9e37_79b9_7f4a_7c15);
         let mut chains = Chains::default();
         for case in 0..4000 {
             let steps = 2 + rng.next(3) as usize;
@@ -719,7 +709,7 @@ mod tests {
 
     #[test]
     fn any_order_against_brute_force() {
-        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let mut rng = TestRng(0x1234_5678_9abc_def1);
         let mut chains = Chains::default();
         for case in 0..3000 {
             let steps = 2 + rng.next(3) as usize;
@@ -754,7 +744,7 @@ mod tests {
     #[test]
     fn order_does_not_depend_on_arrival() {
         let s = ChainSpec { optional: 0b0100, exclusions: vec![(1, 2)], ..spec(4, 3) };
-        let mut rng = Rng(77);
+        let mut rng = TestRng(77);
         let mut chains = Chains::default();
         for _ in 0..500 {
             let mut events = random_case(&mut rng, 4, true);

@@ -6,3 +6,5 @@ pub mod funnel_chain;
 pub mod options;
 pub mod paths;
 pub mod report;
+#[cfg(test)]
+pub mod test_rng;

@@ -13,12 +13,14 @@
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::Session;
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning, PhysicalSortExpr,
 };
@@ -52,6 +54,57 @@ pub trait ReportKernel: fmt::Debug + Send + Sync + 'static {
     }
     /// Combines the partitions' states into the report.
     fn finish(&self, partials: Vec<Self::Partial>) -> Result<RecordBatch>;
+}
+
+/// A report's validated call: the SQL of its input, and its plan over that input.
+pub trait ReportQuery: fmt::Debug + Send + Sync + 'static {
+    /// The function's name, for errors.
+    fn function(&self) -> &'static str;
+    /// The `source` option, for errors.
+    fn source(&self) -> &str;
+    fn input_sql(&self) -> String;
+    fn schema(&self) -> SchemaRef;
+    /// The report over its planned input (a [`ReportExec`]).
+    fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>>;
+}
+
+/// A report as a table: its input planned, in the caller's session, when it is scanned.
+#[derive(Debug)]
+pub struct ReportTable<Q: ReportQuery> {
+    query: Arc<Q>,
+    schema: SchemaRef,
+}
+
+impl<Q: ReportQuery> ReportTable<Q> {
+    pub fn new(query: Q) -> Self {
+        ReportTable { schema: query.schema(), query: Arc::new(query) }
+    }
+}
+
+#[async_trait::async_trait]
+impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let q = &self.query;
+        let input = plan_sql(state, &q.input_sql()).await.map_err(|e| {
+            DataFusionError::Plan(format!("{}: cannot read source \"{}\": {e}", q.function(), q.source()))
+        })?;
+        let report = q.clone().plan(input, state.config().target_partitions())?;
+        project(report, projection)
+    }
 }
 
 /// Plans `sql` in the caller's session (its catalogs, functions and settings).

@@ -66,18 +66,16 @@
 
 use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key, set_bits};
 use crate::common::options::Options;
-use crate::common::report::{Labels, ReportExec, ReportKernel, plan_sql, project, source_relation};
+use crate::common::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
-use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
-use datafusion::datasource::TableType;
-use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
+use datafusion::error::Result;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -405,49 +403,39 @@ impl FunnelQuery {
 impl TableFunctionImpl for Funnel {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let query = FunnelQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
-        Ok(Arc::new(FunnelTable { schema: query.schema(), query: Arc::new(query) }))
+        Ok(Arc::new(ReportTable::new(query)))
     }
 }
 
-/// The report as a table: planned when scanned.
-#[derive(Debug)]
-struct FunnelTable {
-    query: Arc<FunnelQuery>,
-    schema: SchemaRef,
-}
+impl ReportQuery for FunnelQuery {
+    fn function(&self) -> &'static str {
+        NAME
+    }
 
-#[async_trait::async_trait]
-impl TableProvider for FunnelTable {
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn input_sql(&self) -> String {
+        FunnelQuery::input_sql(self)
+    }
+
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        FunnelQuery::schema(self)
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = plan_sql(state, &self.query.input_sql())
-            .await
-            .map_err(|e| DataFusionError::Plan(format!("{NAME}: cannot read source \"{}\": {e}", self.query.source)))?;
-        let partitions = state.config().target_partitions();
+    fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = input.schema();
         let mut key_fields = vec![schema.field(0).clone()];
-        if self.query.sessions.is_some() {
+        if self.sessions.is_some() {
             key_fields.push(schema.field(2).clone());
         }
         let key_schema = Arc::new(Schema::new(key_fields));
-        let kernel = Arc::new(FunnelKernel { query: self.query.clone(), key_schema });
+        let output = FunnelQuery::schema(&self);
+        let kernel = Arc::new(FunnelKernel { query: self, key_schema });
         // No sort: each partition groups its units in a hash table (a unit's rows all land in
         // one partition), and each unit's events are ordered in the kernel.
-        let report = ReportExec::try_new(input, "p", &[], partitions, kernel, self.schema.clone())?;
-        project(Arc::new(report), projection)
+        Ok(Arc::new(ReportExec::try_new(input, "p", &[], partitions, kernel, output)?))
     }
 }
 

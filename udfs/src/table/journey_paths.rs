@@ -51,7 +51,7 @@
 
 use crate::common::options::Options;
 use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
-use crate::common::report::{Labels, ReportExec, ReportKernel, plan_sql, project, source_relation};
+use crate::common::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, make_comparator,
@@ -59,11 +59,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, cast};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
-use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, HashSet};
-use datafusion::datasource::TableType;
-use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
+use datafusion::error::Result;
 use datafusion::physical_plan::ExecutionPlan;
 use regex::Regex;
 use std::sync::Arc;
@@ -227,43 +225,33 @@ impl PathsQuery {
 impl TableFunctionImpl for JourneyPaths {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let query = PathsQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
-        Ok(Arc::new(PathsTable { schema: query.schema(), query: Arc::new(query) }))
+        Ok(Arc::new(ReportTable::new(query)))
     }
 }
 
-/// The report as a table: planned when scanned.
-#[derive(Debug)]
-struct PathsTable {
-    query: Arc<PathsQuery>,
-    schema: SchemaRef,
-}
+impl ReportQuery for PathsQuery {
+    fn function(&self) -> &'static str {
+        NAME
+    }
 
-#[async_trait::async_trait]
-impl TableProvider for PathsTable {
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn input_sql(&self) -> String {
+        PathsQuery::input_sql(self)
+    }
+
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        PathsQuery::schema(self)
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = plan_sql(state, &self.query.input_sql())
-            .await
-            .map_err(|e| DataFusionError::Plan(format!("{NAME}: cannot read source \"{}\": {e}", self.query.source)))?;
-        let partitions = state.config().target_partitions();
-        let kernel = Arc::new(PathsKernel { query: self.query.clone() });
+    fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = PathsQuery::schema(&self);
+        let kernel = Arc::new(PathsKernel { query: self });
         // Ties in time are ordered by label in the kernel (rare; sorting on the node too would
         // make every row's sort key carry a string).
-        let report = ReportExec::try_new(input, "p", &["p", "t"], partitions, kernel, self.schema.clone())?;
-        project(Arc::new(report), projection)
+        Ok(Arc::new(ReportExec::try_new(input, "p", &["p", "t"], partitions, kernel, schema)?))
     }
 }
 
@@ -570,6 +558,7 @@ fn top_paths(people: &[&[Path]], labels: &Interner, q: &PathsQuery) -> Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::logical_expr::Expr;
     use datafusion::prelude::SessionContext;
 
     /// A call with no arguments.
