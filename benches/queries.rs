@@ -14,7 +14,7 @@ use journeydb::session::{Engine, Output};
 use std::hint::black_box;
 use std::sync::Arc;
 
-pub const QUERIES: [(&str, &str); 6] = [
+pub const QUERIES: [(&str, &str); 8] = [
     (
         "revenue_by_channel",
         "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
@@ -41,6 +41,17 @@ pub const QUERIES: [(&str, &str); 6] = [
         "SELECT level, count(*) FROM (SELECT anonymous_id, window_funnel(INTERVAL '7 days', event_time, \
          event_name = 'page_view', event_name = 'email_click', event_name = 'form_submit') AS level \
          FROM events WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) f GROUP BY level",
+    ),
+    (
+        "funnel",
+        "SELECT * FROM funnel('page_view', 'email_click', 'form_submit', window => INTERVAL '7 days', \
+         source => 'events', person => 'anonymous_id')",
+    ),
+    (
+        "attribute_window",
+        "SELECT channel, sum(s) FROM (SELECT channel, attribute('position_based') OVER (PARTITION BY anonymous_id \
+         ORDER BY event_time, channel) AS s FROM events WHERE channel IS NOT NULL AND anonymous_id IS NOT NULL) x \
+         GROUP BY channel",
     ),
 ];
 
@@ -134,6 +145,41 @@ fn bench_kernels(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    // The funnel chain: the same people, with the step times the report needs.
+    use journeydb_udfs::common::funnel_chain::{ChainSpec, Chains, Event, Order};
+    let spec =
+        ChainSpec { steps: 4, window: 7 * 86_400_000_000, order: Order::Ordered, optional: 0, exclusions: vec![] };
+    let person: Vec<Event> =
+        (0..20).map(|i| Event { t: i * 3_600_000_000, steps: 1 << (i * 5 % 4), excl: 0 }).collect();
+    g.throughput(Throughput::Elements(50_000 * 20));
+    g.bench_function("funnel_chain_1m", |b| {
+        let mut chains = Chains::default();
+        b.iter(|| {
+            let mut reached = 0;
+            for _ in 0..50_000 {
+                reached += chains.run(&spec, black_box(&person)).level;
+            }
+            black_box(reached)
+        })
+    });
+    // Attribution shares: 100,000 journeys of 10 touches, position-based and time decay.
+    use journeydb_udfs::common::attribution::{Model, POSITION_BASED, Touch, shares};
+    let journey: Vec<Touch> =
+        (0..10).map(|i| Touch { t: i * 86_400_000_000, direct: i % 3 == 0, milestones: 0 }).collect();
+    g.throughput(Throughput::Elements(100_000 * 10));
+    for (name, model) in
+        [("attribute_u_1m", POSITION_BASED), ("attribute_time_decay_1m", Model::TimeDecay(604_800_000_000))]
+    {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut total = 0.0;
+                for _ in 0..100_000 {
+                    total += shares(model, black_box(&journey), 10 * 86_400_000_000).shares[0];
+                }
+                black_box(total)
+            })
+        });
+    }
     g.finish();
 }
 
