@@ -287,21 +287,7 @@ impl Chains {
     /// Several step events at one timestamp: each chain takes as many steps as distinct events
     /// can fill (bipartite matching), performing optional steps when it can.
     fn group(&mut self, spec: &ChainSpec, first: usize, events: &[Event]) {
-        self.group.clear();
-        self.group_index.clear();
-        // More copies of one set of steps than there are steps never help (equal sets are
-        // adjacent in the order).
-        let mut run = 0;
-        for (k, e) in events.iter().enumerate() {
-            if e.steps == 0 {
-                continue;
-            }
-            run = if self.group.last() == Some(&e.steps) { run + 1 } else { 1 };
-            if run <= spec.steps {
-                self.group.push(e.steps);
-                self.group_index.push((first + k) as u32);
-            }
-        }
+        self.collect_step_events(spec, events, first);
         let group = std::mem::take(&mut self.group);
         let t = events[0].t;
         for from in 0..spec.steps {
@@ -413,26 +399,14 @@ impl Chains {
         }
     }
 
-    /// Records the chain of a window whose events each meet one step: each step's first event.
-    fn any_first_times(&mut self, spec: &ChainSpec, window: &[Event], first: usize, level: usize) {
-        let mut seen = 0u32;
-        let mut chain: Vec<(i64, u32)> = Vec::with_capacity(level);
-        for (k, e) in window.iter().enumerate() {
-            let new = e.steps & !seen & mask(spec.steps);
-            if new != 0 {
-                seen |= new;
-                chain.push((e.t, (first + k) as u32));
-            }
-        }
-        self.record(&chain);
-    }
-
-    /// The maximum matching of steps to a window's events; records its chain when `record`.
-    fn any_matching(&mut self, spec: &ChainSpec, window: &[Event], first: usize, record: bool) -> usize {
+    /// Fills `group` / `group_index` with the step events of `events` (`first` is the index of
+    /// `events[0]`) for a bipartite matching: more copies of one set of steps than there are
+    /// steps can never help, so at most `steps` of each are kept.
+    fn collect_step_events(&mut self, spec: &ChainSpec, events: &[Event], first: usize) {
         self.group.clear();
         self.group_index.clear();
         let mut copies: Vec<(u32, usize)> = vec![];
-        for (k, e) in window.iter().enumerate() {
+        for (k, e) in events.iter().enumerate() {
             let m = e.steps & mask(spec.steps);
             if m == 0 {
                 continue;
@@ -452,6 +426,25 @@ impl Chains {
                 self.group_index.push((first + k) as u32);
             }
         }
+    }
+
+    /// Records the chain of a window whose events each meet one step: each step's first event.
+    fn any_first_times(&mut self, spec: &ChainSpec, window: &[Event], first: usize, level: usize) {
+        let mut seen = 0u32;
+        let mut chain: Vec<(i64, u32)> = Vec::with_capacity(level);
+        for (k, e) in window.iter().enumerate() {
+            let new = e.steps & !seen & mask(spec.steps);
+            if new != 0 {
+                seen |= new;
+                chain.push((e.t, (first + k) as u32));
+            }
+        }
+        self.record(&chain);
+    }
+
+    /// The maximum matching of steps to a window's events; records its chain when `record`.
+    fn any_matching(&mut self, spec: &ChainSpec, window: &[Event], first: usize, record: bool) -> usize {
+        self.collect_step_events(spec, window, first);
         let group = std::mem::take(&mut self.group);
         let mut matching = Matching::new(&group);
         let level = (0..spec.steps).filter(|&step| matching.add(step)).count();

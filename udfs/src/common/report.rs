@@ -152,10 +152,10 @@ impl<K: ReportKernel> ReportExec<K> {
             Some(o) => Arc::new(SortExec::new(o.clone(), repartitioned).with_preserve_partitioning(true)),
             None => repartitioned,
         };
-        Ok(Self::with_sorted_input(input, kernel, schema, person, ordering))
+        Ok(Self::with_input(input, kernel, schema, person, ordering))
     }
 
-    fn with_sorted_input(
+    fn with_input(
         input: Arc<dyn ExecutionPlan>,
         kernel: Arc<K>,
         schema: SchemaRef,
@@ -206,7 +206,7 @@ impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
         let Some(input) = children.pop().filter(|_| children.is_empty()) else {
             return Err(DataFusionError::Internal("ReportExec has exactly one input".into()));
         };
-        Ok(Arc::new(ReportExec::with_sorted_input(
+        Ok(Arc::new(ReportExec::with_input(
             input,
             self.kernel.clone(),
             self.schema.clone(),

@@ -333,6 +333,31 @@ impl FunnelQuery {
         Ok(FunnelQuery { source, person, time, event, steps, exclusions, spec, by, attribution, top, sessions })
     }
 
+    /// The step a step's conversion is measured from: the nearest mandatory one before it.
+    fn previous(&self, step: usize) -> Option<usize> {
+        if self.spec.order == Order::Any {
+            return (step > 1).then(|| step - 1);
+        }
+        (1..step).rev().find(|&k| self.spec.optional & (1 << (k - 1)) == 0)
+    }
+}
+
+impl TableFunctionImpl for Funnel {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let query = FunnelQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
+        Ok(Arc::new(ReportTable::new(query)))
+    }
+}
+
+impl ReportQuery for FunnelQuery {
+    fn function(&self) -> &'static str {
+        NAME
+    }
+
+    fn source(&self) -> &str {
+        &self.source
+    }
+
     /// The input query: one row per event that may matter.
     fn input_sql(&self) -> String {
         let mut inner = vec![format!("({}) AS p", self.person), format!("({}) AS t", self.time)];
@@ -391,39 +416,6 @@ impl FunnelQuery {
         Arc::new(Schema::new(fields))
     }
 
-    /// The step a step's conversion is measured from: the nearest mandatory one before it.
-    fn previous(&self, step: usize) -> Option<usize> {
-        if self.spec.order == Order::Any {
-            return (step > 1).then(|| step - 1);
-        }
-        (1..step).rev().find(|&k| self.spec.optional & (1 << (k - 1)) == 0)
-    }
-}
-
-impl TableFunctionImpl for Funnel {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let query = FunnelQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
-        Ok(Arc::new(ReportTable::new(query)))
-    }
-}
-
-impl ReportQuery for FunnelQuery {
-    fn function(&self) -> &'static str {
-        NAME
-    }
-
-    fn source(&self) -> &str {
-        &self.source
-    }
-
-    fn input_sql(&self) -> String {
-        FunnelQuery::input_sql(self)
-    }
-
-    fn schema(&self) -> SchemaRef {
-        FunnelQuery::schema(self)
-    }
-
     fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = input.schema();
         let mut key_fields = vec![schema.field(0).clone()];
@@ -431,7 +423,7 @@ impl ReportQuery for FunnelQuery {
             key_fields.push(schema.field(2).clone());
         }
         let key_schema = Arc::new(Schema::new(key_fields));
-        let output = FunnelQuery::schema(&self);
+        let output = self.schema();
         let kernel = Arc::new(FunnelKernel { query: self, key_schema });
         // No sort: each partition groups its units in a hash table (a unit's rows all land in
         // one partition), and each unit's events are ordered in the kernel.

@@ -184,6 +184,23 @@ impl PathsQuery {
             output,
         })
     }
+}
+
+impl TableFunctionImpl for JourneyPaths {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let query = PathsQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
+        Ok(Arc::new(ReportTable::new(query)))
+    }
+}
+
+impl ReportQuery for PathsQuery {
+    fn function(&self) -> &'static str {
+        NAME
+    }
+
+    fn source(&self) -> &str {
+        &self.source
+    }
 
     /// The input query: one row per usable event.
     fn input_sql(&self) -> String {
@@ -220,34 +237,9 @@ impl PathsQuery {
             ],
         }))
     }
-}
-
-impl TableFunctionImpl for JourneyPaths {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let query = PathsQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
-        Ok(Arc::new(ReportTable::new(query)))
-    }
-}
-
-impl ReportQuery for PathsQuery {
-    fn function(&self) -> &'static str {
-        NAME
-    }
-
-    fn source(&self) -> &str {
-        &self.source
-    }
-
-    fn input_sql(&self) -> String {
-        PathsQuery::input_sql(self)
-    }
-
-    fn schema(&self) -> SchemaRef {
-        PathsQuery::schema(self)
-    }
 
     fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
-        let schema = PathsQuery::schema(&self);
+        let schema = self.schema();
         let kernel = Arc::new(PathsKernel { query: self });
         // Ties in time are ordered by label in the kernel (rare; sorting on the node too would
         // make every row's sort key carry a string).
