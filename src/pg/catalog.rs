@@ -96,8 +96,8 @@ pub fn table_oid(name: &str) -> u32 {
 }
 
 /// Stable OID of a journey function.
-pub fn function_oid(name: &str) -> u32 {
-    table_oid(&format!("function {name}"))
+pub fn function_oid(name: &str, kind: &str) -> u32 {
+    table_oid(&format!("function {name} {kind}"))
 }
 
 fn catalog_table_oid(name: &str) -> u32 {
@@ -564,7 +564,7 @@ impl PgCatalog {
                     .map(|e| {
                         let nargs = e.arguments.split(", ").filter(|a| !a.is_empty()).count() as i16;
                         vec![
-                            oid(function_oid(e.name)),
+                            oid(function_oid(e.name, e.kind)),
                             text(e.name),
                             oid(PUBLIC_OID),
                             oid(OWNER_OID),

@@ -315,7 +315,7 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             text.clone(),
             Arc::new(move |a, _| {
                 let entries = journeydb_udfs::catalog();
-                let find = |o: i64| entries.iter().find(|e| i64::from(function_oid(e.name)) == o).map(pick);
+                let find = |o: i64| entries.iter().find(|e| i64::from(function_oid(e.name, e.kind)) == o).map(pick);
                 Ok(Arc::new(oids(&a[0]).map(|o| o.and_then(find)).collect::<StringArray>()) as ArrayRef)
             }),
         ));

@@ -1,7 +1,7 @@
 //! Test fixtures: a data directory with the demo `events` table and small hand-made tables,
 //! and a running server over it.
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{ArrayRef, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -110,13 +110,76 @@ pub fn write_steps(root: &Path) {
     }
 }
 
-/// A data directory holding `events` (demo, 20000 events, seed 7), `touches` and `steps`.
+/// `journeys`: hand-made customer journeys for the `attribute` report (person, ts, event,
+/// channel, milestone, revenue numeric(12,2)), split over two files. Days after 2025-01-01:
+/// a: Organic Search visit 0, Paid Search visit 10, form_submit 10 +1h (lead), Direct live_chat
+///    17 (opportunity), Direct phone_call 24 and purchase 100.00 at the same second;
+/// b: Email visit 0, purchase 50.00 1, Email visit 10, purchase 30.00 11;
+/// c: purchase 20.00 at 5 (no touch); d: Display visit 3 (never converts);
+/// e: Paid Search visit 0, purchase 10.00 at 100 (beyond a 90-day lookback);
+/// f: Display visit 1, Email visit 2, purchase 40.00 3, Display visit 4.
+pub fn write_journeys(root: &Path) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person", DataType::Utf8, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new("event", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, true),
+        Field::new("milestone", DataType::Utf8, true),
+        Field::new("revenue", DataType::Decimal128(12, 2), true),
+    ]));
+    type Row = (&'static str, i64, &'static str, Option<&'static str>, Option<&'static str>, Option<i128>);
+    let hour = |d: i64, h: i64| 1_735_689_600_000_000 + d * 86_400_000_000 + h * 3_600_000_000;
+    let rows: [Vec<Row>; 2] = [
+        vec![
+            ("a", hour(24, 0), "purchase", None, None, Some(10000)),
+            ("a", hour(0, 0), "visit", Some("Organic Search"), None, None),
+            ("b", hour(0, 0), "visit", Some("Email"), None, None),
+            ("a", hour(17, 0), "live_chat", Some("Direct"), Some("opportunity"), None),
+            ("c", hour(5, 0), "purchase", None, None, Some(2000)),
+            ("e", hour(100, 0), "purchase", None, None, Some(1000)),
+            ("f", hour(4, 0), "visit", Some("Display"), None, None),
+            ("b", hour(11, 0), "purchase", None, None, Some(3000)),
+        ],
+        vec![
+            ("a", hour(10, 1), "form_submit", None, Some("lead"), None),
+            ("a", hour(10, 0), "visit", Some("Paid Search"), None, None),
+            ("a", hour(24, 0), "phone_call", Some("Direct"), None, None),
+            ("b", hour(1, 0), "purchase", None, None, Some(5000)),
+            ("b", hour(10, 0), "visit", Some("Email"), None, None),
+            ("d", hour(3, 0), "visit", Some("Display"), None, None),
+            ("e", hour(0, 0), "visit", Some("Paid Search"), None, None),
+            ("f", hour(3, 0), "purchase", None, None, Some(4000)),
+            ("f", hour(2, 0), "visit", Some("Email"), None, None),
+            ("f", hour(1, 0), "visit", Some("Display"), None, None),
+        ],
+    ];
+    for (i, rows) in rows.iter().enumerate() {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.4).collect::<Vec<_>>())),
+            Arc::new(
+                Decimal128Array::from(rows.iter().map(|r| r.5).collect::<Vec<_>>())
+                    .with_precision_and_scale(12, 2)
+                    .expect("decimal"),
+            ),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        write_parquet(&root.join("journeys").join(format!("part-{i}.parquet")), &batch);
+    }
+}
+
+/// A data directory holding `events` (demo, 20000 events, seed 7), `touches`, `steps` and
+/// `journeys`.
 pub fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     generate_to_dir(dir.path(), &DemoOptions { events: DEMO_EVENTS, seed: DEMO_SEED, events_per_file: 8_000 })
         .expect("demo");
     write_touches(dir.path());
     write_steps(dir.path());
+    write_journeys(dir.path());
     dir
 }
 

@@ -39,9 +39,15 @@ pub struct CatalogEntry {
     pub arguments: &'static str,
 }
 
-/// The catalog entries of every journey function, in name order.
+/// The catalog entries of every journey function, in name order (then kind).
 pub fn catalog() -> Vec<CatalogEntry> {
     vec![
+        CatalogEntry {
+            name: table::attribute::NAME,
+            kind: "f",
+            result: "TABLE(model text, channel text, conversions numeric, revenue numeric, share double precision, removal_effect double precision)",
+            arguments: "VARIADIC models text[], source text DEFAULT 'journey.events', person text DEFAULT 'person_id', time text DEFAULT 'event_time', event text DEFAULT 'event_name', by text DEFAULT 'channel', touch text DEFAULT 'is_touch', conversion text[] DEFAULT NULL, value text DEFAULT 'revenue', lookback interval DEFAULT '90 days'::interval, lookback_steps integer DEFAULT 0, since_previous_conversion boolean DEFAULT true, transforms text[] DEFAULT NULL, half_life interval DEFAULT '7 days'::interval, weights double precision[] DEFAULT NULL, \"order\" integer DEFAULT 1, direct text DEFAULT 'channel = ''Direct''', milestone text DEFAULT 'milestone'",
+        },
         CatalogEntry {
             name: window::attribute::NAME,
             kind: "w",
@@ -111,6 +117,7 @@ pub fn table_functions(default_source: &str) -> Vec<(&'static str, Arc<dyn Table
     vec![
         (table::journey_paths::NAME, Arc::new(table::journey_paths::JourneyPaths::new(default_source))),
         (table::funnel::NAME, Arc::new(table::funnel::Funnel::new(default_source))),
+        (table::attribute::NAME, Arc::new(table::attribute::AttributeReport::new(default_source))),
     ]
 }
 
@@ -141,24 +148,31 @@ mod tests {
     fn names_do_not_collide_with_each_other_or_builtins() {
         let ctx = SessionContext::new();
         let state = ctx.state();
-        let mut names: Vec<String> = window_functions().iter().map(|f| f.name().to_string()).collect();
-        names.extend(scalar_functions().iter().map(|f| f.name().to_string()));
-        names.extend(aggregate_functions().iter().map(|f| f.name().to_string()));
+        // (name, pg_proc kind): a report and a window function may share a name (`attribute`),
+        // as PostgreSQL overloads do; they are told apart by where they are called.
+        let mut names: Vec<(String, &str)> = window_functions().iter().map(|f| (f.name().to_string(), "w")).collect();
+        names.extend(scalar_functions().iter().map(|f| (f.name().to_string(), "f")));
+        names.extend(aggregate_functions().iter().map(|f| (f.name().to_string(), "a")));
         for (name, _) in table_functions("t") {
             assert!(ctx.table_function(name).is_err(), "{name} shadows a DataFusion table function");
-            names.push(name.to_string());
+            names.push((name.to_string(), "f"));
         }
-        for name in &names {
+        for (name, _) in &names {
             assert!(state.window_functions().get(name).is_none(), "{name} shadows a DataFusion window function");
             assert!(state.scalar_functions().get(name).is_none(), "{name} shadows a scalar function");
             assert!(state.aggregate_functions().get(name).is_none(), "{name} shadows an aggregate function");
         }
+        let scalar_or_table: Vec<&String> = names.iter().filter(|(_, k)| *k != "w").map(|(n, _)| n).collect();
+        let mut distinct = scalar_or_table.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), scalar_or_table.len(), "duplicate journey function names");
         let before = names.len();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), before, "duplicate journey function names");
         // Every registered function has its catalog entry, and no entry is stale.
-        let listed: Vec<&str> = catalog().iter().map(|e| e.name).collect();
+        let listed: Vec<(String, &str)> = catalog().iter().map(|e| (e.name.to_string(), e.kind)).collect();
         assert_eq!(listed, names, "catalog() must list exactly the registered functions, in name order");
     }
 }

@@ -3,8 +3,11 @@
 pub mod attribution;
 pub mod duration;
 pub mod funnel_chain;
+pub mod markov;
 pub mod options;
+pub mod path_transform;
 pub mod paths;
 pub mod report;
+pub mod shapley;
 #[cfg(test)]
 pub mod test_rng;

@@ -180,6 +180,26 @@ impl Options {
         Ok(Some(out))
     }
 
+    /// A list of finite numbers: `ARRAY[0.5, 0, 0.5]`.
+    pub fn floats(&mut self, name: &str) -> Result<Option<Vec<f64>>> {
+        let Some(v) = self.take(name) else { return Ok(None) };
+        let values: Vec<ScalarValue> = match &v {
+            ScalarValue::List(a) => {
+                let list = a.value(0);
+                (0..list.len()).map(|i| ScalarValue::try_from_array(&list, i)).collect::<Result<_>>()?
+            }
+            v => vec![v.clone()],
+        };
+        let mut out = vec![];
+        for x in values {
+            match x.cast_to(&DataType::Float64) {
+                Ok(ScalarValue::Float64(Some(f))) if x.data_type().is_numeric() && f.is_finite() => out.push(f),
+                _ => return Err(self.error(name, format!("must hold numbers such as ARRAY[0.4, 0.2, 0.4], got {v}"))),
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Rejects whatever option is left over, listing the known ones.
     pub fn finish(self, known: &[&str]) -> Result<()> {
         if let Some((name, _)) = self.named.first() {

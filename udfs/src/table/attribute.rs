@@ -1,0 +1,980 @@
+//! `attribute`: the attribution report, credited conversions and revenue per channel (or any
+//! dimension) under one or several models.
+//!
+//! # Contract
+//!
+//! ```sql
+//! SELECT * FROM attribute(model [, model ...] [, name => value ...])
+//! ```
+//!
+//! Reads the journey model (`journey.events`: identities stitched, touches, conversions and
+//! milestones from the configuration) or any relation given as `source`, and returns
+//! `(model, <by>, conversions, revenue, share, removal_effect)`: per model, one row per
+//! dimension value, ordered by credited conversions (descending), then value.
+//!
+//! - **Models**: every rule-based model of `common::attribution` (`first_touch`,
+//!   `last_touch`, `last_non_direct`, `linear`, `position_based`/`u_shaped`, `j_shaped`,
+//!   `inverse_j`, `time_decay` (option `half_life`, default 7 days), `w_shaped`,
+//!   `full_path`/`z_shaped`, `custom` (option `weights => ARRAY[first, middle, last]`)), and the
+//!   data-driven `markov` (`common::markov`, option `order`, default 1), `shapley` (the
+//!   simplified Shapley of Zhao et al.: each conversion split equally over the journey's distinct
+//!   values; converting journeys only) and `shapley_probability` (`common::shapley`: the
+//!   conversion-probability game over converting and non-converting journeys). `'all'` gives
+//!   every model except `custom`, side by side (rows of each model together, in the order
+//!   first_touch, last_touch, last_non_direct, linear, position_based, time_decay, j_shaped,
+//!   inverse_j, w_shaped, full_path, shapley, shapley_probability, markov).
+//! - **Journeys**: a person's events are ordered by time; at equal times touches come first,
+//!   then milestones, then conversions (so a touch at the conversion's second counts), touches by
+//!   value. Each conversion's journey is the person's touches at or before it, no older than
+//!   `lookback` (default 90 days, GA4's default) and, with `since_previous_conversion` (default
+//!   true), after the person's previous conversion; then the last `lookback_steps` touches (0,
+//!   the default: all); then the `transforms` in order (`common::path_transform`).
+//! - **Milestones** (`w_shaped`, `full_path`): the touch of a milestone is the journey's last
+//!   touch at or before the first `lead` (`opportunity`, `closed_won`) event within the journey's
+//!   time span; the small-n, coinciding and fallback rules are those of `common::attribution`.
+//! - **Non-converting journeys** (used by `markov` and `shapley_probability` only): a person's
+//!   touches after their last conversion (all of them for a person who never converted), no
+//!   older than `lookback` before the last of them, then steps and transforms as above.
+//! - **Touchless conversions** are credited in full to `(direct)` under every model, never
+//!   dropped. A touch whose dimension is NULL counts as `(none)`.
+//! - **Exact credits**: `conversions` (numeric, 6 decimals) and `revenue` (numeric, 2
+//!   decimals, the conversion `value` rounded to cents) add up **exactly**, per model, to the
+//!   conversions and the revenue attributed. Each journey's credits are integers (10^-12 of a
+//!   conversion, 10^-10 of a cent) adding up to its conversion and value; the sums are rounded
+//!   to the output units by the largest-remainder method (ties by value). The data-driven models
+//!   share the touched conversions and their revenue in proportion to their weights (removal
+//!   effects, Shapley values; negative Shapley values count as 0) the same way. `share` is the
+//!   model's conversions over all conversions; `removal_effect` is `markov`'s (NULL otherwise).
+//! - Deterministic: the answer depends only on the rows (a total order on everything read; exact
+//!   integer sums; the solvers see the paths in sorted order).
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `source` | `'journey.events'` | a table or view name, or a query |
+//! | `person`, `time` | `person_id`, `event_time` | columns or expressions |
+//! | `event` | `event_name` | the event column, for `conversion` event names |
+//! | `by` | `channel` | the dimension credited: a column or expression (`stage` means `stage_reached`, the person's stage at the touch) |
+//! | `touch` | `is_touch` | which rows are touches |
+//! | `conversion` | `is_conversion` | event names or predicates (text or array) |
+//! | `value` | `revenue` | the conversion's value |
+//! | `lookback` | `'90 days'` | interval or seconds |
+//! | `lookback_steps` | 0 | keep the journey's last n touches (0: all) |
+//! | `since_previous_conversion` | true | a journey starts after the previous conversion |
+//! | `transforms` | none | e.g. `ARRAY['exposure', 'remove_if_last_and_not_all(Direct)']` |
+//! | `half_life` | `'7 days'` | `time_decay`'s half-life |
+//! | `weights` | none | `custom`'s first, middle and last weights |
+//! | `order` | 1 | `markov`'s order, 1 to 4 |
+//! | `direct` | `channel = 'Direct'` | which touches are Direct, for `last_non_direct` |
+//! | `milestone` | `milestone` | `'lead'`, `'opportunity'` or `'closed_won'` per row, for `w_shaped` and `full_path` |
+
+use crate::common::attribution::{CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Model, OPPORTUNITY, Touch, shares};
+use crate::common::markov::{Chain, MarkovPath, removal_effects};
+use crate::common::options::Options;
+use crate::common::path_transform::{PathTouch, Transform, TransformSpec, apply};
+use crate::common::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
+use crate::common::shapley::{ChannelSet, EXACT_CHANNELS, shapley_values};
+use crate::error::ArgumentError;
+use crate::table::funnel::is_predicate;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Decimal128Type, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{HashMap, ScalarValue};
+use datafusion::error::Result;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+pub const NAME: &str = "attribute";
+pub const DIRECT: &str = "(direct)";
+pub const NONE: &str = "(none)";
+const DEFAULT_LOOKBACK_MICROS: i64 = 90 * 86_400_000_000;
+const MAX_ORDER: i64 = 4;
+/// Internal units: a journey's conversion is 10^12 units, a cent of its value 10^10.
+const CONVERSION_UNITS: i128 = 1_000_000_000_000;
+const CENT_UNITS: i128 = 10_000_000_000;
+/// Output scales.
+const CONVERSION_SCALE: i8 = 6;
+const REVENUE_SCALE: i8 = 2;
+const OUTPUT_CONVERSION: i128 = 1_000_000;
+const OPTIONS: [&str; 17] = [
+    "source",
+    "person",
+    "time",
+    "event",
+    "by",
+    "touch",
+    "conversion",
+    "value",
+    "lookback",
+    "lookback_steps",
+    "since_previous_conversion",
+    "transforms",
+    "half_life",
+    "weights",
+    "order",
+    "direct",
+    "milestone",
+];
+/// The models of `'all'`, in output order.
+const ALL: [&str; 13] = [
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "position_based",
+    "time_decay",
+    "j_shaped",
+    "inverse_j",
+    "w_shaped",
+    "full_path",
+    "shapley",
+    "shapley_probability",
+    "markov",
+];
+const MODELS: &str = "first_touch, last_touch, last_non_direct, linear, position_based, u_shaped, j_shaped, \
+                      inverse_j, time_decay, w_shaped, full_path, z_shaped, custom, shapley, shapley_probability, \
+                      markov, all";
+
+/// The table function; `default_source` is the journey model's events view.
+#[derive(Debug)]
+pub struct AttributeReport {
+    default_source: String,
+}
+
+impl AttributeReport {
+    pub fn new(default_source: impl Into<String>) -> Self {
+        AttributeReport { default_source: default_source.into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Rule(Model),
+    /// Simplified (Zhao): equal split over the journey's distinct values.
+    Shapley,
+    ShapleyProbability,
+    Markov,
+}
+
+#[derive(Debug, Clone)]
+struct NamedModel {
+    name: String,
+    kind: Kind,
+}
+
+/// A validated call.
+#[derive(Debug, Clone)]
+pub struct AttributeQuery {
+    source: String,
+    person: String,
+    time: String,
+    by: String,
+    by_name: String,
+    touch: String,
+    conversion: String,
+    value: String,
+    lookback: i64,
+    lookback_steps: usize,
+    reset: bool,
+    transforms: Vec<TransformSpec>,
+    models: Vec<NamedModel>,
+    order: usize,
+    /// Present when a model needs it.
+    direct: Option<String>,
+    milestone: Option<String>,
+}
+
+fn bad(arg: &str, msg: impl Into<String>) -> datafusion::error::DataFusionError {
+    ArgumentError::new(NAME, arg, msg).into_datafusion()
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl AttributeQuery {
+    fn parse(mut o: Options, default_source: &str) -> Result<AttributeQuery> {
+        let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
+        let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
+        let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
+        let event = o.string("event")?.unwrap_or_else(|| "event_name".into());
+        let by_given = o.string("by")?.unwrap_or_else(|| "channel".into());
+        let by_given = by_given.trim().to_string();
+        let plain = !by_given.is_empty() && by_given.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let by_name = if plain { by_given.to_ascii_lowercase() } else { "value".to_string() };
+        let by = if by_given.eq_ignore_ascii_case("stage") { "stage_reached".to_string() } else { by_given.clone() };
+        let touch = o.string("touch")?.unwrap_or_else(|| "is_touch".into());
+        let conversion = match o.strings("conversion")? {
+            None => "is_conversion".to_string(),
+            Some(list) if list.is_empty() => return Err(bad("conversion", "must name at least one event")),
+            Some(list) => {
+                let parts: Vec<String> = list
+                    .iter()
+                    .map(|c| {
+                        let c = c.trim();
+                        if is_predicate(c) { format!("({c})") } else { format!("({event}) = {}", quote(c)) }
+                    })
+                    .collect();
+                parts.join(" OR ")
+            }
+        };
+        let value = o.string("value")?.unwrap_or_else(|| "revenue".into());
+        let lookback = o.duration_micros("lookback")?.unwrap_or(DEFAULT_LOOKBACK_MICROS);
+        let lookback_steps = o.int("lookback_steps", 0, i64::from(u32::MAX))?.unwrap_or(0) as usize;
+        let reset = o.bool("since_previous_conversion")?.unwrap_or(true);
+        let transforms = o
+            .strings("transforms")?
+            .unwrap_or_default()
+            .iter()
+            .map(|t| TransformSpec::parse(t).map_err(|e| bad("transforms", e)))
+            .collect::<Result<Vec<_>>>()?;
+        let half_life = o.duration_micros("half_life")?;
+        if half_life == Some(0) {
+            return Err(bad("half_life", "must be positive"));
+        }
+        let weights = o.floats("weights")?;
+        let order = o.int("order", 1, MAX_ORDER)?.map(|k| k as usize);
+        let direct = o.string("direct")?;
+        let milestone = o.string("milestone")?;
+        // Models, positional: text values or arrays of them.
+        let mut names: Vec<String> = vec![];
+        for (i, v) in o.positional().iter().enumerate() {
+            let arg = format!("{}", i + 1);
+            match v {
+                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
+                    names.push(s.trim().to_ascii_lowercase())
+                }
+                ScalarValue::List(a) => {
+                    let list = a.value(0);
+                    for k in 0..list.len() {
+                        match ScalarValue::try_from_array(&list, k)? {
+                            ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+                                names.push(s.trim().to_ascii_lowercase())
+                            }
+                            other => return Err(bad(&arg, format!("must hold model names, got {other}"))),
+                        }
+                    }
+                }
+                other => return Err(bad(&arg, format!("must be a model name ({MODELS}), got {other}"))),
+            }
+        }
+        if names.is_empty() {
+            return Err(bad("1", format!("a model is needed: attribute('linear') ({MODELS})")));
+        }
+        let mut expanded: Vec<String> = vec![];
+        for n in names {
+            if n == "all" {
+                expanded.extend(ALL.iter().map(|s| s.to_string()));
+            } else {
+                expanded.push(n);
+            }
+        }
+        let mut models: Vec<NamedModel> = vec![];
+        for name in expanded {
+            if models.iter().any(|m| m.name == name) {
+                continue;
+            }
+            let kind = match name.as_str() {
+                "markov" => Kind::Markov,
+                "shapley" => Kind::Shapley,
+                "shapley_probability" => Kind::ShapleyProbability,
+                "custom" => match &weights {
+                    Some(w) if w.len() == 3 && w.iter().all(|x| x.is_finite() && *x >= 0.0) => {
+                        if w.iter().all(|&x| x == 0.0) {
+                            return Err(bad("weights", "must not all be 0"));
+                        }
+                        Kind::Rule(Model::Ends(w[0], w[1], w[2]))
+                    }
+                    _ => {
+                        return Err(bad(
+                            "weights",
+                            "custom needs three non-negative weights: weights => ARRAY[0.5, 0, 0.5]",
+                        ));
+                    }
+                },
+                "time_decay" => Kind::Rule(Model::TimeDecay(half_life.unwrap_or(DEFAULT_HALF_LIFE_MICROS))),
+                other => match Model::parse(other) {
+                    Some(m) => Kind::Rule(m),
+                    None => return Err(bad("1", format!("unknown model '{other}' (models: {MODELS})"))),
+                },
+            };
+            models.push(NamedModel { name, kind });
+        }
+        let uses = |f: &dyn Fn(Kind) -> bool| models.iter().any(|m| f(m.kind));
+        if weights.is_some() && !uses(&|k| matches!(k, Kind::Rule(Model::Ends(..)))) {
+            return Err(bad("weights", "is used only by the custom model"));
+        }
+        if half_life.is_some() && !uses(&|k| matches!(k, Kind::Rule(Model::TimeDecay(_)))) {
+            return Err(bad("half_life", "is used only by time_decay"));
+        }
+        if order.is_some() && !uses(&|k| k == Kind::Markov) {
+            return Err(bad("order", "is used only by markov"));
+        }
+        let needs_direct = uses(&|k| k == Kind::Rule(Model::LastNonDirect));
+        let needs_milestones = uses(&|k| matches!(k, Kind::Rule(Model::WShaped | Model::FullPath)));
+        o.finish(&OPTIONS)?;
+        for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("by", &by), ("value", &value)] {
+            if v.trim().is_empty() {
+                return Err(bad(arg, "must not be empty"));
+            }
+        }
+        Ok(AttributeQuery {
+            source,
+            person,
+            time,
+            by,
+            by_name,
+            touch,
+            conversion,
+            value,
+            lookback,
+            lookback_steps,
+            reset,
+            transforms,
+            models,
+            order: order.unwrap_or(1),
+            direct: needs_direct.then(|| direct.unwrap_or_else(|| "channel = 'Direct'".into())),
+            milestone: needs_milestones.then(|| milestone.unwrap_or_else(|| "milestone".into())),
+        })
+    }
+
+    fn needs_paths(&self) -> bool {
+        self.models.iter().any(|m| matches!(m.kind, Kind::Markov | Kind::ShapleyProbability))
+    }
+}
+
+impl TableFunctionImpl for AttributeReport {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let query = AttributeQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
+        Ok(Arc::new(ReportTable::new(query)))
+    }
+}
+
+impl ReportQuery for AttributeQuery {
+    fn function(&self) -> &'static str {
+        NAME
+    }
+
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// One row per touch, conversion or milestone event.
+    fn input_sql(&self) -> String {
+        let mut inner = vec![
+            format!("({}) AS p", self.person),
+            format!("({}) AS t", self.time),
+            format!("coalesce(({}), false) AS k", self.touch),
+            format!("coalesce(({}), false) AS c", self.conversion),
+            format!("CAST(({}) AS VARCHAR) AS b", self.by),
+            format!("({}) AS v", self.value),
+        ];
+        let mut outer = vec![
+            "p".to_string(),
+            "t".into(),
+            "k".into(),
+            "c".into(),
+            "b".into(),
+            format!("CASE WHEN c THEN CAST(coalesce(v, 0) AS DECIMAL(38, {REVENUE_SCALE})) END AS v"),
+        ];
+        let mut any = vec!["k", "c"];
+        if let Some(d) = &self.direct {
+            inner.push(format!("coalesce(({d}), false) AS d"));
+            outer.push("d".into());
+        }
+        if let Some(m) = &self.milestone {
+            inner.push(format!("CAST(({m}) AS VARCHAR) AS m"));
+            outer.push("m".into());
+            any.push("m IS NOT NULL");
+        }
+        format!(
+            "SELECT {} FROM (SELECT {} FROM {}) AS attribute_input WHERE p IS NOT NULL AND t IS NOT NULL AND ({})",
+            outer.join(", "),
+            inner.join(", "),
+            source_relation(&self.source),
+            any.join(" OR ")
+        )
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("model", DataType::Utf8, false),
+            Field::new(&self.by_name, DataType::Utf8, false),
+            Field::new("conversions", DataType::Decimal128(38, CONVERSION_SCALE), false),
+            Field::new("revenue", DataType::Decimal128(38, REVENUE_SCALE), false),
+            Field::new("share", DataType::Float64, true),
+            Field::new("removal_effect", DataType::Float64, true),
+        ]))
+    }
+
+    fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
+        let key_schema = Arc::new(Schema::new(vec![input.schema().field(0).clone()]));
+        let output = self.schema();
+        let kernel = Arc::new(AttributeKernel { query: self, key_schema });
+        Ok(Arc::new(ReportExec::try_new(input, "p", &[], partitions, kernel, output)?))
+    }
+}
+
+#[derive(Debug)]
+struct AttributeKernel {
+    query: Arc<AttributeQuery>,
+    key_schema: SchemaRef,
+}
+
+/// What an input row is, in the order rows of equal time are read.
+const TOUCH: u8 = 0;
+const MILESTONE: u8 = 1;
+const CONVERSION: u8 = 2;
+
+#[derive(Debug, Clone, Copy)]
+struct Ev {
+    t: i64,
+    role: u8,
+    /// Touch: its label; milestone: its bit.
+    label: u32,
+    direct: bool,
+    /// Conversion: its value in cents.
+    cents: i128,
+}
+
+/// Exact credits of one model, per label id.
+#[derive(Debug, Default, Clone)]
+struct Credits {
+    conversions: Vec<i128>,
+    cents: Vec<i128>,
+}
+
+impl Credits {
+    fn add(&mut self, label: u32, conversions: i128, cents: i128) {
+        let i = label as usize;
+        if self.conversions.len() <= i {
+            self.conversions.resize(i + 1, 0);
+            self.cents.resize(i + 1, 0);
+        }
+        self.conversions[i] += conversions;
+        self.cents[i] += cents;
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PathCount {
+    conversions: u64,
+    nulls: u64,
+    cents: i128,
+}
+
+struct Partial {
+    labels: Labels,
+    transforms: Vec<Transform>,
+    units: Box<dyn GroupValues>,
+    unit_of_row: Vec<usize>,
+    event_unit: Vec<u32>,
+    events: Vec<Ev>,
+    /// Per model (rule models and `shapley`).
+    credits: Vec<Credits>,
+    /// Distinct paths (label << 32 | frequency count) for the data-driven models.
+    paths: HashMap<Vec<u64>, PathCount>,
+    touchless: u64,
+    touchless_cents: i128,
+}
+
+impl fmt::Debug for Partial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partial").field("events", &self.events.len()).finish()
+    }
+}
+
+/// Splits `total` over `shares` (adding up to 1 in order): the last positive share takes the
+/// remainder, so the parts add up to exactly `total`.
+fn split(shares: &[f64], total: i128, mut out: impl FnMut(usize, i128)) {
+    let Some(last) = shares.iter().rposition(|&s| s > 0.0) else { return };
+    let mut given = 0i128;
+    for (i, &s) in shares.iter().enumerate().take(last) {
+        let part = (s * total as f64).floor() as i128;
+        if part != 0 {
+            out(i, part);
+            given += part;
+        }
+    }
+    out(last, total - given);
+}
+
+impl Partial {
+    fn fold(&mut self, q: &AttributeQuery) {
+        let units = self.units.len();
+        if self.events.is_empty() {
+            return;
+        }
+        let mut start = vec![0u32; units + 1];
+        for &u in &self.event_unit {
+            start[u as usize + 1] += 1;
+        }
+        for u in 0..units {
+            start[u + 1] += start[u];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0u32; self.events.len()];
+        for (i, &u) in self.event_unit.iter().enumerate() {
+            order[next[u as usize] as usize] = i as u32;
+            next[u as usize] += 1;
+        }
+        let events = std::mem::take(&mut self.events);
+        self.event_unit = vec![];
+        // The labels are only read here; `journey` needs the rest of `self`.
+        let labels = std::mem::take(&mut self.labels);
+        let cmp = |a: &Ev, b: &Ev| {
+            a.t.cmp(&b.t)
+                .then(a.role.cmp(&b.role))
+                .then_with(|| match a.role {
+                    TOUCH => labels.get(a.label).cmp(labels.get(b.label)),
+                    _ => a.label.cmp(&b.label),
+                })
+                .then(a.direct.cmp(&b.direct))
+                .then(a.cents.cmp(&b.cents))
+        };
+        let mut person: Vec<Ev> = vec![];
+        let mut touches: Vec<PathTouch> = vec![];
+        let mut milestones: Vec<(i64, u8, usize)> = vec![];
+        let needs_paths = q.needs_paths();
+        for u in 0..units {
+            person.clear();
+            person.extend(order[start[u] as usize..start[u + 1] as usize].iter().map(|&i| events[i as usize]));
+            if !person.is_sorted_by(|a, b| cmp(a, b) != Ordering::Greater) {
+                person.sort_by(cmp);
+            }
+            touches.clear();
+            milestones.clear();
+            let mut previous: Option<i64> = None;
+            for e in &person {
+                match e.role {
+                    TOUCH => touches.push(PathTouch {
+                        label: e.label,
+                        count: 0,
+                        touch: Touch { t: e.t, direct: e.direct, milestones: 0 },
+                    }),
+                    MILESTONE => milestones.push((e.t, e.label as u8, touches.len())),
+                    _ => {
+                        let from = e.t.saturating_sub(q.lookback);
+                        let after = if q.reset { previous } else { None };
+                        let in_span = |t: i64| t >= from && after.is_none_or(|p| t > p);
+                        let first = touches.partition_point(|p| !in_span(p.touch.t));
+                        let mut journey = touches[first..].to_vec();
+                        for bit in [LEAD, OPPORTUNITY, CLOSED_WON] {
+                            if let Some(&(_, _, seen)) =
+                                milestones.iter().find(|&&(t, b, _)| b == bit && in_span(t) && t <= e.t)
+                                && seen > first
+                            {
+                                journey[seen - 1 - first].touch.milestones |= bit;
+                            }
+                        }
+                        self.journey(q, journey, e.t, e.cents, true, needs_paths);
+                        previous = Some(e.t);
+                    }
+                }
+            }
+            if needs_paths {
+                let first = touches.partition_point(|p| previous.is_some_and(|c| p.touch.t <= c));
+                if let Some(last) = touches[first..].last().map(|p| p.touch.t) {
+                    let from = last.saturating_sub(q.lookback);
+                    let tail: Vec<PathTouch> = touches[first..].iter().filter(|p| p.touch.t >= from).copied().collect();
+                    self.journey(q, tail, last, 0, false, true);
+                }
+            }
+        }
+        self.labels = labels;
+    }
+
+    /// Credits one journey (a conversion at `t` worth `cents`, or a journey that did not convert).
+    fn journey(
+        &mut self,
+        q: &AttributeQuery,
+        mut path: Vec<PathTouch>,
+        t: i64,
+        cents: i128,
+        converted: bool,
+        paths: bool,
+    ) {
+        if q.lookback_steps > 0 && path.len() > q.lookback_steps {
+            path.drain(..path.len() - q.lookback_steps);
+        }
+        for transform in &self.transforms {
+            apply(transform, &mut path);
+        }
+        if path.is_empty() {
+            if converted {
+                self.touchless += 1;
+                self.touchless_cents += cents;
+            }
+            return;
+        }
+        if paths {
+            let key: Vec<u64> = path.iter().map(|p| (u64::from(p.label) << 32) | u64::from(p.count)).collect();
+            let entry = self.paths.entry(key).or_default();
+            if converted {
+                entry.conversions += 1;
+                entry.cents += cents;
+            } else {
+                entry.nulls += 1;
+            }
+        }
+        if !converted {
+            return;
+        }
+        let touches: Vec<Touch> = path.iter().map(|p| p.touch).collect();
+        for (m, model) in q.models.iter().enumerate() {
+            let weights = match model.kind {
+                Kind::Rule(rule) => shares(rule, &touches, t).shares,
+                Kind::Shapley => {
+                    let mut w = vec![0.0; path.len()];
+                    let mut distinct = 0;
+                    for i in 0..path.len() {
+                        if !path[..i].iter().any(|p| p.label == path[i].label) {
+                            w[i] = 1.0;
+                            distinct += 1;
+                        }
+                    }
+                    let k = w.iter().rposition(|&x| x > 0.0).unwrap_or(0);
+                    for x in w.iter_mut() {
+                        *x /= f64::from(distinct);
+                    }
+                    let before: f64 = w[..k].iter().sum();
+                    w[k] = 1.0 - before;
+                    w
+                }
+                Kind::Markov | Kind::ShapleyProbability => continue,
+            };
+            let credits = &mut self.credits[m];
+            split(&weights, CONVERSION_UNITS, |i, c| credits.add(path[i].label, c, 0));
+            split(&weights, cents * CENT_UNITS, |i, c| credits.add(path[i].label, 0, c));
+        }
+    }
+}
+
+impl ReportKernel for AttributeKernel {
+    type Partial = Partial;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn new_partial(&self) -> Result<Partial> {
+        let mut labels = Labels::default();
+        let transforms = self.query.transforms.iter().map(|t| t.resolve(|l| labels.id(l))).collect();
+        Ok(Partial {
+            labels,
+            transforms,
+            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
+            unit_of_row: vec![],
+            event_unit: vec![],
+            events: vec![],
+            credits: vec![Credits::default(); self.query.models.len()],
+            paths: HashMap::new(),
+            touchless: 0,
+            touchless_cents: 0,
+        })
+    }
+
+    fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let q = &self.query;
+        let time = cast(batch.column(1), &DataType::Timestamp(TimeUnit::Microsecond, None))
+            .map_err(|e| bad("time", format!("must be a timestamp or a date: {e}")))?;
+        let time = time.as_primitive::<TimestampMicrosecondType>();
+        let touch = batch.column(2).as_boolean();
+        let conversion = batch.column(3).as_boolean();
+        let label = cast(batch.column(4), &DataType::Utf8View)?;
+        let label = label.as_string_view();
+        let value = batch.column(5).as_primitive::<Decimal128Type>();
+        let mut col = 6;
+        let direct = q.direct.as_ref().map(|_| {
+            col += 1;
+            batch.column(col - 1).as_boolean()
+        });
+        let milestone = match &q.milestone {
+            Some(_) => Some(cast(batch.column(col), &DataType::Utf8View)?),
+            None => None,
+        };
+        let milestone = milestone.as_ref().map(|m| m.as_string_view());
+        partial.units.intern(&[batch.column(0).clone()], &mut partial.unit_of_row)?;
+        for i in 0..batch.num_rows() {
+            let unit = partial.unit_of_row[i] as u32;
+            let t = time.value(i);
+            if touch.value(i) {
+                let l = if label.is_valid(i) { label.value(i) } else { NONE };
+                let ev = Ev {
+                    t,
+                    role: TOUCH,
+                    label: partial.labels.id(l),
+                    direct: direct.is_some_and(|d| d.value(i)),
+                    cents: 0,
+                };
+                partial.events.push(ev);
+                partial.event_unit.push(unit);
+            }
+            if let Some(m) = milestone
+                && m.is_valid(i)
+            {
+                let bit = match m.value(i).to_ascii_lowercase().as_str() {
+                    "lead" => LEAD,
+                    "opportunity" => OPPORTUNITY,
+                    "closed_won" => CLOSED_WON,
+                    _ => 0,
+                };
+                if bit != 0 {
+                    partial.events.push(Ev { t, role: MILESTONE, label: u32::from(bit), direct: false, cents: 0 });
+                    partial.event_unit.push(unit);
+                }
+            }
+            if conversion.value(i) {
+                let cents = if value.is_valid(i) { value.value(i) } else { 0 };
+                partial.events.push(Ev { t, role: CONVERSION, label: 0, direct: false, cents });
+                partial.event_unit.push(unit);
+            }
+        }
+        Ok(())
+    }
+
+    fn end_partition(&self, partial: &mut Partial) -> Result<()> {
+        partial.fold(&self.query);
+        Ok(())
+    }
+
+    fn finish(&self, partials: Vec<Partial>) -> Result<RecordBatch> {
+        let q = &self.query;
+        // Global labels, in text order.
+        let mut names: Vec<String> = partials.iter().flat_map(|p| p.labels.labels.iter().cloned()).collect();
+        names.push(DIRECT.to_string());
+        names.sort_unstable();
+        names.dedup();
+        let global = |text: &str| names.binary_search_by(|n| n.as_str().cmp(text)).expect("every label is listed");
+        let mut credits: Vec<(Vec<i128>, Vec<i128>)> =
+            vec![(vec![0; names.len()], vec![0; names.len()]); q.models.len()];
+        let mut paths: BTreeMap<Vec<u64>, PathCount> = BTreeMap::new();
+        let (mut touchless, mut touchless_cents) = (0u64, 0i128);
+        for p in &partials {
+            let ids: Vec<usize> = p.labels.labels.iter().map(|l| global(l)).collect();
+            for (m, c) in p.credits.iter().enumerate() {
+                for (local, (&conv, &cents)) in c.conversions.iter().zip(&c.cents).enumerate() {
+                    credits[m].0[ids[local]] += conv;
+                    credits[m].1[ids[local]] += cents;
+                }
+            }
+            for (key, count) in &p.paths {
+                let key: Vec<u64> =
+                    key.iter().map(|k| ((ids[(k >> 32) as usize] as u64) << 32) | (k & 0xffff_ffff)).collect();
+                let e = paths.entry(key).or_default();
+                e.conversions += count.conversions;
+                e.nulls += count.nulls;
+                e.cents += count.cents;
+            }
+            touchless += p.touchless;
+            touchless_cents += p.touchless_cents;
+        }
+        let direct = global(DIRECT);
+        let touched: u64 = paths.values().map(|c| c.conversions).sum();
+        let touched_cents: i128 = paths.values().map(|c| c.cents).sum();
+
+        let (mut model_col, mut label_col) = (StringBuilder::new(), StringBuilder::new());
+        let mut conv_col = Decimal128Builder::new();
+        let mut revenue_col = Decimal128Builder::new();
+        let (mut share_col, mut effect_col) = (Float64Builder::new(), Float64Builder::new());
+        for (m, model) in q.models.iter().enumerate() {
+            // Per global label: output conversions (10^-6) and cents, and the removal effect.
+            let (conv, cents, effects): (Vec<i128>, Vec<i128>, Vec<Option<f64>>) = match model.kind {
+                Kind::Rule(_) | Kind::Shapley => {
+                    let (c, v) = &credits[m];
+                    let mut conv = round_units(c, CONVERSION_UNITS / OUTPUT_CONVERSION);
+                    let mut cents = round_units(v, CENT_UNITS);
+                    conv[direct] += i128::from(touchless) * OUTPUT_CONVERSION;
+                    cents[direct] += touchless_cents;
+                    (conv, cents, vec![None; names.len()])
+                }
+                Kind::Markov | Kind::ShapleyProbability => {
+                    let (weights, effects): (Vec<f64>, Vec<Option<f64>>) = if model.kind == Kind::Markov {
+                        let e = markov_weights(&paths, names.len(), q.order);
+                        (e.iter().map(|x| x.unwrap_or(0.0)).collect(), e)
+                    } else {
+                        let w = shapley_weights(&paths, names.len());
+                        (w.iter().map(|x| x.unwrap_or(0.0)).collect(), w.iter().map(|x| x.map(|_| f64::NAN)).collect())
+                    };
+                    let fixed: Vec<i128> = weights.iter().map(|&w| (w * (1u64 << 52) as f64).round() as i128).collect();
+                    let mut conv = largest_remainder(&fixed, i128::from(touched) * OUTPUT_CONVERSION);
+                    let mut cents = largest_remainder(&fixed, touched_cents);
+                    conv[direct] += i128::from(touchless) * OUTPUT_CONVERSION;
+                    cents[direct] += touchless_cents;
+                    (conv, cents, effects)
+                }
+            };
+            let total: i128 = conv.iter().sum();
+            // Every credited value; the data-driven models also list the values they gave nothing.
+            let mut rows: Vec<usize> =
+                (0..names.len()).filter(|&i| conv[i] != 0 || cents[i] != 0 || effects[i].is_some()).collect();
+            rows.sort_by(|&a, &b| conv[b].cmp(&conv[a]).then_with(|| names[a].cmp(&names[b])));
+            for i in rows {
+                model_col.append_value(&model.name);
+                label_col.append_value(&names[i]);
+                conv_col.append_value(conv[i]);
+                revenue_col.append_value(cents[i]);
+                share_col.append_option((total > 0).then(|| conv[i] as f64 / total as f64));
+                effect_col.append_option(effects[i].filter(|e| !e.is_nan()));
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(model_col.finish()),
+            Arc::new(label_col.finish()),
+            Arc::new(conv_col.finish().with_precision_and_scale(38, CONVERSION_SCALE)?),
+            Arc::new(revenue_col.finish().with_precision_and_scale(38, REVENUE_SCALE)?),
+            Arc::new(share_col.finish()),
+            Arc::new(effect_col.finish()),
+        ];
+        Ok(RecordBatch::try_new(q.schema(), columns)?)
+    }
+}
+
+/// Rounds `units` (whose sum is a multiple of `factor`) to multiples of `factor`, keeping the
+/// sum exact: each value rounded down, the remainder handed out one by one by largest
+/// fractional part (ties by index).
+pub fn round_units(units: &[i128], factor: i128) -> Vec<i128> {
+    let mut out: Vec<i128> = units.iter().map(|u| u.div_euclid(factor)).collect();
+    let total = units.iter().sum::<i128>().div_euclid(factor);
+    let given: i128 = out.iter().sum();
+    let mut rest: Vec<(i128, usize)> = units.iter().enumerate().map(|(i, u)| (u.rem_euclid(factor), i)).collect();
+    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in rest.iter().take((total - given).max(0) as usize) {
+        out[i] += 1;
+    }
+    out
+}
+
+/// Splits `total` in proportion to non-negative `weights`: each part rounded toward zero, the
+/// remainder handed out one unit at a time by largest fractional part (ties by index).
+pub fn largest_remainder(weights: &[i128], total: i128) -> Vec<i128> {
+    if total < 0 {
+        return largest_remainder(weights, -total).into_iter().map(|x| -x).collect();
+    }
+    let sum: i128 = weights.iter().map(|&w| w.max(0)).sum();
+    let mut out = vec![0i128; weights.len()];
+    if sum <= 0 || total == 0 {
+        return out;
+    }
+    let mut rest: Vec<(i128, usize)> = vec![];
+    let mut given = 0i128;
+    for (i, &w) in weights.iter().enumerate() {
+        let w = w.max(0);
+        // w * total may not fit for huge totals: split total into quotient and remainder.
+        let (q, r) = (total / sum, total % sum);
+        let part = w * q + (w * r) / sum;
+        let frac = (w * r) % sum;
+        out[i] = part;
+        given += part;
+        rest.push((frac, i));
+    }
+    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in rest.iter().take((total - given) as usize) {
+        out[i] += 1;
+    }
+    out
+}
+
+/// Markov removal effects per global label (the credit weights); `None` for labels on no path.
+fn markov_weights(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize, order: usize) -> Vec<Option<f64>> {
+    let list: Vec<MarkovPath> = paths
+        .iter()
+        .map(|(k, c)| MarkovPath { states: k.clone(), conversions: c.conversions, nulls: c.nulls })
+        .collect();
+    let chain = Chain::build(&list, order);
+    let mut present = vec![false; labels];
+    for k in paths.keys().flatten() {
+        present[(k >> 32) as usize] = true;
+    }
+    let channels: Vec<usize> = (0..labels).filter(|&l| present[l]).collect();
+    let predicates: Vec<_> = channels.iter().map(|&l| move |s: u64| (s >> 32) as usize == l).collect();
+    let (_, effects) = removal_effects(&chain, &predicates);
+    let mut out = vec![None; labels];
+    for (&l, e) in channels.iter().zip(effects) {
+        out[l] = Some(e);
+    }
+    out
+}
+
+/// Conversion-probability Shapley values per global label (negative ones as 0; `None` for
+/// labels on no path); when none is positive, the simplified Shapley split of the converting
+/// journeys.
+fn shapley_weights(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize) -> Vec<Option<f64>> {
+    let mut present = vec![false; labels];
+    for k in paths.keys().flatten() {
+        present[(k >> 32) as usize] = true;
+    }
+    let channels: Vec<usize> = (0..labels).filter(|&l| present[l]).collect();
+    let index = |l: usize| channels.binary_search(&l).expect("present");
+    let mut sets: BTreeMap<Vec<usize>, (u64, u64)> = BTreeMap::new();
+    for (k, c) in paths {
+        let mut set: Vec<usize> = k.iter().map(|s| index((s >> 32) as usize)).collect();
+        set.sort_unstable();
+        set.dedup();
+        let e = sets.entry(set).or_default();
+        e.0 += c.conversions;
+        e.1 += c.conversions + c.nulls;
+    }
+    let list: Vec<ChannelSet> =
+        sets.iter().map(|(s, &(c, t))| ChannelSet { channels: s.clone(), conversions: c, journeys: t }).collect();
+    let phi = shapley_values(channels.len(), &list, EXACT_CHANNELS);
+    let mut out = vec![None; labels];
+    for (&l, p) in channels.iter().zip(&phi) {
+        out[l] = Some(p.max(0.0));
+    }
+    if out.iter().all(|w| w.is_none_or(|w| w <= 0.0)) {
+        for s in &list {
+            for &c in &s.channels {
+                *out[channels[c]].get_or_insert(0.0) += s.conversions as f64 / s.channels.len() as f64;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn largest_remainder_adds_up_exactly() {
+        assert_eq!(largest_remainder(&[1, 1, 1], 100), vec![34, 33, 33]);
+        assert_eq!(largest_remainder(&[2, 1], 10), vec![7, 3]);
+        assert_eq!(largest_remainder(&[0, 0], 10), vec![0, 0]);
+        assert_eq!(largest_remainder(&[5, 0, 5], 3), vec![2, 0, 1]);
+        let mut rng = crate::common::test_rng::TestRng(0x1234_5678_9abc_def1);
+        for _ in 0..1000 {
+            let w: Vec<i128> = (0..1 + rng.next(8)).map(|_| rng.next(1 << 40) as i128 * 1_000_000_000).collect();
+            let total = rng.next(1 << 50) as i128;
+            let parts = largest_remainder(&w, total);
+            if w.iter().any(|&x| x > 0) {
+                assert_eq!(parts.iter().sum::<i128>(), total);
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_keeps_the_sum() {
+        assert_eq!(round_units(&[150, 150, 700], 100), vec![2, 1, 7]);
+        assert_eq!(round_units(&[-150, 350], 100), vec![-1, 3]);
+    }
+
+    #[test]
+    fn split_gives_the_remainder_to_the_last_positive_share() {
+        let mut got = vec![];
+        split(&[1.0 / 3.0, 1.0 / 3.0, 1.0 - 2.0 / 3.0, 0.0], 100, |i, c| got.push((i, c)));
+        assert_eq!(got, vec![(0, 33), (1, 33), (2, 34)]);
+    }
+}
