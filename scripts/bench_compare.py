@@ -138,6 +138,51 @@ QUERIES["attribute_window"] = (
     "SELECT channel, round(sum(CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN k = 1 OR k = n THEN 0.4 "
     "ELSE 0.2 / (n - 2) END), 3) AS credit FROM t GROUP BY channel ORDER BY channel",
 )
+# attribute_report: purchases credited per channel by position-based attribution, each purchase's
+# journey the buyer's touches since their previous purchase and at most 90 days back, touchless
+# purchases to (direct); person = user id, else cookie (no stitching on either side). DuckDB:
+# the same in plain SQL (lag, a range join, row_number and count over each journey).
+_PERSON = "coalesce(user_id, anonymous_id)"
+QUERIES["attribute_report"] = (
+    "SELECT channel, CAST(round(conversions, 3) AS DOUBLE) AS conversions FROM attribute('position_based', "
+    f"source => 'events', person => '{_PERSON}', touch => 'channel IS NOT NULL', conversion => 'purchase') "
+    "ORDER BY channel",
+    f"WITH e AS (SELECT {_PERSON} AS p, event_time AS t, channel, event_name, revenue FROM events "
+    f"WHERE {_PERSON} IS NOT NULL), "
+    "c AS (SELECT p, t, row_number() OVER (PARTITION BY p ORDER BY t, coalesce(revenue, 0)) AS cn, "
+    "lag(t) OVER (PARTITION BY p ORDER BY t, coalesce(revenue, 0)) AS prev FROM e WHERE event_name = 'purchase'), "
+    "j AS (SELECT c.p, c.cn, x.t AS tt, x.channel FROM c LEFT JOIN e x ON x.p = c.p AND x.channel IS NOT NULL "
+    "AND x.t <= c.t AND x.t >= c.t - INTERVAL 90 DAY AND (c.prev IS NULL OR x.t > c.prev)), "
+    "r AS (SELECT coalesce(channel, '(direct)') AS channel, "
+    "row_number() OVER (PARTITION BY p, cn ORDER BY tt, channel) AS k, count(channel) OVER (PARTITION BY p, cn) AS n "
+    "FROM j) "
+    "SELECT channel, CAST(round(sum(CASE WHEN n <= 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN k = 1 OR k = n THEN 0.4 "
+    "ELSE 0.2 / (n - 2) END), 3) AS DOUBLE) AS conversions FROM r GROUP BY channel ORDER BY channel",
+)
+# The same journeys as paths for ChannelAttribution's Markov model: converting journeys, and
+# the touches after a person's last purchase (all of them when they never bought), at most 90
+# days before the last of them.
+_DUCK_MARKOV_PATHS = (
+    f"WITH e AS (SELECT {_PERSON} AS p, event_time AS t, channel, event_name, revenue FROM events "
+    f"WHERE {_PERSON} IS NOT NULL), "
+    "c AS (SELECT p, t, row_number() OVER (PARTITION BY p ORDER BY t, coalesce(revenue, 0)) AS cn, "
+    "lag(t) OVER (PARTITION BY p ORDER BY t, coalesce(revenue, 0)) AS prev FROM e WHERE event_name = 'purchase'), "
+    "j AS (SELECT c.p, c.cn, string_agg(x.channel, ' > ' ORDER BY x.t, x.channel) AS path FROM c JOIN e x "
+    "ON x.p = c.p AND x.channel IS NOT NULL AND x.t <= c.t AND x.t >= c.t - INTERVAL 90 DAY "
+    "AND (c.prev IS NULL OR x.t > c.prev) GROUP BY c.p, c.cn), "
+    "last AS (SELECT p, max(t) AS lt FROM c GROUP BY p), "
+    "tail AS (SELECT e.p, e.t, e.channel, max(e.t) OVER (PARTITION BY e.p) AS mt FROM e LEFT JOIN last l ON l.p = e.p "
+    "WHERE e.channel IS NOT NULL AND (l.lt IS NULL OR e.t > l.lt)), "
+    "n AS (SELECT p, string_agg(channel, ' > ' ORDER BY t, channel) AS path FROM tail "
+    "WHERE t >= mt - INTERVAL 90 DAY GROUP BY p) "
+    "SELECT path, sum(conv) AS total_conversions, sum(nul) AS total_null FROM "
+    "(SELECT path, 1 AS conv, 0 AS nul FROM j UNION ALL SELECT path, 0, 1 FROM n) GROUP BY path ORDER BY path"
+)
+MARKOV_SQL = (
+    "SELECT channel, removal_effect FROM attribute('markov', "
+    f"source => 'events', person => '{_PERSON}', touch => 'channel IS NOT NULL', conversion => 'purchase') "
+    "WHERE removal_effect IS NOT NULL ORDER BY channel"
+)
 QUERIES["paths_top"] = (
     "SELECT path, users FROM journey_paths(source => 'events', person => 'anonymous_id', max_steps => 5, "
     "top => 10, output => 'paths') ORDER BY rank",
@@ -161,6 +206,29 @@ def timed(fn, runs):
         result = fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times), result
+
+
+def markov(conn, duck, n, runs):
+    """attribute('markov') against ChannelAttribution's markov_model on the same paths.
+
+    journeydb's time covers reading the events and building the paths; ChannelAttribution's only
+    its model fit on the already aggregated paths (built here by DuckDB, not timed)."""
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):
+        import ChannelAttribution as ca
+    jt, jrows = timed(lambda: conn.execute(MARKOV_SQL).fetchall(), runs)
+    paths = duck.execute(_DUCK_MARKOV_PATHS).df()
+
+    def fit():
+        with contextlib.redirect_stdout(io.StringIO()):
+            return ca.markov_model(paths, var_path="path", var_conv="total_conversions", var_null="total_null",
+                                   max_step=1000, out_more=True, verbose=0, flg_pro=False)
+    ct, result = timed(fit, max(1, runs // 2))
+    theirs = dict(zip(result["removal_effects"]["channel_name"], result["removal_effects"]["removal_effect"]))
+    diff = max(abs(float(e) - float(theirs.get(c, 0.0))) for c, e in jrows)
+    print(f"{n:>10} {'markov':<20} {jt:>12.4f} {'ChannelAttribution':>18} {ct:>8.4f} {ct / jt:>7.2f}  "
+          f"removal effects differ by at most {diff:.4f} ({len(paths)} distinct paths)")
 
 
 def main():
@@ -202,6 +270,8 @@ def main():
                     csame = [tuple(map(str, r)) for r in jrows] == [tuple(map(str, r)) for r in crows]
                     line += f"  {ct:>8.4f} {ct / jt:>7.2f}  {'yes' if csame else 'NO'}"
                 print(line)
+            if not args.only or "markov" in args.only:
+                markov(conn, duck, n, args.runs)
             conn.close()
         finally:
             server.terminate()

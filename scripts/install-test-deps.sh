@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests use beyond Rust: the psql client (Debian's postgresql-client).
+# Installs what the tests use beyond Rust: the psql client (Debian's postgresql-client) and
+# the Python packages of scripts/test-requirements.txt in .venv-test.
 set -euo pipefail
 need=()
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
@@ -12,3 +13,9 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "cargo-nextest not found: the tests run with cargo test" >&2
 fi
+# Python packages (tests/it/markov.rs runs ChannelAttribution), in the project's own venv.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -x "$root/.venv-test/bin/python" ]; then
+  python3 -m venv "$root/.venv-test"
+fi
+"$root/.venv-test/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/test-requirements.txt"

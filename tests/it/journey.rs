@@ -62,7 +62,7 @@ fn write_hits(root: &std::path::Path) {
     write_parquet(&root.join("hits").join("part-0.parquet"), &batch);
 }
 
-async fn query(engine: &Arc<Engine>, sql: &str) -> Vec<String> {
+pub async fn query(engine: &Arc<Engine>, sql: &str) -> Vec<String> {
     let mut session = engine.session("journey", "journeydb").expect("session");
     let mut out = vec![];
     for o in session.execute_sql(sql).await.expect(sql) {
@@ -150,7 +150,8 @@ async fn stitching_sessions_and_conversions_on_a_mapped_table() {
 /// Random events (ties in time, repeats, several sessions), written twice in different row
 /// orders and file splits: journey_paths and funnel (every order, optional steps, exclusions,
 /// every breakdown attribution, whose ties in time are many here) give the same answer for both
-/// copies, at 1 and 4 partitions and batch sizes 2 and 8192; journey_paths conserves flow at
+/// copies, at 1 and 4 partitions and batch sizes 2 and 8192, and so does the attribute report
+/// (every model, transforms, milestones); journey_paths conserves flow at
 /// every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
@@ -216,6 +217,14 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
                 );
                 answers.push((format!("{table} funnel{k} {partitions}/{batch_size}"), query(&engine, &sql).await));
             }
+            for (k, attribution) in ATTRIBUTIONS.iter().enumerate() {
+                let sql = format!(
+                    "SELECT * FROM attribute({attribution}, source => '{table}', person => 'person', time => 'ts', \
+                     event => 'node', by => 'node', touch => 'node <> ''signup''', conversion => 'signup', \
+                     value => 'length(node) * 1.25') ORDER BY 1, 2"
+                );
+                answers.push((format!("{table} attribute{k} {partitions}/{batch_size}"), query(&engine, &sql).await));
+            }
         }
         // What enters a node below max_steps leaves it (or drops off), counted in paths.
         let unbalanced = query(
@@ -242,6 +251,15 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
     for (k, a) in &paths {
         assert_eq!(a, &paths[0].1, "{k} differs from {}", paths[0].0);
     }
+    for a in 0..ATTRIBUTIONS.len() {
+        let tag = format!("attribute{a} ");
+        let runs: Vec<_> = answers.iter().filter(|(k, _)| k.contains(&tag)).collect();
+        assert_eq!(runs.len(), 4);
+        assert!(runs[0].1.len() >= 10, "{tag}{:?}", runs[0].1);
+        for (k, r) in &runs {
+            assert_eq!(r, &runs[0].1, "{k} differs from {}", runs[0].0);
+        }
+    }
     for f in 0..FUNNELS.len() {
         let tag = format!("funnel{f} ");
         let runs: Vec<_> = answers.iter().filter(|(k, _)| k.contains(&tag)).collect();
@@ -253,6 +271,15 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
         }
     }
 }
+
+/// The attribution reports of the determinism test (ties in time are many: the tie-breaks
+/// decide first and last touches, milestones and paths).
+const ATTRIBUTIONS: [&str; 2] = [
+    "'all', lookback => INTERVAL '3 hours', direct => 'node = ''home''', \
+     milestone => 'CASE node WHEN ''demo'' THEN ''lead'' WHEN ''docs'' THEN ''opportunity'' END'",
+    "'markov', 'shapley_probability', 'linear', \"order\" => 2, lookback_steps => 4, \
+     transforms => ARRAY['exposure', 'remove_if_last_and_not_all(home)'], since_previous_conversion => false",
+];
 
 /// The funnels of the determinism test.
 const FUNNELS: [&str; 5] = [

@@ -6,11 +6,13 @@
 //! - `slt`: the `.slt` files of `sql/slt/`, in process (batch sizes 1, 2, 3 and default,
 //!   one and four partitions) and over the wire (simple and extended protocol).
 //! - `wire`: tokio-postgres against a real server: types, parameters, errors, the store.
+//! - `markov`: the Markov report against ChannelAttribution (PyPI) on the same paths.
 //! - `psql`: the psql client against a real server.
 
 mod examples;
 mod fixture;
 mod journey;
+mod markov;
 mod psql;
 mod slt;
 mod wire;

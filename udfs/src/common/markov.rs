@@ -225,7 +225,7 @@ mod tests {
         let mut p = vec![0.0; n];
         for _ in 0..20_000 {
             let mut q = vec![0.0; n];
-            for i in 0..n {
+            for (i, qi) in q.iter_mut().enumerate() {
                 if i > 0 && removed(&chain.states[i - 1]) {
                     continue;
                 }
@@ -237,7 +237,7 @@ mod tests {
                 for (&j, &w) in &chain.next[i] {
                     s += w as f64 * p[j];
                 }
-                q[i] = s / total;
+                *qi = s / total;
             }
             p = q;
         }

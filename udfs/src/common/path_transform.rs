@@ -172,7 +172,9 @@ mod tests {
 
     fn run(spec: &str, labels: &[u32]) -> Vec<(u32, u32)> {
         let names = ["A", "B", "C", "D"];
-        let t = TransformSpec::parse(spec).unwrap().resolve(|l| names.iter().position(|n| *n == l).unwrap() as u32);
+        let t = TransformSpec::parse(spec)
+            .expect("spec")
+            .resolve(|l| names.iter().position(|n| *n == l).expect("label") as u32);
         let mut p = path(labels);
         apply(&t, &mut p);
         p.iter().map(|x| (x.label, x.count)).collect()
@@ -210,9 +212,9 @@ mod tests {
 
     #[test]
     fn bad_specs_are_named() {
-        assert!(TransformSpec::parse("sideways").unwrap_err().contains("unknown transform"));
-        assert!(TransformSpec::parse("remove_if_not_all").unwrap_err().contains("needs the labels"));
-        assert!(TransformSpec::parse("exposure(A)").unwrap_err().contains("takes no labels"));
-        assert!(TransformSpec::parse("first(").unwrap_err().contains("parenthesis"));
+        assert!(TransformSpec::parse("sideways").expect_err("an error").contains("unknown transform"));
+        assert!(TransformSpec::parse("remove_if_not_all").expect_err("an error").contains("needs the labels"));
+        assert!(TransformSpec::parse("exposure(A)").expect_err("an error").contains("takes no labels"));
+        assert!(TransformSpec::parse("first(").expect_err("an error").contains("parenthesis"));
     }
 }
