@@ -14,7 +14,7 @@ use journeydb::session::{Engine, Output};
 use std::hint::black_box;
 use std::sync::Arc;
 
-pub const QUERIES: [(&str, &str); 8] = [
+pub const QUERIES: [(&str, &str); 9] = [
     (
         "revenue_by_channel",
         "SELECT channel, count(*) AS events, sum(revenue) AS revenue FROM events GROUP BY channel ORDER BY channel",
@@ -52,6 +52,11 @@ pub const QUERIES: [(&str, &str); 8] = [
         "SELECT channel, sum(s) FROM (SELECT channel, attribute('position_based') OVER (PARTITION BY anonymous_id \
          ORDER BY event_time, channel) AS s FROM events WHERE channel IS NOT NULL AND anonymous_id IS NOT NULL) x \
          GROUP BY channel",
+    ),
+    (
+        "attribute_report",
+        "SELECT * FROM attribute('position_based', 'markov', source => 'events', \
+         person => 'coalesce(user_id, anonymous_id)', touch => 'channel IS NOT NULL', conversion => 'purchase')",
     ),
 ];
 
@@ -177,6 +182,31 @@ fn bench_kernels(c: &mut Criterion) {
                     total += shares(model, black_box(&journey), 10 * 86_400_000_000).shares[0];
                 }
                 black_box(total)
+            })
+        });
+    }
+    // Markov: the chain of 20,000 random paths over 8 channels, and every removal effect.
+    use journeydb_udfs::common::markov::{Chain, MarkovPath, removal_effects};
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let paths: Vec<MarkovPath> = (0..20_000)
+        .map(|_| MarkovPath {
+            states: (0..1 + next(8)).map(|_| next(8)).collect(),
+            conversions: next(2),
+            nulls: next(3),
+        })
+        .collect();
+    let channels: Vec<_> = (0..8u64).map(|c| move |s: u64| s == c).collect();
+    for order in [1usize, 2] {
+        g.bench_function(format!("markov_order{order}_20k_paths"), |b| {
+            b.iter(|| {
+                let chain = Chain::build(black_box(&paths), order);
+                black_box(removal_effects(&chain, &channels))
             })
         });
     }

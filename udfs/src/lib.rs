@@ -102,7 +102,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 
 /// The physical optimizer rules the journey functions want (added after DataFusion's own).
 pub fn physical_optimizer_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
-    vec![Arc::new(aggregate::single_phase::SinglePhaseFunnel)]
+    vec![Arc::new(aggregate::single_phase::SinglePhaseFunnel), Arc::new(window::hash_window::HashWindow)]
 }
 
 /// Every journey scalar function.
