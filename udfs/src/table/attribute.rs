@@ -5,6 +5,7 @@
 //!
 //! ```sql
 //! SELECT * FROM attribute(model [, model ...] [, name => value ...])
+//! SELECT * FROM attribute(model => 'all' [, name => value ...])
 //! ```
 //!
 //! Reads the journey model (`journey.events`: identities stitched, touches, conversions and
@@ -105,7 +106,8 @@ const CENT_UNITS: i128 = 10_000_000_000;
 const CONVERSION_SCALE: i8 = 6;
 const REVENUE_SCALE: i8 = 2;
 const OUTPUT_CONVERSION: i128 = 1_000_000;
-const OPTIONS: [&str; 17] = [
+const OPTIONS: [&str; 18] = [
+    "model",
     "source",
     "person",
     "time",
@@ -245,8 +247,11 @@ impl AttributeQuery {
         let order = o.int("order", 1, MAX_ORDER)?.map(|k| k as usize);
         let direct = o.string("direct")?;
         let milestone = o.string("milestone")?;
-        // Models, positional: text values or arrays of them.
+        // Models, positional (text values or arrays of them) or `model => ...`.
         let mut names: Vec<String> = vec![];
+        if let Some(named) = o.strings("model")? {
+            names.extend(named.iter().map(|m| m.trim().to_ascii_lowercase()));
+        }
         for (i, v) in o.positional().iter().enumerate() {
             let arg = format!("{}", i + 1);
             match v {

@@ -24,6 +24,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::window::{StandardWindowExpr, StandardWindowFunctionExpr};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalSortExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::new_group_values;
@@ -33,7 +34,7 @@ use datafusion::physical_plan::execution_plan::{
 };
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowUDFExpr};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, PlanProperties, WindowExpr,
 };
@@ -91,6 +92,9 @@ fn rewrite(plan: Arc<dyn ExecutionPlan>, order_needed: bool) -> Result<Arc<dyn E
 pub struct HashWindowExec {
     input: Arc<dyn ExecutionPlan>,
     window_expr: Vec<Arc<dyn WindowExpr>>,
+    /// Per window expression: the journey function it calls, when it is one whose
+    /// `evaluate_all` keeps no state between partitions (one evaluator then serves every group).
+    reusable: Vec<Option<Arc<dyn StandardWindowFunctionExpr>>>,
     /// The sort the window operator's input had, split into partition keys and order keys.
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
     order_by: Vec<PhysicalSortExpr>,
@@ -137,7 +141,16 @@ impl HashWindowExec {
             EmissionType::Final,
             Boundedness::Bounded,
         ));
-        Ok(Some(Arc::new(HashWindowExec { input, window_expr: exprs, partition_by, order_by, schema, properties })))
+        let reusable = exprs.iter().map(reusable_function).collect();
+        Ok(Some(Arc::new(HashWindowExec {
+            input,
+            window_expr: exprs,
+            reusable,
+            partition_by,
+            order_by,
+            schema,
+            properties,
+        })))
     }
 
     /// Every row of one input partition, grouped and ordered, with the window columns.
@@ -191,11 +204,26 @@ impl HashWindowExec {
         }
         let sorted = take_record_batch(&batch, &UInt32Array::from(order))?;
         let mut per_expr: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(count); self.window_expr.len()];
-        for g in 0..count {
-            let (from, to) = (start[g] as usize, start[g + 1] as usize);
-            let slice = sorted.slice(from, to - from);
-            for (e, out) in self.window_expr.iter().zip(per_expr.iter_mut()) {
-                out.push(e.evaluate(&slice)?);
+        for ((e, reusable), out) in self.window_expr.iter().zip(&self.reusable).zip(per_expr.iter_mut()) {
+            match reusable {
+                // One evaluator and one evaluation of the arguments for every group.
+                Some(f) => {
+                    let args = f.evaluate_args(&sorted)?;
+                    let mut evaluator = f.create_evaluator()?;
+                    let mut values: Vec<ArrayRef> = Vec::with_capacity(args.len());
+                    for g in 0..count {
+                        let (from, len) = (start[g] as usize, (start[g + 1] - start[g]) as usize);
+                        values.clear();
+                        values.extend(args.iter().map(|a| a.slice(from, len)));
+                        out.push(evaluator.evaluate_all(&values, len)?);
+                    }
+                }
+                None => {
+                    for g in 0..count {
+                        let (from, len) = (start[g] as usize, (start[g + 1] - start[g]) as usize);
+                        out.push(e.evaluate(&sorted.slice(from, len))?);
+                    }
+                }
             }
         }
         let mut columns = sorted.columns().to_vec();
@@ -205,6 +233,16 @@ impl HashWindowExec {
         }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
+}
+
+/// The function of `expr` when it is a journey window function (`attribute`, `sessionize`):
+/// their evaluators keep no state between partitions and use no frame.
+fn reusable_function(expr: &Arc<dyn WindowExpr>) -> Option<Arc<dyn StandardWindowFunctionExpr>> {
+    let standard = expr.as_any().downcast_ref::<StandardWindowExpr>()?;
+    let function = standard.get_standard_func_expr();
+    let udf = function.as_any().downcast_ref::<WindowUDFExpr>()?;
+    let name = udf.fun().name();
+    (name == crate::window::attribute::NAME || name == crate::window::sessionize::NAME).then(|| function.clone())
 }
 
 impl DisplayAs for HashWindowExec {
@@ -251,6 +289,7 @@ impl ExecutionPlan for HashWindowExec {
         Ok(Arc::new(HashWindowExec {
             input,
             window_expr: self.window_expr.clone(),
+            reusable: self.reusable.clone(),
             partition_by: self.partition_by.clone(),
             order_by: self.order_by.clone(),
             schema: self.schema.clone(),
@@ -278,6 +317,7 @@ impl ExecutionPlan for HashWindowExec {
         let this = HashWindowExec {
             input: self.input.clone(),
             window_expr: self.window_expr.clone(),
+            reusable: self.reusable.clone(),
             partition_by: self.partition_by.clone(),
             order_by: self.order_by.clone(),
             schema: self.schema.clone(),
