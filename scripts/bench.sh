@@ -9,7 +9,7 @@ cargo build --release --locked --bin journeydb
 if [ ! -x .venv-bench/bin/python ]; then
   python3 -m venv .venv-bench
 fi
-.venv-bench/bin/pip install -q -r scripts/bench-requirements.txt   # duckdb, chdb, psycopg from PyPI
+.venv-bench/bin/pip install -q -r scripts/bench-requirements.txt   # duckdb, chdb, ChannelAttribution, psycopg from PyPI
 .venv-bench/bin/python scripts/bench_compare.py "${@:2}"
 if [ "${1:-}" = criterion ]; then
   cargo bench --locked --bench queries
