@@ -223,7 +223,7 @@ mod tests {
     fn iterate(chain: &Chain, removed: &dyn Fn(&[u64]) -> bool) -> f64 {
         let n = chain.next.len();
         let mut p = vec![0.0; n];
-        for _ in 0..20_000 {
+        for _ in 0..3_000 {
             let mut q = vec![0.0; n];
             for (i, qi) in q.iter_mut().enumerate() {
                 if i > 0 && removed(&chain.states[i - 1]) {
