@@ -5,7 +5,8 @@
 //! over one window partition per person with few rows each, so that sort on a string person key
 //! is most of the work. This physical optimizer rule replaces a window operator whose input is
 //! exactly that sort with [`HashWindowExec`]: it gathers the partition's rows (memory reserved
-//! from the pool, like the sort), groups them by the partition keys in a hash table, orders each
+//! from the pool for the rows and their grouped copy; it does not spill, so a partition that
+//! does not fit fails with a resources-exhausted error), groups them by the partition keys in a hash table, orders each
 //! group's rows by the `ORDER BY` keys (the sort's own options), and evaluates the window
 //! expressions on each group as DataFusion's `WindowAggExec` does. Each window partition sees
 //! the same rows in the same order, so the answers are the same; only the output rows come
@@ -334,6 +335,9 @@ impl ExecutionPlan for HashWindowExec {
             }
             let all = concat_batches(&input_schema, &batches)?;
             drop(batches);
+            // The grouped copy of the rows (and the window columns) is made before the input
+            // is dropped: reserve for both.
+            reservation.try_grow(all.get_array_memory_size())?;
             let out = this.evaluate(all)?;
             let chunks: Vec<Result<RecordBatch>> = (0..out.num_rows())
                 .step_by(batch_size)
@@ -424,6 +428,31 @@ mod tests {
                 assert!(answer.lines().count() > 6, "{answer}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_partition_beyond_the_memory_limit_is_an_error_not_a_crash() {
+        use datafusion::execution::memory_pool::GreedyMemoryPool;
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(64 * 1024)))
+            .build_arc()
+            .expect("runtime");
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_runtime_env(runtime)
+            .with_config(SessionConfig::new().with_target_partitions(2))
+            .with_physical_optimizer_rule(Arc::new(HashWindow))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let sql = "SELECT v % 7 AS k, sum(rn) FROM (SELECT v, row_number() OVER (PARTITION BY v % 1000 ORDER BY v) AS rn \
+                   FROM (SELECT value AS v FROM generate_series(1, 200000))) x GROUP BY k";
+        let df = ctx.sql(sql).await.expect("sql");
+        let plan = df.clone().create_physical_plan().await.expect("plan");
+        let text = displayable(plan.as_ref()).indent(true).to_string();
+        assert!(text.contains("HashWindowExec"), "{text}");
+        let err = df.collect().await.expect_err("64 KiB cannot hold 200,000 rows");
+        assert!(err.to_string().contains("Resources exhausted") && err.to_string().contains("HashWindowExec"), "{err}");
     }
 
     #[tokio::test]
