@@ -32,6 +32,19 @@ pub enum Error {
     Store(String),
 }
 
+/// A statement stopped by a cancel request or by `statement_timeout` (SQLSTATE 57014); it
+/// travels through DataFusion as an external error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canceled(pub String);
+
+impl std::fmt::Display for Canceled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Canceled {}
+
 /// A PostgreSQL error: SQLSTATE, message in PostgreSQL style, optional detail and hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgError {
@@ -113,6 +126,8 @@ fn datafusion_to_pg(err: &DataFusionError) -> PgError {
         DataFusionError::External(e) => {
             if let Some(a) = e.downcast_ref::<ArgumentError>() {
                 PgError::new(INVALID_PARAMETER_VALUE, a.to_string())
+            } else if let Some(c) = e.downcast_ref::<Canceled>() {
+                PgError::new(QUERY_CANCELED, c.0.clone())
             } else if let Some(p) = e.downcast_ref::<ParquetError>() {
                 PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {p}"))
             } else if let Some(a) = e.downcast_ref::<ArrowError>() {

@@ -1,5 +1,6 @@
 //! The handlers of one connection: startup (loopback trust), simple query, extended query.
 
+use super::cancel::{Cancels, Interrupt, in_execution_context, interruptible, on_execution_runtime, timeout_ms};
 use super::encode::encode_batch;
 use super::params;
 use crate::error::{Error, to_pg_error};
@@ -46,16 +47,27 @@ pub fn pg_wire_error(err: &Error) -> PgWireError {
 /// One connection's handlers; pgwire asks for them once per connection.
 pub struct ConnectionHandlers {
     conn: Arc<Connection>,
+    cancels: Arc<Cancels>,
 }
 
 impl ConnectionHandlers {
-    pub fn new(engine: Arc<Engine>) -> ConnectionHandlers {
+    /// A connection's handlers; it is registered in `cancels` (the server's) until it closes.
+    pub fn new(engine: Arc<Engine>, cancels: Arc<Cancels>) -> ConnectionHandlers {
+        let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
+        let secret = pid.wrapping_mul(7919) ^ (std::process::id() as i32).rotate_left(16);
+        let signal = Arc::new(tokio::sync::watch::channel(0u64).0);
+        cancels.register(pid, secret, signal.clone());
         ConnectionHandlers {
             conn: Arc::new(Connection {
                 engine: engine.clone(),
                 session: Mutex::new(None),
                 parser: Arc::new(StatementParser { engine }),
+                pid,
+                secret,
+                signal,
+                cancels: cancels.clone(),
             }),
+            cancels,
         }
     }
 }
@@ -70,12 +82,45 @@ impl PgWireServerHandlers for ConnectionHandlers {
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         self.conn.clone()
     }
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancels.clone()
+    }
 }
 
 pub struct Connection {
     engine: Arc<Engine>,
     session: Mutex<Option<Session>>,
     parser: Arc<StatementParser>,
+    /// Process id and secret key for cancel requests, and the signal they fire.
+    pid: i32,
+    secret: i32,
+    signal: Arc<tokio::sync::watch::Sender<u64>>,
+    cancels: Arc<Cancels>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.cancels.remove(self.pid);
+    }
+}
+
+/// Runs `stmt` under a cancel request and `statement_timeout` (planning and the result stream).
+async fn execute_interruptible(
+    session: &mut Session,
+    signal: &tokio::sync::watch::Sender<u64>,
+    stmt: &Statement,
+    params: &[ScalarValue],
+) -> Result<Output, Error> {
+    let timeout = session.settings().get("statement_timeout").ok().and_then(|v| timeout_ms(&v)).unwrap_or(0);
+    let mut fired = Interrupt::new(signal, timeout).fired();
+    let output = tokio::select! {
+        output = in_execution_context(session.execute(stmt, params)) => output?,
+        e = &mut fired => return Err(Error::DataFusion(e)),
+    };
+    Ok(match output {
+        Output::Rows(stream) => Output::Rows(interruptible(on_execution_runtime(stream), fired)),
+        other => other,
+    })
 }
 
 impl Connection {
@@ -118,8 +163,7 @@ impl StartupHandler for Connection {
                     "connections are accepted from loopback addresses only".into(),
                 ))));
             }
-            let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
-            client.set_pid_and_secret_key(pid, pgwire::messages::startup::SecretKey::I32(pid.wrapping_mul(7919)));
+            client.set_pid_and_secret_key(self.pid, pgwire::messages::startup::SecretKey::I32(self.secret));
             finish_authentication(client, &server_parameters()).await?;
         }
         Ok(())
@@ -185,7 +229,7 @@ impl SimpleQueryHandler for Connection {
         let statements = session.parse(query).map_err(|e| pg_wire_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
         for stmt in &statements {
-            match session.execute(stmt, &[]).await {
+            match execute_interruptible(&mut session, &self.signal, stmt, &[]).await {
                 Ok(output) => responses.push(response(output, &Format::UnifiedText)),
                 Err(e) => {
                     // Earlier statements' results are sent, then the error ends the string.
@@ -324,7 +368,8 @@ impl ExtendedQueryHandler for Connection {
             })
             .collect::<Result<Vec<ScalarValue>, Error>>()
             .map_err(|e| pg_wire_error(&e))?;
-        let output = session.execute(stmt, &values).await.map_err(|e| pg_wire_error(&e))?;
+        let output =
+            execute_interruptible(&mut session, &self.signal, stmt, &values).await.map_err(|e| pg_wire_error(&e))?;
         Ok(response(output, &portal.result_column_format))
     }
 }

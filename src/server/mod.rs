@@ -2,9 +2,11 @@
 //!
 //! - [`handler`]: startup, simple and extended query for one connection; each connection has
 //!   its own [`crate::session::Session`].
+//! - [`cancel`]: cancel requests and `statement_timeout` stop a running statement (57014).
 //! - [`encode`]: Arrow values as PostgreSQL text and binary values.
 //! - [`params`]: bound parameters as DataFusion values.
 
+pub mod cancel;
 pub mod encode;
 pub mod handler;
 pub mod params;
@@ -38,13 +40,14 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = watch::channel(false);
+    let cancels = Arc::new(cancel::Cancels::default());
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
-                        let handlers = handler::ConnectionHandlers::new(engine.clone());
+                        let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone());
                         tokio::spawn(async move {
                             if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                                 tracing::debug!(%peer, error = %e, "connection ended with an error");

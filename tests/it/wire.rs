@@ -210,3 +210,57 @@ async fn large_results_stream_in_full() {
     assert_eq!(simple.len(), fixture::DEMO_EVENTS as usize);
     server.stop().await;
 }
+
+/// Runs for minutes unless stopped: counting a long series.
+const SLOW: &str = "SELECT count(*) FROM generate_series(1, 50000000000) AS s";
+
+/// `statement_timeout` and a cancel request stop a running statement (not only its planning)
+/// with 57014 over both protocols; the connection, and the other connections, go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_and_cancel_requests_stop_running_statements() {
+    use std::time::{Duration, Instant};
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let other = fixture::connect(&server).await;
+    client.simple_query("SET statement_timeout = '300ms'").await.expect("set");
+    for extended in [false, true] {
+        let started = Instant::now();
+        let err = if extended {
+            client.query(SLOW, &[]).await.map(|_| ()).expect_err("times out")
+        } else {
+            client.simple_query(SLOW).await.map(|_| ()).expect_err("times out")
+        };
+        assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err:?}");
+        let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        assert_eq!(message, "canceling statement due to statement timeout");
+        assert!(started.elapsed() < Duration::from_secs(20), "stopped after {:?}", started.elapsed());
+        let one: i32 = client.query_one("SELECT 1::int", &[]).await.expect("still usable").get(0);
+        assert_eq!(one, 1);
+    }
+    client.simple_query("RESET statement_timeout").await.expect("reset");
+    for extended in [false, true] {
+        let token = client.cancel_token();
+        let cancel = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            token.cancel_query(tokio_postgres::NoTls).await
+        });
+        let started = Instant::now();
+        let err = if extended {
+            client.query(SLOW, &[]).await.map(|_| ()).expect_err("canceled")
+        } else {
+            client.simple_query(SLOW).await.map(|_| ()).expect_err("canceled")
+        };
+        cancel.await.expect("task").expect("cancel request sent");
+        assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err:?}");
+        let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        assert_eq!(message, "canceling statement due to user request");
+        assert!(started.elapsed() < Duration::from_secs(20), "stopped after {:?}", started.elapsed());
+        // A cancel request that arrives between statements is spent: the next one runs.
+        let n: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.expect("usable").get(0);
+        assert_eq!(n, fixture::DEMO_EVENTS as i64);
+    }
+    let n: i64 = other.query_one("SELECT count(*) FROM events", &[]).await.expect("other connection").get(0);
+    assert_eq!(n, fixture::DEMO_EVENTS as i64);
+    server.stop().await;
+}

@@ -1,0 +1,269 @@
+//! Stopping a running statement: cancel requests and `statement_timeout`.
+//!
+//! Each connection registers its process id and secret key in the server's [`Cancels`]; a
+//! cancel request (sent by the client on a separate connection) with a matching pair signals
+//! that connection. A statement runs under an [`Interrupt`]: planning races it, and a result
+//! stream is wrapped so that the next poll after the signal (or after `statement_timeout`
+//! milliseconds) ends the stream with SQLSTATE 57014. Ending the stream drops the execution
+//! plan's streams, which aborts DataFusion's tasks: the work stops, not only the sending. The
+//! connection then serves the next statement as usual.
+//!
+//! Statements execute on their own runtime ([`on_execution_runtime`]): DataFusion's operators
+//! keep their worker threads busy between yields, and on the connections' runtime they would
+//! delay the timer and the cancel signal (and every other connection) until they yield.
+
+use crate::error::Canceled;
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::{Stream, StreamExt};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::startup::SecretKey;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A connection's secret key and cancel signal, by process id.
+type Registry = HashMap<i32, (i32, Arc<watch::Sender<u64>>)>;
+
+/// The server's connections by process id: their secret key and cancel signal.
+#[derive(Debug, Default)]
+pub struct Cancels {
+    connections: Mutex<Registry>,
+}
+
+impl Cancels {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn register(&self, pid: i32, secret: i32, signal: Arc<watch::Sender<u64>>) {
+        self.lock().insert(pid, (secret, signal));
+    }
+
+    pub fn remove(&self, pid: i32) {
+        self.lock().remove(&pid);
+    }
+
+    /// Signals connection `pid` if `secret` is its key; false otherwise (as PostgreSQL, a wrong
+    /// key is ignored silently).
+    pub fn cancel(&self, pid: i32, secret: i32) -> bool {
+        match self.lock().get(&pid) {
+            Some((s, signal)) if *s == secret => {
+                signal.send_modify(|n| *n += 1);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Cancels {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        // Our keys are 4 bytes; the message may carry them as bytes.
+        let secret = match &request.secret_key {
+            SecretKey::I32(s) => Some(*s),
+            SecretKey::Bytes(b) => <[u8; 4]>::try_from(b.as_ref()).ok().map(i32::from_be_bytes),
+        };
+        let done = secret.is_some_and(|s| self.cancel(request.pid, s));
+        tracing::debug!(pid = request.pid, done, "cancel request");
+    }
+}
+
+/// What may stop one statement: a cancel request from now on, and a deadline.
+pub struct Interrupt {
+    signal: watch::Receiver<u64>,
+    timeout: Option<Duration>,
+}
+
+impl Interrupt {
+    /// Listens to `signal` from now on (earlier cancel requests are spent); `timeout_ms` 0 is
+    /// no timeout.
+    pub fn new(signal: &watch::Sender<u64>, timeout_ms: u64) -> Interrupt {
+        let mut rx = signal.subscribe();
+        rx.mark_unchanged();
+        Interrupt { signal: rx, timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)) }
+    }
+
+    /// Resolves with the error to report when the statement must stop.
+    pub fn fired(self) -> Pin<Box<dyn Future<Output = DataFusionError> + Send>> {
+        let Interrupt { mut signal, timeout } = self;
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        Box::pin(async move {
+            let canceled = async {
+                // A closed channel (the connection is gone) never cancels.
+                if signal.changed().await.is_err() {
+                    futures::future::pending::<()>().await;
+                }
+            };
+            let expired = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => futures::future::pending::<()>().await,
+                }
+            };
+            let message = tokio::select! {
+                _ = canceled => "canceling statement due to user request",
+                _ = expired => "canceling statement due to statement timeout",
+            };
+            DataFusionError::External(Box::new(Canceled(message.to_string())))
+        })
+    }
+}
+
+/// The runtime statements execute on: as many workers as cores, apart from the runtime that
+/// serves the connections.
+fn execution_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("journeydb-exec")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the execution runtime: {e}"))
+    })
+}
+
+/// `future` polled with the execution runtime as the current runtime, so that the tasks it
+/// spawns (DataFusion starts a plan's partitions when its stream is created) run there.
+pub fn in_execution_context<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    InContext { future: Box::pin(future) }
+}
+
+struct InContext<F> {
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InContext<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // Entered for this poll only: the guard never lives across an await.
+        let _entered = execution_runtime().enter();
+        self.future.as_mut().poll(cx)
+    }
+}
+
+/// `stream` driven by a task on the execution runtime, its batches handed over through a
+/// small channel; dropping the result aborts that task (and so the plan's own tasks).
+pub fn on_execution_runtime(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let task = execution_runtime().spawn(async move {
+        let mut stream = stream;
+        while let Some(batch) = stream.next().await {
+            if tx.send(batch).await.is_err() {
+                break;
+            }
+        }
+    });
+    let received = Handover { rx, task };
+    Box::pin(RecordBatchStreamAdapter::new(schema, received))
+}
+
+struct Handover {
+    rx: tokio::sync::mpsc::Receiver<datafusion::error::Result<RecordBatch>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Handover {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Stream for Handover {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// `stream` ending with the interrupt's error once it fires.
+pub fn interruptible(
+    stream: SendableRecordBatchStream,
+    fired: Pin<Box<dyn Future<Output = DataFusionError> + Send>>,
+) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    Box::pin(RecordBatchStreamAdapter::new(schema, Interruptible { inner: Some(stream), fired }))
+}
+
+struct Interruptible {
+    /// Dropped (the execution stops) when the interrupt fires.
+    inner: Option<SendableRecordBatchStream>,
+    fired: Pin<Box<dyn Future<Output = DataFusionError> + Send>>,
+}
+
+impl Stream for Interruptible {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        let next = inner.poll_next_unpin(cx);
+        if let Poll::Ready(None) = next {
+            return next;
+        }
+        if let Poll::Ready(e) = self.fired.as_mut().poll(cx) {
+            self.inner = None;
+            return Poll::Ready(Some(Err(e)));
+        }
+        next
+    }
+}
+
+/// `statement_timeout` in milliseconds: PostgreSQL's syntax, a number (milliseconds) or a
+/// number with a unit (`ms`, `s`, `min`, `h`, `d`); `None` for anything else.
+pub fn timeout_ms(value: &str) -> Option<u64> {
+    let v = value.trim().trim_matches('\'').trim();
+    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => 1.0,
+        "s" => 1e3,
+        "min" => 6e4,
+        "h" => 3.6e6,
+        "d" => 8.64e7,
+        _ => return None,
+    };
+    let ms = n * factor;
+    (ms.is_finite() && ms >= 0.0).then(|| ms.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_timeout_values() {
+        assert_eq!(timeout_ms("0"), Some(0));
+        assert_eq!(timeout_ms("250"), Some(250));
+        assert_eq!(timeout_ms("'2s'"), Some(2000));
+        assert_eq!(timeout_ms("1.5 min"), Some(90_000));
+        assert_eq!(timeout_ms("10ms"), Some(10));
+        assert_eq!(timeout_ms("soon"), None);
+        assert_eq!(timeout_ms("5 weeks"), None);
+    }
+
+    #[test]
+    fn only_the_right_key_cancels() {
+        let cancels = Cancels::default();
+        let signal = Arc::new(watch::channel(0u64).0);
+        cancels.register(7, 42, signal.clone());
+        assert!(!cancels.cancel(7, 41));
+        assert!(!cancels.cancel(8, 42));
+        assert!(cancels.cancel(7, 42));
+        assert_eq!(*signal.borrow(), 1);
+        cancels.remove(7);
+        assert!(!cancels.cancel(7, 42));
+    }
+}
