@@ -312,3 +312,37 @@ impl Labels {
         &self.labels[id as usize]
     }
 }
+
+/// Rows ordered by their group, stably (a counting sort): `keys[i]` is row `i`'s group, below
+/// `groups`. Returns the groups' start offsets (`groups + 1` of them) and the row indexes in
+/// group order, so that group `g`'s rows are `order[start[g]..start[g + 1]]`.
+pub fn rows_by_group(groups: usize, keys: impl Iterator<Item = usize> + Clone) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; groups + 1];
+    for g in keys.clone() {
+        start[g + 1] += 1;
+    }
+    for g in 0..groups {
+        start[g + 1] += start[g];
+    }
+    let mut next = start.clone();
+    let mut order = vec![0u32; start[groups] as usize];
+    for (i, g) in keys.enumerate() {
+        order[next[g] as usize] = i as u32;
+        next[g] += 1;
+    }
+    (start, order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_by_group_is_a_stable_counting_sort() {
+        let (start, order) = rows_by_group(3, [2usize, 0, 2, 1, 0].into_iter());
+        assert_eq!(start, vec![0, 2, 3, 5]);
+        assert_eq!(order, vec![1, 4, 3, 0, 2]);
+        let (start, order) = rows_by_group(0, std::iter::empty());
+        assert_eq!((start, order), (vec![0], vec![]));
+    }
+}

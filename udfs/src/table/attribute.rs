@@ -72,7 +72,9 @@ use crate::common::attribution::{CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Mod
 use crate::common::markov::{Chain, MarkovPath, removal_effects};
 use crate::common::options::Options;
 use crate::common::path_transform::{PathTouch, Transform, TransformSpec, apply};
-use crate::common::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
+use crate::common::report::{
+    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, rows_by_group, source_relation,
+};
 use crate::common::shapley::{ChannelSet, EXACT_CHANNELS, shapley_values};
 use crate::error::ArgumentError;
 use crate::table::funnel::is_predicate;
@@ -519,19 +521,7 @@ impl Partial {
         if self.events.is_empty() {
             return;
         }
-        let mut start = vec![0u32; units + 1];
-        for &u in &self.event_unit {
-            start[u as usize + 1] += 1;
-        }
-        for u in 0..units {
-            start[u + 1] += start[u];
-        }
-        let mut next = start.clone();
-        let mut order = vec![0u32; self.events.len()];
-        for (i, &u) in self.event_unit.iter().enumerate() {
-            order[next[u as usize] as usize] = i as u32;
-            next[u as usize] += 1;
-        }
+        let (start, order) = rows_by_group(units, self.event_unit.iter().map(|&u| u as usize));
         let events = std::mem::take(&mut self.events);
         self.event_unit = vec![];
         // The labels are only read here; `journey` needs the rest of `self`.

@@ -66,7 +66,9 @@
 
 use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key, set_bits};
 use crate::common::options::Options;
-use crate::common::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
+use crate::common::report::{
+    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, rows_by_group, source_relation,
+};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
@@ -488,19 +490,7 @@ impl Partial {
             return;
         }
         // Counting sort of the events by unit.
-        let mut start = vec![0u32; units + 1];
-        for &u in &self.event_unit {
-            start[u as usize + 1] += 1;
-        }
-        for u in 0..units {
-            start[u + 1] += start[u];
-        }
-        let mut next = start.clone();
-        let mut order = vec![0u32; self.events.len()];
-        for (i, &u) in self.event_unit.iter().enumerate() {
-            order[next[u as usize] as usize] = i as u32;
-            next[u as usize] += 1;
-        }
+        let (start, order) = rows_by_group(units, self.event_unit.iter().map(|&u| u as usize));
         let mut unit: Vec<(Event, u32)> = vec![];
         let mut sorted: Vec<Event> = vec![];
         let mut labels: Vec<u32> = vec![];

@@ -16,6 +16,7 @@
 //! require an ordering, and no order-preserving operator between it and the root does (the root
 //! counts as needing its order, so a query's result order is never changed).
 
+use crate::common::report::rows_by_group;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -172,20 +173,8 @@ impl HashWindowExec {
         let mut group_of_row = vec![];
         groups.intern(&keys, &mut group_of_row)?;
         let count = groups.len();
-        // Counting sort by group, then each group by its order keys (as the sort would).
-        let mut start = vec![0u32; count + 1];
-        for &g in &group_of_row {
-            start[g + 1] += 1;
-        }
-        for g in 0..count {
-            start[g + 1] += start[g];
-        }
-        let mut next = start.clone();
-        let mut order = vec![0u32; n];
-        for (i, &g) in group_of_row.iter().enumerate() {
-            order[next[g] as usize] = i as u32;
-            next[g] += 1;
-        }
+        // Rows by group, then each group by its order keys (as the sort would).
+        let (start, mut order) = rows_by_group(count, group_of_row.iter().copied());
         if !self.order_by.is_empty() {
             let columns: Vec<ArrayRef> =
                 self.order_by.iter().map(|o| o.expr.evaluate(&batch)?.into_array(n)).collect::<Result<_>>()?;
