@@ -158,13 +158,7 @@ impl Options {
     /// A list of integers within `min..=max`: `ARRAY[2, 3]`, or one integer.
     pub fn ints(&mut self, name: &str, min: i64, max: i64) -> Result<Option<Vec<i64>>> {
         let Some(v) = self.take(name) else { return Ok(None) };
-        let values: Vec<ScalarValue> = match &v {
-            ScalarValue::List(a) => {
-                let list = a.value(0);
-                (0..list.len()).map(|i| ScalarValue::try_from_array(&list, i)).collect::<Result<_>>()?
-            }
-            v => vec![v.clone()],
-        };
+        let values = elements(&v)?;
         let mut out = vec![];
         for x in values {
             match x.cast_to(&DataType::Int64) {
@@ -183,13 +177,7 @@ impl Options {
     /// A list of finite numbers: `ARRAY[0.5, 0, 0.5]`.
     pub fn floats(&mut self, name: &str) -> Result<Option<Vec<f64>>> {
         let Some(v) = self.take(name) else { return Ok(None) };
-        let values: Vec<ScalarValue> = match &v {
-            ScalarValue::List(a) => {
-                let list = a.value(0);
-                (0..list.len()).map(|i| ScalarValue::try_from_array(&list, i)).collect::<Result<_>>()?
-            }
-            v => vec![v.clone()],
-        };
+        let values = elements(&v)?;
         let mut out = vec![];
         for x in values {
             match x.cast_to(&DataType::Float64) {
@@ -211,6 +199,17 @@ impl Options {
             .into_datafusion());
         }
         Ok(())
+    }
+}
+
+/// The elements of an array value (`ARRAY[...]`), or the value itself.
+fn elements(v: &ScalarValue) -> Result<Vec<ScalarValue>> {
+    match v {
+        ScalarValue::List(a) => {
+            let list = a.value(0);
+            (0..list.len()).map(|i| ScalarValue::try_from_array(&list, i)).collect()
+        }
+        v => Ok(vec![v.clone()]),
     }
 }
 
