@@ -90,7 +90,7 @@ fn rewrite(plan: Arc<dyn ExecutionPlan>, order_needed: bool) -> Result<Arc<dyn E
 }
 
 /// Window expressions evaluated per hash group; one output partition per input partition.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HashWindowExec {
     input: Arc<dyn ExecutionPlan>,
     window_expr: Vec<Arc<dyn WindowExpr>>,
@@ -137,12 +137,7 @@ impl HashWindowExec {
         }
         let input = sort.input().clone();
         let schema = node.schema();
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            input.output_partitioning().clone(),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        ));
+        let properties = properties(&schema, &input);
         let reusable = exprs.iter().map(reusable_function).collect();
         Ok(Some(Arc::new(HashWindowExec {
             input,
@@ -225,6 +220,16 @@ impl HashWindowExec {
     }
 }
 
+/// The output properties: the input's partitioning, no ordering, all at the end.
+fn properties(schema: &SchemaRef, input: &Arc<dyn ExecutionPlan>) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(schema.clone()),
+        input.output_partitioning().clone(),
+        EmissionType::Final,
+        Boundedness::Bounded,
+    ))
+}
+
 /// The function of `expr` when it is a journey window function (`attribute`, `sessionize`):
 /// their evaluators keep no state between partitions and use no frame.
 fn reusable_function(expr: &Arc<dyn WindowExpr>) -> Option<Arc<dyn StandardWindowFunctionExpr>> {
@@ -270,21 +275,8 @@ impl ExecutionPlan for HashWindowExec {
         let Some(input) = children.pop().filter(|_| children.is_empty()) else {
             return Err(DataFusionError::Internal("HashWindowExec has exactly one input".into()));
         };
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(self.schema.clone()),
-            input.output_partitioning().clone(),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        ));
-        Ok(Arc::new(HashWindowExec {
-            input,
-            window_expr: self.window_expr.clone(),
-            reusable: self.reusable.clone(),
-            partition_by: self.partition_by.clone(),
-            order_by: self.order_by.clone(),
-            schema: self.schema.clone(),
-            properties,
-        }))
+        let properties = properties(&self.schema, &input);
+        Ok(Arc::new(HashWindowExec { input, properties, ..self.as_ref().clone() }))
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -304,15 +296,7 @@ impl ExecutionPlan for HashWindowExec {
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let mut input = self.input.execute(partition, context.clone())?;
         let batch_size = context.session_config().batch_size().max(1);
-        let this = HashWindowExec {
-            input: self.input.clone(),
-            window_expr: self.window_expr.clone(),
-            reusable: self.reusable.clone(),
-            partition_by: self.partition_by.clone(),
-            order_by: self.order_by.clone(),
-            schema: self.schema.clone(),
-            properties: self.properties.clone(),
-        };
+        let this = self.clone();
         let reservation = MemoryConsumer::new(format!("HashWindowExec[{partition}]")).register(context.memory_pool());
         let output = futures::stream::once(async move {
             let input_schema = input.schema();
