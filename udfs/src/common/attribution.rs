@@ -181,7 +181,7 @@ fn ends(w: &mut [f64], first: f64, middle: f64, last: f64) {
 }
 
 /// Scales `w` to add up to 1; the last positive share takes the rounding residue.
-fn normalise(w: &mut [f64]) {
+pub(crate) fn normalise(w: &mut [f64]) {
     let total: f64 = w.iter().sum();
     if total <= 0.0 || !total.is_finite() {
         return;

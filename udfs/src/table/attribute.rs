@@ -68,7 +68,9 @@
 //! | `direct` | `channel = 'Direct'` | which touches are Direct, for `last_non_direct` |
 //! | `milestone` | `milestone` | `'lead'`, `'opportunity'` or `'closed_won'` per row, for `w_shaped` and `full_path` |
 
-use crate::common::attribution::{CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Model, OPPORTUNITY, Touch, shares};
+use crate::common::attribution::{
+    CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Model, OPPORTUNITY, Touch, normalise, shares,
+};
 use crate::common::markov::{Chain, MarkovPath, removal_effects};
 use crate::common::options::Options;
 use crate::common::path_transform::{PathTouch, Transform, TransformSpec, apply};
@@ -629,20 +631,11 @@ impl Partial {
             let weights = match model.kind {
                 Kind::Rule(rule) => shares(rule, &touches, t).shares,
                 Kind::Shapley => {
-                    let mut w = vec![0.0; path.len()];
-                    let mut distinct = 0;
-                    for i in 0..path.len() {
-                        if !path[..i].iter().any(|p| p.label == path[i].label) {
-                            w[i] = 1.0;
-                            distinct += 1;
-                        }
-                    }
-                    let k = w.iter().rposition(|&x| x > 0.0).unwrap_or(0);
-                    for x in w.iter_mut() {
-                        *x /= f64::from(distinct);
-                    }
-                    let before: f64 = w[..k].iter().sum();
-                    w[k] = 1.0 - before;
+                    // An equal share to each value's first touch.
+                    let mut w: Vec<f64> = (0..path.len())
+                        .map(|i| if path[..i].iter().any(|p| p.label == path[i].label) { 0.0 } else { 1.0 })
+                        .collect();
+                    normalise(&mut w);
                     w
                 }
                 Kind::Markov | Kind::ShapleyProbability => continue,
@@ -882,6 +875,15 @@ pub fn largest_remainder(weights: &[i128], total: i128) -> Vec<i128> {
     out
 }
 
+/// The global labels (below `labels`) on some path, in order.
+fn path_labels(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize) -> Vec<usize> {
+    let mut present = vec![false; labels];
+    for k in paths.keys().flatten() {
+        present[(k >> 32) as usize] = true;
+    }
+    (0..labels).filter(|&l| present[l]).collect()
+}
+
 /// Markov removal effects per global label (the credit weights); `None` for labels on no path.
 fn markov_weights(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize, order: usize) -> Vec<Option<f64>> {
     let list: Vec<MarkovPath> = paths
@@ -889,11 +891,7 @@ fn markov_weights(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize, order: u
         .map(|(k, c)| MarkovPath { states: k.clone(), conversions: c.conversions, nulls: c.nulls })
         .collect();
     let chain = Chain::build(&list, order);
-    let mut present = vec![false; labels];
-    for k in paths.keys().flatten() {
-        present[(k >> 32) as usize] = true;
-    }
-    let channels: Vec<usize> = (0..labels).filter(|&l| present[l]).collect();
+    let channels = path_labels(paths, labels);
     let predicates: Vec<_> = channels.iter().map(|&l| move |s: u64| (s >> 32) as usize == l).collect();
     let (_, effects) = removal_effects(&chain, &predicates);
     let mut out = vec![None; labels];
@@ -907,11 +905,7 @@ fn markov_weights(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize, order: u
 /// labels on no path); when none is positive, the simplified Shapley split of the converting
 /// journeys.
 fn shapley_weights(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize) -> Vec<Option<f64>> {
-    let mut present = vec![false; labels];
-    for k in paths.keys().flatten() {
-        present[(k >> 32) as usize] = true;
-    }
-    let channels: Vec<usize> = (0..labels).filter(|&l| present[l]).collect();
+    let channels = path_labels(paths, labels);
     let index = |l: usize| channels.binary_search(&l).expect("present");
     let mut sets: BTreeMap<Vec<usize>, (u64, u64)> = BTreeMap::new();
     for (k, c) in paths {
