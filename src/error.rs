@@ -30,6 +30,16 @@ pub enum Error {
     /// A store-level problem with a table's files.
     #[error("{0}")]
     Store(String),
+    /// An error whose SQLSTATE is known where it is raised (DDL, writes, COPY data).
+    #[error("{1}")]
+    Sql(&'static str, String),
+}
+
+impl Error {
+    /// An error with its SQLSTATE (see [`sqlstate`]).
+    pub fn sql(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Sql(code, message.into())
+    }
 }
 
 /// A statement stopped by a cancel request or by `statement_timeout` (SQLSTATE 57014); it
@@ -85,6 +95,16 @@ pub mod sqlstate {
     pub const DATA_CORRUPTED: &str = "XX001";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const CONFIG_FILE_ERROR: &str = "F0000";
+    pub const DUPLICATE_TABLE: &str = "42P07";
+    pub const DUPLICATE_SCHEMA: &str = "42P06";
+    pub const INVALID_SCHEMA_NAME: &str = "3F000";
+    pub const INVALID_NAME: &str = "42602";
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
+    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 }
 
 /// The one mapping from any journeydb error to a PostgreSQL error.
@@ -99,6 +119,7 @@ pub fn to_pg_error(err: &Error) -> PgError {
         Error::Unsupported(m) => PgError::new(FEATURE_NOT_SUPPORTED, m.clone()),
         Error::InvalidParameter(m) => PgError::new(INVALID_PARAMETER_VALUE, m.clone()),
         Error::Store(m) => PgError::new(DATA_CORRUPTED, m.clone()),
+        Error::Sql(code, m) => PgError::new(code, m.clone()),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::types::{self, BUILTIN, PgType};
 use crate::journey::JOURNEY_SCHEMA;
-use crate::store::{STORE_SCHEMA, Store};
+use crate::store::{RelationKind, STORE_SCHEMA, Store, ViewPlanner};
 use datafusion::arrow::array::{ArrayRef, new_empty_array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -63,22 +63,61 @@ pub struct PgCatalog {
     info: SessionInfo,
     /// The journey model's schema, whose views the catalog lists.
     journey: Arc<dyn SchemaProvider>,
-    /// Those views, looked up (planned) before a catalog table that lists them is built.
+    /// Plans the views users created, to list their columns.
+    planner: Option<Arc<dyn ViewPlanner>>,
+    /// Those views and the journey model's, looked up (planned) before a catalog table that
+    /// lists them is built.
     views: Vec<View>,
 }
 
-/// A view of the journey model as the catalog shows it.
+/// A view as the catalog shows it.
 #[derive(Debug, Clone)]
 struct View {
+    namespace: String,
     name: String,
     schema: Arc<Schema>,
     definition: String,
 }
 
 impl PgCatalog {
-    pub fn new(store: Arc<Store>, info: SessionInfo, journey: Arc<dyn SchemaProvider>) -> PgCatalog {
-        PgCatalog { store, info, journey, views: vec![] }
+    pub fn new(
+        store: Arc<Store>,
+        info: SessionInfo,
+        journey: Arc<dyn SchemaProvider>,
+        planner: Option<Arc<dyn ViewPlanner>>,
+    ) -> PgCatalog {
+        PgCatalog { store, info, journey, planner, views: vec![] }
     }
+}
+
+/// OID of a namespace: fixed for the built-in ones, stable hashes for the store's schemas.
+pub fn schema_oid(schema: &str) -> u32 {
+    match schema {
+        PG_CATALOG => PG_CATALOG_OID,
+        STORE_SCHEMA => PUBLIC_OID,
+        "information_schema" => INFORMATION_SCHEMA_OID,
+        JOURNEY_SCHEMA => JOURNEY_OID,
+        other => table_oid(&format!("schema {other}")),
+    }
+}
+
+/// Stable OID of a relation of the store (tables and views of every schema).
+pub fn relation_oid(schema: &str, name: &str) -> u32 {
+    if schema == STORE_SCHEMA { table_oid(name) } else { table_oid(&format!("{schema}.{name}")) }
+}
+
+/// Every table and view of the store: (schema, name, kind), by schema then name.
+pub fn store_relations(store: &Store) -> Vec<(String, String, RelationKind)> {
+    let mut out = vec![];
+    for s in store.schema_names() {
+        for t in store.table_names_in(&s) {
+            out.push((s.clone(), t, RelationKind::Table));
+        }
+        for v in store.view_names(&s) {
+            out.push((s.clone(), v, RelationKind::View));
+        }
+    }
+    out
 }
 
 /// Stable OID of a view of the journey model.
@@ -206,24 +245,22 @@ struct Relation {
     namespace: u32,
     kind: &'static str,
     schema: Arc<Schema>,
+    /// The store schema a user relation is in (None for catalog tables and journey views).
+    store_schema: Option<String>,
 }
 
 impl PgCatalog {
     fn build(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         use C::*;
         let t = match name {
-            "pg_namespace" => mem_table(
-                &[("oid", Oid), ("nspname", Text), ("nspowner", Oid), ("nspacl", TextArr)],
-                [
-                    (PG_CATALOG_OID, "pg_catalog"),
-                    (PUBLIC_OID, STORE_SCHEMA),
-                    (INFORMATION_SCHEMA_OID, "information_schema"),
-                    (JOURNEY_OID, JOURNEY_SCHEMA),
-                ]
-                .into_iter()
-                .map(|(o, n)| vec![oid(o), text(n), oid(OWNER_OID), null(TextArr)])
-                .collect(),
-            ),
+            "pg_namespace" => {
+                let mut names = vec![PG_CATALOG.to_string(), "information_schema".into(), JOURNEY_SCHEMA.into()];
+                names.extend(self.store.schema_names());
+                mem_table(
+                    &[("oid", Oid), ("nspname", Text), ("nspowner", Oid), ("nspacl", TextArr)],
+                    names.iter().map(|n| vec![oid(schema_oid(n)), text(n), oid(OWNER_OID), null(TextArr)]).collect(),
+                )
+            }
             "pg_class" => {
                 let rows = self.relations_shallow();
                 mem_table(
@@ -507,7 +544,22 @@ impl PgCatalog {
                 mem_table(cols, vec![row])
             }
             "pg_description" => {
-                mem_table(&[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)], vec![])
+                let mut rows = vec![];
+                // Not from `relations_shallow`, which builds every catalog table (this one too).
+                for r in self.store_relations_only() {
+                    let Some(schema) = &r.store_schema else { continue };
+                    let c = self.store.comments(schema, &r.name);
+                    let class = catalog_table_oid("pg_class");
+                    if let Some(t) = &c.relation {
+                        rows.push(vec![oid(r.oid), oid(class), i32v(0), text(t)]);
+                    }
+                    for (i, f) in r.schema.fields().iter().enumerate() {
+                        if let Some(t) = c.columns.get(f.name()) {
+                            rows.push(vec![oid(r.oid), oid(class), i32v(i as i32 + 1), text(t)]);
+                        }
+                    }
+                }
+                mem_table(&[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)], rows)
             }
             "pg_tables" => mem_table(
                 &[
@@ -520,12 +572,12 @@ impl PgCatalog {
                     ("hastriggers", Bool),
                     ("rowsecurity", Bool),
                 ],
-                self.store
-                    .table_names()
+                store_relations(&self.store)
                     .iter()
-                    .map(|t| {
+                    .filter(|(_, _, k)| *k == RelationKind::Table)
+                    .map(|(s, t, _)| {
                         vec![
-                            text(STORE_SCHEMA),
+                            text(s),
                             text(t),
                             text(&self.info.user),
                             null(Text),
@@ -541,7 +593,7 @@ impl PgCatalog {
                 &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
                 self.views
                     .iter()
-                    .map(|v| vec![text(JOURNEY_SCHEMA), text(&v.name), text(&self.info.user), text(&v.definition)])
+                    .map(|v| vec![text(&v.namespace), text(&v.name), text(&self.info.user), text(&v.definition)])
                     .collect(),
             ),
             "pg_matviews" => mem_table(
@@ -698,23 +750,7 @@ impl PgCatalog {
 
     /// Relations with their columns, without recursing into `pg_class`/`pg_attribute` themselves.
     fn relations_shallow(&self) -> Vec<Relation> {
-        let mut out = vec![];
-        for name in self.store.table_names() {
-            let schema = match self.store.table(&name) {
-                Ok(Some(t)) => t.schema(),
-                _ => Arc::new(Schema::empty()),
-            };
-            out.push(Relation { oid: table_oid(&name), name, namespace: PUBLIC_OID, kind: "r", schema });
-        }
-        for v in &self.views {
-            out.push(Relation {
-                oid: journey_view_oid(&v.name),
-                name: v.name.clone(),
-                namespace: JOURNEY_OID,
-                kind: "v",
-                schema: v.schema.clone(),
-            });
-        }
+        let mut out = self.store_relations_only();
         for name in TABLES {
             let schema = if name == "pg_class" || name == "pg_attribute" {
                 Arc::new(Schema::empty())
@@ -735,6 +771,41 @@ impl PgCatalog {
                 namespace: PG_CATALOG_OID,
                 kind,
                 schema,
+                store_schema: None,
+            });
+        }
+        out
+    }
+
+    /// The store's tables and the views (the journey model's and the users').
+    fn store_relations_only(&self) -> Vec<Relation> {
+        let mut out = vec![];
+        for (s, name, kind) in store_relations(&self.store) {
+            if kind != RelationKind::Table {
+                continue;
+            }
+            let schema = match self.store.table_in(&s, &name) {
+                Ok(Some(t)) => t.schema(),
+                _ => Arc::new(Schema::empty()),
+            };
+            out.push(Relation {
+                oid: relation_oid(&s, &name),
+                name,
+                namespace: schema_oid(&s),
+                kind: "r",
+                schema,
+                store_schema: Some(s),
+            });
+        }
+        for v in &self.views {
+            let journey = v.namespace == JOURNEY_SCHEMA;
+            out.push(Relation {
+                oid: if journey { journey_view_oid(&v.name) } else { relation_oid(&v.namespace, &v.name) },
+                name: v.name.clone(),
+                namespace: schema_oid(&v.namespace),
+                kind: "v",
+                schema: v.schema.clone(),
+                store_schema: (!journey).then(|| v.namespace.clone()),
             });
         }
         out
@@ -753,16 +824,43 @@ impl SchemaProvider for PgCatalog {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let mut views = vec![];
-        if matches!(name, "pg_class" | "pg_attribute" | "pg_views") {
+        if matches!(name, "pg_class" | "pg_attribute" | "pg_views" | "pg_description") {
             for view in self.journey.table_names() {
                 if let Some(t) = self.journey.table(&view).await? {
                     let definition = t.get_table_definition().unwrap_or_default().to_string();
-                    views.push(View { name: view, schema: t.schema(), definition });
+                    views.push(View { namespace: JOURNEY_SCHEMA.into(), name: view, schema: t.schema(), definition });
                 }
             }
+            let store = self.store.clone();
+            let user_views = tokio::task::spawn_blocking(move || {
+                store_relations(&store)
+                    .into_iter()
+                    .filter(|(_, _, k)| *k == RelationKind::View)
+                    .filter_map(|(s, v, _)| store.view_sql(&s, &v).map(|sql| (s, v, sql)))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| datafusion::error::DataFusionError::Execution(format!("catalog lookup failed: {e}")))?;
+            for (s, v, sql) in user_views {
+                // A view that no longer plans (a table it reads was dropped) is listed without columns.
+                let schema = match &self.planner {
+                    Some(p) => p
+                        .plan_view(&s, &v, &sql)
+                        .await
+                        .map(|t| t.schema())
+                        .unwrap_or_else(|_| Arc::new(Schema::empty())),
+                    None => Arc::new(Schema::empty()),
+                };
+                views.push(View { namespace: s, name: v, schema, definition: sql });
+            }
         }
-        let catalog =
-            PgCatalog { store: self.store.clone(), info: self.info.clone(), journey: self.journey.clone(), views };
+        let catalog = PgCatalog {
+            store: self.store.clone(),
+            info: self.info.clone(),
+            journey: self.journey.clone(),
+            planner: self.planner.clone(),
+            views,
+        };
         let name = name.to_string();
         // Listing the store is blocking I/O.
         tokio::task::spawn_blocking(move || catalog.build(&name))

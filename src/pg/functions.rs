@@ -1,7 +1,7 @@
 //! The PostgreSQL functions clients call on connect and in catalog queries, registered per
 //! session (some answer with the session's user and database).
 
-use super::catalog::{SessionInfo, function_oid, table_oid};
+use super::catalog::{SessionInfo, function_oid, relation_oid, store_relations};
 use super::settings::{SharedSettings, lock};
 use super::types::format_type;
 use crate::store::Store;
@@ -227,13 +227,22 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     // The search path is public then pg_catalog: everything is visible but the journey model's
     // views, which are reached as `journey.<name>` (as in PostgreSQL, where a schema outside the
     // search path is not visible).
-    let hidden: Vec<i64> =
+    let journey_views: Vec<i64> =
         crate::journey::VIEWS.iter().map(|v| i64::from(super::catalog::journey_view_oid(v))).collect();
+    let visible_store = store.clone();
     ctx.register_udf(udf(
         "pg_table_is_visible",
         vec![int8.clone()],
         DataType::Boolean,
         Arc::new(move |a, _| {
+            // Relations of schemas other than public are off the search path too.
+            let mut hidden = journey_views.clone();
+            hidden.extend(
+                store_relations(&visible_store)
+                    .iter()
+                    .filter(|(s, _, _)| s != crate::store::STORE_SCHEMA)
+                    .map(|(s, n, _)| i64::from(relation_oid(s, n))),
+            );
             Ok(Arc::new(oids(&a[0]).map(|o| o.map(|o| !hidden.contains(&o))).collect::<BooleanArray>()) as ArrayRef)
         }),
     ));
@@ -264,17 +273,43 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
         text.clone(),
         Arc::new(|a, _| Ok(a[0].clone())),
     ));
+    // COMMENT ON: relations' and columns' comments.
+    let comments_store = store.clone();
     ctx.register_udf(udf(
         "obj_description",
         vec![int8.clone(), text.clone()],
         text.clone(),
-        Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef)),
+        Arc::new(move |a, _| {
+            let relations = store_relations(&comments_store);
+            let find = |o: i64| {
+                let (s, n, _) = relations.iter().find(|(s, n, _)| i64::from(relation_oid(s, n)) == o)?;
+                comments_store.comments(s, n).relation
+            };
+            Ok(Arc::new(oids(&a[0]).map(|o| o.and_then(find)).collect::<StringArray>()) as ArrayRef)
+        }),
     ));
+    let comments_store = store.clone();
     ctx.register_udf(udf(
         "col_description",
-        vec![int8.clone(), DataType::Int32],
+        vec![int8.clone(), int8.clone()],
         text.clone(),
-        Arc::new(|_, rows| Ok(Arc::new(StringArray::new_null(rows)) as ArrayRef)),
+        Arc::new(move |a, _| {
+            let relations = store_relations(&comments_store);
+            let nums = a[1].as_primitive::<Int64Type>();
+            let find = |o: i64, num: i64| {
+                let (s, n, _) = relations.iter().find(|(s, n, _)| i64::from(relation_oid(s, n)) == o)?;
+                let table = comments_store.table_in(s, n).ok()??;
+                let schema = datafusion::catalog::TableProvider::schema(table.as_ref());
+                let column = schema.fields().get(usize::try_from(num).ok()?.checked_sub(1)?)?.name().clone();
+                comments_store.comments(s, n).columns.get(&column).cloned()
+            };
+            Ok(Arc::new(
+                oids(&a[0])
+                    .enumerate()
+                    .map(|(i, o)| o.and_then(|o| if nums.is_null(i) { None } else { find(o, nums.value(i)) }))
+                    .collect::<StringArray>(),
+            ) as ArrayRef)
+        }),
     ));
     ctx.register_udf(udf(
         "pg_size_pretty",
@@ -290,10 +325,14 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             vec![int8.clone()],
             int8.clone(),
             Arc::new(move |a, _| {
-                let tables = store.table_names();
+                let tables = store_relations(&store);
                 let size_of = |oid: i64| -> i64 {
-                    let Some(name) = tables.iter().find(|t| i64::from(table_oid(t)) == oid) else { return 0 };
-                    crate::store::list_data_files(&store.root().join(name))
+                    let Some((s, n, _)) = tables.iter().find(|(s, n, _)| i64::from(relation_oid(s, n)) == oid) else {
+                        return 0;
+                    };
+                    store
+                        .table_dir(s, n)
+                        .and_then(|d| crate::store::list_data_files(&d).ok())
                         .map(|files| files.iter().map(|f| f.size as i64).sum())
                         .unwrap_or(0)
                 };
@@ -339,15 +378,19 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
         vec![int8.clone()],
         text.clone(),
         Arc::new(move |a, _| {
-            let tables = names_store.table_names();
+            let tables = store_relations(&names_store);
             Ok(Arc::new(
                 oids(&a[0])
                     .map(|o| {
                         o.map(|o| {
                             tables
                                 .iter()
-                                .find(|t| i64::from(table_oid(t)) == o)
-                                .cloned()
+                                .find(|(s, n, _)| i64::from(relation_oid(s, n)) == o)
+                                .map(
+                                    |(s, n, _)| {
+                                        if s == crate::store::STORE_SCHEMA { n.clone() } else { format!("{s}.{n}") }
+                                    },
+                                )
                                 .unwrap_or_else(|| o.to_string())
                         })
                     })
@@ -362,18 +405,22 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
         DataType::UInt32,
         Arc::new(move |a, _| {
             let names = a[0].as_string::<i32>();
-            let tables = store.table_names();
+            let tables = store_relations(&store);
             Ok(Arc::new(
                 names
                     .iter()
                     .map(|n| {
                         n.and_then(|n| {
-                            let n = n.trim_matches('"');
-                            let n = n.strip_prefix("public.").unwrap_or(n);
                             if let Ok(o) = n.parse::<u32>() {
                                 return Some(o);
                             }
-                            tables.iter().find(|t| t.as_str() == n).map(|t| table_oid(t))
+                            let parts: Vec<String> = n.split('.').map(|p| p.trim_matches('"').to_string()).collect();
+                            let (schema, name) = match parts.as_slice() {
+                                [n] => (crate::store::STORE_SCHEMA, n.as_str()),
+                                [s, n] => (s.as_str(), n.as_str()),
+                                _ => return None,
+                            };
+                            tables.iter().find(|(s, t, _)| s == schema && t == name).map(|(s, t, _)| relation_oid(s, t))
                         })
                     })
                     .collect::<UInt32Array>(),

@@ -3,6 +3,7 @@
 //! rewrites that let DataFusion plan PostgreSQL client SQL, session settings and type OIDs.
 
 pub mod catalog;
+pub mod copy;
 pub mod functions;
 pub mod rewrite;
 pub mod settings;

@@ -33,8 +33,15 @@ const CATALOG_PREFIX: &str = "pg_";
 /// Rewrites a statement in place. `is_store_table` tells user tables from catalog tables.
 pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
     // Names first: PostgreSQL names a column after what the client wrote.
-    if let Statement::Query(q) = stmt {
-        name_output_columns(q);
+    match stmt {
+        Statement::Query(q) => name_output_columns(q),
+        Statement::CreateTable(t) => {
+            if let Some(q) = t.query.as_mut() {
+                name_output_columns(q)
+            }
+        }
+        Statement::CreateView(v) => name_output_columns(&mut v.query),
+        _ => {}
     }
     let mut v = Rewriter { is_store_table };
     let _ = stmt.visit(&mut v);

@@ -321,7 +321,7 @@ pub fn interval_text(months: i32, days: i32, micros: i64, out: &mut String) {
     out.push_str(&parts.join(" "));
 }
 
-fn write_binary(col: &ArrayRef, row: usize, buf: &mut BytesMut) -> Result<(), EncodeError> {
+pub fn write_binary(col: &ArrayRef, row: usize, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let pg: PgType = types::pg_type_of(col.data_type());
     match col.data_type() {
         DataType::Boolean => buf.put_u8(u8::from(col.as_boolean().value(row))),

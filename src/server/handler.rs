@@ -1,6 +1,7 @@
 //! The handlers of one connection: startup (loopback trust), simple query, extended query.
 
 use super::cancel::{Cancels, Interrupt, in_execution_context, interruptible, on_execution_runtime, timeout_ms};
+use super::copy::{CopyInState, copy_out_stream};
 use super::encode::encode_batch;
 use super::params;
 use crate::error::{Error, to_pg_error};
@@ -10,20 +11,23 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::Statement;
-use futures::{Sink, StreamExt, stream};
+use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+    CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response,
+    Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -66,6 +70,7 @@ impl ConnectionHandlers {
                 secret,
                 signal,
                 cancels: cancels.clone(),
+                copy: std::sync::Mutex::new(None),
             }),
             cancels,
         }
@@ -85,6 +90,63 @@ impl PgWireServerHandlers for ConnectionHandlers {
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         self.cancels.clone()
     }
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.conn.clone()
+    }
+}
+
+impl Connection {
+    fn take_copy(&self) -> Option<CopyInState> {
+        self.copy.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Connection {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Errors are kept and reported at CopyDone, so the client's remaining data is dropped.
+        if let Some(state) = self.copy.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            state.data(&copy_data.data);
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = self
+            .take_copy()
+            .ok_or_else(|| pg_wire_error(&Error::sql(crate::error::sqlstate::SYNTAX_OR_RULE, "no COPY in progress")))?;
+        let store = self.engine.store().clone();
+        let rows = tokio::task::spawn_blocking(move || state.finish(&store))
+            .await
+            .map_err(|e| pg_wire_error(&Error::Store(format!("COPY failed: {e}"))))?
+            .map_err(|e| pg_wire_error(&e))?;
+        client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows as usize).into())).await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Dropping the state removes the file it was writing.
+        drop(self.take_copy());
+        pg_wire_error(&Error::sql(
+            crate::error::sqlstate::QUERY_CANCELED,
+            format!("COPY from stdin failed: {}", fail.message),
+        ))
+    }
 }
 
 pub struct Connection {
@@ -96,6 +158,8 @@ pub struct Connection {
     secret: i32,
     signal: Arc<tokio::sync::watch::Sender<u64>>,
     cancels: Arc<Cancels>,
+    /// The COPY FROM in progress, if any (dropped with the connection: its file goes too).
+    copy: std::sync::Mutex<Option<CopyInState>>,
 }
 
 impl Drop for Connection {
@@ -191,9 +255,20 @@ fn format_for(format: &Format, i: usize) -> FieldFormat {
     }
 }
 
-/// A statement's result as a pgwire response; rows are streamed batch by batch.
-fn response(output: Output, format: &Format) -> Response {
+/// A statement's result as a pgwire response; rows are streamed batch by batch. A COPY FROM
+/// leaves its state in `copy` for the CopyData that follows.
+fn response(output: Output, format: &Format, copy: &std::sync::Mutex<Option<CopyInState>>) -> Response {
     match output {
+        Output::CopyIn(target) => {
+            let state = CopyInState::new(*target);
+            let (code, columns) = (state.format().code(), state.columns());
+            *copy.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
+            Response::CopyIn(CopyResponse::new(code, columns, stream::empty()))
+        }
+        Output::CopyOut(out) => {
+            let (code, columns) = (out.format.code(), out.rows.schema().fields().len());
+            Response::CopyOut(CopyResponse::new(code, columns, copy_out_stream(out)))
+        }
         Output::Rows(stream) => {
             let schema = stream.schema();
             let fields = Arc::new(fields(&schema, format));
@@ -230,7 +305,7 @@ impl SimpleQueryHandler for Connection {
         let mut responses = Vec::with_capacity(statements.len());
         for stmt in &statements {
             match execute_interruptible(&mut session, &self.signal, stmt, &[]).await {
-                Ok(output) => responses.push(response(output, &Format::UnifiedText)),
+                Ok(output) => responses.push(response(output, &Format::UnifiedText, &self.copy)),
                 Err(e) => {
                     // Earlier statements' results are sent, then the error ends the string.
                     if responses.is_empty() {
@@ -370,6 +445,6 @@ impl ExtendedQueryHandler for Connection {
             .map_err(|e| pg_wire_error(&e))?;
         let output =
             execute_interruptible(&mut session, &self.signal, stmt, &values).await.map_err(|e| pg_wire_error(&e))?;
-        Ok(response(output, &portal.result_column_format))
+        Ok(response(output, &portal.result_column_format, &self.copy))
     }
 }

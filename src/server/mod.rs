@@ -7,6 +7,7 @@
 //! - [`params`]: bound parameters as DataFusion values.
 
 pub mod cancel;
+pub mod copy;
 pub mod encode;
 pub mod handler;
 pub mod params;

@@ -4,6 +4,14 @@
 //!   and that holds at least one `.parquet` file (directly or in hive partition folders such as
 //!   `date=2025-01-01/`). Names starting with `.` or `_` are ignored, and so are files ending in
 //!   `.tmp`: that is where writes are staged before their atomic rename.
+//! - Schemas other than `public` are folders under `_schemas/`, each laid out like the data
+//!   directory itself. Views are `_views/<name>.sql` (the SELECT), comments
+//!   `_comments/<relation>.toml`.
+//! - A table journeydb writes (CREATE TABLE, CREATE TABLE AS, DELETE, TRUNCATE) is a link to a
+//!   version folder under `.tables/`; a new version is written in full, then the link is
+//!   replaced in one rename, so readers see the old version or the new one, never a mix, and a
+//!   crash leaves the old one. INSERT and COPY add one file, staged under a `.tmp` name and
+//!   renamed into place. What an interrupted write leaves is removed when the store opens.
 //! - Tables are found on every lookup (a `readdir`), so a folder added while the server runs is
 //!   visible to the next query. A table's file list is fingerprinted (path, size, modification
 //!   time); when it changes, the table is rebuilt, so added files are picked up too.
@@ -11,11 +19,15 @@
 //!   table is listed, and every query that scans it fails with an error naming the file
 //!   (SQLSTATE XX001). Other tables are unaffected.
 
+mod catalog;
 mod table;
+mod write;
 
+pub use catalog::StoreCatalog;
 pub use table::StoreTable;
+pub use write::{Comments, FileWriter, Staged};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::DataFusionError;
@@ -24,13 +36,29 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-/// The schema name under which the store's tables appear.
+/// The schema name under which the data directory's own tables appear.
 pub const STORE_SCHEMA: &str = "public";
+
+/// Schema names that are never the store's: the catalog's own and the journey model's.
+pub const RESERVED_SCHEMAS: [&str; 4] = ["pg_catalog", "information_schema", "journey", "pg_toast"];
+
+/// Where user schemas live (hidden from the table listing of the data directory).
+const SCHEMAS_DIR: &str = "_schemas";
+/// Where view definitions live in a schema's folder: `<name>.sql`.
+const VIEWS_DIR: &str = "_views";
+/// Where comments live in a schema's folder: `<relation>.toml`.
+const COMMENTS_DIR: &str = "_comments";
+/// Where the versions of the tables journeydb writes live in a schema's folder.
+const VERSIONS_DIR: &str = ".tables";
+/// Where dropped and replaced objects wait for deletion.
+const TRASH_DIR: &str = ".trash";
 
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: Mutex<HashMap<(String, String), Cached>>,
+    /// Serialises every change of the store's layout (publishing files, renames, drops).
+    writes: Mutex<()>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,94 +75,245 @@ pub struct FileStamp {
     pub modified: Option<SystemTime>,
 }
 
+/// What a name in a schema is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    Table,
+    View,
+}
+
 impl Store {
-    /// Opens (creating if needed) a data directory.
+    /// Opens (creating if needed) a data directory, and removes what interrupted writes left
+    /// behind (staged files, unpublished versions, dropped objects).
     pub fn open(root: impl Into<PathBuf>) -> Result<Arc<Store>> {
         let root = root.into();
         std::fs::create_dir_all(&root)
             .map_err(|e| Error::Config(format!("cannot create data directory {}: {e}", root.display())))?;
         let root = root.canonicalize()?;
-        Ok(Arc::new(Store { root, cache: Mutex::new(HashMap::new()) }))
+        let store = Arc::new(Store { root, cache: Mutex::new(HashMap::new()), writes: Mutex::new(()) });
+        store.collect_garbage();
+        Ok(store)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The tables present now, sorted by name.
+    /// The folder of schema `schema`, if it exists.
+    pub fn schema_dir(&self, schema: &str) -> Option<PathBuf> {
+        if schema == STORE_SCHEMA {
+            return Some(self.root.clone());
+        }
+        if !is_table_name(schema) || RESERVED_SCHEMAS.contains(&schema) {
+            return None;
+        }
+        let dir = self.root.join(SCHEMAS_DIR).join(schema);
+        dir.is_dir().then_some(dir)
+    }
+
+    /// The store's schemas: `public` and those created with CREATE SCHEMA, sorted.
+    pub fn schema_names(&self) -> Vec<String> {
+        let mut names = vec![STORE_SCHEMA.to_string()];
+        if let Ok(entries) = std::fs::read_dir(self.root.join(SCHEMAS_DIR)) {
+            names.extend(
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| is_table_name(n) && !RESERVED_SCHEMAS.contains(&n.as_str())),
+            );
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The tables of `public` now, sorted by name.
     pub fn table_names(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(&self.root) else {
+        self.table_names_in(STORE_SCHEMA)
+    }
+
+    /// The tables of `schema` now, sorted by name.
+    pub fn table_names_in(&self, schema: &str) -> Vec<String> {
+        let Some(dir) = self.schema_dir(schema) else { return vec![] };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
             return vec![];
         };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            // A table journeydb wrote is a link to its current version: follow it.
+            .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
             .filter(|n| is_table_name(n))
-            .filter(|n| has_parquet(&self.root.join(n)))
+            .filter(|n| has_parquet(&dir.join(n)))
             .collect();
         names.sort();
         names
     }
 
-    /// Whether `name` is a table now, looking at that folder only.
+    /// Whether `name` is a table of `public` now, looking at that folder only.
     pub fn has_table(&self, name: &str) -> bool {
-        is_table_name(name) && has_parquet(&self.root.join(name))
+        self.has_table_in(STORE_SCHEMA, name)
     }
 
-    /// The table `name`, rebuilt if its files changed since the last lookup.
-    pub fn table(&self, name: &str) -> Result<Option<Arc<StoreTable>>> {
+    pub fn has_table_in(&self, schema: &str, name: &str) -> bool {
+        is_table_name(name) && self.schema_dir(schema).is_some_and(|d| has_parquet(&d.join(name)))
+    }
+
+    /// The views of `schema`, sorted by name.
+    pub fn view_names(&self, schema: &str) -> Vec<String> {
+        let Some(dir) = self.schema_dir(schema) else { return vec![] };
+        let Ok(entries) = std::fs::read_dir(dir.join(VIEWS_DIR)) else { return vec![] };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".sql")).map(str::to_string))
+            .filter(|n| is_table_name(n))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The SQL of view `name` of `schema` (its SELECT), if there is such a view.
+    pub fn view_sql(&self, schema: &str, name: &str) -> Option<String> {
         if !is_table_name(name) {
-            return Ok(None);
+            return None;
         }
-        let dir = self.root.join(name);
-        if !dir.is_dir() {
-            self.lock_cache().remove(name);
-            return Ok(None);
+        std::fs::read_to_string(self.schema_dir(schema)?.join(VIEWS_DIR).join(format!("{name}.sql"))).ok()
+    }
+
+    /// What `name` is in `schema`, if anything.
+    pub fn relation_kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
+        if self.has_table_in(schema, name) {
+            Some(RelationKind::Table)
+        } else if self.view_sql(schema, name).is_some() {
+            Some(RelationKind::View)
+        } else {
+            None
         }
+    }
+
+    /// The table `name` of `public`, rebuilt if its files changed since the last lookup.
+    pub fn table(&self, name: &str) -> Result<Option<Arc<StoreTable>>> {
+        self.table_in(STORE_SCHEMA, name)
+    }
+
+    /// The table `name` of `schema`, rebuilt if its files changed since the last lookup.
+    pub fn table_in(&self, schema: &str, name: &str) -> Result<Option<Arc<StoreTable>>> {
+        let key = (schema.to_string(), name.to_string());
+        let Some(dir) = self.table_dir(schema, name) else {
+            self.lock_cache().remove(&key);
+            return Ok(None);
+        };
         let files = list_data_files(&dir)?;
         if files.is_empty() {
             return Ok(None);
         }
-        if let Some(c) = self.lock_cache().get(name)
+        if let Some(c) = self.lock_cache().get(&key)
             && c.fingerprint == files
         {
             return Ok(Some(c.table.clone()));
         }
         let table = Arc::new(StoreTable::build(name, &dir, &files)?);
-        self.lock_cache().insert(name.to_string(), Cached { fingerprint: files, table: table.clone() });
+        self.lock_cache().insert(key, Cached { fingerprint: files, table: table.clone() });
         Ok(Some(table))
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+    /// The folder holding the current version of table `name` (links followed, so a reader
+    /// that lists it keeps reading that version even if the table is replaced meanwhile).
+    pub fn table_dir(&self, schema: &str, name: &str) -> Option<PathBuf> {
+        if !is_table_name(name) {
+            return None;
+        }
+        let dir = self.schema_dir(schema)?.join(name);
+        if !dir.is_dir() {
+            return None;
+        }
+        dir.canonicalize().ok()
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Cached>> {
         // A panic while holding the lock leaves only a cache behind: keep using it.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-/// The store seen as DataFusion's schema `public`.
+/// A schema of the store seen as a DataFusion schema: its tables, its views (planned at each
+/// lookup by `views`, which sees every schema), and the session's temporary tables when it is
+/// `public`.
 #[derive(Debug)]
-pub struct StoreSchema(pub Arc<Store>);
+pub struct StoreSchema {
+    pub store: Arc<Store>,
+    pub name: String,
+    pub views: Option<Arc<dyn ViewPlanner>>,
+    pub temporary: Option<TempTables>,
+}
+
+/// Temporary tables of one session (`CREATE TEMPORARY TABLE`): looked up before the store's.
+pub type TempTables = Arc<Mutex<HashMap<String, Arc<dyn TableProvider>>>>;
+
+/// Plans a stored view definition into a table provider.
+#[async_trait::async_trait]
+pub trait ViewPlanner: std::fmt::Debug + Send + Sync {
+    async fn plan_view(&self, schema: &str, name: &str, sql: &str)
+    -> datafusion::error::Result<Arc<dyn TableProvider>>;
+}
+
+impl StoreSchema {
+    /// `public` with no views and no temporary tables (the journey model's view context).
+    pub fn public(store: Arc<Store>) -> StoreSchema {
+        StoreSchema { store, name: STORE_SCHEMA.to_string(), views: None, temporary: None }
+    }
+
+    fn temporary(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
+        let t = self.temporary.as_ref()?;
+        t.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+}
 
 #[async_trait::async_trait]
 impl SchemaProvider for StoreSchema {
     fn table_names(&self) -> Vec<String> {
-        self.0.table_names()
+        let mut names = self.store.table_names_in(&self.name);
+        if self.views.is_some() {
+            names.extend(self.store.view_names(&self.name));
+        }
+        if let Some(t) = &self.temporary {
+            names.extend(t.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        let store = self.0.clone();
-        let name = name.to_string();
+        if let Some(t) = self.temporary(name) {
+            return Ok(Some(t));
+        }
+        let store = self.store.clone();
+        let (schema, table) = (self.name.clone(), name.to_string());
         // Listing a directory and reading footers is blocking I/O.
-        let table = tokio::task::spawn_blocking(move || store.table(&name))
-            .await
-            .map_err(|e| DataFusionError::Execution(format!("table lookup failed: {e}")))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(table.map(|t| t as Arc<dyn TableProvider>))
+        let found = tokio::task::spawn_blocking(move || {
+            let t = store.table_in(&schema, &table)?;
+            let view = if t.is_none() { store.view_sql(&schema, &table) } else { None };
+            Ok::<_, Error>((t, view))
+        })
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("table lookup failed: {e}")))?
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        match found {
+            (Some(t), _) => Ok(Some(t as Arc<dyn TableProvider>)),
+            (None, Some(sql)) => match &self.views {
+                Some(planner) => Ok(Some(planner.plan_view(&self.name, name, &sql).await?)),
+                None => Ok(None),
+            },
+            (None, None) => Ok(None),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.0.has_table(name)
+        self.temporary(name).is_some()
+            || self.store.has_table_in(&self.name, name)
+            || (self.views.is_some() && self.store.view_sql(&self.name, name).is_some())
     }
 }
 
@@ -143,6 +322,20 @@ pub fn is_table_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Checks a name journeydb is asked to create (42602 otherwise).
+pub fn check_new_name(kind: &str, name: &str) -> Result<()> {
+    if is_table_name(name) && name.len() <= 63 {
+        Ok(())
+    } else {
+        Err(Error::sql(
+            sqlstate::INVALID_NAME,
+            format!(
+                "invalid {kind} name \"{name}\": names are lower-case letters, digits and _, starting with a letter, at most 63 characters"
+            ),
+        ))
+    }
 }
 
 fn is_hidden(name: &str) -> bool {

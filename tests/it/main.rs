@@ -8,6 +8,7 @@
 //! - `wire`: tokio-postgres against a real server: types, parameters, errors, the store.
 //! - `markov`: the Markov report against ChannelAttribution (PyPI) on the same paths.
 //! - `psql`: the psql client against a real server.
+//! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
 
 mod examples;
 mod fixture;
@@ -16,3 +17,4 @@ mod markov;
 mod psql;
 mod slt;
 mod wire;
+mod writes;

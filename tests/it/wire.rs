@@ -107,7 +107,8 @@ async fn errors_have_sqlstates_and_the_connection_stays_usable() {
         ("SELECT nope FROM events", SqlState::UNDEFINED_COLUMN),
         ("SELECT nope(1)", SqlState::UNDEFINED_FUNCTION),
         ("SELEC 1", SqlState::SYNTAX_ERROR),
-        ("DROP TABLE events", SqlState::FEATURE_NOT_SUPPORTED),
+        ("UPDATE events SET channel = 'x'", SqlState::FEATURE_NOT_SUPPORTED),
+        ("DROP TABLE no_such_table", SqlState::UNDEFINED_TABLE),
     ];
     for (sql, code) in cases {
         for extended in [false, true] {

@@ -8,10 +8,10 @@ use crate::journey::{JOURNEY_SCHEMA, JourneySchema};
 use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
 use crate::pg::settings::{self, SharedSettings};
 use crate::pg::{functions, rewrite};
-use crate::store::{STORE_SCHEMA, Store, StoreSchema};
+use crate::store::{STORE_SCHEMA, Store, StoreCatalog, TempTables, ViewPlanner};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
+use datafusion::catalog::{SchemaProvider, TableProvider, view::ViewTable};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
@@ -25,6 +25,13 @@ use datafusion::sql::sqlparser::ast::{Expr, ObjectName, Reset, Set, Statement, V
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use std::sync::Arc;
+
+mod write;
+
+pub use write::{CopyIn, CopyOut};
+
+/// How deep views may read other views (a view reading itself after a rename stops here).
+const MAX_VIEW_DEPTH: usize = 32;
 
 /// The catalog (database) name DataFusion sees; clients see their own database name.
 pub const CATALOG: &str = "journeydb";
@@ -67,34 +74,37 @@ impl Engine {
         Ok(statements)
     }
 
-    /// A new session: its own DataFusion context, settings and catalog view.
+    /// A new session: its own DataFusion context, settings, catalog view and temporary tables.
     pub fn session(self: &Arc<Self>, user: &str, database: &str) -> Result<Session> {
         let info = SessionInfo { user: user.to_string(), database: database.to_string() };
-        let catalog = MemoryCatalogProvider::new();
         let journey: Arc<dyn SchemaProvider> = Arc::new(JourneySchema::new(self.clone()));
-        catalog
-            .register_schema(PG_CATALOG, Arc::new(PgCatalog::new(self.store.clone(), info.clone(), journey.clone())))?;
-        catalog.register_schema(JOURNEY_SCHEMA, journey)?;
+        let views: Arc<dyn ViewPlanner> = Arc::new(Views { engine: self.clone(), depth: 0 });
+        let pg: Arc<dyn SchemaProvider> =
+            Arc::new(PgCatalog::new(self.store.clone(), info.clone(), journey.clone(), Some(views.clone())));
+        let temporary = TempTables::default();
+        let catalog = StoreCatalog::new(
+            self.store.clone(),
+            vec![(PG_CATALOG.to_string(), pg), (JOURNEY_SCHEMA.to_string(), journey)],
+            Some(views),
+            Some(temporary.clone()),
+        );
         let ctx = self.context(catalog)?;
-        for (name, f) in journeydb_udfs::table_functions(&format!("{JOURNEY_SCHEMA}.events")) {
-            ctx.register_udtf(name, f);
-        }
         let settings = SharedSettings::default();
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
-        Ok(Session { engine: self.clone(), ctx, settings, info })
+        Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![] })
     }
 
-    /// The context the journey model's views are planned in: the store and the journey
-    /// functions, nothing per session.
+    /// The context the journey model's views are planned in: the store's `public` tables and
+    /// the journey functions, nothing per session.
     pub fn view_context(&self) -> datafusion::error::Result<SessionContext> {
-        self.context(MemoryCatalogProvider::new()).map_err(|e| match e {
+        self.context(StoreCatalog::new(self.store.clone(), vec![], None, None)).map_err(|e| match e {
             Error::DataFusion(e) => e,
             other => datafusion::error::DataFusionError::External(Box::new(other)),
         })
     }
 
-    /// A context over `catalog` plus the store's schema, with the journey functions.
-    fn context(&self, catalog: MemoryCatalogProvider) -> Result<SessionContext> {
+    /// A context over `catalog`, with the journey functions.
+    fn context(&self, catalog: StoreCatalog) -> Result<SessionContext> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, STORE_SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -107,7 +117,6 @@ impl Engine {
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         options.execution.time_zone = Some("UTC".into());
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        catalog.register_schema(STORE_SCHEMA, Arc::new(StoreSchema(self.store.clone())))?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         let mut builder = SessionStateBuilder::new_from_existing(ctx.state());
         for rule in journeydb_udfs::physical_optimizer_rules() {
@@ -115,7 +124,84 @@ impl Engine {
         }
         let mut state = builder.build();
         journeydb_udfs::register_all(&mut state)?;
-        Ok(SessionContext::new_with_state(state))
+        let ctx = SessionContext::new_with_state(state);
+        for (name, f) in journeydb_udfs::table_functions(&format!("{JOURNEY_SCHEMA}.events")) {
+            ctx.register_udtf(name, f);
+        }
+        Ok(ctx)
+    }
+}
+
+/// Plans the views users create (stored as SQL) when a query reads them: in a context that
+/// sees every schema of the store and the journey model, as the view's creator did.
+#[derive(Debug)]
+struct Views {
+    engine: Arc<Engine>,
+    depth: usize,
+}
+
+#[async_trait::async_trait]
+impl ViewPlanner for Views {
+    async fn plan_view(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+        if self.depth >= MAX_VIEW_DEPTH {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "view \"{schema}.{name}\" reads views more than {MAX_VIEW_DEPTH} deep (does it read itself?)"
+            )));
+        }
+        let journey: Arc<dyn SchemaProvider> = Arc::new(JourneySchema::new(self.engine.clone()));
+        let catalog = StoreCatalog::new(
+            self.engine.store.clone(),
+            vec![(JOURNEY_SCHEMA.to_string(), journey)],
+            Some(Arc::new(Views { engine: self.engine.clone(), depth: self.depth + 1 })),
+            None,
+        );
+        let ctx =
+            self.engine.context(catalog).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        match ctx.state().create_logical_plan(sql).await {
+            Ok(plan) => Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string())))),
+            // Listed without columns (catalog queries keep working); reading it fails with why.
+            Err(e) => Ok(Arc::new(BrokenView {
+                error: format!("view \"{schema}.{name}\" cannot be read: {}", e.strip_backtrace()),
+                definition: sql.to_string(),
+            })),
+        }
+    }
+}
+
+/// A stored view whose SQL no longer plans (a relation it reads was dropped or renamed).
+#[derive(Debug)]
+struct BrokenView {
+    error: String,
+    definition: String,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for BrokenView {
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::empty())
+    }
+
+    fn table_type(&self) -> datafusion::datasource::TableType {
+        datafusion::datasource::TableType::View
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        Some(&self.definition)
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[datafusion::prelude::Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        Err(datafusion::error::DataFusionError::Plan(self.error.clone()))
     }
 }
 
@@ -129,6 +215,10 @@ pub enum Output {
     TransactionStart(String),
     /// `COMMIT` / `ROLLBACK`: the transaction block ended.
     TransactionEnd(String),
+    /// COPY ... FROM STDIN: the server reads the data into the table.
+    CopyIn(Box<CopyIn>),
+    /// COPY ... TO STDOUT: rows to send in a COPY format.
+    CopyOut(CopyOut),
 }
 
 impl std::fmt::Debug for Output {
@@ -138,6 +228,8 @@ impl std::fmt::Debug for Output {
             Output::Command(t) => write!(f, "Command({t})"),
             Output::TransactionStart(t) => write!(f, "TransactionStart({t})"),
             Output::TransactionEnd(t) => write!(f, "TransactionEnd({t})"),
+            Output::CopyIn(c) => write!(f, "CopyIn({}.{})", c.schema, c.table),
+            Output::CopyOut(c) => write!(f, "{c:?}"),
         }
     }
 }
@@ -148,6 +240,9 @@ pub struct Session {
     ctx: SessionContext,
     settings: SharedSettings,
     info: SessionInfo,
+    temporary: TempTables,
+    /// The parameter values of the INSERT running now.
+    params: Vec<ScalarValue>,
 }
 
 /// What a statement needs from the extended protocol's Describe.
@@ -209,7 +304,20 @@ impl Session {
                 Ok(Description { params, schema: Arc::new(plan.schema().as_arrow().clone()) })
             }
             Kind::Show(name) => Ok(Description { params: vec![], schema: show_schema(&name) }),
-            Kind::Command => Ok(Description { params: vec![], schema: Arc::new(Schema::empty()) }),
+            Kind::Write if matches!(stmt, Statement::Insert(_)) => {
+                let plan = self.plan(stmt).await?;
+                let types = plan.get_parameter_types()?;
+                let mut params = vec![None; types.len()];
+                for (name, dt) in types {
+                    if let Some(i) = placeholder_index(&name)
+                        && i <= params.len()
+                    {
+                        params[i - 1] = dt;
+                    }
+                }
+                Ok(Description { params, schema: Arc::new(Schema::empty()) })
+            }
+            Kind::Command | Kind::Write => Ok(Description { params: vec![], schema: Arc::new(Schema::empty()) }),
         }
     }
 
@@ -233,6 +341,15 @@ impl Session {
                 Ok(Output::Rows(Box::pin(MemoryStream::try_new(vec![batch], schema, None)?)))
             }
             Kind::Command => self.command(stmt),
+            Kind::Write => {
+                if !params.is_empty() && !matches!(stmt, Statement::Insert(_)) {
+                    return Err(Error::Unsupported("parameters are supported in INSERT and queries only".into()));
+                }
+                self.params = params.to_vec();
+                let out = self.write(stmt).await;
+                self.params.clear();
+                out
+            }
         }
     }
 
@@ -248,6 +365,16 @@ impl Session {
             | Statement::StartTransaction { .. }
             | Statement::Commit { .. }
             | Statement::Rollback { .. } => Kind::Command,
+            Statement::CreateSchema { .. }
+            | Statement::CreateTable(_)
+            | Statement::CreateView(_)
+            | Statement::Drop { .. }
+            | Statement::AlterTable(_)
+            | Statement::Comment { .. }
+            | Statement::Truncate(_)
+            | Statement::Insert(_)
+            | Statement::Delete(_)
+            | Statement::Copy { .. } => Kind::Write,
             other => {
                 let keyword = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase();
                 return Err(Error::Unsupported(format!(
@@ -301,6 +428,8 @@ enum Kind {
     Plan,
     Show(String),
     Command,
+    /// Changes the store (see [`write`]).
+    Write,
 }
 
 /// Parameter values cast to the types the plan expects (text parameters of unknown type
@@ -409,7 +538,7 @@ mod tests {
         assert!(matches!(outs[0], Output::TransactionStart(_)) && matches!(outs[1], Output::TransactionEnd(_)));
         let err = s.execute_sql("SET no_such_thing = 1").await.expect_err("unknown");
         assert_eq!(crate::error::to_pg_error(&err).code, "22023");
-        let err = s.execute_sql("CREATE TABLE t(a int)").await.expect_err("ddl");
+        let err = s.execute_sql("CREATE INDEX i ON t (a)").await.expect_err("ddl");
         assert_eq!(crate::error::to_pg_error(&err).code, "0A000");
     }
 

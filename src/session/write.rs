@@ -1,0 +1,613 @@
+//! Statements that change the store: CREATE SCHEMA / TABLE / VIEW, DROP, ALTER ... RENAME,
+//! COMMENT ON, TRUNCATE, INSERT and DELETE, and the planning half of COPY.
+//!
+//! Semantics, where they differ from PostgreSQL:
+//! - Each statement is atomic and durable when it returns; `BEGIN` ... `COMMIT` groups nothing
+//!   (every statement commits on its own, and ROLLBACK undoes nothing that already ran).
+//! - Views are stored as their SQL and bound by name when queried (PostgreSQL binds them when
+//!   created): renaming or replacing a table a view reads changes what the view reads.
+//!   DROP ... CASCADE drops the views whose SQL names the dropped relation.
+//! - Tables have no constraints, defaults or indexes; every column is nullable.
+//! - DELETE rewrites the table as a new version (the rows it keeps), published in one rename;
+//!   UPDATE and MERGE are not supported.
+//! - Temporary tables (CREATE TEMPORARY TABLE) live in the session's memory, are seen before
+//!   the store's tables of `public` and go when the session ends.
+
+use super::{CATALOG, Output, Session};
+use crate::error::{Error, Result, sqlstate};
+use crate::pg::copy::{CopyFormat, copy_format};
+use crate::store::{FileWriter, RelationKind, STORE_SCHEMA, check_new_name};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{MemTable, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, WriteOp};
+use datafusion::sql::sqlparser::ast::{
+    AlterTableOperation, CommentObject, CopySource, CopyTarget, Expr, FromTable, ObjectName, ObjectNamePart,
+    ObjectType, RenameTableNameKind, SchemaName, Statement, TableFactor, visit_expressions, visit_relations,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use futures::StreamExt;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+/// Where a COPY ... FROM STDIN writes: the server reads the data and calls [`Session`]'s
+/// store to append it.
+#[derive(Debug)]
+pub struct CopyIn {
+    pub schema: String,
+    pub table: String,
+    /// The table's columns.
+    pub table_schema: SchemaRef,
+    /// The positions (in `table_schema`) of the columns the data has, in data order.
+    pub columns: Vec<usize>,
+    pub format: CopyFormat,
+    /// The file the rows go to, in the table's folder; published when the copy ends.
+    pub writer: FileWriter,
+}
+
+/// What COPY ... TO STDOUT sends.
+pub struct CopyOut {
+    pub format: CopyFormat,
+    pub rows: SendableRecordBatchStream,
+}
+
+impl std::fmt::Debug for CopyOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CopyOut({:?}, {:?})", self.format, self.rows.schema())
+    }
+}
+
+/// A name part as PostgreSQL reads it: quoted kept as written, unquoted folded to lower case.
+fn part(p: &ObjectNamePart) -> String {
+    match p {
+        ObjectNamePart::Identifier(i) if i.quote_style.is_some() => i.value.clone(),
+        ObjectNamePart::Identifier(i) => i.value.to_lowercase(),
+        other => other.to_string(),
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Whether an expression holds a subquery (IN (SELECT ...), EXISTS, scalar subqueries).
+fn has_subquery(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |e| {
+        found |= matches!(e, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+impl Session {
+    /// `(schema, name)` of an object name: `name`, `schema.name` or `database.schema.name`.
+    pub(super) fn resolve(&self, name: &ObjectName) -> Result<(String, String)> {
+        let parts: Vec<String> = name.0.iter().map(part).collect();
+        match parts.as_slice() {
+            [n] => Ok((STORE_SCHEMA.to_string(), n.clone())),
+            [s, n] => Ok((s.clone(), n.clone())),
+            [d, s, n] if d == CATALOG || *d == self.info.database => Ok((s.clone(), n.clone())),
+            _ => Err(Error::sql(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                format!("cross-database references are not implemented: \"{name}\""),
+            )),
+        }
+    }
+
+    fn resolve_reference(&self, r: &TableReference) -> Result<(String, String)> {
+        match r {
+            TableReference::Bare { table } => Ok((STORE_SCHEMA.to_string(), table.to_string())),
+            TableReference::Partial { schema, table } => Ok((schema.to_string(), table.to_string())),
+            TableReference::Full { catalog, schema, table } => {
+                if catalog.as_ref() == CATALOG || catalog.as_ref() == self.info.database {
+                    Ok((schema.to_string(), table.to_string()))
+                } else {
+                    Err(Error::sql(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        format!("cross-database references are not implemented: \"{r}\""),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The temporary table an unqualified name means, if any.
+    fn temporary_name(&self, name: &ObjectName) -> Option<String> {
+        let n = (name.0.len() == 1).then(|| part(&name.0[0]))?;
+        self.temporary.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&n).then_some(n)
+    }
+
+    async fn stream(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+        Ok(self.ctx.execute_logical_plan(plan).await?.execute_stream().await?)
+    }
+
+    async fn stream_sql(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let stmt = self.parse(sql)?.pop().ok_or_else(|| Error::Store("empty statement".into()))?;
+        let plan = self.plan(&stmt).await?;
+        self.stream(plan).await
+    }
+
+    /// Runs a statement that changes the store (see the module doc).
+    pub(super) async fn write(&mut self, stmt: &Statement) -> Result<Output> {
+        let store = self.engine.store().clone();
+        match stmt {
+            Statement::CreateSchema { schema_name, if_not_exists, .. } => {
+                let name = match schema_name {
+                    SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => n,
+                    SchemaName::UnnamedAuthorization(_) => {
+                        return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, "CREATE SCHEMA needs a name"));
+                    }
+                };
+                let schema = match name.0.as_slice() {
+                    [s] => part(s),
+                    [d, s] if part(d) == CATALOG || part(d) == self.info.database => part(s),
+                    _ => return Err(Error::sql(sqlstate::INVALID_NAME, format!("invalid schema name \"{name}\""))),
+                };
+                let if_not_exists = *if_not_exists;
+                blocking(move || store.create_schema(&schema, if_not_exists)).await?;
+                Ok(Output::Command("CREATE SCHEMA".into()))
+            }
+            Statement::CreateTable(ct) if ct.temporary => {
+                let name = self.temporary_target(&ct.name)?;
+                // DataFusion plans it as a plain table; the table itself is the session's.
+                let mut plain = ct.clone();
+                plain.temporary = false;
+                let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) =
+                    self.plan(&Statement::CreateTable(plain)).await?
+                else {
+                    return Err(Error::Store("CREATE TEMPORARY TABLE did not plan as a table".into()));
+                };
+                let schema = Arc::new(c.input.schema().as_arrow().clone());
+                let batches =
+                    datafusion::physical_plan::common::collect(self.stream((*c.input).clone()).await?).await?;
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let table = MemTable::try_new(schema, vec![batches])?;
+                let mut temp = self.temporary.lock().unwrap_or_else(|p| p.into_inner());
+                if temp.contains_key(&name) {
+                    if ct.if_not_exists {
+                        return Ok(Output::Command("CREATE TABLE".into()));
+                    }
+                    return Err(Error::sql(sqlstate::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+                }
+                temp.insert(name, Arc::new(table));
+                Ok(Output::Command(if ct.query.is_some() { format!("SELECT {rows}") } else { "CREATE TABLE".into() }))
+            }
+            Statement::CreateTable(ct) => {
+                let (schema, name) = self.resolve(&ct.name)?;
+                if ct.if_not_exists && store.has_table_in(&schema, &name) {
+                    return Ok(Output::Command("CREATE TABLE".into()));
+                }
+                check_new_name("table", &name)?;
+                let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) = self.plan(stmt).await? else {
+                    return Err(Error::Store("CREATE TABLE did not plan as a table".into()));
+                };
+                let columns = c.input.schema().as_arrow().clone();
+                let mut staged = store.stage(&schema, &columns)?;
+                let mut writer = staged.writer()?;
+                let mut rows = self.stream((*c.input).clone()).await?;
+                while let Some(batch) = rows.next().await {
+                    writer.write(&batch?)?;
+                }
+                let n = writer.rows();
+                staged.add(writer)?;
+                blocking(move || store.create_table(&schema, &name, staged, c.if_not_exists)).await?;
+                Ok(Output::Command(if ct.query.is_some() { format!("SELECT {n}") } else { "CREATE TABLE".into() }))
+            }
+            Statement::CreateView(v) => {
+                if v.materialized || v.temporary || !v.columns.is_empty() {
+                    return Err(Error::sql(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        "materialized and temporary views, and views with a column list, are not supported",
+                    ));
+                }
+                let (schema, name) = self.resolve(&v.name)?;
+                // Planning checks the query now, as PostgreSQL does.
+                self.plan(stmt).await?;
+                let sql = v.query.to_string();
+                let or_replace = v.or_replace;
+                blocking(move || store.create_view(&schema, &name, &sql, or_replace)).await?;
+                Ok(Output::Command("CREATE VIEW".into()))
+            }
+            Statement::Drop { object_type, if_exists, names, cascade, .. } => {
+                self.drop(*object_type, *if_exists, names, *cascade).await
+            }
+            Statement::AlterTable(a) => {
+                let [AlterTableOperation::RenameTable { table_name }] = a.operations.as_slice() else {
+                    return Err(Error::sql(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        "ALTER TABLE supports RENAME TO only: journeydb tables have no constraints or defaults to alter",
+                    ));
+                };
+                let new = match table_name {
+                    RenameTableNameKind::To(n) | RenameTableNameKind::As(n) => {
+                        n.0.last().map(part).ok_or_else(|| Error::sql(sqlstate::INVALID_NAME, "empty name"))?
+                    }
+                };
+                if let Some(old) = self.temporary_name(&a.name) {
+                    let mut temp = self.temporary.lock().unwrap_or_else(|p| p.into_inner());
+                    if temp.contains_key(&new) {
+                        return Err(Error::sql(
+                            sqlstate::DUPLICATE_TABLE,
+                            format!("relation \"{new}\" already exists"),
+                        ));
+                    }
+                    if let Some(t) = temp.remove(&old) {
+                        temp.insert(new, t);
+                    }
+                    return Ok(Output::Command("ALTER TABLE".into()));
+                }
+                let (schema, name) = self.resolve(&a.name)?;
+                if a.if_exists && store.relation_kind(&schema, &name).is_none() {
+                    return Ok(Output::Command("ALTER TABLE".into()));
+                }
+                blocking(move || store.rename_relation(&schema, &name, &new)).await?;
+                Ok(Output::Command("ALTER TABLE".into()))
+            }
+            Statement::Comment { object_type, object_name, comment, if_exists } => {
+                let (target, column) = match object_type {
+                    CommentObject::Table | CommentObject::View => (object_name.clone(), None),
+                    CommentObject::Column => {
+                        let mut parts = object_name.0.clone();
+                        let column = parts.pop().map(|p| part(&p));
+                        (ObjectName(parts), column)
+                    }
+                    other => {
+                        return Err(Error::sql(
+                            sqlstate::FEATURE_NOT_SUPPORTED,
+                            format!("COMMENT ON {other} is not supported"),
+                        ));
+                    }
+                };
+                let (schema, name) = self.resolve(&target)?;
+                if *if_exists && store.relation_kind(&schema, &name).is_none() {
+                    return Ok(Output::Command("COMMENT".into()));
+                }
+                if let Some(c) = &column {
+                    let t = self.ctx.table_provider(TableReference::partial(schema.as_str(), name.as_str())).await?;
+                    if t.schema().index_of(c).is_err() {
+                        return Err(Error::sql(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!("column \"{c}\" of relation \"{name}\" does not exist"),
+                        ));
+                    }
+                }
+                let text = comment.clone();
+                blocking(move || store.set_comment(&schema, &name, column.as_deref(), text.as_deref())).await?;
+                Ok(Output::Command("COMMENT".into()))
+            }
+            Statement::Truncate(t) => {
+                for target in &t.table_names {
+                    if let Some(n) = self.temporary_name(&target.name) {
+                        let mut temp = self.temporary.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(old) = temp.get(&n) {
+                            let empty = MemTable::try_new(old.schema(), vec![vec![]])?;
+                            temp.insert(n, Arc::new(empty));
+                        }
+                        continue;
+                    }
+                    let (schema, name) = self.resolve(&target.name)?;
+                    let s = store.clone();
+                    blocking(move || {
+                        let based_on = s.table_files(&schema, &name)?;
+                        let columns = s
+                            .table_in(&schema, &name)?
+                            .ok_or_else(|| {
+                                Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist"))
+                            })?
+                            .schema();
+                        let staged = s.stage(&schema, &columns)?;
+                        s.replace_table(&schema, &name, staged, &based_on)
+                    })
+                    .await?;
+                }
+                Ok(Output::Command("TRUNCATE TABLE".into()))
+            }
+            Statement::Insert(_) => self.insert(stmt).await,
+            Statement::Delete(d) => self.delete(d).await,
+            Statement::Copy { source, to, target, options, legacy_options, .. } => {
+                let format = copy_format(options, legacy_options)?;
+                match (to, target) {
+                    (false, CopyTarget::Stdin) => self.copy_in(source, format).await,
+                    (true, CopyTarget::Stdout) => {
+                        let sql = match source {
+                            CopySource::Query(q) => q.to_string(),
+                            CopySource::Table { table_name, columns } => {
+                                let cols = if columns.is_empty() {
+                                    "*".to_string()
+                                } else {
+                                    columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                                };
+                                format!("SELECT {cols} FROM {table_name}")
+                            }
+                        };
+                        let rows = self.stream_sql(&sql).await?;
+                        Ok(Output::CopyOut(CopyOut { format, rows }))
+                    }
+                    _ => Err(Error::sql(
+                        sqlstate::INSUFFICIENT_PRIVILEGE,
+                        "COPY to or from a file or program is not allowed: use COPY ... FROM STDIN / TO STDOUT (psql's \\copy)",
+                    )),
+                }
+            }
+            other => Err(Error::Unsupported(format!("{other} is not supported"))),
+        }
+    }
+
+    fn temporary_target(&self, name: &ObjectName) -> Result<String> {
+        match name.0.as_slice() {
+            [n] => {
+                let n = part(n);
+                check_new_name("table", &n)?;
+                Ok(n)
+            }
+            _ => Err(Error::sql(sqlstate::INVALID_SCHEMA_NAME, "cannot create temporary relation in a named schema")),
+        }
+    }
+
+    async fn drop(
+        &mut self,
+        object_type: ObjectType,
+        if_exists: bool,
+        names: &[ObjectName],
+        cascade: bool,
+    ) -> Result<Output> {
+        let store = self.engine.store().clone();
+        let (kind, tag) = match object_type {
+            ObjectType::Table => (RelationKind::Table, "DROP TABLE"),
+            ObjectType::View => (RelationKind::View, "DROP VIEW"),
+            ObjectType::Schema => {
+                for n in names {
+                    let schema = n.0.last().map(part).unwrap_or_default();
+                    let s = store.clone();
+                    blocking(move || s.drop_schema(&schema, if_exists, cascade)).await?;
+                }
+                return Ok(Output::Command("DROP SCHEMA".into()));
+            }
+            other => {
+                return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("DROP {other} is not supported")));
+            }
+        };
+        for n in names {
+            if kind == RelationKind::Table
+                && let Some(t) = self.temporary_name(n)
+            {
+                self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(&t);
+                continue;
+            }
+            let (schema, name) = self.resolve(n)?;
+            let dependents = self.dependent_views(&schema, &name);
+            if !dependents.is_empty() && store.relation_kind(&schema, &name) == Some(kind) {
+                if !cascade {
+                    let list: Vec<String> = dependents.iter().map(|(s, v)| format!("view {s}.{v}")).collect();
+                    return Err(Error::sql(
+                        sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
+                        format!(
+                            "cannot drop {} {name} because other objects depend on it ({}); use DROP ... CASCADE",
+                            if kind == RelationKind::Table { "table" } else { "view" },
+                            list.join(", ")
+                        ),
+                    ));
+                }
+                for (s, v) in dependents {
+                    let st = store.clone();
+                    blocking(move || st.drop_relation(&s, &v, RelationKind::View, true)).await?;
+                }
+            }
+            let s = store.clone();
+            blocking(move || s.drop_relation(&schema, &name, kind, if_exists)).await?;
+        }
+        Ok(Output::Command(tag.into()))
+    }
+
+    /// Views whose SQL names `schema.name` (transitively), excluding it.
+    fn dependent_views(&self, schema: &str, name: &str) -> Vec<(String, String)> {
+        let store = self.engine.store();
+        let all: Vec<(String, String, String)> = store
+            .schema_names()
+            .into_iter()
+            .flat_map(|s| store.view_names(&s).into_iter().map(move |v| (s.clone(), v)))
+            .filter_map(|(s, v)| store.view_sql(&s, &v).map(|sql| (s, v, sql)))
+            .collect();
+        let mut out: Vec<(String, String)> = vec![];
+        let mut frontier = vec![(schema.to_string(), name.to_string())];
+        while let Some((ts, tn)) = frontier.pop() {
+            for (s, v, sql) in &all {
+                if out.iter().any(|(a, b)| a == s && b == v) || (s == schema && v == name) {
+                    continue;
+                }
+                let Ok(stmts) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else { continue };
+                let mut hit = false;
+                for st in &stmts {
+                    let _ = visit_relations(st, |r| {
+                        if let Ok((rs, rn)) = self.resolve(r) {
+                            hit |= rs == ts && rn == tn;
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                }
+                if hit {
+                    out.push((s.clone(), v.clone()));
+                    frontier.push((s.clone(), v.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The plan of an INSERT with the statement's parameter values bound.
+    async fn insert_plan(&self, stmt: &Statement) -> Result<LogicalPlan> {
+        let mut plan = self.plan(stmt).await?;
+        if !self.params.is_empty() {
+            let values = super::cast_params(&plan, &self.params)?;
+            plan = plan.with_param_values(datafusion::common::ParamValues::from(values))?;
+        }
+        Ok(plan)
+    }
+
+    async fn insert(&mut self, stmt: &Statement) -> Result<Output> {
+        let LogicalPlan::Dml(DmlStatement { table_name, op, input, .. }) = self.insert_plan(stmt).await? else {
+            return Err(Error::Store("INSERT did not plan as an insert".into()));
+        };
+        if !matches!(op, WriteOp::Insert(InsertOp::Append)) {
+            return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("{op} is not supported")));
+        }
+        let is_temporary = matches!(&table_name, TableReference::Bare { table }
+            if self.temporary.lock().unwrap_or_else(|p| p.into_inner()).contains_key(table.as_ref()));
+        if is_temporary {
+            // Memory tables insert through DataFusion; the result is the row count.
+            let plan = self.insert_plan(stmt).await?;
+            let batches = datafusion::physical_plan::common::collect(self.stream(plan).await?).await?;
+            let n = batches
+                .first()
+                .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::UInt64Array>())
+                .map(|a| a.value(0))
+                .unwrap_or(0);
+            return Ok(Output::Command(format!("INSERT 0 {n}")));
+        }
+        let (schema, name) = self.resolve_reference(&table_name)?;
+        let store = self.engine.store().clone();
+        let dir = store.table_dir(&schema, &name).ok_or_else(|| {
+            Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{name}\" does not exist"))
+        })?;
+        check_unpartitioned(&dir, &name)?;
+        let mut writer = FileWriter::create(&dir, input.schema().as_arrow())?;
+        let mut rows = self.stream((*input).clone()).await?;
+        while let Some(batch) = rows.next().await {
+            writer.write(&batch?)?;
+        }
+        let n = blocking(move || store.append_file(&schema, &name, writer)).await?;
+        Ok(Output::Command(format!("INSERT 0 {n}")))
+    }
+
+    async fn delete(&mut self, d: &datafusion::sql::sqlparser::ast::Delete) -> Result<Output> {
+        let tables = match &d.from {
+            FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+        };
+        let unsupported = |what: &str| {
+            Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("DELETE with {what} is not supported")))
+        };
+        if d.returning.is_some() {
+            return unsupported("RETURNING");
+        }
+        if d.limit.is_some() || !d.order_by.is_empty() {
+            return unsupported("ORDER BY or LIMIT");
+        }
+        let [t] = tables.as_slice() else { return unsupported("several tables") };
+        let TableFactor::Table { name, alias, .. } = &t.relation else { return unsupported("this target") };
+        if !t.joins.is_empty() {
+            return unsupported("joins");
+        }
+        if self.temporary_name(name).is_some() {
+            return unsupported("a temporary table as target");
+        }
+        let (schema, table) = self.resolve(name)?;
+        let store = self.engine.store().clone();
+        let dir = store.table_dir(&schema, &table).ok_or_else(|| {
+            Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{table}\" does not exist"))
+        })?;
+        check_unpartitioned(&dir, &table)?;
+        let based_on = store.table_files(&schema, &table)?;
+        let target = format!("{}.{}", quote(&schema), quote(&table));
+        let aliased = match alias {
+            Some(a) => format!("{target} AS {a}"),
+            None => target.clone(),
+        };
+        let qualifier = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| target.clone());
+        let condition = match (&d.using, &d.selection) {
+            (None, None) => "TRUE".to_string(),
+            (None, Some(s)) => s.to_string(),
+            (Some(using), selection) => {
+                let from: Vec<String> = using.iter().map(|u| u.to_string()).collect();
+                let filter = selection.as_ref().map(|s| format!(" WHERE {s}")).unwrap_or_default();
+                format!("EXISTS (SELECT 1 FROM {}{filter})", from.join(", "))
+            }
+        };
+        let deleted = format!("SELECT {qualifier}.* FROM {aliased} WHERE {condition}");
+        let count_sql = format!("SELECT count(*) FROM ({deleted}) AS deleted");
+        let counted = datafusion::physical_plan::common::collect(self.stream_sql(&count_sql).await?).await?;
+        let n = counted
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
+            .map(|a| a.value(0))
+            .unwrap_or(0);
+        if n == 0 {
+            return Ok(Output::Command("DELETE 0".into()));
+        }
+        // The rows kept: a filter when the condition is plain, else the rows not deleted (as a
+        // multiset: identical rows are all deleted or all kept, so this is exact).
+        let plain = d.using.is_none() && !d.selection.as_ref().is_some_and(has_subquery);
+        let kept = if plain {
+            format!("SELECT {qualifier}.* FROM {aliased} WHERE NOT coalesce(({condition}), FALSE)")
+        } else {
+            format!("SELECT * FROM {target} EXCEPT ALL {deleted}")
+        };
+        let mut rows = self.stream_sql(&kept).await?;
+        let columns = rows.schema();
+        let mut staged = store.stage(&schema, &columns)?;
+        let mut writer = staged.writer()?;
+        while let Some(batch) = rows.next().await {
+            writer.write(&batch?)?;
+        }
+        staged.add(writer)?;
+        blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
+        Ok(Output::Command(format!("DELETE {n}")))
+    }
+
+    async fn copy_in(&mut self, source: &CopySource, format: CopyFormat) -> Result<Output> {
+        let CopySource::Table { table_name, columns } = source else {
+            return Err(Error::sql(sqlstate::SYNTAX_ERROR, "COPY FROM needs a table, not a query"));
+        };
+        let (schema, table) = self.resolve(table_name)?;
+        let store = self.engine.store().clone();
+        let t = store
+            .table_in(&schema, &table)?
+            .ok_or_else(|| Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{table}\" does not exist")))?;
+        let dir = store
+            .table_dir(&schema, &table)
+            .ok_or_else(|| Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{table}\" does not exist")))?;
+        check_unpartitioned(&dir, &table)?;
+        let table_schema = t.schema();
+        let positions = if columns.is_empty() {
+            (0..table_schema.fields().len()).collect()
+        } else {
+            columns
+                .iter()
+                .map(|c| {
+                    let n = if c.quote_style.is_some() { c.value.clone() } else { c.value.to_lowercase() };
+                    table_schema.index_of(&n).map_err(|_| {
+                        Error::sql(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!("column \"{n}\" of relation \"{table}\" does not exist"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<usize>>>()?
+        };
+        let writer = FileWriter::create(&dir, &table_schema)?;
+        Ok(Output::CopyIn(Box::new(CopyIn { schema, table, table_schema, columns: positions, format, writer })))
+    }
+}
+
+/// Writes add files at the top of a table's folder: a hive-partitioned table would read them
+/// without their partition values, so writes to one are refused.
+fn check_unpartitioned(dir: &std::path::Path, name: &str) -> Result<()> {
+    let files = crate::store::list_data_files(dir)?;
+    if files.iter().any(|f| !crate::store::partition_columns(dir, &f.path).is_empty()) {
+        return Err(Error::sql(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            format!(
+                "table \"{name}\" is partitioned in folders: add files to its partition folders instead (journeydb import)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs blocking store work (renames, fsyncs, directory listings) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Store(format!("store task failed: {e}")))?
+}

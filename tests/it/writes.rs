@@ -1,0 +1,333 @@
+//! Writes over the wire with tokio-postgres: COPY FROM STDIN (text, CSV, binary) and COPY TO
+//! STDOUT, failed copies leaving nothing, readers during rewrites seeing whole versions, and
+//! the crash test: the server killed with SIGKILL in the middle of a COPY and of a CREATE
+//! TABLE AS, restarted on the same data directory.
+
+use crate::fixture;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+
+/// Every file or folder under `dir` whose name ends in `.tmp` (what an unfinished write leaves).
+fn staged_leftovers(dir: &Path) -> Vec<String> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.ends_with(".tmp") {
+                out.push(e.path().display().to_string());
+            }
+            if e.path().is_dir() && !e.path().is_symlink() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_from_stdin_in_every_format_and_copy_to_stdout() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    client
+        .batch_execute("CREATE SCHEMA c; CREATE TABLE c.t (id BIGINT, name TEXT, ts TIMESTAMP, amount DOUBLE PRECISION, ok BOOLEAN)")
+        .await
+        .expect("create");
+
+    // Text: tab-separated, \N, backslash escapes, a column list (the rest NULL).
+    let sink = client.copy_in("COPY c.t (id, name, ts) FROM STDIN").await.expect("copy text");
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from_static(
+        b"1\ttab\\there\t2025-01-01 10:00:00\n2\t\\N\t\\N\n3\tback\\\\slash\\nnl\t2025-01-02 00:00:00\n",
+    ))
+    .await
+    .expect("send");
+    assert_eq!(sink.finish().await.expect("finish"), 3);
+
+    // CSV with a header, quotes, embedded delimiters and newlines, data split mid-record.
+    let sink = client.copy_in("COPY c.t FROM STDIN WITH (FORMAT csv, HEADER true)").await.expect("copy csv");
+    futures::pin_mut!(sink);
+    for part in
+        ["id,name,ts,amount,ok\n4,\"a,b\",2025-02-01 00:00:00,1.5,t\n5,\"say \"\"hi\"\"", "\nthere\",,,f\n6,,,,\n"]
+    {
+        sink.send(Bytes::from(part.as_bytes().to_vec())).await.expect("send");
+    }
+    assert_eq!(sink.finish().await.expect("finish"), 3);
+
+    // Binary, as asyncpg and BinaryCopyInWriter send it.
+    let sink = client.copy_in("COPY c.t (id, name, amount, ok) FROM STDIN (FORMAT binary)").await.expect("copy binary");
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TEXT, Type::FLOAT8, Type::BOOL]);
+    futures::pin_mut!(writer);
+    writer.as_mut().write(&[&7i64, &"seven", &7.25f64, &true]).await.expect("row");
+    writer.as_mut().write(&[&8i64, &None::<&str>, &None::<f64>, &None::<bool>]).await.expect("row");
+    assert_eq!(writer.finish().await.expect("finish"), 2);
+
+    let rows = client.query("SELECT id, name, ts, amount, ok FROM c.t ORDER BY id", &[]).await.expect("read");
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{:?}|{:?}|{:?}|{:?}",
+                r.get::<_, i64>(0),
+                r.get::<_, Option<String>>(1),
+                r.get::<_, Option<chrono::NaiveDateTime>>(2).map(|t| t.to_string()),
+                r.get::<_, Option<f64>>(3),
+                r.get::<_, Option<bool>>(4)
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "1|Some(\"tab\\there\")|Some(\"2025-01-01 10:00:00\")|None|None",
+            "2|None|None|None|None",
+            "3|Some(\"back\\\\slash\\nnl\")|Some(\"2025-01-02 00:00:00\")|None|None",
+            "4|Some(\"a,b\")|Some(\"2025-02-01 00:00:00\")|Some(1.5)|Some(true)",
+            "5|Some(\"say \\\"hi\\\"\\nthere\")|None|None|Some(false)",
+            "6|None|None|None|None",
+            "7|Some(\"seven\")|None|Some(7.25)|Some(true)",
+            "8|None|None|None|None",
+        ]
+    );
+
+    // COPY TO STDOUT: CSV with a header, text, and binary read back through COPY FROM.
+    let csv = copy_out(
+        &client,
+        "COPY (SELECT id, name, ok FROM c.t WHERE id IN (2, 4, 5) ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)",
+    )
+    .await;
+    assert_eq!(csv, "id,name,ok\n2,,\n4,\"a,b\",t\n5,\"say \"\"hi\"\"\nthere\",f\n");
+    let text = copy_out(&client, "COPY (SELECT id, name FROM c.t WHERE id IN (1, 2, 3) ORDER BY id) TO STDOUT").await;
+    assert_eq!(text, "1\ttab\\there\n2\t\\N\n3\tback\\\\slash\\nnl\n");
+    let binary = copy_out_bytes(&client, "COPY c.t TO STDOUT (FORMAT binary)").await;
+    client.batch_execute("CREATE TABLE c.t2 AS SELECT * FROM c.t WHERE FALSE").await.expect("empty copy");
+    let sink = client.copy_in("COPY c.t2 FROM STDIN (FORMAT binary)").await.expect("copy back");
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from(binary)).await.expect("send");
+    assert_eq!(sink.finish().await.expect("finish"), 8);
+    let same = count(&client, "SELECT count(*) FROM (SELECT * FROM c.t EXCEPT ALL SELECT * FROM c.t2) d").await;
+    assert_eq!(same, 0, "binary COPY out and in round-trips every value");
+}
+
+async fn copy_out_bytes(client: &tokio_postgres::Client, sql: &str) -> Vec<u8> {
+    let stream = client.copy_out(sql).await.expect(sql);
+    futures::pin_mut!(stream);
+    let mut out = vec![];
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.expect("chunk"));
+    }
+    out
+}
+
+async fn copy_out(client: &tokio_postgres::Client, sql: &str) -> String {
+    String::from_utf8(copy_out_bytes(client, sql).await).expect("utf8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_copies_leave_nothing_and_the_connection_serves_on() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    client.batch_execute("CREATE TABLE f (id INT, name TEXT); INSERT INTO f VALUES (1, 'one')").await.expect("create");
+
+    // A bad value in the third row: the error names the line and column; no row is added.
+    let sink = client.copy_in("COPY f FROM STDIN (FORMAT csv)").await.expect("copy");
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from_static(b"2,two\n3,three\nfour,4\n5,five\n")).await.expect("send");
+    let err = sink.finish().await.expect_err("bad integer");
+    assert_eq!(err.code(), Some(&SqlState::INVALID_TEXT_REPRESENTATION), "{err:?}");
+    let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    assert!(msg.contains("\"four\"") && msg.contains("line 3") && msg.contains("column id"), "{msg}");
+    assert_eq!(count(&client, "SELECT count(*) FROM f").await, 1);
+
+    // Too many columns.
+    let sink = client.copy_in("COPY f FROM STDIN").await.expect("copy");
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from_static(b"2\ttwo\textra\n")).await.expect("send");
+    let err = sink.finish().await.expect_err("extra column");
+    assert_eq!(err.code(), Some(&SqlState::BAD_COPY_FILE_FORMAT), "{err:?}");
+
+    // The client gives up (CopyFail when the sink is dropped unfinished).
+    {
+        let sink = client.copy_in("COPY f FROM STDIN").await.expect("copy");
+        futures::pin_mut!(sink);
+        sink.send(Bytes::from_static(b"2\ttwo\n")).await.expect("send");
+    }
+    assert_eq!(count(&client, "SELECT count(*) FROM f").await, 1);
+
+    // Errors before any data: unknown table and column, COPY from a file. (Each on a new
+    // connection: after a copy_in that fails to start, tokio-postgres sends CopyFail and a
+    // second Sync, and reads the extra ReadyForQuery as the next statement's.)
+    for (sql, code) in [
+        ("COPY f (nope) FROM STDIN", SqlState::UNDEFINED_COLUMN),
+        ("COPY nope FROM STDIN", SqlState::UNDEFINED_TABLE),
+        ("COPY f FROM '/etc/passwd'", SqlState::INSUFFICIENT_PRIVILEGE),
+    ] {
+        let fresh = fixture::connect(&server).await;
+        let err = fresh.copy_in::<_, Bytes>(sql).await.map(|_| ()).expect_err(sql);
+        assert_eq!(err.code(), Some(&code), "{sql}: {err:?}");
+        let err = fixture::connect(&server).await.simple_query(sql).await.map(|_| ()).expect_err(sql);
+        assert_eq!(err.code(), Some(&code), "simple protocol: {sql}: {err:?}");
+    }
+    assert_eq!(count(&client, "SELECT count(*) FROM f").await, 1);
+    assert!(staged_leftovers(dir.path()).is_empty(), "{:?}", staged_leftovers(dir.path()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_see_the_old_or_the_new_version_never_a_mix() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let writer = fixture::connect(&server).await;
+    writer
+        .batch_execute("CREATE TABLE v AS SELECT 1 AS k FROM generate_series(1, 1000); INSERT INTO v SELECT 1 FROM generate_series(1, 1000)")
+        .await
+        .expect("create");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = vec![];
+    for _ in 0..3 {
+        let client = fixture::connect(&server).await;
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client.query_one("SELECT count(*), count(DISTINCT k), min(k) FROM v", &[]).await.expect("read");
+                seen.insert((r.get::<_, i64>(0), r.get::<_, i64>(1)));
+            }
+            seen
+        }));
+    }
+    // Each step moves between whole states: 2000 rows of one value, or 2000 + 2000 of two.
+    for round in 0..6 {
+        let (old, new) = if round % 2 == 0 { (1, 2) } else { (2, 1) };
+        writer
+            .batch_execute(&format!("INSERT INTO v SELECT {new} FROM generate_series(1, 2000)"))
+            .await
+            .expect("insert");
+        writer.batch_execute(&format!("DELETE FROM v WHERE k = {old}")).await.expect("delete");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = std::collections::BTreeSet::new();
+    for r in readers {
+        all.extend(r.await.expect("reader"));
+    }
+    for (rows, values) in &all {
+        assert!(
+            matches!((rows, values), (2000, 1) | (4000, 2)),
+            "a reader saw {rows} rows of {values} values: {all:?}"
+        );
+    }
+    assert_eq!(count(&writer, "SELECT count(*) FROM v WHERE k = 1").await, 2000);
+}
+
+/// The journeydb binary serving `dir`, and the port it listens on.
+fn spawn_server(dir: &Path) -> (Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_journeydb"))
+        .args(["serve", "--data", &dir.display().to_string(), "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines.next().expect("server exited before listening").expect("line");
+        if let Some(addr) = line.strip_prefix("journeydb listening on ") {
+            break addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        }
+    };
+    // Keep draining stdout so the server never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+async fn connect_port(port: u16) -> tokio_postgres::Client {
+    let conn = format!("host=127.0.0.1 port={port} user=journey dbname=journeydb");
+    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Waits until a write is well under way: a staged (`.tmp`) file holds 1 MB (row groups are
+/// written as the data arrives), up to 60 s.
+fn wait_for_staged_file(dir: &Path) {
+    let start = std::time::Instant::now();
+    let size = |p: &String| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    while !staged_leftovers(dir).iter().any(|p| p.ends_with(".parquet.tmp") && size(p) > 1 << 20) {
+        assert!(start.elapsed().as_secs() < 60, "no write started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data() {
+    let dir = fixture::data_dir();
+    let path = dir.path().to_path_buf();
+    let (mut server, port) = spawn_server(&path);
+    let client = connect_port(port).await;
+    client
+        .batch_execute("CREATE TABLE k (id BIGINT, payload TEXT); INSERT INTO k VALUES (1, 'kept')")
+        .await
+        .expect("create");
+
+    // A large COPY, killed while its file is being written.
+    let copier = tokio::spawn(async move {
+        let sink = client.copy_in("COPY k FROM STDIN").await.expect("copy");
+        futures::pin_mut!(sink);
+        let line = "x".repeat(200);
+        for i in 0..2_000_000u64 {
+            let chunk: String = (0..100).map(|j| format!("{}\t{line}\n", i * 100 + j)).collect();
+            if sink.send(Bytes::from(chunk)).await.is_err() {
+                return;
+            }
+        }
+        panic!("the copy should have been cut off by the kill");
+    });
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || wait_for_staged_file(&p)).await.expect("wait");
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reaped");
+    copier.await.expect("copier");
+
+    let (mut server, port) = spawn_server(&path);
+    let client = connect_port(port).await;
+    assert_eq!(count(&client, "SELECT count(*) FROM k").await, 1, "none of the killed COPY's rows");
+    assert!(staged_leftovers(&path).is_empty(), "cleaned on open: {:?}", staged_leftovers(&path));
+
+    // A large CREATE TABLE AS, killed while it writes.
+    let ctas = tokio::spawn(async move {
+        client
+            .batch_execute(
+                "CREATE TABLE big AS SELECT e.*, g.value AS copy FROM events e CROSS JOIN generate_series(1, 400) g",
+            )
+            .await
+    });
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || wait_for_staged_file(&p)).await.expect("wait");
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reaped");
+    assert!(ctas.await.expect("ctas task").is_err(), "the statement was cut off");
+
+    let (mut server, port) = spawn_server(&path);
+    let client = connect_port(port).await;
+    let err = client.query("SELECT count(*) FROM big", &[]).await.expect_err("no half table");
+    assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
+    assert_eq!(count(&client, "SELECT count(*) FROM k").await, 1);
+    assert!(staged_leftovers(&path).is_empty(), "{:?}", staged_leftovers(&path));
+    let versions: Vec<_> = std::fs::read_dir(path.join(".tables")).into_iter().flatten().flatten().collect();
+    assert_eq!(versions.len(), 1, "only k's version is left: {versions:?}");
+    server.kill().expect("stop");
+    server.wait().expect("reaped");
+}
