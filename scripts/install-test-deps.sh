@@ -19,3 +19,8 @@ if [ ! -x "$root/.venv-test/bin/python" ]; then
   python3 -m venv "$root/.venv-test"
 fi
 "$root/.venv-test/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/test-requirements.txt"
+# dbt (tests/it/dbt.rs) in a venv of its own: its pins need not agree with the above.
+if [ ! -x "$root/.venv-dbt/bin/python" ]; then
+  python3 -m venv "$root/.venv-dbt"
+fi
+"$root/.venv-dbt/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/dbt-requirements.txt"

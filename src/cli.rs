@@ -19,6 +19,23 @@ pub enum Command {
     Serve(ServeArgs),
     /// Generate the demo journey dataset as Parquet.
     Demo(DemoArgs),
+    /// Import CSV (with a header), JSON lines or Parquet files into a table, all or nothing.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Data directory (default: the configuration's).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The table: `name` (schema public) or `schema.name`; created when missing.
+    pub table: String,
+    /// Files to import: .csv, .jsonl / .ndjson / .json, .parquet.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,16 @@ fn run(cli: Cli) -> journeydb::Result<()> {
             config.validate()?;
             runtime.block_on(journeydb::server::run(config))
         }
+        Command::Import(args) => {
+            let mut config = Config::load(args.config.as_deref())?;
+            if let Some(d) = &args.data {
+                config.data_dir = d.clone();
+            }
+            let store = journeydb::store::Store::open(&config.data_dir)?;
+            let rows = journeydb::store::import::import_named(&store, &args.table, &args.files)?;
+            println!("imported {rows} rows into {}", args.table);
+            Ok(())
+        }
         Command::Demo(args) => {
             let stats = journeydb::demo::generate_to_dir(&args.out, &args.options())?;
             println!("{stats}");

@@ -47,6 +47,8 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: Config) -> Result<Arc<Engine>> {
         let store = Store::open(&config.data_dir)?;
+        // One engine serves a data directory: what interrupted writes left is garbage now.
+        store.collect_garbage();
         // Files are listed on every scan: a table picks up added files at once.
         let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
         let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;

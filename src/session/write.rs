@@ -512,11 +512,10 @@ impl Session {
         check_unpartitioned(&dir, &table)?;
         let based_on = store.table_files(&schema, &table)?;
         let target = format!("{}.{}", quote(&schema), quote(&table));
-        let aliased = match alias {
-            Some(a) => format!("{target} AS {a}"),
-            None => target.clone(),
-        };
-        let qualifier = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| target.clone());
+        // `schema.table.*` does not parse: without an alias, the table's own name is one (so
+        // conditions written `table.column` still resolve).
+        let qualifier = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| quote(&table));
+        let aliased = format!("{target} AS {qualifier}");
         let condition = match (&d.using, &d.selection) {
             (None, None) => "TRUE".to_string(),
             (None, Some(s)) => s.to_string(),

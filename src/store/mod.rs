@@ -20,6 +20,7 @@
 //!   (SQLSTATE XX001). Other tables are unaffected.
 
 mod catalog;
+pub mod import;
 mod table;
 mod write;
 
@@ -83,16 +84,15 @@ pub enum RelationKind {
 }
 
 impl Store {
-    /// Opens (creating if needed) a data directory, and removes what interrupted writes left
-    /// behind (staged files, unpublished versions, dropped objects).
+    /// Opens (creating if needed) a data directory. The server then removes what interrupted
+    /// writes left behind ([`Store::collect_garbage`]); `journeydb import` does not, as a
+    /// server may be writing.
     pub fn open(root: impl Into<PathBuf>) -> Result<Arc<Store>> {
         let root = root.into();
         std::fs::create_dir_all(&root)
             .map_err(|e| Error::Config(format!("cannot create data directory {}: {e}", root.display())))?;
         let root = root.canonicalize()?;
-        let store = Arc::new(Store { root, cache: Mutex::new(HashMap::new()), writes: Mutex::new(()) });
-        store.collect_garbage();
-        Ok(store)
+        Ok(Arc::new(Store { root, cache: Mutex::new(HashMap::new()), writes: Mutex::new(()) }))
     }
 
     pub fn root(&self) -> &Path {

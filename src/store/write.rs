@@ -177,6 +177,12 @@ impl Drop for Staged {
     }
 }
 
+/// Held while the layout changes; the file lock goes with the file.
+struct WriteLock<'a> {
+    _guard: std::sync::MutexGuard<'a, ()>,
+    _file: Option<std::fs::File>,
+}
+
 /// Comments on a relation and its columns (COMMENT ON).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Comments {
@@ -215,8 +221,18 @@ fn undefined_schema(schema: &str) -> Error {
 }
 
 impl Store {
-    fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    /// The write lock: this process's, and the data directory's (an advisory lock on
+    /// `.lock`, so that `journeydb import` and the server do not change the layout at once).
+    fn lock_writes(&self) -> WriteLock<'_> {
+        let guard = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(".lock"))
+            .ok()
+            .filter(|f| rustix::fs::flock(f, rustix::fs::FlockOperation::LockExclusive).is_ok());
+        WriteLock { _guard: guard, _file: file }
     }
 
     fn existing_schema_dir(&self, schema: &str) -> Result<PathBuf> {
@@ -507,7 +523,7 @@ impl Store {
 
     /// Removes what interrupted writes left behind: staged files (`*.tmp`), versions no table
     /// links to, the trash. Run when the store opens, before anything reads it.
-    pub(super) fn collect_garbage(&self) {
+    pub fn collect_garbage(&self) {
         let mut dirs = vec![self.root.clone()];
         if let Ok(entries) = std::fs::read_dir(self.root.join(SCHEMAS_DIR)) {
             dirs.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()));

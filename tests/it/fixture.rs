@@ -201,3 +201,23 @@ pub async fn connect(server: &RunningServer) -> tokio_postgres::Client {
     });
     client
 }
+
+/// The tests' Python (ChannelAttribution, the PostgreSQL drivers): `JOURNEYDB_TEST_PYTHON`,
+/// else the project's test venv.
+pub fn python() -> std::path::PathBuf {
+    venv_tool("JOURNEYDB_TEST_PYTHON", ".venv-test/bin/python")
+}
+
+/// dbt (dbt-core and dbt-postgres 1.11): `JOURNEYDB_TEST_DBT`, else the project's dbt venv.
+pub fn dbt() -> std::path::PathBuf {
+    venv_tool("JOURNEYDB_TEST_DBT", ".venv-dbt/bin/dbt")
+}
+
+fn venv_tool(var: &str, relative: &str) -> std::path::PathBuf {
+    if let Ok(p) = std::env::var(var) {
+        return p.into();
+    }
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
+    assert!(p.exists(), "{} is missing: run scripts/install-test-deps.sh (scripts/test.sh does)", p.display());
+    p
+}

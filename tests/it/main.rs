@@ -1,5 +1,6 @@
 //! The one integration-test binary (each file under `tests/` would relink DataFusion).
 //!
+//! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
 //! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
 //! - `journey`: the journey model's views on a hand-made, column-mapped events table.
 //! - `fixture`: data directories with known tables, and servers on 127.0.0.1:0.
@@ -10,6 +11,7 @@
 //! - `psql`: the psql client against a real server.
 //! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
 
+mod dbt;
 mod examples;
 mod fixture;
 mod journey;

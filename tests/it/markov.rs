@@ -3,7 +3,7 @@
 //! ChannelAttribution estimates removal effects by a seeded simulation; our solution is exact, so
 //! the two agree within the simulation's tolerance.
 
-use crate::fixture::write_parquet;
+use crate::fixture::{self, write_parquet};
 use crate::journey::query;
 use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -13,16 +13,6 @@ use journeydb::session::Engine;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// The Python with ChannelAttribution: `JOURNEYDB_TEST_PYTHON`, else the project's test venv.
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("JOURNEYDB_TEST_PYTHON") {
-        return p.into();
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/install-test-deps.sh (scripts/test.sh does)", p.display());
-    p
-}
 
 /// Random journeys over six channels: per person 1 to 6 touches a minute apart, then a purchase
 /// or nothing; conversion is likelier with `email` and `search`, less with `display`.
@@ -108,7 +98,7 @@ async fn markov_removal_effects_agree_with_channel_attribution() {
             (c.to_string(), e.parse().expect("a removal effect"))
         })
         .collect();
-        let out = std::process::Command::new(python())
+        let out = std::process::Command::new(fixture::python())
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/channel_attribution.py"))
             .arg(&csv)
             .arg(order.to_string())

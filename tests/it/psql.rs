@@ -91,3 +91,64 @@ async fn psql_session() {
     assert!(out.contains(" person_id     | text                     |"), "{out}");
     server.stop().await;
 }
+
+/// psql's `\copy` both ways (COPY FROM STDIN / TO STDOUT underneath), DDL, and `\d` of what it
+/// made, with comments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_copy_and_ddl() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let port = server.addr.port();
+    let files = tempfile::tempdir().expect("tmp");
+    let input = files.path().join("leads.csv");
+    std::fs::write(&input, "id,email,score\n1,a@x.io,0.5\n2,\"b,c@x.io\",\n3,,1.25\n").expect("csv");
+    let output = files.path().join("out.csv");
+    let (i, o) = (input.display().to_string(), output.display().to_string());
+    let (out, err) = tokio::task::spawn_blocking(move || {
+        let copy_in = format!("\\copy crm.leads from '{i}' with (format csv, header)");
+        let copy_out = format!("\\copy (select id, email from crm.leads order by id) to '{o}' with csv header");
+        psql(
+            port,
+            &[
+                "-c",
+                "CREATE SCHEMA crm",
+                "-c",
+                "CREATE TABLE crm.leads (id int, email text, score double precision)",
+                "-c",
+                &copy_in,
+                "-c",
+                &copy_out,
+                "-c",
+                "COMMENT ON TABLE crm.leads IS 'inbound leads'",
+                "-c",
+                "COMMENT ON COLUMN crm.leads.email IS 'work address'",
+                "-c",
+                "CREATE VIEW crm.scored AS SELECT id, score FROM crm.leads WHERE score IS NOT NULL",
+                "-c",
+                "\\d+ crm.leads",
+                "-c",
+                "\\dt+ crm.*",
+                "-c",
+                "\\dv crm.*",
+                "-c",
+                "\\dn",
+                "-c",
+                "SELECT count(*) FROM crm.scored",
+            ],
+        )
+    })
+    .await
+    .expect("psql");
+    assert!(err.is_empty(), "{err}");
+    assert!(out.contains("COPY 3"), "{out}");
+    assert_eq!(std::fs::read_to_string(&output).expect("out"), "id,email\n1,a@x.io\n2,\"b,c@x.io\"\n3,\n");
+    assert!(out.contains("Table \"crm.leads\""), "{out}");
+    assert!(out.contains(" email  | text             |           |          |         | extended |"), "{out}");
+    assert!(out.contains("work address"), "{out}");
+    assert!(out.contains(" crm    | leads | table | journey"), "{out}");
+    assert!(out.contains("inbound leads"), "{out}");
+    assert!(out.contains(" crm    | scored | view | journey"), "{out}");
+    assert!(out.contains(" crm     | journey"), "{out}");
+    assert!(out.contains("     2\n"), "{out}");
+    server.stop().await;
+}

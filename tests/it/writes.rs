@@ -331,3 +331,55 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
     server.kill().expect("stop");
     server.wait().expect("reaped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_drivers_copy_and_insert() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let port = server.addr.port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/writes.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(fixture::python()).arg(script).arg(port.to_string()).output().expect("python runs")
+    })
+    .await
+    .expect("python");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("all ok"), "{text}");
+    assert!(staged_leftovers(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeydb_import_adds_files_a_running_server_reads() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let files = tempfile::tempdir().expect("tmp");
+    let csv = files.path().join("deals.csv");
+    std::fs::write(&csv, "deal_id,amount,closed_at\n1,100.5,2025-01-01T00:00:00\n2,20,2025-02-01T00:00:00\n")
+        .expect("csv");
+    let json = files.path().join("more.jsonl");
+    std::fs::write(&json, "{\"deal_id\": 3, \"amount\": 7}\n").expect("json");
+    let bad = files.path().join("bad.csv");
+    std::fs::write(&bad, "deal_id,amount\n4,x\n").expect("csv");
+    let import = |args: &[&Path]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_journeydb"));
+        c.args(["import", "--data"]).arg(dir.path()).arg("crm.deals");
+        for a in args {
+            c.arg(a);
+        }
+        c.output().expect("journeydb import")
+    };
+    let client = fixture::connect(&server).await;
+    client.batch_execute("CREATE SCHEMA crm").await.expect("schema");
+    let out = import(&[&csv, &json]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 3 rows into crm.deals"));
+    let out = import(&[&csv, &bad]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("bad.csv") && err.contains("line 2") && err.contains("\"amount\""), "{err}");
+    let r = client
+        .query_one("SELECT count(*), CAST(sum(amount) AS DOUBLE PRECISION) FROM crm.deals", &[])
+        .await
+        .expect("read");
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, f64>(1)), (3, 127.5), "the failed import added nothing");
+}

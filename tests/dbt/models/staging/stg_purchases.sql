@@ -1,0 +1,3 @@
+select event_day, channel, revenue
+from {{ ref('stg_events') }}
+where event_name = 'purchase'
