@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod copy;
 pub mod functions;
+pub mod information_schema;
 pub mod rewrite;
 pub mod settings;
 pub mod types;

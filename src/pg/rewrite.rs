@@ -50,6 +50,33 @@ pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
     }
 }
 
+/// `ALTER VIEW name RENAME TO new` as `ALTER TABLE name RENAME TO new` (the same in
+/// PostgreSQL, and the form the parser knows), for each such statement of `sql`; None when
+/// there is none.
+pub fn alter_view_rename(sql: &str) -> Option<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut changed = false;
+    for (i, part) in sql.split(';').enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        let words: Vec<String> = part.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
+        let is_rename = words.len() >= 6
+            && words[0] == "alter"
+            && words[1] == "view"
+            && words.windows(2).any(|w| w[0] == "rename" && w[1] == "to");
+        if is_rename && let Some(at) = part.to_ascii_lowercase().find("view") {
+            out.push_str(&part[..at]);
+            out.push_str("TABLE");
+            out.push_str(&part[at + 4..]);
+            changed = true;
+        } else {
+            out.push_str(part);
+        }
+    }
+    changed.then_some(out)
+}
+
 fn references_catalog(stmt: &mut Statement) -> bool {
     let mut found = false;
     let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(stmt, |name| {
@@ -543,6 +570,16 @@ mod tests {
         let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parse");
         rewrite(&mut stmts[0], &|t| t == "pg_store_table");
         stmts[0].to_string()
+    }
+
+    #[test]
+    fn alter_view_rename_becomes_alter_table() {
+        assert_eq!(
+            alter_view_rename("alter view \"s\".\"v\" rename to \"w\"; select 1").as_deref(),
+            Some("alter TABLE \"s\".\"v\" rename to \"w\"; select 1")
+        );
+        assert_eq!(alter_view_rename("ALTER VIEW v AS SELECT 1"), None);
+        assert_eq!(alter_view_rename("SELECT 'alter view v rename to w'"), None);
     }
 
     #[test]

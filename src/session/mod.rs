@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journey::{JOURNEY_SCHEMA, JourneySchema};
 use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
+use crate::pg::information_schema::{INFORMATION_SCHEMA, InformationSchema};
 use crate::pg::settings::{self, SharedSettings};
 use crate::pg::{functions, rewrite};
 use crate::store::{STORE_SCHEMA, Store, StoreCatalog, TempTables, ViewPlanner};
@@ -66,8 +67,13 @@ impl Engine {
     /// Parses SQL text into statements (PostgreSQL dialect), rewritten for DataFusion
     /// (see [`rewrite`]). Needs no session: the extended protocol parses before it runs.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .map_err(|e| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?;
+        let mut statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+            Ok(s) => s,
+            // The parser knows `ALTER VIEW ... AS` only; PostgreSQL renames a view with either.
+            Err(e) => rewrite::alter_view_rename(sql)
+                .and_then(|s| Parser::parse_sql(&PostgreSqlDialect {}, &s).ok())
+                .ok_or_else(|| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?,
+        };
         // Asked only for unqualified `pg_*` names, so parsing lists no table's files otherwise.
         let is_store_table = |name: &str| self.store.has_table(name);
         for s in &mut statements {
@@ -84,13 +90,19 @@ impl Engine {
         let pg: Arc<dyn SchemaProvider> =
             Arc::new(PgCatalog::new(self.store.clone(), info.clone(), journey.clone(), Some(views.clone())));
         let temporary = TempTables::default();
+        let information = Arc::new(InformationSchema::new(user));
         let catalog = StoreCatalog::new(
             self.store.clone(),
-            vec![(PG_CATALOG.to_string(), pg), (JOURNEY_SCHEMA.to_string(), journey)],
+            vec![
+                (PG_CATALOG.to_string(), pg),
+                (INFORMATION_SCHEMA.to_string(), information.clone() as Arc<dyn SchemaProvider>),
+                (JOURNEY_SCHEMA.to_string(), journey),
+            ],
             Some(views),
             Some(temporary.clone()),
         );
         let ctx = self.context(catalog)?;
+        information.attach(ctx.state().catalog_list());
         let settings = SharedSettings::default();
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
         Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![] })
@@ -110,7 +122,8 @@ impl Engine {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, STORE_SCHEMA)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true)
+            // Ours (PostgreSQL's type names, views apart from tables) is in the catalog instead.
+            .with_information_schema(false)
             .with_batch_size(self.config.batch_size);
         if self.config.target_partitions > 0 {
             config = config.with_target_partitions(self.config.target_partitions);
