@@ -60,6 +60,9 @@ impl std::fmt::Debug for CopyOut {
     }
 }
 
+/// The name a DELETE reads each file of its table under (no user table can have it).
+const DELETE_PART: &str = "__journeydb_delete_part";
+
 /// A name part as PostgreSQL reads it: quoted kept as written, unquoted folded to lower case.
 fn part(p: &ObjectNamePart) -> String {
     match p {
@@ -511,11 +514,9 @@ impl Session {
         })?;
         check_unpartitioned(&dir, &table)?;
         let based_on = store.table_files(&schema, &table)?;
-        let target = format!("{}.{}", quote(&schema), quote(&table));
         // `schema.table.*` does not parse: without an alias, the table's own name is one (so
         // conditions written `table.column` still resolve).
         let qualifier = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| quote(&table));
-        let aliased = format!("{target} AS {qualifier}");
         let condition = match (&d.using, &d.selection) {
             (None, None) => "TRUE".to_string(),
             (None, Some(s)) => s.to_string(),
@@ -525,35 +526,68 @@ impl Session {
                 format!("EXISTS (SELECT 1 FROM {}{filter})", from.join(", "))
             }
         };
-        let deleted = format!("SELECT {qualifier}.* FROM {aliased} WHERE {condition}");
-        let count_sql = format!("SELECT count(*) FROM ({deleted}) AS deleted");
-        let counted = datafusion::physical_plan::common::collect(self.stream_sql(&count_sql).await?).await?;
+        // File by file: a file without deleted rows is kept as it is (linked into the new
+        // version), a file with some is rewritten without them. Each file is read as a
+        // temporary table under a reserved name, aliased as the statement's target.
+        let plain = d.using.is_none() && !d.selection.as_ref().is_some_and(has_subquery);
+        let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
+        let mut staged = store.stage(&schema, &columns)?;
+        let mut n = 0i64;
+        for file in &based_on {
+            let part = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
+            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(DELETE_PART.into(), Arc::new(part));
+            let result = self.delete_from_file(&qualifier, &condition, plain, &mut staged, &file.path).await;
+            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(DELETE_PART);
+            n += result?;
+        }
+        if n == 0 {
+            return Ok(Output::Command("DELETE 0".into()));
+        }
+        blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
+        Ok(Output::Command(format!("DELETE {n}")))
+    }
+
+    /// One file of a DELETE (registered as [`DELETE_PART`]): returns the rows it deletes, and
+    /// adds the file to `staged` unchanged or without them.
+    async fn delete_from_file(
+        &self,
+        qualifier: &str,
+        condition: &str,
+        plain: bool,
+        staged: &mut crate::store::Staged,
+        path: &std::path::Path,
+    ) -> Result<i64> {
+        let part = format!("{} AS {qualifier}", quote(DELETE_PART));
+        let deleted = format!("SELECT {qualifier}.* FROM {part} WHERE {condition}");
+        let counted = datafusion::physical_plan::common::collect(
+            self.stream_sql(&format!("SELECT count(*) FROM ({deleted}) AS d")).await?,
+        )
+        .await?;
         let n = counted
             .first()
             .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
             .map(|a| a.value(0))
             .unwrap_or(0);
         if n == 0 {
-            return Ok(Output::Command("DELETE 0".into()));
+            staged.keep(path)?;
+            return Ok(0);
         }
         // The rows kept: a filter when the condition is plain, else the rows not deleted (as a
         // multiset: identical rows are all deleted or all kept, so this is exact).
-        let plain = d.using.is_none() && !d.selection.as_ref().is_some_and(has_subquery);
         let kept = if plain {
-            format!("SELECT {qualifier}.* FROM {aliased} WHERE NOT coalesce(({condition}), FALSE)")
+            format!("SELECT {qualifier}.* FROM {part} WHERE NOT coalesce(({condition}), FALSE)")
         } else {
-            format!("SELECT * FROM {target} EXCEPT ALL {deleted}")
+            format!("SELECT * FROM {} EXCEPT ALL {deleted}", quote(DELETE_PART))
         };
         let mut rows = self.stream_sql(&kept).await?;
-        let columns = rows.schema();
-        let mut staged = store.stage(&schema, &columns)?;
         let mut writer = staged.writer()?;
         while let Some(batch) = rows.next().await {
             writer.write(&batch?)?;
         }
-        staged.add(writer)?;
-        blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
-        Ok(Output::Command(format!("DELETE {n}")))
+        if writer.rows() > 0 {
+            staged.add(writer)?;
+        }
+        Ok(n)
     }
 
     async fn copy_in(&mut self, source: &CopySource, format: CopyFormat) -> Result<Output> {

@@ -55,6 +55,14 @@ impl StoreTable {
         Ok(StoreTable { name: name.to_string(), listing, unreadable })
     }
 
+    /// One file of a table, read with the table's columns (those the file lacks are NULL).
+    pub fn single_file(path: &Path, schema: SchemaRef) -> Result<ListingTable> {
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let url = ListingTableUrl::parse(path.display().to_string())?;
+        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+        Ok(ListingTable::try_new(config)?)
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

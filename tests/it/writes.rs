@@ -383,3 +383,42 @@ async fn journeydb_import_adds_files_a_running_server_reads() {
         .expect("read");
     assert_eq!((r.get::<_, i64>(0), r.get::<_, f64>(1)), (3, 127.5), "the failed import added nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_rewrites_only_the_files_it_touches() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE TABLE d AS SELECT value AS id FROM generate_series(1, 100); \
+             INSERT INTO d SELECT value FROM generate_series(101, 200); \
+             INSERT INTO d SELECT value FROM generate_series(201, 300)",
+        )
+        .await
+        .expect("three files");
+    let inodes = || -> std::collections::BTreeSet<u64> {
+        let d = dir.path().join("d").canonicalize().expect("table");
+        std::fs::read_dir(d)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            .map(|e| e.metadata().expect("meta").ino())
+            .collect()
+    };
+    let before = inodes();
+    assert_eq!(before.len(), 3);
+    client.batch_execute("DELETE FROM d WHERE id BETWEEN 150 AND 160").await.expect("delete");
+    let after = inodes();
+    assert_eq!(after.len(), 3);
+    assert_eq!(before.intersection(&after).count(), 2, "the two untouched files are the same files");
+    assert_eq!(count(&client, "SELECT count(*) FROM d").await, 289);
+    // A condition with a subquery, over several files at once.
+    client.batch_execute("DELETE FROM d WHERE id IN (SELECT id FROM d WHERE id % 100 = 0)").await.expect("delete");
+    assert_eq!(count(&client, "SELECT count(*) FROM d").await, 286);
+    client.batch_execute("DELETE FROM d").await.expect("delete all");
+    assert_eq!(count(&client, "SELECT count(*) FROM d").await, 0);
+    let cols: i64 = count(&client, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'd'").await;
+    assert_eq!(cols, 1, "an emptied table keeps its columns");
+}
