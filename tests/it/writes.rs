@@ -278,7 +278,10 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
     let (mut server, port) = spawn_server(&path);
     let client = connect_port(port).await;
     client
-        .batch_execute("CREATE TABLE k (id BIGINT, payload TEXT); INSERT INTO k VALUES (1, 'kept')")
+        .batch_execute(
+            "CREATE TABLE k (id BIGINT, payload TEXT); INSERT INTO k VALUES (1, 'kept'); \
+             CREATE SCHEMA keep; CREATE VIEW keep.ids AS SELECT id FROM k; COMMENT ON TABLE k IS 'kept across restarts'",
+        )
         .await
         .expect("create");
 
@@ -304,6 +307,14 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
     let (mut server, port) = spawn_server(&path);
     let client = connect_port(port).await;
     assert_eq!(count(&client, "SELECT count(*) FROM k").await, 1, "none of the killed COPY's rows");
+    // Schemas, views and comments persist across restarts.
+    assert_eq!(count(&client, "SELECT count(*) FROM keep.ids").await, 1);
+    let comment: String = client
+        .query_one("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c WHERE c.relname = 'k'", &[])
+        .await
+        .expect("comment")
+        .get(0);
+    assert_eq!(comment, "kept across restarts");
     assert!(staged_leftovers(&path).is_empty(), "cleaned on open: {:?}", staged_leftovers(&path));
 
     // A large CREATE TABLE AS, killed while it writes.
