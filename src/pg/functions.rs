@@ -246,6 +246,13 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             Ok(Arc::new(oids(&a[0]).map(|o| o.map(|o| !hidden.contains(&o))).collect::<BooleanArray>()) as ArrayRef)
         }),
     ));
+    // Temporary tables live in the session, not in a schema: no schema is another session's.
+    ctx.register_udf(udf(
+        "pg_is_other_temp_schema",
+        vec![int8.clone()],
+        DataType::Boolean,
+        Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| false)).collect::<BooleanArray>()) as ArrayRef)),
+    ));
     ctx.register_udf(udf(
         "pg_function_is_visible",
         vec![int8.clone()],

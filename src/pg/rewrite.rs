@@ -50,6 +50,63 @@ pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
     }
 }
 
+/// Dollar-quoted strings (`$tag$ ... $tag$`, which dbt uses for COMMENT ON) as standard
+/// single-quoted literals, for statements where the parser accepts only the latter. Quoted
+/// strings, identifiers and comments are skipped; None when there is no dollar quote.
+pub fn dollar_quotes_to_literals(sql: &str) -> Option<String> {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let (mut i, mut last, mut changed) = (0, 0, false);
+    let skip_to = |from: usize, end: &str| sql[from..].find(end).map(|p| from + p + end.len()).unwrap_or(sql.len());
+    while i < b.len() {
+        match b[i] {
+            b'\'' => {
+                // A standard string: '' is a quote inside it.
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'"' => i = skip_to(i + 1, "\""),
+            b'-' if b.get(i + 1) == Some(&b'-') => i = skip_to(i, "\n"),
+            b'/' if b.get(i + 1) == Some(&b'*') => i = skip_to(i + 2, "*/"),
+            b'$' => {
+                let tag_end = sql[i + 1..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map(|p| i + 1 + p)
+                    .unwrap_or(b.len());
+                let tag = &sql[i + 1..tag_end];
+                let is_tag = b.get(tag_end) == Some(&b'$') && !tag.starts_with(|c: char| c.is_ascii_digit());
+                if !is_tag {
+                    i += 1;
+                    continue;
+                }
+                let delimiter = &sql[i..=tag_end];
+                let body_start = tag_end + 1;
+                let len = sql[body_start..].find(delimiter)?;
+                out.push_str(&sql[last..i]);
+                out.push('\'');
+                out.push_str(&sql[body_start..body_start + len].replace('\'', "''"));
+                out.push('\'');
+                i = body_start + len + delimiter.len();
+                last = i;
+                changed = true;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&sql[last.min(sql.len())..]);
+    changed.then_some(out)
+}
+
 /// `ALTER VIEW name RENAME TO new` as `ALTER TABLE name RENAME TO new` (the same in
 /// PostgreSQL, and the form the parser knows), for each such statement of `sql`; None when
 /// there is none.
@@ -570,6 +627,20 @@ mod tests {
         let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parse");
         rewrite(&mut stmts[0], &|t| t == "pg_store_table");
         stmts[0].to_string()
+    }
+
+    #[test]
+    fn dollar_quotes_become_literals() {
+        assert_eq!(
+            dollar_quotes_to_literals("comment on table t is $x$it's$x$; select '$a$', \"$b$\", $1").as_deref(),
+            Some("comment on table t is 'it''s'; select '$a$', \"$b$\", $1")
+        );
+        assert_eq!(
+            dollar_quotes_to_literals("comment on column t.c is $dbt$$dbt$").as_deref(),
+            Some("comment on column t.c is ''")
+        );
+        assert_eq!(dollar_quotes_to_literals("select $1, '$$'"), None);
+        assert_eq!(dollar_quotes_to_literals("select $a$ unterminated"), None);
     }
 
     #[test]

@@ -69,10 +69,17 @@ impl Engine {
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         let mut statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
             Ok(s) => s,
-            // The parser knows `ALTER VIEW ... AS` only; PostgreSQL renames a view with either.
-            Err(e) => rewrite::alter_view_rename(sql)
-                .and_then(|s| Parser::parse_sql(&PostgreSqlDialect {}, &s).ok())
-                .ok_or_else(|| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?,
+            // What the parser does not know in PostgreSQL's syntax, said another way: `ALTER
+            // VIEW ... RENAME TO` as ALTER TABLE, dollar quotes (COMMENT ON) as plain literals.
+            Err(e) => {
+                let dollars = rewrite::dollar_quotes_to_literals(sql);
+                let text = dollars.as_deref().unwrap_or(sql);
+                let renamed = rewrite::alter_view_rename(text);
+                let retry = renamed.or(dollars);
+                retry
+                    .and_then(|s| Parser::parse_sql(&PostgreSqlDialect {}, &s).ok())
+                    .ok_or_else(|| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?
+            }
         };
         // Asked only for unqualified `pg_*` names, so parsing lists no table's files otherwise.
         let is_store_table = |name: &str| self.store.has_table(name);

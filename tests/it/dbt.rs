@@ -1,16 +1,18 @@
 //! dbt-core 1.11 with dbt-postgres 1.11 (from PyPI, in `.venv-dbt`) builds the project of
 //! `tests/dbt/` against a real server: sources on the demo events, staging views, tables
 //! calling attribute() and funnel(), an incremental model (delete+insert), a seed and schema
-//! tests. Twice: the second run replaces every table and view and takes the incremental path.
+//! tests, documentation persisted as comments. Twice: the second run replaces every table and
+//! view and takes the incremental path. Then `dbt docs generate` reads the catalog back.
 
 use crate::fixture;
 use std::path::Path;
 use std::process::Command;
 
-fn dbt_build(port: u16, work: &Path) -> String {
+fn dbt(command: &'static [&'static str], port: u16, work: &Path) -> String {
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbt");
     let out = Command::new(fixture::dbt())
-        .args(["build", "--profiles-dir"])
+        .args(command)
+        .arg("--profiles-dir")
         .arg(&project)
         .arg("--project-dir")
         .arg(&project)
@@ -22,7 +24,7 @@ fn dbt_build(port: u16, work: &Path) -> String {
         .output()
         .expect("dbt runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "dbt build failed:\n{text}");
+    assert!(out.status.success(), "dbt {command:?} failed:\n{text}");
     text
 }
 
@@ -35,7 +37,7 @@ async fn dbt_build_passes_twice() {
     let w = work.path().to_path_buf();
     for run in 1..=2 {
         let w = w.clone();
-        let out = tokio::task::spawn_blocking(move || dbt_build(port, &w)).await.expect("dbt");
+        let out = tokio::task::spawn_blocking(move || dbt(&["build"], port, &w)).await.expect("dbt");
         assert!(out.contains("PASS=16 WARN=0 ERROR=0 SKIP=0"), "run {run}:\n{out}");
     }
     let client = fixture::connect(&server).await;
@@ -76,4 +78,29 @@ async fn dbt_build_passes_twice() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(views, ["stg_events", "stg_purchases"], "no __dbt_tmp or __dbt_backup relation is left");
+    // persist_docs: dbt's COMMENT ON statements.
+    let comment: String = client
+        .query_one(
+            "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'analytics' AND c.relname = 'channel_attribution'",
+            &[],
+        )
+        .await
+        .expect("comment")
+        .get(0);
+    assert!(comment.starts_with("Revenue credited to each channel"), "{comment}");
+    // docs generate: dbt's catalog query (pg_class, pg_attribute, format_type, pg_description).
+    let w = w.clone();
+    let out = tokio::task::spawn_blocking(move || dbt(&["docs", "generate"], port, &w)).await.expect("dbt docs");
+    assert!(!out.contains("Encountered an error while generating catalog"), "{out}");
+    let catalog = std::fs::read_to_string(work.path().join("target/catalog.json")).expect("catalog.json");
+    for needle in [
+        "\"model.journey_project.channel_attribution\"",
+        "\"numeric(38,2)\"",
+        "\"source.journey_project.raw.events\"",
+        "\"timestamp with time zone\"",
+        "\"The attribution model\"",
+    ] {
+        assert!(catalog.contains(needle), "{needle} missing from catalog.json");
+    }
 }
