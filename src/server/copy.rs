@@ -488,6 +488,35 @@ pub fn copy_out_stream(out: CopyOut) -> impl Stream<Item = PgWireResult<CopyData
     })
 }
 
+/// One row of the text or CSV format: values between delimiters, NULL as `null`, each
+/// non-null value's text written by `value`, then the line end.
+#[allow(clippy::too_many_arguments)]
+fn delimited_row(
+    columns: &[ArrayRef],
+    nulls: &[Option<datafusion::arrow::buffer::NullBuffer>],
+    row: usize,
+    delimiter: u8,
+    null: &str,
+    buf: &mut BytesMut,
+    text: &mut String,
+    value: &mut dyn FnMut(&str, &mut BytesMut),
+) -> Result<(), EncodeError> {
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            buf.put_u8(delimiter);
+        }
+        if nulls[i].as_ref().is_some_and(|n| n.is_null(row)) {
+            buf.put_slice(null.as_bytes());
+            continue;
+        }
+        text.clear();
+        write_text(c, row, text)?;
+        value(text, buf);
+    }
+    buf.put_u8(b'\n');
+    Ok(())
+}
+
 fn csv_value(v: &str, delimiter: u8, quote: u8, null: &str) -> String {
     let needs = v.is_empty() && null.is_empty()
         || v == null
@@ -532,17 +561,8 @@ fn encode_rows(batch: &RecordBatch, format: &CopyFormat, mut prefix: BytesMut) -
                 }
             }
             CopyFormat::Text { delimiter, null } => {
-                for (i, c) in columns.iter().enumerate() {
-                    if i > 0 {
-                        buf.put_u8(*delimiter);
-                    }
-                    if nulls[i].as_ref().is_some_and(|n| n.is_null(row)) {
-                        buf.put_slice(null.as_bytes());
-                        continue;
-                    }
-                    text.clear();
-                    write_text(c, row, &mut text)?;
-                    for b in text.bytes() {
+                delimited_row(&columns, &nulls, row, *delimiter, null, &mut buf, &mut text, &mut |value, buf| {
+                    for b in value.bytes() {
                         match b {
                             b'\\' => buf.put_slice(b"\\\\"),
                             b'\n' => buf.put_slice(b"\\n"),
@@ -555,23 +575,12 @@ fn encode_rows(batch: &RecordBatch, format: &CopyFormat, mut prefix: BytesMut) -
                             other => buf.put_u8(other),
                         }
                     }
-                }
-                buf.put_u8(b'\n');
+                })?;
             }
             CopyFormat::Csv { delimiter, quote, null, .. } => {
-                for (i, c) in columns.iter().enumerate() {
-                    if i > 0 {
-                        buf.put_u8(*delimiter);
-                    }
-                    if nulls[i].as_ref().is_some_and(|n| n.is_null(row)) {
-                        buf.put_slice(null.as_bytes());
-                        continue;
-                    }
-                    text.clear();
-                    write_text(c, row, &mut text)?;
-                    buf.put_slice(csv_value(&text, *delimiter, *quote, null).as_bytes());
-                }
-                buf.put_u8(b'\n');
+                delimited_row(&columns, &nulls, row, *delimiter, null, &mut buf, &mut text, &mut |value, buf| {
+                    buf.put_slice(csv_value(value, *delimiter, *quote, null).as_bytes())
+                })?;
             }
         }
         out.push(CopyData::new(buf.freeze()));

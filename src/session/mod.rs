@@ -308,36 +308,13 @@ impl Session {
         match self.classify(stmt)? {
             Kind::Plan => {
                 let plan = self.plan(stmt).await?;
-                let types = plan.get_parameter_types()?;
-                let mut params = vec![None; types.len()];
-                for (name, dt) in types {
-                    if let Some(i) = placeholder_index(&name)
-                        && i <= params.len()
-                    {
-                        params[i - 1] = dt;
-                    }
-                }
-                // `$1::bigint`: DataFusion leaves the placeholder untyped; PostgreSQL types it.
-                for (i, dt) in placeholder_casts(stmt) {
-                    if i <= params.len() && params[i - 1].is_none() {
-                        params[i - 1] = Some(dt);
-                    }
-                }
+                let params = parameter_types(stmt, &plan)?;
                 Ok(Description { params, schema: Arc::new(plan.schema().as_arrow().clone()) })
             }
             Kind::Show(name) => Ok(Description { params: vec![], schema: show_schema(&name) }),
             Kind::Write if matches!(stmt, Statement::Insert(_)) => {
                 let plan = self.plan(stmt).await?;
-                let types = plan.get_parameter_types()?;
-                let mut params = vec![None; types.len()];
-                for (name, dt) in types {
-                    if let Some(i) = placeholder_index(&name)
-                        && i <= params.len()
-                    {
-                        params[i - 1] = dt;
-                    }
-                }
-                Ok(Description { params, schema: Arc::new(Schema::empty()) })
+                Ok(Description { params: parameter_types(stmt, &plan)?, schema: Arc::new(Schema::empty()) })
             }
             Kind::Command | Kind::Write => Ok(Description { params: vec![], schema: Arc::new(Schema::empty()) }),
         }
@@ -452,6 +429,26 @@ enum Kind {
     Command,
     /// Changes the store (see [`write`]).
     Write,
+}
+
+/// The types of a statement's parameters, `$1` first; `None` where nothing tells the type.
+fn parameter_types(stmt: &Statement, plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
+    let types = plan.get_parameter_types()?;
+    let mut params = vec![None; types.len()];
+    for (name, dt) in types {
+        if let Some(i) = placeholder_index(&name)
+            && i <= params.len()
+        {
+            params[i - 1] = dt;
+        }
+    }
+    // `$1::bigint`: DataFusion leaves the placeholder untyped; PostgreSQL types it.
+    for (i, dt) in placeholder_casts(stmt) {
+        if i <= params.len() && params[i - 1].is_none() {
+            params[i - 1] = Some(dt);
+        }
+    }
+    Ok(params)
 }
 
 /// Parameter values cast to the types the plan expects (text parameters of unknown type
