@@ -372,6 +372,40 @@ mod tests {
     }
 
     #[test]
+    fn parquet_files_keep_their_types_and_append_by_name() {
+        use datafusion::arrow::array::{Int32Array, StringArray};
+        let data = tempfile::tempdir().expect("tmp");
+        let files = tempfile::tempdir().expect("tmp");
+        let store = Store::open(data.path()).expect("store");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, true),
+            Field::new("n", DataType::Int32, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["a", "b"])), Arc::new(Int32Array::from(vec![1, 2]))],
+        )
+        .expect("batch");
+        let path = files.path().join("p.parquet");
+        let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(File::create(&path).expect("file"), schema, None)
+            .expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        assert_eq!(import_named(&store, "p", std::slice::from_ref(&path)).expect("import"), 2);
+        let t = store.table("p").expect("ok").expect("table");
+        let types: Vec<String> = datafusion::catalog::TableProvider::schema(t.as_ref())
+            .fields()
+            .iter()
+            .map(|f| format!("{}:{}", f.name(), f.data_type()))
+            .collect();
+        assert_eq!(types, ["name:Utf8View", "n:Int32"]);
+        // A CSV whose columns come in another order appends by name.
+        let csv = write(files.path(), "more.csv", "n,name\n3,c\n");
+        assert_eq!(import_named(&store, "p", &[csv]).expect("append"), 1);
+        assert_eq!(count(&store, "p"), 3);
+    }
+
+    #[test]
     fn malformed_rows_name_file_line_and_column_and_write_nothing() {
         let data = tempfile::tempdir().expect("tmp");
         let files = tempfile::tempdir().expect("tmp");
