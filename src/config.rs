@@ -30,6 +30,14 @@ pub struct Config {
     pub batch_size: usize,
     /// Threads a query may use (DataFusion `target_partitions`); 0 = number of cores.
     pub target_partitions: usize,
+    /// Connections served at once; one more is refused with 53300.
+    pub max_connections: usize,
+    /// Memory all running queries may hold together: `"4GB"`, `"512MB"`, bytes, or `"auto"`
+    /// (half the machine's memory). Sorts, aggregations and joins spill to disk beyond their
+    /// share; a query that still cannot fit fails with 53200 and the server serves on.
+    pub memory_limit: String,
+    /// Where spilled data goes (default: the system's temporary directory).
+    pub spill_dir: Option<PathBuf>,
     /// The journey model: which table holds the events and what its events mean.
     pub journey: JourneyConfig,
 }
@@ -170,6 +178,9 @@ impl Default for Config {
             demo_seed: 42,
             batch_size: 8192,
             target_partitions: 0,
+            max_connections: 100,
+            memory_limit: "auto".into(),
+            spill_dir: None,
             journey: JourneyConfig::default(),
         }
     }
@@ -197,6 +208,42 @@ impl Config {
         self
     }
 
+    /// `memory_limit` in bytes.
+    pub fn memory_limit_bytes(&self) -> Result<usize> {
+        let v = self.memory_limit.trim();
+        if v.eq_ignore_ascii_case("auto") {
+            // Half of MemTotal (kB) from /proc/meminfo; 4 GiB when it cannot be read.
+            let total_kb = std::fs::read_to_string("/proc/meminfo")
+                .ok()
+                .and_then(|m| {
+                    m.lines()
+                        .find(|l| l.starts_with("MemTotal:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+                })
+                .unwrap_or(8 << 20);
+            return Ok(total_kb * 1024 / 2);
+        }
+        let upper = v.to_ascii_uppercase();
+        let (number, unit) = upper.split_at(upper.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(upper.len()));
+        let scale: usize = match unit.trim() {
+            "" | "B" => 1,
+            "KB" => 1 << 10,
+            "MB" => 1 << 20,
+            "GB" => 1 << 30,
+            "TB" => 1 << 40,
+            _ => return Err(Error::Config(format!("memory_limit \"{v}\": use a size such as \"4GB\" or \"auto\""))),
+        };
+        let n: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| Error::Config(format!("memory_limit \"{v}\": use a size such as \"4GB\" or \"auto\"")))?;
+        let bytes = (n * scale as f64) as usize;
+        if bytes < (16 << 20) {
+            return Err(Error::Config(format!("memory_limit \"{v}\" is below the minimum of 16MB")));
+        }
+        Ok(bytes)
+    }
+
     /// Rejects configurations the server must not run with.
     ///
     /// Until authentication exists, connections are trusted; so the server only listens on a
@@ -212,6 +259,10 @@ impl Config {
         if self.batch_size == 0 {
             return Err(Error::Config("batch_size must be at least 1".into()));
         }
+        if self.max_connections == 0 {
+            return Err(Error::Config("max_connections must be at least 1".into()));
+        }
+        self.memory_limit_bytes()?;
         self.journey.validate()
     }
 }
@@ -232,6 +283,17 @@ mod tests {
         let c = Config { listen: "0.0.0.0:5433".parse().expect("addr"), ..Config::default() };
         let err = c.validate().expect_err("must refuse");
         assert!(err.to_string().contains("refusing to listen on 0.0.0.0:5433"), "{err}");
+    }
+
+    #[test]
+    fn memory_limits() {
+        let with = |v: &str| Config { memory_limit: v.into(), ..Config::default() }.memory_limit_bytes();
+        assert_eq!(with("4GB").expect("4GB"), 4 << 30);
+        assert_eq!(with("512 mb").expect("512MB"), 512 << 20);
+        assert_eq!(with("1.5GB").expect("1.5GB"), 3 << 29);
+        assert_eq!(with("33554432").expect("bytes"), 32 << 20);
+        assert!(with("auto").expect("auto") > 0);
+        assert!(with("lots").is_err() && with("1MB").is_err() && with("4XB").is_err());
     }
 
     #[test]

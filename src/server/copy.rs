@@ -452,40 +452,76 @@ fn csv_record(
     Ok(Some((fields, buf.len())))
 }
 
-/// The CopyData messages of a COPY TO STDOUT: one per row (the binary header and the CSV header
-/// line travel with the first row).
+/// What a COPY TO STDOUT sends before its rows: the binary signature, or the CSV header line.
+fn copy_out_header(format: &CopyFormat, schema: &datafusion::arrow::datatypes::Schema) -> Option<CopyData> {
+    let mut prefix = BytesMut::new();
+    match format {
+        CopyFormat::Binary => {
+            prefix.put_slice(BINARY_SIGNATURE);
+            prefix.put_i32(0);
+            prefix.put_i32(0);
+        }
+        CopyFormat::Csv { header: true, delimiter, quote, .. } => {
+            let names: Vec<String> =
+                schema.fields().iter().map(|f| csv_value(f.name(), *delimiter, *quote, "")).collect();
+            prefix.put_slice(names.join(&(*delimiter as char).to_string()).as_bytes());
+            prefix.put_u8(b'\n');
+        }
+        _ => return None,
+    }
+    Some(CopyData::new(prefix.freeze()))
+}
+
+/// The CopyData messages of a COPY TO STDOUT: the header (binary signature or CSV header
+/// line), if any, then one per row. The binary trailer is left to the caller.
 pub fn copy_out_stream(out: CopyOut) -> impl Stream<Item = PgWireResult<CopyData>> + Send {
     let CopyOut { format, rows } = out;
-    let schema = rows.schema();
-    let mut first = true;
-    rows.flat_map(move |batch| {
+    let header = copy_out_header(&format, &rows.schema());
+    let rows = rows.flat_map(move |batch| {
         let encoded = batch.map_err(|e| super::handler::pg_wire_error(&Error::DataFusion(e))).and_then(|b| {
-            let mut prefix = BytesMut::new();
-            if first {
-                first = false;
-                match &format {
-                    CopyFormat::Binary => {
-                        prefix.put_slice(BINARY_SIGNATURE);
-                        prefix.put_i32(0);
-                        prefix.put_i32(0);
-                    }
-                    CopyFormat::Csv { header: true, delimiter, quote, .. } => {
-                        let names: Vec<String> =
-                            schema.fields().iter().map(|f| csv_value(f.name(), *delimiter, *quote, "")).collect();
-                        prefix.put_slice(names.join(&(*delimiter as char).to_string()).as_bytes());
-                        prefix.put_u8(b'\n');
-                    }
-                    _ => {}
-                }
-            }
-            encode_rows(&b, &format, prefix)
+            encode_rows(&b, &format, BytesMut::new())
                 .map_err(|e| super::handler::pg_wire_error(&Error::Store(format!("cannot encode COPY row: {}", e.0))))
         });
         match encoded {
             Ok(rows) => futures::stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),
             Err(e) => futures::stream::iter(vec![Err(e)]),
         }
-    })
+    });
+    futures::stream::iter(header.map(Ok)).chain(rows)
+}
+
+/// Sends a COPY TO STDOUT itself: CopyOutResponse, the header, a CopyData per row, the binary
+/// trailer, CopyDone; returns the tag (`COPY n`) for the caller's CommandComplete. An error
+/// while rows stream is returned, for the caller to send as an ErrorResponse, as PostgreSQL
+/// does (pgwire's own CopyOut path would send the client a CopyFail, which clients reject).
+pub async fn send_copy_out<C>(client: &mut C, out: CopyOut) -> PgWireResult<pgwire::api::results::Tag>
+where
+    C: futures::Sink<pgwire::messages::PgWireBackendMessage> + Unpin + Send,
+    C::Error: std::fmt::Debug,
+    pgwire::error::PgWireError: From<C::Error>,
+{
+    use futures::SinkExt;
+    use pgwire::messages::PgWireBackendMessage as M;
+    let columns = out.rows.schema().fields().len();
+    let format = out.format.code();
+    let binary = out.format == CopyFormat::Binary;
+    let has_header = copy_out_header(&out.format, &out.rows.schema()).is_some();
+    let response =
+        pgwire::messages::copy::CopyOutResponse::new(format, columns as i16, vec![i16::from(format); columns]);
+    client.send(M::CopyOutResponse(response)).await?;
+    let stream = copy_out_stream(out);
+    futures::pin_mut!(stream);
+    let mut messages = 0usize;
+    while let Some(data) = stream.next().await {
+        client.feed(M::CopyData(data?)).await?;
+        messages += 1;
+    }
+    if binary {
+        client.feed(M::CopyData(CopyData::new(bytes::Bytes::from_static(&[0xff, 0xff])))).await?;
+    }
+    client.send(M::CopyDone(pgwire::messages::copy::CopyDone::new())).await?;
+    let rows = messages - usize::from(has_header);
+    Ok(pgwire::api::results::Tag::new("COPY").with_rows(rows))
 }
 
 /// One row of the text or CSV format: values between delimiters, NULL as `null`, each

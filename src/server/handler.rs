@@ -1,7 +1,7 @@
 //! The handlers of one connection: startup (loopback trust), simple query, extended query.
 
 use super::cancel::{Cancels, Interrupt, in_execution_context, interruptible, on_execution_runtime, timeout_ms};
-use super::copy::{CopyInState, copy_out_stream};
+use super::copy::{CopyInState, copy_out_stream, send_copy_out};
 use super::encode::encode_batch;
 use super::params;
 use crate::error::{Error, to_pg_error};
@@ -56,7 +56,8 @@ pub struct ConnectionHandlers {
 
 impl ConnectionHandlers {
     /// A connection's handlers; it is registered in `cancels` (the server's) until it closes.
-    pub fn new(engine: Arc<Engine>, cancels: Arc<Cancels>) -> ConnectionHandlers {
+    /// Without a `slot` (the server is full) its startup is refused with 53300.
+    pub fn new(engine: Arc<Engine>, cancels: Arc<Cancels>, slot: Option<ConnectionSlot>) -> ConnectionHandlers {
         let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
         let secret = pid.wrapping_mul(7919) ^ (std::process::id() as i32).rotate_left(16);
         let signal = Arc::new(tokio::sync::watch::channel(0u64).0);
@@ -71,6 +72,7 @@ impl ConnectionHandlers {
                 signal,
                 cancels: cancels.clone(),
                 copy: std::sync::Mutex::new(None),
+                slot,
             }),
             cancels,
         }
@@ -160,6 +162,27 @@ pub struct Connection {
     cancels: Arc<Cancels>,
     /// The COPY FROM in progress, if any (dropped with the connection: its file goes too).
     copy: std::sync::Mutex<Option<CopyInState>>,
+    /// This connection's place among the server's `max_connections`, given back when it closes.
+    slot: Option<ConnectionSlot>,
+}
+
+/// A place among the connections the server serves at once.
+#[derive(Debug)]
+pub struct ConnectionSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl ConnectionSlot {
+    /// A place, if fewer than `max` are taken.
+    pub fn take(open: &Arc<std::sync::atomic::AtomicUsize>, max: usize) -> Option<ConnectionSlot> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| ConnectionSlot(open.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Drop for Connection {
@@ -219,6 +242,16 @@ impl StartupHandler for Connection {
         if let PgWireFrontendMessage::Startup(ref startup) = message {
             protocol_negotiation(client, startup).await?;
             save_startup_parameters_to_metadata(client, startup);
+            if self.slot.is_none() {
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".into(),
+                    "53300".into(),
+                    format!(
+                        "sorry, too many clients already (max_connections is {})",
+                        self.engine.config().max_connections
+                    ),
+                ))));
+            }
             // Trust is only allowed on loopback (Config::validate refuses anything else).
             if !client.socket_addr().ip().is_loopback() {
                 return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -304,17 +337,22 @@ impl SimpleQueryHandler for Connection {
         let statements = session.parse(query).map_err(|e| pg_wire_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
         for stmt in &statements {
-            match execute_interruptible(&mut session, &self.signal, stmt, &[]).await {
-                Ok(output) => responses.push(response(output, &Format::UnifiedText, &self.copy)),
+            let result = match execute_interruptible(&mut session, &self.signal, stmt, &[]).await {
+                // Sent here, in order, when it is the string's first result.
+                Ok(Output::CopyOut(out)) if responses.is_empty() => {
+                    send_copy_out(client, out).await.map(Response::Execution)
+                }
+                Ok(output) => Ok(response(output, &Format::UnifiedText, &self.copy)),
+                Err(e) => Err(pg_wire_error(&e)),
+            };
+            match result {
+                Ok(r) => responses.push(r),
                 Err(e) => {
                     // Earlier statements' results are sent, then the error ends the string.
-                    if responses.is_empty() {
-                        return Err(pg_wire_error(&e));
+                    match e {
+                        PgWireError::UserError(info) if !responses.is_empty() => responses.push(Response::Error(info)),
+                        other => return Err(other),
                     }
-                    let PgWireError::UserError(info) = pg_wire_error(&e) else {
-                        unreachable!("pg_wire_error gives user errors")
-                    };
-                    responses.push(Response::Error(info));
                     break;
                 }
             }
@@ -445,6 +483,9 @@ impl ExtendedQueryHandler for Connection {
             .map_err(|e| pg_wire_error(&e))?;
         let output =
             execute_interruptible(&mut session, &self.signal, stmt, &values).await.map_err(|e| pg_wire_error(&e))?;
+        if let Output::CopyOut(out) = output {
+            return send_copy_out(client, out).await.map(Response::Execution);
+        }
         Ok(response(output, &portal.result_column_format, &self.copy))
     }
 }

@@ -42,13 +42,16 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = watch::channel(false);
     let cancels = Arc::new(cancel::Cancels::default());
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let max = engine.config().max_connections;
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
-                        let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone());
+                        let slot = handler::ConnectionSlot::take(&open, max);
+                        let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone(), slot);
                         tokio::spawn(async move {
                             if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                                 tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -17,6 +17,7 @@ use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
@@ -52,7 +53,17 @@ impl Engine {
         store.collect_garbage();
         // Files are listed on every scan: a table picks up added files at once.
         let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
-        let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
+        // One pool for every running query: operators that can spill (sorts, aggregations,
+        // joins) spill to disk beyond their fair share; the others fail with 53200.
+        let pool = TrackConsumersPool::new(
+            GreedyMemoryPool::new(config.memory_limit_bytes()?),
+            std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN),
+        );
+        let mut runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).with_memory_pool(Arc::new(pool));
+        if let Some(dir) = &config.spill_dir {
+            runtime = runtime.with_temp_file_path(dir);
+        }
+        let runtime = runtime.build_arc()?;
         Ok(Arc::new(Engine { config, store, runtime }))
     }
 

@@ -188,6 +188,14 @@ pub fn engine(dir: &Path, batch_size: usize, partitions: usize) -> Arc<Engine> {
         .expect("engine")
 }
 
+/// A server over `dir` with the configuration changed by `change`.
+pub async fn server_with(dir: &Path, change: impl FnOnce(&mut Config)) -> RunningServer {
+    let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+    change(&mut config);
+    let engine = Engine::new(config).expect("engine");
+    start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("server")
+}
+
 /// A server on 127.0.0.1 with a free port, over `dir`.
 pub async fn server(dir: &Path) -> RunningServer {
     start(engine(dir, 8192, 0), "127.0.0.1:0".parse().expect("addr")).await.expect("server")

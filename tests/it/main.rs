@@ -7,6 +7,7 @@
 //! - `slt`: the `.slt` files of `sql/slt/`, in process (batch sizes 1, 2, 3 and default,
 //!   one and four partitions) and over the wire (simple and extended protocol).
 //! - `wire`: tokio-postgres against a real server: types, parameters, errors, the store.
+//! - `limits`: the connection limit (53300) and the memory limit (spilling, 53200).
 //! - `markov`: the Markov report against ChannelAttribution (PyPI) on the same paths.
 //! - `psql`: the psql client against a real server.
 //! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
@@ -15,6 +16,7 @@ mod dbt;
 mod examples;
 mod fixture;
 mod journey;
+mod limits;
 mod markov;
 mod psql;
 mod slt;

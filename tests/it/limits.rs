@@ -1,0 +1,92 @@
+//! Limits: the connection limit (53300 beyond it, a freed place is taken again) and the memory
+//! limit (a sort larger than the memory spills and answers; what cannot spill fails with 53200),
+//! the server serving every other connection throughout.
+
+use crate::fixture;
+use tokio_postgres::error::SqlState;
+
+async fn try_connect(port: u16) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let conn = format!("host=127.0.0.1 port={port} user=journey dbname=journeydb");
+    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_refused_with_53300() {
+    let dir = fixture::data_dir();
+    let server = fixture::server_with(dir.path(), |c| c.max_connections = 3).await;
+    let port = server.addr.port();
+    let mut open = vec![];
+    for _ in 0..3 {
+        open.push(try_connect(port).await.expect("within the limit"));
+    }
+    let Err(err) = try_connect(port).await else { panic!("a fourth connection must be refused") };
+    assert_eq!(err.code(), Some(&SqlState::TOO_MANY_CONNECTIONS), "{err:?}");
+    for c in &open {
+        let one: i32 = c.query_one("SELECT 1::int", &[]).await.expect("still serving").get(0);
+        assert_eq!(one, 1);
+    }
+    // A closed connection gives its place back.
+    drop(open.pop());
+    let start = std::time::Instant::now();
+    let again = loop {
+        match try_connect(port).await {
+            Ok(c) => break c,
+            Err(e) if start.elapsed().as_secs() < 10 => {
+                assert_eq!(e.code(), Some(&SqlState::TOO_MANY_CONNECTIONS));
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("the place was not given back: {e:?}"),
+        }
+    };
+    let n: i64 = again.query_one("SELECT count(*) FROM events", &[]).await.expect("query").get(0);
+    assert_eq!(n, 20_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_larger_than_the_memory_limit_spill_or_fail_with_53200() {
+    let dir = fixture::data_dir();
+    let spill = tempfile::tempdir().expect("spill dir");
+    let spill_path = spill.path().to_path_buf();
+    let server = fixture::server_with(dir.path(), move |c| {
+        c.memory_limit = "64MB".into();
+        c.spill_dir = Some(spill_path);
+        c.target_partitions = 2;
+    })
+    .await;
+    let client = fixture::connect(&server).await;
+    let other = fixture::connect(&server).await;
+    // 2 million rows sorted by a text key: far more than 64 MB in Arrow, so the sort spills.
+    let sorted = "SELECT e.user_id, e.page_url, g.value FROM events e CROSS JOIN generate_series(1, 100) g \
+                  ORDER BY e.page_url, e.user_id, g.value";
+    let stream = client.copy_out(&format!("COPY ({sorted}) TO STDOUT")).await.expect("sort runs");
+    futures::pin_mut!(stream);
+    let (mut lines, mut previous, mut ordered) = (0u64, String::new(), true);
+    let mut pending = Vec::new();
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        pending.extend_from_slice(&chunk.expect("chunk"));
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let key = String::from_utf8_lossy(&line).split('\t').nth(1).unwrap_or_default().to_string();
+            ordered &= key >= previous || key == "\\N";
+            previous = key;
+            lines += 1;
+        }
+    }
+    assert_eq!(lines, 2_000_000);
+    assert!(ordered, "the spilled sort still sorts");
+    // A hash join's build side cannot spill: 53200 when it does not fit, and the server serves on.
+    let big = "SELECT e.page_url || e.user_id || e.anonymous_id || g.value AS k FROM events e CROSS JOIN generate_series(1, 100) g";
+    let err = client
+        .query(&format!("SELECT count(*) FROM ({big}) a JOIN ({big}) b ON a.k = b.k"), &[])
+        .await
+        .expect_err("beyond the memory limit");
+    assert_eq!(err.code(), Some(&SqlState::OUT_OF_MEMORY), "{err:?}");
+    let n: i64 = other.query_one("SELECT count(*) FROM events", &[]).await.expect("other connection").get(0);
+    assert_eq!(n, 20_000);
+    let n: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.expect("same connection").get(0);
+    assert_eq!(n, 20_000);
+}
