@@ -3,7 +3,7 @@
 # the Python packages of scripts/test-requirements.txt in .venv-test.
 set -euo pipefail
 need=()
-command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v psql >/dev/null 2>&1 && command -v pgbench >/dev/null 2>&1 || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -8,6 +8,7 @@
 //!   one and four partitions) and over the wire (simple and extended protocol).
 //! - `wire`: tokio-postgres against a real server: types, parameters, errors, the store.
 //! - `limits`: the connection limit (53300) and the memory limit (spilling, 53200).
+//! - `load`: pgbench, 32 connections of mixed journey queries, both protocols.
 //! - `markov`: the Markov report against ChannelAttribution (PyPI) on the same paths.
 //! - `psql`: the psql client against a real server.
 //! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
@@ -17,6 +18,7 @@ mod examples;
 mod fixture;
 mod journey;
 mod limits;
+mod load;
 mod markov;
 mod psql;
 mod slt;

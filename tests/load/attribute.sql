@@ -1,0 +1,1 @@
+SELECT channel, revenue FROM attribute('position_based') ORDER BY channel;
