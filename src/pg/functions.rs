@@ -405,6 +405,30 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             ) as ArrayRef)
         }),
     ));
+    // to_regtype('name'): a type's OID by its name (`int4`, `integer`, `text[]`, `_text`), or
+    // NULL for a type journeydb does not have (psycopg asks for hstore).
+    ctx.register_udf(udf(
+        "to_regtype",
+        vec![text.clone()],
+        DataType::UInt32,
+        Arc::new(|a, _| {
+            let names = a[0].as_string::<i32>();
+            let oid_of = |n: &str| -> Option<u32> {
+                let n = n.trim().trim_matches('"').trim_start_matches("pg_catalog.").to_ascii_lowercase();
+                super::types::BUILTIN.iter().find_map(|t| {
+                    let sql = format_type(t.oid, -1).unwrap_or_default();
+                    if n == t.name || n == sql {
+                        Some(t.oid)
+                    } else if n == format!("_{}", t.name) || n == format!("{}[]", t.name) || n == format!("{sql}[]") {
+                        Some(t.array_oid)
+                    } else {
+                        None
+                    }
+                })
+            };
+            Ok(Arc::new(names.iter().map(|n| n.and_then(oid_of)).collect::<UInt32Array>()) as ArrayRef)
+        }),
+    ));
     // `'name'::regclass` gives the OID of a relation.
     ctx.register_udf(udf(
         "pg_regclass_oid",

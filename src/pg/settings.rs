@@ -54,9 +54,15 @@ impl std::fmt::Display for SettingError {
     }
 }
 
-fn canonical(name: &str) -> String {
+/// The setting a name means: lower case, and the SQL-standard spellings of SHOW (`TIME ZONE`,
+/// `TRANSACTION ISOLATION LEVEL`) as their parameters.
+pub fn canonical(name: &str) -> String {
     let n = name.to_ascii_lowercase();
-    if n == "time zone" { "timezone".into() } else { n }
+    match n.as_str() {
+        "time zone" => "timezone".into(),
+        "transaction isolation level" => "transaction_isolation".into(),
+        _ => n,
+    }
 }
 
 impl Settings {
@@ -102,6 +108,7 @@ mod tests {
     fn set_show_reset() {
         let mut s = Settings::default();
         assert_eq!(s.get("TimeZone").as_deref(), Ok("UTC"));
+        assert_eq!(s.get("TRANSACTION ISOLATION LEVEL").as_deref(), Ok("read committed"));
         s.set("application_name", "psql").expect("set");
         assert_eq!(s.get("APPLICATION_NAME").as_deref(), Ok("psql"));
         s.reset("application_name").expect("reset");

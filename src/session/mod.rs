@@ -374,7 +374,9 @@ impl Session {
             | Statement::Reset(_)
             | Statement::StartTransaction { .. }
             | Statement::Commit { .. }
-            | Statement::Rollback { .. } => Kind::Command,
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. } => Kind::Command,
             Statement::CreateSchema { .. }
             | Statement::CreateTable(_)
             | Statement::CreateView(_)
@@ -428,7 +430,11 @@ impl Session {
             }
             Statement::StartTransaction { .. } => Ok(Output::TransactionStart("BEGIN".into())),
             Statement::Commit { .. } => Ok(Output::TransactionEnd("COMMIT".into())),
+            // Savepoints are accepted like transaction blocks: each statement has committed.
+            Statement::Rollback { savepoint: Some(_), .. } => Ok(Output::Command("ROLLBACK".into())),
             Statement::Rollback { .. } => Ok(Output::TransactionEnd("ROLLBACK".into())),
+            Statement::Savepoint { .. } => Ok(Output::Command("SAVEPOINT".into())),
+            Statement::ReleaseSavepoint { .. } => Ok(Output::Command("RELEASE".into())),
             other => Err(Error::Unsupported(format!("{other} is not supported"))),
         }
     }
@@ -520,7 +526,7 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(usize, DataType)> {
 }
 
 fn show_schema(name: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new(name.to_ascii_lowercase(), DataType::Utf8, false)]))
+    Arc::new(Schema::new(vec![Field::new(settings::canonical(name), DataType::Utf8, false)]))
 }
 
 fn object_name(name: &ObjectName) -> String {

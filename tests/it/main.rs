@@ -1,5 +1,6 @@
 //! The one integration-test binary (each file under `tests/` would relink DataFusion).
 //!
+//! - `clients`: psycopg 2 and 3, asyncpg, SQLAlchemy with pandas reading journey reports.
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
 //! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
 //! - `journey`: the journey model's views on a hand-made, column-mapped events table.
@@ -13,6 +14,7 @@
 //! - `psql`: the psql client against a real server.
 //! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
 
+mod clients;
 mod dbt;
 mod examples;
 mod fixture;

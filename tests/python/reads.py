@@ -1,0 +1,109 @@
+"""Journey queries from the Python stack analysts use, against a journeydb server on 127.0.0.1.
+
+Run by tests/it/clients.rs with the port as the only argument; exits non-zero on any failure.
+Each driver runs a journey query (the funnel report, the attribution report) and a
+parameterised query: psycopg 3 (server-side parameters, binary results too), psycopg2
+(client-side parameters), asyncpg (binary protocol, prepared statements), and SQLAlchemy 2
+with pandas.read_sql (through psycopg2 and through psycopg 3).
+"""
+
+import asyncio
+import datetime as dt
+import decimal
+import sys
+
+import asyncpg
+import pandas as pd
+import psycopg
+import psycopg2
+import sqlalchemy as sa
+
+PORT = int(sys.argv[1])
+DSN = f"host=127.0.0.1 port={PORT} user=journey dbname=journeydb"
+FUNNEL = (
+    "SELECT step, users FROM funnel('page_view', 'form_submit', 'purchase', window => INTERVAL '30 days') "
+    "ORDER BY step"
+)
+ATTRIBUTION = "SELECT channel, revenue FROM attribute('linear') ORDER BY channel"
+PARAMETERISED = "SELECT count(*) FROM events WHERE channel = %s AND event_time >= %s"
+SINCE = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print(f"ok {what}")
+
+
+def expected():
+    """The answers, read once with psycopg 3 in text."""
+    with psycopg.connect(DSN) as conn:
+        funnel = [tuple(r) for r in conn.execute(FUNNEL).fetchall()]
+        attribution = [tuple(r) for r in conn.execute(ATTRIBUTION).fetchall()]
+        email = conn.execute(PARAMETERISED, ("Email", SINCE)).fetchone()[0]
+    check(len(funnel) == 3 and funnel[0][1] >= funnel[1][1] >= funnel[2][1] > 0, "funnel narrows")
+    check(len(attribution) > 3 and all(isinstance(r[1], decimal.Decimal) for r in attribution), "revenue is numeric")
+    check(email > 0, "parameterised count")
+    return funnel, attribution, email
+
+
+def with_psycopg3(funnel, attribution, email):
+    with psycopg.connect(DSN) as conn:
+        with conn.cursor(binary=True) as cur:
+            cur.execute(FUNNEL)
+            check([tuple(r) for r in cur.fetchall()] == funnel, "psycopg 3 binary results: funnel")
+            cur.execute(PARAMETERISED, ("Email", SINCE))
+            check(cur.fetchone()[0] == email, "psycopg 3 binary, server-side parameters")
+        cur = conn.cursor()
+        cur.execute(ATTRIBUTION)
+        check([tuple(r) for r in cur.fetchall()] == attribution, "psycopg 3 text results: attribution")
+
+
+def with_psycopg2(funnel, attribution, email):
+    conn = psycopg2.connect(DSN)
+    cur = conn.cursor()
+    cur.execute(FUNNEL)
+    check([tuple(r) for r in cur.fetchall()] == funnel, "psycopg2 funnel")
+    cur.execute(ATTRIBUTION)
+    check([tuple(r) for r in cur.fetchall()] == attribution, "psycopg2 attribution")
+    cur.execute(PARAMETERISED, ("Email", SINCE))
+    check(cur.fetchone()[0] == email, "psycopg2 client-side parameters")
+    conn.rollback()
+    conn.close()
+
+
+async def with_asyncpg(funnel, attribution, email):
+    conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="journey", database="journeydb")
+    rows = await conn.fetch(FUNNEL)
+    check([tuple(r) for r in rows] == funnel, "asyncpg funnel (binary)")
+    rows = await conn.fetch(ATTRIBUTION)
+    check([tuple(r) for r in rows] == attribution, "asyncpg attribution")
+    stmt = await conn.prepare("SELECT count(*) FROM events WHERE channel = $1 AND event_time >= $2")
+    check(await stmt.fetchval("Email", SINCE) == email, "asyncpg prepared statement")
+    check(await stmt.fetchval("Nope", SINCE) == 0, "asyncpg prepared statement, again")
+    await conn.close()
+
+
+def with_sqlalchemy(funnel, attribution, email):
+    for driver in ("postgresql+psycopg2", "postgresql+psycopg"):
+        engine = sa.create_engine(f"{driver}://journey@127.0.0.1:{PORT}/journeydb")
+        with engine.connect() as conn:
+            df = pd.read_sql(sa.text(FUNNEL), conn)
+            check(list(df.columns) == ["step", "users"] and [tuple(r) for r in df.itertuples(index=False)] == funnel,
+                  f"pandas.read_sql funnel via {driver}")
+            df = pd.read_sql(sa.text(ATTRIBUTION), conn)
+            check(len(df) == len(attribution), f"pandas.read_sql attribution via {driver}")
+            n = conn.execute(sa.text("SELECT count(*) FROM events WHERE channel = :c AND event_time >= :t"),
+                             {"c": "Email", "t": SINCE}).scalar_one()
+            check(n == email, f"SQLAlchemy bound parameters via {driver}")
+            names = sa.inspect(conn).get_table_names()
+            check("events" in names, f"SQLAlchemy inspector lists the tables via {driver}")
+        engine.dispose()
+
+
+f, a, e = expected()
+with_psycopg3(f, a, e)
+with_psycopg2(f, a, e)
+asyncio.run(with_asyncpg(f, a, e))
+with_sqlalchemy(f, a, e)
+print("all ok")
