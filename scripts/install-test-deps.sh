@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the tests use beyond Rust: the psql client (Debian's postgresql-client) and
-# the Python packages of scripts/test-requirements.txt in .venv-test.
+# Installs what the tests use beyond Rust: the psql client and pgbench (Debian's
+# postgresql-client), pgjdbc (libpostgresql-jdbc-java) and a JDK, the Python packages of
+# scripts/test-requirements.txt in .venv-test, and dbt (scripts/dbt-requirements.txt) in
+# .venv-dbt.
 set -euo pipefail
 need=()
 command -v psql >/dev/null 2>&1 && command -v pgbench >/dev/null 2>&1 || need+=(postgresql-client)
+# pgjdbc for tests/it/jdbc.rs, and a JDK to compile its program.
+[ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -610,6 +610,8 @@ impl PgCatalog {
                     ("proretset", Bool),
                     ("pronargs", I16),
                     ("prosrc", Text),
+                    ("prorettype", Oid),
+                    ("prolang", Oid),
                 ],
                 journeydb_udfs::catalog()
                     .iter()
@@ -621,9 +623,12 @@ impl PgCatalog {
                             oid(PUBLIC_OID),
                             oid(OWNER_OID),
                             text(e.kind),
-                            boolean(false),
+                            boolean(e.result.starts_with("TABLE")),
                             i16v(nargs),
                             text(e.name),
+                            oid(return_type_oid(e.result)),
+                            // "internal": the functions are built in.
+                            oid(12),
                         ]
                     })
                     .collect(),
@@ -810,6 +815,27 @@ impl PgCatalog {
         }
         out
     }
+}
+
+/// The OID of a function's result type, from its catalog entry's result text (`bigint`,
+/// `numeric`, `TABLE(...)` = record).
+fn return_type_oid(result: &str) -> u32 {
+    if result.starts_with("TABLE") {
+        return 2249;
+    }
+    BUILTIN
+        .iter()
+        .find_map(|t| {
+            let sql = types::format_type(t.oid, -1).unwrap_or_default();
+            if result == t.name || result == sql {
+                Some(t.oid)
+            } else if result == format!("{sql}[]") {
+                Some(t.array_oid)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(types::TEXT.oid)
 }
 
 fn pg_len(type_oid: u32) -> i16 {

@@ -209,6 +209,30 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     ctx.register_udf(udf("version", vec![], text.clone(), constant_text(super::version_string())));
     ctx.register_udf(udf("current_database", vec![], text.clone(), constant_text(info.database.clone())));
     ctx.register_udf(udf("current_schema", vec![], text.clone(), constant_text("public".into())));
+    // current_schemas(include_implicit): the search path that exists, pg_catalog first when
+    // implicit schemas are asked for (pgjdbc's getSchemas reads element 1).
+    ctx.register_udf(udf(
+        "current_schemas",
+        vec![DataType::Boolean],
+        DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new("item", DataType::Utf8, true))),
+        Arc::new(|a, rows| {
+            let implicit = a[0].as_boolean();
+            let mut builder =
+                datafusion::arrow::array::ListBuilder::new(datafusion::arrow::array::StringBuilder::new());
+            for i in 0..rows {
+                if implicit.is_null(i) {
+                    builder.append_null();
+                    continue;
+                }
+                if implicit.value(i) {
+                    builder.values().append_value("pg_catalog");
+                }
+                builder.values().append_value("public");
+                builder.append(true);
+            }
+            Ok(Arc::new(builder.finish()) as ArrayRef)
+        }),
+    ));
     ctx.register_udf(udf("pg_encoding_to_char", vec![int8.clone()], text.clone(), constant_text("UTF8".into())));
     let user = info.user.clone();
     ctx.register_udf(udf(

@@ -528,6 +528,9 @@ fn is_always_empty_table(factor: &TableFactor) -> bool {
                 _ => false,
             }
         }
+        // A subquery already emptied (queries are rewritten inside out): pgjdbc's
+        // getPrimaryKeys selects `(result.KEYS).x` from one over pg_index.
+        TableFactor::Derived { subquery, .. } => is_empty_query(subquery),
         _ => false,
     }
 }

@@ -418,6 +418,10 @@ impl Session {
                 self.settings().set("timezone", &setting_value(value)).map_err(invalid)?;
                 Ok(Output::Command("SET".into()))
             }
+            // Every statement runs on its own and reads the store as it is when it starts (read
+            // committed, as PostgreSQL's default); READ ONLY and the isolation levels clients ask
+            // for (pgjdbc, Metabase) change nothing of that, so they are accepted.
+            Statement::Set(Set::SetTransaction { .. }) => Ok(Output::Command("SET".into())),
             Statement::Set(other) => Err(Error::Unsupported(format!("{other} is not supported"))),
             Statement::Reset(r) => {
                 match &r.reset {

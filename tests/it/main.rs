@@ -3,6 +3,7 @@
 //! - `clients`: psycopg 2 and 3, asyncpg, SQLAlchemy with pandas reading journey reports.
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
 //! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
+//! - `jdbc`: pgjdbc as Metabase uses it (queries, typed parameters, DatabaseMetaData).
 //! - `journey`: the journey model's views on a hand-made, column-mapped events table.
 //! - `fixture`: data directories with known tables, and servers on 127.0.0.1:0.
 //! - `slt`: the `.slt` files of `sql/slt/`, in process (batch sizes 1, 2, 3 and default,
@@ -18,6 +19,7 @@ mod clients;
 mod dbt;
 mod examples;
 mod fixture;
+mod jdbc;
 mod journey;
 mod limits;
 mod load;
