@@ -209,6 +209,39 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     ctx.register_udf(udf("version", vec![], text.clone(), constant_text(super::version_string())));
     ctx.register_udf(udf("current_database", vec![], text.clone(), constant_text(info.database.clone())));
     ctx.register_udf(udf("current_schema", vec![], text.clone(), constant_text("public".into())));
+    // quote_ident(text): the identifier as SQL must write it (Grafana's query builder).
+    ctx.register_udf(udf(
+        "quote_ident",
+        vec![text.clone()],
+        text.clone(),
+        Arc::new(|a, _| {
+            let names = a[0].as_string::<i32>();
+            Ok(Arc::new(names.iter().map(|n| n.map(quote_ident)).collect::<StringArray>()) as ArrayRef)
+        }),
+    ));
+    // parse_ident(text): a qualified name's parts, unquoted (`"A".b` -> {A,b}).
+    ctx.register_udf(udf(
+        "parse_ident",
+        vec![text.clone()],
+        DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new("item", DataType::Utf8, true))),
+        Arc::new(|a, _| {
+            let names = a[0].as_string::<i32>();
+            let mut builder =
+                datafusion::arrow::array::ListBuilder::new(datafusion::arrow::array::StringBuilder::new());
+            for n in names.iter() {
+                match n {
+                    None => builder.append_null(),
+                    Some(n) => {
+                        for p in parse_ident(n) {
+                            builder.values().append_value(p);
+                        }
+                        builder.append(true);
+                    }
+                }
+            }
+            Ok(Arc::new(builder.finish()) as ArrayRef)
+        }),
+    ));
     // current_schemas(include_implicit): the search path that exists, pg_catalog first when
     // implicit schemas are asked for (pgjdbc's getSchemas reads element 1).
     ctx.register_udf(udf(
@@ -484,9 +517,55 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     ));
 }
 
+/// PostgreSQL's quote_ident: plain lower-case identifiers as they are, others double-quoted.
+pub fn quote_ident(name: &str) -> String {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+}
+
+/// PostgreSQL's parse_ident: the dot-separated parts, quoted parts as written (with `""` as a
+/// quote), unquoted ones folded to lower case.
+pub fn parse_ident(name: &str) -> Vec<String> {
+    let mut parts = vec![];
+    let mut chars = name.trim().chars().peekable();
+    let mut current = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(q) = chars.next() {
+                    if q == '"' {
+                        if chars.peek() == Some(&'"') {
+                            chars.next();
+                            current.push('"');
+                        } else {
+                            break;
+                        }
+                    } else {
+                        current.push(q);
+                    }
+                }
+            }
+            '.' => parts.push(std::mem::take(&mut current)),
+            c => current.extend(c.to_lowercase()),
+        }
+    }
+    parts.push(current);
+    parts
+}
+
 #[cfg(test)]
 mod tests {
-    use super::size_pretty;
+    use super::{parse_ident, quote_ident, size_pretty};
+
+    #[test]
+    fn identifiers_like_postgres() {
+        assert_eq!(quote_ident("events"), "events");
+        assert_eq!(quote_ident("Mixed Case"), "\"Mixed Case\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(parse_ident("journey.Events"), ["journey", "events"]);
+        assert_eq!(parse_ident("\"My \"\"T\"\"\".x"), ["My \"T\"", "x"]);
+    }
 
     #[test]
     fn size_pretty_matches_postgres() {

@@ -3,6 +3,7 @@
 //! - `clients`: psycopg 2 and 3, asyncpg, SQLAlchemy with pandas reading journey reports.
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
 //! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
+//! - `grafana`: the query shapes Grafana's PostgreSQL data source sends.
 //! - `jdbc`: pgjdbc as Metabase uses it (queries, typed parameters, DatabaseMetaData).
 //! - `journey`: the journey model's views on a hand-made, column-mapped events table.
 //! - `fixture`: data directories with known tables, and servers on 127.0.0.1:0.
@@ -19,6 +20,7 @@ mod clients;
 mod dbt;
 mod examples;
 mod fixture;
+mod grafana;
 mod jdbc;
 mod journey;
 mod limits;
