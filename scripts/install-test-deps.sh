@@ -9,6 +9,8 @@ command -v psql >/dev/null 2>&1 && command -v pgbench >/dev/null 2>&1 || need+=(
 # pgjdbc for tests/it/jdbc.rs, and a JDK to compile its program.
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+# openssl makes the TLS test's certificate (tests/it/auth.rs).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

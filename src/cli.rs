@@ -21,6 +21,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Import CSV (with a header), JSON lines or Parquet files into a table, all or nothing.
     Import(ImportArgs),
+    /// Read a password on standard input and print its SCRAM-SHA-256 verifier, for
+    /// `[[auth.users]]` in the configuration.
+    HashPassword,
 }
 
 #[derive(Debug, Args)]

@@ -38,8 +38,29 @@ pub struct Config {
     pub memory_limit: String,
     /// Where spilled data goes (default: the system's temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// Users and TLS (`[auth]`).
+    pub auth: AuthConfig,
     /// The journey model: which table holds the events and what its events mean.
     pub journey: JourneyConfig,
+}
+
+/// `[auth]`: who may connect, and TLS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `[[auth.users]]`: with any user, every connection authenticates with SCRAM-SHA-256.
+    pub users: Vec<UserConfig>,
+    /// PEM certificate chain and private key: TLS for clients that ask for it.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+/// A user: name and SCRAM-SHA-256 verifier (`journeydb hash-password` makes one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub password: String,
 }
 
 /// The journey model's configuration (`[journey]` in the file). The defaults describe the demo
@@ -181,6 +202,7 @@ impl Default for Config {
             max_connections: 100,
             memory_limit: "auto".into(),
             spill_dir: None,
+            auth: AuthConfig::default(),
             journey: JourneyConfig::default(),
         }
     }
@@ -206,6 +228,27 @@ impl Config {
             self.listen = listen;
         }
         self
+    }
+
+    /// The configured users, their verifiers parsed.
+    pub fn users(&self) -> Result<crate::server::auth::Users> {
+        let mut users = std::collections::HashMap::new();
+        for u in &self.auth.users {
+            let v = crate::server::auth::parse_verifier(&u.password)
+                .map_err(|e| Error::Config(format!("user \"{}\": {e}", u.name)))?;
+            if users.insert(u.name.clone(), v).is_some() {
+                return Err(Error::Config(format!("user \"{}\" is configured twice", u.name)));
+            }
+        }
+        Ok(crate::server::auth::Users::new(users))
+    }
+
+    /// The TLS acceptor, when a certificate and key are configured.
+    pub fn tls(&self) -> Result<Option<pgwire::tokio::TlsAcceptor>> {
+        match (&self.auth.tls_cert, &self.auth.tls_key) {
+            (Some(c), Some(k)) => crate::server::auth::tls_acceptor(c, k).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// `memory_limit` in bytes.
@@ -249,13 +292,18 @@ impl Config {
     /// Until authentication exists, connections are trusted; so the server only listens on a
     /// loopback address, where every client is a local user.
     pub fn validate(&self) -> Result<()> {
-        if !self.listen.ip().is_loopback() {
+        if !self.listen.ip().is_loopback() && self.auth.users.is_empty() {
             return Err(Error::Config(format!(
                 "refusing to listen on {}: connections are trusted without authentication, \
-                 which is allowed on a loopback address only",
+                 which is allowed on a loopback address only (configure [[auth.users]])",
                 self.listen
             )));
         }
+        self.users()?;
+        if self.auth.tls_cert.is_some() != self.auth.tls_key.is_some() {
+            return Err(Error::Config("TLS needs both auth.tls_cert and auth.tls_key".into()));
+        }
+        self.tls()?;
         if self.batch_size == 0 {
             return Err(Error::Config("batch_size must be at least 1".into()));
         }
@@ -280,9 +328,17 @@ mod tests {
 
     #[test]
     fn refuses_non_loopback_without_auth() {
-        let c = Config { listen: "0.0.0.0:5433".parse().expect("addr"), ..Config::default() };
+        let mut c = Config { listen: "0.0.0.0:5433".parse().expect("addr"), ..Config::default() };
         let err = c.validate().expect_err("must refuse");
         assert!(err.to_string().contains("refusing to listen on 0.0.0.0:5433"), "{err}");
+        let verifier = crate::server::auth::hash_password("s3cret").expect("hash");
+        c.auth.users.push(UserConfig { name: "analyst".into(), password: verifier });
+        c.validate().expect("with users, any address");
+        c.auth.users.push(UserConfig { name: "bob".into(), password: "plain".into() });
+        assert!(c.validate().expect_err("plain password").to_string().contains("user \"bob\""));
+        c.auth.users.pop();
+        c.auth.tls_cert = Some("cert.pem".into());
+        assert!(c.validate().expect_err("half TLS").to_string().contains("both"));
     }
 
     #[test]

@@ -41,6 +41,16 @@ fn run(cli: Cli) -> journeydb::Result<()> {
             println!("imported {rows} rows into {}", args.table);
             Ok(())
         }
+        Command::HashPassword => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(journeydb::Error::Config("an empty password cannot log in".into()));
+            }
+            println!("{}", journeydb::server::auth::hash_password(password)?);
+            Ok(())
+        }
         Command::Demo(args) => {
             let stats = journeydb::demo::generate_to_dir(&args.out, &args.options())?;
             println!("{stats}");

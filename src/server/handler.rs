@@ -12,6 +12,8 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt, StreamExt, stream};
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
@@ -57,9 +59,32 @@ pub struct ConnectionHandlers {
 impl ConnectionHandlers {
     /// A connection's handlers; it is registered in `cancels` (the server's) until it closes.
     /// Without a `slot` (the server is full) its startup is refused with 53300.
-    pub fn new(engine: Arc<Engine>, cancels: Arc<Cancels>, slot: Option<ConnectionSlot>) -> ConnectionHandlers {
+    /// With `security.users`, the connection authenticates with SCRAM-SHA-256.
+    pub fn new(
+        engine: Arc<Engine>,
+        cancels: Arc<Cancels>,
+        slot: Option<ConnectionSlot>,
+        security: &Security,
+    ) -> ConnectionHandlers {
         let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
         let secret = pid.wrapping_mul(7919) ^ (std::process::id() as i32).rotate_left(16);
+        // Two handlers: over TLS, SCRAM-SHA-256-PLUS binds the authentication to the channel;
+        // in the clear, only SCRAM-SHA-256 may be offered (libpq refuses PLUS there).
+        let handler = |cert: Option<&Arc<Vec<u8>>>| {
+            security.users.as_ref().map(|users| {
+                let mut scram = ScramAuth::new(users.clone() as Arc<dyn pgwire::api::auth::AuthSource>);
+                if let Some(cert) = cert
+                    && let Err(e) = scram.configure_certificate(cert)
+                {
+                    tracing::warn!(error = %e, "no SCRAM channel binding");
+                }
+                SASLAuthStartupHandler::new(Arc::new(server_parameters()))
+                    .with_scram(scram)
+                    .with_pid_secret_key_generator(Arc::new(FixedKey(pid, secret)))
+            })
+        };
+        let sasl = handler(None);
+        let sasl_tls = security.cert_pem.as_ref().and_then(|c| handler(Some(c)));
         let signal = Arc::new(tokio::sync::watch::channel(0u64).0);
         cancels.register(pid, secret, signal.clone());
         ConnectionHandlers {
@@ -73,6 +98,8 @@ impl ConnectionHandlers {
                 cancels: cancels.clone(),
                 copy: std::sync::Mutex::new(None),
                 slot,
+                sasl,
+                sasl_tls,
             }),
             cancels,
         }
@@ -164,6 +191,27 @@ pub struct Connection {
     copy: std::sync::Mutex<Option<CopyInState>>,
     /// This connection's place among the server's `max_connections`, given back when it closes.
     slot: Option<ConnectionSlot>,
+    /// SCRAM-SHA-256 authentication, when users are configured (else trust, on loopback only).
+    sasl: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+    /// The same with channel binding, for connections over TLS.
+    sasl_tls: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+}
+
+/// What the server authenticates with: the configured users (None: trust) and, with TLS, the
+/// certificate for SCRAM channel binding.
+#[derive(Debug, Default, Clone)]
+pub struct Security {
+    pub users: Option<Arc<super::auth::Users>>,
+    pub cert_pem: Option<Arc<Vec<u8>>>,
+}
+
+/// Gives pgwire's authentication the process id and secret key the cancel registry knows.
+struct FixedKey(i32, i32);
+
+impl pgwire::api::PidSecretKeyGenerator for FixedKey {
+    fn generate(&self, _client: &dyn ClientInfo) -> (i32, pgwire::messages::startup::SecretKey) {
+        (self.0, pgwire::messages::startup::SecretKey::I32(self.1))
+    }
 }
 
 /// A place among the connections the server serves at once.
@@ -239,18 +287,18 @@ impl StartupHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let sasl = if client.is_secure() { self.sasl_tls.as_ref().or(self.sasl.as_ref()) } else { self.sasl.as_ref() };
+        if let Some(sasl) = sasl {
+            if matches!(message, PgWireFrontendMessage::Startup(_)) && self.slot.is_none() {
+                return Err(too_many_clients(self.engine.config().max_connections));
+            }
+            return sasl.on_startup(client, message).await;
+        }
         if let PgWireFrontendMessage::Startup(ref startup) = message {
             protocol_negotiation(client, startup).await?;
             save_startup_parameters_to_metadata(client, startup);
             if self.slot.is_none() {
-                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                    "FATAL".into(),
-                    "53300".into(),
-                    format!(
-                        "sorry, too many clients already (max_connections is {})",
-                        self.engine.config().max_connections
-                    ),
-                ))));
+                return Err(too_many_clients(self.engine.config().max_connections));
             }
             // Trust is only allowed on loopback (Config::validate refuses anything else).
             if !client.socket_addr().ip().is_loopback() {
@@ -265,6 +313,15 @@ impl StartupHandler for Connection {
         }
         Ok(())
     }
+}
+
+/// PostgreSQL's answer beyond max_connections.
+fn too_many_clients(max: usize) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        "53300".into(),
+        format!("sorry, too many clients already (max_connections is {max})"),
+    )))
 }
 
 /// Field descriptions of a result schema, with per-column formats.

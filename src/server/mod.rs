@@ -2,10 +2,12 @@
 //!
 //! - [`handler`]: startup, simple and extended query for one connection; each connection has
 //!   its own [`crate::session::Session`].
+//! - [`auth`]: SCRAM-SHA-256 users from the configuration, TLS.
 //! - [`cancel`]: cancel requests and `statement_timeout` stop a running statement (57014).
 //! - [`encode`]: Arrow values as PostgreSQL text and binary values.
 //! - [`params`]: bound parameters as DataFusion values.
 
+pub mod auth;
 pub mod cancel;
 pub mod copy;
 pub mod encode;
@@ -44,6 +46,13 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
     let cancels = Arc::new(cancel::Cancels::default());
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let max = engine.config().max_connections;
+    let users = engine.config().users()?;
+    let tls = engine.config().tls()?;
+    let cert_pem = match &engine.config().auth.tls_cert {
+        Some(p) => Some(Arc::new(std::fs::read(p)?)),
+        None => None,
+    };
+    let security = handler::Security { users: (!users.is_empty()).then(|| Arc::new(users)), cert_pem };
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -51,9 +60,10 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
                         let slot = handler::ConnectionSlot::take(&open, max);
-                        let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone(), slot);
+                        let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone(), slot, &security);
+                        let tls = tls.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                                 tracing::debug!(%peer, error = %e, "connection ended with an error");
                             }
                         });
