@@ -229,3 +229,17 @@ fn venv_tool(var: &str, relative: &str) -> std::path::PathBuf {
     assert!(p.exists(), "{} is missing: run scripts/install-test-deps.sh (scripts/test.sh does)", p.display());
     p
 }
+
+/// Runs `tests/python/<script>` against the server on `port` with the tests' Python; it must
+/// end with "all ok". Returns its output.
+pub async fn run_python(script: &str, port: u16) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python()).arg(path).arg(port.to_string()).output().expect("python runs")
+    })
+    .await
+    .expect("python");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("all ok"), "{text}");
+    text
+}

@@ -347,15 +347,7 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
 async fn python_drivers_copy_and_insert() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
-    let port = server.addr.port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/writes.py");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(fixture::python()).arg(script).arg(port.to_string()).output().expect("python runs")
-    })
-    .await
-    .expect("python");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("all ok"), "{text}");
+    fixture::run_python("writes.py", server.addr.port()).await;
     assert!(staged_leftovers(dir.path()).is_empty());
 }
 
