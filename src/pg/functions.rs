@@ -209,6 +209,36 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     ctx.register_udf(udf("version", vec![], text.clone(), constant_text(super::version_string())));
     ctx.register_udf(udf("current_database", vec![], text.clone(), constant_text(info.database.clone())));
     ctx.register_udf(udf("current_schema", vec![], text.clone(), constant_text("public".into())));
+    // `user`, `current_user`, `session_user` (the rewriter calls the pg_ forms: the parser
+    // reads the bare keywords as calls without an argument list).
+    for name in ["current_user", "session_user", "pg_current_user", "pg_session_user"] {
+        ctx.register_udf(udf(name, vec![], text.clone(), constant_text(info.user.clone())));
+    }
+    // array_lower(array, dim) and array_upper(array, dim): the bounds of a one-dimensional
+    // array (1 and its length; NULL for an empty array or another dimension).
+    for (name, upper) in [("array_lower", false), ("array_upper", true)] {
+        ctx.register_udf(udf(
+            name,
+            vec![
+                DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new("item", DataType::Utf8, true))),
+                int8.clone(),
+            ],
+            int8.clone(),
+            Arc::new(move |a, _| {
+                let lists = a[0].as_list::<i32>();
+                let dims = a[1].as_primitive::<Int64Type>();
+                Ok(Arc::new(
+                    (0..lists.len())
+                        .map(|i| {
+                            let n = lists.value_length(i) as i64;
+                            let valid = !lists.is_null(i) && !dims.is_null(i) && dims.value(i) == 1 && n > 0;
+                            valid.then_some(if upper { n } else { 1 })
+                        })
+                        .collect::<Int64Array>(),
+                ) as ArrayRef)
+            }),
+        ));
+    }
     // quote_ident(text): the identifier as SQL must write it (Grafana's query builder).
     ctx.register_udf(udf(
         "quote_ident",

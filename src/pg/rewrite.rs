@@ -276,6 +276,7 @@ impl VisitorMut for Rewriter<'_> {
     /// named arguments for table functions; the journey reports read the marker back
     /// (`journeydb_udfs::common::options`).
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        scalar_functions_in_from(factor);
         if let TableFactor::Table { args: Some(args), .. } = factor {
             let mut positional = Vec::with_capacity(args.args.len());
             for arg in std::mem::take(&mut args.args) {
@@ -322,6 +323,22 @@ impl VisitorMut for Rewriter<'_> {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
+            // `user`, `current_user`, `session_user` without parentheses (SQL's spelling; Grafana's
+            // table list says `THEN user`) are calls of our functions.
+            Expr::Function(f)
+                if matches!(f.args, FunctionArguments::None)
+                    && f.name.0.len() == 1
+                    && part(&f.name.0[0]).is_some_and(|n| {
+                        ["user", "current_user", "session_user"].iter().any(|k| n.eq_ignore_ascii_case(k))
+                    }) =>
+            {
+                let name = if part(&f.name.0[0]).is_some_and(|n| n.eq_ignore_ascii_case("session_user")) {
+                    "pg_session_user"
+                } else {
+                    "pg_current_user"
+                };
+                *expr = call(name, vec![]);
+            }
             Expr::Function(f)
                 if f.name.0.len() == 2 && part(&f.name.0[0]).is_some_and(|p| p.eq_ignore_ascii_case(PG_CATALOG)) =>
             {
@@ -366,6 +383,47 @@ impl VisitorMut for Rewriter<'_> {
             _ => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// PostgreSQL reads a scalar function in FROM as a one-row table with one column named after
+/// the alias: `string_to_array(...) s` (Grafana's table list) becomes `(SELECT
+/// string_to_array(...) AS s) AS s`. (`generate_series(...) AS i` keeps DataFusion's column name
+/// `value`, which queries here rely on; PostgreSQL would name it `i`.)
+fn scalar_functions_in_from(factor: &mut TableFactor) {
+    use datafusion::sql::sqlparser::ast::TableAlias;
+    let TableFactor::Table { name, args: Some(args), alias: Some(alias), .. } = factor else { return };
+    let Some(function) = (name.0.len() == 1).then(|| part(&name.0[0])).flatten().map(str::to_ascii_lowercase) else {
+        return;
+    };
+    if !alias.columns.is_empty() {
+        return;
+    }
+    match function.as_str() {
+        "string_to_array" | "regexp_split_to_array" | "current_schemas" | "parse_ident" => {
+            let call = Expr::Function(datafusion::sql::sqlparser::ast::Function {
+                name: name.clone(),
+                uses_odbc_syntax: false,
+                parameters: FunctionArguments::None,
+                args: FunctionArguments::List(datafusion::sql::sqlparser::ast::FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: args.args.clone(),
+                    clauses: vec![],
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: vec![],
+            });
+            let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 1") else { return };
+            let Some(Statement::Query(mut query)) = statements.pop() else { return };
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                select.projection = vec![SelectItem::ExprWithAlias { expr: call, alias: alias.name.clone() }];
+            }
+            let alias = TableAlias { explicit: true, name: alias.name.clone(), columns: vec![], at: None };
+            *factor = TableFactor::Derived { lateral: false, subquery: query, alias: Some(alias), sample: None };
+        }
+        _ => {}
     }
 }
 
@@ -630,6 +688,11 @@ mod tests {
         let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parse");
         rewrite(&mut stmts[0], &|t| t == "pg_store_table");
         stmts[0].to_string()
+    }
+
+    #[test]
+    fn user_is_current_user() {
+        assert_eq!(rw("SELECT user, \"user\" FROM t"), "SELECT pg_current_user(), \"user\" FROM t");
     }
 
     #[test]
