@@ -590,3 +590,101 @@ fn remove_tmp_files(dir: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+
+    fn batch(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).expect("batch")
+    }
+
+    fn create(store: &Store, name: &str, values: &[i64]) -> bool {
+        let b = batch(values);
+        let mut staged = store.stage(STORE_SCHEMA, &b.schema()).expect("stage");
+        let mut w = staged.writer().expect("writer");
+        w.write(&b).expect("write");
+        staged.add(w).expect("add");
+        store.create_table(STORE_SCHEMA, name, staged, true).expect("create")
+    }
+
+    fn code(e: Error) -> &'static str {
+        crate::error::to_pg_error(&e).code
+    }
+
+    #[test]
+    fn a_replacement_computed_from_an_older_version_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        assert!(create(&store, "t", &[1, 2]));
+        let based_on = store.table_files(STORE_SCHEMA, "t").expect("files");
+        // Another writer appends meanwhile.
+        let table_dir = store.table_dir(STORE_SCHEMA, "t").expect("dir");
+        let mut w = FileWriter::create(&table_dir, &batch(&[3]).schema()).expect("writer");
+        w.write(&batch(&[3])).expect("write");
+        assert_eq!(store.append_file(STORE_SCHEMA, "t", w).expect("append"), 1);
+        let staged = store.stage(STORE_SCHEMA, &batch(&[]).schema()).expect("stage");
+        let err = store.replace_table(STORE_SCHEMA, "t", staged, &based_on).expect_err("stale");
+        assert_eq!(code(err), sqlstate::SERIALIZATION_FAILURE);
+        assert_eq!(store.table_files(STORE_SCHEMA, "t").expect("files").len(), 2, "nothing replaced, nothing lost");
+        // Computed from the current files, it goes through.
+        let current = store.table_files(STORE_SCHEMA, "t").expect("files");
+        let staged = store.stage(STORE_SCHEMA, &batch(&[]).schema()).expect("stage");
+        store.replace_table(STORE_SCHEMA, "t", staged, &current).expect("replace");
+        assert_eq!(store.table_files(STORE_SCHEMA, "t").expect("files").len(), 1, "one empty file keeps the columns");
+    }
+
+    #[test]
+    fn names_are_taken_once_and_leftovers_are_collected() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        assert!(create(&store, "t", &[1]));
+        assert!(!create(&store, "t", &[2]), "IF NOT EXISTS: the existing table stays");
+        let b = batch(&[2]);
+        let staged = store.stage(STORE_SCHEMA, &b.schema()).expect("stage");
+        assert_eq!(
+            code(store.create_table(STORE_SCHEMA, "t", staged, false).expect_err("taken")),
+            sqlstate::DUPLICATE_TABLE
+        );
+        let versions = || std::fs::read_dir(dir.path().join(VERSIONS_DIR)).expect("versions").count();
+        assert_eq!(versions(), 1, "discarded versions are removed at once");
+        // What a killed writer leaves: a staged file in the table, an unpublished version.
+        let table_dir = store.table_dir(STORE_SCHEMA, "t").expect("dir");
+        std::fs::write(table_dir.join("part-x.parquet.tmp"), b"partial").expect("tmp");
+        let orphan = store.stage(STORE_SCHEMA, &b.schema()).expect("stage");
+        std::mem::forget(orphan);
+        assert_eq!(versions(), 2);
+        store.collect_garbage();
+        assert_eq!(versions(), 1, "the unpublished version is gone, the table's stays");
+        assert!(!table_dir.join("part-x.parquet.tmp").exists());
+        assert_eq!(store.table_files(STORE_SCHEMA, "t").expect("files").len(), 1);
+    }
+
+    #[test]
+    fn schemas_views_renames_and_drops() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("store");
+        assert!(store.create_schema("s", false).expect("create"));
+        assert!(!store.create_schema("s", true).expect("exists"));
+        assert_eq!(code(store.create_schema("journey", false).expect_err("reserved")), sqlstate::DUPLICATE_SCHEMA);
+        assert_eq!(code(store.create_schema("Bad", false).expect_err("name")), sqlstate::INVALID_NAME);
+        store.create_view("s", "v", "SELECT 1 AS one", false).expect("view");
+        assert_eq!(
+            code(store.create_view("s", "v", "SELECT 2", false).expect_err("exists")),
+            sqlstate::DUPLICATE_TABLE
+        );
+        store.create_view("s", "v", "SELECT 2 AS two", true).expect("or replace");
+        assert_eq!(store.view_sql("s", "v").as_deref(), Some("SELECT 2 AS two"));
+        store.rename_relation("s", "v", "w").expect("rename");
+        assert_eq!(store.view_names("s"), ["w"]);
+        assert_eq!(
+            code(store.drop_schema("s", false, false).expect_err("not empty")),
+            sqlstate::DEPENDENT_OBJECTS_STILL_EXIST
+        );
+        assert!(store.drop_schema("s", false, true).expect("cascade"));
+        assert!(store.schema_dir("s").is_none());
+        assert!(!store.drop_schema("s", true, false).expect("if exists"));
+    }
+}
