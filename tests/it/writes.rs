@@ -424,4 +424,16 @@ async fn delete_rewrites_only_the_files_it_touches() {
     assert_eq!(count(&client, "SELECT count(*) FROM d").await, 0);
     let cols: i64 = count(&client, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'd'").await;
     assert_eq!(cols, 1, "an emptied table keeps its columns");
+    // A folder the user made (the fixture's `steps`) becomes a versioned table in one swap.
+    let plain = dir.path().join("steps");
+    assert!(plain.is_dir() && !plain.is_symlink());
+    let before = count(&client, "SELECT count(*) FROM steps").await;
+    let gone = count(&client, "SELECT count(*) FROM steps WHERE node = 'home'").await;
+    assert!(gone > 0 && gone < before);
+    client.batch_execute("DELETE FROM steps WHERE node = 'home'").await.expect("delete");
+    assert!(plain.is_symlink(), "now a link to its new version");
+    assert_eq!(count(&client, "SELECT count(*) FROM steps").await, before - gone);
+    // Hive-partitioned folders are not written to.
+    let err = client.batch_execute("DELETE FROM touches WHERE channel = 'Email'").await.expect_err("partitioned");
+    assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
 }
