@@ -376,7 +376,8 @@ impl Session {
             | Statement::Commit { .. }
             | Statement::Rollback { .. }
             | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. } => Kind::Command,
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Discard { .. } => Kind::Command,
             Statement::CreateSchema { .. }
             | Statement::CreateTable(_)
             | Statement::CreateView(_)
@@ -438,6 +439,18 @@ impl Session {
             Statement::Rollback { savepoint: Some(_), .. } => Ok(Output::Command("ROLLBACK".into())),
             Statement::Rollback { .. } => Ok(Output::TransactionEnd("ROLLBACK".into())),
             Statement::Savepoint { .. } => Ok(Output::Command("SAVEPOINT".into())),
+            // Connection poolers reset a session with DISCARD ALL: settings back to their
+            // defaults, temporary tables gone (there are no cached plans or sequences).
+            Statement::Discard { object_type } => {
+                use datafusion::sql::sqlparser::ast::DiscardObject;
+                if matches!(object_type, DiscardObject::ALL) {
+                    self.settings().reset_all();
+                }
+                if matches!(object_type, DiscardObject::ALL | DiscardObject::TEMP) {
+                    self.temporary.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                }
+                Ok(Output::Command(format!("DISCARD {object_type}")))
+            }
             Statement::ReleaseSavepoint { .. } => Ok(Output::Command("RELEASE".into())),
             other => Err(Error::Unsupported(format!("{other} is not supported"))),
         }
