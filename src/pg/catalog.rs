@@ -65,6 +65,8 @@ pub struct PgCatalog {
     journey: Arc<dyn SchemaProvider>,
     /// Plans the views users created, to list their columns.
     planner: Option<Arc<dyn ViewPlanner>>,
+    /// The session's settings, which `pg_settings` shows.
+    settings: crate::pg::settings::SharedSettings,
     /// Those views and the journey model's, looked up (planned) before a catalog table that
     /// lists them is built.
     views: Vec<View>,
@@ -85,8 +87,9 @@ impl PgCatalog {
         info: SessionInfo,
         journey: Arc<dyn SchemaProvider>,
         planner: Option<Arc<dyn ViewPlanner>>,
+        settings: crate::pg::settings::SharedSettings,
     ) -> PgCatalog {
-        PgCatalog { store, info, journey, planner, views: vec![] }
+        PgCatalog { store, info, journey, planner, settings, views: vec![] }
     }
 }
 
@@ -143,7 +146,7 @@ fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-const TABLES: [&str; 30] = [
+const TABLES: [&str; 31] = [
     "pg_am",
     "pg_attrdef",
     "pg_auth_members",
@@ -174,6 +177,8 @@ const TABLES: [&str; 30] = [
     "pg_type",
     "pg_user",
     "pg_views",
+    // Appended, so that the other catalog tables keep their OIDs.
+    "pg_settings",
 ];
 
 /// Column types used by the catalog.
@@ -596,6 +601,58 @@ impl PgCatalog {
                     .map(|v| vec![text(&v.namespace), text(&v.name), text(&self.info.user), text(&v.definition)])
                     .collect(),
             ),
+            "pg_settings" => {
+                let settings = crate::pg::settings::lock(&self.settings);
+                let rows = crate::pg::settings::DEFAULTS
+                    .iter()
+                    .map(|(name, default)| {
+                        let value = settings.get(name).unwrap_or_default();
+                        let shown = match *name {
+                            "timezone" => "TimeZone",
+                            "datestyle" => "DateStyle",
+                            "intervalstyle" => "IntervalStyle",
+                            other => other,
+                        };
+                        let source = if value == *default { "default" } else { "session" };
+                        let context = if ["server_encoding", "server_version", "server_version_num"].contains(name) {
+                            "internal"
+                        } else {
+                            "user"
+                        };
+                        vec![
+                            text(shown),
+                            text(&value),
+                            null(Text),
+                            text("journeydb"),
+                            null(Text),
+                            text(context),
+                            text(if *name == "statement_timeout" || *name == "extra_float_digits" {
+                                "integer"
+                            } else {
+                                "string"
+                            }),
+                            text(source),
+                            text(default),
+                            text(default),
+                        ]
+                    })
+                    .collect();
+                mem_table(
+                    &[
+                        ("name", Text),
+                        ("setting", Text),
+                        ("unit", Text),
+                        ("category", Text),
+                        ("short_desc", Text),
+                        ("context", Text),
+                        ("vartype", Text),
+                        ("source", Text),
+                        ("boot_val", Text),
+                        ("reset_val", Text),
+                    ],
+                    rows,
+                )
+            }
             "pg_matviews" => mem_table(
                 &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
                 vec![],
@@ -765,11 +822,12 @@ impl PgCatalog {
                     _ => continue,
                 }
             };
-            let kind = if matches!(name, "pg_tables" | "pg_views" | "pg_roles" | "pg_user" | "pg_matviews") {
-                "v"
-            } else {
-                "r"
-            };
+            let kind =
+                if matches!(name, "pg_tables" | "pg_views" | "pg_roles" | "pg_user" | "pg_matviews" | "pg_settings") {
+                    "v"
+                } else {
+                    "r"
+                };
             out.push(Relation {
                 oid: catalog_table_oid(name),
                 name: name.to_string(),
@@ -885,6 +943,7 @@ impl SchemaProvider for PgCatalog {
             info: self.info.clone(),
             journey: self.journey.clone(),
             planner: self.planner.clone(),
+            settings: self.settings.clone(),
             views,
         };
         let name = name.to_string();

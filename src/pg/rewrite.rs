@@ -518,7 +518,13 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
             }
             _ => call("pg_regclass_name", vec![cast_bigint(inner, kind)]),
         },
-        "regtype" => call("pg_regtype_name", vec![cast_bigint(inner, kind)]),
+        // `'int4'::regtype` is the type's OID (psql, pgjdbc and DBeaver compare with it).
+        "regtype" => match inner {
+            Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
+                call("to_regtype", vec![inner.clone()])
+            }
+            _ => call("pg_regtype_name", vec![cast_bigint(inner, kind)]),
+        },
         _ => return None,
     })
 }

@@ -105,8 +105,14 @@ impl Engine {
         let info = SessionInfo { user: user.to_string(), database: database.to_string() };
         let journey: Arc<dyn SchemaProvider> = Arc::new(JourneySchema::new(self.clone()));
         let views: Arc<dyn ViewPlanner> = Arc::new(Views { engine: self.clone(), depth: 0 });
-        let pg: Arc<dyn SchemaProvider> =
-            Arc::new(PgCatalog::new(self.store.clone(), info.clone(), journey.clone(), Some(views.clone())));
+        let settings = SharedSettings::default();
+        let pg: Arc<dyn SchemaProvider> = Arc::new(PgCatalog::new(
+            self.store.clone(),
+            info.clone(),
+            journey.clone(),
+            Some(views.clone()),
+            settings.clone(),
+        ));
         let temporary = TempTables::default();
         let information = Arc::new(InformationSchema::new(user));
         let catalog = StoreCatalog::new(
@@ -121,7 +127,6 @@ impl Engine {
         );
         let ctx = self.context(catalog)?;
         information.attach(ctx.state().catalog_list());
-        let settings = SharedSettings::default();
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
         Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![] })
     }
