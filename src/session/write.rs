@@ -452,18 +452,18 @@ impl Session {
     }
 
     async fn insert(&mut self, stmt: &Statement) -> Result<Output> {
-        let LogicalPlan::Dml(DmlStatement { table_name, op, input, .. }) = self.insert_plan(stmt).await? else {
+        let plan = self.insert_plan(stmt).await?;
+        let LogicalPlan::Dml(DmlStatement { table_name, op, input, .. }) = &plan else {
             return Err(Error::Store("INSERT did not plan as an insert".into()));
         };
         if !matches!(op, WriteOp::Insert(InsertOp::Append)) {
             return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("{op} is not supported")));
         }
-        let is_temporary = matches!(&table_name, TableReference::Bare { table }
+        let is_temporary = matches!(table_name, TableReference::Bare { table }
             if self.temporary.lock().unwrap_or_else(|p| p.into_inner()).contains_key(table.as_ref()));
         if is_temporary {
             // Memory tables insert through DataFusion; the result is the row count.
-            let plan = self.insert_plan(stmt).await?;
-            let batches = datafusion::physical_plan::common::collect(self.stream(plan).await?).await?;
+            let batches = datafusion::physical_plan::common::collect(self.stream(plan.clone()).await?).await?;
             let n = batches
                 .first()
                 .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::UInt64Array>())
@@ -471,14 +471,14 @@ impl Session {
                 .unwrap_or(0);
             return Ok(Output::Command(format!("INSERT 0 {n}")));
         }
-        let (schema, name) = self.resolve_reference(&table_name)?;
+        let (schema, name) = self.resolve_reference(table_name)?;
         let store = self.engine.store().clone();
         let dir = store.table_dir(&schema, &name).ok_or_else(|| {
             Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{name}\" does not exist"))
         })?;
         check_unpartitioned(&dir, &name)?;
         let mut writer = FileWriter::create(&dir, input.schema().as_arrow())?;
-        let mut rows = self.stream((*input).clone()).await?;
+        let mut rows = self.stream(input.as_ref().clone()).await?;
         while let Some(batch) = rows.next().await {
             writer.write(&batch?)?;
         }

@@ -131,7 +131,6 @@ pub struct Staged {
     dir: PathBuf,
     schema: SchemaRef,
     files: Vec<PathBuf>,
-    rows: u64,
     published: bool,
 }
 
@@ -143,11 +142,10 @@ impl Staged {
 
     /// Adds a finished file to the version.
     pub fn add(&mut self, writer: FileWriter) -> Result<()> {
-        let (tmp, rows) = writer.finish()?;
+        let (tmp, _rows) = writer.finish()?;
         let path = tmp.with_extension("");
         std::fs::rename(&tmp, &path)?;
         self.files.push(path);
-        self.rows += rows;
         Ok(())
     }
 
@@ -158,14 +156,6 @@ impl Staged {
         std::fs::hard_link(file, &target).or_else(|_| std::fs::copy(file, &target).map(|_| ()))?;
         self.files.push(target);
         Ok(())
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    pub fn schema(&self) -> &SchemaRef {
-        &self.schema
     }
 }
 
@@ -288,7 +278,7 @@ impl Store {
     pub fn stage(&self, schema: &str, columns: &Schema) -> Result<Staged> {
         let dir = self.existing_schema_dir(schema)?.join(VERSIONS_DIR).join(unique());
         std::fs::create_dir_all(&dir)?;
-        Ok(Staged { dir, schema: file_schema(columns), files: vec![], rows: 0, published: false })
+        Ok(Staged { dir, schema: file_schema(columns), files: vec![], published: false })
     }
 
     /// Publishes `staged` as new table `name` (CREATE TABLE). Returns false when a table of
