@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests use beyond Rust: the psql client and pgbench (Debian's
-# postgresql-client), pgjdbc (libpostgresql-jdbc-java) and a JDK, the Python packages of
+# postgresql-client), a PostgreSQL 15 server as the oracle (postgresql-15), pgjdbc (libpostgresql-jdbc-java) and a JDK, the Python packages of
 # scripts/test-requirements.txt in .venv-test, and dbt (scripts/dbt-requirements.txt) in
 # .venv-dbt.
 set -euo pipefail
@@ -9,6 +9,8 @@ command -v psql >/dev/null 2>&1 && command -v pgbench >/dev/null 2>&1 || need+=(
 # pgjdbc for tests/it/jdbc.rs, and a JDK to compile its program.
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+# PostgreSQL 15, the oracle of tests/it/oracle.rs (started there on a private port).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 # openssl makes the TLS test's certificate (tests/it/auth.rs).
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then

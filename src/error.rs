@@ -85,6 +85,9 @@ pub mod sqlstate {
     pub const SYNTAX_OR_RULE: &str = "42000";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const DATA_EXCEPTION: &str = "22000";
+    pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
+    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
+    pub const INVALID_REGULAR_EXPRESSION: &str = "2201B";
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";

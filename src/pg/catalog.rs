@@ -29,12 +29,13 @@ pub const DEFAULT_COLLATION_OID: u32 = 100;
 ///
 /// `pg_collation` is among them: every text column uses the default collation, which is what
 /// a column with no collation of its own shows in PostgreSQL, so nothing ever refers to a row.
-pub const ALWAYS_EMPTY: [&str; 18] = [
+pub const ALWAYS_EMPTY: [&str; 19] = [
     "pg_attrdef",
     "pg_auth_members",
     "pg_collation",
     "pg_constraint",
     "pg_depend",
+    "pg_enum",
     "pg_event_trigger",
     "pg_extension",
     "pg_index",
@@ -142,11 +143,63 @@ pub fn function_oid(name: &str, kind: &str) -> u32 {
     table_oid(&format!("function {name} {kind}"))
 }
 
+/// The OID of the relation a `regclass` input names (`name`, `schema.name`, quoted or not, or
+/// an OID), looked up as PostgreSQL does: a schema-qualified name in that schema; an
+/// unqualified one in `pg_catalog`, then in each schema of the search path.
+pub fn regclass_oid(store: &Store, search_path: &str, input: &str) -> Option<u32> {
+    if let Ok(o) = input.trim().parse::<u32>() {
+        return Some(o);
+    }
+    let parts = super::functions::parse_ident(input);
+    let find = |schema: &str, name: &str| -> Option<u32> {
+        match schema {
+            PG_CATALOG => TABLES.contains(&name).then(|| catalog_table_oid(name)),
+            JOURNEY_SCHEMA => crate::journey::VIEWS.contains(&name).then(|| journey_view_oid(name)),
+            s => store.relation_kind(s, name).map(|_| relation_oid(s, name)),
+        }
+    };
+    match parts.as_slice() {
+        [schema, name] => find(schema, name),
+        [name] => {
+            std::iter::once(PG_CATALOG.to_string()).chain(search_path_schemas(search_path)).find_map(|s| find(&s, name))
+        }
+        _ => None,
+    }
+}
+
+/// How a `regclass` shows a relation's OID: its name, qualified when its schema is not `public`
+/// or `pg_catalog`, each part quoted where SQL needs it.
+pub fn regclass_name(store: &Store, oid: u32) -> Option<String> {
+    use super::functions::quote_ident;
+    if let Some(t) = TABLES.iter().find(|t| catalog_table_oid(t) == oid) {
+        return Some(t.to_string());
+    }
+    if let Some(v) = crate::journey::VIEWS.iter().find(|v| journey_view_oid(v) == oid) {
+        return Some(format!("{JOURNEY_SCHEMA}.{}", quote_ident(v)));
+    }
+    store_relations(store).into_iter().find(|(s, n, _)| relation_oid(s, n) == oid).map(|(s, n, _)| {
+        if s == STORE_SCHEMA { quote_ident(&n) } else { format!("{}.{}", quote_ident(&s), quote_ident(&n)) }
+    })
+}
+
+/// The schemas of a `search_path` setting, in order. `"$user"` is skipped: unqualified names
+/// in queries resolve in `public` whatever the user's name (the demo user `journey` would
+/// otherwise find the journey model's views first).
+pub fn search_path_schemas(search_path: &str) -> Vec<String> {
+    search_path
+        .split(',')
+        .map(str::trim)
+        .filter(|s| *s != "\"$user\"" && *s != "$user")
+        .map(|s| super::functions::parse_ident(s).concat())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-const TABLES: [&str; 31] = [
+const TABLES: [&str; 33] = [
     "pg_am",
     "pg_attrdef",
     "pg_auth_members",
@@ -179,6 +232,8 @@ const TABLES: [&str; 31] = [
     "pg_views",
     // Appended, so that the other catalog tables keep their OIDs.
     "pg_settings",
+    "pg_enum",
+    "pg_stat_user_tables",
 ];
 
 /// Column types used by the catalog.
@@ -189,7 +244,9 @@ enum C {
     Bool,
     I16,
     I32,
+    I64,
     F32,
+    Timestamptz,
     TextArr,
 }
 
@@ -201,7 +258,11 @@ impl C {
             C::Bool => DataType::Boolean,
             C::I16 => DataType::Int16,
             C::I32 => DataType::Int32,
+            C::I64 => DataType::Int64,
             C::F32 => DataType::Float32,
+            C::Timestamptz => {
+                DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
+            }
             C::TextArr => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
         }
     }
@@ -252,6 +313,8 @@ struct Relation {
     schema: Arc<Schema>,
     /// The store schema a user relation is in (None for catalog tables and journey views).
     store_schema: Option<String>,
+    /// Rows of a store table, from its files' footers.
+    rows: Option<u64>,
 }
 
 impl PgCatalog {
@@ -315,7 +378,8 @@ impl PgCatalog {
                                 oid(0),
                                 oid(0),
                                 i32v(0),
-                                ScalarValue::Float32(Some(-1.0)),
+                                // Never analyzed (-1), except store tables, whose footers count their rows.
+                                ScalarValue::Float32(Some(r.rows.map_or(-1.0, |n| n as f32))),
                                 i32v(0),
                                 oid(0),
                                 boolean(false),
@@ -653,6 +717,50 @@ impl PgCatalog {
                     rows,
                 )
             }
+            "pg_enum" => {
+                mem_table(&[("oid", Oid), ("enumtypid", Oid), ("enumsortorder", F32), ("enumlabel", Text)], vec![])
+            }
+            "pg_stat_user_tables" => {
+                let counters = [
+                    "seq_scan",
+                    "seq_tup_read",
+                    "idx_scan",
+                    "idx_tup_fetch",
+                    "n_tup_ins",
+                    "n_tup_upd",
+                    "n_tup_del",
+                    "n_tup_hot_upd",
+                    "n_live_tup",
+                    "n_dead_tup",
+                    "n_mod_since_analyze",
+                    "n_ins_since_vacuum",
+                ];
+                let times = ["last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze"];
+                let totals = ["vacuum_count", "autovacuum_count", "analyze_count", "autoanalyze_count"];
+                let mut columns = vec![("relid", Oid), ("schemaname", Text), ("relname", Text)];
+                columns.extend(counters.iter().map(|c| (*c, I64)));
+                columns.extend(times.iter().map(|c| (*c, Timestamptz)));
+                columns.extend(totals.iter().map(|c| (*c, I64)));
+                let rows = self
+                    .store_relations_only()
+                    .into_iter()
+                    .filter_map(|r| {
+                        let schema = r.store_schema.clone()?;
+                        let live = r.rows?;
+                        let mut row = vec![oid(r.oid), text(&schema), text(&r.name)];
+                        // No scans or writes are counted: only the live rows, as the files hold them.
+                        row.extend(
+                            counters
+                                .iter()
+                                .map(|c| ScalarValue::Int64(Some(if *c == "n_live_tup" { live as i64 } else { 0 }))),
+                        );
+                        row.extend(times.iter().map(|_| null(Timestamptz)));
+                        row.extend(totals.iter().map(|_| ScalarValue::Int64(Some(0))));
+                        Some(row)
+                    })
+                    .collect();
+                mem_table(&columns, rows)
+            }
             "pg_matviews" => mem_table(
                 &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
                 vec![],
@@ -822,12 +930,20 @@ impl PgCatalog {
                     _ => continue,
                 }
             };
-            let kind =
-                if matches!(name, "pg_tables" | "pg_views" | "pg_roles" | "pg_user" | "pg_matviews" | "pg_settings") {
-                    "v"
-                } else {
-                    "r"
-                };
+            let kind = if matches!(
+                name,
+                "pg_tables"
+                    | "pg_views"
+                    | "pg_roles"
+                    | "pg_user"
+                    | "pg_matviews"
+                    | "pg_settings"
+                    | "pg_stat_user_tables"
+            ) {
+                "v"
+            } else {
+                "r"
+            };
             out.push(Relation {
                 oid: catalog_table_oid(name),
                 name: name.to_string(),
@@ -835,6 +951,7 @@ impl PgCatalog {
                 kind,
                 schema,
                 store_schema: None,
+                rows: None,
             });
         }
         out
@@ -847,9 +964,9 @@ impl PgCatalog {
             if kind != RelationKind::Table {
                 continue;
             }
-            let schema = match self.store.table_in(&s, &name) {
-                Ok(Some(t)) => t.schema(),
-                _ => Arc::new(Schema::empty()),
+            let (schema, rows) = match self.store.table_in(&s, &name) {
+                Ok(Some(t)) => (t.schema(), Some(t.row_count())),
+                _ => (Arc::new(Schema::empty()), None),
             };
             out.push(Relation {
                 oid: relation_oid(&s, &name),
@@ -858,6 +975,7 @@ impl PgCatalog {
                 kind: "r",
                 schema,
                 store_schema: Some(s),
+                rows,
             });
         }
         for v in &self.views {
@@ -869,6 +987,7 @@ impl PgCatalog {
                 kind: "v",
                 schema: v.schema.clone(),
                 store_schema: (!journey).then(|| v.namespace.clone()),
+                rows: None,
             });
         }
         out

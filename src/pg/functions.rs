@@ -6,7 +6,7 @@ use super::settings::{SharedSettings, lock};
 use super::types::format_type;
 use crate::store::Store;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray, UInt32Array};
-use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::error::Result;
@@ -16,9 +16,11 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-type Kernel = Arc<dyn Fn(&[ArrayRef], usize) -> Result<ArrayRef> + Send + Sync>;
+pub(crate) type Kernel = Arc<dyn Fn(&[ArrayRef], usize) -> Result<ArrayRef> + Send + Sync>;
 
-fn udf(name: &str, inputs: Vec<DataType>, output: DataType, kernel: Kernel) -> ScalarUDF {
+/// A scalar function over whole arrays (scalars expanded), its answer a scalar when every
+/// argument was one.
+pub(crate) fn udf(name: &str, inputs: Vec<DataType>, output: DataType, kernel: Kernel) -> ScalarUDF {
     create_udf(
         name,
         inputs,
@@ -121,7 +123,12 @@ fn register_settings(ctx: &SessionContext, settings: SharedSettings) {
             match lock(&read).get(names.value(i)) {
                 Ok(v) => out.push(Some(v)),
                 Err(_) if missing_ok.as_ref().is_some_and(|m| m.is_valid(i) && m.value(i)) => out.push(None),
-                Err(e) => return Err(DataFusionError::Execution(e.to_string())),
+                Err(e) => {
+                    return Err(DataFusionError::External(Box::new(crate::error::Error::Sql(
+                        e.sqlstate(),
+                        e.to_string(),
+                    ))));
+                }
             }
         }
         Ok(Arc::new(StringArray::from(out)) as ArrayRef)
@@ -196,7 +203,7 @@ pub fn size_pretty(bytes: i64) -> String {
 pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, settings: SharedSettings) {
     let text = DataType::Utf8;
     let int8 = DataType::Int64;
-    register_settings(ctx, settings);
+    register_settings(ctx, settings.clone());
     // Every object is readable by every user: journeydb has no grants yet.
     for name in PRIVILEGE_CHECKS {
         ctx.register_udf(ScalarUDF::from(KernelUdf {
@@ -239,6 +246,39 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             }),
         ));
     }
+    // format(formatstr, args...): `%s`, `%I`, `%L` (Metabase's sync, dbt macros).
+    ctx.register_udf(ScalarUDF::from(KernelUdf {
+        name: "format".into(),
+        signature: Signature::variadic_any(Volatility::Immutable),
+        output: text.clone(),
+        kernel: Arc::new(|a, rows| {
+            let texts = a.iter().map(as_text).collect::<Result<Vec<_>>>()?;
+            let mut out = Vec::with_capacity(rows);
+            let mut args = Vec::with_capacity(texts.len().saturating_sub(1));
+            for i in 0..rows {
+                let Some(fmt) = texts.first().and_then(|f| f[i].as_deref()) else {
+                    out.push(None);
+                    continue;
+                };
+                args.clear();
+                args.extend(texts[1..].iter().map(|t| t[i].clone()));
+                let s = super::format::format(fmt, &args).map_err(|e| DataFusionError::External(Box::new(e)))?;
+                out.push(Some(s));
+            }
+            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+        }),
+    }));
+    // quote_literal(text): the value as a SQL string literal.
+    ctx.register_udf(udf(
+        "quote_literal",
+        vec![text.clone()],
+        text.clone(),
+        Arc::new(|a, _| {
+            let values = a[0].as_string::<i32>();
+            Ok(Arc::new(values.iter().map(|v| v.map(super::format::quote_literal)).collect::<StringArray>())
+                as ArrayRef)
+        }),
+    ));
     // quote_ident(text): the identifier as SQL must write it (Grafana's query builder).
     ctx.register_udf(udf(
         "quote_ident",
@@ -330,7 +370,16 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
                     .filter(|(s, _, _)| s != crate::store::STORE_SCHEMA)
                     .map(|(s, n, _)| i64::from(relation_oid(s, n))),
             );
-            Ok(Arc::new(oids(&a[0]).map(|o| o.map(|o| !hidden.contains(&o))).collect::<BooleanArray>()) as ArrayRef)
+            // An OID that names no relation is NULL, as in PostgreSQL.
+            Ok(Arc::new(
+                oids(&a[0])
+                    .map(|o| {
+                        let o = o?;
+                        u32::try_from(o).ok().and_then(|r| super::catalog::regclass_name(&visible_store, r))?;
+                        Some(!hidden.contains(&o))
+                    })
+                    .collect::<BooleanArray>(),
+            ) as ArrayRef)
         }),
     ));
     // Temporary tables live in the session, not in a schema: no schema is another session's.
@@ -348,14 +397,16 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     ));
     ctx.register_udf(udf(
         "format_type",
-        vec![int8.clone(), DataType::Int32],
+        vec![int8.clone(), int8.clone()],
         text.clone(),
         Arc::new(|a, _| {
-            let m = a[1].as_primitive::<Int32Type>();
+            let m = a[1].as_primitive::<Int64Type>();
             Ok(Arc::new(
                 oids(&a[0])
                     .enumerate()
-                    .map(|(i, o)| o.and_then(|o| format_type(o as u32, if m.is_null(i) { -1 } else { m.value(i) })))
+                    .map(|(i, o)| {
+                        o.and_then(|o| format_type(o as u32, if m.is_null(i) { -1 } else { m.value(i) as i32 }))
+                    })
                     .collect::<StringArray>(),
             ) as ArrayRef)
         }),
@@ -472,19 +523,13 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
         vec![int8.clone()],
         text.clone(),
         Arc::new(move |a, _| {
-            let tables = store_relations(&names_store);
             Ok(Arc::new(
                 oids(&a[0])
                     .map(|o| {
                         o.map(|o| {
-                            tables
-                                .iter()
-                                .find(|(s, n, _)| i64::from(relation_oid(s, n)) == o)
-                                .map(
-                                    |(s, n, _)| {
-                                        if s == crate::store::STORE_SCHEMA { n.clone() } else { format!("{s}.{n}") }
-                                    },
-                                )
+                            u32::try_from(o)
+                                .ok()
+                                .and_then(|o| super::catalog::regclass_name(&names_store, o))
                                 .unwrap_or_else(|| o.to_string())
                         })
                     })
@@ -516,41 +561,204 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             Ok(Arc::new(names.iter().map(|n| n.and_then(oid_of)).collect::<UInt32Array>()) as ArrayRef)
         }),
     ));
-    // `'name'::regclass` gives the OID of a relation.
-    ctx.register_udf(udf(
-        "pg_regclass_oid",
-        vec![text],
-        DataType::UInt32,
-        Arc::new(move |a, _| {
-            let names = a[0].as_string::<i32>();
-            let tables = store_relations(&store);
-            Ok(Arc::new(
-                names
-                    .iter()
-                    .map(|n| {
-                        n.and_then(|n| {
-                            if let Ok(o) = n.parse::<u32>() {
-                                return Some(o);
-                            }
-                            let parts: Vec<String> = n.split('.').map(|p| p.trim_matches('"').to_string()).collect();
-                            let (schema, name) = match parts.as_slice() {
-                                [n] => (crate::store::STORE_SCHEMA, n.as_str()),
-                                [s, n] => (s.as_str(), n.as_str()),
-                                _ => return None,
-                            };
-                            tables.iter().find(|(s, t, _)| s == schema && t == name).map(|(s, t, _)| relation_oid(s, t))
-                        })
-                    })
-                    .collect::<UInt32Array>(),
-            ) as ArrayRef)
-        }),
-    ));
+    // `'name'::regclass` gives the OID of a relation; a name that names none is an error, as
+    // in PostgreSQL (`to_regclass` gives NULL instead).
+    for (name, strict) in [("pg_regclass_oid", true), ("to_regclass", false)] {
+        let store = store.clone();
+        let settings = settings.clone();
+        ctx.register_udf(udf(
+            name,
+            vec![text.clone()],
+            DataType::UInt32,
+            Arc::new(move |a, _| {
+                let names = a[0].as_string::<i32>();
+                let search_path = lock(&settings).get("search_path").unwrap_or_default();
+                let mut out = Vec::with_capacity(names.len());
+                for n in names.iter() {
+                    let Some(n) = n else {
+                        out.push(None);
+                        continue;
+                    };
+                    let found = super::catalog::regclass_oid(&store, &search_path, n);
+                    if found.is_none() && strict {
+                        return Err(DataFusionError::External(Box::new(crate::error::Error::Sql(
+                            crate::error::sqlstate::UNDEFINED_TABLE,
+                            format!("relation \"{n}\" does not exist"),
+                        ))));
+                    }
+                    out.push(found);
+                }
+                Ok(Arc::new(UInt32Array::from(out)) as ArrayRef)
+            }),
+        ));
+    }
 }
 
-/// PostgreSQL's quote_ident: plain lower-case identifiers as they are, others double-quoted.
+/// Values as text for functions that take any type (`format`): booleans as PostgreSQL writes
+/// them (`t`, `f`), everything else as Arrow casts it to text.
+fn as_text(a: &ArrayRef) -> Result<Vec<Option<String>>> {
+    if let Some(b) = a.as_boolean_opt() {
+        return Ok(b.iter().map(|v| v.map(|v| if v { "t" } else { "f" }.to_string())).collect());
+    }
+    let cast = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+    Ok(cast.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
+}
+
+/// PostgreSQL 15's keywords that are not unreserved (reserved, column-name and
+/// type-or-function-name keywords): as identifiers they must be quoted.
+const QUOTED_KEYWORDS: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+];
+
+/// PostgreSQL's quote_ident: plain lower-case identifiers that are not keywords as they are,
+/// others double-quoted.
 pub fn quote_ident(name: &str) -> String {
     let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !QUOTED_KEYWORDS.contains(&name);
     if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
 }
 

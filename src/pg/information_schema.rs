@@ -15,7 +15,8 @@ use std::sync::{Arc, OnceLock, Weak};
 
 pub const INFORMATION_SCHEMA: &str = "information_schema";
 
-const TABLES: [&str; 4] = ["columns", "schemata", "tables", "views"];
+const TABLES: [&str; 7] =
+    ["columns", "key_column_usage", "referential_constraints", "schemata", "table_constraints", "tables", "views"];
 
 /// The schema; it reads the session's catalogs, set once the session's context exists (held
 /// weakly: the catalogs hold this schema).
@@ -84,6 +85,12 @@ fn text_table(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> Result<Arc<dy
         .collect();
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+fn typed_empty_table(columns: &[(&str, DataType)]) -> Result<Arc<dyn TableProvider>> {
+    let schema: SchemaRef =
+        Arc::new(Schema::new(columns.iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect::<Vec<_>>()));
+    Ok(Arc::new(MemTable::try_new(schema.clone(), vec![vec![RecordBatch::new_empty(schema)]])?))
 }
 
 /// `information_schema.columns.data_type`: the SQL standard name PostgreSQL shows (`ARRAY` for
@@ -281,6 +288,49 @@ impl SchemaProvider for InformationSchema {
                 let batch = RecordBatch::try_new(schema.clone(), columns)?;
                 Arc::new(MemTable::try_new(schema, vec![vec![batch]])?)
             }
+            // journeydb tables have no primary, unique, foreign key or check constraints: these
+            // exist, with PostgreSQL's columns, for the clients that join them (Metabase's sync).
+            "table_constraints" => text_table(
+                &[
+                    "constraint_catalog",
+                    "constraint_schema",
+                    "constraint_name",
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "constraint_type",
+                    "is_deferrable",
+                    "initially_deferred",
+                    "enforced",
+                    "nulls_distinct",
+                ],
+                vec![],
+            )?,
+            "key_column_usage" => typed_empty_table(&[
+                ("constraint_catalog", DataType::Utf8),
+                ("constraint_schema", DataType::Utf8),
+                ("constraint_name", DataType::Utf8),
+                ("table_catalog", DataType::Utf8),
+                ("table_schema", DataType::Utf8),
+                ("table_name", DataType::Utf8),
+                ("column_name", DataType::Utf8),
+                ("ordinal_position", DataType::Int32),
+                ("position_in_unique_constraint", DataType::Int32),
+            ])?,
+            "referential_constraints" => text_table(
+                &[
+                    "constraint_catalog",
+                    "constraint_schema",
+                    "constraint_name",
+                    "unique_constraint_catalog",
+                    "unique_constraint_schema",
+                    "unique_constraint_name",
+                    "match_option",
+                    "update_rule",
+                    "delete_rule",
+                ],
+                vec![],
+            )?,
             _ => return Ok(None),
         };
         Ok(Some(t))

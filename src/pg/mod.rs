@@ -4,10 +4,14 @@
 
 pub mod catalog;
 pub mod copy;
+pub mod datetime;
+pub mod format;
 pub mod functions;
 pub mod information_schema;
 pub mod rewrite;
 pub mod settings;
+pub mod substring_regex;
+pub mod to_char;
 pub mod types;
 
 /// The PostgreSQL version journeydb presents itself as, to clients that key behaviour off it.

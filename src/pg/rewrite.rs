@@ -355,6 +355,13 @@ impl VisitorMut for Rewriter<'_> {
             Expr::Collate { expr: inner, .. } => {
                 *expr = (**inner).clone();
             }
+            Expr::Cast { expr: inner, data_type: DataType::Interval { .. }, .. } => {
+                if let Expr::Value(v) = inner.as_mut()
+                    && let Value::SingleQuotedString(text) = &mut v.value
+                {
+                    *text = interval_units(text);
+                }
+            }
             Expr::Cast { expr: inner, data_type, kind, .. } => {
                 if let Some(replacement) = rewrite_cast(inner, data_type, kind) {
                     *expr = replacement;
@@ -362,6 +369,20 @@ impl VisitorMut for Rewriter<'_> {
             }
             Expr::Subquery(q) if is_empty_query(q) => {
                 *expr = Expr::Value(Value::Null.into());
+            }
+            // `INTERVAL '1 day 02:03:04'`: the time of day in units DataFusion reads.
+            Expr::Interval(i) if i.leading_field.is_none() => {
+                if let Expr::Value(v) = i.value.as_mut()
+                    && let Value::SingleQuotedString(text) = &mut v.value
+                {
+                    *text = interval_units(text);
+                }
+            }
+            // `substring(text FROM 'pattern')`: PostgreSQL's regular-expression form (a string
+            // where the position would be).
+            Expr::Substring { expr: text, substring_from: Some(from), substring_for: None, .. } if matches!(from.as_ref(), Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_))) =>
+            {
+                *expr = call("pg_substring_regex", vec![(**text).clone(), (**from).clone()]);
             }
             // ARRAY(SELECT f(x) FROM unnest(arr) x): an element-wise map of one array, which
             // DataFusion plans as array_transform with a lambda (NULL array: empty array).
@@ -506,6 +527,16 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
     };
     Some(match name.as_str() {
         "text" | "name" | "bpchar" | "char" | "varchar" | "regnamespace" => cast(DataType::Text),
+        // `x::regclass::oid`: the OID of the relation x names (a name or an OID).
+        "oid" | "int8" if calls(inner, "pg_regclass_name") => {
+            let Expr::Function(f) = inner else { return None };
+            let FunctionArguments::List(list) = &f.args else { return None };
+            let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Cast { expr: x, .. }))) = list.args.first()
+            else {
+                return None;
+            };
+            call("pg_regclass_oid", vec![cast_text(x, kind)])
+        }
         "oid" | "int8" => cast(DataType::BigInt(None)),
         "int4" => cast(DataType::Int(None)),
         "int2" => cast(DataType::SmallInt(None)),
@@ -516,6 +547,8 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
             Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
                 call("pg_regclass_oid", vec![inner.clone()])
             }
+            // A name computed in the query (`format('%I.%I', schema, table)::regclass`).
+            e if is_text_expr(e) => call("pg_regclass_oid", vec![e.clone()]),
             _ => call("pg_regclass_name", vec![cast_bigint(inner, kind)]),
         },
         // `'int4'::regtype` is the type's OID (psql, pgjdbc and DBeaver compare with it).
@@ -527,6 +560,59 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
         },
         _ => return None,
     })
+}
+
+/// Whether an expression is text by its shape: a string function's call, a concatenation or a
+/// cast to text.
+fn is_text_expr(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => ["format", "concat", "concat_ws", "quote_ident", "lower", "upper", "replace", "trim"]
+            .iter()
+            .any(|n| named(f, n)),
+        Expr::BinaryOp { op: BinaryOperator::StringConcat, .. } => true,
+        Expr::Cast { data_type: DataType::Text, .. } => true,
+        Expr::Nested(inner) => is_text_expr(inner),
+        _ => false,
+    }
+}
+
+fn calls(e: &Expr, name: &str) -> bool {
+    matches!(e, Expr::Function(f) if named(f, name))
+}
+
+fn named(f: &datafusion::sql::sqlparser::ast::Function, name: &str) -> bool {
+    f.name.0.last().and_then(part).is_some_and(|n| n.eq_ignore_ascii_case(name))
+}
+
+fn cast_text(inner: &Expr, kind: &CastKind) -> Expr {
+    Expr::Cast {
+        kind: kind.clone(),
+        expr: Box::new(inner.clone()),
+        data_type: DataType::Text,
+        array: false,
+        format: None,
+    }
+}
+
+/// An interval's text with each `[-]h:mm[:ss[.f]]` written as hours, minutes and seconds
+/// (`1 day 02:03:04` -> `1 day 2 hours 3 minutes 4 seconds`), the sign applying to each.
+pub fn interval_units(text: &str) -> String {
+    text.split_whitespace()
+        .map(|token| {
+            let (sign, body) = match token.strip_prefix('-') {
+                Some(rest) => ("-", rest),
+                None => ("", token.strip_prefix('+').unwrap_or(token)),
+            };
+            let parts: Vec<&str> = body.split(':').collect();
+            let numeric = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.');
+            if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| numeric(p)) {
+                return token.to_string();
+            }
+            let units = ["hours", "minutes", "seconds"];
+            parts.iter().zip(units).map(|(p, u)| format!("{sign}{p} {u}")).collect::<Vec<_>>().join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn cast_bigint(inner: &Expr, kind: &CastKind) -> Expr {

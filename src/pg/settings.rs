@@ -45,6 +45,17 @@ pub enum SettingError {
     ReadOnly(String),
 }
 
+impl SettingError {
+    /// PostgreSQL's SQLSTATE: 42704 (undefined_object) for an unknown parameter, 55P02
+    /// (cant_change_runtime_param) for one fixed at start.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            SettingError::Unknown(_) => "42704",
+            SettingError::ReadOnly(_) => "55P02",
+        }
+    }
+}
+
 impl std::fmt::Display for SettingError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -148,6 +148,7 @@ pub fn format_type(oid: u32, typmod: i32) -> Option<String> {
     };
     Some(match oid {
         1700 if typmod >= 4 => format!("numeric({},{})", (typmod - 4) >> 16, (typmod - 4) & 0xffff),
+        1043 if typmod >= 4 => format!("{base}({})", typmod - 4),
         1114 | 1184 if typmod >= 0 => base.replacen("timestamp", &format!("timestamp({typmod})"), 1),
         _ => base.to_string(),
     })

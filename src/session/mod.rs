@@ -128,6 +128,9 @@ impl Engine {
         let ctx = self.context(catalog)?;
         information.attach(ctx.state().catalog_list());
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
+        crate::pg::datetime::register(&ctx);
+        crate::pg::substring_regex::register(&ctx);
+        crate::pg::to_char::register(&ctx);
         Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![] })
     }
 
@@ -349,7 +352,7 @@ impl Session {
                 Ok(Output::Rows(df.execute_stream().await?))
             }
             Kind::Show(name) => {
-                let value = self.settings().get(&name).map_err(|e| Error::InvalidParameter(e.to_string()))?;
+                let value = self.settings().get(&name).map_err(|e| Error::Sql(e.sqlstate(), e.to_string()))?;
                 let schema = show_schema(&name);
                 let batch =
                     RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value])) as ArrayRef])?;
@@ -408,7 +411,7 @@ impl Session {
     }
 
     fn command(&mut self, stmt: &Statement) -> Result<Output> {
-        let invalid = |e: crate::pg::settings::SettingError| Error::InvalidParameter(e.to_string());
+        let invalid = |e: crate::pg::settings::SettingError| Error::Sql(e.sqlstate(), e.to_string());
         match stmt {
             Statement::Set(Set::SingleAssignment { variable, values, .. }) => {
                 let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
@@ -595,7 +598,7 @@ mod tests {
         let outs = s.execute_sql("BEGIN; COMMIT").await.expect("txn");
         assert!(matches!(outs[0], Output::TransactionStart(_)) && matches!(outs[1], Output::TransactionEnd(_)));
         let err = s.execute_sql("SET no_such_thing = 1").await.expect_err("unknown");
-        assert_eq!(crate::error::to_pg_error(&err).code, "22023");
+        assert_eq!(crate::error::to_pg_error(&err).code, "42704");
         let err = s.execute_sql("CREATE INDEX i ON t (a)").await.expect_err("ddl");
         assert_eq!(crate::error::to_pg_error(&err).code, "0A000");
     }

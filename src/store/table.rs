@@ -22,6 +22,8 @@ pub struct StoreTable {
     listing: ListingTable,
     /// Files whose footer could not be read, with the reason.
     unreadable: Vec<(String, String)>,
+    /// Rows in the readable files, from their footers.
+    rows: u64,
 }
 
 impl StoreTable {
@@ -29,9 +31,13 @@ impl StoreTable {
     pub fn build(name: &str, dir: &Path, files: &[FileStamp]) -> Result<StoreTable> {
         let mut schemas = vec![];
         let mut unreadable = vec![];
+        let mut rows = 0u64;
         for f in files {
-            match read_schema(&f.path) {
-                Ok(s) => schemas.push(s),
+            match read_footer(&f.path) {
+                Ok((s, n)) => {
+                    schemas.push(s);
+                    rows += n;
+                }
                 Err(reason) => {
                     let shown = f.path.strip_prefix(dir.parent().unwrap_or(dir)).unwrap_or(&f.path);
                     tracing::warn!(table = name, file = %shown.display(), %reason, "unreadable parquet file");
@@ -52,7 +58,7 @@ impl StoreTable {
         let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
         let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::new(file_schema));
         let listing = ListingTable::try_new(config)?;
-        Ok(StoreTable { name: name.to_string(), listing, unreadable })
+        Ok(StoreTable { name: name.to_string(), listing, unreadable, rows })
     }
 
     /// One file of a table, read with the table's columns (those the file lacks are NULL).
@@ -65,6 +71,12 @@ impl StoreTable {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The rows of the table's readable files, as their footers count them (what `pg_class.reltuples`
+    /// and `pg_stat_user_tables.n_live_tup` show).
+    pub fn row_count(&self) -> u64 {
+        self.rows
     }
 
     fn check_readable(&self) -> datafusion::error::Result<()> {
@@ -85,10 +97,12 @@ impl StoreTable {
     }
 }
 
-fn read_schema(path: &Path) -> std::result::Result<SchemaRef, String> {
+/// A file's schema and row count, from its footer.
+fn read_footer(path: &Path) -> std::result::Result<(SchemaRef, u64), String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
-    Ok(builder.schema().clone())
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    Ok((builder.schema().clone(), rows))
 }
 
 #[async_trait::async_trait]

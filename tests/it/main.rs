@@ -5,7 +5,8 @@
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
 //! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
 //! - `grafana`: the query shapes Grafana's PostgreSQL data source sends.
-//! - `jdbc`: pgjdbc as Metabase uses it (queries, typed parameters, DatabaseMetaData).
+//! - `jdbc`: pgjdbc as Metabase uses it (queries, typed parameters, DatabaseMetaData), and a
+//!   replay of Metabase's sync and query SQL.
 //! - `journey`: the journey model's views on a hand-made, column-mapped events table.
 //! - `fixture`: data directories with known tables, and servers on 127.0.0.1:0.
 //! - `slt`: the `.slt` files of `sql/slt/`, in process (batch sizes 1, 2, 3 and default,
@@ -14,6 +15,8 @@
 //! - `limits`: the connection limit (53300) and the memory limit (spilling, 53200).
 //! - `load`: pgbench, 32 connections of mixed journey queries, both protocols.
 //! - `markov`: the Markov report against ChannelAttribution (PyPI) on the same paths.
+//! - `oracle`: PostgreSQL 15 as the oracle: `sql/oracle/*.sql` answered the same, errors with
+//!   the same SQLSTATEs.
 //! - `psql`: the psql client against a real server.
 //! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
 
@@ -28,6 +31,7 @@ mod journey;
 mod limits;
 mod load;
 mod markov;
+mod oracle;
 mod psql;
 mod slt;
 mod wire;

@@ -1,0 +1,46 @@
+-- Statements run on journeydb and on PostgreSQL 15 (tests/it/oracle.rs): the answers, as text,
+-- must be the same; where PostgreSQL fails, journeydb must fail with the same SQLSTATE.
+-- One statement per line.
+SELECT format('%I.%I', 'public', 'events')
+SELECT format('%I.%I', 'My Schema', 'a"b')
+SELECT format('%s|%s|', NULL, 'x')
+SELECT format('%L, %L', 'O''Reilly', NULL)
+SELECT format('%L', 'back\slash')
+SELECT format('%2$s %1$s %s', 'a', 'b', 'c')
+SELECT format('[%5s][%-5s]', 'ab', 'cd')
+SELECT format('[%*s][%-*s]', 4, 'x', 3, 'y')
+SELECT format('[%1$-*3$s]', 'x', 'unused', 4)
+SELECT format('100%% of %s', 'events')
+SELECT format('"%s"."%s"', 'journey', 'touchpoints')
+SELECT format('%s and %s', true, 42)
+SELECT format('%s %s', 'only one')
+SELECT format('%x', 'a')
+SELECT format('abc %', 'a')
+SELECT format('%0$s', 'a')
+SELECT format('%I', NULL)
+SELECT format(NULL, 'a') IS NULL
+SELECT quote_literal('it''s'), quote_literal('a\b'), quote_ident('Mixed Case'), quote_ident('plain')
+SELECT age(timestamp '2001-04-10 00:00:00', timestamp '1957-06-13 00:00:00')
+SELECT age(timestamp '1957-06-13 00:00:00', timestamp '2001-04-10 00:00:00')
+SELECT age(timestamp '2024-03-01 00:00:00', timestamp '2024-01-31 12:00:00')
+SELECT age(timestamp '2024-03-11 23:59:59', timestamp '2024-03-01 00:00:00')
+SELECT age(timestamp '2023-03-31 10:00:00', timestamp '2023-02-28 11:30:00')
+SELECT age(timestamptz '2024-12-25 00:00:00+00', timestamptz '2020-02-29 06:00:00+00')
+SELECT CAST(extract(year from age(timestamp '2024-03-01 00:00:00', timestamp '1999-06-13 00:00:00')) AS integer)
+SELECT timezone('Europe/Paris', timestamptz '2024-07-01 12:00:00+00')
+SELECT timezone('America/New_York', timestamp '2024-01-15 09:30:00')
+SELECT timezone('UTC', timestamptz '2024-01-15 09:30:00+00')
+SELECT timezone('Mars/Olympus_Mons', timestamptz '2024-01-15 09:30:00+00')
+SELECT make_time(8, 15, 23.5)
+SELECT make_time(23, 59, 59)
+SELECT make_time(25, 0, 0)
+SELECT substring('Thomas' from '...$'), substring('Thomas' from 'T(h)o'), substring('Thomas' from 2 for 3)
+SELECT substring('Thomas' from 'x+') IS NULL
+SELECT substring('/pricing/plans' from '^/([a-z]+)')
+SELECT to_regclass('no_such_table') IS NULL
+SELECT 'no_such_table'::regclass
+SELECT 'pg_class'::regclass = 'pg_catalog.pg_class'::regclass
+SELECT 'pg_class'::regclass::oid = (SELECT oid FROM pg_class WHERE relname = 'pg_class')
+SELECT count(*) FROM information_schema.table_constraints WHERE table_schema = 'public'
+SELECT count(*) FROM pg_enum
+SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'no_such_schema'
