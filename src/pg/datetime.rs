@@ -105,7 +105,7 @@ impl ScalarUDFImpl for DateTimeUdf {
 }
 
 /// Microseconds since the epoch (UTC for an instant, the wall clock otherwise).
-fn micros(a: &ArrayRef) -> Result<TimestampMicrosecondArray> {
+pub(crate) fn micros(a: &ArrayRef) -> Result<TimestampMicrosecondArray> {
     let naive = match a.data_type() {
         DataType::Timestamp(unit, Some(_)) => {
             // The instant's UTC wall clock: reinterpret the stored value without the zone.

@@ -7,7 +7,7 @@
 
 use crate::error::{Error, sqlstate};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
-use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
@@ -138,15 +138,7 @@ impl ScalarUDFImpl for ToChar {
         let patterns = datafusion::arrow::compute::cast(&args.args[1].to_array(rows)?, &DataType::Utf8)?;
         let patterns = patterns.as_string::<i32>();
         // The wall clock: an instant's in UTC, a plain timestamp's or date's as it is.
-        let plain = match values.data_type() {
-            DataType::Timestamp(unit, Some(_)) => datafusion::arrow::compute::cast(
-                &datafusion::arrow::compute::cast(&values, &DataType::Int64)?,
-                &DataType::Timestamp(*unit, None),
-            )?,
-            _ => values.clone(),
-        };
-        let micros = datafusion::arrow::compute::cast(&plain, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-        let micros = micros.as_primitive::<TimestampMicrosecondType>();
+        let micros = super::datetime::micros(&values)?;
         let mut compiled: Option<(String, String)> = None;
         let mut out = Vec::with_capacity(rows);
         for i in 0..rows {
