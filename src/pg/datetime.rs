@@ -12,7 +12,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{
     DataType, Float64Type, Int64Type, IntervalMonthDayNano, TimeUnit, TimestampMicrosecondType,
 };
-use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
@@ -88,19 +87,11 @@ impl ScalarUDFImpl for DateTimeUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = args.number_rows;
-        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = args.args.iter().map(|a| a.to_array(rows)).collect::<Result<Vec<_>>>()?;
-        let out = match self.function {
-            Function::Age => age(&arrays, rows)?,
-            Function::Timezone => timezone(&arrays)?,
-            Function::MakeTime => make_time(&arrays)?,
-        };
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        super::functions::over_arrays(&args.args, args.number_rows, |arrays, rows| match self.function {
+            Function::Age => age(arrays, rows),
+            Function::Timezone => timezone(arrays),
+            Function::MakeTime => make_time(arrays),
+        })
     }
 }
 

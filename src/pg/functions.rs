@@ -18,6 +18,22 @@ use std::sync::Arc;
 
 pub(crate) type Kernel = Arc<dyn Fn(&[ArrayRef], usize) -> Result<ArrayRef> + Send + Sync>;
 
+/// Runs `kernel` on the arguments as arrays of `rows` values (scalars expanded); the answer is
+/// a scalar when every argument was one.
+pub(crate) fn over_arrays(
+    args: &[ColumnarValue],
+    rows: usize,
+    kernel: impl FnOnce(&[ArrayRef], usize) -> Result<ArrayRef>,
+) -> Result<ColumnarValue> {
+    let arrays = args.iter().map(|a| a.to_array(rows)).collect::<Result<Vec<_>>>()?;
+    let out = kernel(&arrays, rows)?;
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+    } else {
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
 /// A scalar function over whole arrays (scalars expanded), its answer a scalar when every
 /// argument was one.
 pub(crate) fn udf(name: &str, inputs: Vec<DataType>, output: DataType, kernel: Kernel) -> ScalarUDF {
@@ -34,13 +50,7 @@ pub(crate) fn udf(name: &str, inputs: Vec<DataType>, output: DataType, kernel: K
                     ColumnarValue::Scalar(_) => None,
                 })
                 .unwrap_or(1);
-            let arrays = args.iter().map(|a| a.to_array(rows)).collect::<Result<Vec<_>>>()?;
-            let out = kernel(&arrays, rows)?;
-            if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-            } else {
-                Ok(ColumnarValue::Array(out))
-            }
+            over_arrays(args, rows, |a, n| kernel(a, n))
         }),
     )
 }

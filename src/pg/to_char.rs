@@ -8,7 +8,6 @@
 use crate::error::{Error, sqlstate};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
@@ -132,36 +131,33 @@ impl ScalarUDFImpl for ToChar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = args.number_rows;
-        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let values = args.args[0].to_array(rows)?;
-        let patterns = datafusion::arrow::compute::cast(&args.args[1].to_array(rows)?, &DataType::Utf8)?;
-        let patterns = patterns.as_string::<i32>();
-        // The wall clock: an instant's in UTC, a plain timestamp's or date's as it is.
-        let micros = super::datetime::micros(&values)?;
-        let mut compiled: Option<(String, String)> = None;
-        let mut out = Vec::with_capacity(rows);
-        for i in 0..rows {
-            if micros.is_null(i) || patterns.is_null(i) {
-                out.push(None);
-                continue;
-            }
-            let pattern = patterns.value(i);
-            if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
-                let f = chrono_format(pattern).map_err(|e| DataFusionError::External(Box::new(e)))?;
-                compiled = Some((pattern.to_string(), f));
-            }
-            let Some((_, format)) = &compiled else { unreachable!("compiled above") };
-            let t = chrono::DateTime::from_timestamp_micros(micros.value(i)).map(|d| d.naive_utc());
-            out.push(t.map(|t| t.format(format).to_string()));
-        }
-        let array: ArrayRef = Arc::new(StringArray::from(out));
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(array))
-        }
+        super::functions::over_arrays(&args.args, args.number_rows, |a, _| to_char(&a[0], &a[1]))
     }
+}
+
+/// Each value formatted with its row's pattern.
+fn to_char(values: &ArrayRef, patterns: &ArrayRef) -> Result<ArrayRef> {
+    let patterns = datafusion::arrow::compute::cast(patterns, &DataType::Utf8)?;
+    let patterns = patterns.as_string::<i32>();
+    // The wall clock: an instant's in UTC, a plain timestamp's or date's as it is.
+    let micros = super::datetime::micros(values)?;
+    let mut compiled: Option<(String, String)> = None;
+    let mut out = Vec::with_capacity(micros.len());
+    for i in 0..micros.len() {
+        if micros.is_null(i) || patterns.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let pattern = patterns.value(i);
+        if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
+            let f = chrono_format(pattern).map_err(|e| DataFusionError::External(Box::new(e)))?;
+            compiled = Some((pattern.to_string(), f));
+        }
+        let Some((_, format)) = &compiled else { unreachable!("compiled above") };
+        let t = chrono::DateTime::from_timestamp_micros(micros.value(i)).map(|d| d.naive_utc());
+        out.push(t.map(|t| t.format(format).to_string()));
+    }
+    Ok(Arc::new(StringArray::from(out)))
 }
 
 #[cfg(test)]
