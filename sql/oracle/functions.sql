@@ -44,3 +44,15 @@ SELECT 'pg_class'::regclass::oid = (SELECT oid FROM pg_class WHERE relname = 'pg
 SELECT count(*) FROM information_schema.table_constraints WHERE table_schema = 'public'
 SELECT count(*) FROM pg_enum
 SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'no_such_schema'
+-- A set-returning function's column is named after its alias, or after the function.
+SELECT * FROM generate_series(1, 3)
+SELECT * FROM generate_series(1, 3) AS i
+SELECT i * 2 AS twice FROM generate_series(1, 3) AS i ORDER BY i DESC
+SELECT n FROM generate_series(2, 4) AS g(n)
+SELECT trim(s[i]) AS part FROM generate_series(1, 2) AS i, string_to_array('x, y', ',') s ORDER BY i
+-- IN subqueries in a select list, ORDER BY and GROUP BY, with their three-valued answers.
+SELECT 1 IN (SELECT 1), 3 IN (SELECT 1 UNION ALL SELECT 2), NULL::int IN (SELECT 1), 3 IN (SELECT 1 UNION ALL SELECT NULL), 1 IN (SELECT 1 UNION ALL SELECT NULL), NULL::int IN (SELECT 1 WHERE false)
+SELECT 3 NOT IN (SELECT 1 UNION ALL SELECT 2), 3 NOT IN (SELECT 1 UNION ALL SELECT NULL), 'b' NOT IN (SELECT 'a')
+SELECT x, x IN (SELECT 2 UNION ALL SELECT 3) AS hit FROM generate_series(1, 4) AS x ORDER BY x IN (SELECT 2 UNION ALL SELECT 3), x
+SELECT x % 3 IN (SELECT 0) AS divisible, count(*) FROM generate_series(1, 10) AS x GROUP BY x % 3 IN (SELECT 0) ORDER BY 1
+SELECT CASE WHEN 'public' IN (SELECT trim(s[i]) FROM generate_series(1, 2) AS i, string_to_array('"$user", public', ',') s) THEN 'visible' ELSE 'qualified' END

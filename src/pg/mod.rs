@@ -7,6 +7,7 @@ pub mod copy;
 pub mod datetime;
 pub mod format;
 pub mod functions;
+pub mod in_array;
 pub mod information_schema;
 pub mod rewrite;
 pub mod settings;

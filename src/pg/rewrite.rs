@@ -18,8 +18,8 @@
 
 use super::catalog::{ALWAYS_EMPTY, PG_CATALOG};
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
-    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut,
+    BinaryOperator, CastKind, CopySource, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
+    ObjectName, ObjectNamePart, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TimezoneInfo, Value, VisitMut,
     VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -34,13 +34,14 @@ const CATALOG_PREFIX: &str = "pg_";
 pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
     // Names first: PostgreSQL names a column after what the client wrote.
     match stmt {
-        Statement::Query(q) => name_output_columns(q),
+        Statement::Query(q) => name_output_columns(q, true),
         Statement::CreateTable(t) => {
             if let Some(q) = t.query.as_mut() {
-                name_output_columns(q)
+                name_output_columns(q, false)
             }
         }
-        Statement::CreateView(v) => name_output_columns(&mut v.query),
+        Statement::CreateView(v) => name_output_columns(&mut v.query, false),
+        Statement::Copy { source: CopySource::Query(q), .. } => name_output_columns(q, true),
         _ => {}
     }
     let mut v = Rewriter { is_store_table };
@@ -48,6 +49,84 @@ pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
     if references_catalog(stmt) {
         let _ = stmt.visit(&mut AggregateScalarSubqueries);
     }
+    let _ = stmt.visit(&mut InSubqueriesAsArrays);
+}
+
+/// `x [NOT] IN (subquery)` in a select list, ORDER BY or GROUP BY, where DataFusion plans no IN
+/// subquery, becomes `[NOT] pg_in_array(x, (SELECT array_agg(v) FROM (subquery) AS t(v)))`: the
+/// same three-valued answer ([`super::in_array`]). In WHERE and HAVING, where DataFusion turns
+/// it into a semi join, it stays.
+struct InSubqueriesAsArrays;
+
+impl VisitorMut for InSubqueriesAsArrays {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        in_subqueries_of_body(&mut query.body);
+        if let Some(OrderBy { kind: OrderByKind::Expressions(items), .. }) = &mut query.order_by {
+            for item in items {
+                in_subqueries_as_arrays(&mut item.expr);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn in_subqueries_of_body(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                    in_subqueries_as_arrays(e);
+                }
+            }
+            if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+                exprs.iter_mut().for_each(in_subqueries_as_arrays);
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            in_subqueries_of_body(left);
+            in_subqueries_of_body(right);
+        }
+        _ => {}
+    }
+}
+
+/// Rewrites the IN subqueries of `expr` itself; those of the queries inside it are rewritten
+/// when the visit reaches those queries.
+fn in_subqueries_as_arrays(expr: &mut Expr) {
+    struct InToArray {
+        depth: usize,
+    }
+    impl VisitorMut for InToArray {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::InSubquery { expr: x, subquery, negated } = expr
+            {
+                let sql = format!(
+                    "{}{}({x}, (SELECT array_agg(__in_value) FROM ({subquery}) AS __in_values(__in_value)))",
+                    if *negated { "NOT " } else { "" },
+                    super::in_array::NAME
+                );
+                if let Ok(replacement) =
+                    Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr())
+                {
+                    *expr = replacement;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = expr.visit(&mut InToArray { depth: 0 });
 }
 
 /// Dollar-quoted strings (`$tag$ ... $tag$`, which dbt uses for COMMENT ON) as standard
@@ -173,11 +252,22 @@ impl VisitorMut for AggregateScalarSubqueries {
     }
 }
 
+/// What follows this character in a result column's name is not shown to clients
+/// ([`shown_name`]): it tells apart the columns of a result that PostgreSQL names alike
+/// (`SELECT count(a), count(b)`) where DataFusion requires unique names.
+pub const NAME_SUFFIX: char = '\u{1f}';
+
+/// A result column's name as the client sees it.
+pub fn shown_name(name: &str) -> &str {
+    name.split(NAME_SUFFIX).next().unwrap_or(name)
+}
+
 /// Names result columns as PostgreSQL does (`count`, `sum`, `version`, `?column?`) where
 /// DataFusion would name them after the whole expression. Plain column references keep their
-/// names; a name that would repeat another column's is left to DataFusion, which requires
-/// unique names.
-fn name_output_columns(q: &mut Query) {
+/// names. A name that repeats another column's gets a [`NAME_SUFFIX`] when `repeats` is
+/// allowed (a query's result); otherwise (a table or view being created, whose columns need
+/// distinct names) it is left to DataFusion.
+fn name_output_columns(q: &mut Query, repeats: bool) {
     let mut body = q.body.as_mut();
     loop {
         match body {
@@ -202,9 +292,13 @@ fn name_output_columns(q: &mut Query) {
         if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
             continue;
         }
-        let (name, _) = figure_colname(expr);
+        let (mut name, _) = figure_colname(expr);
         if taken.contains(&name) {
-            continue;
+            if !repeats {
+                continue;
+            }
+            let base = name.clone();
+            name = (2..).map(|n| format!("{base}{NAME_SUFFIX}{n}")).find(|n| !taken.contains(n)).unwrap_or(base);
         }
         taken.push(name.clone());
         *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
@@ -219,6 +313,30 @@ fn figure_colname(expr: &Expr) -> (String, u8) {
         Expr::CompoundIdentifier(ids) => (ids.last().map(|i| i.value.clone()).unwrap_or_default(), 2),
         Expr::Function(f) => (f.name.0.last().and_then(part).unwrap_or("?column?").to_ascii_lowercase(), 2),
         Expr::Nested(e) => figure_colname(e),
+        // `s[i]` is named after `s`, `(f(x))[1]` after `f`; `x.field` after the field.
+        Expr::CompoundFieldAccess { root, access_chain } => match access_chain.last() {
+            Some(datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(id))) => (id.value.clone(), 2),
+            _ => figure_colname(root),
+        },
+        // SQL's special forms are function calls in PostgreSQL, named after the function.
+        Expr::Extract { .. } => ("extract".into(), 2),
+        Expr::Substring { .. } => ("substring".into(), 2),
+        Expr::Position { .. } => ("position".into(), 2),
+        Expr::Overlay { .. } => ("overlay".into(), 2),
+        Expr::Ceil { .. } => ("ceil".into(), 2),
+        Expr::Floor { .. } => ("floor".into(), 2),
+        Expr::Trim { trim_where, .. } => {
+            use datafusion::sql::sqlparser::ast::TrimWhereField;
+            let name = match trim_where {
+                Some(TrimWhereField::Leading) => "ltrim",
+                Some(TrimWhereField::Trailing) => "rtrim",
+                _ => "btrim",
+            };
+            (name.into(), 2)
+        }
+        // `interval '1 day'` and `date '2024-01-01'` are casts of a literal: the type's name.
+        Expr::Interval(_) => ("interval".into(), 1),
+        Expr::TypedString(t) => (postgres_type_name(&t.data_type), 1),
         Expr::Cast { expr, data_type, .. } => {
             let inner = figure_colname(expr);
             if inner.1 > 1 {
@@ -259,6 +377,7 @@ fn postgres_type_name(dt: &DataType) -> String {
         DataType::Real | DataType::Float4 => "float4".into(),
         DataType::Numeric(_) | DataType::Decimal(_) => "numeric".into(),
         DataType::Date => "date".into(),
+        DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => "timestamptz".into(),
         DataType::Timestamp(_, _) => "timestamp".into(),
         DataType::Interval { .. } => "interval".into(),
         other => other.to_string().to_ascii_lowercase(),
@@ -409,14 +528,37 @@ impl VisitorMut for Rewriter<'_> {
 
 /// PostgreSQL reads a scalar function in FROM as a one-row table with one column named after
 /// the alias: `string_to_array(...) s` (Grafana's table list) becomes `(SELECT
-/// string_to_array(...) AS s) AS s`. (`generate_series(...) AS i` keeps DataFusion's column name
-/// `value`, which queries here rely on; PostgreSQL would name it `i`.)
+/// string_to_array(...) AS s) AS s`. A set-returning function of one column names its column
+/// the same way: `generate_series(...) AS i` has a column `i`, and without an alias the column
+/// is `generate_series` (DataFusion would say `value`).
 fn scalar_functions_in_from(factor: &mut TableFactor) {
-    use datafusion::sql::sqlparser::ast::TableAlias;
-    let TableFactor::Table { name, args: Some(args), alias: Some(alias), .. } = factor else { return };
+    use datafusion::sql::sqlparser::ast::{TableAlias, TableAliasColumnDef};
+    let TableFactor::Table { name, args: Some(args), alias, .. } = factor else { return };
+    let is_series = match name.0.as_slice() {
+        [f] => part(f).is_some_and(|f| f.eq_ignore_ascii_case("generate_series")),
+        [schema, f] => {
+            part(schema).is_some_and(|s| s.eq_ignore_ascii_case(PG_CATALOG))
+                && part(f).is_some_and(|f| f.eq_ignore_ascii_case("generate_series"))
+        }
+        _ => false,
+    };
+    if is_series {
+        let function = "generate_series";
+        let alias = alias.get_or_insert_with(|| TableAlias {
+            explicit: true,
+            name: Ident::new(function),
+            columns: vec![],
+            at: None,
+        });
+        if alias.columns.is_empty() {
+            alias.columns = vec![TableAliasColumnDef { name: alias.name.clone(), data_type: None }];
+        }
+        return;
+    }
     let Some(function) = (name.0.len() == 1).then(|| part(&name.0[0])).flatten().map(str::to_ascii_lowercase) else {
         return;
     };
+    let Some(alias) = alias else { return };
     if !alias.columns.is_empty() {
         return;
     }
@@ -784,7 +926,11 @@ mod tests {
 
     #[test]
     fn user_is_current_user() {
-        assert_eq!(rw("SELECT user, \"user\" FROM t"), "SELECT pg_current_user(), \"user\" FROM t");
+        // Both columns are named `user`; the second `user` DataFusion sees carries a suffix.
+        assert_eq!(
+            rw("SELECT user, \"user\" FROM t"),
+            "SELECT pg_current_user() AS \"user\u{1f}2\", \"user\" FROM t"
+        );
     }
 
     #[test]
@@ -827,7 +973,18 @@ mod tests {
         assert_eq!(
             rw("SELECT channel, count(*), sum(revenue), 1, version(), x::text, 1::int, count(distinct x) FROM t"),
             "SELECT channel, count(*) AS \"count\", sum(revenue) AS \"sum\", 1 AS \"?column?\", version() AS \"version\", \
-             x::TEXT AS \"x\", 1::INT AS \"int4\", count(DISTINCT x) FROM t"
+             x::TEXT AS \"x\", 1::INT AS \"int4\", count(DISTINCT x) AS \"count\u{1f}2\" FROM t"
+        );
+        assert_eq!(shown_name("count\u{1f}2"), "count");
+        // A table's columns need distinct names: DataFusion's stay.
+        assert_eq!(
+            rw("CREATE TABLE n AS SELECT count(a), count(b) FROM t"),
+            "CREATE TABLE n AS SELECT count(a) AS \"count\", count(b) FROM t"
+        );
+        assert_eq!(
+            rw("SELECT extract(year FROM d), trim(s), s[1], interval '1 day', timestamptz '2024-01-01' FROM t"),
+            "SELECT EXTRACT(YEAR FROM d) AS \"extract\", TRIM(s) AS \"btrim\", s[1] AS \"s\", INTERVAL '1 day' AS \"interval\", \
+             TIMESTAMPTZ '2024-01-01' AS \"timestamptz\" FROM t"
         );
         assert_eq!(rw("SELECT 1 UNION SELECT 2"), "SELECT 1 AS \"?column?\" UNION SELECT 2");
     }

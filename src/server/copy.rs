@@ -11,6 +11,7 @@ use super::encode::{EncodeError, write_binary, write_text};
 use super::params;
 use crate::error::{Error, Result, sqlstate};
 use crate::pg::copy::CopyFormat;
+use crate::pg::rewrite::shown_name;
 use crate::session::{CopyIn, CopyOut};
 use crate::store::Store;
 use bytes::{BufMut, BytesMut};
@@ -463,7 +464,7 @@ fn copy_out_header(format: &CopyFormat, schema: &datafusion::arrow::datatypes::S
         }
         CopyFormat::Csv { header: true, delimiter, quote, .. } => {
             let names: Vec<String> =
-                schema.fields().iter().map(|f| csv_value(f.name(), *delimiter, *quote, "")).collect();
+                schema.fields().iter().map(|f| csv_value(shown_name(f.name()), *delimiter, *quote, "")).collect();
             prefix.put_slice(names.join(&(*delimiter as char).to_string()).as_bytes());
             prefix.put_u8(b'\n');
         }

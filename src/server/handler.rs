@@ -332,7 +332,7 @@ fn fields(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
         .enumerate()
         .map(|(i, f)| {
             let t = params::pg_type_for(Some(f.data_type()));
-            FieldInfo::new(f.name().clone(), None, None, t, format_for(format, i))
+            FieldInfo::new(pg::rewrite::shown_name(f.name()).to_string(), None, None, t, format_for(format, i))
                 .with_type_modifier(pg::types::type_modifier(f.data_type()))
         })
         .collect()

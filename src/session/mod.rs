@@ -129,6 +129,7 @@ impl Engine {
         information.attach(ctx.state().catalog_list());
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
         crate::pg::datetime::register(&ctx);
+        crate::pg::in_array::register(&ctx);
         crate::pg::substring_regex::register(&ctx);
         crate::pg::to_char::register(&ctx);
         Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![] })

@@ -202,7 +202,11 @@ pub async fn server(dir: &Path) -> RunningServer {
 }
 
 pub async fn connect(server: &RunningServer) -> tokio_postgres::Client {
-    let conn_str = format!("host=127.0.0.1 port={} user=journey dbname=journeydb", server.addr.port());
+    connect_as(server, "journey").await
+}
+
+pub async fn connect_as(server: &RunningServer, user: &str) -> tokio_postgres::Client {
+    let conn_str = format!("host=127.0.0.1 port={} user={user} dbname=journeydb", server.addr.port());
     let (client, connection) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await.expect("connect");
     tokio::spawn(async move {
         let _ = connection.await;

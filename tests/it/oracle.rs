@@ -1,6 +1,6 @@
 //! PostgreSQL 15 (Debian's `postgresql-15`, started here on a private port) as the oracle:
 //! every statement of `sql/oracle/*.sql` runs on it and on journeydb in the simple protocol;
-//! the answers, as the text both send, must be the same, and where PostgreSQL fails journeydb
+//! the answers, column names and rows as the text both send, must be the same, and where PostgreSQL fails journeydb
 //! must fail with the same SQLSTATE.
 
 use crate::fixture;
@@ -94,12 +94,15 @@ async fn connect(port: u16, dbname: &str) -> Client {
     client
 }
 
-/// A statement's answer: its rows as text, or the SQLSTATE of its error.
+/// A statement's answer: its column names, then its rows, as text; or the SQLSTATE of its error.
 async fn answer(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
     match client.simple_query(sql).await {
         Ok(messages) => Ok(messages
             .iter()
             .filter_map(|m| match m {
+                SimpleQueryMessage::RowDescription(columns) => {
+                    Some(columns.iter().map(|c| Some(format!("column {}", c.name()))).collect())
+                }
                 SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
                 _ => None,
             })
@@ -142,5 +145,5 @@ async fn answers_and_errors_as_postgresql_15_gives_them() {
     assert!(checked > 20, "only {checked} statements");
     assert!(differences.is_empty(), "{} of {checked} differ:\n{}", differences.len(), differences.join("\n"));
     // The server kept serving through the errors.
-    assert_eq!(answer(&ours, "SELECT 1").await, Ok(vec![vec![Some("1".to_string())]]));
+    assert_eq!(answer(&ours, "SELECT 1 AS one").await, Ok(vec![vec![Some("column one".into())], vec![Some("1".into())]]));
 }

@@ -321,7 +321,7 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
     let ctas = tokio::spawn(async move {
         client
             .batch_execute(
-                "CREATE TABLE big AS SELECT e.*, g.value AS copy FROM events e CROSS JOIN generate_series(1, 400) g",
+                "CREATE TABLE big AS SELECT e.*, g AS copy FROM events e CROSS JOIN generate_series(1, 400) g",
             )
             .await
     });
@@ -395,9 +395,9 @@ async fn delete_rewrites_only_the_files_it_touches() {
     let client = fixture::connect(&server).await;
     client
         .batch_execute(
-            "CREATE TABLE d AS SELECT value AS id FROM generate_series(1, 100); \
-             INSERT INTO d SELECT value FROM generate_series(101, 200); \
-             INSERT INTO d SELECT value FROM generate_series(201, 300)",
+            "CREATE TABLE d AS SELECT generate_series AS id FROM generate_series(1, 100); \
+             INSERT INTO d SELECT generate_series FROM generate_series(101, 200); \
+             INSERT INTO d SELECT generate_series FROM generate_series(201, 300)",
         )
         .await
         .expect("three files");
