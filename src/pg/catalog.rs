@@ -4,6 +4,7 @@
 //! and the rewriter uses that to prune client queries that join them.
 
 use super::types::{self, BUILTIN, PgType};
+use super::information_schema::INFORMATION_SCHEMA;
 use crate::journey::JOURNEY_SCHEMA;
 use crate::store::{RelationKind, STORE_SCHEMA, Store, ViewPlanner};
 use datafusion::arrow::array::{ArrayRef, new_empty_array};
@@ -145,24 +146,26 @@ pub fn function_oid(name: &str, kind: &str) -> u32 {
 
 /// The OID of the relation a `regclass` input names (`name`, `schema.name`, quoted or not, or
 /// an OID), looked up as PostgreSQL does: a schema-qualified name in that schema; an
-/// unqualified one in `pg_catalog`, then in each schema of the search path.
-pub fn regclass_oid(store: &Store, search_path: &str, input: &str) -> Option<u32> {
+/// unqualified one in `pg_catalog`, then along the search path (`path`, its schemas in order).
+pub fn regclass_oid(store: &Store, path: &[String], input: &str) -> Option<u32> {
     if let Ok(o) = input.trim().parse::<u32>() {
         return Some(o);
     }
     let parts = super::functions::parse_ident(input);
-    let find = |schema: &str, name: &str| -> Option<u32> {
+    let oid = |schema: &str, name: &str| -> Option<u32> {
+        if !super::search_path::has_relation(store, schema, name) {
+            return None;
+        }
         match schema {
-            PG_CATALOG => TABLES.contains(&name).then(|| catalog_table_oid(name)),
-            JOURNEY_SCHEMA => crate::journey::VIEWS.contains(&name).then(|| journey_view_oid(name)),
-            s => store.relation_kind(s, name).map(|_| relation_oid(s, name)),
+            PG_CATALOG => Some(catalog_table_oid(name)),
+            JOURNEY_SCHEMA => Some(journey_view_oid(name)),
+            INFORMATION_SCHEMA => None,
+            s => Some(relation_oid(s, name)),
         }
     };
     match parts.as_slice() {
-        [schema, name] => find(schema, name),
-        [name] => {
-            std::iter::once(PG_CATALOG.to_string()).chain(search_path_schemas(search_path)).find_map(|s| find(&s, name))
-        }
+        [schema, name] => oid(schema, name),
+        [name] => super::search_path::find(store, path, name).and_then(|s| oid(&s, name)),
         _ => None,
     }
 }
@@ -182,24 +185,11 @@ pub fn regclass_name(store: &Store, oid: u32) -> Option<String> {
     })
 }
 
-/// The schemas of a `search_path` setting, in order. `"$user"` is skipped: unqualified names
-/// in queries resolve in `public` whatever the user's name (the demo user `journey` would
-/// otherwise find the journey model's views first).
-pub fn search_path_schemas(search_path: &str) -> Vec<String> {
-    search_path
-        .split(',')
-        .map(str::trim)
-        .filter(|s| *s != "\"$user\"" && *s != "$user")
-        .map(|s| super::functions::parse_ident(s).concat())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-const TABLES: [&str; 33] = [
+pub(crate) const TABLES: [&str; 33] = [
     "pg_am",
     "pg_attrdef",
     "pg_auth_members",

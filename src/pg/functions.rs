@@ -214,6 +214,7 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     let text = DataType::Utf8;
     let int8 = DataType::Int64;
     register_settings(ctx, settings.clone());
+    let path = super::search_path::of_session(store.clone(), settings.clone(), info);
     // Every object is readable by every user: journeydb has no grants yet.
     for name in PRIVILEGE_CHECKS {
         ctx.register_udf(ScalarUDF::from(KernelUdf {
@@ -225,7 +226,14 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     }
     ctx.register_udf(udf("version", vec![], text.clone(), constant_text(super::version_string())));
     ctx.register_udf(udf("current_database", vec![], text.clone(), constant_text(info.database.clone())));
-    ctx.register_udf(udf("current_schema", vec![], text.clone(), constant_text("public".into())));
+    // current_schema(): the first schema of the search path that exists (NULL when none does).
+    let first = path.clone();
+    ctx.register_udf(udf(
+        "current_schema",
+        vec![],
+        text.clone(),
+        Arc::new(move |_, rows| Ok(Arc::new(StringArray::from(vec![first().into_iter().next(); rows])) as ArrayRef)),
+    ));
     // `user`, `current_user`, `session_user` (the rewriter calls the pg_ forms: the parser
     // reads the bare keywords as calls without an argument list).
     for name in ["current_user", "session_user", "pg_current_user", "pg_session_user"] {
@@ -324,11 +332,13 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     ));
     // current_schemas(include_implicit): the search path that exists, pg_catalog first when
     // implicit schemas are asked for (pgjdbc's getSchemas reads element 1).
+    let schemas = path.clone();
     ctx.register_udf(udf(
         "current_schemas",
         vec![DataType::Boolean],
         DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new("item", DataType::Utf8, true))),
-        Arc::new(|a, rows| {
+        Arc::new(move |a, rows| {
+            let path = schemas();
             let implicit = a[0].as_boolean();
             let mut builder =
                 datafusion::arrow::array::ListBuilder::new(datafusion::arrow::array::StringBuilder::new());
@@ -337,10 +347,12 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
                     builder.append_null();
                     continue;
                 }
-                if implicit.value(i) {
-                    builder.values().append_value("pg_catalog");
+                if implicit.value(i) && !path.iter().any(|s| s == super::catalog::PG_CATALOG) {
+                    builder.values().append_value(super::catalog::PG_CATALOG);
                 }
-                builder.values().append_value("public");
+                for s in &path {
+                    builder.values().append_value(s);
+                }
                 builder.append(true);
             }
             Ok(Arc::new(builder.finish()) as ArrayRef)
@@ -360,33 +372,34 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             ) as ArrayRef)
         }),
     ));
-    // Every relation and function is in a schema on the search path (public or pg_catalog).
-    // The search path is public then pg_catalog: everything is visible but the journey model's
-    // views, which are reached as `journey.<name>` (as in PostgreSQL, where a schema outside the
-    // search path is not visible).
-    let journey_views: Vec<i64> =
-        crate::journey::VIEWS.iter().map(|v| i64::from(super::catalog::journey_view_oid(v))).collect();
+    // A relation is visible when its unqualified name finds it: pg_catalog's tables always,
+    // others when theirs is the first schema of the search path with that name.
     let visible_store = store.clone();
+    let visible_path = path.clone();
     ctx.register_udf(udf(
         "pg_table_is_visible",
         vec![int8.clone()],
         DataType::Boolean,
         Arc::new(move |a, _| {
-            // Relations of schemas other than public are off the search path too.
-            let mut hidden = journey_views.clone();
-            hidden.extend(
-                store_relations(&visible_store)
-                    .iter()
-                    .filter(|(s, _, _)| s != crate::store::STORE_SCHEMA)
-                    .map(|(s, n, _)| i64::from(relation_oid(s, n))),
-            );
+            let path = visible_path();
+            let mut relations: std::collections::HashMap<u32, (String, String)> = super::catalog::TABLES
+                .iter()
+                .map(|t| (super::catalog::regclass_oid(&visible_store, &[], &format!("pg_catalog.{t}")), t))
+                .filter_map(|(o, t)| Some((o?, (super::catalog::PG_CATALOG.to_string(), t.to_string()))))
+                .collect();
+            for v in crate::journey::VIEWS {
+                let schema = crate::journey::JOURNEY_SCHEMA.to_string();
+                relations.insert(super::catalog::journey_view_oid(v), (schema, v.to_string()));
+            }
+            for (s, n, _) in store_relations(&visible_store) {
+                relations.insert(relation_oid(&s, &n), (s, n));
+            }
             // An OID that names no relation is NULL, as in PostgreSQL.
             Ok(Arc::new(
                 oids(&a[0])
                     .map(|o| {
-                        let o = o?;
-                        u32::try_from(o).ok().and_then(|r| super::catalog::regclass_name(&visible_store, r))?;
-                        Some(!hidden.contains(&o))
+                        let (schema, name) = relations.get(&u32::try_from(o?).ok()?)?;
+                        Some(super::search_path::find(&visible_store, &path, name).as_ref() == Some(schema))
                     })
                     .collect::<BooleanArray>(),
             ) as ArrayRef)
@@ -575,14 +588,14 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
     // in PostgreSQL (`to_regclass` gives NULL instead).
     for (name, strict) in [("pg_regclass_oid", true), ("to_regclass", false)] {
         let store = store.clone();
-        let settings = settings.clone();
+        let path = path.clone();
         ctx.register_udf(udf(
             name,
             vec![text.clone()],
             DataType::UInt32,
             Arc::new(move |a, _| {
                 let names = a[0].as_string::<i32>();
-                let search_path = lock(&settings).get("search_path").unwrap_or_default();
+                let search_path = path();
                 let mut out = Vec::with_capacity(names.len());
                 for n in names.iter() {
                     let Some(n) = n else {

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 pub const INFORMATION_SCHEMA: &str = "information_schema";
 
-const TABLES: [&str; 7] =
+pub(crate) const TABLES: [&str; 7] =
     ["columns", "key_column_usage", "referential_constraints", "schemata", "table_constraints", "tables", "views"];
 
 /// The schema; it reads the session's catalogs, set once the session's context exists (held

@@ -10,6 +10,7 @@ pub mod functions;
 pub mod in_array;
 pub mod information_schema;
 pub mod rewrite;
+pub mod search_path;
 pub mod settings;
 pub mod substring_regex;
 pub mod to_char;

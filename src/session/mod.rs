@@ -9,6 +9,7 @@ use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
 use crate::pg::information_schema::{INFORMATION_SCHEMA, InformationSchema};
 use crate::pg::settings::{self, SharedSettings};
 use crate::pg::{functions, rewrite};
+use crate::store::catalog::SEARCH_PATH_SCHEMA;
 use crate::store::{STORE_SCHEMA, Store, StoreCatalog, TempTables, ViewPlanner};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -115,6 +116,7 @@ impl Engine {
         ));
         let temporary = TempTables::default();
         let information = Arc::new(InformationSchema::new(user));
+        let path = crate::pg::search_path::of_session(self.store.clone(), settings.clone(), &info);
         let catalog = StoreCatalog::new(
             self.store.clone(),
             vec![
@@ -124,30 +126,32 @@ impl Engine {
             ],
             Some(views),
             Some(temporary.clone()),
-        );
-        let ctx = self.context(catalog)?;
+        )
+        .with_search_path(path.clone());
+        let ctx = self.context(catalog, SEARCH_PATH_SCHEMA)?;
         information.attach(ctx.state().catalog_list());
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
         crate::pg::datetime::register(&ctx);
         crate::pg::in_array::register(&ctx);
         crate::pg::substring_regex::register(&ctx);
         crate::pg::to_char::register(&ctx);
-        Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![] })
+        Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![], path })
     }
 
     /// The context the journey model's views are planned in: the store's `public` tables and
     /// the journey functions, nothing per session.
     pub fn view_context(&self) -> datafusion::error::Result<SessionContext> {
-        self.context(StoreCatalog::new(self.store.clone(), vec![], None, None)).map_err(|e| match e {
+        self.context(StoreCatalog::new(self.store.clone(), vec![], None, None), STORE_SCHEMA).map_err(|e| match e {
             Error::DataFusion(e) => e,
             other => datafusion::error::DataFusionError::External(Box::new(other)),
         })
     }
 
-    /// A context over `catalog`, with the journey functions.
-    fn context(&self, catalog: StoreCatalog) -> Result<SessionContext> {
+    /// A context over `catalog`, with the journey functions; unqualified names are looked up in
+    /// `default_schema`.
+    fn context(&self, catalog: StoreCatalog, default_schema: &str) -> Result<SessionContext> {
         let mut config = SessionConfig::new()
-            .with_default_catalog_and_schema(CATALOG, STORE_SCHEMA)
+            .with_default_catalog_and_schema(CATALOG, default_schema)
             .with_create_default_catalog_and_schema(false)
             // Ours (PostgreSQL's type names, views apart from tables) is in the catalog instead.
             .with_information_schema(false)
@@ -203,7 +207,7 @@ impl ViewPlanner for Views {
             None,
         );
         let ctx =
-            self.engine.context(catalog).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            self.engine.context(catalog, STORE_SCHEMA).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         match ctx.state().create_logical_plan(sql).await {
             Ok(plan) => Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string())))),
             // Listed without columns (catalog queries keep working); reading it fails with why.
@@ -285,6 +289,8 @@ pub struct Session {
     temporary: TempTables,
     /// The parameter values of the INSERT running now.
     params: Vec<ScalarValue>,
+    /// The schemas of the search path, as they are now.
+    path: crate::store::catalog::SearchPathFn,
 }
 
 /// What a statement needs from the extended protocol's Describe.

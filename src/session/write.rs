@@ -16,7 +16,7 @@
 use super::{CATALOG, Output, Session};
 use crate::error::{Error, Result, sqlstate};
 use crate::pg::copy::{CopyFormat, copy_format};
-use crate::store::{FileWriter, RelationKind, STORE_SCHEMA, check_new_name};
+use crate::store::{FileWriter, RelationKind, check_new_name};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::TableReference;
@@ -88,10 +88,12 @@ fn has_subquery(e: &Expr) -> bool {
 
 impl Session {
     /// `(schema, name)` of an object name: `name`, `schema.name` or `database.schema.name`.
+    /// An unqualified name is the relation the search path finds, or, when there is none, one
+    /// to create in the first schema of the search path (as in PostgreSQL).
     pub(super) fn resolve(&self, name: &ObjectName) -> Result<(String, String)> {
         let parts: Vec<String> = name.0.iter().map(part).collect();
         match parts.as_slice() {
-            [n] => Ok((STORE_SCHEMA.to_string(), n.clone())),
+            [n] => Ok((self.unqualified_schema(n)?, n.clone())),
             [s, n] => Ok((s.clone(), n.clone())),
             [d, s, n] if d == CATALOG || *d == self.info.database => Ok((s.clone(), n.clone())),
             _ => Err(Error::sql(
@@ -101,9 +103,23 @@ impl Session {
         }
     }
 
+    /// `(schema, name)` of a relation to create: an unqualified name goes into the first schema
+    /// of the search path, whatever later schemas hold.
+    fn resolve_new(&self, name: &ObjectName) -> Result<(String, String)> {
+        match name.0.as_slice() {
+            [n] => {
+                let schema = (self.path)().into_iter().next().ok_or_else(|| {
+                    Error::sql(sqlstate::INVALID_SCHEMA_NAME, "no schema has been selected to create in")
+                })?;
+                Ok((schema, part(n)))
+            }
+            _ => self.resolve(name),
+        }
+    }
+
     fn resolve_reference(&self, r: &TableReference) -> Result<(String, String)> {
         match r {
-            TableReference::Bare { table } => Ok((STORE_SCHEMA.to_string(), table.to_string())),
+            TableReference::Bare { table } => Ok((self.unqualified_schema(table)?, table.to_string())),
             TableReference::Partial { schema, table } => Ok((schema.to_string(), table.to_string())),
             TableReference::Full { catalog, schema, table } => {
                 if catalog.as_ref() == CATALOG || catalog.as_ref() == self.info.database {
@@ -116,6 +132,19 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The schema of the search path an unqualified name is in, else the first (where a new
+    /// relation of that name is created); 3F000 when the search path names no schema.
+    fn unqualified_schema(&self, name: &str) -> Result<String> {
+        let path = (self.path)();
+        let store = self.engine.store();
+        if let Some(s) = path.iter().find(|s| crate::pg::search_path::has_relation(store, s, name)) {
+            return Ok(s.clone());
+        }
+        path.into_iter().next().ok_or_else(|| {
+            Error::sql(sqlstate::INVALID_SCHEMA_NAME, "no schema has been selected to create in")
+        })
     }
 
     /// The temporary table an unqualified name means, if any.
@@ -180,7 +209,7 @@ impl Session {
                 Ok(Output::Command(if ct.query.is_some() { format!("SELECT {rows}") } else { "CREATE TABLE".into() }))
             }
             Statement::CreateTable(ct) => {
-                let (schema, name) = self.resolve(&ct.name)?;
+                let (schema, name) = self.resolve_new(&ct.name)?;
                 if ct.if_not_exists && store.has_table_in(&schema, &name) {
                     return Ok(Output::Command("CREATE TABLE".into()));
                 }
@@ -207,7 +236,7 @@ impl Session {
                         "materialized and temporary views, and views with a column list, are not supported",
                     ));
                 }
-                let (schema, name) = self.resolve(&v.name)?;
+                let (schema, name) = self.resolve_new(&v.name)?;
                 // Planning checks the query now, as PostgreSQL does.
                 self.plan(stmt).await?;
                 let sql = v.query.to_string();

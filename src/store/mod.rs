@@ -19,7 +19,7 @@
 //!   table is listed, and every query that scans it fails with an error naming the file
 //!   (SQLSTATE XX001). Other tables are unaffected.
 
-mod catalog;
+pub mod catalog;
 pub mod import;
 mod table;
 mod write;

@@ -206,7 +206,15 @@ fn undefined_table(schema: &str, name: &str) -> Error {
     Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{name}\" does not exist"))
 }
 
+/// A schema that does not exist, or (42501) one journeydb keeps for itself: its relations are
+/// the catalog's and the journey model's, read-only.
 fn undefined_schema(schema: &str) -> Error {
+    if super::RESERVED_SCHEMAS.contains(&schema) {
+        return Error::sql(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("permission denied for schema {schema}: its relations are journeydb's own, read-only"),
+        );
+    }
     Error::sql(sqlstate::INVALID_SCHEMA_NAME, format!("schema \"{schema}\" does not exist"))
 }
 
