@@ -1,5 +1,6 @@
 //! Limits: the connection limit (53300 beyond it, a freed place is taken again) and the memory
-//! limit (a sort larger than the memory spills and answers; what cannot spill fails with 53200),
+//! limit (a sort or a per-key window larger than the memory spills and answers; what cannot
+//! spill fails with 53200),
 //! the server serving every other connection throughout.
 
 use crate::fixture;
@@ -78,6 +79,27 @@ async fn queries_larger_than_the_memory_limit_spill_or_fail_with_53200() {
     }
     assert_eq!(lines, 2_000_000);
     assert!(ordered, "the spilled sort still sorts");
+    // A window over 2 million rows grouped per key (journeydb's HashWindowExec): its rows
+    // spill into files by key and each file is evaluated on its own; the same answer as the
+    // per-key counts give (each of the 100 copies of a person's events numbered 1..n).
+    let window = "SELECT count(*), CAST(sum(rn) AS BIGINT) FROM (SELECT row_number() OVER (PARTITION BY concat(e.user_id, '/', g) \
+                  ORDER BY e.event_time) AS rn FROM events e CROSS JOIN generate_series(1, 100) g) x";
+    let plan: Vec<String> = client
+        .query(&format!("EXPLAIN {window}"), &[])
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.get::<_, String>(1))
+        .collect();
+    assert!(plan.iter().any(|p| p.contains("HashWindowExec")), "{plan:?}");
+    let row = client.query_one(window, &[]).await.expect("the window spills and answers");
+    let (count, sum): (i64, i64) = (row.get(0), row.get(1));
+    let expected: i64 = client
+        .query_one("SELECT CAST(sum(c * (c + 1) / 2) AS BIGINT) FROM (SELECT count(*) AS c FROM events GROUP BY user_id) t", &[])
+        .await
+        .expect("expected")
+        .get(0);
+    assert_eq!((count, sum), (2_000_000, 100 * expected));
     // A hash join's build side cannot spill: 53200 when it does not fit, and the server serves on.
     let big = "SELECT e.page_url || e.user_id || e.anonymous_id || g AS k FROM events e CROSS JOIN generate_series(1, 100) g";
     let err = client

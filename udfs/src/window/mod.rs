@@ -3,3 +3,4 @@
 pub mod attribute;
 pub mod hash_window;
 pub mod sessionize;
+pub mod spill_buckets;
