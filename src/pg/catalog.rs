@@ -3,8 +3,8 @@
 //! triggers, ...) exist with their PostgreSQL columns and no rows; [`ALWAYS_EMPTY`] lists them,
 //! and the rewriter uses that to prune client queries that join them.
 
-use super::types::{self, BUILTIN, PgType};
 use super::information_schema::INFORMATION_SCHEMA;
+use super::types::{self, BUILTIN, PgType};
 use crate::journey::JOURNEY_SCHEMA;
 use crate::store::{RelationKind, STORE_SCHEMA, Store, ViewPlanner};
 use datafusion::arrow::array::{ArrayRef, new_empty_array};

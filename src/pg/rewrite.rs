@@ -18,9 +18,9 @@
 
 use super::catalog::{ALWAYS_EMPTY, PG_CATALOG};
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CopySource, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
-    ObjectName, ObjectNamePart, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TimezoneInfo, Value, VisitMut,
-    VisitorMut,
+    BinaryOperator, CastKind, CopySource, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,
+    TableFactor, TimezoneInfo, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -927,10 +927,7 @@ mod tests {
     #[test]
     fn user_is_current_user() {
         // Both columns are named `user`; the second `user` DataFusion sees carries a suffix.
-        assert_eq!(
-            rw("SELECT user, \"user\" FROM t"),
-            "SELECT pg_current_user() AS \"user\u{1f}2\", \"user\" FROM t"
-        );
+        assert_eq!(rw("SELECT user, \"user\" FROM t"), "SELECT pg_current_user() AS \"user\u{1f}2\", \"user\" FROM t");
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub fn of_session(store: Arc<Store>, settings: SharedSettings, info: &SessionInf
 }
 
 fn exists(store: &Store, schema: &str) -> bool {
-    schema == PG_CATALOG || schema == JOURNEY_SCHEMA || schema == INFORMATION_SCHEMA || store.schema_dir(schema).is_some()
+    schema == PG_CATALOG
+        || schema == JOURNEY_SCHEMA
+        || schema == INFORMATION_SCHEMA
+        || store.schema_dir(schema).is_some()
 }
 
 /// Whether `schema` holds a relation called `name` (a table or view of the store, a journey

@@ -206,8 +206,10 @@ impl ViewPlanner for Views {
             Some(Arc::new(Views { engine: self.engine.clone(), depth: self.depth + 1 })),
             None,
         );
-        let ctx =
-            self.engine.context(catalog, STORE_SCHEMA).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let ctx = self
+            .engine
+            .context(catalog, STORE_SCHEMA)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         match ctx.state().create_logical_plan(sql).await {
             Ok(plan) => Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string())))),
             // Listed without columns (catalog queries keep working); reading it fails with why.

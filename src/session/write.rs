@@ -142,9 +142,9 @@ impl Session {
         if let Some(s) = path.iter().find(|s| crate::pg::search_path::has_relation(store, s, name)) {
             return Ok(s.clone());
         }
-        path.into_iter().next().ok_or_else(|| {
-            Error::sql(sqlstate::INVALID_SCHEMA_NAME, "no schema has been selected to create in")
-        })
+        path.into_iter()
+            .next()
+            .ok_or_else(|| Error::sql(sqlstate::INVALID_SCHEMA_NAME, "no schema has been selected to create in"))
     }
 
     /// The temporary table an unqualified name means, if any.

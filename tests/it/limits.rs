@@ -95,13 +95,17 @@ async fn queries_larger_than_the_memory_limit_spill_or_fail_with_53200() {
     let row = client.query_one(window, &[]).await.expect("the window spills and answers");
     let (count, sum): (i64, i64) = (row.get(0), row.get(1));
     let expected: i64 = client
-        .query_one("SELECT CAST(sum(c * (c + 1) / 2) AS BIGINT) FROM (SELECT count(*) AS c FROM events GROUP BY user_id) t", &[])
+        .query_one(
+            "SELECT CAST(sum(c * (c + 1) / 2) AS BIGINT) FROM (SELECT count(*) AS c FROM events GROUP BY user_id) t",
+            &[],
+        )
         .await
         .expect("expected")
         .get(0);
     assert_eq!((count, sum), (2_000_000, 100 * expected));
     // A hash join's build side cannot spill: 53200 when it does not fit, and the server serves on.
-    let big = "SELECT e.page_url || e.user_id || e.anonymous_id || g AS k FROM events e CROSS JOIN generate_series(1, 100) g";
+    let big =
+        "SELECT e.page_url || e.user_id || e.anonymous_id || g AS k FROM events e CROSS JOIN generate_series(1, 100) g";
     let err = client
         .query(&format!("SELECT count(*) FROM ({big}) a JOIN ({big}) b ON a.k = b.k"), &[])
         .await

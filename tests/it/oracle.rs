@@ -145,5 +145,8 @@ async fn answers_and_errors_as_postgresql_15_gives_them() {
     assert!(checked > 20, "only {checked} statements");
     assert!(differences.is_empty(), "{} of {checked} differ:\n{}", differences.len(), differences.join("\n"));
     // The server kept serving through the errors.
-    assert_eq!(answer(&ours, "SELECT 1 AS one").await, Ok(vec![vec![Some("column one".into())], vec![Some("1".into())]]));
+    assert_eq!(
+        answer(&ours, "SELECT 1 AS one").await,
+        Ok(vec![vec![Some("column one".into())], vec![Some("1".into())]])
+    );
 }

@@ -18,6 +18,7 @@
 //! require an ordering, and no order-preserving operator between it and the root does (the root
 //! counts as needing its order, so a query's result order is never changed).
 
+use super::spill_buckets::Buckets;
 use crate::common::report::rows_by_group;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat, concat_batches, take_record_batch};
@@ -26,7 +27,10 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SpillFile;
+use datafusion::execution::disk_manager::DiskManager;
 use datafusion::execution::memory_pool::MemoryConsumer;
+use datafusion::execution::memory_pool::MemoryReservation;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::window::{StandardWindowExpr, StandardWindowFunctionExpr};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalSortExpr};
@@ -36,18 +40,14 @@ use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricsSet, SpillMetrics};
 use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::spill::SpillManager;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowUDFExpr};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, PlanProperties, WindowExpr,
 };
-use super::spill_buckets::Buckets;
-use datafusion::execution::SpillFile;
-use datafusion::execution::disk_manager::DiskManager;
-use datafusion::execution::memory_pool::MemoryReservation;
-use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricsSet, SpillMetrics};
-use datafusion::physical_plan::spill::SpillManager;
 use futures::StreamExt;
 use std::collections::VecDeque;
 use std::fmt;
@@ -457,7 +457,9 @@ impl Driver {
         drop(batches);
         let out = self.this.evaluate(all)?;
         let size = self.batch_size;
-        Ok(Some((0..out.num_rows()).step_by(size).map(|from| out.slice(from, size.min(out.num_rows() - from))).collect()))
+        Ok(Some(
+            (0..out.num_rows()).step_by(size).map(|from| out.slice(from, size.min(out.num_rows() - from))).collect(),
+        ))
     }
 }
 

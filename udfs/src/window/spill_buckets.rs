@@ -24,10 +24,13 @@ pub const MAX_LEVEL: u32 = 4;
 /// rows of one input partition spread over every file.
 const SEED: u64 = 0x006a_6f75_726e_6579;
 
+/// An Arrow IPC stream into a spill file, opened at the file's first rows.
+type Writer = StreamWriter<BufWriter<Box<dyn SpillWriter>>>;
+
 /// Rows being written to [`FANOUT`] files (Arrow IPC streams, as DataFusion's own spill files
 /// are) by the hash bits of one level.
 pub struct Buckets {
-    files: Vec<(Arc<dyn SpillFile>, Option<StreamWriter<BufWriter<Box<dyn SpillWriter>>>>)>,
+    files: Vec<(Arc<dyn SpillFile>, Option<Writer>)>,
     schema: SchemaRef,
     level: u32,
 }
