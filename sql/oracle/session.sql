@@ -35,3 +35,24 @@ SELECT to_char(date '2024-07-09', 'YYYY-MM-DD HH24:MI:SS'), to_char(timestamptz 
 SELECT to_char(NULL::timestamp, 'YYYY') IS NULL
 SET no_such_setting = 1
 SELECT to_char(timestamp '2024-07-09 20:05:03', 'FMMonth FMDay, HH12 pm')
+-- TimeZone: instants shown with the zone's offset, truncated and formatted in its wall clock.
+SET TimeZone = 'Europe/Paris'
+SHOW TimeZone
+SELECT timestamptz '2024-07-01 12:00:00+00', timestamptz '2024-01-15 12:00:00+00'
+SELECT timestamptz '2024-07-01 12:00', timestamp '2024-07-01 12:00'
+SELECT date_trunc('day', timestamptz '2024-07-01 23:30:00+00'), date_trunc('month', timestamptz '2024-06-30 22:30:00+00')
+SELECT CAST(extract(hour from timestamptz '2024-07-01 23:30:00+00') AS integer), CAST(extract(day from timestamptz '2024-07-01 23:30:00+00') AS integer)
+SELECT to_char(timestamptz '2024-07-01 23:30:00+00', 'YYYY-MM-DD HH24:MI')
+SELECT timestamptz '2024-07-01 12:00:00+00' = timestamptz '2024-07-01 14:00:00+02'
+SELECT timestamptz '2024-07-01 10:00:00' < timestamptz '2024-07-01 09:00:00+00'
+SET TimeZone = 'America/New_York'
+SELECT timestamptz '2024-01-15 12:00:00+00', date_trunc('month', timestamptz '2024-02-01 03:00:00+00')
+SELECT age(timestamptz '2024-03-01 02:00:00+00', timestamptz '2024-02-01 03:00:00+00')
+SET TimeZone = 'Mars/Olympus_Mons'
+SET TIME ZONE 'Asia/Kathmandu'
+SELECT timestamptz '2024-07-01 12:00:00+00'
+SET TimeZone = 'UTC'
+SELECT timestamptz '2024-07-01 12:00:00+00', date_trunc('day', timestamptz '2024-07-01 23:30:00+00')
+SHOW DateStyle
+SHOW search_path
+SHOW TRANSACTION ISOLATION LEVEL

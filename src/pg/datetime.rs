@@ -109,6 +109,17 @@ pub(crate) fn micros(a: &ArrayRef) -> Result<TimestampMicrosecondArray> {
     Ok(naive.as_primitive::<TimestampMicrosecondType>().clone())
 }
 
+/// Microseconds since the epoch of the wall clock: an instant's in its zone (the session's
+/// TimeZone), a plain timestamp's or date's as it is.
+pub(crate) fn wall_clock(a: &ArrayRef) -> Result<TimestampMicrosecondArray> {
+    let utc = micros(a)?;
+    let DataType::Timestamp(_, Some(zone)) = a.data_type() else { return Ok(utc) };
+    Ok(utc.unary(|us| {
+        let offset = to_datetime(us).and_then(|t| super::time_zone::offset_at(zone, t)).unwrap_or(0);
+        us + i64::from(offset) * 1_000_000
+    }))
+}
+
 fn to_datetime(us: i64) -> Option<NaiveDateTime> {
     DateTime::from_timestamp_micros(us).map(|d| d.naive_utc())
 }
@@ -116,7 +127,8 @@ fn to_datetime(us: i64) -> Option<NaiveDateTime> {
 /// `age(a, b)`: `a - b` as PostgreSQL's `age` shows it, field by field with borrowing (whole
 /// months and years, then days, then time); `age(a)` is `age(current_date, a)`.
 fn age(a: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
-    let (later, earlier) = if a.len() == 2 { (Some(micros(&a[0])?), micros(&a[1])?) } else { (None, micros(&a[0])?) };
+    let (later, earlier) =
+        if a.len() == 2 { (Some(wall_clock(&a[0])?), wall_clock(&a[1])?) } else { (None, wall_clock(&a[0])?) };
     let today = chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).unwrap_or_default();
     let mut out = Vec::with_capacity(rows);
     for i in 0..rows {
@@ -180,11 +192,8 @@ pub fn symbolic_difference(a: NaiveDateTime, b: NaiveDateTime) -> IntervalMonthD
 }
 
 fn zone(name: &str) -> Result<chrono_tz::Tz> {
-    if name.eq_ignore_ascii_case("utc") || name.eq_ignore_ascii_case("z") || name.eq_ignore_ascii_case("gmt") {
-        return Ok(chrono_tz::UTC);
-    }
-    name.parse::<chrono_tz::Tz>()
-        .map_err(|_| sql_error(sqlstate::INVALID_PARAMETER_VALUE, format!("time zone \"{name}\" not recognized")))
+    super::time_zone::parse(name)
+        .ok_or_else(|| sql_error(sqlstate::INVALID_PARAMETER_VALUE, format!("time zone \"{name}\" not recognized")))
 }
 
 /// `timezone(zone, ts)`, PostgreSQL's `ts AT TIME ZONE zone`.

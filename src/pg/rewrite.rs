@@ -481,6 +481,22 @@ impl VisitorMut for Rewriter<'_> {
                     *text = interval_units(text);
                 }
             }
+            // `timestamp '2024-07-01 12:00'`: PostgreSQL reads a time without seconds.
+            Expr::TypedString(t) if matches!(t.data_type, DataType::Timestamp(..)) => {
+                if let Value::SingleQuotedString(text) = &mut t.value.value
+                    && let Some(full) = with_seconds(text)
+                {
+                    *text = full;
+                }
+            }
+            Expr::Cast { expr: inner, data_type: DataType::Timestamp(..), .. } if matches!(inner.as_ref(), Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(t) if with_seconds(t).is_some())) => {
+                if let Expr::Value(v) = inner.as_mut()
+                    && let Value::SingleQuotedString(text) = &mut v.value
+                    && let Some(full) = with_seconds(text)
+                {
+                    *text = full;
+                }
+            }
             Expr::Cast { expr: inner, data_type, kind, .. } => {
                 if let Some(replacement) = rewrite_cast(inner, data_type, kind) {
                     *expr = replacement;
@@ -738,6 +754,25 @@ fn cast_text(inner: &Expr, kind: &CastKind) -> Expr {
 
 /// An interval's text with each `[-]h:mm[:ss[.f]]` written as hours, minutes and seconds
 /// (`1 day 02:03:04` -> `1 day 2 hours 3 minutes 4 seconds`), the sign applying to each.
+/// A timestamp literal whose time has hours and minutes only (`2024-07-01 12:00`, with or
+/// without a zone after it) with `:00` seconds added; None for any other text.
+fn with_seconds(text: &str) -> Option<String> {
+    let b = text.trim().as_bytes();
+    let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    let shaped = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && matches!(b.get(10), Some(b' ' | b'T'))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && !matches!(b.get(16), Some(b':') | Some(b'0'..=b'9'));
+    let t = text.trim();
+    shaped.then(|| format!("{}:00{}", &t[..16], &t[16..]))
+}
+
 pub fn interval_units(text: &str) -> String {
     text.split_whitespace()
         .map(|token| {

@@ -43,6 +43,8 @@ pub struct Settings {
 pub enum SettingError {
     Unknown(String),
     ReadOnly(String),
+    /// A value the parameter cannot take: its name and the value.
+    Invalid(String, String),
 }
 
 impl SettingError {
@@ -52,6 +54,7 @@ impl SettingError {
         match self {
             SettingError::Unknown(_) => "42704",
             SettingError::ReadOnly(_) => "55P02",
+            SettingError::Invalid(..) => "22023",
         }
     }
 }
@@ -61,6 +64,7 @@ impl std::fmt::Display for SettingError {
         match self {
             SettingError::Unknown(n) => write!(f, "unrecognized configuration parameter \"{n}\""),
             SettingError::ReadOnly(n) => write!(f, "parameter \"{n}\" cannot be changed"),
+            SettingError::Invalid(n, v) => write!(f, "invalid value for parameter \"{n}\": \"{v}\""),
         }
     }
 }
@@ -92,6 +96,16 @@ impl Settings {
         }
         if !DEFAULTS.iter().any(|(k, _)| *k == n) {
             return Err(SettingError::Unknown(n));
+        }
+        if n == "timezone" {
+            // `SET TIME ZONE LOCAL` / `DEFAULT`: the server's zone.
+            if value.eq_ignore_ascii_case("local") || value.eq_ignore_ascii_case("default") {
+                self.values.remove(&n);
+                return Ok(());
+            }
+            if super::time_zone::parse(value).is_none() {
+                return Err(SettingError::Invalid("TimeZone".into(), value.to_string()));
+            }
         }
         self.values.insert(n, value.to_string());
         Ok(())

@@ -139,8 +139,8 @@ impl ScalarUDFImpl for ToChar {
 fn to_char(values: &ArrayRef, patterns: &ArrayRef) -> Result<ArrayRef> {
     let patterns = datafusion::arrow::compute::cast(patterns, &DataType::Utf8)?;
     let patterns = patterns.as_string::<i32>();
-    // The wall clock: an instant's in UTC, a plain timestamp's or date's as it is.
-    let micros = super::datetime::micros(values)?;
+    // The wall clock: an instant's in its zone (the session's), a timestamp's or date's as it is.
+    let micros = super::datetime::wall_clock(values)?;
     let mut compiled: Option<(String, String)> = None;
     let mut out = Vec::with_capacity(micros.len());
     for i in 0..micros.len() {

@@ -2,9 +2,10 @@
 //!
 //! The type of each column is [`crate::pg::types::pg_type_of`]; this module writes the bytes
 //! PostgreSQL itself would send for that type: text output as `psql` shows it (`t`/`f`,
-//! shortest round-trip floats with PostgreSQL's exponent style, ISO timestamps with `+00`,
-//! `{...}` arrays), and the binary send formats (big-endian integers, microseconds since
-//! 2000-01-01, base-10000 numerics, one-dimensional arrays).
+//! shortest round-trip floats with PostgreSQL's exponent style, ISO timestamps, an instant in
+//! its zone's wall clock with the offset (`+00`, `+02`), `{...}` arrays), and the binary send
+//! formats (big-endian integers, microseconds since 2000-01-01, base-10000 numerics,
+//! one-dimensional arrays).
 
 use crate::pg::types::{self, PgType};
 use bytes::{BufMut, BytesMut};
@@ -109,12 +110,14 @@ pub fn write_text(col: &ArrayRef, row: usize, out: &mut String) -> Result<(), En
         }
         DataType::Date32 => date_text(col.as_primitive::<Date32Type>().value(row), out),
         DataType::Date64 => date_text((col.as_primitive::<Date64Type>().value(row) / 86_400_000) as i32, out),
-        DataType::Timestamp(unit, tz) => {
+        DataType::Timestamp(unit, None) => timestamp_text(timestamp_micros(col, row, unit), out),
+        // An instant: the wall clock of its zone (the session's TimeZone), then the offset.
+        DataType::Timestamp(unit, Some(tz)) => {
             let micros = timestamp_micros(col, row, unit);
-            timestamp_text(micros, out);
-            if tz.is_some() {
-                out.push_str("+00");
-            }
+            let utc = chrono::DateTime::from_timestamp_micros(micros).map(|d| d.naive_utc());
+            let offset = utc.and_then(|t| crate::pg::time_zone::offset_at(tz, t)).unwrap_or(0);
+            timestamp_text(micros + i64::from(offset) * 1_000_000, out);
+            crate::pg::time_zone::offset_text(offset, out);
         }
         DataType::Time32(_) | DataType::Time64(_) => time_text(time_micros(col, row), out),
         DataType::Interval(_) | DataType::Duration(_) => {

@@ -240,6 +240,37 @@ impl Drop for Connection {
 }
 
 /// Runs `stmt` under a cancel request and `statement_timeout` (planning and the result stream).
+/// The parameters PostgreSQL reports to the client whenever they change (GUC_REPORT), with
+/// the names it reports them under.
+const REPORTED: [(&str, &str); 4] = [
+    ("timezone", "TimeZone"),
+    ("datestyle", "DateStyle"),
+    ("intervalstyle", "IntervalStyle"),
+    ("application_name", "application_name"),
+];
+
+/// The reported parameters' values now.
+fn reported(session: &Session) -> Vec<String> {
+    let settings = session.settings();
+    REPORTED.iter().map(|(name, _)| settings.get(name).unwrap_or_default()).collect()
+}
+
+/// A ParameterStatus for each reported parameter whose value is not `before`'s (a SET, RESET
+/// or DISCARD changed it), as PostgreSQL sends them: drivers read the session's TimeZone from it.
+async fn report_changes<C>(client: &mut C, before: &[String], session: &Session) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for ((_, shown), (was, now)) in REPORTED.iter().zip(before.iter().zip(reported(session))) {
+        if *was != now {
+            let status = pgwire::messages::startup::ParameterStatus::new(shown.to_string(), now);
+            client.feed(PgWireBackendMessage::ParameterStatus(status)).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn execute_interruptible(
     session: &mut Session,
     signal: &tokio::sync::watch::Sender<u64>,
@@ -394,7 +425,10 @@ impl SimpleQueryHandler for Connection {
         let statements = session.parse(query).map_err(|e| pg_wire_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
         for stmt in &statements {
-            let result = match execute_interruptible(&mut session, &self.signal, stmt, &[]).await {
+            let before = reported(&session);
+            let executed = execute_interruptible(&mut session, &self.signal, stmt, &[]).await;
+            report_changes(client, &before, &session).await?;
+            let result = match executed {
                 // Sent here, in order, when it is the string's first result.
                 Ok(Output::CopyOut(out)) if responses.is_empty() => {
                     send_copy_out(client, out).await.map(Response::Execution)
@@ -538,8 +572,10 @@ impl ExtendedQueryHandler for Connection {
             })
             .collect::<Result<Vec<ScalarValue>, Error>>()
             .map_err(|e| pg_wire_error(&e))?;
-        let output =
-            execute_interruptible(&mut session, &self.signal, stmt, &values).await.map_err(|e| pg_wire_error(&e))?;
+        let before = reported(&session);
+        let executed = execute_interruptible(&mut session, &self.signal, stmt, &values).await;
+        report_changes(client, &before, &session).await?;
+        let output = executed.map_err(|e| pg_wire_error(&e))?;
         if let Output::CopyOut(out) = output {
             return send_copy_out(client, out).await.map(Response::Execution);
         }

@@ -414,9 +414,20 @@ impl Session {
         })
     }
 
+    /// Plans a statement in the session's time zone ([`crate::pg::time_zone`]).
     async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan> {
+        let zone = self.time_zone();
+        self.ctx.state_ref().write().config_mut().options_mut().execution.time_zone = Some(zone.clone());
         let state = self.ctx.state();
-        Ok(state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?)
+        let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?;
+        let result = matches!(stmt, Statement::Query(_));
+        Ok(crate::pg::time_zone::in_session_zone(plan, &zone, result)?)
+    }
+
+    /// The Arrow label of the session's TimeZone (`UTC`, `Europe/Paris`).
+    fn time_zone(&self) -> String {
+        let setting = self.settings().get("timezone").unwrap_or_default();
+        crate::pg::time_zone::parse(&setting).map(|tz| tz.name().to_string()).unwrap_or_else(|| "UTC".into())
     }
 
     fn command(&mut self, stmt: &Statement) -> Result<Output> {
@@ -559,8 +570,16 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(usize, DataType)> {
     out
 }
 
+/// SHOW's one column, named as PostgreSQL names the parameter (`TimeZone`, `DateStyle`).
 fn show_schema(name: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new(settings::canonical(name), DataType::Utf8, false)]))
+    let canonical = settings::canonical(name);
+    let shown = match canonical.as_str() {
+        "timezone" => "TimeZone".to_string(),
+        "datestyle" => "DateStyle".to_string(),
+        "intervalstyle" => "IntervalStyle".to_string(),
+        _ => canonical,
+    };
+    Arc::new(Schema::new(vec![Field::new(shown, DataType::Utf8, false)]))
 }
 
 fn object_name(name: &ObjectName) -> String {

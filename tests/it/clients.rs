@@ -1,7 +1,8 @@
 //! The Python stack analysts use, reading: psycopg 3 (text and binary results, server-side
 //! parameters), psycopg2, asyncpg (binary protocol, prepared statements), and SQLAlchemy 2
 //! with pandas.read_sql over both psycopg drivers, each running the funnel and attribution
-//! reports and a parameterised query (`tests/python/reads.py`), all giving the same answers.
+//! reports and a parameterised query (`tests/python/reads.py`), all giving the same answers;
+//! and instants in the zone SET TimeZone names.
 
 use crate::fixture;
 
@@ -11,4 +12,5 @@ async fn python_drivers_sqlalchemy_and_pandas_read_journey_reports() {
     let server = fixture::server(dir.path()).await;
     let text = fixture::run_python("reads.py", server.addr.port()).await;
     assert!(text.contains("ok pandas.read_sql funnel via postgresql+psycopg\n"), "{text}");
+    assert!(text.contains("ok psycopg 3 follows SET TimeZone\n"), "{text}");
 }

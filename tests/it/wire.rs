@@ -97,6 +97,68 @@ async fn binary_and_text_results_agree() {
     server.stop().await;
 }
 
+/// Rows of the simple protocol, as text.
+async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_session_time_zone_shows_and_buckets_stored_instants() {
+    use chrono::TimeZone;
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    let instants: Vec<DateTime<Utc>> =
+        client.query("SELECT event_time FROM events", &[]).await.expect("instants").iter().map(|r| r.get(0)).collect();
+    let first = *instants.iter().min().expect("events");
+    let zone = chrono_tz::America::New_York;
+    client.simple_query("SET TimeZone = 'America/New_York'").await.expect("set");
+    // Shown in New York's wall clock with its offset; binary results are the same instants.
+    let shown = texts(&client, "SELECT min(event_time) FROM events").await;
+    let local = zone.from_utc_datetime(&first.naive_utc());
+    assert_eq!(shown, [[Some(local.format("%Y-%m-%d %H:%M:%S%:::z").to_string())]]);
+    let again: DateTime<Utc> =
+        client.query_one("SELECT min(event_time) FROM events", &[]).await.expect("binary").get(0);
+    assert_eq!(again, first);
+    // Days are New York's days: the same buckets the client makes from the instants.
+    let mut expected = std::collections::BTreeMap::<DateTime<Utc>, i64>::new();
+    for t in &instants {
+        let day = zone.from_utc_datetime(&t.naive_utc()).date_naive().and_hms_opt(0, 0, 0).expect("midnight");
+        let midnight = zone.from_local_datetime(&day).earliest().expect("local midnight").with_timezone(&Utc);
+        *expected.entry(midnight).or_default() += 1;
+    }
+    let got: std::collections::BTreeMap<DateTime<Utc>, i64> = client
+        .query("SELECT date_trunc('day', event_time), count(*) FROM events GROUP BY 1", &[])
+        .await
+        .expect("days")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(got.keys().all(|d| d.format("%H").to_string() != "00"), "New York midnights are not UTC midnights");
+    // The journey model's views and an hour extracted follow the zone too; RESET goes back to UTC.
+    let hours = texts(
+        &client,
+        "SELECT CAST(extract(hour FROM min(event_time)) AS INT), CAST(min(event_time) AS DATE) FROM journey.events",
+    )
+    .await;
+    assert_eq!(hours, [[Some(local.format("%-H").to_string()), Some(local.format("%Y-%m-%d").to_string())]]);
+    client.simple_query("RESET TimeZone").await.expect("reset");
+    let shown = texts(&client, "SELECT min(event_time) FROM events").await;
+    assert_eq!(shown, [[Some(first.format("%Y-%m-%d %H:%M:%S+00").to_string())]]);
+    let err = client.simple_query("SET TimeZone = 'Mars/Olympus_Mons'").await.expect_err("unknown zone");
+    assert_eq!(err.code(), Some(&SqlState::INVALID_PARAMETER_VALUE));
+}
+
 #[tokio::test]
 async fn errors_have_sqlstates_and_the_connection_stays_usable() {
     let dir = fixture::data_dir();

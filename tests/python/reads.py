@@ -59,6 +59,26 @@ def with_psycopg3(funnel, attribution, email):
         check([tuple(r) for r in cur.fetchall()] == attribution, "psycopg 3 text results: attribution")
 
 
+def with_time_zone():
+    """SET TimeZone: psycopg 3 learns the zone from the server's ParameterStatus and returns
+    instants in it, in text and in binary; psycopg2 parses the offsets the server writes."""
+    with psycopg.connect(DSN) as conn:
+        conn.execute("SET TimeZone = 'Europe/Paris'")
+        check(str(conn.info.timezone) == "Europe/Paris", "psycopg 3 follows SET TimeZone")
+        text = conn.execute("SELECT timestamptz '2024-07-01 12:00:00+00'").fetchone()[0]
+        with conn.cursor(binary=True) as cur:
+            binary = cur.execute("SELECT timestamptz '2024-07-01 12:00:00+00'").fetchone()[0]
+        for t in (text, binary):
+            check(t.hour == 14 and t.utcoffset() == dt.timedelta(hours=2), f"psycopg 3 instant in Paris time: {t}")
+    conn = psycopg2.connect(DSN)
+    cur = conn.cursor()
+    cur.execute("SET TimeZone = 'America/New_York'")
+    cur.execute("SELECT timestamptz '2024-01-15 12:00:00+00'")
+    t = cur.fetchone()[0]
+    check(t.hour == 7 and t.utcoffset() == dt.timedelta(hours=-5), f"psycopg2 instant in New York time: {t}")
+    conn.close()
+
+
 def with_psycopg2(funnel, attribution, email):
     conn = psycopg2.connect(DSN)
     cur = conn.cursor()
@@ -103,6 +123,7 @@ def with_sqlalchemy(funnel, attribution, email):
 
 f, a, e = expected()
 with_psycopg3(f, a, e)
+with_time_zone()
 with_psycopg2(f, a, e)
 asyncio.run(with_asyncpg(f, a, e))
 with_sqlalchemy(f, a, e)
