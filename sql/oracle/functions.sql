@@ -56,3 +56,15 @@ SELECT 3 NOT IN (SELECT 1 UNION ALL SELECT 2), 3 NOT IN (SELECT 1 UNION ALL SELE
 SELECT x, x IN (SELECT 2 UNION ALL SELECT 3) AS hit FROM generate_series(1, 4) AS x ORDER BY x IN (SELECT 2 UNION ALL SELECT 3), x
 SELECT x % 3 IN (SELECT 0) AS divisible, count(*) FROM generate_series(1, 10) AS x GROUP BY x % 3 IN (SELECT 0) ORDER BY 1
 SELECT CASE WHEN 'public' IN (SELECT trim(s[i]) FROM generate_series(1, 2) AS i, string_to_array('"$user", public', ',') s) THEN 'visible' ELSE 'qualified' END
+-- Client start-up and pool-reset calls: regtype/regclass names, void functions, no-op statements.
+SELECT 'int4'::regtype::text, 'timestamptz'::regtype::text, 'pg_class'::regclass::text
+SELECT current_catalog = current_database(), pg_backend_pid() > 0, pg_is_in_recovery()
+SELECT pg_advisory_unlock_all()
+CLOSE ALL
+UNLISTEN *
+CLOSE no_such_cursor
+SELECT pg_type_is_visible(23), pg_type_is_visible(1184), pg_type_is_visible(999999)
+SELECT pg_get_indexdef(0) IS NULL, pg_get_constraintdef(0) IS NULL, pg_get_viewdef(0) IS NULL
+SELECT pg_cancel_backend(0), pg_terminate_backend(0)
+SELECT count(*) FROM information_schema.routines WHERE routine_schema = 'no_such_schema'
+SELECT count(*) FROM information_schema.role_table_grants WHERE table_schema = 'no_such_schema'

@@ -189,7 +189,7 @@ fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-pub(crate) const TABLES: [&str; 33] = [
+pub(crate) const TABLES: [&str; 34] = [
     "pg_am",
     "pg_attrdef",
     "pg_auth_members",
@@ -224,6 +224,7 @@ pub(crate) const TABLES: [&str; 33] = [
     "pg_settings",
     "pg_enum",
     "pg_stat_user_tables",
+    "pg_authid",
 ];
 
 /// Column types used by the catalog.
@@ -565,8 +566,24 @@ impl PgCatalog {
                     null(TextArr),
                 ]],
             ),
-            "pg_roles" | "pg_user" => {
-                let cols: &[(&str, C)] = if name == "pg_roles" {
+            "pg_roles" | "pg_user" | "pg_authid" => {
+                let cols: &[(&str, C)] = if name == "pg_authid" {
+                    &[
+                        ("oid", Oid),
+                        ("rolname", Text),
+                        ("rolsuper", Bool),
+                        ("rolinherit", Bool),
+                        ("rolcreaterole", Bool),
+                        ("rolcreatedb", Bool),
+                        ("rolcanlogin", Bool),
+                        ("rolreplication", Bool),
+                        ("rolbypassrls", Bool),
+                        ("rolconnlimit", I32),
+                        // Never shown: secrets stay in the configuration, hashed.
+                        ("rolpassword", Text),
+                        ("rolvaliduntil", Text),
+                    ]
+                } else if name == "pg_roles" {
                     &[
                         ("oid", Oid),
                         ("rolname", Text),
@@ -594,7 +611,7 @@ impl PgCatalog {
                     .iter()
                     .map(|(n, c)| match (n, c) {
                         (_, Oid) => oid(OWNER_OID),
-                        (&"rolvaliduntil", _) => null(Text),
+                        (&"rolvaliduntil", _) | (&"rolpassword", _) => null(Text),
                         (_, Text) => text(&self.info.user),
                         (_, I32) => i32v(-1),
                         (n, _) => boolean(!n.contains("repl") && !n.contains("bypass")),

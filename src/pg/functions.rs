@@ -55,6 +55,16 @@ pub(crate) fn udf(name: &str, inputs: Vec<DataType>, output: DataType, kernel: K
     )
 }
 
+/// A function taking any arguments (several forms under one name), its answer of type `output`.
+pub(crate) fn any_udf(name: &str, output: DataType, kernel: Kernel) -> ScalarUDF {
+    ScalarUDF::from(KernelUdf {
+        name: name.into(),
+        signature: Signature::variadic_any(Volatility::Stable),
+        output,
+        kernel,
+    })
+}
+
 /// The `has_*_privilege` functions, in any of their forms.
 const PRIVILEGE_CHECKS: [&str; 8] = [
     "has_table_privilege",
@@ -411,6 +421,36 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
         vec![int8.clone()],
         DataType::Boolean,
         Arc::new(|a, _| Ok(Arc::new(oids(&a[0]).map(|o| o.map(|_| false)).collect::<BooleanArray>()) as ArrayRef)),
+    ));
+    // Every type is a built-in one, in pg_catalog: visible; an OID that names no type is NULL.
+    ctx.register_udf(udf(
+        "pg_type_is_visible",
+        vec![int8.clone()],
+        DataType::Boolean,
+        Arc::new(|a, _| {
+            let known = |o: i64| super::types::BUILTIN.iter().any(|t| i64::from(t.oid) == o);
+            Ok(Arc::new(oids(&a[0]).map(|o| o.filter(|o| known(*o)).map(|_| true)).collect::<BooleanArray>())
+                as ArrayRef)
+        }),
+    ));
+    // journeydb tables have no indexes and no constraints: no OID names one (NULL, as
+    // PostgreSQL answers for an OID that is not an index or a constraint).
+    for name in ["pg_get_indexdef", "pg_get_constraintdef"] {
+        ctx.register_udf(any_udf(
+            name,
+            text.clone(),
+            Arc::new(|_, rows| Ok(Arc::new(StringArray::from(vec![None::<&str>; rows])) as ArrayRef)),
+        ));
+    }
+    // Advisory locks are never taken, so releasing them all does nothing (asyncpg's pool sends
+    // it when a connection goes back); the answer is void, shown as an empty value.
+    ctx.register_udf(udf("pg_advisory_unlock_all", vec![], text.clone(), constant_text(String::new())));
+    // A journeydb server is never a standby.
+    ctx.register_udf(udf(
+        "pg_is_in_recovery",
+        vec![],
+        DataType::Boolean,
+        Arc::new(|_, rows| Ok(Arc::new(BooleanArray::from(vec![false; rows])) as ArrayRef)),
     ));
     ctx.register_udf(udf(
         "pg_function_is_visible",

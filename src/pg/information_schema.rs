@@ -15,8 +15,20 @@ use std::sync::{Arc, OnceLock, Weak};
 
 pub const INFORMATION_SCHEMA: &str = "information_schema";
 
-pub(crate) const TABLES: [&str; 7] =
-    ["columns", "key_column_usage", "referential_constraints", "schemata", "table_constraints", "tables", "views"];
+pub(crate) const TABLES: [&str; 9] = [
+    "columns",
+    "key_column_usage",
+    "referential_constraints",
+    "role_table_grants",
+    "routines",
+    "schemata",
+    "table_constraints",
+    "tables",
+    "views",
+];
+
+/// The privileges the owner holds on a table (and on a view: SELECT), as PostgreSQL lists them.
+const TABLE_PRIVILEGES: [&str; 7] = ["INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"];
 
 /// The schema; it reads the session's catalogs, set once the session's context exists (held
 /// weakly: the catalogs hold this schema).
@@ -287,6 +299,91 @@ impl SchemaProvider for InformationSchema {
                 ];
                 let batch = RecordBatch::try_new(schema.clone(), columns)?;
                 Arc::new(MemTable::try_new(schema, vec![vec![batch]])?)
+            }
+            // Every user owns every relation (journeydb has no grants yet): the owner's own
+            // privileges, grantor and grantee alike, as PostgreSQL lists an owner's.
+            "role_table_grants" => text_table(
+                &[
+                    "grantor",
+                    "grantee",
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "privilege_type",
+                    "is_grantable",
+                    "with_hierarchy",
+                ],
+                self.relations()
+                    .await?
+                    .into_iter()
+                    .filter(|(_, sc, _, _)| sc != super::catalog::PG_CATALOG)
+                    .flat_map(|(c, sc, t, p)| {
+                        let view = p.table_type() == TableType::View;
+                        let privileges: &[&str] = if view { &["SELECT"] } else { &TABLE_PRIVILEGES };
+                        let owner = owner.clone();
+                        privileges.iter().map(move |privilege| {
+                            vec![
+                                owner.clone(),
+                                owner.clone(),
+                                Some(c.clone()),
+                                Some(sc.clone()),
+                                Some(t.clone()),
+                                s(privilege),
+                                s("YES"),
+                                s(if *privilege == "SELECT" { "YES" } else { "NO" }),
+                            ]
+                        })
+                    })
+                    .collect(),
+            )?,
+            // The journey functions, in `public` as pg_proc lists them (PostgreSQL's own functions
+            // are left out, as clients that read this view want the user's).
+            "routines" => {
+                let catalog_name =
+                    self.catalogs.get().and_then(Weak::upgrade).and_then(|l| l.catalog_names().into_iter().next());
+                text_table(
+                    &[
+                        "specific_catalog",
+                        "specific_schema",
+                        "specific_name",
+                        "routine_catalog",
+                        "routine_schema",
+                        "routine_name",
+                        "routine_type",
+                        "data_type",
+                        "type_udt_name",
+                        "routine_body",
+                        "routine_definition",
+                        "external_language",
+                        "is_deterministic",
+                        "security_type",
+                    ],
+                    journeydb_udfs::catalog()
+                        .into_iter()
+                        .map(|e| {
+                            let table = e.result.starts_with("TABLE");
+                            let oid = super::catalog::function_oid(e.name, e.kind);
+                            let specific = format!("{}_{oid}", e.name);
+                            let catalog = catalog_name.clone();
+                            vec![
+                                catalog.clone(),
+                                s("public"),
+                                Some(specific.clone()),
+                                catalog,
+                                s("public"),
+                                s(e.name),
+                                s("FUNCTION"),
+                                s(if table { "record" } else { e.result }),
+                                s(if table { "record" } else { e.result }),
+                                s("EXTERNAL"),
+                                None,
+                                s("journeydb"),
+                                s("YES"),
+                                s("INVOKER"),
+                            ]
+                        })
+                        .collect(),
+                )?
             }
             // journeydb tables have no primary, unique, foreign key or check constraints: these
             // exist, with PostgreSQL's columns, for the clients that join them (Metabase's sync).

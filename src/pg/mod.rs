@@ -16,6 +16,7 @@ pub mod substring_regex;
 pub mod time_zone;
 pub mod to_char;
 pub mod types;
+pub mod viewdef;
 
 /// The PostgreSQL version journeydb presents itself as, to clients that key behaviour off it.
 pub const SERVER_VERSION: &str = "16.6";

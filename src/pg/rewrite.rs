@@ -442,19 +442,23 @@ impl VisitorMut for Rewriter<'_> {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
-            // `user`, `current_user`, `session_user` without parentheses (SQL's spelling; Grafana's
-            // table list says `THEN user`) are calls of our functions.
+            // `user`, `current_user`, `session_user`, `current_catalog` without parentheses (SQL's
+            // spelling; Grafana's table list says `THEN user`) are calls of our functions.
             Expr::Function(f)
                 if matches!(f.args, FunctionArguments::None)
                     && f.name.0.len() == 1
                     && part(&f.name.0[0]).is_some_and(|n| {
-                        ["user", "current_user", "session_user"].iter().any(|k| n.eq_ignore_ascii_case(k))
+                        ["user", "current_user", "session_user", "current_catalog"]
+                            .iter()
+                            .any(|k| n.eq_ignore_ascii_case(k))
                     }) =>
             {
-                let name = if part(&f.name.0[0]).is_some_and(|n| n.eq_ignore_ascii_case("session_user")) {
-                    "pg_session_user"
-                } else {
-                    "pg_current_user"
+                let keyword = part(&f.name.0[0]).unwrap_or_default().to_ascii_lowercase();
+                let name = match keyword.as_str() {
+                    "session_user" => "pg_session_user",
+                    // `current_catalog` is the database's name.
+                    "current_catalog" => "current_database",
+                    _ => "pg_current_user",
                 };
                 *expr = call(name, vec![]);
             }
@@ -675,7 +679,12 @@ fn custom_type_name(dt: &DataType) -> Option<String> {
 }
 
 fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
-    let name = custom_type_name(dt)?;
+    let is_text = matches!(dt, DataType::Text | DataType::Varchar(_) | DataType::CharacterVarying(_));
+    let name = match custom_type_name(dt) {
+        Some(n) => n,
+        None if is_text && (calls(inner, "to_regtype") || calls(inner, "pg_regclass_oid")) => "text".into(),
+        None => return None,
+    };
     let cast = |data_type: DataType| Expr::Cast {
         kind: kind.clone(),
         expr: Box::new(inner.clone()),
@@ -684,6 +693,13 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
         format: None,
     };
     Some(match name.as_str() {
+        // `'int4'::regtype::text` and `'t'::regclass::text`: the name the OID shows as.
+        "text" | "name" | "varchar" if calls(inner, "to_regtype") => {
+            call("pg_regtype_name", vec![cast_bigint(inner, kind)])
+        }
+        "text" | "name" | "varchar" if calls(inner, "pg_regclass_oid") => {
+            call("pg_regclass_name", vec![cast_bigint(inner, kind)])
+        }
         "text" | "name" | "bpchar" | "char" | "varchar" | "regnamespace" => cast(DataType::Text),
         // `x::regclass::oid`: the OID of the relation x names (a name or an OID).
         "oid" | "int8" if calls(inner, "pg_regclass_name") => {

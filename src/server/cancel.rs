@@ -37,6 +37,8 @@ type Registry = HashMap<i32, (i32, Arc<watch::Sender<u64>>)>;
 #[derive(Debug, Default)]
 pub struct Cancels {
     connections: Mutex<Registry>,
+    /// Connections `pg_terminate_backend` ended: they close at their next statement.
+    terminated: Mutex<std::collections::HashSet<i32>>,
 }
 
 impl Cancels {
@@ -50,6 +52,33 @@ impl Cancels {
 
     pub fn remove(&self, pid: i32) {
         self.lock().remove(&pid);
+        self.terminated.lock().unwrap_or_else(|p| p.into_inner()).remove(&pid);
+    }
+
+    /// `pg_cancel_backend(pid)`: signals connection `pid` (every user may, as journeydb has no
+    /// roles apart); false when no connection has that process id.
+    pub fn cancel_backend(&self, pid: i32) -> bool {
+        match self.lock().get(&pid) {
+            Some((_, signal)) => {
+                signal.send_modify(|n| *n += 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `pg_terminate_backend(pid)`: cancels what connection `pid` runs and closes it (57P01) at
+    /// its next statement.
+    pub fn terminate_backend(&self, pid: i32) -> bool {
+        let known = self.cancel_backend(pid);
+        if known {
+            self.terminated.lock().unwrap_or_else(|p| p.into_inner()).insert(pid);
+        }
+        known
+    }
+
+    pub fn is_terminated(&self, pid: i32) -> bool {
+        self.terminated.lock().unwrap_or_else(|p| p.into_inner()).contains(&pid)
     }
 
     /// Signals connection `pid` if `secret` is its key; false otherwise (as PostgreSQL, a wrong

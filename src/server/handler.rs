@@ -239,7 +239,6 @@ impl Drop for Connection {
     }
 }
 
-/// Runs `stmt` under a cancel request and `statement_timeout` (planning and the result stream).
 /// The parameters PostgreSQL reports to the client whenever they change (GUC_REPORT), with
 /// the names it reports them under.
 const REPORTED: [(&str, &str); 4] = [
@@ -271,6 +270,7 @@ where
     Ok(())
 }
 
+/// Runs `stmt` under a cancel request and `statement_timeout` (planning and the result stream).
 async fn execute_interruptible(
     session: &mut Session,
     signal: &tokio::sync::watch::Sender<u64>,
@@ -296,7 +296,16 @@ impl Connection {
         if guard.is_none() {
             let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_else(|| "journey".into());
             let database = client.metadata().get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
-            *guard = Some(self.engine.session(&user, &database).map_err(|e| pg_wire_error(&e))?);
+            let session = self.engine.session(&user, &database).map_err(|e| pg_wire_error(&e))?;
+            super::backend::register(session.context(), self.pid, self.cancels.clone());
+            *guard = Some(session);
+        }
+        if self.cancels.is_terminated(self.pid) {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "57P01".into(),
+                "terminating connection due to administrator command".into(),
+            ))));
         }
         MutexGuard::try_map(guard, Option::as_mut).map_err(|_| PgWireError::NotReadyForQuery)
     }

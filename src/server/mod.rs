@@ -8,6 +8,7 @@
 //! - [`params`]: bound parameters as DataFusion values.
 
 pub mod auth;
+pub mod backend;
 pub mod cancel;
 pub mod copy;
 pub mod encode;

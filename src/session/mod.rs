@@ -24,7 +24,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{Expr, ObjectName, Reset, Set, Statement, Value};
+use datafusion::sql::sqlparser::ast::{CloseCursor, Expr, ObjectName, Reset, Set, Statement, Value};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use std::sync::Arc;
@@ -133,6 +133,7 @@ impl Engine {
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
         crate::pg::datetime::register(&ctx);
         crate::pg::in_array::register(&ctx);
+        crate::pg::viewdef::register(&ctx, self.clone(), path.clone());
         crate::pg::substring_regex::register(&ctx);
         crate::pg::to_char::register(&ctx);
         Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![], path })
@@ -394,7 +395,9 @@ impl Session {
             | Statement::Rollback { .. }
             | Statement::Savepoint { .. }
             | Statement::ReleaseSavepoint { .. }
-            | Statement::Discard { .. } => Kind::Command,
+            | Statement::Discard { .. }
+            | Statement::Close { .. }
+            | Statement::UNLISTEN { .. } => Kind::Command,
             Statement::CreateSchema { .. }
             | Statement::CreateTable(_)
             | Statement::CreateView(_)
@@ -480,6 +483,13 @@ impl Session {
                 Ok(Output::Command(format!("DISCARD {object_type}")))
             }
             Statement::ReleaseSavepoint { .. } => Ok(Output::Command("RELEASE".into())),
+            // There are no cursors (DECLARE is not supported) and no notification channels:
+            // closing all of them, or stopping to listen (asyncpg's pool reset), does nothing.
+            Statement::Close { cursor: CloseCursor::All } => Ok(Output::Command("CLOSE CURSOR ALL".into())),
+            Statement::Close { cursor: CloseCursor::Specific { name } } => {
+                Err(Error::sql("34000", format!("cursor \"{name}\" does not exist")))
+            }
+            Statement::UNLISTEN { .. } => Ok(Output::Command("UNLISTEN".into())),
             other => Err(Error::Unsupported(format!("{other} is not supported"))),
         }
     }

@@ -69,6 +69,8 @@ async fn psql_session() {
             "\\dn",
             "-c",
             "\\d journey.touchpoints",
+            "-c",
+            "\\d+ journey.conversions",
         ];
         psql(port, &args)
     })
@@ -89,6 +91,8 @@ async fn psql_session() {
     assert!(out.contains(" journey | journey"), "{out}");
     assert!(out.contains("View \"journey.touchpoints\""), "{out}");
     assert!(out.contains(" person_id     | text                     |"), "{out}");
+    // `\d+` of a view shows its definition (pg_get_viewdef).
+    assert!(out.contains("View definition:\nSELECT *, row_number() OVER (PARTITION BY person_id"), "{out}");
     server.stop().await;
 }
 

@@ -327,3 +327,43 @@ async fn statement_timeout_and_cancel_requests_stop_running_statements() {
     assert_eq!(n, fixture::DEMO_EVENTS as i64);
     server.stop().await;
 }
+
+/// `pg_cancel_backend(pid)` from another connection stops the statement that connection runs
+/// (57014) and leaves it usable; `pg_terminate_backend(pid)` (dbt's Ctrl-C) also closes it
+/// (57P01 at its next statement). `pg_backend_pid()` is the connection's process id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_cancel_backend_and_pg_terminate_backend_stop_another_connection() {
+    use std::time::Duration;
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let victim = std::sync::Arc::new(fixture::connect(&server).await);
+    let admin = fixture::connect(&server).await;
+    let pid: i32 = victim.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+    let own: i32 = admin.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+    assert_ne!(pid, own);
+    for (function, code) in
+        [("pg_cancel_backend", SqlState::QUERY_CANCELED), ("pg_terminate_backend", SqlState::QUERY_CANCELED)]
+    {
+        let running = tokio::spawn({
+            let victim = victim.clone();
+            async move { victim.simple_query(SLOW).await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let done: bool = admin.query_one(&format!("SELECT {function}({pid})"), &[]).await.expect("call").get(0);
+        assert!(done, "{function}");
+        let err = tokio::time::timeout(Duration::from_secs(20), running).await.expect("stops").expect("task");
+        assert_eq!(err.expect_err("stopped").code(), Some(&code), "{function}");
+        if function == "pg_cancel_backend" {
+            let one: i32 = victim.query_one("SELECT 1::int", &[]).await.expect("still usable").get(0);
+            assert_eq!(one, 1);
+        }
+    }
+    let err = victim.simple_query("SELECT 1").await.expect_err("terminated");
+    assert_eq!(err.code(), Some(&SqlState::ADMIN_SHUTDOWN), "{err:?}");
+    assert!(victim.is_closed() || victim.simple_query("SELECT 1").await.is_err());
+    let unknown: bool = admin.query_one("SELECT pg_terminate_backend(999999)", &[]).await.expect("call").get(0);
+    assert!(!unknown);
+    let n: i64 = admin.query_one("SELECT count(*) FROM events", &[]).await.expect("admin goes on").get(0);
+    assert_eq!(n, fixture::DEMO_EVENTS as i64);
+    server.stop().await;
+}
