@@ -56,3 +56,13 @@ SELECT timestamptz '2024-07-01 12:00:00+00', date_trunc('day', timestamptz '2024
 SHOW DateStyle
 SHOW search_path
 SHOW TRANSACTION ISOLATION LEVEL
+SET DateStyle = 'ISO, DMY'
+SHOW DateStyle
+SET DateStyle = 'ISO'
+SHOW DateStyle
+SET DateStyle = 'Bogus'
+RESET DateStyle
+SHOW DateStyle
+SET IntervalStyle = 'postgres'
+SET IntervalStyle = 'bogus'
+SHOW IntervalStyle

@@ -45,6 +45,8 @@ pub enum SettingError {
     ReadOnly(String),
     /// A value the parameter cannot take: its name and the value.
     Invalid(String, String),
+    /// A value PostgreSQL takes that journeydb does not honour: the name, the value, and why.
+    Unsupported(String, String, &'static str),
 }
 
 impl SettingError {
@@ -55,6 +57,7 @@ impl SettingError {
             SettingError::Unknown(_) => "42704",
             SettingError::ReadOnly(_) => "55P02",
             SettingError::Invalid(..) => "22023",
+            SettingError::Unsupported(..) => "0A000",
         }
     }
 }
@@ -65,6 +68,7 @@ impl std::fmt::Display for SettingError {
             SettingError::Unknown(n) => write!(f, "unrecognized configuration parameter \"{n}\""),
             SettingError::ReadOnly(n) => write!(f, "parameter \"{n}\" cannot be changed"),
             SettingError::Invalid(n, v) => write!(f, "invalid value for parameter \"{n}\": \"{v}\""),
+            SettingError::Unsupported(n, v, why) => write!(f, "{n} \"{v}\" is not supported: {why}"),
         }
     }
 }
@@ -77,6 +81,28 @@ pub fn canonical(name: &str) -> String {
         "time zone" => "timezone".into(),
         "transaction isolation level" => "transaction_isolation".into(),
         _ => n,
+    }
+}
+
+/// A DateStyle as PostgreSQL shows it (`ISO, DMY`): the output style, then the field order
+/// for input, each kept from `current` when not given. Only the ISO output style is honoured.
+fn date_style(value: &str, current: &str) -> Result<String, SettingError> {
+    let current_order = current.split(',').nth(1).map(str::trim).unwrap_or("MDY").to_string();
+    let (mut style, mut order) = (None, None);
+    for word in value.split(',').map(|w| w.trim().trim_matches('\'').to_ascii_uppercase()).filter(|w| !w.is_empty()) {
+        match word.as_str() {
+            "ISO" | "SQL" | "POSTGRES" | "GERMAN" => style = Some(word),
+            "DMY" | "EURO" | "EUROPEAN" => order = Some("DMY".to_string()),
+            "MDY" | "US" | "NONEURO" | "NONEUROPEAN" => order = Some("MDY".to_string()),
+            "YMD" => order = Some("YMD".to_string()),
+            _ => return Err(SettingError::Invalid("DateStyle".into(), value.to_string())),
+        }
+    }
+    match style.as_deref() {
+        None | Some("ISO") => Ok(format!("ISO, {}", order.unwrap_or(current_order))),
+        Some(_) => {
+            Err(SettingError::Unsupported("DateStyle".into(), value.to_string(), "dates are shown in ISO style"))
+        }
     }
 }
 
@@ -107,7 +133,25 @@ impl Settings {
                 return Err(SettingError::Invalid("TimeZone".into(), value.to_string()));
             }
         }
-        self.values.insert(n, value.to_string());
+        let value = match n.as_str() {
+            "datestyle" => date_style(value, &self.get("datestyle").unwrap_or_default())?,
+            "intervalstyle" if !value.trim().eq_ignore_ascii_case("postgres") => {
+                let why = "intervals are shown in the postgres style";
+                return Err(
+                    if ["sql_standard", "iso_8601", "postgres_verbose"]
+                        .iter()
+                        .any(|v| value.trim().eq_ignore_ascii_case(v))
+                    {
+                        SettingError::Unsupported("IntervalStyle".into(), value.to_string(), why)
+                    } else {
+                        SettingError::Invalid("IntervalStyle".into(), value.to_string())
+                    },
+                );
+            }
+            "intervalstyle" => "postgres".to_string(),
+            _ => value.to_string(),
+        };
+        self.values.insert(n, value);
         Ok(())
     }
 
