@@ -567,38 +567,8 @@ impl PgCatalog {
                 ]],
             ),
             "pg_roles" | "pg_user" | "pg_authid" => {
-                let cols: &[(&str, C)] = if name == "pg_authid" {
-                    &[
-                        ("oid", Oid),
-                        ("rolname", Text),
-                        ("rolsuper", Bool),
-                        ("rolinherit", Bool),
-                        ("rolcreaterole", Bool),
-                        ("rolcreatedb", Bool),
-                        ("rolcanlogin", Bool),
-                        ("rolreplication", Bool),
-                        ("rolbypassrls", Bool),
-                        ("rolconnlimit", I32),
-                        // Never shown: secrets stay in the configuration, hashed.
-                        ("rolpassword", Text),
-                        ("rolvaliduntil", Text),
-                    ]
-                } else if name == "pg_roles" {
-                    &[
-                        ("oid", Oid),
-                        ("rolname", Text),
-                        ("rolsuper", Bool),
-                        ("rolinherit", Bool),
-                        ("rolcreaterole", Bool),
-                        ("rolcreatedb", Bool),
-                        ("rolcanlogin", Bool),
-                        ("rolreplication", Bool),
-                        ("rolconnlimit", I32),
-                        ("rolvaliduntil", Text),
-                        ("rolbypassrls", Bool),
-                    ]
-                } else {
-                    &[
+                let mut cols: Vec<(&str, C)> = if name == "pg_user" {
+                    vec![
                         ("usesysid", Oid),
                         ("usename", Text),
                         ("usesuper", Bool),
@@ -606,7 +576,25 @@ impl PgCatalog {
                         ("userepl", Bool),
                         ("usebypassrls", Bool),
                     ]
+                } else {
+                    vec![
+                        ("oid", Oid),
+                        ("rolname", Text),
+                        ("rolsuper", Bool),
+                        ("rolinherit", Bool),
+                        ("rolcreaterole", Bool),
+                        ("rolcreatedb", Bool),
+                        ("rolcanlogin", Bool),
+                        ("rolreplication", Bool),
+                        ("rolconnlimit", I32),
+                        ("rolvaliduntil", Text),
+                        ("rolbypassrls", Bool),
+                    ]
                 };
+                if name == "pg_authid" {
+                    // Never shown: secrets stay in the configuration, hashed.
+                    cols.push(("rolpassword", Text));
+                }
                 let row: Vec<ScalarValue> = cols
                     .iter()
                     .map(|(n, c)| match (n, c) {
@@ -617,7 +605,7 @@ impl PgCatalog {
                         (n, _) => boolean(!n.contains("repl") && !n.contains("bypass")),
                     })
                     .collect();
-                mem_table(cols, vec![row])
+                mem_table(&cols, vec![row])
             }
             "pg_description" => {
                 let mut rows = vec![];

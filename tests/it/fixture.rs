@@ -214,6 +214,24 @@ pub async fn connect_as(server: &RunningServer, user: &str) -> tokio_postgres::C
     client
 }
 
+/// The rows of a simple-protocol answer, as text.
+pub fn text_rows(messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs `sql` in the simple protocol: its rows as text.
+pub async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    text_rows(client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}")))
+}
+
 /// The tests' Python (ChannelAttribution, the PostgreSQL drivers): `JOURNEYDB_TEST_PYTHON`,
 /// else the project's test venv.
 pub fn python() -> std::path::PathBuf {

@@ -7,7 +7,6 @@
 //! column must have a type pgx knows (a built-in PostgreSQL type OID).
 
 use crate::fixture;
-use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::types::Type;
 
 /// Built-in type OIDs pgx's default type map decodes.
@@ -23,16 +22,7 @@ async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<Stri
             c.type_()
         );
     }
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
-            _ => None,
-        })
-        .collect()
+    fixture::texts(client, sql).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,15 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::error::SqlState;
 
-fn text_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
-            _ => None,
-        })
-        .collect()
-}
+use fixture::{text_rows, texts};
 
 #[tokio::test]
 async fn revenue_by_channel_answers_over_both_protocols() {
@@ -95,20 +87,6 @@ async fn binary_and_text_results_agree() {
         assert_eq!(Some(revenue.0), t[1]);
     }
     server.stop().await;
-}
-
-/// Rows of the simple protocol, as text.
-async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]

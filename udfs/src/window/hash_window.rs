@@ -370,19 +370,31 @@ impl Driver {
         let mut batches = vec![];
         let mut buckets: Option<Buckets> = None;
         while let Some(batch) = input.next().await {
-            let batch = batch?;
-            if let Some(b) = &mut buckets {
-                b.append(&batch, &self.this.partition_by)?;
-            } else if self.reservation.try_grow(batch.get_array_memory_size()).is_ok() {
-                batches.push(batch);
-            } else {
-                batches.push(batch);
-                buckets = Some(self.split(std::mem::take(&mut batches), 0)?);
-            }
+            self.keep(batch?, &mut batches, &mut buckets, 0)?;
         }
         match buckets {
             Some(b) => self.enqueue(b, 1)?,
             None => self.queue.push_back(Work::Memory(batches, 0)),
+        }
+        Ok(())
+    }
+
+    /// `batch` kept in memory while the reservation grows; from the first batch that does not
+    /// fit, the kept ones and every one after go to spill files split at `level`.
+    fn keep(
+        &mut self,
+        batch: RecordBatch,
+        batches: &mut Vec<RecordBatch>,
+        split: &mut Option<Buckets>,
+        level: u32,
+    ) -> Result<()> {
+        if let Some(b) = split {
+            return b.append(&batch, &self.this.partition_by);
+        }
+        let fits = self.reservation.try_grow(batch.get_array_memory_size()).is_ok();
+        batches.push(batch);
+        if !fits {
+            *split = Some(self.split(std::mem::take(batches), level)?);
         }
         Ok(())
     }
@@ -426,14 +438,7 @@ impl Driver {
                     // the file's batches: copied, it holds (and counts) its own rows only.
                     let batch = batch?;
                     let batch = take_record_batch(&batch, &UInt32Array::from_iter_values(0..batch.num_rows() as u32))?;
-                    if let Some(b) = &mut overflow {
-                        b.append(&batch, &self.this.partition_by)?;
-                    } else if self.reservation.try_grow(batch.get_array_memory_size()).is_ok() {
-                        batches.push(batch);
-                    } else {
-                        batches.push(batch);
-                        overflow = Some(self.split(std::mem::take(&mut batches), level)?);
-                    }
+                    self.keep(batch, &mut batches, &mut overflow, level)?;
                 }
                 if let Some(b) = overflow {
                     self.enqueue(b, level + 1)?;
