@@ -68,3 +68,5 @@ SELECT pg_get_indexdef(0) IS NULL, pg_get_constraintdef(0) IS NULL, pg_get_viewd
 SELECT pg_cancel_backend(0), pg_terminate_backend(0)
 SELECT count(*) FROM information_schema.routines WHERE routine_schema = 'no_such_schema'
 SELECT count(*) FROM information_schema.role_table_grants WHERE table_schema = 'no_such_schema'
+SELECT timestamptz '2024-07-01 12:00:00+00' AT TIME ZONE 'Europe/Paris', timestamp '2024-07-01 12:00:00' AT TIME ZONE 'Europe/Paris'
+SELECT timestamptz '2024-01-15 12:00:00+00' AT TIME ZONE 'America/New_York' AS ny

@@ -320,6 +320,7 @@ fn figure_colname(expr: &Expr) -> (String, u8) {
         },
         // SQL's special forms are function calls in PostgreSQL, named after the function.
         Expr::Extract { .. } => ("extract".into(), 2),
+        Expr::AtTimeZone { .. } => ("timezone".into(), 2),
         Expr::Substring { .. } => ("substring".into(), 2),
         Expr::Position { .. } => ("position".into(), 2),
         Expr::Overlay { .. } => ("overlay".into(), 2),
@@ -484,6 +485,11 @@ impl VisitorMut for Rewriter<'_> {
                 {
                     *text = interval_units(text);
                 }
+            }
+            // `ts AT TIME ZONE zone` is PostgreSQL's `timezone(zone, ts)`: an instant's wall clock
+            // in the zone, or the instant at which the zone's clocks show a wall clock.
+            Expr::AtTimeZone { timestamp, time_zone } => {
+                *expr = call("timezone", vec![(**time_zone).clone(), (**timestamp).clone()]);
             }
             // `timestamp '2024-07-01 12:00'`: PostgreSQL reads a time without seconds.
             Expr::TypedString(t) if matches!(t.data_type, DataType::Timestamp(..)) => {

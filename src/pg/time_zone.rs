@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, LogicalPlan, Projection, Union, cast};
+use datafusion::logical_expr::{Expr, LogicalPlan, Projection, ScalarUDF, Union, cast};
 use std::sync::Arc;
 
 /// The zone a `TimeZone` value names: an IANA name in any letter case, or `UTC`/`Z`/`GMT`.
@@ -46,8 +46,15 @@ fn needs_zone(schema: &DFSchema, zone: &str) -> bool {
 }
 
 /// `plan` with the timestamptz columns of its scans (and, when `result`, of its result) in
-/// `zone` (an Arrow zone label, such as `Europe/Paris`).
-pub fn in_session_zone(plan: LogicalPlan, zone: &str, result: bool) -> Result<LogicalPlan> {
+/// `zone` (an Arrow zone label, such as `Europe/Paris`), and its casts of timestamptz to
+/// timestamp giving the zone's wall clock (through `timezone`, PostgreSQL's `AT TIME ZONE`;
+/// Arrow's cast would give UTC's).
+pub fn in_session_zone(
+    plan: LogicalPlan,
+    zone: &str,
+    result: bool,
+    timezone: Option<Arc<ScalarUDF>>,
+) -> Result<LogicalPlan> {
     let mut scans_differ = false;
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
@@ -55,24 +62,52 @@ pub fn in_session_zone(plan: LogicalPlan, zone: &str, result: bool) -> Result<Lo
         }
         Ok(if scans_differ { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     })?;
-    let plan = if scans_differ {
-        plan.transform_up_with_subqueries(|node| match node {
-            LogicalPlan::TableScan(ref scan) if needs_zone(&scan.projected_schema, zone) => {
-                Ok(Transformed::yes(zoned(node, zone)?))
+    let wall_clock = timezone.filter(|_| !is_utc(zone));
+    let plan = if scans_differ || wall_clock.is_some() {
+        plan.transform_up_with_subqueries(|node| {
+            let node = match node {
+                LogicalPlan::TableScan(ref scan) if needs_zone(&scan.projected_schema, zone) => {
+                    return Ok(Transformed::yes(zoned(node, zone)?));
+                }
+                // A union keeps the schema it was built with unless rebuilt; its inputs' types
+                // are reconciled by DataFusion's type coercion afterwards.
+                LogicalPlan::Union(union) => LogicalPlan::Union(Union::try_new_with_loose_types(union.inputs)?),
+                // Every other node's types follow its inputs'.
+                other => other.recompute_schema()?,
+            };
+            match (&wall_clock, node.inputs().as_slice()) {
+                (Some(udf), [input]) => {
+                    let schema = input.schema().clone();
+                    let node = node.map_expressions(|e| local_casts(e, &schema, zone, udf))?.data;
+                    Ok(Transformed::yes(node.recompute_schema()?))
+                }
+                _ => Ok(Transformed::yes(node)),
             }
-            // A union keeps the schema it was built with unless rebuilt; its inputs' types are
-            // reconciled by DataFusion's type coercion afterwards.
-            LogicalPlan::Union(union) => {
-                Ok(Transformed::yes(LogicalPlan::Union(Union::try_new_with_loose_types(union.inputs)?)))
-            }
-            // Every other node's types follow its inputs'.
-            other => Ok(Transformed::yes(other.recompute_schema()?)),
         })?
         .data
     } else {
         plan
     };
     if result && needs_zone(plan.schema(), zone) { zoned(plan, zone) } else { Ok(plan) }
+}
+
+/// `CAST(instant AS timestamp)` in `expr` as `CAST(timezone(zone, instant) AS timestamp)`.
+fn local_casts(expr: Expr, schema: &DFSchema, zone: &str, udf: &Arc<ScalarUDF>) -> Result<Transformed<Expr>> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{ExprSchemable, expr::ScalarFunction};
+    expr.transform_up(|e| match e {
+        Expr::Cast(c)
+            if matches!(c.field.data_type(), DataType::Timestamp(_, None))
+                && matches!(c.expr.get_type(schema), Ok(DataType::Timestamp(_, Some(_)))) =>
+        {
+            let local = Expr::ScalarFunction(ScalarFunction::new_udf(
+                udf.clone(),
+                vec![datafusion::logical_expr::lit(zone), *c.expr],
+            ));
+            Ok(Transformed::yes(cast(local, c.field.data_type().clone())))
+        }
+        other => Ok(Transformed::no(other)),
+    })
 }
 
 /// `plan`'s columns, its timestamptz ones re-labelled with `zone` under the same names.

@@ -424,7 +424,8 @@ impl Session {
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?;
         let result = matches!(stmt, Statement::Query(_));
-        Ok(crate::pg::time_zone::in_session_zone(plan, &zone, result)?)
+        let timezone = state.scalar_functions().get("timezone").cloned();
+        Ok(crate::pg::time_zone::in_session_zone(plan, &zone, result, timezone)?)
     }
 
     /// The Arrow label of the session's TimeZone (`UTC`, `Europe/Paris`).
