@@ -70,3 +70,6 @@ SELECT count(*) FROM information_schema.routines WHERE routine_schema = 'no_such
 SELECT count(*) FROM information_schema.role_table_grants WHERE table_schema = 'no_such_schema'
 SELECT timestamptz '2024-07-01 12:00:00+00' AT TIME ZONE 'Europe/Paris', timestamp '2024-07-01 12:00:00' AT TIME ZONE 'Europe/Paris'
 SELECT timestamptz '2024-01-15 12:00:00+00' AT TIME ZONE 'America/New_York' AS ny
+-- Casts to text write values as PostgreSQL does.
+SELECT CAST(timestamptz '2024-07-01 12:00:00+00' AS text), CAST(timestamp '2024-07-01 12:00:00.5' AS text), CAST(interval '1 day 2 hours' AS text), CAST(ARRAY[1,2] AS text)
+SELECT timestamptz '2024-07-01 12:00:00+00'::varchar AS v, CAST(date '2024-07-01' AS text) AS d, CAST(1.5 AS text) AS f, CAST(true AS text) AS b

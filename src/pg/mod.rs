@@ -13,6 +13,7 @@ pub mod rewrite;
 pub mod search_path;
 pub mod settings;
 pub mod substring_regex;
+pub mod text_cast;
 pub mod time_zone;
 pub mod to_char;
 pub mod types;

@@ -75,13 +75,13 @@ pub fn in_session_zone(
                 // Every other node's types follow its inputs'.
                 other => other.recompute_schema()?,
             };
-            match (&wall_clock, node.inputs().as_slice()) {
-                (Some(udf), [input]) => {
-                    let schema = input.schema().clone();
-                    let node = node.map_expressions(|e| local_casts(e, &schema, zone, udf))?.data;
-                    Ok(Transformed::yes(node.recompute_schema()?))
+            match &wall_clock {
+                Some(udf) => {
+                    let node =
+                        super::text_cast::map_typed_expressions(node, |e, schema| local_cast(e, schema, zone, udf))?;
+                    Ok(Transformed::yes(node.data))
                 }
-                _ => Ok(Transformed::yes(node)),
+                None => Ok(Transformed::yes(node)),
             }
         })?
         .data
@@ -91,11 +91,10 @@ pub fn in_session_zone(
     if result && needs_zone(plan.schema(), zone) { zoned(plan, zone) } else { Ok(plan) }
 }
 
-/// `CAST(instant AS timestamp)` in `expr` as `CAST(timezone(zone, instant) AS timestamp)`.
-fn local_casts(expr: Expr, schema: &DFSchema, zone: &str, udf: &Arc<ScalarUDF>) -> Result<Transformed<Expr>> {
-    use datafusion::common::tree_node::TreeNode;
+/// `CAST(instant AS timestamp)` as `CAST(timezone(zone, instant) AS timestamp)`.
+fn local_cast(e: Expr, schema: &DFSchema, zone: &str, udf: &Arc<ScalarUDF>) -> Result<Transformed<Expr>> {
     use datafusion::logical_expr::{ExprSchemable, expr::ScalarFunction};
-    expr.transform_up(|e| match e {
+    match e {
         Expr::Cast(c)
             if matches!(c.field.data_type(), DataType::Timestamp(_, None))
                 && matches!(c.expr.get_type(schema), Ok(DataType::Timestamp(_, Some(_)))) =>
@@ -107,7 +106,7 @@ fn local_casts(expr: Expr, schema: &DFSchema, zone: &str, udf: &Arc<ScalarUDF>) 
             Ok(Transformed::yes(cast(local, c.field.data_type().clone())))
         }
         other => Ok(Transformed::no(other)),
-    })
+    }
 }
 
 /// `plan`'s columns, its timestamptz ones re-labelled with `zone` under the same names.

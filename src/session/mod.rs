@@ -133,6 +133,7 @@ impl Engine {
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
         crate::pg::datetime::register(&ctx);
         crate::pg::in_array::register(&ctx);
+        crate::pg::text_cast::register(&ctx);
         crate::pg::viewdef::register(&ctx, self.clone(), path.clone());
         crate::pg::substring_regex::register(&ctx);
         crate::pg::to_char::register(&ctx);
@@ -425,7 +426,11 @@ impl Session {
         let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?;
         let result = matches!(stmt, Statement::Query(_));
         let timezone = state.scalar_functions().get("timezone").cloned();
-        Ok(crate::pg::time_zone::in_session_zone(plan, &zone, result, timezone)?)
+        let plan = crate::pg::time_zone::in_session_zone(plan, &zone, result, timezone)?;
+        Ok(match state.scalar_functions().get(crate::pg::text_cast::NAME) {
+            Some(udf) => crate::pg::text_cast::postgres_text_casts(plan, udf)?,
+            None => plan,
+        })
     }
 
     /// The Arrow label of the session's TimeZone (`UTC`, `Europe/Paris`).

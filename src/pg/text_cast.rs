@@ -1,0 +1,97 @@
+//! `CAST(x AS text)` as PostgreSQL writes the value, where Arrow's cast writes another form:
+//! timestamps (`2025-04-13 02:09:22+02`, not `2025-04-13T00:09:22Z`), intervals (`1 day
+//! 02:00:00`) and arrays (`{1,2}`). The plan's casts of such values to text become
+//! `pg_text(x)`, which writes each value as the wire's text format does.
+
+use crate::server::encode::write_text;
+use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, ScalarUDF};
+use datafusion::prelude::SessionContext;
+use std::sync::Arc;
+
+pub const NAME: &str = "pg_text";
+
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(super::functions::any_udf(
+        NAME,
+        DataType::Utf8,
+        Arc::new(|a, rows| {
+            let values = a.first().ok_or_else(|| DataFusionError::Plan(format!("{NAME} takes one value")))?;
+            let mut out = StringBuilder::with_capacity(rows, rows * 24);
+            let mut text = String::new();
+            for i in 0..values.len() {
+                if values.is_null(i) {
+                    out.append_null();
+                    continue;
+                }
+                text.clear();
+                write_text(values, i, &mut text).map_err(|e| DataFusionError::Execution(e.0))?;
+                out.append_value(&text);
+            }
+            Ok(Arc::new(out.finish()) as ArrayRef)
+        }),
+    ));
+}
+
+/// Whether Arrow's text for values of `dt` differs from PostgreSQL's.
+fn written_otherwise(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Timestamp(..)
+            | DataType::Interval(_)
+            | DataType::Duration(_)
+            | DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(..)
+    )
+}
+
+/// `plan` with its casts of timestamps, intervals and arrays to text written PostgreSQL's way.
+pub fn postgres_text_casts(plan: LogicalPlan, udf: &Arc<ScalarUDF>) -> Result<LogicalPlan> {
+    // Once a node changed, the nodes visited after it (its ancestors among them) recompute
+    // their schemas: a rewritten expression may differ in nullability.
+    let mut changed = false;
+    Ok(plan
+        .transform_up_with_subqueries(|node| {
+            let node = if changed { node.recompute_schema()? } else { node };
+            let node = map_typed_expressions(node, |e, schema| match e {
+                Expr::Cast(c)
+                    if matches!(c.field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+                        && c.expr.get_type(schema).is_ok_and(|t| written_otherwise(&t)) =>
+                {
+                    let text = Expr::ScalarFunction(ScalarFunction::new_udf(udf.clone(), vec![*c.expr]));
+                    Ok(Transformed::yes(datafusion::logical_expr::cast(text, c.field.data_type().clone())))
+                }
+                other => Ok(Transformed::no(other)),
+            })?;
+            changed |= node.transformed;
+            Ok(node)
+        })?
+        .data)
+}
+
+/// `node` with `rewrite` applied to every part of its expressions (bottom up), given the
+/// schema they read (nodes of one input only; others are left as they are). Each expression
+/// keeps the name it had, which the nodes above refer to it by.
+pub(crate) fn map_typed_expressions(
+    node: LogicalPlan,
+    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let schema: DFSchema = match node.inputs().as_slice() {
+        [input] => input.schema().as_ref().clone(),
+        _ => return Ok(Transformed::no(node)),
+    };
+    let names = NamePreserver::new(&node);
+    let node = node.map_expressions(|e| {
+        let saved = names.save(&e);
+        let rewritten = e.transform_up(|part| rewrite(part, &schema))?;
+        Ok(if rewritten.transformed { rewritten.update_data(|e| saved.restore(e)) } else { rewritten })
+    })?;
+    if node.transformed { Ok(Transformed::yes(node.data.recompute_schema()?)) } else { Ok(node) }
+}
