@@ -73,3 +73,4 @@ SELECT timestamptz '2024-01-15 12:00:00+00' AT TIME ZONE 'America/New_York' AS n
 -- Casts to text write values as PostgreSQL does.
 SELECT CAST(timestamptz '2024-07-01 12:00:00+00' AS text), CAST(timestamp '2024-07-01 12:00:00.5' AS text), CAST(interval '1 day 2 hours' AS text), CAST(ARRAY[1,2] AS text)
 SELECT timestamptz '2024-07-01 12:00:00+00'::varchar AS v, CAST(date '2024-07-01' AS text) AS d, CAST(1.5 AS text) AS f, CAST(true AS text) AS b
+SELECT 1 AS a, 2 AS a, x, x FROM (SELECT 3 AS x) t

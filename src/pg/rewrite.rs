@@ -42,6 +42,12 @@ pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
         }
         Statement::CreateView(v) => name_output_columns(&mut v.query, false),
         Statement::Copy { source: CopySource::Query(q), .. } => name_output_columns(q, true),
+        // INSERT reads its rows by position: repeated names are allowed, as in PostgreSQL.
+        Statement::Insert(insert) => {
+            if let Some(q) = insert.source.as_mut() {
+                name_output_columns(q, true)
+            }
+        }
         _ => {}
     }
     let mut v = Rewriter { is_store_table };
@@ -287,11 +293,34 @@ fn name_output_columns(q: &mut Query, repeats: bool) {
             _ => None,
         })
         .collect();
+    let mut seen: Vec<String> = vec![];
     for item in select.projection.iter_mut() {
-        let SelectItem::UnnamedExpr(expr) = item else { continue };
-        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+        // A column or alias named like an earlier one: DataFusion requires distinct names.
+        let given = match &*item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(id.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) => ids.last().map(|i| i.value.clone()),
+            _ => None,
+        };
+        if let Some(name) = given {
+            if repeats && seen.contains(&name) {
+                let unique =
+                    (2..).map(|n| format!("{name}{NAME_SUFFIX}{n}")).find(|n| !taken.contains(n)).unwrap_or(name);
+                taken.push(unique.clone());
+                let expr = match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+                    SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => expr,
+                    other => {
+                        *item = other;
+                        continue;
+                    }
+                };
+                *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', unique) };
+            } else {
+                seen.push(name);
+            }
             continue;
         }
+        let SelectItem::UnnamedExpr(expr) = item else { continue };
         let (mut name, _) = figure_colname(expr);
         if taken.contains(&name) {
             if !repeats {

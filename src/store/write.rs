@@ -34,8 +34,9 @@ fn unique() -> String {
 }
 
 /// The schema files are written with: string and binary views as plain strings and binaries
-/// (readable by every Parquet reader), every column nullable (PostgreSQL columns without
-/// NOT NULL).
+/// (readable by every Parquet reader), instants labelled UTC whatever zone the session showed
+/// them in (the same values; every file of a table then has the same type), every column
+/// nullable (PostgreSQL columns without NOT NULL).
 pub fn file_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(
         schema
@@ -45,6 +46,7 @@ pub fn file_schema(schema: &Schema) -> SchemaRef {
                 let dt = match f.data_type() {
                     DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
                     DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+                    DataType::Timestamp(unit, Some(_)) => DataType::Timestamp(*unit, Some("UTC".into())),
                     other => other.clone(),
                 };
                 Field::new(f.name(), dt, true)
