@@ -520,8 +520,8 @@ fn parameter_types(stmt: &Statement, plan: &LogicalPlan) -> Result<Vec<Option<Da
             params[i - 1] = dt;
         }
     }
-    // `$1::bigint`: DataFusion leaves the placeholder untyped; PostgreSQL types it.
-    for (i, dt) in placeholder_casts(stmt) {
+    // `$1::bigint` and `f($1)`: DataFusion leaves the placeholder untyped; PostgreSQL types it.
+    for (i, dt) in placeholder_casts(stmt).into_iter().chain(function_arguments(plan)) {
         if i <= params.len() && params[i - 1].is_none() {
             params[i - 1] = Some(dt);
         }
@@ -529,10 +529,42 @@ fn parameter_types(stmt: &Statement, plan: &LogicalPlan) -> Result<Vec<Option<Da
     Ok(params)
 }
 
+/// Placeholders passed straight to a function of one exact signature (`pg_cancel_backend($1)`),
+/// with the type the function takes there.
+fn function_arguments(plan: &LogicalPlan) -> Vec<(usize, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::TypeSignature;
+    let mut out = vec![];
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let datafusion::logical_expr::Expr::ScalarFunction(f) = e
+                    && let TypeSignature::Exact(types) = &f.func.signature().type_signature
+                    && types.len() == f.args.len()
+                {
+                    for (arg, dt) in f.args.iter().zip(types) {
+                        if let datafusion::logical_expr::Expr::Placeholder(p) = arg
+                            && p.field.is_none()
+                            && let Some(i) = placeholder_index(&p.id)
+                        {
+                            out.push((i, dt.clone()));
+                        }
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    out
+}
+
 /// Parameter values cast to the types the plan expects (text parameters of unknown type
 /// become numbers, timestamps, ... here).
 fn cast_params(plan: &LogicalPlan, params: &[ScalarValue]) -> Result<Vec<ScalarValue>> {
-    let types = plan.get_parameter_types()?;
+    let mut types = plan.get_parameter_types()?;
+    for (i, dt) in function_arguments(plan) {
+        types.entry(format!("${i}")).and_modify(|t| *t = t.take().or(Some(dt.clone()))).or_insert(Some(dt));
+    }
     params
         .iter()
         .enumerate()

@@ -327,7 +327,10 @@ async fn pg_cancel_backend_and_pg_terminate_backend_stop_another_connection() {
             async move { victim.simple_query(SLOW).await.map(|_| ()) }
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let done: bool = admin.query_one(&format!("SELECT {function}({pid})"), &[]).await.expect("call").get(0);
+        // The process id bound as a parameter the client leaves untyped: typed by the function.
+        let statement = admin.prepare(&format!("SELECT {function}($1)")).await.expect("prepare");
+        assert_eq!(statement.params(), [tokio_postgres::types::Type::INT8]);
+        let done: bool = admin.query_one(&statement, &[&i64::from(pid)]).await.expect("call").get(0);
         assert!(done, "{function}");
         let err = tokio::time::timeout(Duration::from_secs(20), running).await.expect("stops").expect("task");
         assert_eq!(err.expect_err("stopped").code(), Some(&code), "{function}");
