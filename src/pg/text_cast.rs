@@ -6,11 +6,9 @@
 use crate::server::encode::write_text;
 use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::DFSchema;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, ScalarUDF};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
@@ -60,7 +58,7 @@ pub fn postgres_text_casts(plan: LogicalPlan, udf: &Arc<ScalarUDF>) -> Result<Lo
     Ok(plan
         .transform_up_with_subqueries(|node| {
             let node = if changed { node.recompute_schema()? } else { node };
-            let node = map_typed_expressions(node, |e, schema| match e {
+            let node = super::plan_exprs::map_typed_expressions(node, |e, schema| match e {
                 Expr::Cast(c)
                     if matches!(c.field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
                         && c.expr.get_type(schema).is_ok_and(|t| written_otherwise(&t)) =>
@@ -74,24 +72,4 @@ pub fn postgres_text_casts(plan: LogicalPlan, udf: &Arc<ScalarUDF>) -> Result<Lo
             Ok(node)
         })?
         .data)
-}
-
-/// `node` with `rewrite` applied to every part of its expressions (bottom up), given the
-/// schema they read (nodes of one input only; others are left as they are). Each expression
-/// keeps the name it had, which the nodes above refer to it by.
-pub(crate) fn map_typed_expressions(
-    node: LogicalPlan,
-    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
-) -> Result<Transformed<LogicalPlan>> {
-    let schema: DFSchema = match node.inputs().as_slice() {
-        [input] => input.schema().as_ref().clone(),
-        _ => return Ok(Transformed::no(node)),
-    };
-    let names = NamePreserver::new(&node);
-    let node = node.map_expressions(|e| {
-        let saved = names.save(&e);
-        let rewritten = e.transform_up(|part| rewrite(part, &schema))?;
-        Ok(if rewritten.transformed { rewritten.update_data(|e| saved.restore(e)) } else { rewritten })
-    })?;
-    if node.transformed { Ok(Transformed::yes(node.data.recompute_schema()?)) } else { Ok(node) }
 }

@@ -78,7 +78,7 @@ pub fn in_session_zone(
             match &wall_clock {
                 Some(udf) => {
                     let node =
-                        super::text_cast::map_typed_expressions(node, |e, schema| local_cast(e, schema, zone, udf))?;
+                        super::plan_exprs::map_typed_expressions(node, |e, schema| local_cast(e, schema, zone, udf))?;
                     Ok(Transformed::yes(node.data))
                 }
                 None => Ok(Transformed::yes(node)),
