@@ -185,7 +185,7 @@ pub fn regclass_name(store: &Store, oid: u32) -> Option<String> {
     })
 }
 
-fn catalog_table_oid(name: &str) -> u32 {
+pub(crate) fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 

@@ -394,8 +394,9 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             let path = visible_path();
             let mut relations: std::collections::HashMap<u32, (String, String)> = super::catalog::TABLES
                 .iter()
-                .map(|t| (super::catalog::regclass_oid(&visible_store, &[], &format!("pg_catalog.{t}")), t))
-                .filter_map(|(o, t)| Some((o?, (super::catalog::PG_CATALOG.to_string(), t.to_string()))))
+                .map(|t| {
+                    (super::catalog::catalog_table_oid(t), (super::catalog::PG_CATALOG.to_string(), t.to_string()))
+                })
                 .collect();
             for v in crate::journey::VIEWS {
                 let schema = crate::journey::JOURNEY_SCHEMA.to_string();

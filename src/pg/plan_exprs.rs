@@ -7,6 +7,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
+use std::sync::Arc;
 
 /// `node` with `rewrite` applied to every part of its expressions (bottom up), given the
 /// schema they read (nodes of one input only; others are left as they are). Each expression
@@ -15,8 +16,8 @@ pub(crate) fn map_typed_expressions(
     node: LogicalPlan,
     rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
 ) -> Result<Transformed<LogicalPlan>> {
-    let schema: DFSchema = match node.inputs().as_slice() {
-        [input] => input.schema().as_ref().clone(),
+    let schema = match node.inputs().as_slice() {
+        [input] => Arc::clone(input.schema()),
         _ => return Ok(Transformed::no(node)),
     };
     let names = NamePreserver::new(&node);

@@ -528,7 +528,8 @@ impl VisitorMut for Rewriter<'_> {
                     *text = full;
                 }
             }
-            Expr::Cast { expr: inner, data_type: DataType::Timestamp(..), .. } if matches!(inner.as_ref(), Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(t) if with_seconds(t).is_some())) => {
+            // (No other rewrite applies to a cast to timestamp.)
+            Expr::Cast { expr: inner, data_type: DataType::Timestamp(..), .. } => {
                 if let Expr::Value(v) = inner.as_mut()
                     && let Value::SingleQuotedString(text) = &mut v.value
                     && let Some(full) = with_seconds(text)

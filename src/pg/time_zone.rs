@@ -135,13 +135,11 @@ pub fn offset_at(zone: &str, utc: chrono::NaiveDateTime) -> Option<i32> {
     if is_utc(zone) {
         return Some(0);
     }
-    if let Some(tz) = parse(zone) {
-        return Some(tz.offset_from_utc_datetime(&utc).fix().local_minus_utc());
-    }
+    // A fixed offset is read before any name lookup: this runs for every value shown.
     let (sign, rest) = match zone.as_bytes().first() {
         Some(b'+') => (1, &zone[1..]),
         Some(b'-') => (-1, &zone[1..]),
-        _ => return None,
+        _ => return parse(zone).map(|tz| tz.offset_from_utc_datetime(&utc).fix().local_minus_utc()),
     };
     let digits: String = rest.chars().filter(|c| c.is_ascii_digit()).collect();
     let (h, m) = match digits.len() {
