@@ -6,9 +6,13 @@
 //! phase saves nothing: it interns every group once more and copies every event list into the
 //! final phase. When every aggregate of an `AggregateExec` is `window_funnel`, this rule
 //! repartitions the input rows on the group keys instead and aggregates once
-//! (`SinglePartitioned`; `Single` with one partition). The answer is the same (the function
-//! does not depend on how rows are split); only the work differs. Any other shape is left alone.
+//! (`SinglePartitioned`; `Single` with one partition), with
+//! [`super::funnel_aggregate::FunnelAggregateExec`] (keys interned by runs, group states
+//! spilled by key hash). An aggregate DataFusion planned in one phase itself (one partition)
+//! gets the same operator. The answer is the same (the function does not depend on how rows
+//! are split); only the work differs. Any other shape is left alone.
 
+use crate::aggregate::funnel_aggregate::FunnelAggregateExec;
 use crate::aggregate::window_funnel::NAME;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::config::ConfigOptions;
@@ -27,6 +31,14 @@ pub struct SinglePhaseFunnel;
 impl SinglePhaseFunnel {
     fn rewrite(node: &Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let Some(last) = node.downcast_ref::<AggregateExec>() else { return Ok(None) };
+        if matches!(last.mode(), AggregateMode::Single | AggregateMode::SinglePartitioned) {
+            // Planned in one phase already (one partition): only the operator changes.
+            let funnels_only = !last.aggr_expr().is_empty() && last.aggr_expr().iter().all(|a| a.fun().name() == NAME);
+            if !funnels_only {
+                return Ok(None);
+            }
+            return Ok(FunnelAggregateExec::try_from_aggregate(last)?.map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>));
+        }
         if !matches!(last.mode(), AggregateMode::Final | AggregateMode::FinalPartitioned) {
             return Ok(None);
         }
@@ -68,7 +80,10 @@ impl SinglePhaseFunnel {
         if single.schema() != last.schema() || !same_partitions {
             return Ok(None);
         }
-        Ok(Some(Arc::new(single)))
+        Ok(Some(match FunnelAggregateExec::try_from_aggregate(&single)? {
+            Some(exec) => Arc::new(exec),
+            None => Arc::new(single),
+        }))
     }
 }
 
@@ -134,7 +149,7 @@ mod tests {
             let (plan, answer) = plan_and_answer(partitions, true, FUNNEL).await;
             let (two_phase, expected) = plan_and_answer(partitions, false, FUNNEL).await;
             assert!(!plan.contains("mode=Partial"), "{plan}");
-            assert!(plan.contains("mode=Single"), "{plan}");
+            assert!(plan.contains("FunnelAggregateExec"), "{plan}");
             // DataFusion plans one partition in one phase itself.
             assert_eq!(two_phase.contains("mode=Partial"), partitions > 1, "{two_phase}");
             assert_eq!(answer, expected);

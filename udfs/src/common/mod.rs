@@ -3,6 +3,7 @@
 pub mod attribution;
 pub mod duration;
 pub mod funnel_chain;
+pub mod keep_rows;
 pub mod markov;
 pub mod options;
 pub mod path_transform;

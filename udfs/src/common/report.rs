@@ -10,8 +10,10 @@
 //! rows, never on how they were split into partitions or batches: kernels are written so, and
 //! the tests check it.
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::kernels::partition::partition;
+use datafusion::arrow::compute::{SortOptions, take};
+use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::runtime::SpawnedTask;
@@ -20,7 +22,8 @@ use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::Expr;
+use datafusion::common::tree_node::TreeNode;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning, PhysicalSortExpr,
 };
@@ -63,6 +66,14 @@ pub trait ReportQuery: fmt::Debug + Send + Sync + 'static {
     /// The `source` option, for errors.
     fn source(&self) -> &str;
     fn input_sql(&self) -> String;
+    /// A predicate over the input's columns that the rows the report reads all meet, when the
+    /// report drops the others itself (as the funnel does, after its input's projection). It
+    /// is added as a `WHERE` only when the source is more than table scans (a join, such as
+    /// the journey model's stitching, or an aggregate), where DataFusion pushes it below the
+    /// expensive part; over plain tables the report's own filter is cheaper.
+    fn input_filter(&self) -> Option<String> {
+        None
+    }
     fn schema(&self) -> SchemaRef;
     /// The report over its planned input (a [`ReportExec`]).
     fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>>;
@@ -99,7 +110,7 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let q = &self.query;
-        let input = plan_sql(state, &q.input_sql()).await.map_err(|e| {
+        let input = plan_input(state, &q.input_sql(), q.input_filter()).await.map_err(|e| {
             DataFusionError::Plan(format!("{}: cannot read source \"{}\": {e}", q.function(), q.source()))
         })?;
         let report = q.clone().plan(input, state.config().target_partitions())?;
@@ -107,14 +118,40 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
     }
 }
 
-/// Plans `sql` in the caller's session (its catalogs, functions and settings).
-pub async fn plan_sql(state: &dyn Session, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
+/// Plans `sql` in the caller's session (its catalogs, functions and settings), with `filter`
+/// as a `WHERE` over its columns when the source is more than table scans (see
+/// [`ReportQuery::input_filter`]).
+pub async fn plan_input(state: &dyn Session, sql: &str, filter: Option<String>) -> Result<Arc<dyn ExecutionPlan>> {
     let state = state
         .as_any()
         .downcast_ref::<SessionState>()
         .ok_or_else(|| DataFusionError::Internal("report functions need a SessionState".into()))?;
     let ctx = SessionContext::new_with_state(state.clone());
-    ctx.sql(sql).await?.create_physical_plan().await
+    let df = ctx.sql(sql).await?;
+    let df = match filter {
+        Some(f) if !scans_only(df.logical_plan())? => {
+            ctx.sql(&format!("SELECT * FROM ({sql}) AS report_input WHERE {f}")).await?
+        }
+        _ => df,
+    };
+    df.create_physical_plan().await
+}
+
+/// True when `plan` only reads tables: scans, projections, filters, aliases, limits.
+fn scans_only(plan: &LogicalPlan) -> Result<bool> {
+    let mut only = true;
+    plan.apply(|node| {
+        only &= matches!(
+            node,
+            LogicalPlan::Projection(_)
+                | LogicalPlan::Filter(_)
+                | LogicalPlan::TableScan(_)
+                | LogicalPlan::SubqueryAlias(_)
+                | LogicalPlan::Limit(_)
+        );
+        Ok(if only { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+    })?;
+    Ok(only)
 }
 
 /// Runs a [`ReportKernel`] over its input hash-partitioned by person and sorted within each
@@ -333,6 +370,34 @@ pub fn rows_by_group(groups: usize, keys: impl Iterator<Item = usize> + Clone) -
     (start, order)
 }
 
+/// Interns each row's key (`keys`, one array per key column) into `groups`, writing the group
+/// ids to `ids`, one per row. Event stores are often clustered by person or session (written
+/// per visit, or sorted for compression), so consecutive equal keys are found first, a cheap
+/// comparison of neighbours, and each run is hashed once; rows that are not in runs are
+/// interned as they are. `runs` is scratch space.
+pub fn intern_runs(
+    groups: &mut dyn GroupValues,
+    keys: &[ArrayRef],
+    runs: &mut Vec<usize>,
+    ids: &mut Vec<usize>,
+) -> Result<()> {
+    let rows = keys.first().map_or(0, |k| k.len());
+    let ranges = partition(keys)?.ranges();
+    // Runs of one row: taking the run starts would only copy the keys.
+    if ranges.len() * 4 > rows * 3 {
+        return groups.intern(keys, ids);
+    }
+    let starts = UInt32Array::from_iter_values(ranges.iter().map(|r| r.start as u32));
+    let firsts: Vec<ArrayRef> = keys.iter().map(|k| take(k, &starts, None)).collect::<Result<_, _>>()?;
+    groups.intern(&firsts, runs)?;
+    ids.clear();
+    ids.reserve(rows);
+    for (range, &id) in ranges.iter().zip(runs.iter()) {
+        ids.extend(std::iter::repeat_n(id, range.len()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +409,81 @@ mod tests {
         assert_eq!(order, vec![1, 4, 3, 0, 2]);
         let (start, order) = rows_by_group(0, std::iter::empty());
         assert_eq!((start, order), (vec![0], vec![]));
+    }
+
+    /// Interning by runs gives every row the group that interning row by row gives (the same
+    /// ids, since groups are numbered in first-seen order either way), with and without runs,
+    /// NULL keys and two key columns.
+    #[test]
+    fn intern_runs_matches_row_by_row_interning() {
+        use crate::common::test_rng::TestRng;
+        use datafusion::arrow::array::{Int64Array, StringViewArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::physical_plan::aggregates::group_values::new_group_values;
+        use datafusion::physical_plan::aggregates::order::GroupOrdering;
+        let mut rng = TestRng(0x5eed);
+        for (case, run) in [1u64, 2, 9, 50].into_iter().enumerate() {
+            for columns in 1..=2 {
+                let rows = 2_000;
+                let (mut people, mut sessions) = (vec![], vec![]);
+                while people.len() < rows {
+                    let len = 1 + rng.next(run) as usize;
+                    let p = match rng.next(20) {
+                        0 => None,
+                        // Long enough to live outside the view.
+                        n => Some(format!("person-with-a-long-name-{}", rng.next(200) + n)),
+                    };
+                    let s = rng.next(3) as i64;
+                    for _ in 0..len.min(rows - people.len()) {
+                        people.push(p.clone());
+                        sessions.push(if rng.next(10) == 0 { s + 1 } else { s });
+                    }
+                }
+                let mut keys: Vec<ArrayRef> = vec![Arc::new(StringViewArray::from(people))];
+                let mut fields = vec![Field::new("p", DataType::Utf8View, true)];
+                if columns == 2 {
+                    keys.push(Arc::new(Int64Array::from(sessions)));
+                    fields.push(Field::new("s", DataType::Int64, true));
+                }
+                let schema = Arc::new(Schema::new(fields));
+                let mut by_runs = new_group_values(schema.clone(), &GroupOrdering::None).unwrap();
+                let mut by_rows = new_group_values(schema, &GroupOrdering::None).unwrap();
+                let (mut scratch, mut runs_ids, mut rows_ids) = (vec![], vec![], vec![]);
+                // In batches, so that runs cross batch boundaries.
+                for start in (0..rows).step_by(300) {
+                    let len = 300.min(rows - start);
+                    let batch: Vec<ArrayRef> = keys.iter().map(|k| k.slice(start, len)).collect();
+                    intern_runs(by_runs.as_mut(), &batch, &mut scratch, &mut runs_ids).unwrap();
+                    by_rows.intern(&batch, &mut rows_ids).unwrap();
+                    assert_eq!(runs_ids, rows_ids, "case {case}, {columns} columns, rows from {start}");
+                }
+                assert_eq!(by_runs.len(), by_rows.len());
+            }
+        }
+    }
+
+    /// The report's filter goes into the input's SQL over a join (where DataFusion pushes it
+    /// below the join), not over plain tables (where the report filters more cheaply itself).
+    #[tokio::test]
+    async fn an_input_filter_is_added_over_joins_only() {
+        let ctx = SessionContext::new();
+        for sql in [
+            "CREATE TABLE e (p VARCHAR, n VARCHAR) AS VALUES ('a', 'x'), ('b', 'y')",
+            "CREATE TABLE ids (p VARCHAR, u VARCHAR) AS VALUES ('a', 'u1')",
+            "CREATE VIEW stitched AS SELECT coalesce(ids.u, e.p) AS p, e.n FROM e LEFT JOIN ids ON e.p = ids.p",
+        ] {
+            ctx.sql(sql).await.expect("setup").collect().await.expect("setup");
+        }
+        let state = ctx.state();
+        let text = |plan: &Arc<dyn ExecutionPlan>| {
+            datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string()
+        };
+        let filter = Some("c".to_string());
+        let plain = plan_input(&state, "SELECT p, n = 'x' AS c FROM e", filter.clone()).await.expect("plain");
+        assert!(!text(&plain).contains("FilterExec"), "{}", text(&plain));
+        let joined = plan_input(&state, "SELECT p, n = 'x' AS c FROM stitched", filter).await.expect("joined");
+        let text = text(&joined);
+        let filter_at = text.find("FilterExec").expect("a filter");
+        assert!(filter_at > text.find("JoinExec").expect("a join"), "the filter is below the join: {text}");
     }
 }

@@ -74,8 +74,9 @@ use crate::common::attribution::{
 use crate::common::markov::{Chain, MarkovPath, removal_effects};
 use crate::common::options::Options;
 use crate::common::path_transform::{PathTouch, Transform, TransformSpec, apply};
+use crate::common::keep_rows::{KeepRows, KeepRowsExec};
 use crate::common::report::{
-    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, rows_by_group, source_relation,
+    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
 };
 use crate::common::shapley::{ChannelSet, EXACT_CHANNELS, shapley_values};
 use crate::error::ArgumentError;
@@ -208,6 +209,13 @@ fn quote(text: &str) -> String {
 }
 
 impl AttributeQuery {
+    /// The input rows the report reads: person and time present, and a touch, a conversion or
+    /// a milestone (`p, t, k, c, b, v, [d], [m]`).
+    fn keep(&self) -> KeepRows {
+        let milestone = self.milestone.as_ref().map(|_| 6 + usize::from(self.direct.is_some()));
+        KeepRows { required: vec![0, 1], any_true: vec![2, 3], any_valid: milestone.into_iter().collect() }
+    }
+
     fn parse(mut o: Options, default_source: &str) -> Result<AttributeQuery> {
         let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
         let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
@@ -377,41 +385,35 @@ impl ReportQuery for AttributeQuery {
         &self.source
     }
 
-    /// One row per touch, conversion or milestone event.
+    /// One row per source event: person, time, what it is. The rows that are neither touch,
+    /// conversion nor milestone are dropped after it, by [`AttributeQuery::keep`].
     fn input_sql(&self) -> String {
-        let mut inner = vec![
+        let mut columns = vec![
             format!("({}) AS p", self.person),
             format!("({}) AS t", self.time),
             format!("coalesce(({}), false) AS k", self.touch),
             format!("coalesce(({}), false) AS c", self.conversion),
             format!("CAST(({}) AS VARCHAR) AS b", self.by),
-            format!("({}) AS v", self.value),
+            format!(
+                "CASE WHEN coalesce(({}), false) THEN CAST(coalesce(({}), 0) AS DECIMAL(38, {REVENUE_SCALE})) END AS v",
+                self.conversion, self.value
+            ),
         ];
-        let mut outer = vec![
-            "p".to_string(),
-            "t".into(),
-            "k".into(),
-            "c".into(),
-            "b".into(),
-            format!("CASE WHEN c THEN CAST(coalesce(v, 0) AS DECIMAL(38, {REVENUE_SCALE})) END AS v"),
-        ];
-        let mut any = vec!["k", "c"];
         if let Some(d) = &self.direct {
-            inner.push(format!("coalesce(({d}), false) AS d"));
-            outer.push("d".into());
+            columns.push(format!("coalesce(({d}), false) AS d"));
         }
         if let Some(m) = &self.milestone {
-            inner.push(format!("CAST(({m}) AS VARCHAR) AS m"));
-            outer.push("m".into());
-            any.push("m IS NOT NULL");
+            columns.push(format!("CAST(({m}) AS VARCHAR) AS m"));
         }
-        format!(
-            "SELECT {} FROM (SELECT {} FROM {}) AS attribute_input WHERE p IS NOT NULL AND t IS NOT NULL AND ({})",
-            outer.join(", "),
-            inner.join(", "),
-            source_relation(&self.source),
-            any.join(" OR ")
-        )
+        format!("SELECT {} FROM {}", columns.join(", "), source_relation(&self.source))
+    }
+
+    /// What [`AttributeQuery::keep`] keeps, in SQL.
+    fn input_filter(&self) -> Option<String> {
+        let mut names: Vec<String> = ["p", "t", "k", "c", "b", "v"].iter().map(|s| s.to_string()).collect();
+        names.extend(self.direct.as_ref().map(|_| "d".to_string()));
+        names.extend(self.milestone.as_ref().map(|_| "m".to_string()));
+        Some(self.keep().sql(&names))
     }
 
     fn schema(&self) -> SchemaRef {
@@ -428,6 +430,7 @@ impl ReportQuery for AttributeQuery {
     fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
         let key_schema = Arc::new(Schema::new(vec![input.schema().field(0).clone()]));
         let output = self.schema();
+        let input = Arc::new(KeepRowsExec::new(input, self.keep()));
         let kernel = Arc::new(AttributeKernel { query: self, key_schema });
         Ok(Arc::new(ReportExec::try_new(input, "p", &[], partitions, kernel, output)?))
     }
@@ -486,6 +489,8 @@ struct Partial {
     transforms: Vec<Transform>,
     units: Box<dyn GroupValues>,
     unit_of_row: Vec<usize>,
+    /// Scratch for [`intern_runs`].
+    runs: Vec<usize>,
     event_unit: Vec<u32>,
     events: Vec<Ev>,
     /// Per model (rule models and `shapley`).
@@ -662,6 +667,7 @@ impl ReportKernel for AttributeKernel {
             transforms,
             units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
             unit_of_row: vec![],
+            runs: vec![],
             event_unit: vec![],
             events: vec![],
             credits: vec![Credits::default(); self.query.models.len()],
@@ -694,7 +700,7 @@ impl ReportKernel for AttributeKernel {
             None => None,
         };
         let milestone = milestone.as_ref().map(|m| m.as_string_view());
-        partial.units.intern(&[batch.column(0).clone()], &mut partial.unit_of_row)?;
+        intern_runs(partial.units.as_mut(), &[batch.column(0).clone()], &mut partial.runs, &mut partial.unit_of_row)?;
         for i in 0..batch.num_rows() {
             let unit = partial.unit_of_row[i] as u32;
             let t = time.value(i);

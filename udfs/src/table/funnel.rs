@@ -65,9 +65,10 @@
 //! | `session` | `session` | the session column or expression for `count => 'sessions'` |
 
 use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key, set_bits};
+use crate::common::keep_rows::{KeepRows, KeepRowsExec};
 use crate::common::options::Options;
 use crate::common::report::{
-    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, rows_by_group, source_relation,
+    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
 };
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{
@@ -335,6 +336,22 @@ impl FunnelQuery {
         Ok(FunnelQuery { source, person, time, event, steps, exclusions, spec, by, attribution, top, sessions })
     }
 
+    /// The input rows the report reads: person and time present and, unless the order is
+    /// strict (where the events between steps matter), a step or an exclusion met, or a
+    /// breakdown value present when the touch may be an event that is no step.
+    fn keep(&self) -> KeepRows {
+        let mut keep = KeepRows { required: vec![0, 1], ..KeepRows::default() };
+        if self.spec.order == Order::Strict {
+            return keep;
+        }
+        let first = 2 + usize::from(self.sessions.is_some()) + usize::from(self.by.is_some());
+        keep.any_true = (first..first + self.steps.len() + self.exclusions.len()).collect();
+        if self.by.is_some() && matches!(self.attribution, Attribution::FirstTouch | Attribution::LastTouch) {
+            keep.any_valid = vec![first - 1];
+        }
+        keep
+    }
+
     /// The step a step's conversion is measured from: the nearest mandatory one before it.
     fn previous(&self, step: usize) -> Option<usize> {
         if self.spec.order == Order::Any {
@@ -360,41 +377,33 @@ impl ReportQuery for FunnelQuery {
         &self.source
     }
 
-    /// The input query: one row per event that may matter.
+    /// The input query: one row per source event, with its unit and each step's condition.
+    /// The rows that cannot matter are dropped after it, by [`FunnelQuery::keep`].
     fn input_sql(&self) -> String {
-        let mut inner = vec![format!("({}) AS p", self.person), format!("({}) AS t", self.time)];
-        let mut outer = vec!["p".to_string(), "t".to_string()];
+        let mut columns = vec![format!("({}) AS p", self.person), format!("({}) AS t", self.time)];
         if let Some(s) = &self.sessions {
-            inner.push(format!("({s}) AS s"));
-            outer.push("s".into());
+            columns.push(format!("({s}) AS s"));
         }
         if let Some(b) = &self.by {
-            inner.push(format!("CAST(({b}) AS VARCHAR) AS b"));
-            outer.push("b".into());
+            columns.push(format!("CAST(({b}) AS VARCHAR) AS b"));
         }
-        let mut any = vec![];
         for (k, (_, cond)) in self.steps.iter().enumerate() {
-            inner.push(format!("coalesce({cond}, false) AS c{k}"));
-            outer.push(format!("c{k}"));
-            any.push(format!("c{k}"));
+            columns.push(format!("coalesce({cond}, false) AS c{k}"));
         }
         for (k, cond) in self.exclusions.iter().enumerate() {
-            inner.push(format!("coalesce({cond}, false) AS x{k}"));
-            outer.push(format!("x{k}"));
-            any.push(format!("x{k}"));
+            columns.push(format!("coalesce({cond}, false) AS x{k}"));
         }
-        if self.by.is_some() && matches!(self.attribution, Attribution::FirstTouch | Attribution::LastTouch) {
-            // The touch may be an event that is no step.
-            any.push("b IS NOT NULL".into());
-        }
-        let filter =
-            if self.spec.order == Order::Strict { String::new() } else { format!(" AND ({})", any.join(" OR ")) };
-        format!(
-            "SELECT {} FROM (SELECT {} FROM {}) AS funnel_input WHERE p IS NOT NULL AND t IS NOT NULL{filter}",
-            outer.join(", "),
-            inner.join(", "),
-            source_relation(&self.source),
-        )
+        format!("SELECT {} FROM {}", columns.join(", "), source_relation(&self.source))
+    }
+
+    /// What [`FunnelQuery::keep`] keeps, in SQL.
+    fn input_filter(&self) -> Option<String> {
+        let mut names = vec!["p".to_string(), "t".into()];
+        names.extend(self.sessions.as_ref().map(|_| "s".to_string()));
+        names.extend(self.by.as_ref().map(|_| "b".to_string()));
+        names.extend((0..self.steps.len()).map(|k| format!("c{k}")));
+        names.extend((0..self.exclusions.len()).map(|k| format!("x{k}")));
+        Some(self.keep().sql(&names))
     }
 
     fn schema(&self) -> SchemaRef {
@@ -426,6 +435,7 @@ impl ReportQuery for FunnelQuery {
         }
         let key_schema = Arc::new(Schema::new(key_fields));
         let output = self.schema();
+        let input = Arc::new(KeepRowsExec::new(input, self.keep()));
         let kernel = Arc::new(FunnelKernel { query: self, key_schema });
         // No sort: each partition groups its units in a hash table (a unit's rows all land in
         // one partition), and each unit's events are ordered in the kernel.
@@ -456,7 +466,10 @@ struct Partial {
     /// Unit key (person, and session when counting sessions) -> dense unit id.
     units: Box<dyn GroupValues>,
     unit_of_row: Vec<usize>,
-    /// Per event: its unit, the event, its breakdown label ([`NULL_LABEL`] for NULL).
+    /// Scratch for [`intern_runs`].
+    runs: Vec<usize>,
+    /// Per event: its unit, the event, its breakdown label ([`NULL_LABEL`] for NULL; no labels
+    /// without a breakdown).
     event_unit: Vec<u32>,
     events: Vec<Event>,
     event_labels: Vec<u32>,
@@ -503,7 +516,7 @@ impl Partial {
             unit.extend(
                 order[start[u] as usize..start[u + 1] as usize]
                     .iter()
-                    .map(|&i| (self.events[i as usize], self.event_labels[i as usize])),
+                    .map(|&i| (self.events[i as usize], self.event_labels.get(i as usize).copied().unwrap_or(NULL_LABEL))),
             );
             if !unit.is_sorted_by(|a, b| cmp(a, b) != Ordering::Greater) {
                 unit.sort_by(cmp);
@@ -581,6 +594,7 @@ impl ReportKernel for FunnelKernel {
             chains: Chains::default(),
             units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
             unit_of_row: vec![],
+            runs: vec![],
             event_unit: vec![],
             events: vec![],
             event_labels: vec![],
@@ -614,7 +628,7 @@ impl ReportKernel for FunnelKernel {
         let exclusions: Vec<_> = exclusions.iter().map(|c| c.as_boolean()).collect();
         let mut key_columns = vec![person];
         key_columns.extend(session);
-        partial.units.intern(&key_columns, &mut partial.unit_of_row)?;
+        intern_runs(partial.units.as_mut(), &key_columns, &mut partial.runs, &mut partial.unit_of_row)?;
         let rows = batch.num_rows();
         let mut masks = vec![0u32; rows];
         let mut excl = vec![0u32; rows];
@@ -627,7 +641,7 @@ impl ReportKernel for FunnelKernel {
         let times = time.values();
         partial.events.extend((0..rows).map(|i| Event { t: times[i], steps: masks[i], excl: excl[i] }));
         match label {
-            None => partial.event_labels.extend(std::iter::repeat_n(NULL_LABEL, rows)),
+            None => {}
             Some(l) => {
                 for i in 0..rows {
                     let id = if l.is_valid(i) { partial.labels.id(l.value(i)) } else { NULL_LABEL };

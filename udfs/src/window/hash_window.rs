@@ -401,7 +401,13 @@ impl Driver {
 
     /// `batches` written out by their keys' hash bits at `level`; their memory is released.
     fn split(&mut self, batches: Vec<RecordBatch>, level: u32) -> Result<Buckets> {
-        let mut buckets = Buckets::new(&self.disk, self.this.input.schema(), level)?;
+        let mut buckets = Buckets::new(
+            &self.disk,
+            self.this.input.schema(),
+            level,
+            "HashWindowExec",
+            "one window partition (the rows of one PARTITION BY key) needs more memory than the limit",
+        )?;
         for batch in batches {
             buckets.append(&batch, &self.this.partition_by)?;
         }

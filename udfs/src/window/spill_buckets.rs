@@ -1,8 +1,10 @@
-//! Spilling for [`super::hash_window::HashWindowExec`]: rows written to [`FANOUT`] spill files
-//! by a hash of their window partition keys, so that each file holds whole window partitions
-//! and can be evaluated on its own. A file that still does not fit is split again on the next
-//! bits of the same hash, up to [`MAX_LEVEL`] times; rows of one key always stay together, so
-//! a single window partition larger than the memory limit fails with resources exhausted.
+//! Spilling for [`super::hash_window::HashWindowExec`] and
+//! [`crate::aggregate::funnel_aggregate::FunnelAggregateExec`]: rows written to [`FANOUT`]
+//! spill files by a hash of their keys (window partition keys, group keys), so that each file
+//! holds whole window partitions (whole groups) and can be evaluated on its own. A file that
+//! still does not fit is split again on the next bits of the same hash, up to [`MAX_LEVEL`]
+//! times; rows of one key always stay together, so a single key whose rows outgrow the memory
+//! limit fails with resources exhausted.
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
@@ -36,17 +38,19 @@ pub struct Buckets {
 }
 
 impl Buckets {
-    /// New files for a split at `level` (0 first); resources exhausted beyond [`MAX_LEVEL`]:
-    /// the rows of one window partition do not fit in memory.
-    pub fn new(disk: &Arc<DiskManager>, schema: SchemaRef, level: u32) -> Result<Buckets> {
+    /// New files for a split at `level` (0 first), named after `owner`; beyond [`MAX_LEVEL`],
+    /// resources exhausted with `too_big` (the rows of one key do not fit in memory).
+    pub fn new(
+        disk: &Arc<DiskManager>,
+        schema: SchemaRef,
+        level: u32,
+        owner: &'static str,
+        too_big: &'static str,
+    ) -> Result<Buckets> {
         if level >= MAX_LEVEL {
-            return Err(DataFusionError::ResourcesExhausted(
-                "HashWindowExec: one window partition (the rows of one PARTITION BY key) needs more memory than the limit".into(),
-            ));
+            return Err(DataFusionError::ResourcesExhausted(format!("{owner}: {too_big}")));
         }
-        let files = (0..FANOUT)
-            .map(|_| disk.create_tmp_file("HashWindowExec").map(|f| (f, None)))
-            .collect::<Result<Vec<_>>>()?;
+        let files = (0..FANOUT).map(|_| disk.create_tmp_file(owner).map(|f| (f, None))).collect::<Result<Vec<_>>>()?;
         Ok(Buckets { files, schema, level })
     }
 
