@@ -103,6 +103,33 @@ async fn queries_larger_than_the_memory_limit_spill_or_fail_with_53200() {
         .expect("expected")
         .get(0);
     assert_eq!((count, sum), (2_000_000, 100 * expected));
+    // window_funnel over 6 million rows, 300 copies of each user's events (journeydb's
+    // FunnelAggregateExec): group states outgrow 64 MB, spill by key hash and each file is
+    // merged on its own; each copy of a user's events reaches the user's level.
+    let funnel = |from: &str, group: &str| {
+        format!(
+            "SELECT level, count(*) FROM (SELECT window_funnel(INTERVAL '7 days', e.event_time, e.event_name = 'page_view', \
+             e.event_name = 'email_click', e.event_name = 'form_submit') AS level FROM {from} GROUP BY {group}) x \
+             GROUP BY level ORDER BY level"
+        )
+    };
+    let copies = funnel("events e CROSS JOIN generate_series(1, 300) g", "concat(e.user_id, '/', g)");
+    let analyzed: Vec<String> = client
+        .query(&format!("EXPLAIN ANALYZE {copies}"), &[])
+        .await
+        .expect("explain analyze")
+        .iter()
+        .map(|r| r.get::<_, String>(1))
+        .collect();
+    let line = analyzed.join("\n").lines().find(|l| l.contains("FunnelAggregateExec")).map(str::to_string);
+    let line = line.unwrap_or_else(|| panic!("{analyzed:?}"));
+    assert!(!line.contains("spill_count=0"), "the funnel's groups spilled: {line}");
+    let levels =
+        |rows: Vec<tokio_postgres::Row>| -> Vec<(i32, i64)> { rows.iter().map(|r| (r.get(0), r.get(1))).collect() };
+    let spilled = levels(client.query(&copies, &[]).await.expect("the funnel spills and answers"));
+    let once = levels(client.query(&funnel("events e", "e.user_id"), &[]).await.expect("once"));
+    assert!(once.len() >= 3, "{once:?}");
+    assert_eq!(spilled, once.iter().map(|&(l, n)| (l, 300 * n)).collect::<Vec<_>>());
     // A hash join's build side cannot spill: 53200 when it does not fit, and the server serves on.
     let big =
         "SELECT e.page_url || e.user_id || e.anonymous_id || g AS k FROM events e CROSS JOIN generate_series(1, 100) g";

@@ -44,8 +44,7 @@ use datafusion::physical_plan::metrics::{BaselineMetrics, Count, ExecutionPlanMe
 use datafusion::physical_plan::spill::SpillManager;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr,
-    PlanProperties,
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, PlanProperties,
 };
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -121,9 +120,7 @@ impl FunnelAggregateExec {
     ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            datafusion::physical_plan::Partitioning::UnknownPartitioning(
-                input.output_partitioning().partition_count(),
-            ),
+            datafusion::physical_plan::Partitioning::UnknownPartitioning(input.output_partitioning().partition_count()),
             EmissionType::Final,
             Boundedness::Bounded,
         ));
@@ -495,7 +492,7 @@ mod tests {
     use datafusion::execution::memory_pool::GreedyMemoryPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     use datafusion::logical_expr::AggregateUDF;
-    use datafusion::physical_plan::{ExecutionPlan, displayable};
+    use datafusion::physical_plan::displayable;
     use datafusion::prelude::{SessionConfig, SessionContext};
     use std::sync::Arc;
 
@@ -592,7 +589,8 @@ mod tests {
     async fn one_group_beyond_the_memory_limit_is_an_error_not_a_crash() {
         let ctx = context(2, 512, true, Some(64 * 1024));
         let sql = "SELECT p, window_funnel(100, ts, e = 'x', e = 'y') AS level FROM (SELECT 'everyone' AS p, ts, e FROM t) GROUP BY p";
-        let err = run(&ctx, &events(60_000, 3_000), sql).await.expect_err("64 KiB cannot hold 60,000 events of one group");
+        let err =
+            run(&ctx, &events(60_000, 3_000), sql).await.expect_err("64 KiB cannot hold 60,000 events of one group");
         let text = err.to_string();
         assert!(text.contains("Resources exhausted") && text.contains("FunnelAggregateExec"), "{text}");
     }

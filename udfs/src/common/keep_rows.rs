@@ -191,11 +191,11 @@ mod tests {
             Arc::new(BooleanArray::from(vec![None, Some(false), Some(false), Some(false), Some(true), None])),
             Arc::new(StringArray::from(vec![None, None, None, Some("x"), None, None])),
         ];
-        RecordBatch::try_new(schema, columns).unwrap()
+        RecordBatch::try_new(schema, columns).expect("test")
     }
 
     fn kept(keep: KeepRows) -> Vec<String> {
-        let b = keep.apply(batch()).unwrap();
+        let b = keep.apply(batch()).expect("test");
         let p = b.column(0).as_string::<i32>();
         (0..b.num_rows()).map(|i| p.value(i).to_string()).collect()
     }
@@ -224,8 +224,8 @@ mod tests {
     #[test]
     fn a_batch_kept_whole_is_passed_on_as_is() {
         let all = KeepRows { required: vec![], any_true: vec![], any_valid: vec![] };
-        assert!(all.mask(&batch()).unwrap().is_none());
+        assert!(all.mask(&batch()).expect("test").is_none());
         let b = batch();
-        assert_eq!(all.apply(b.clone()).unwrap(), b);
+        assert_eq!(all.apply(b.clone()).expect("test"), b);
     }
 }

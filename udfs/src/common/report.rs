@@ -13,20 +13,20 @@
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, take};
-use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::runtime::SpawnedTask;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::common::tree_node::TreeNode;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning, PhysicalSortExpr,
 };
+use datafusion::physical_plan::aggregates::group_values::GroupValues;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
@@ -446,15 +446,15 @@ mod tests {
                     fields.push(Field::new("s", DataType::Int64, true));
                 }
                 let schema = Arc::new(Schema::new(fields));
-                let mut by_runs = new_group_values(schema.clone(), &GroupOrdering::None).unwrap();
-                let mut by_rows = new_group_values(schema, &GroupOrdering::None).unwrap();
+                let mut by_runs = new_group_values(schema.clone(), &GroupOrdering::None).expect("test");
+                let mut by_rows = new_group_values(schema, &GroupOrdering::None).expect("test");
                 let (mut scratch, mut runs_ids, mut rows_ids) = (vec![], vec![], vec![]);
                 // In batches, so that runs cross batch boundaries.
                 for start in (0..rows).step_by(300) {
                     let len = 300.min(rows - start);
                     let batch: Vec<ArrayRef> = keys.iter().map(|k| k.slice(start, len)).collect();
-                    intern_runs(by_runs.as_mut(), &batch, &mut scratch, &mut runs_ids).unwrap();
-                    by_rows.intern(&batch, &mut rows_ids).unwrap();
+                    intern_runs(by_runs.as_mut(), &batch, &mut scratch, &mut runs_ids).expect("test");
+                    by_rows.intern(&batch, &mut rows_ids).expect("test");
                     assert_eq!(runs_ids, rows_ids, "case {case}, {columns} columns, rows from {start}");
                 }
                 assert_eq!(by_runs.len(), by_rows.len());

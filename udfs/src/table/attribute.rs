@@ -71,10 +71,10 @@
 use crate::common::attribution::{
     CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Model, OPPORTUNITY, Touch, normalise, shares,
 };
+use crate::common::keep_rows::{KeepRows, KeepRowsExec};
 use crate::common::markov::{Chain, MarkovPath, removal_effects};
 use crate::common::options::Options;
 use crate::common::path_transform::{PathTouch, Transform, TransformSpec, apply};
-use crate::common::keep_rows::{KeepRows, KeepRowsExec};
 use crate::common::report::{
     Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
 };

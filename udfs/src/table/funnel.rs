@@ -514,9 +514,9 @@ impl Partial {
         for u in 0..units {
             unit.clear();
             unit.extend(
-                order[start[u] as usize..start[u + 1] as usize]
-                    .iter()
-                    .map(|&i| (self.events[i as usize], self.event_labels.get(i as usize).copied().unwrap_or(NULL_LABEL))),
+                order[start[u] as usize..start[u + 1] as usize].iter().map(|&i| {
+                    (self.events[i as usize], self.event_labels.get(i as usize).copied().unwrap_or(NULL_LABEL))
+                }),
             );
             if !unit.is_sorted_by(|a, b| cmp(a, b) != Ordering::Greater) {
                 unit.sort_by(cmp);
