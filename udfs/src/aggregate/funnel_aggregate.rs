@@ -8,7 +8,8 @@
 //! - **Keys are interned by runs** ([`intern_runs`]): event stores are often clustered by
 //!   person or session, and a run of equal keys is hashed once. For `window_funnel` over a
 //!   person column, interning each row's string key was the largest single cost.
-//! - **Spilling by key hash.** When the groups' state outgrows the memory reservation, every
+//! - **Spilling by key hash.** When the groups' state outgrows the memory reservation (or
+//!   the partition's share of the pool's limit: the limit over the partitions plus one), every
 //!   group's state (`GroupsAccumulator::state`) is written to 16 spill files by a hash
 //!   of its keys, and accumulation starts again from empty; this repeats as often as needed.
 //!   At the end, each file holds the states of whole groups: it is merged
@@ -19,16 +20,16 @@
 //! The answer is the aggregate's: the accumulators are the same and each group sees the same
 //! rows; only the order of the output rows differs (it is unspecified in both).
 
+use crate::common::plan_node::{ChunkDriver, driven_stream, only_child, slices};
 use crate::common::report::intern_runs;
-use crate::window::spill_buckets::Buckets;
-use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::take_record_batch;
+use crate::window::spill_buckets::{Buckets, own_rows, queue_front};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SpillFile;
 use datafusion::execution::disk_manager::DiskManager;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::EquivalenceProperties;
@@ -42,11 +43,12 @@ use datafusion::physical_plan::execution_plan::{
 use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::metrics::{BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricsSet, SpillMetrics};
 use datafusion::physical_plan::spill::SpillManager;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, PlanProperties,
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties, Partitioning, PhysicalExpr,
+    PlanProperties,
 };
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
@@ -95,52 +97,34 @@ impl FunnelAggregateExec {
             state_fields.extend(a.state_fields()?);
         }
         let state_schema = Arc::new(Schema::new(state_fields));
-        Ok(Some(Self::new(
+        let schema = aggregate.schema();
+        Ok(Some(FunnelAggregateExec {
+            properties: properties(&schema, &input),
             input,
-            group_by.input_exprs(),
+            keys: group_by.input_exprs(),
             key_schema,
-            aggregate.aggr_expr().to_vec(),
-            aggregate.filter_expr().to_vec(),
-            state_schema,
-            aggregate.schema(),
-            single,
-        )))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        input: Arc<dyn ExecutionPlan>,
-        keys: Vec<Arc<dyn PhysicalExpr>>,
-        key_schema: SchemaRef,
-        aggregates: Vec<Arc<AggregateFunctionExpr>>,
-        filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
-        state_schema: SchemaRef,
-        schema: SchemaRef,
-        single: bool,
-    ) -> Self {
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            datafusion::physical_plan::Partitioning::UnknownPartitioning(input.output_partitioning().partition_count()),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        ));
-        FunnelAggregateExec {
-            input,
-            keys,
-            key_schema,
-            aggregates,
-            filters,
+            aggregates: aggregate.aggr_expr().to_vec(),
+            filters: aggregate.filter_expr().to_vec(),
             state_schema,
             schema,
             single,
-            properties,
             metrics: ExecutionPlanMetricsSet::new(),
-        }
+        }))
     }
 
     fn accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
         self.aggregates.iter().map(|a| a.create_groups_accumulator()).collect()
     }
+}
+
+/// The output properties: as many partitions as the input, no ordering, all at the end.
+fn properties(schema: &SchemaRef, input: &Arc<dyn ExecutionPlan>) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(schema.clone()),
+        Partitioning::UnknownPartitioning(input.output_partitioning().partition_count()),
+        EmissionType::Final,
+        Boundedness::Bounded,
+    ))
 }
 
 impl DisplayAs for FunnelAggregateExec {
@@ -178,23 +162,13 @@ impl ExecutionPlan for FunnelAggregateExec {
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Some(input) = children.pop().filter(|_| children.is_empty()) else {
-            return Err(DataFusionError::Internal(format!("{NAME} has exactly one input")));
-        };
-        let this = (*self).clone();
-        Ok(Arc::new(FunnelAggregateExec::new(
-            input,
-            this.keys,
-            this.key_schema,
-            this.aggregates,
-            this.filters,
-            this.state_schema,
-            this.schema,
-            this.single,
-        )))
+        let input = only_child(children, NAME)?;
+        let properties = properties(&self.schema, &input);
+        let metrics = ExecutionPlanMetricsSet::new();
+        Ok(Arc::new(FunnelAggregateExec { input, properties, metrics, ..(*self).clone() }))
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -231,20 +205,12 @@ impl ExecutionPlan for FunnelAggregateExec {
             spill_files,
             baseline: BaselineMetrics::new(&self.metrics, partition),
             batch_size: context.session_config().batch_size().max(1),
+            share: match context.memory_pool().memory_limit() {
+                MemoryLimit::Finite(limit) => limit / (self.properties.output_partitioning().partition_count() + 1),
+                MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX,
+            },
         };
-        let output = futures::stream::unfold(Some(driver), |driver| async move {
-            let mut driver = driver?;
-            match driver.next_output().await {
-                Ok(Some(chunks)) => Some((Ok(chunks), Some(driver))),
-                Ok(None) => None,
-                Err(e) => Some((Err(e), None)),
-            }
-        })
-        .flat_map(|r: Result<Vec<RecordBatch>>| match r {
-            Ok(chunks) => futures::stream::iter(chunks.into_iter().map(Ok)).boxed(),
-            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), output)))
+        Ok(driven_stream(self.schema.clone(), driver))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -361,6 +327,11 @@ struct Driver {
     spill_files: Count,
     baseline: BaselineMetrics,
     batch_size: usize,
+    /// The most this partition holds: the pool's limit shared among the partitions and the
+    /// rest of the plan. Without it, a partition still gathering its input could hold the
+    /// whole pool while another merges its spill files, and that one would split its files
+    /// until it failed.
+    share: usize,
 }
 
 impl Driver {
@@ -381,9 +352,10 @@ impl Driver {
             .collect()
     }
 
-    /// True when the groups still fit in the reservation.
+    /// True when the groups still fit: within this partition's share and in the reservation.
     fn fits(&mut self) -> bool {
-        self.reservation.try_resize(self.grouping.size()).is_ok()
+        let size = self.grouping.size();
+        size <= self.share && self.reservation.try_resize(size).is_ok()
     }
 
     /// The groups' state written to `buckets`; memory released.
@@ -395,12 +367,7 @@ impl Driver {
     }
 
     fn enqueue(&mut self, buckets: Buckets, level: u32) -> Result<()> {
-        let files = buckets.finish()?;
-        self.spill_files.add(files.len());
-        for file in files.into_iter().rev() {
-            self.queue.push_front((file, level));
-        }
-        Ok(())
+        queue_front(buckets, &mut self.queue, &self.spill_files, |file| (file, level))
     }
 
     /// Reads the whole input.
@@ -443,9 +410,7 @@ impl Driver {
                 b.append(&batch, &self.state_keys())?;
                 continue;
             }
-            // A batch read back shares its decoding buffer with the file's other batches:
-            // copied, it holds its own rows only.
-            let batch = take_record_batch(&batch, &UInt32Array::from_iter_values(0..batch.num_rows() as u32))?;
+            let batch = own_rows(&batch)?;
             self.grouping.merge(&self.this, &batch)?;
             if !self.fits() {
                 let mut b = self.buckets(level)?;
@@ -475,10 +440,13 @@ impl Driver {
         self.reservation.free();
         let Some(out) = out else { return Ok(Some(vec![])) };
         self.baseline.record_output(out.num_rows());
-        let size = self.batch_size;
-        Ok(Some(
-            (0..out.num_rows()).step_by(size).map(|from| out.slice(from, size.min(out.num_rows() - from))).collect(),
-        ))
+        Ok(Some(slices(&out, self.batch_size)))
+    }
+}
+
+impl ChunkDriver for Driver {
+    fn next_chunks(&mut self) -> BoxFuture<'_, Result<Option<Vec<RecordBatch>>>> {
+        Box::pin(self.next_output())
     }
 }
 

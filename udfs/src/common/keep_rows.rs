@@ -135,12 +135,10 @@ impl ExecutionPlan for KeepRowsExec {
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Some(input) = children.pop().filter(|_| children.is_empty()) else {
-            return Err(DataFusionError::Internal("KeepRowsExec has exactly one input".into()));
-        };
+        let input = crate::common::plan_node::only_child(children, "KeepRowsExec")?;
         Ok(Arc::new(KeepRowsExec::new(input, self.keep.clone())))
     }
 

@@ -8,6 +8,7 @@ pub mod markov;
 pub mod options;
 pub mod path_transform;
 pub mod paths;
+pub mod plan_node;
 pub mod report;
 pub mod shapley;
 #[cfg(test)]

@@ -237,12 +237,10 @@ impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Some(input) = children.pop().filter(|_| children.is_empty()) else {
-            return Err(DataFusionError::Internal("ReportExec has exactly one input".into()));
-        };
+        let input = crate::common::plan_node::only_child(children, "ReportExec")?;
         Ok(Arc::new(ReportExec::with_input(
             input,
             self.kernel.clone(),

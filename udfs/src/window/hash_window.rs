@@ -18,7 +18,8 @@
 //! require an ordering, and no order-preserving operator between it and the root does (the root
 //! counts as needing its order, so a query's result order is never changed).
 
-use super::spill_buckets::Buckets;
+use super::spill_buckets::{Buckets, own_rows, queue_front};
+use crate::common::plan_node::{ChunkDriver, driven_stream, only_child, slices};
 use crate::common::report::rows_by_group;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat, concat_batches, take_record_batch};
@@ -26,7 +27,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::config::ConfigOptions;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::SpillFile;
 use datafusion::execution::disk_manager::DiskManager;
 use datafusion::execution::memory_pool::MemoryConsumer;
@@ -43,12 +44,12 @@ use datafusion::physical_plan::execution_plan::{
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricsSet, SpillMetrics};
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::spill::SpillManager;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowUDFExpr};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, PlanProperties, WindowExpr,
 };
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
@@ -280,12 +281,10 @@ impl ExecutionPlan for HashWindowExec {
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Some(input) = children.pop().filter(|_| children.is_empty()) else {
-            return Err(DataFusionError::Internal("HashWindowExec has exactly one input".into()));
-        };
+        let input = only_child(children, "HashWindowExec")?;
         let properties = properties(&self.schema, &input);
         Ok(Arc::new(HashWindowExec { input, properties, ..self.as_ref().clone() }))
     }
@@ -322,19 +321,7 @@ impl ExecutionPlan for HashWindowExec {
             spill_files,
             batch_size: context.session_config().batch_size().max(1),
         };
-        let output = futures::stream::unfold(Some(driver), |driver| async move {
-            let mut driver = driver?;
-            match driver.next_output().await {
-                Ok(Some(chunks)) => Some((Ok(chunks), Some(driver))),
-                Ok(None) => None,
-                Err(e) => Some((Err(e), None)),
-            }
-        })
-        .flat_map(|r: Result<Vec<RecordBatch>>| match r {
-            Ok(chunks) => futures::stream::iter(chunks.into_iter().map(Ok)).boxed(),
-            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), output)))
+        Ok(driven_stream(self.schema.clone(), driver))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -417,12 +404,7 @@ impl Driver {
 
     /// The files of a split, evaluated before anything else queued.
     fn enqueue(&mut self, buckets: Buckets, level: u32) -> Result<()> {
-        let files = buckets.finish()?;
-        self.spill_files.add(files.len());
-        for file in files.into_iter().rev() {
-            self.queue.push_front(Work::Spilled(file, level));
-        }
-        Ok(())
+        queue_front(buckets, &mut self.queue, &self.spill_files, |file| Work::Spilled(file, level))
     }
 
     /// The output of the next part (empty when that part had to be split again); None at the
@@ -440,10 +422,7 @@ impl Driver {
                 let mut batches = vec![];
                 let mut overflow: Option<Buckets> = None;
                 while let Some(batch) = stream.next().await {
-                    // A batch read back shares the buffer it was decoded from with the rest of
-                    // the file's batches: copied, it holds (and counts) its own rows only.
-                    let batch = batch?;
-                    let batch = take_record_batch(&batch, &UInt32Array::from_iter_values(0..batch.num_rows() as u32))?;
+                    let batch = own_rows(&batch?)?;
                     self.keep(batch, &mut batches, &mut overflow, level)?;
                 }
                 if let Some(b) = overflow {
@@ -467,10 +446,13 @@ impl Driver {
         }
         drop(batches);
         let out = self.this.evaluate(all)?;
-        let size = self.batch_size;
-        Ok(Some(
-            (0..out.num_rows()).step_by(size).map(|from| out.slice(from, size.min(out.num_rows() - from))).collect(),
-        ))
+        Ok(Some(slices(&out, self.batch_size)))
+    }
+}
+
+impl ChunkDriver for Driver {
+    fn next_chunks(&mut self) -> BoxFuture<'_, Result<Option<Vec<RecordBatch>>>> {
+        Box::pin(self.next_output())
     }
 }
 

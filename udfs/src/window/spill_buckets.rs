@@ -15,6 +15,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::disk_manager::DiskManager;
 use datafusion::execution::{SpillFile, SpillWriter};
 use datafusion::physical_plan::PhysicalExpr;
+use datafusion::physical_plan::metrics::Count;
+use std::collections::VecDeque;
 use std::io::BufWriter;
 use std::sync::Arc;
 
@@ -93,6 +95,28 @@ impl Buckets {
         }
         Ok(out)
     }
+}
+
+/// The files of a split put at the front of `queue` (as `wrap` makes them), in order, to be
+/// read before anything queued; counted in `files_spilled`.
+pub fn queue_front<T>(
+    buckets: Buckets,
+    queue: &mut VecDeque<T>,
+    files_spilled: &Count,
+    wrap: impl Fn(Arc<dyn SpillFile>) -> T,
+) -> Result<()> {
+    let files = buckets.finish()?;
+    files_spilled.add(files.len());
+    for file in files.into_iter().rev() {
+        queue.push_front(wrap(file));
+    }
+    Ok(())
+}
+
+/// A batch read back from a spill file shares the buffer it was decoded from with the file's
+/// other batches: copied, it holds (and counts) its own rows only.
+pub fn own_rows(batch: &RecordBatch) -> Result<RecordBatch> {
+    Ok(take_record_batch(batch, &UInt32Array::from_iter_values(0..batch.num_rows() as u32))?)
 }
 
 fn bucket(hash: u64, level: u32) -> usize {
