@@ -68,6 +68,7 @@ SET IntervalStyle = 'bogus'
 SHOW IntervalStyle
 SET TimeZone = 'Europe/Paris'
 SELECT CAST(timestamptz '2024-07-01 23:30:00+00' AS text) AS t
+SELECT 'at ' || timestamptz '2024-07-01 23:30:00+00' AS t, concat('c ', timestamptz '2024-07-01 23:30:00+00') AS c
 SELECT CAST(timestamptz '2024-07-01 23:30:00+00' AS timestamp), CAST(timestamptz '2024-01-15 12:00:00+00' AS date)
 SELECT x, CAST(x AS timestamp) AS local FROM (SELECT timestamptz '2024-07-01 23:30:00+00' AS x) t
 RESET TimeZone
