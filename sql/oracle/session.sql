@@ -71,4 +71,6 @@ SELECT CAST(timestamptz '2024-07-01 23:30:00+00' AS text) AS t
 SELECT 'at ' || timestamptz '2024-07-01 23:30:00+00' AS t, concat('c ', timestamptz '2024-07-01 23:30:00+00') AS c
 SELECT CAST(timestamptz '2024-07-01 23:30:00+00' AS timestamp), CAST(timestamptz '2024-01-15 12:00:00+00' AS date)
 SELECT x, CAST(x AS timestamp) AS local FROM (SELECT timestamptz '2024-07-01 23:30:00+00' AS x) t
+SET TimeZone = 'Pacific/Kiritimati'
+SELECT age(timestamp '2000-01-01') AS a, age(date '2020-02-29') AS d, age(timestamptz '2000-01-01 00:00:00+00') AS z
 RESET TimeZone

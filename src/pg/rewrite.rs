@@ -568,6 +568,19 @@ impl VisitorMut for Rewriter<'_> {
                     *expr = mapped;
                 }
             }
+            // `age(x)` is `age(current_date, x)`: from midnight today in the session's zone.
+            Expr::Function(f) if named(f, "age") => {
+                if let FunctionArguments::List(list) = &mut f.args
+                    && list.args.len() == 1
+                    && let Expr::Function(today) = call("current_date", vec![])
+                {
+                    let today = Expr::Function(datafusion::sql::sqlparser::ast::Function {
+                        args: FunctionArguments::None,
+                        ..today
+                    });
+                    list.args.insert(0, FunctionArg::Unnamed(FunctionArgExpr::Expr(today)));
+                }
+            }
             // ARRAY(SELECT ...) over nothing is the empty array.
             Expr::Function(f)
                 if part(f.name.0.last().unwrap_or(&ObjectNamePart::Identifier(Ident::new(""))))
