@@ -73,6 +73,8 @@ SELECT timestamptz '2024-01-15 12:00:00+00' AT TIME ZONE 'America/New_York' AS n
 -- Casts to text write values as PostgreSQL does.
 SELECT CAST(timestamptz '2024-07-01 12:00:00+00' AS text), CAST(timestamp '2024-07-01 12:00:00.5' AS text), CAST(interval '1 day 2 hours' AS text), CAST(ARRAY[1,2] AS text)
 SELECT timestamptz '2024-07-01 12:00:00+00'::varchar AS v, CAST(date '2024-07-01' AS text) AS d, CAST(1.5 AS text) AS f, CAST(true AS text) AS b
+-- Timestamp text without seconds compared with timestamps.
+SELECT timestamp '2024-01-01 00:00:30' > '2024-01-01 00:00' AS gt, timestamp '2024-01-01 00:00:30' BETWEEN '2024-01-01 00:00' AND '2024-01-01 00:01' AS b, timestamp '2024-01-01 12:00' IN ('2024-01-01 12:00', '2024-01-02 00:00') AS i, timestamptz '2024-01-01 12:00+00' = '2024-01-01 13:00+01' AS z
 -- So do the implicit casts of text || value, concat and concat_ws.
 SELECT 'at ' || timestamp '2024-01-02 03:04:05' AS a, 'at ' || timestamptz '2024-01-02 03:04:05+00' AS b, 'i ' || interval '1 day' AS i, timestamp '2024-01-02 03:04:05' || ' end' AS e
 SELECT concat('x', timestamp '2024-01-02 03:04:05', interval '2 hours') AS c, concat_ws('/', 'a', interval '3 days', date '2024-01-02') AS w, 'd ' || date '2024-01-02' AS d

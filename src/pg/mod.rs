@@ -9,6 +9,7 @@ pub mod format;
 pub mod functions;
 pub mod in_array;
 pub mod information_schema;
+pub mod minute_literals;
 pub mod plan_exprs;
 pub mod rewrite;
 pub mod search_path;

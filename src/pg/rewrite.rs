@@ -821,7 +821,7 @@ fn cast_text(inner: &Expr, kind: &CastKind) -> Expr {
 /// (`1 day 02:03:04` -> `1 day 2 hours 3 minutes 4 seconds`), the sign applying to each.
 /// A timestamp literal whose time has hours and minutes only (`2024-07-01 12:00`, with or
 /// without a zone after it) with `:00` seconds added; None for any other text.
-fn with_seconds(text: &str) -> Option<String> {
+pub(crate) fn with_seconds(text: &str) -> Option<String> {
     let b = text.trim().as_bytes();
     let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
     let shaped = digits(0..4)

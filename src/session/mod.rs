@@ -424,6 +424,7 @@ impl Session {
         self.ctx.state_ref().write().config_mut().options_mut().execution.time_zone = Some(zone.clone());
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?;
+        let plan = crate::pg::minute_literals::complete_timestamp_texts(plan, &zone)?;
         let result = matches!(stmt, Statement::Query(_));
         let timezone = state.scalar_functions().get("timezone").cloned();
         let plan = crate::pg::time_zone::in_session_zone(plan, &zone, result, timezone)?;
