@@ -130,7 +130,8 @@ pub async fn plan_input(state: &dyn Session, sql: &str, filter: Option<String>) 
     let df = ctx.sql(sql).await?;
     let df = match filter {
         Some(f) if !scans_only(df.logical_plan())? => {
-            ctx.sql(&format!("SELECT * FROM ({sql}) AS report_input WHERE {f}")).await?
+            let predicate = df.parse_sql_expr(&f)?;
+            df.filter(predicate)?
         }
         _ => df,
     };
