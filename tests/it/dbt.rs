@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn dbt(command: &'static [&'static str], port: u16, work: &Path) -> String {
-    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbt");
+    let project = crate::fixture::root().join("tests/dbt");
     let out = Command::new(fixture::dbt())
         .args(command)
         .arg("--profiles-dir")

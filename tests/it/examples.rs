@@ -5,13 +5,12 @@
 use crate::fixture;
 use crate::slt::InProcess;
 use sqllogictest::{AsyncDB, DBOutput};
-use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_answers_as_recorded() {
     let dir = fixture::data_dir();
     let engine = fixture::engine(dir.path(), 8192, 0);
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/examples");
+    let examples = crate::fixture::root().join("sql/examples");
     let mut files: Vec<_> = std::fs::read_dir(&examples)
         .expect("sql/examples")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -247,7 +247,7 @@ fn venv_tool(var: &str, relative: &str) -> std::path::PathBuf {
     if let Ok(p) = std::env::var(var) {
         return p.into();
     }
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let p = root().join(relative);
     assert!(p.exists(), "{} is missing: run scripts/install-test-deps.sh (scripts/test.sh does)", p.display());
     p
 }
@@ -255,7 +255,7 @@ fn venv_tool(var: &str, relative: &str) -> std::path::PathBuf {
 /// Runs `tests/python/<script>` against the server on `port` with the tests' Python; it must
 /// end with "all ok". Returns its output.
 pub async fn run_python(script: &str, port: u16) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+    let path = root().join("tests/python").join(script);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(python()).arg(path).arg(port.to_string()).output().expect("python runs")
     })
@@ -264,4 +264,14 @@ pub async fn run_python(script: &str, port: u16) -> String {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && text.contains("all ok"), "{text}");
     text
+}
+
+/// The project's folder, where the tests' files are (`sql/`, `tests/`, `scripts/`). Cargo and
+/// nextest say it at run time; the folder the binary was compiled in is only the fallback, since
+/// a test binary built from another clone of the same sources (CI's, sharing the target
+/// directory) is reused as it is and would read that clone's files.
+pub fn root() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

@@ -17,7 +17,7 @@ async fn run_java(class: &'static str) {
     let server = fixture::server(dir.path()).await;
     let port = server.addr.port();
     let classes = tempfile::tempdir().expect("tmp");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/java/{class}.java"));
+    let source = crate::fixture::root().join(format!("tests/java/{class}.java"));
     let out = Command::new("javac").args(["-cp", JAR, "-d"]).arg(classes.path()).arg(&source).output().expect("javac");
     assert!(out.status.success(), "javac: {}", String::from_utf8_lossy(&out.stderr));
     let classpath = format!("{JAR}:{}", classes.path().display());

@@ -4,11 +4,10 @@
 //! fail, and the server serves a new connection afterwards.
 
 use crate::fixture;
-use std::path::Path;
 use std::process::Command;
 
 fn pgbench(port: u16, mode: &str, seconds: u32) -> String {
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/load");
+    let scripts = crate::fixture::root().join("tests/load");
     let script = |name: &str, weight: u32| format!("{}@{weight}", scripts.join(name).display());
     let out = Command::new("pgbench")
         .args(["-n", "-c", "32", "-j", "2", "-T", &seconds.to_string(), "-M", mode])

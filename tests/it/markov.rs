@@ -11,7 +11,6 @@ use datafusion::arrow::record_batch::RecordBatch;
 use journeydb::config::Config;
 use journeydb::session::Engine;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Random journeys over six channels: per person 1 to 6 touches a minute apart, then a purchase
@@ -99,7 +98,7 @@ async fn markov_removal_effects_agree_with_channel_attribution() {
         })
         .collect();
         let out = std::process::Command::new(fixture::python())
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/channel_attribution.py"))
+            .arg(crate::fixture::root().join("scripts/channel_attribution.py"))
             .arg(&csv)
             .arg(order.to_string())
             .output()

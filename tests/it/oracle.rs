@@ -118,7 +118,7 @@ async fn answers_and_errors_as_postgresql_15_gives_them() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
     let ours = fixture::connect(&server).await;
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/oracle");
+    let folder = crate::fixture::root().join("sql/oracle");
     let mut files: Vec<_> = std::fs::read_dir(&folder).expect("sql/oracle").map(|e| e.expect("entry").path()).collect();
     files.sort();
     let mut checked = 0;

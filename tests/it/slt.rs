@@ -10,7 +10,7 @@ use journeydb::server::encode::{array_element, date_text, float_text, interval_t
 use journeydb::server::params::numeric_from_binary;
 use journeydb::session::{Output, Session};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::types::{FromSql, Type};
 
@@ -250,7 +250,7 @@ fn decode_binary(ty: &Type, mut raw: &[u8]) -> Result<String, Box<dyn std::error
 const LARGE_BATCHES: &str = "# slt: large batches";
 
 fn slt_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/slt");
+    let dir = crate::fixture::root().join("sql/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("sql/slt")
         .filter_map(|e| e.ok().map(|e| e.path()))
