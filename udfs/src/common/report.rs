@@ -10,6 +10,7 @@
 //! rows, never on how they were split into partitions or batches: kernels are written so, and
 //! the tests check it.
 
+use crate::common::keep_rows::{KeepRows, KeepRowsExec};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, take};
@@ -66,12 +67,13 @@ pub trait ReportQuery: fmt::Debug + Send + Sync + 'static {
     /// The `source` option, for errors.
     fn source(&self) -> &str;
     fn input_sql(&self) -> String;
-    /// A predicate over the input's columns that the rows the report reads all meet, when the
-    /// report drops the others itself (as the funnel does, after its input's projection). It
-    /// is added as a `WHERE` only when the source is more than table scans (a join, such as
-    /// the journey model's stitching, or an aggregate), where DataFusion pushes it below the
-    /// expensive part; over plain tables the report's own filter is cheaper.
-    fn input_filter(&self) -> Option<String> {
+    /// The input rows the report reads (over the input's columns), when it reads fewer than
+    /// all: the others are dropped right after the input's projection ([`KeepRowsExec`]), and,
+    /// when the source is more than table scans (a join, such as the journey model's
+    /// stitching, or an aggregate), also by the same condition as a filter on the input, which
+    /// DataFusion pushes below the expensive part. Over plain tables the projection-side filter
+    /// alone is cheaper.
+    fn keep(&self) -> Option<KeepRows> {
         None
     }
     fn schema(&self) -> SchemaRef;
@@ -110,27 +112,33 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let q = &self.query;
-        let input = plan_input(state, &q.input_sql(), q.input_filter()).await.map_err(|e| {
+        let keep = q.keep();
+        let input = plan_input(state, &q.input_sql(), keep.as_ref()).await.map_err(|e| {
             DataFusionError::Plan(format!("{}: cannot read source \"{}\": {e}", q.function(), q.source()))
         })?;
+        let input: Arc<dyn ExecutionPlan> = match keep {
+            Some(keep) => Arc::new(KeepRowsExec::new(input, keep)),
+            None => input,
+        };
         let report = q.clone().plan(input, state.config().target_partitions())?;
         project(report, projection)
     }
 }
 
-/// Plans `sql` in the caller's session (its catalogs, functions and settings), with `filter`
-/// as a `WHERE` over its columns when the source is more than table scans (see
-/// [`ReportQuery::input_filter`]).
-pub async fn plan_input(state: &dyn Session, sql: &str, filter: Option<String>) -> Result<Arc<dyn ExecutionPlan>> {
+/// Plans `sql` in the caller's session (its catalogs, functions and settings), with `keep` as
+/// a filter over its columns when the source is more than table scans (see
+/// [`ReportQuery::keep`]).
+pub async fn plan_input(state: &dyn Session, sql: &str, keep: Option<&KeepRows>) -> Result<Arc<dyn ExecutionPlan>> {
     let state = state
         .as_any()
         .downcast_ref::<SessionState>()
         .ok_or_else(|| DataFusionError::Internal("report functions need a SessionState".into()))?;
     let ctx = SessionContext::new_with_state(state.clone());
     let df = ctx.sql(sql).await?;
-    let df = match filter {
-        Some(f) if !scans_only(df.logical_plan())? => {
-            let predicate = df.parse_sql_expr(&f)?;
+    let df = match keep {
+        Some(keep) if !scans_only(df.logical_plan())? => {
+            let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let predicate = df.parse_sql_expr(&keep.sql(&names))?;
             df.filter(predicate)?
         }
         _ => df,
@@ -477,8 +485,9 @@ mod tests {
         let text = |plan: &Arc<dyn ExecutionPlan>| {
             datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string()
         };
-        let filter = Some("c".to_string());
-        let plain = plan_input(&state, "SELECT p, n = 'x' AS c FROM e", filter.clone()).await.expect("plain");
+        let keep = KeepRows { any_true: vec![1], ..KeepRows::default() };
+        let filter = Some(&keep);
+        let plain = plan_input(&state, "SELECT p, n = 'x' AS c FROM e", filter).await.expect("plain");
         assert!(!text(&plain).contains("FilterExec"), "{}", text(&plain));
         let joined = plan_input(&state, "SELECT p, n = 'x' AS c FROM stitched", filter).await.expect("joined");
         let text = text(&joined);

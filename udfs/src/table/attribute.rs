@@ -71,7 +71,7 @@
 use crate::common::attribution::{
     CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Model, OPPORTUNITY, Touch, normalise, shares,
 };
-use crate::common::keep_rows::{KeepRows, KeepRowsExec};
+use crate::common::keep_rows::KeepRows;
 use crate::common::markov::{Chain, MarkovPath, removal_effects};
 use crate::common::options::Options;
 use crate::common::path_transform::{PathTouch, Transform, TransformSpec, apply};
@@ -209,13 +209,6 @@ fn quote(text: &str) -> String {
 }
 
 impl AttributeQuery {
-    /// The input rows the report reads: person and time present, and a touch, a conversion or
-    /// a milestone (`p, t, k, c, b, v, [d], [m]`).
-    fn keep(&self) -> KeepRows {
-        let milestone = self.milestone.as_ref().map(|_| 6 + usize::from(self.direct.is_some()));
-        KeepRows { required: vec![0, 1], any_true: vec![2, 3], any_valid: milestone.into_iter().collect() }
-    }
-
     fn parse(mut o: Options, default_source: &str) -> Result<AttributeQuery> {
         let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
         let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
@@ -386,7 +379,7 @@ impl ReportQuery for AttributeQuery {
     }
 
     /// One row per source event: person, time, what it is. The rows that are neither touch,
-    /// conversion nor milestone are dropped after it, by [`AttributeQuery::keep`].
+    /// conversion nor milestone are dropped after it, by its [`ReportQuery::keep`].
     fn input_sql(&self) -> String {
         let mut columns = vec![
             format!("({}) AS p", self.person),
@@ -408,12 +401,11 @@ impl ReportQuery for AttributeQuery {
         format!("SELECT {} FROM {}", columns.join(", "), source_relation(&self.source))
     }
 
-    /// What [`AttributeQuery::keep`] keeps, in SQL.
-    fn input_filter(&self) -> Option<String> {
-        let mut names: Vec<String> = ["p", "t", "k", "c", "b", "v"].iter().map(|s| s.to_string()).collect();
-        names.extend(self.direct.as_ref().map(|_| "d".to_string()));
-        names.extend(self.milestone.as_ref().map(|_| "m".to_string()));
-        Some(self.keep().sql(&names))
+    /// The input rows the report reads: person and time present, and a touch, a conversion or
+    /// a milestone (`p, t, k, c, b, v, [d], [m]`).
+    fn keep(&self) -> Option<KeepRows> {
+        let milestone = self.milestone.as_ref().map(|_| 6 + usize::from(self.direct.is_some()));
+        Some(KeepRows { required: vec![0, 1], any_true: vec![2, 3], any_valid: milestone.into_iter().collect() })
     }
 
     fn schema(&self) -> SchemaRef {
@@ -430,7 +422,6 @@ impl ReportQuery for AttributeQuery {
     fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
         let key_schema = Arc::new(Schema::new(vec![input.schema().field(0).clone()]));
         let output = self.schema();
-        let input = Arc::new(KeepRowsExec::new(input, self.keep()));
         let kernel = Arc::new(AttributeKernel { query: self, key_schema });
         Ok(Arc::new(ReportExec::try_new(input, "p", &[], partitions, kernel, output)?))
     }

@@ -65,7 +65,7 @@
 //! | `session` | `session` | the session column or expression for `count => 'sessions'` |
 
 use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key, set_bits};
-use crate::common::keep_rows::{KeepRows, KeepRowsExec};
+use crate::common::keep_rows::KeepRows;
 use crate::common::options::Options;
 use crate::common::report::{
     Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
@@ -336,22 +336,6 @@ impl FunnelQuery {
         Ok(FunnelQuery { source, person, time, event, steps, exclusions, spec, by, attribution, top, sessions })
     }
 
-    /// The input rows the report reads: person and time present and, unless the order is
-    /// strict (where the events between steps matter), a step or an exclusion met, or a
-    /// breakdown value present when the touch may be an event that is no step.
-    fn keep(&self) -> KeepRows {
-        let mut keep = KeepRows { required: vec![0, 1], ..KeepRows::default() };
-        if self.spec.order == Order::Strict {
-            return keep;
-        }
-        let first = 2 + usize::from(self.sessions.is_some()) + usize::from(self.by.is_some());
-        keep.any_true = (first..first + self.steps.len() + self.exclusions.len()).collect();
-        if self.by.is_some() && matches!(self.attribution, Attribution::FirstTouch | Attribution::LastTouch) {
-            keep.any_valid = vec![first - 1];
-        }
-        keep
-    }
-
     /// The step a step's conversion is measured from: the nearest mandatory one before it.
     fn previous(&self, step: usize) -> Option<usize> {
         if self.spec.order == Order::Any {
@@ -378,7 +362,7 @@ impl ReportQuery for FunnelQuery {
     }
 
     /// The input query: one row per source event, with its unit and each step's condition.
-    /// The rows that cannot matter are dropped after it, by [`FunnelQuery::keep`].
+    /// The rows that cannot matter are dropped after it, by its [`ReportQuery::keep`].
     fn input_sql(&self) -> String {
         let mut columns = vec![format!("({}) AS p", self.person), format!("({}) AS t", self.time)];
         if let Some(s) = &self.sessions {
@@ -396,14 +380,20 @@ impl ReportQuery for FunnelQuery {
         format!("SELECT {} FROM {}", columns.join(", "), source_relation(&self.source))
     }
 
-    /// What [`FunnelQuery::keep`] keeps, in SQL.
-    fn input_filter(&self) -> Option<String> {
-        let mut names = vec!["p".to_string(), "t".into()];
-        names.extend(self.sessions.as_ref().map(|_| "s".to_string()));
-        names.extend(self.by.as_ref().map(|_| "b".to_string()));
-        names.extend((0..self.steps.len()).map(|k| format!("c{k}")));
-        names.extend((0..self.exclusions.len()).map(|k| format!("x{k}")));
-        Some(self.keep().sql(&names))
+    /// The input rows the report reads: person and time present and, unless the order is
+    /// strict (where the events between steps matter), a step or an exclusion met, or a
+    /// breakdown value present when the touch may be an event that is no step.
+    fn keep(&self) -> Option<KeepRows> {
+        let mut keep = KeepRows { required: vec![0, 1], ..KeepRows::default() };
+        if self.spec.order == Order::Strict {
+            return Some(keep);
+        }
+        let first = 2 + usize::from(self.sessions.is_some()) + usize::from(self.by.is_some());
+        keep.any_true = (first..first + self.steps.len() + self.exclusions.len()).collect();
+        if self.by.is_some() && matches!(self.attribution, Attribution::FirstTouch | Attribution::LastTouch) {
+            keep.any_valid = vec![first - 1];
+        }
+        Some(keep)
     }
 
     fn schema(&self) -> SchemaRef {
@@ -435,7 +425,6 @@ impl ReportQuery for FunnelQuery {
         }
         let key_schema = Arc::new(Schema::new(key_fields));
         let output = self.schema();
-        let input = Arc::new(KeepRowsExec::new(input, self.keep()));
         let kernel = Arc::new(FunnelKernel { query: self, key_schema });
         // No sort: each partition groups its units in a hash table (a unit's rows all land in
         // one partition), and each unit's events are ordered in the kernel.
