@@ -72,7 +72,7 @@ pub struct JourneyConfig {
     pub events: String,
     /// Canonical column name -> the events table's column, for tables that name them otherwise
     /// (`user_id`, `anonymous_id`, `event_time`, `event_name`, `channel`, `source`, `medium`,
-    /// `campaign`, `term`, `content`, `page_url`, `referrer`, `revenue`).
+    /// `campaign`, `term`, `content`, `page_url`, `referrer`, `revenue`, `click_id`).
     pub columns: BTreeMap<String, String>,
     /// Event names that are conversions; their value is `revenue`.
     pub conversions: Vec<String>,
@@ -82,6 +82,12 @@ pub struct JourneyConfig {
     pub stages: Vec<Stage>,
     /// Inactivity that ends a session, in seconds (strictly greater gaps split).
     pub session_gap_seconds: u64,
+    /// Which events are touches, as a SQL predicate over the canonical columns; unset, the
+    /// journey model's rule decides (see `journey::touch_rule`).
+    pub touch: Option<String>,
+    /// The site's own hosts: a referrer from one of them (or a subdomain) is internal
+    /// navigation, not a touch. The event's own page host always counts as the site's.
+    pub site_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -123,6 +129,8 @@ impl Default for JourneyConfig {
                 Stage { name: "customer".into(), events: names(&["purchase"]) },
             ],
             session_gap_seconds: 30 * 60,
+            touch: None,
+            site_hosts: vec![],
         }
     }
 }
@@ -138,7 +146,7 @@ impl Default for Milestones {
 }
 
 /// The canonical event columns a `[journey.columns]` mapping may name.
-pub const CANONICAL_COLUMNS: [&str; 13] = [
+pub const CANONICAL_COLUMNS: [&str; 14] = [
     "user_id",
     "anonymous_id",
     "event_time",
@@ -152,6 +160,7 @@ pub const CANONICAL_COLUMNS: [&str; 13] = [
     "page_url",
     "referrer",
     "revenue",
+    "click_id",
 ];
 
 impl JourneyConfig {
@@ -186,8 +195,19 @@ impl JourneyConfig {
         if self.session_gap_seconds == 0 {
             return bad("session_gap_seconds must be at least 1".into());
         }
+        if self.touch.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return bad("touch must be a SQL predicate, such as \"medium IS NOT NULL\"".into());
+        }
+        if let Some(h) = self.site_hosts.iter().find(|h| !is_host_name(h)) {
+            return bad(format!("site_hosts: \"{h}\" is not a host name (write \"example.com\", no scheme or path)"));
+        }
         Ok(())
     }
+}
+
+/// A host name as `site_hosts` takes it: letters, digits, `-` and `.`, nothing else.
+fn is_host_name(h: &str) -> bool {
+    !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
 }
 
 impl Default for Config {

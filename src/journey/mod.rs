@@ -11,12 +11,18 @@
 //!   `user_id`, else the user its `anonymous_id` was ever seen with (see `identities`), else the
 //!   `anonymous_id`. So a cookie's visits before sign-up belong to the user's journey from the
 //!   first anonymous visit on. Events with neither id are left out. Adds `session` (numbered per
-//!   person with `sessionize`, gap from the configuration), `is_touch` (a non-null channel: a
-//!   marketing touch, offline ones included), `is_conversion`, `milestone` (`lead`,
+//!   person with `sessionize`, gap from the configuration), `session_channel` (the channel of the
+//!   session's first touch, ties in time to the smallest channel, `Direct` for a session without
+//!   a touch: GA4's session default channel group, which the session's later events inherit
+//!   without being touches), `is_touch` (see below), `is_conversion`, `milestone` (`lead`,
 //!   `opportunity`, `closed_won` or NULL), `stage` (from the configured mapping, NULL for
 //!   unmapped events) and `stage_reached` (the furthest stage, in the configured order, the
-//!   person has reached by this event's time: stage-to-stage flow without going back). When the table has no `channel` column but has `source` and `medium`,
-//!   `channel` is their GA4 default channel group.
+//!   person has reached by this event's time: stage-to-stage flow without going back).
+//! - Touches ([`touch_rule`]): with a `channel` column, the events with a non-null channel.
+//!   Without one, the events that carry marketing context of their own: a medium or campaign,
+//!   a click id, or a referrer from outside the site (`[journey] site_hosts`); their `channel` is
+//!   the GA4 default channel group of their source, medium, campaign and referrer, and other
+//!   events have none. `[journey] touch = '<predicate>'` replaces the rule.
 //! - `journey.touchpoints`: the events with `is_touch`.
 //! - `journey.conversions`: the events with `is_conversion`, with `conversion_number` (1 for a
 //!   person's first conversion; ties in time are ordered by event name) and `value` (revenue,
@@ -40,6 +46,21 @@ pub const VIEWS: [&str; 4] = ["conversions", "events", "identities", "touchpoint
 
 /// The columns every events table must have (canonical names).
 const REQUIRED: [&str; 4] = ["user_id", "anonymous_id", "event_time", "event_name"];
+
+/// Click-id query parameters of ad platforms: a landing page that carries one was reached from
+/// an ad. Google's and Microsoft's mark an auto-tagged search ad, so they also stand for the
+/// source and medium (`cpc`) when the event has none of its own.
+const CLICK_IDS: [(&str, Option<&str>); 9] = [
+    ("gclid", Some("google")),
+    ("gbraid", Some("google")),
+    ("wbraid", Some("google")),
+    ("msclkid", Some("bing")),
+    ("dclid", None),
+    ("fbclid", None),
+    ("ttclid", None),
+    ("li_fat_id", None),
+    ("twclid", None),
+];
 
 /// The SQL of view `name` over an events table with columns `present` (the table's own names),
 /// or `None` for an unknown view. Fails when a required column is missing.
@@ -66,6 +87,8 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
         return Ok(Some(identities(&format!(", count(DISTINCT {user}) AS known_users"))));
     }
     let identities = identities("");
+    // The stitched events with every canonical column the table has, under its canonical name.
+    let carried: Vec<&str> = CANONICAL_COLUMNS.iter().skip(5).copied().filter(|c| has(c)).collect();
     let mut columns = vec![
         format!("coalesce(e.{user}, i.person_id, e.{anon}) AS person_id"),
         col("user_id"),
@@ -73,29 +96,17 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
         col("event_time"),
         col("event_name"),
     ];
-    let mut carried = vec![];
     if has("channel") {
         columns.push(col("channel"));
-    } else if has("source") && has("medium") {
-        let opt = |c: &str| if has(c) { format!("e.{}", ident(cfg.column(c))) } else { "NULL".into() };
-        columns.push(format!(
-            "channel_group({}, {}, {}, {}) AS channel",
-            opt("source"),
-            opt("medium"),
-            opt("campaign"),
-            opt("referrer")
-        ));
-    } else {
-        columns.push("CAST(NULL AS VARCHAR) AS channel".into());
     }
-    for c in CANONICAL_COLUMNS.iter().skip(5) {
-        if has(c) {
-            columns.push(col(c));
-            carried.push(*c);
-        }
-    }
+    columns.extend(carried.iter().map(|c| col(c)));
     let stitched =
         format!("SELECT {} FROM {table} e LEFT JOIN ({identities}) i ON e.{anon} = i.anonymous_id", columns.join(", "));
+    let touched = format!(
+        "SELECT *, coalesce({}, FALSE) AS is_touch FROM ({stitched}) s WHERE person_id IS NOT NULL",
+        touch_rule(cfg, &|c| has(c))
+    );
+    let channel = if has("channel") { "channel".to_string() } else { derived_channel(&|c| has(c)) };
     let in_list = |events: &[String]| {
         if events.is_empty() { "FALSE".to_string() } else { format!("event_name IN ({})", literals(events)) }
     };
@@ -129,13 +140,21 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
         )
     };
     let extra: String = carried.iter().map(|c| format!(", {c}")).collect();
-    let events = format!(
-        "SELECT person_id, user_id, anonymous_id, event_time, event_name, channel{extra}, \
+    let sessions = format!(
+        "SELECT person_id, user_id, anonymous_id, event_time, event_name, {channel} AS channel{extra}, \
          sessionize(event_time, INTERVAL '{gap} seconds') OVER (PARTITION BY person_id ORDER BY event_time) AS session, \
-         channel IS NOT NULL AS is_touch, {conv} AS is_conversion, {milestone} AS milestone, {stage} AS stage, {stage_reached} AS stage_reached \
-         FROM ({stitched}) s WHERE person_id IS NOT NULL",
+         is_touch, {conv} AS is_conversion, {milestone} AS milestone, {stage} AS stage, {stage_reached} AS stage_reached \
+         FROM ({touched}) t",
         gap = cfg.session_gap_seconds,
         conv = in_list(&cfg.conversions),
+    );
+    // GA4's session default channel group: the session's first touch (ties in time: the
+    // smallest channel), Direct for a session without one.
+    let events = format!(
+        "SELECT person_id, user_id, anonymous_id, event_time, event_name, channel{extra}, session, \
+         coalesce(first_value(CASE WHEN is_touch THEN channel END) OVER (PARTITION BY person_id, session \
+         ORDER BY is_touch DESC, event_time, channel ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), 'Direct') \
+         AS session_channel, is_touch, is_conversion, milestone, stage, stage_reached FROM ({sessions}) w"
     );
     Ok(match name {
         "events" => Some(events),
@@ -149,6 +168,87 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
         }
         _ => None,
     })
+}
+
+/// Which events are touches, as SQL over the stitched events' canonical columns (`has` says
+/// which the table has). The rule, unless `[journey] touch` replaces it:
+///
+/// - with a `channel` column, an event with a non-null channel;
+/// - without one, an event that carries marketing context of its own: a medium or a campaign
+///   (non-empty; `(direct)` / `(none)` counts, so a call recorded as Direct is a touch), a click
+///   id (a non-null `click_id` column, or one of [`CLICK_IDS`] in `page_url`'s query), or a
+///   referrer from outside the site (an absolute URL whose host, without `www.`, is neither the
+///   page's own host nor one of `site_hosts` or their subdomains). A source alone is an origin
+///   label, not a touch: a CRM row's `source = 'crm'`. So are internal page views, form fills
+///   and CRM events without context.
+fn touch_rule(cfg: &JourneyConfig, has: &dyn Fn(&str) -> bool) -> String {
+    if let Some(touch) = &cfg.touch {
+        return format!("({touch})");
+    }
+    if has("channel") {
+        return "channel IS NOT NULL".into();
+    }
+    let mut any = vec![];
+    for c in ["medium", "campaign"] {
+        if has(c) {
+            any.push(format!("nullif(trim({c}), '') IS NOT NULL"));
+        }
+    }
+    if has("click_id") {
+        any.push("click_id IS NOT NULL".into());
+    }
+    if has("page_url") {
+        any.push(format!("page_url ~ '{}'", click_id_pattern(CLICK_IDS.iter().map(|c| c.0))));
+    }
+    if has("referrer") {
+        let page_host = if has("page_url") { url_host("page_url") } else { "NULL".into() };
+        let mut internal = format!("{} IS NOT DISTINCT FROM {page_host}", url_host("referrer"));
+        if !cfg.site_hosts.is_empty() {
+            let hosts: Vec<String> =
+                cfg.site_hosts.iter().map(|h| h.to_ascii_lowercase().replace('.', "\\.")).collect();
+            internal = format!(
+                "({internal}) OR (referrer ~* '^[a-z][a-z0-9+.-]*://([^/?#@]*@)?([^/?#:]*\\.)?({})([:/?#]|$)')",
+                hosts.join("|")
+            );
+        }
+        // A referrer that is not an absolute URL has no host: internal.
+        any.push(format!("CASE WHEN {} IS NULL THEN FALSE ELSE NOT ({internal}) END", url_host("referrer")));
+    }
+    // Each term in parentheses: the parser binds `~` looser than OR.
+    if any.is_empty() { "FALSE".into() } else { any.iter().map(|t| format!("({t})")).collect::<Vec<_>>().join(" OR ") }
+}
+
+/// The channel of a touch on a table without a `channel` column: GA4's default channel group of
+/// its source, medium, campaign and referrer, Google's and Microsoft's click ids read as their
+/// search ads when the event has neither source nor medium. Events that are not touches have
+/// none.
+fn derived_channel(has: &dyn Fn(&str) -> bool) -> String {
+    let opt = |c: &str| if has(c) { c.to_string() } else { "NULL".into() };
+    let (mut source, mut medium) = (opt("source"), opt("medium"));
+    if has("page_url") {
+        let arms: Vec<String> = CLICK_IDS
+            .iter()
+            .filter_map(|(id, network)| {
+                network.map(|n| format!("WHEN page_url ~ '{}' THEN '{n}'", click_id_pattern([*id].into_iter())))
+            })
+            .collect();
+        let network = format!("CASE WHEN {source} IS NULL AND {medium} IS NULL THEN CASE {} END END", arms.join(" "));
+        medium = format!("coalesce({medium}, CASE WHEN {network} IS NOT NULL THEN 'cpc' END)");
+        source = format!("coalesce({source}, {network})");
+    }
+    format!("CASE WHEN is_touch THEN channel_group({source}, {medium}, {}, {}) END", opt("campaign"), opt("referrer"))
+}
+
+/// A regex that finds one of `ids` as a query parameter of a URL.
+fn click_id_pattern<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    format!("[?&]({})=", ids.collect::<Vec<_>>().join("|"))
+}
+
+/// The lower-cased host of an absolute URL, without a leading `www.`; NULL for anything else.
+fn url_host(expr: &str) -> String {
+    format!(
+        "regexp_replace(lower(regexp_match({expr}, '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]+)')[1]), '^www\\.', '')"
+    )
 }
 
 /// A double-quoted SQL identifier.
@@ -247,7 +347,8 @@ mod tests {
         assert!(!with.contains("channel_group("));
         let cols: Vec<String> = demo_columns().into_iter().filter(|c| c != "channel").collect();
         let derived = view_sql(&cfg, "events", &cols).expect("ok").expect("view");
-        assert!(derived.contains("channel_group(e.\"source\", e.\"medium\", e.\"campaign\", e.\"referrer\")"));
+        assert!(derived.contains("CASE WHEN is_touch THEN channel_group(coalesce(source, "), "{derived}");
+        assert!(derived.contains("nullif(trim(medium), '') IS NOT NULL"), "{derived}");
     }
 
     #[test]

@@ -290,3 +290,203 @@ const FUNNELS: [&str; 5] = [
     "'docs', 'home', 'demo', \"order\" => 'any', window => INTERVAL '2 hours', by => 'node', attribution => 'step_2'",
     "'home', 'node IN (''docs'', ''blog'')', 'home', window => INTERVAL '1 hour'",
 ];
+
+/// Issue 26: the demo's events with and without their `channel` column give the same journey
+/// model and the same reports. The demo's touches carry a medium (Direct ones `(direct)` /
+/// `(none)`), its other events none, and its CRM rows a `source` alone; so the touch rule must
+/// find exactly the demo's touches, and `channel_group` their channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_without_its_channel_column_gives_the_same_journeys_and_reports() {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let with = crate::fixture::data_dir();
+    let without = tempfile::tempdir().expect("tmp");
+    let mut files = 0;
+    for entry in std::fs::read_dir(with.path().join("events")).expect("events") {
+        let path = entry.expect("entry").path();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
+        let keep: Vec<usize> =
+            (0..batch.num_columns()).filter(|&i| batch.schema().field(i).name() != "channel").collect();
+        let batch = batch.project(&keep).expect("project");
+        write_parquet(&without.path().join("events").join(path.file_name().expect("name")), &batch);
+        files += 1;
+    }
+    assert!(files >= 2, "the demo is several files");
+    let queries = [
+        "SELECT * FROM journey.events",
+        "SELECT * FROM journey.touchpoints",
+        "SELECT * FROM journey.conversions",
+        "SELECT * FROM attribute('all')",
+        "SELECT * FROM attribute('position_based', 'markov', 'shapley', by => 'session_channel')",
+        "SELECT * FROM funnel('page_view', 'form_submit', 'opportunity', 'purchase', by => 'channel')",
+        "SELECT * FROM journey_paths(node => 'channel')",
+        "SELECT * FROM journey_paths(source => 'journey.touchpoints', node => 'channel', output => 'paths')",
+    ];
+    let (a, b) = (crate::fixture::engine(with.path(), 8192, 2), crate::fixture::engine(without.path(), 8192, 2));
+    for sql in queries {
+        let (mut x, mut y) = (query(&a, sql).await, query(&b, sql).await);
+        x.sort();
+        y.sort();
+        assert!(x.len() >= 5, "{sql}: {x:?}");
+        assert!(x == y, "{sql} differs without the channel column: {} vs {} rows", x.len(), y.len());
+    }
+    // Not every event became a touch, and no Unassigned channel appeared from CRM rows.
+    let counts = query(
+        &b,
+        "SELECT (SELECT count(*) FROM journey.touchpoints) * 2 < (SELECT count(*) FROM journey.events), \
+         (SELECT count(*) FROM journey.touchpoints WHERE channel = 'Unassigned' OR event_name = 'opportunity')",
+    )
+    .await;
+    assert_eq!(counts, ["t 0"]);
+}
+
+/// Issue 26: each part of the touch rule on a hand-made events table without a `channel` column.
+/// (event, source, medium, campaign, page_url, referrer, expected channel or NULL for no touch)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_touch_rule_without_a_channel_column() {
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+    );
+    let cases: [Case; 13] = [
+        // A UTM landing page, and a page view after it in the same session.
+        (
+            "page_view",
+            Some("google"),
+            Some("cpc"),
+            Some("brand"),
+            Some("https://example.com/lp?utm_source=google"),
+            Some("https://www.google.com/"),
+            "Paid Search",
+        ),
+        (
+            "page_view",
+            None,
+            None,
+            None,
+            Some("https://example.com/pricing"),
+            Some("https://example.com/lp?utm_source=google"),
+            "NULL",
+        ),
+        // Internal referrers: the page's own host (www. or not), and a configured site host.
+        (
+            "page_view",
+            None,
+            None,
+            None,
+            Some("https://www.example.com/docs"),
+            Some("https://example.com/pricing"),
+            "NULL",
+        ),
+        ("form_submit", None, None, None, Some("/signup"), Some("https://app.example.com/trial"), "NULL"),
+        // A relative referrer has no host: internal.
+        ("page_view", None, None, None, Some("/blog"), Some("/"), "NULL"),
+        // External referrers: a link and a search engine.
+        (
+            "page_view",
+            None,
+            None,
+            None,
+            Some("/blog/post"),
+            Some("https://partner-blog.com/attribution-tools"),
+            "Referral",
+        ),
+        ("page_view", None, None, None, Some("https://example.com/"), Some("https://www.bing.com/"), "Organic Search"),
+        // An email click.
+        (
+            "email_click",
+            Some("newsletter"),
+            Some("email"),
+            Some("weekly"),
+            Some("https://example.com/blog"),
+            None,
+            "Email",
+        ),
+        // A CRM event with an original source and no medium is not a touch.
+        ("opportunity", Some("crm"), None, None, None, None, "NULL"),
+        ("opportunity", Some("Organic Search"), None, None, None, None, "NULL"),
+        // A phone call recorded as Direct.
+        ("phone_call", Some("(direct)"), Some("(none)"), None, None, None, "Direct"),
+        // An auto-tagged ad click: a click id and nothing else.
+        ("page_view", None, None, None, Some("https://example.com/?gclid=abc123"), None, "Paid Search"),
+        // Nothing at all.
+        ("page_view", None, None, None, Some("https://example.com/about"), None, "NULL"),
+    ];
+    let dir = tempfile::tempdir().expect("tmp");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Utf8, true),
+        Field::new("anonymous_id", DataType::Utf8, true),
+        Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("event_name", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, true),
+        Field::new("medium", DataType::Utf8, true),
+        Field::new("campaign", DataType::Utf8, true),
+        Field::new("page_url", DataType::Utf8, true),
+        Field::new("referrer", DataType::Utf8, true),
+    ]));
+    // One person per case, except the second case, which continues the first one's session.
+    let people: Vec<String> = (0..cases.len()).map(|i| format!("p{:02}", if i == 1 { 0 } else { i })).collect();
+    let times: Vec<i64> = (0..cases.len()).map(|i| 1_735_689_600_000_000 + i as i64 * MIN).collect();
+    let text = |f: fn(&Case) -> Option<&'static str>| -> ArrayRef {
+        Arc::new(StringArray::from(cases.iter().map(f).collect::<Vec<_>>()))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(people.iter().map(|p| Some(p.as_str())).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(vec![None::<&str>; cases.len()])),
+        Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
+        Arc::new(StringArray::from(cases.iter().map(|c| c.0).collect::<Vec<_>>())),
+        text(|c| c.1),
+        text(|c| c.2),
+        text(|c| c.3),
+        text(|c| c.4),
+        text(|c| c.5),
+    ];
+    write_parquet(
+        &dir.path().join("events").join("part-0.parquet"),
+        &RecordBatch::try_new(schema, columns).expect("batch"),
+    );
+    let engine_with = |touch: Option<&str>| {
+        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        config.journey.site_hosts = vec!["app.example.com".into()];
+        config.journey.touch = touch.map(str::to_string);
+        config.validate().expect("valid config");
+        Engine::new(config).expect("engine")
+    };
+    let engine = engine_with(None);
+    let got = query(
+        &engine,
+        "SELECT coalesce(channel, 'NULL'), is_touch, session_channel FROM journey.events ORDER BY event_time",
+    )
+    .await;
+    let want: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let touch = if c.6 == "NULL" { "f" } else { "t" };
+            // A session's later events inherit its first touch's channel; a session without one is Direct.
+            let session = if i == 1 {
+                cases[0].6
+            } else if c.6 == "NULL" {
+                "Direct"
+            } else {
+                c.6
+            };
+            format!("{} {touch} {session}", c.6)
+        })
+        .collect();
+    assert_eq!(got, want);
+    // `[journey] touch` replaces the rule; the channel of a touch is still its channel group.
+    let engine = engine_with(Some("medium = 'email' OR event_name = 'opportunity'"));
+    let got = query(&engine, "SELECT person_id, channel FROM journey.touchpoints ORDER BY event_time").await;
+    // A source without a medium is no campaign data GA4 can group: Unassigned.
+    assert_eq!(got, ["p07 Email", "p08 Unassigned", "p09 Unassigned"]);
+}

@@ -40,7 +40,9 @@
 //! argument, the referrer's host then stands for the source, with medium `organic` for a search
 //! engine, `social` for a social network and `referral` otherwise (Snowplow's
 //! `use_refr_if_mkt_null`); with no referrer either, the touch is `(direct)` / `(none)`:
-//! Direct. So the function never returns NULL.
+//! Direct. So the function never returns NULL, and it says which channel a touch belongs to,
+//! not whether an event is a touch: the journey model decides that (an event without any
+//! marketing context of its own is no touch, though its channel group would be Direct).
 //!
 //! Differences from GA4: Google's source list is longer (ours is versioned in the CSV above);
 //! Cross-network cannot see Google Ads network types, only the campaign name; both spellings
