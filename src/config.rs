@@ -61,6 +61,9 @@ pub struct AuthConfig {
 pub struct UserConfig {
     pub name: String,
     pub password: String,
+    /// May cancel and terminate other users' statements (`pg_cancel_backend`).
+    #[serde(default)]
+    pub superuser: bool,
 }
 
 /// The journey model's configuration (`[journey]` in the file). The defaults describe the demo
@@ -352,9 +355,9 @@ mod tests {
         let err = c.validate().expect_err("must refuse");
         assert!(err.to_string().contains("refusing to listen on 0.0.0.0:5433"), "{err}");
         let verifier = crate::server::auth::hash_password("s3cret").expect("hash");
-        c.auth.users.push(UserConfig { name: "analyst".into(), password: verifier });
+        c.auth.users.push(UserConfig { name: "analyst".into(), password: verifier, superuser: false });
         c.validate().expect("with users, any address");
-        c.auth.users.push(UserConfig { name: "bob".into(), password: "plain".into() });
+        c.auth.users.push(UserConfig { name: "bob".into(), password: "plain".into(), superuser: false });
         assert!(c.validate().expect_err("plain password").to_string().contains("user \"bob\""));
         c.auth.users.pop();
         c.auth.tls_cert = Some("cert.pem".into());

@@ -108,6 +108,11 @@ pub mod sqlstate {
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    pub const INVALID_OBJECT_DEFINITION: &str = "42P17";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 }
 
 /// The one mapping from any journeydb error to a PostgreSQL error.
@@ -126,11 +131,22 @@ pub fn to_pg_error(err: &Error) -> PgError {
     }
 }
 
-fn datafusion_to_pg(err: &DataFusionError) -> PgError {
+pub(crate) fn datafusion_to_pg(err: &DataFusionError) -> PgError {
     use sqlstate::*;
     // Wrappers (context, diagnostics, shared, collections) keep the root error's meaning.
     let root = err.find_root();
     match root {
+        DataFusionError::SQL(e, _)
+            if matches!(**e, datafusion::sql::sqlparser::parser::ParserError::RecursionLimitExceeded) =>
+        {
+            PgError::new(
+                STATEMENT_TOO_COMPLEX,
+                "statement is too complex: its operator chains, parentheses or subqueries nest too deep",
+            )
+            .with_hint(Some(
+                "Break it into smaller statements, or use IN lists and views instead of long chains.".into(),
+            ))
+        }
         DataFusionError::SQL(e, _) => {
             PgError::new(SYNTAX_ERROR, format!("syntax error: {}", sql_parser_message(&e.to_string())))
         }
@@ -160,6 +176,12 @@ fn datafusion_to_pg(err: &DataFusionError) -> PgError {
                 PgError::new(IO_ERROR, io.to_string())
             } else if let Some(j) = e.downcast_ref::<Error>() {
                 to_pg_error(j)
+            } else if let Some(r) = e.downcast_ref::<regex::Error>() {
+                invalid_regex(&r.to_string())
+            } else if e.to_string().starts_with("regex parse error") {
+                // The plan's simplifier checks patterns with regex-syntax, whose error type is
+                // not ours to name; its message is stable.
+                invalid_regex(&e.to_string())
             } else {
                 PgError::new(INTERNAL_ERROR, e.to_string())
             }
@@ -269,10 +291,18 @@ fn arrow_to_pg(e: &ArrowError) -> PgError {
                 PgError::new(DATA_EXCEPTION, inner.to_string())
             }
         }
+        ArrowError::ComputeError(m) if m.contains("Regular expression did not compile") => invalid_regex(m),
         ArrowError::IoError(m, _) => PgError::new(IO_ERROR, m.clone()),
         ArrowError::ParquetError(m) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {m}")),
         other => PgError::new(DATA_EXCEPTION, lower_first(&other.to_string())),
     }
+}
+
+/// A user's regular expression that does not compile (2201B), with the regex crate's reason:
+/// its last line (`error: unclosed group`).
+fn invalid_regex(m: &str) -> PgError {
+    let reason = m.lines().rev().find_map(|l| l.trim().strip_prefix("error: ")).unwrap_or("it does not compile");
+    PgError::new(sqlstate::INVALID_REGULAR_EXPRESSION, format!("invalid regular expression: {reason}"))
 }
 
 /// sqlparser messages look like `Expected: an expression, found: FROM at Line: 1, Column: 8`.

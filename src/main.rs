@@ -24,7 +24,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> journeydb::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(journeydb::Error::Io)?;
+    let runtime = journeydb::server::runtime("journeydb").map_err(journeydb::Error::Io)?;
     match cli.command {
         Command::Serve(args) => {
             let config = Config::load(args.config.as_deref())?.with_serve_args(&args);

@@ -92,7 +92,16 @@ pub fn format(fmt: &str, args: &[Option<String>]) -> Result<String, Error> {
             (_, Some(v)) => quote_literal(v),
             (_, None) => "NULL".into(),
         };
-        let pad = (width.unwrap_or(0) as usize).saturating_sub(text.chars().count());
+        // PostgreSQL reads a width as an int: larger is out of range; and no value may pass
+        // 1 GB (issue 25: `%9999999999s` allocated gigabytes).
+        let width = width.unwrap_or(0);
+        if width > i64::from(i32::MAX) {
+            return Err(Error::Sql(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "number is out of range".into()));
+        }
+        let pad = (width as usize).saturating_sub(text.chars().count());
+        if (out.len() + pad + text.len()) as u64 > super::value_limits::MAX_VALUE_BYTES {
+            return Err(Error::Sql(sqlstate::PROGRAM_LIMIT_EXCEEDED, "format: requested length too large".into()));
+        }
         if left {
             out.push_str(&text);
             out.extend(std::iter::repeat_n(' ', pad));
@@ -137,6 +146,15 @@ mod tests {
     fn f(fmt: &str, args: &[Option<&str>]) -> String {
         let args: Vec<Option<String>> = args.iter().map(|a| a.map(str::to_string)).collect();
         format(fmt, &args).unwrap_or_else(|e| format!("error: {}", crate::error::to_pg_error(&e).code))
+    }
+
+    /// Issue 25: widths no value can hold are refused before anything is allocated.
+    #[test]
+    fn huge_widths_are_errors() {
+        assert_eq!(f("%9999999999s", &[Some("1")]), "error: 22003");
+        assert_eq!(f("%2000000000s", &[Some("1")]), "error: 54000");
+        assert_eq!(f("%*s", &[Some("2000000000"), Some("1")]), "error: 54000");
+        assert_eq!(f("%3s", &[Some("1")]), "  1");
     }
 
     #[test]

@@ -64,8 +64,15 @@ impl InformationSchema {
                 let mut names = schema.table_names();
                 names.sort();
                 for t in names {
-                    if let Some(p) = schema.table(&t).await? {
-                        out.push((c.clone(), s.clone(), t, p));
+                    // A relation that cannot be read (a corrupt file, a view too complex to
+                    // plan) is left out of the listing: the other relations stay listed for the
+                    // clients that sync through it (issue 25). Reading it says why.
+                    match schema.table(&t).await {
+                        Ok(Some(p)) => out.push((c.clone(), s.clone(), t, p)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(schema = %s, relation = %t, error = %e, "left out of information_schema")
+                        }
                     }
                 }
             }

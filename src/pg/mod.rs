@@ -19,6 +19,7 @@ pub mod text_cast;
 pub mod time_zone;
 pub mod to_char;
 pub mod types;
+pub mod value_limits;
 pub mod viewdef;
 
 /// The PostgreSQL version journeydb presents itself as, to clients that key behaviour off it.

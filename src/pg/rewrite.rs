@@ -22,7 +22,6 @@ use datafusion::sql::sqlparser::ast::{
     Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,
     TableFactor, TimezoneInfo, Value, VisitMut, VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use journeydb_udfs::common::options::NAMED_PREFIX;
 use std::ops::ControlFlow;
@@ -123,9 +122,7 @@ fn in_subqueries_as_arrays(expr: &mut Expr) {
                     if *negated { "NOT " } else { "" },
                     super::in_array::NAME
                 );
-                if let Ok(replacement) =
-                    Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr())
-                {
+                if let Ok(replacement) = journeydb_udfs::dialect::parse_expr(&sql) {
                     *expr = replacement;
                 }
             }
@@ -647,7 +644,7 @@ fn scalar_functions_in_from(factor: &mut TableFactor) {
                 over: None,
                 within_group: vec![],
             });
-            let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 1") else { return };
+            let Ok(mut statements) = journeydb_udfs::dialect::parse_sql("SELECT 1") else { return };
             let Some(Statement::Query(mut query)) = statements.pop() else { return };
             if let SetExpr::Select(select) = query.body.as_mut() {
                 select.projection = vec![SelectItem::ExprWithAlias { expr: call, alias: alias.name.clone() }];
@@ -869,10 +866,8 @@ fn cast_bigint(inner: &Expr, kind: &CastKind) -> Expr {
 
 /// `name(args...)` as an expression.
 fn call(name: &str, args: Vec<Expr>) -> Expr {
-    let mut e = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&format!("{name}(NULL)"))
-        .and_then(|mut p| p.parse_expr())
-        .unwrap_or(Expr::Value(Value::Null.into()));
+    let mut e =
+        journeydb_udfs::dialect::parse_expr(&format!("{name}(NULL)")).unwrap_or(Expr::Value(Value::Null.into()));
     if let Expr::Function(f) = &mut e
         && let FunctionArguments::List(list) = &mut f.args
     {
@@ -1019,7 +1014,7 @@ mod tests {
     use super::*;
 
     fn rw(sql: &str) -> String {
-        let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parse");
+        let mut stmts = journeydb_udfs::dialect::parse_sql(sql).expect("parse");
         rewrite(&mut stmts[0], &|t| t == "pg_store_table");
         stmts[0].to_string()
     }

@@ -149,6 +149,10 @@ impl Settings {
                 );
             }
             "intervalstyle" => "postgres".to_string(),
+            // As PostgreSQL: milliseconds, or a number with a unit, from 0 to 2^31 - 1 ms.
+            "statement_timeout" if crate::server::cancel::timeout_ms(value).is_none_or(|ms| ms > i32::MAX as u64) => {
+                return Err(SettingError::Invalid("statement_timeout".into(), value.to_string()));
+            }
             _ => value.to_string(),
         };
         self.values.insert(n, value);
@@ -183,6 +187,11 @@ mod tests {
         s.reset("application_name").expect("reset");
         assert_eq!(s.get("application_name").as_deref(), Ok(""));
         assert_eq!(s.set("no_such", "1"), Err(SettingError::Unknown("no_such".into())));
+        // Issue 25: accepted silently before.
+        for bad in ["abc", "-1", "'-1'", "5 weeks", "9999999999"] {
+            assert_eq!(s.set("statement_timeout", bad).map_err(|e| e.sqlstate()), Err("22023"), "{bad}");
+        }
+        assert_eq!(s.set("statement_timeout", "'2s'"), Ok(()));
         assert_eq!(s.set("server_version", "1"), Err(SettingError::ReadOnly("server_version".into())));
         assert_eq!(SettingError::Unknown("x".into()).to_string(), "unrecognized configuration parameter \"x\"");
     }

@@ -107,7 +107,8 @@ impl AuthSource for Users {
     }
 
     async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
-        let v = login.user().and_then(|u| self.0.get(u)).ok_or_else(|| failed(login))?;
+        let user = login.user().ok_or_else(|| failed(login))?;
+        let Some(v) = self.0.get(user) else { return Ok((mock_verifier(user), None)) };
         Ok((
             ScramSecret::Verifier {
                 salt: v.salt.clone(),
@@ -117,6 +118,30 @@ impl AuthSource for Users {
             },
             None,
         ))
+    }
+}
+
+/// What an unknown user authenticates against: as PostgreSQL does, the exchange goes on as for
+/// a known user, with a salt that is the same at every attempt for that name (a keyed hash of
+/// it, the key random per server) and keys no password matches, so the answers do not tell
+/// which users exist (issue 25: unknown users were refused before the server's first message);
+/// the login fails at the proof with 28P01, as a wrong password does.
+fn mock_verifier(user: &str) -> ScramSecret {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<(std::collections::hash_map::RandomState, Vec<u8>)> = std::sync::OnceLock::new();
+    let (hasher, keys) = KEY.get_or_init(|| {
+        let mut keys = vec![0u8; 64];
+        if getrandom::fill(&mut keys).is_err() {
+            keys = (0..64u8).map(|i| i.wrapping_mul(31) ^ std::process::id() as u8).collect();
+        }
+        (std::collections::hash_map::RandomState::new(), keys)
+    });
+    let salt: Vec<u8> = [0u8, 1].iter().flat_map(|i| hasher.hash_one((user, *i)).to_be_bytes()).collect();
+    ScramSecret::Verifier {
+        salt,
+        iterations: ITERATIONS,
+        stored_key: keys[..32].to_vec(),
+        server_key: keys[32..].to_vec(),
     }
 }
 
@@ -164,5 +189,29 @@ mod tests {
         for bad in ["s3cret", "md5abc", "SCRAM-SHA-256$12:abc$def:ghi", "SCRAM-SHA-256$4096:W22Z$AA==:AA=="] {
             assert!(parse_verifier(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Issue 25: an unknown user gets a salt like a known one's, the same at every attempt and
+    /// another for another name, so the server's first message tells nothing.
+    #[tokio::test]
+    async fn unknown_users_get_a_stable_mock_salt() {
+        let known = parse_verifier(&hash_password("s3cret").expect("hash")).expect("verifier");
+        let users = Users::new(HashMap::from([("analyst".to_string(), known)]));
+        let salt = |user: &'static str| {
+            let users = &users;
+            async move {
+                let login = LoginInfo::new(Some(user), Some("journeydb"), "127.0.0.1".to_owned());
+                match users.get_scram_secret(&login).await.expect("a verifier for anyone").0 {
+                    ScramSecret::Verifier { salt, iterations, .. } => (salt, iterations),
+                    _ => panic!("a verifier"),
+                }
+            }
+        };
+        let (a, iterations) = salt("mallory").await;
+        assert_eq!(a.len(), 16);
+        assert_eq!(iterations, ITERATIONS);
+        assert_eq!(salt("mallory").await.0, a, "the same salt at every attempt");
+        assert_ne!(salt("eve").await.0, a, "another name, another salt");
+        assert_eq!(salt("analyst").await.0.len(), 16);
     }
 }

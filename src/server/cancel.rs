@@ -30,24 +30,72 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// A connection's secret key and cancel signal, by process id.
-type Registry = HashMap<i32, (i32, Arc<watch::Sender<u64>>)>;
+/// A connection registered for cancellation.
+#[derive(Debug)]
+struct Registered {
+    secret: i32,
+    signal: Arc<watch::Sender<u64>>,
+    /// The user it authenticated as; `None` until its startup completes.
+    user: Option<String>,
+}
+
+/// Who asks to cancel or terminate another connection (`pg_cancel_backend`).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: String,
+    /// A superuser may signal anyone's connection; others only their own user's (PostgreSQL's
+    /// rule, where `pg_signal_backend` grants the same).
+    pub superuser: bool,
+}
 
 /// The server's connections by process id: their secret key and cancel signal.
 #[derive(Debug, Default)]
 pub struct Cancels {
-    connections: Mutex<Registry>,
+    connections: Mutex<HashMap<i32, Registered>>,
     /// Connections `pg_terminate_backend` ended: they close at their next statement.
     terminated: Mutex<std::collections::HashSet<i32>>,
 }
 
+/// Four random bytes from the operating system's CSPRNG: process ids and secrets that say
+/// nothing about other connections' (issue 25: they were derived from a counter).
+fn random_i32() -> i32 {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        // No system randomness at all: still unpredictable from outside this process.
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        b = ((nanos as u32) ^ std::process::id().rotate_left(16)).to_be_bytes();
+    }
+    i32::from_be_bytes(b)
+}
+
+/// Process ids are positive and at least this, as an operating system's are.
+const MIN_PID: i32 = 1_000;
+
 impl Cancels {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Registered>> {
         self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn register(&self, pid: i32, secret: i32, signal: Arc<watch::Sender<u64>>) {
-        self.lock().insert(pid, (secret, signal));
+    /// Registers a new connection: a random process id no other connection has, and a random
+    /// secret key.
+    pub fn register(&self, signal: Arc<watch::Sender<u64>>) -> (i32, i32) {
+        let mut connections = self.lock();
+        let pid = loop {
+            let pid = MIN_PID + (random_i32() & i32::MAX) % (i32::MAX - MIN_PID);
+            if !connections.contains_key(&pid) {
+                break pid;
+            }
+        };
+        let secret = random_i32();
+        connections.insert(pid, Registered { secret, signal, user: None });
+        (pid, secret)
+    }
+
+    /// Connection `pid` authenticated as `user`.
+    pub fn set_user(&self, pid: i32, user: &str) {
+        if let Some(r) = self.lock().get_mut(&pid) {
+            r.user = Some(user.to_string());
+        }
     }
 
     pub fn remove(&self, pid: i32) {
@@ -55,26 +103,30 @@ impl Cancels {
         self.terminated.lock().unwrap_or_else(|p| p.into_inner()).remove(&pid);
     }
 
-    /// `pg_cancel_backend(pid)`: signals connection `pid` (every user may, as journeydb has no
-    /// roles apart); false when no connection has that process id.
-    pub fn cancel_backend(&self, pid: i32) -> bool {
+    /// `pg_cancel_backend(pid)`: signals connection `pid`; false when no connection has that
+    /// process id, 42501 when `caller` may not signal it.
+    pub fn cancel_backend(&self, pid: i32, caller: &Caller) -> crate::Result<bool> {
         match self.lock().get(&pid) {
-            Some((_, signal)) => {
-                signal.send_modify(|n| *n += 1);
-                true
+            Some(r) if caller.superuser || r.user.as_deref() == Some(caller.user.as_str()) => {
+                r.signal.send_modify(|n| *n += 1);
+                Ok(true)
             }
-            None => false,
+            Some(_) => Err(crate::Error::sql(
+                crate::error::sqlstate::INSUFFICIENT_PRIVILEGE,
+                "permission denied to signal that connection: only its own user or a superuser may",
+            )),
+            None => Ok(false),
         }
     }
 
     /// `pg_terminate_backend(pid)`: cancels what connection `pid` runs and closes it (57P01) at
-    /// its next statement.
-    pub fn terminate_backend(&self, pid: i32) -> bool {
-        let known = self.cancel_backend(pid);
+    /// its next statement; the same rights as [`Cancels::cancel_backend`].
+    pub fn terminate_backend(&self, pid: i32, caller: &Caller) -> crate::Result<bool> {
+        let known = self.cancel_backend(pid, caller)?;
         if known {
             self.terminated.lock().unwrap_or_else(|p| p.into_inner()).insert(pid);
         }
-        known
+        Ok(known)
     }
 
     pub fn is_terminated(&self, pid: i32) -> bool {
@@ -85,8 +137,8 @@ impl Cancels {
     /// key is ignored silently).
     pub fn cancel(&self, pid: i32, secret: i32) -> bool {
         match self.lock().get(&pid) {
-            Some((s, signal)) if *s == secret => {
-                signal.send_modify(|n| *n += 1);
+            Some(r) if r.secret == secret => {
+                r.signal.send_modify(|n| *n += 1);
                 true
             }
             _ => false,
@@ -153,11 +205,7 @@ impl Interrupt {
 fn execution_runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .thread_name("journeydb-exec")
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("cannot start the execution runtime: {e}"))
+        super::runtime("journeydb-exec").unwrap_or_else(|e| panic!("cannot start the execution runtime: {e}"))
     })
 }
 
@@ -287,12 +335,46 @@ mod tests {
     fn only_the_right_key_cancels() {
         let cancels = Cancels::default();
         let signal = Arc::new(watch::channel(0u64).0);
-        cancels.register(7, 42, signal.clone());
-        assert!(!cancels.cancel(7, 41));
-        assert!(!cancels.cancel(8, 42));
-        assert!(cancels.cancel(7, 42));
+        let (pid, secret) = cancels.register(signal.clone());
+        assert!(!cancels.cancel(pid, secret.wrapping_add(1)));
+        assert!(!cancels.cancel(pid.wrapping_add(1), secret));
+        assert!(cancels.cancel(pid, secret));
         assert_eq!(*signal.borrow(), 1);
-        cancels.remove(7);
-        assert!(!cancels.cancel(7, 42));
+        cancels.remove(pid);
+        assert!(!cancels.cancel(pid, secret));
+    }
+
+    /// Issue 25: keys were `pid * 7919 ^ rotl(os pid, 16)` with pids counting up, so one's own
+    /// key gave the next connection's. Now neither pids nor keys follow from each other.
+    #[test]
+    fn keys_and_pids_are_random() {
+        let cancels = Cancels::default();
+        let keys: Vec<(i32, i32)> = (0..64).map(|_| cancels.register(Arc::new(watch::channel(0u64).0))).collect();
+        let pids: std::collections::HashSet<i32> = keys.iter().map(|k| k.0).collect();
+        assert_eq!(pids.len(), 64, "pids are unique");
+        assert!(keys.iter().all(|k| k.0 >= MIN_PID));
+        let consecutive = keys.windows(2).filter(|w| w[1].0 == w[0].0 + 1).count();
+        assert!(consecutive < 2, "pids do not count up: {keys:?}");
+        let secrets: std::collections::HashSet<i32> = keys.iter().map(|k| k.1).collect();
+        assert!(secrets.len() > 60, "secrets differ: {keys:?}");
+    }
+
+    #[test]
+    fn only_the_same_user_or_a_superuser_signals_a_connection() {
+        let cancels = Cancels::default();
+        let signal = Arc::new(watch::channel(0u64).0);
+        let (pid, _) = cancels.register(signal.clone());
+        cancels.set_user(pid, "alice");
+        let caller = |user: &str, superuser| Caller { user: user.into(), superuser };
+        let err = cancels.cancel_backend(pid, &caller("bob", false)).expect_err("bob may not");
+        assert_eq!(crate::error::to_pg_error(&err).code, "42501");
+        assert!(cancels.terminate_backend(pid, &caller("bob", false)).is_err());
+        assert!(!cancels.is_terminated(pid));
+        assert_eq!(*signal.borrow(), 0);
+        assert!(cancels.cancel_backend(pid, &caller("alice", false)).expect("own"));
+        assert!(cancels.terminate_backend(pid, &caller("root", true)).expect("superuser"));
+        assert!(cancels.is_terminated(pid));
+        assert_eq!(*signal.borrow(), 2);
+        assert!(!cancels.cancel_backend(pid + 1, &caller("alice", false)).expect("unknown pid"));
     }
 }

@@ -33,10 +33,8 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
-
-static NEXT_PID: AtomicI32 = AtomicI32::new(1_000);
 
 /// Turns any journeydb error into the PostgreSQL error the client sees.
 pub fn pg_wire_error(err: &Error) -> PgWireError {
@@ -58,16 +56,12 @@ pub struct ConnectionHandlers {
 
 impl ConnectionHandlers {
     /// A connection's handlers; it is registered in `cancels` (the server's) until it closes.
-    /// Without a `slot` (the server is full) its startup is refused with 53300.
+    /// It takes its place among `places` once it has authenticated; without one (the server is
+    /// full) its startup is refused with 53300.
     /// With `security.users`, the connection authenticates with SCRAM-SHA-256.
-    pub fn new(
-        engine: Arc<Engine>,
-        cancels: Arc<Cancels>,
-        slot: Option<ConnectionSlot>,
-        security: &Security,
-    ) -> ConnectionHandlers {
-        let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
-        let secret = pid.wrapping_mul(7919) ^ (std::process::id() as i32).rotate_left(16);
+    pub fn new(engine: Arc<Engine>, cancels: Arc<Cancels>, places: Places, security: &Security) -> ConnectionHandlers {
+        let signal = Arc::new(tokio::sync::watch::channel(0u64).0);
+        let (pid, secret) = cancels.register(signal.clone());
         // Two handlers: over TLS, SCRAM-SHA-256-PLUS binds the authentication to the channel;
         // in the clear, only SCRAM-SHA-256 may be offered (libpq refuses PLUS there).
         let handler = |cert: Option<&Arc<Vec<u8>>>| {
@@ -85,8 +79,6 @@ impl ConnectionHandlers {
         };
         let sasl = handler(None);
         let sasl_tls = security.cert_pem.as_ref().and_then(|c| handler(Some(c)));
-        let signal = Arc::new(tokio::sync::watch::channel(0u64).0);
-        cancels.register(pid, secret, signal.clone());
         ConnectionHandlers {
             conn: Arc::new(Connection {
                 engine: engine.clone(),
@@ -97,7 +89,9 @@ impl ConnectionHandlers {
                 signal,
                 cancels: cancels.clone(),
                 copy: std::sync::Mutex::new(None),
-                slot,
+                places,
+                slot: std::sync::Mutex::new(None),
+                authenticated: tokio::sync::watch::channel(false).0,
                 sasl,
                 sasl_tls,
             }),
@@ -189,8 +183,12 @@ pub struct Connection {
     cancels: Arc<Cancels>,
     /// The COPY FROM in progress, if any (dropped with the connection: its file goes too).
     copy: std::sync::Mutex<Option<CopyInState>>,
-    /// This connection's place among the server's `max_connections`, given back when it closes.
-    slot: Option<ConnectionSlot>,
+    /// The server's places (`max_connections`), and this connection's once it authenticated,
+    /// given back when it closes.
+    places: Places,
+    slot: std::sync::Mutex<Option<ConnectionSlot>>,
+    /// Becomes true when the connection has authenticated (the startup timeout ends there).
+    authenticated: tokio::sync::watch::Sender<bool>,
     /// SCRAM-SHA-256 authentication, when users are configured (else trust, on loopback only).
     sasl: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
     /// The same with channel binding, for connections over TLS.
@@ -214,18 +212,32 @@ impl pgwire::api::PidSecretKeyGenerator for FixedKey {
     }
 }
 
-/// A place among the connections the server serves at once.
-#[derive(Debug)]
-pub struct ConnectionSlot(Arc<std::sync::atomic::AtomicUsize>);
+/// A bounded number of places: the connections the server serves at once (`max_connections`,
+/// taken once a connection has authenticated, so that idle sockets cannot lock users out), and
+/// apart from them the connections still starting up.
+#[derive(Debug, Clone)]
+pub struct Places {
+    taken: Arc<std::sync::atomic::AtomicUsize>,
+    max: usize,
+}
 
-impl ConnectionSlot {
+impl Places {
+    pub fn new(max: usize) -> Places {
+        Places { taken: Arc::default(), max }
+    }
+
     /// A place, if fewer than `max` are taken.
-    pub fn take(open: &Arc<std::sync::atomic::AtomicUsize>, max: usize) -> Option<ConnectionSlot> {
-        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+    pub fn take(&self) -> Option<ConnectionSlot> {
+        self.taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
             .ok()
-            .map(|_| ConnectionSlot(open.clone()))
+            .map(|_| ConnectionSlot(self.taken.clone()))
     }
 }
+
+/// A place among [`Places`], given back when dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot(Arc<std::sync::atomic::AtomicUsize>);
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
@@ -297,7 +309,10 @@ impl Connection {
             let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_else(|| "journey".into());
             let database = client.metadata().get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
             let session = self.engine.session(&user, &database).map_err(|e| pg_wire_error(&e))?;
-            super::backend::register(session.context(), self.pid, self.cancels.clone());
+            let superuser = self.engine.config().auth.users.iter().any(|u| u.name == user && u.superuser);
+            let caller = super::cancel::Caller { user: user.clone(), superuser };
+            super::backend::register(session.context(), self.pid, self.cancels.clone(), caller);
+            self.cancels.set_user(self.pid, &user);
             *guard = Some(session);
         }
         if self.cancels.is_terminated(self.pid) {
@@ -329,17 +344,17 @@ impl StartupHandler for Connection {
     {
         let sasl = if client.is_secure() { self.sasl_tls.as_ref().or(self.sasl.as_ref()) } else { self.sasl.as_ref() };
         if let Some(sasl) = sasl {
-            if matches!(message, PgWireFrontendMessage::Startup(_)) && self.slot.is_none() {
-                return Err(too_many_clients(self.engine.config().max_connections));
+            sasl.on_startup(client, message).await?;
+            // Authenticated: only now does the connection count against max_connections.
+            if matches!(client.state(), pgwire::api::PgWireConnectionState::ReadyForQuery) {
+                self.take_place()?;
             }
-            return sasl.on_startup(client, message).await;
+            return Ok(());
         }
         if let PgWireFrontendMessage::Startup(ref startup) = message {
             protocol_negotiation(client, startup).await?;
             save_startup_parameters_to_metadata(client, startup);
-            if self.slot.is_none() {
-                return Err(too_many_clients(self.engine.config().max_connections));
-            }
+            self.take_place()?;
             // Trust is only allowed on loopback (Config::validate refuses anything else).
             if !client.socket_addr().ip().is_loopback() {
                 return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -352,6 +367,31 @@ impl StartupHandler for Connection {
             finish_authentication(client, &server_parameters()).await?;
         }
         Ok(())
+    }
+}
+
+impl Connection {
+    /// Takes this connection's place among the server's, or refuses it with 53300; the startup
+    /// timeout ends either way.
+    fn take_place(&self) -> PgWireResult<()> {
+        let _ = self.authenticated.send(true);
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.places.take().ok_or_else(|| too_many_clients(self.engine.config().max_connections))?);
+        }
+        Ok(())
+    }
+}
+
+impl ConnectionHandlers {
+    /// Resolves once the connection has authenticated (never, if it does not).
+    pub fn authenticated(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.conn.authenticated.subscribe();
+        async move {
+            if rx.wait_for(|a| *a).await.is_err() {
+                futures::future::pending::<()>().await;
+            }
+        }
     }
 }
 

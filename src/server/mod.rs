@@ -24,6 +24,30 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// The stack of every thread that parses, plans or executes statements (the connections' and
+/// the execution runtime's): deep enough for the deepest statement the parser lets through
+/// (`journeydb_udfs::complexity::MAX_DEPTH`), whose tree every rewrite, plan pass and
+/// evaluation walks recursively. Only what a thread touches is ever resident.
+pub const THREAD_STACK_BYTES: usize = 64 << 20;
+/// Blocking threads (file reads, writes) a runtime may start, so that stacks stay bounded.
+pub const MAX_BLOCKING_THREADS: usize = 16;
+
+/// A runtime for the server's connections or statements, with [`THREAD_STACK_BYTES`] stacks.
+pub fn runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name(name)
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+}
+
+/// Connections that have not authenticated yet, beyond which new sockets are closed at once.
+pub const MAX_STARTING: usize = 64;
+/// How long a connection may take to authenticate (PostgreSQL's `authentication_timeout` is a
+/// minute; an idle socket holding a starting place for that long is what locked users out).
+pub const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A server accepting connections in the background.
 pub struct RunningServer {
     pub addr: SocketAddr,
@@ -45,8 +69,9 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = watch::channel(false);
     let cancels = Arc::new(cancel::Cancels::default());
-    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let max = engine.config().max_connections;
+    let places = handler::Places::new(engine.config().max_connections);
+    // Connections still starting up have places of their own, and little time.
+    let starting = handler::Places::new(MAX_STARTING);
     let users = engine.config().users()?;
     let tls = engine.config().tls()?;
     let cert_pem = match &engine.config().auth.tls_cert {
@@ -60,13 +85,27 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
                 _ = stop.changed() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
-                        let slot = handler::ConnectionSlot::take(&open, max);
-                        let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone(), slot, &security);
+                        let Some(start) = starting.take() else {
+                            tracing::warn!(%peer, "too many connections starting up: closed");
+                            continue;
+                        };
+                        let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone(), places.clone(), &security);
+                        let authenticated = handlers.authenticated();
                         let tls = tls.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
-                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            let serve = pgwire::tokio::process_socket(socket, tls, handlers);
+                            tokio::pin!(serve);
+                            // Authenticate within STARTUP_TIMEOUT, holding a starting place until then.
+                            let timed_out = tokio::select! {
+                                r = &mut serve => return report(peer, r),
+                                t = tokio::time::timeout(STARTUP_TIMEOUT, authenticated) => t.is_err(),
+                            };
+                            drop(start);
+                            if timed_out {
+                                tracing::debug!(%peer, "no authentication within the startup timeout: closed");
+                                return;
                             }
+                            report(peer, serve.await);
                         });
                     }
                     Err(e) => {
@@ -79,6 +118,12 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
         }
     });
     Ok(RunningServer { addr, shutdown, task })
+}
+
+fn report(peer: SocketAddr, outcome: std::io::Result<()>) {
+    if let Err(e) = outcome {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// `journeydb serve`: creates the demo dataset in a missing data directory, then serves until

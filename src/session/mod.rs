@@ -3,7 +3,7 @@
 //! and the benchmarks all go through [`Engine`] and [`Session`].
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::journey::{JOURNEY_SCHEMA, JourneySchema};
 use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
 use crate::pg::information_schema::{INFORMATION_SCHEMA, InformationSchema};
@@ -25,8 +25,6 @@ use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{CloseCursor, Expr, ObjectName, Reset, Set, Statement, Value};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use std::sync::Arc;
 
 mod write;
@@ -35,6 +33,10 @@ pub use write::{CopyIn, CopyOut};
 
 /// How deep views may read other views (a view reading itself after a rename stops here).
 const MAX_VIEW_DEPTH: usize = 32;
+/// How many plan nodes a stored view may stand for with every view it reads expanded (a view
+/// read twice counts twice): views that read each other twice at every level grew as 2^depth
+/// and every pass over the plan with them (issue 25).
+const MAX_VIEW_PLAN_NODES: u64 = 100_000;
 
 /// The catalog (database) name DataFusion sees; clients see their own database name.
 pub const CATALOG: &str = "journeydb";
@@ -79,7 +81,7 @@ impl Engine {
     /// Parses SQL text into statements (PostgreSQL dialect), rewritten for DataFusion
     /// (see [`rewrite`]). Needs no session: the extended protocol parses before it runs.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        let mut statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        let mut statements = match journeydb_udfs::dialect::parse_sql(sql) {
             Ok(s) => s,
             // What the parser does not know in PostgreSQL's syntax, said another way: `ALTER
             // VIEW ... RENAME TO` as ALTER TABLE, dollar quotes (COMMENT ON) as plain literals.
@@ -89,7 +91,7 @@ impl Engine {
                 let renamed = rewrite::alter_view_rename(text);
                 let retry = renamed.or(dollars);
                 retry
-                    .and_then(|s| Parser::parse_sql(&PostgreSqlDialect {}, &s).ok())
+                    .and_then(|s| journeydb_udfs::dialect::parse_sql(&s).ok())
                     .ok_or_else(|| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?
             }
         };
@@ -173,6 +175,7 @@ impl Engine {
         let mut state = builder.build();
         journeydb_udfs::register_all(&mut state)?;
         let ctx = SessionContext::new_with_state(state);
+        crate::pg::value_limits::register(&ctx);
         for (name, f) in journeydb_udfs::table_functions(&format!("{JOURNEY_SCHEMA}.events")) {
             ctx.register_udtf(name, f);
         }
@@ -186,6 +189,39 @@ impl Engine {
 struct Views {
     engine: Arc<Engine>,
     depth: usize,
+}
+
+/// The nodes of `plan` and of its subqueries, every shared subtree counted as often as it is
+/// read; each shared node is counted once (`seen`), so this takes time in the plan's size in
+/// memory, not in its expanded size.
+fn expanded_nodes(plan: &LogicalPlan, seen: &mut std::collections::HashMap<*const LogicalPlan, u64>) -> u64 {
+    if let Some(n) = seen.get(&(plan as *const LogicalPlan)) {
+        return *n;
+    }
+    let mut n: u64 = 1;
+    for input in plan.inputs() {
+        n = n.saturating_add(expanded_nodes(input, seen));
+    }
+    let _ = plan.apply_subqueries(|sub| {
+        n = n.saturating_add(expanded_nodes(sub, seen));
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    seen.insert(plan as *const LogicalPlan, n);
+    n
+}
+
+/// 54001 when view `schema.name`, planned as `plan`, expands beyond [`MAX_VIEW_PLAN_NODES`].
+fn check_view_size(schema: &str, name: &str, plan: &LogicalPlan) -> datafusion::error::Result<()> {
+    if expanded_nodes(plan, &mut Default::default()) > MAX_VIEW_PLAN_NODES {
+        return Err(datafusion::error::DataFusionError::External(Box::new(Error::sql(
+            sqlstate::STATEMENT_TOO_COMPLEX,
+            format!(
+                "view \"{schema}.{name}\" expands to more than {MAX_VIEW_PLAN_NODES} plan nodes \
+                 (the views it reads, each as often as it is read)"
+            ),
+        ))));
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -213,7 +249,12 @@ impl ViewPlanner for Views {
             .context(catalog, STORE_SCHEMA)
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         match ctx.state().create_logical_plan(sql).await {
-            Ok(plan) => Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string())))),
+            Ok(plan) => {
+                check_view_size(schema, name, &plan)?;
+                Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
+            }
+            // Too many views: the statement fails, whichever view was planned last.
+            Err(e) if crate::error::datafusion_to_pg(&e).code == sqlstate::STATEMENT_TOO_COMPLEX => Err(e),
             // Listed without columns (catalog queries keep working); reading it fails with why.
             Err(e) => Ok(Arc::new(BrokenView {
                 error: format!("view \"{schema}.{name}\" cannot be read: {}", e.strip_backtrace()),

@@ -27,8 +27,6 @@ use datafusion::sql::sqlparser::ast::{
     AlterTableOperation, CommentObject, CopySource, CopyTarget, Expr, FromTable, ObjectName, ObjectNamePart,
     ObjectType, RenameTableNameKind, SchemaName, Statement, TableFactor, visit_expressions, visit_relations,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use futures::StreamExt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -237,8 +235,26 @@ impl Session {
                     ));
                 }
                 let (schema, name) = self.resolve_new(&v.name)?;
-                // Planning checks the query now, as PostgreSQL does.
-                self.plan(stmt).await?;
+                // A view may not read itself, directly or through the views that read it: as
+                // PostgreSQL, refuse the cycle now rather than expand it at every read.
+                let readers = self.dependent_views(&schema, &name);
+                let mut cycle = false;
+                let _ = visit_relations(&*v.query, |r| {
+                    if let Ok((rs, rn)) = self.resolve(r) {
+                        cycle |= (rs == schema && rn == name) || readers.iter().any(|(s, n)| *s == rs && *n == rn);
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+                if cycle {
+                    return Err(Error::sql(
+                        sqlstate::INVALID_OBJECT_DEFINITION,
+                        format!("infinite recursion detected in rules for relation \"{name}\""),
+                    ));
+                }
+                // Planning checks the query now, as PostgreSQL does, and that reading the view
+                // will stay within the bound on views' expanded plans.
+                let plan = self.plan(stmt).await?;
+                super::check_view_size(&schema, &name, &plan).map_err(Error::DataFusion)?;
                 let sql = v.query.to_string();
                 let or_replace = v.or_replace;
                 blocking(move || store.create_view(&schema, &name, &sql, or_replace)).await?;
@@ -451,7 +467,7 @@ impl Session {
                 if out.iter().any(|(a, b)| a == s && b == v) || (s == schema && v == name) {
                     continue;
                 }
-                let Ok(stmts) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else { continue };
+                let Ok(stmts) = journeydb_udfs::dialect::parse_sql(sql) else { continue };
                 let mut hit = false;
                 for st in &stmts {
                     let _ = visit_relations(st, |r| {
@@ -505,7 +521,7 @@ impl Session {
         let dir = store.table_dir(&schema, &name).ok_or_else(|| {
             Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{name}\" does not exist"))
         })?;
-        check_unpartitioned(&dir, &name)?;
+        crate::store::check_unpartitioned(&dir, &name)?;
         let mut writer = FileWriter::create(&dir, input.schema().as_arrow())?;
         let mut rows = self.stream(input.as_ref().clone()).await?;
         while let Some(batch) = rows.next().await {
@@ -541,7 +557,7 @@ impl Session {
         let dir = store.table_dir(&schema, &table).ok_or_else(|| {
             Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{table}\" does not exist"))
         })?;
-        check_unpartitioned(&dir, &table)?;
+        crate::store::check_unpartitioned(&dir, &table)?;
         let based_on = store.table_files(&schema, &table)?;
         // `schema.table.*` does not parse: without an alias, the table's own name is one (so
         // conditions written `table.column` still resolve).
@@ -631,7 +647,7 @@ impl Session {
         let dir = store
             .table_dir(&schema, &table)
             .ok_or_else(|| Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{table}\" does not exist")))?;
-        check_unpartitioned(&dir, &table)?;
+        crate::store::check_unpartitioned(&dir, &table)?;
         let table_schema = t.schema();
         let positions = if columns.is_empty() {
             (0..table_schema.fields().len()).collect()
@@ -652,21 +668,6 @@ impl Session {
         let writer = FileWriter::create(&dir, &table_schema)?;
         Ok(Output::CopyIn(Box::new(CopyIn { schema, table, table_schema, columns: positions, format, writer })))
     }
-}
-
-/// Writes add files at the top of a table's folder: a hive-partitioned table would read them
-/// without their partition values, so writes to one are refused.
-fn check_unpartitioned(dir: &std::path::Path, name: &str) -> Result<()> {
-    let files = crate::store::list_data_files(dir)?;
-    if files.iter().any(|f| !crate::store::partition_columns(dir, &f.path).is_empty()) {
-        return Err(Error::sql(
-            sqlstate::FEATURE_NOT_SUPPORTED,
-            format!(
-                "table \"{name}\" is partitioned in folders: add files to its partition folders instead (journeydb import)"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Runs blocking store work (renames, fsyncs, directory listings) off the async threads.

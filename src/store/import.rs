@@ -228,6 +228,8 @@ pub fn import(store: &Store, schema: &str, table: &str, files: &[PathBuf]) -> Re
         Some(_) => {
             let dir =
                 store.table_dir(schema, table).ok_or_else(|| Error::Store(format!("table \"{table}\" vanished")))?;
+            // Issue 25: a plain file at a partitioned table's top broke every later query.
+            super::check_unpartitioned(&dir, table)?;
             FileWriter::create(&dir, &table_schema)?
         }
         None => {
@@ -352,6 +354,27 @@ mod tests {
                     .num_rows() as usize
             })
             .sum()
+    }
+
+    /// Issue 25: importing into a hive-partitioned table wrote a plain file at its top, after
+    /// which every query failed; it is refused as INSERT is, and nothing is written.
+    #[test]
+    fn import_into_a_partitioned_table_is_refused() {
+        let data = tempfile::tempdir().expect("tmp");
+        let files = tempfile::tempdir().expect("tmp");
+        let part = data.path().join("visits").join("day=2025-01-01");
+        std::fs::create_dir_all(&part).expect("mkdir");
+        let store = Store::open(data.path()).expect("store");
+        let csv = write(files.path(), "a.csv", "id\n1\n");
+        import_named(&store, "seed", std::slice::from_ref(&csv)).expect("a plain table");
+        let seed = store.table_dir(STORE_SCHEMA, "seed").expect("seed");
+        let file = super::super::list_data_files(&seed).expect("files").remove(0).path;
+        std::fs::copy(&file, part.join("part-0.parquet")).expect("copy");
+        let store = Store::open(data.path()).expect("store");
+        let before = super::super::list_data_files(&data.path().join("visits")).expect("files").len();
+        let err = import_named(&store, "visits", &[csv]).expect_err("partitioned");
+        assert_eq!(crate::error::to_pg_error(&err).code, "0A000", "{err}");
+        assert_eq!(super::super::list_data_files(&data.path().join("visits")).expect("files").len(), before);
     }
 
     #[test]

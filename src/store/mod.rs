@@ -432,6 +432,22 @@ pub fn merge_schemas(schemas: &[SchemaRef]) -> Result<Schema> {
 /// The type partition values are read as.
 pub const PARTITION_TYPE: DataType = DataType::Utf8;
 
+/// Writes (INSERT, COPY, `journeydb import`) add files at the top of a table's folder: a
+/// hive-partitioned table would read them without their partition values, so writes to one are
+/// refused (0A000).
+pub fn check_unpartitioned(dir: &Path, name: &str) -> Result<()> {
+    let files = list_data_files(dir)?;
+    if files.iter().any(|f| !partition_columns(dir, &f.path).is_empty()) {
+        return Err(Error::sql(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            format!(
+                "table \"{name}\" is partitioned in folders: write Parquet files into its partition folders instead"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

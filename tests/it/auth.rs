@@ -44,7 +44,7 @@ async fn scram_users_and_tls() {
     let verifier = journeydb::server::auth::hash_password("s3cret pass").expect("hash");
     let (c, k) = (cert.clone(), key.clone());
     let server = fixture::server_with(dir.path(), move |config| {
-        config.auth.users = vec![UserConfig { name: "analyst".into(), password: verifier }];
+        config.auth.users = vec![UserConfig { name: "analyst".into(), password: verifier, superuser: false }];
         config.auth.tls_cert = Some(c);
         config.auth.tls_key = Some(k);
     })

@@ -275,3 +275,25 @@ pub fn root() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
+
+/// Starts `command` (a `journeydb serve` with `--listen 127.0.0.1:0`, or one wrapped by another
+/// program) and returns it with the port it printed it listens on; its output is drained so it
+/// never blocks on it.
+pub fn spawn_listening(mut command: std::process::Command) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("server binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines.next().expect("server exited before listening").expect("line");
+        if let Some(addr) = line.strip_prefix("journeydb listening on ") {
+            break addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}

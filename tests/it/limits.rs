@@ -15,6 +15,30 @@ async fn try_connect(port: u16) -> Result<tokio_postgres::Client, tokio_postgres
     Ok(client)
 }
 
+/// Issue 25: a place was taken at TCP accept and held for pgwire's 60 s startup timeout, so
+/// five idle sockets locked everyone out of a server with `max_connections = 5`. Places are
+/// now taken after authentication, and sockets that never authenticate have places of their
+/// own for a short while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_do_not_take_the_places_of_users() {
+    let dir = fixture::data_dir();
+    let server = fixture::server_with(dir.path(), |c| c.max_connections = 3).await;
+    let port = server.addr.port();
+    let mut idle = vec![];
+    for _ in 0..20 {
+        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("socket"));
+    }
+    let started = std::time::Instant::now();
+    let mut open = vec![];
+    for _ in 0..3 {
+        open.push(try_connect(port).await.expect("the idle sockets hold no place"));
+    }
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    let Err(err) = try_connect(port).await else { panic!("a fourth user must be refused") };
+    assert_eq!(err.code(), Some(&SqlState::TOO_MANY_CONNECTIONS), "{err:?}");
+    drop(idle);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_limit_are_refused_with_53300() {
     let dir = fixture::data_dir();

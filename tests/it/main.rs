@@ -1,5 +1,6 @@
 //! The one integration-test binary (each file under `tests/` would relink DataFusion).
 //!
+//! - `abuse`: issue 25's probes against the `journeydb` binary under an address-space limit.
 //! - `auth`: SCRAM-SHA-256 users and TLS (tokio-postgres, psql with sslmode=require).
 //! - `clients`: psycopg 2 and 3, asyncpg, SQLAlchemy with pandas reading journey reports.
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
@@ -20,6 +21,7 @@
 //! - `psql`: the psql client against a real server.
 //! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
 
+mod abuse;
 mod auth;
 mod clients;
 mod dbt;

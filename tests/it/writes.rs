@@ -6,9 +6,8 @@
 use crate::fixture;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
@@ -232,23 +231,9 @@ async fn readers_see_the_old_or_the_new_version_never_a_mix() {
 
 /// The journeydb binary serving `dir`, and the port it listens on.
 fn spawn_server(dir: &Path) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_journeydb"))
-        .args(["serve", "--data", &dir.display().to_string(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server binary");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines.next().expect("server exited before listening").expect("line");
-        if let Some(addr) = line.strip_prefix("journeydb listening on ") {
-            break addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-        }
-    };
-    // Keep draining stdout so the server never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_journeydb"));
+    command.args(["serve", "--data", &dir.display().to_string(), "--listen", "127.0.0.1:0"]);
+    fixture::spawn_listening(command)
 }
 
 async fn connect_port(port: u16) -> tokio_postgres::Client {
@@ -261,12 +246,30 @@ async fn connect_port(port: u16) -> tokio_postgres::Client {
 }
 
 /// Waits until a write is well under way: a staged (`.tmp`) file holds 1 MB (row groups are
-/// written as the data arrives), up to 60 s.
-fn wait_for_staged_file(dir: &Path) {
-    let start = std::time::Instant::now();
+/// written as the data arrives). It waits on progress, not on the clock (issue 24: a debug build
+/// under load took over a minute): it fails only after 60 s in which neither the staged files
+/// grew nor server `pid` used any CPU.
+fn wait_for_staged_file(dir: &Path, pid: u32) {
     let size = |p: &String| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    while !staged_leftovers(dir).iter().any(|p| p.ends_with(".parquet.tmp") && size(p) > 1 << 20) {
-        assert!(start.elapsed().as_secs() < 60, "no write started");
+    // utime + stime of the process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
+    let cpu = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after_name = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        after_name.split_whitespace().skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum()
+    };
+    let mut progress = (0u64, cpu());
+    let mut last = std::time::Instant::now();
+    loop {
+        let staged: Vec<String> = staged_leftovers(dir).into_iter().filter(|p| p.ends_with(".parquet.tmp")).collect();
+        if staged.iter().any(|p| size(p) > 1 << 20) {
+            return;
+        }
+        let now = (staged.iter().map(size).sum(), cpu());
+        if now != progress {
+            progress = now;
+            last = std::time::Instant::now();
+        }
+        assert!(last.elapsed().as_secs() < 60, "no write started, and no progress for 60 s");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
@@ -298,8 +301,8 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
         }
         panic!("the copy should have been cut off by the kill");
     });
-    let p = path.clone();
-    tokio::task::spawn_blocking(move || wait_for_staged_file(&p)).await.expect("wait");
+    let (p, pid) = (path.clone(), server.id());
+    tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
     server.kill().expect("SIGKILL");
     server.wait().expect("reaped");
     copier.await.expect("copier");
@@ -325,8 +328,8 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
             )
             .await
     });
-    let p = path.clone();
-    tokio::task::spawn_blocking(move || wait_for_staged_file(&p)).await.expect("wait");
+    let (p, pid) = (path.clone(), server.id());
+    tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
     server.kill().expect("SIGKILL");
     server.wait().expect("reaped");
     assert!(ctas.await.expect("ctas task").is_err(), "the statement was cut off");

@@ -7,6 +7,8 @@
 //! - `scalar/`: scalar functions (`channel_group`, ...).
 //! - `table/`: report table functions (`funnel`, `attribute`, `journey_paths`).
 //! - `common/`: shared kernels.
+//! - [`complexity`]: bounds on how deep a statement nests (54001 beyond them).
+//! - [`dialect`]: the SQL dialect journeydb parses (PostgreSQL's, parsed in linear time).
 //! - [`error`]: the typed argument error every function raises for a bad argument.
 //!
 //! The function families land one issue at a time; [`register_all`] is the one entry point the
@@ -15,6 +17,8 @@
 
 pub mod aggregate;
 pub mod common;
+pub mod complexity;
+pub mod dialect;
 pub mod error;
 pub mod scalar;
 pub mod table;

@@ -83,8 +83,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, UnaryOperator};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 use std::cmp::Ordering;
 use std::fmt;
@@ -155,8 +153,7 @@ pub struct FunnelQuery {
 
 /// True when `text` reads as a boolean SQL expression rather than an event name.
 pub fn is_predicate(text: &str) -> bool {
-    let dialect = PostgreSqlDialect {};
-    let Ok(mut parser) = Parser::new(&dialect).try_with_sql(text) else { return false };
+    let Ok(mut parser) = crate::dialect::parser(text) else { return false };
     let Ok(expr) = parser.parse_expr() else { return false };
     if parser.peek_token().token != Token::EOF {
         return false;
