@@ -61,7 +61,7 @@ pub fn check_subqueries(statement: &Statement) -> Result<(), usize> {
 
 /// Fails when the statement in `tokens` may nest deeper than [`MAX_DEPTH`]; the error says how
 /// deep it may nest.
-pub fn check_tokens(tokens: &[Token]) -> Result<(), usize> {
+pub fn check_tokens<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Result<(), usize> {
     // Per open parenthesis: operator tokens since the last separator at that level, and set
     // operations since the statement began at that level (their chain spans commas).
     let mut levels: Vec<(usize, usize)> = vec![(0, 0)];

@@ -13,7 +13,7 @@ use datafusion::sql::sqlparser::ast::{Expr, Statement};
 use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 use std::any::TypeId;
 
 /// How deep the parser may nest (parentheses, calls, subqueries; sqlparser counts a few levels
@@ -27,8 +27,8 @@ pub const MAX_NESTING: usize = 1000;
 /// [`ParserError::RecursionLimitExceeded`] (54001 at the wire).
 pub fn parser(sql: &str) -> Result<Parser<'static>, ParserError> {
     let tokens = Tokenizer::new(&JourneyDialect, sql).tokenize_with_location()?;
-    let bare: Vec<Token> = tokens.iter().map(|t| t.token.clone()).collect();
-    crate::complexity::check_tokens(&bare).map_err(|_| ParserError::RecursionLimitExceeded)?;
+    crate::complexity::check_tokens(tokens.iter().map(|t| &t.token))
+        .map_err(|_| ParserError::RecursionLimitExceeded)?;
     Ok(Parser::new(&JourneyDialect).with_recursion_limit(MAX_NESTING).with_tokens_with_locations(tokens))
 }
 
