@@ -111,8 +111,6 @@ pub mod sqlstate {
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     pub const INVALID_OBJECT_DEFINITION: &str = "42P17";
-    pub const PROTOCOL_VIOLATION: &str = "08P01";
-    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 }
 
 /// The one mapping from any journeydb error to a PostgreSQL error.

@@ -253,7 +253,7 @@ impl ViewPlanner for Views {
                 check_view_size(schema, name, &plan)?;
                 Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
             }
-            // Too many views: the statement fails, whichever view was planned last.
+            // A view that reads too much to expand: the statement fails, not only that view.
             Err(e) if crate::error::datafusion_to_pg(&e).code == sqlstate::STATEMENT_TOO_COMPLEX => Err(e),
             // Listed without columns (catalog queries keep working); reading it fails with why.
             Err(e) => Ok(Arc::new(BrokenView {

@@ -81,13 +81,13 @@ pub fn check_tokens<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Result<(
                     depth -= ops + sets + 1;
                 }
                 // `a[1][1]` and `(a)::int` chain on after the closing token.
-                bump(&mut levels, &mut depth, 0);
+                bump(&mut levels, &mut depth, false);
             }
             Token::Comma => reset(&mut levels, &mut depth, false),
             Token::SemiColon => reset(&mut levels, &mut depth, true),
             Token::Word(w) => match w.keyword {
                 Keyword::AND | Keyword::OR => reset(&mut levels, &mut depth, false),
-                Keyword::UNION | Keyword::EXCEPT | Keyword::INTERSECT => bump(&mut levels, &mut depth, 1),
+                Keyword::UNION | Keyword::EXCEPT | Keyword::INTERSECT => bump(&mut levels, &mut depth, true),
                 Keyword::IS
                 | Keyword::NOT
                 | Keyword::LIKE
@@ -101,7 +101,7 @@ pub fn check_tokens<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Result<(
                 | Keyword::ESCAPE
                 | Keyword::ANY
                 | Keyword::ALL
-                | Keyword::SOME => bump(&mut levels, &mut depth, 0),
+                | Keyword::SOME => bump(&mut levels, &mut depth, false),
                 _ => {}
             },
             Token::Whitespace(_)
@@ -119,7 +119,7 @@ pub fn check_tokens<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Result<(
             | Token::LBrace
             | Token::RBrace => {}
             // Every other token is an operator: `+`, `||`, `::`, `=`, `~`, `->`, `.`, ...
-            _ => bump(&mut levels, &mut depth, 0),
+            _ => bump(&mut levels, &mut depth, false),
         }
         deepest = deepest.max(depth);
         if deepest > MAX_DEPTH {
@@ -129,13 +129,13 @@ pub fn check_tokens<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Result<(
     Ok(())
 }
 
-/// One more link at the innermost level: an operator (`which` 0) or a set operation (1).
-fn bump(levels: &mut [(usize, usize)], depth: &mut usize, which: usize) {
+/// One more link at the innermost level: an operator, or a set operation.
+fn bump(levels: &mut [(usize, usize)], depth: &mut usize, set_operation: bool) {
     if let Some(level) = levels.last_mut() {
-        if which == 0 {
-            level.0 += 1;
-        } else {
+        if set_operation {
             level.1 += 1;
+        } else {
+            level.0 += 1;
         }
         *depth += 1;
     }
