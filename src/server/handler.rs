@@ -94,6 +94,7 @@ impl ConnectionHandlers {
                 authenticated: tokio::sync::watch::channel(false).0,
                 sasl,
                 sasl_tls,
+                failures: security.failures.clone(),
             }),
             cancels,
         }
@@ -193,6 +194,7 @@ pub struct Connection {
     sasl: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
     /// The same with channel binding, for connections over TLS.
     sasl_tls: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+    failures: Arc<super::auth::Failures>,
 }
 
 /// What the server authenticates with: the configured users (None: trust) and, with TLS, the
@@ -201,6 +203,8 @@ pub struct Connection {
 pub struct Security {
     pub users: Option<Arc<super::auth::Users>>,
     pub cert_pem: Option<Arc<Vec<u8>>>,
+    /// The server's failed authentications, which slow the next ones from the same address.
+    pub failures: Arc<super::auth::Failures>,
 }
 
 /// Gives pgwire's authentication the process id and secret key the cancel registry knows.
@@ -344,7 +348,12 @@ impl StartupHandler for Connection {
     {
         let sasl = if client.is_secure() { self.sasl_tls.as_ref().or(self.sasl.as_ref()) } else { self.sasl.as_ref() };
         if let Some(sasl) = sasl {
-            sasl.on_startup(client, message).await?;
+            if let Err(e) = sasl.on_startup(client, message).await {
+                if e.code() == "28P01" {
+                    tokio::time::sleep(self.failures.record(client.socket_addr().ip())).await;
+                }
+                return Err(e);
+            }
             // Authenticated: only now does the connection count against max_connections.
             if matches!(client.state(), pgwire::api::PgWireConnectionState::ReadyForQuery) {
                 self.take_place()?;

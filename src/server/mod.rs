@@ -14,6 +14,7 @@ pub mod copy;
 pub mod encode;
 pub mod handler;
 pub mod params;
+pub mod wire;
 
 use crate::config::Config;
 use crate::demo::{DemoOptions, generate_to_dir};
@@ -78,7 +79,8 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
         Some(p) => Some(Arc::new(std::fs::read(p)?)),
         None => None,
     };
-    let security = handler::Security { users: (!users.is_empty()).then(|| Arc::new(users)), cert_pem };
+    let security =
+        handler::Security { users: (!users.is_empty()).then(|| Arc::new(users)), cert_pem, failures: Arc::default() };
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -93,7 +95,7 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
                         let authenticated = handlers.authenticated();
                         let tls = tls.clone();
                         tokio::spawn(async move {
-                            let serve = pgwire::tokio::process_socket(socket, tls, handlers);
+                            let serve = wire::serve(socket, tls, handlers);
                             tokio::pin!(serve);
                             // Authenticate within STARTUP_TIMEOUT, holding a starting place until then.
                             let timed_out = tokio::select! {

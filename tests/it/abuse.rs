@@ -16,6 +16,8 @@ struct Server {
     child: Child,
     port: u16,
     _config: tempfile::NamedTempFile,
+    /// The server's standard error: a panic anywhere in it fails the test.
+    log: tempfile::NamedTempFile,
 }
 
 impl Server {
@@ -31,8 +33,9 @@ impl Server {
             .arg(config.path())
             .arg("--data")
             .arg(dir);
-        let (child, port) = crate::fixture::spawn_listening(command);
-        Server { child, port, _config: config }
+        let log = tempfile::NamedTempFile::new().expect("log");
+        let (child, port) = crate::fixture::spawn_listening_logged(command, log.reopen().expect("log").into());
+        Server { child, port, _config: config, log }
     }
 
     async fn client(&self) -> tokio_postgres::Client {
@@ -49,6 +52,8 @@ impl Server {
     /// Still running, and a new connection answers.
     async fn assert_alive(&mut self, after: &str) {
         assert!(self.child.try_wait().expect("wait").is_none(), "the server died after {after}");
+        let log = std::fs::read_to_string(self.log.path()).expect("log");
+        assert!(!log.contains("panicked"), "a panic after {after}: {log}");
         let c = self.client().await;
         assert_eq!(
             text_rows(c.simple_query("SELECT 1").await.expect("SELECT 1")),
@@ -155,4 +160,174 @@ async fn views_that_read_each_other_cannot_take_the_server_down() {
     let got = outcome(&c, "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'v%'").await;
     assert!(got.starts_with("ok "), "{got}");
     server.assert_alive("the views").await;
+}
+
+/// A client speaking the protocol byte by byte, to send what no driver would.
+struct Raw {
+    socket: tokio::net::TcpStream,
+}
+
+/// What the server answered to a message: its SQLSTATEs up to ReadyForQuery, and whether the
+/// connection was then closed.
+#[derive(Debug, PartialEq)]
+struct Answer {
+    codes: Vec<String>,
+    closed: bool,
+}
+
+fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind];
+    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+impl Raw {
+    /// Connected and past the startup packet (the server trusts loopback).
+    async fn connect(port: u16) -> Raw {
+        let socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("socket");
+        let mut raw = Raw { socket };
+        let mut startup = 196608i32.to_be_bytes().to_vec();
+        startup.extend_from_slice(b"user\0journey\0database\0journeydb\0\0");
+        let mut packet = (startup.len() as i32 + 4).to_be_bytes().to_vec();
+        packet.extend_from_slice(&startup);
+        raw.send(&packet).await;
+        assert_eq!(raw.answer().await, Answer { codes: vec![], closed: false }, "startup");
+        raw
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        // A server that closed the connection may refuse the bytes; the answer tells.
+        let _ = self.socket.write_all(bytes).await;
+    }
+
+    /// Reads messages up to ReadyForQuery or the end of the connection (10 s at most).
+    async fn answer(&mut self) -> Answer {
+        use tokio::io::AsyncReadExt;
+        let mut codes = Vec::new();
+        let read = async {
+            loop {
+                let mut head = [0u8; 5];
+                if self.socket.read_exact(&mut head).await.is_err() {
+                    return true;
+                }
+                let length = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+                let mut body = vec![0u8; length.saturating_sub(4)];
+                if self.socket.read_exact(&mut body).await.is_err() {
+                    return true;
+                }
+                match head[0] {
+                    b'E' => {
+                        let fields = body.split(|&b| b == 0);
+                        codes.extend(
+                            fields
+                                .filter_map(|f| f.strip_prefix(b"C"))
+                                .map(|c| String::from_utf8_lossy(c).into_owned()),
+                        );
+                    }
+                    b'Z' => return false,
+                    _ => {}
+                }
+            }
+        };
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), read).await.expect("the server answered within 10 s");
+        Answer { codes, closed }
+    }
+}
+
+fn answer(codes: &[&str], closed: bool) -> Answer {
+    Answer { codes: codes.iter().map(|c| c.to_string()).collect(), closed }
+}
+
+/// Frontend messages no driver sends: lengths below 4, bodies shorter than their fields, bind
+/// lengths below -1, unknown format codes, invalid UTF-8, then a seeded stream of random
+/// messages. Each gets PostgreSQL's answer, nothing panics, and the server serves the next
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frontend_messages_are_answered_not_panicked_on() {
+    let dir = data_dir();
+    let mut server = Server::start(dir.path());
+    // A length field below 4: FATAL 08P01, and the connection closes (PostgreSQL's answer).
+    for kind in [b'd', b'p', b'B', b'E', b'Q', b'S'] {
+        for length in 0..4i32 {
+            let mut raw = Raw::connect(server.port).await;
+            let mut m = vec![kind];
+            m.extend_from_slice(&length.to_be_bytes());
+            m.extend_from_slice(b"\0\0\0\0\0\0\0\0");
+            raw.send(&m).await;
+            assert_eq!(raw.answer().await, answer(&["08P01"], true), "{} with length {length}", kind as char);
+        }
+    }
+    server.assert_alive("message lengths below 4").await;
+
+    let parse = message(b'P', b"\0SELECT $1::text\0\0\0");
+    let bind = |params: &[u8], formats: &[u8]| {
+        let mut b = b"\0\0".to_vec();
+        b.extend_from_slice(formats);
+        b.extend_from_slice(params);
+        b.extend_from_slice(b"\0\0");
+        message(b'B', &b)
+    };
+    let sync = message(b'S', b"");
+    let cases: Vec<(&str, Vec<u8>, Answer)> = vec![
+        ("a bind length of -5", bind(b"\0\x01\xff\xff\xff\xfb", b"\0\0"), answer(&["08P01"], false)),
+        ("a parameter format code of 7", bind(b"\0\x01\0\0\0\x01a", b"\0\x01\0\x07"), answer(&["22023"], false)),
+        ("a parameter longer than the message", bind(b"\0\x01\0\0\0\x10a", b"\0\0"), answer(&["08P01"], false)),
+        ("invalid UTF-8 in a text parameter", bind(b"\0\x01\0\0\0\x01\xff", b"\0\0"), answer(&["22021"], false)),
+        ("a Describe of an unknown kind", message(b'D', b"Q\0"), answer(&["08P01"], false)),
+        ("an Execute without its row count", message(b'E', b"\0"), answer(&["08P01"], false)),
+    ];
+    for (what, bad, want) in cases {
+        let mut raw = Raw::connect(server.port).await;
+        raw.send(&[parse.clone(), bad, message(b'E', b"\0\0\0\0\0"), sync.clone()].concat()).await;
+        assert_eq!(raw.answer().await, want, "{what}");
+        // The connection goes on: the next query answers.
+        raw.send(&message(b'Q', b"SELECT 1\0")).await;
+        assert_eq!(raw.answer().await, answer(&[], false), "a query after {what}");
+    }
+    let mut raw = Raw::connect(server.port).await;
+    raw.send(&message(b'Q', b"SELECT '\xff\xfe'\0")).await;
+    assert_eq!(raw.answer().await, answer(&["22021"], false), "invalid UTF-8 in query text");
+    let query = message(b'Q', b"SELECT 1\0");
+    raw.send(&query[..3]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    raw.send(&query[3..]).await;
+    assert_eq!(raw.answer().await, answer(&[], false), "a query sent in two pieces");
+    raw.send(&message(b'Z', b"")).await;
+    assert_eq!(raw.answer().await, answer(&["08P01"], true), "an unknown message type");
+    server.assert_alive("malformed bodies").await;
+
+    // Random messages from a fixed seed: any type byte, a length that is right, short or
+    // wrong, random bodies. Whatever the server answers, it answers without panicking.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let kinds = b"pQPBEDCHSdcfFXZ\0";
+    for _ in 0..60 {
+        let mut raw = Raw::connect(server.port).await;
+        let mut stream = Vec::new();
+        for _ in 0..4 {
+            let kind = kinds[next() as usize % kinds.len()];
+            let body: Vec<u8> = (0..next() % 24).map(|_| if next() % 3 == 0 { 0 } else { next() as u8 }).collect();
+            let length = match next() % 4 {
+                0 => (next() % 8) as i32,
+                1 => body.len() as i32 + 4 - (next() % 3) as i32,
+                _ => body.len() as i32 + 4,
+            };
+            stream.push(kind);
+            stream.extend_from_slice(&length.to_be_bytes());
+            stream.extend_from_slice(&body);
+        }
+        stream.extend_from_slice(&sync);
+        raw.send(&stream).await;
+        // An incomplete message leaves the server waiting for the rest: close our side.
+        let _ = tokio::time::timeout(Duration::from_millis(300), raw.answer()).await;
+    }
+    server.assert_alive("random messages").await;
 }

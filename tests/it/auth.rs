@@ -1,6 +1,6 @@
 //! Authentication and TLS against a real server: SCRAM-SHA-256 users from the configuration
 //! (tokio-postgres and psql log in with the password; a wrong, an empty or an unknown user's
-//! password fail with 28P01, and the server serves on), TLS with a certificate made by openssl
+//! password fail with 28P01, each repeated failure answered later, and the server serves on), TLS with a certificate made by openssl
 //! (psql with sslmode=require, and SCRAM channel binding over it), and a server without TLS
 //! refusing sslmode=require.
 
@@ -60,6 +60,18 @@ async fn scram_users_and_tls() {
     }
     let n: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.expect("still serving").get(0);
     assert_eq!(n, 20_000);
+    // Repeated failures from one address are answered ever later (the three above took
+    // 1, 2 and 3 steps); the right password is not delayed.
+    let step = journeydb::server::auth::Failures::STEP;
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        let Err(err) = login(port, "analyst", "guess").await else { panic!("a guess must not log in") };
+        assert_eq!(err.code(), Some(&SqlState::INVALID_PASSWORD), "{err:?}");
+    }
+    assert!(started.elapsed() >= step * (4 + 5 + 6), "three more failures took {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    login(port, "analyst", "s3cret pass").await.expect("the right password after failures");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "a good login took {:?}", started.elapsed());
 
     // psql over TLS (SCRAM-SHA-256-PLUS when channel binding is offered), and without it.
     let (ok, out) =

@@ -279,13 +279,17 @@ pub fn root() -> std::path::PathBuf {
 /// Starts `command` (a `journeydb serve` with `--listen 127.0.0.1:0`, or one wrapped by another
 /// program) and returns it with the port it printed it listens on; its output is drained so it
 /// never blocks on it.
-pub fn spawn_listening(mut command: std::process::Command) -> (std::process::Child, u16) {
+pub fn spawn_listening(command: std::process::Command) -> (std::process::Child, u16) {
+    spawn_listening_logged(command, std::process::Stdio::null())
+}
+
+/// [`spawn_listening`], with the server's standard error (its panics, if any) going to `stderr`.
+pub fn spawn_listening_logged(
+    mut command: std::process::Command,
+    stderr: std::process::Stdio,
+) -> (std::process::Child, u16) {
     use std::io::BufRead;
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("server binary");
+    let mut child = command.stdout(std::process::Stdio::piped()).stderr(stderr).spawn().expect("server binary");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = std::io::BufReader::new(stdout).lines();
     let port = loop {
