@@ -25,13 +25,23 @@ use pgwire::messages::copy::CopyData;
 
 /// Rows per batch written to the file.
 const BATCH_ROWS: usize = 8192;
+/// The longest line (text, CSV record, binary tuple) COPY holds while waiting for its end:
+/// beyond it the copy fails with 54000 instead of buffering without bound.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
 const BINARY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 /// A COPY FROM in progress on a connection.
 #[derive(Debug)]
 pub struct CopyInState {
     target: CopyIn,
+    /// Data not parsed yet: the start of a line whose end has not arrived.
     buf: Vec<u8>,
+    /// How much of `buf` is known to hold no line end, so that each byte is looked at once
+    /// however many messages a long line arrives in (each message rescanned the whole buffer:
+    /// one 8 MB line in 4 KB messages took 8 s). For CSV, also whether that much ends inside
+    /// quotes.
+    scanned: usize,
+    scanned_in_quotes: bool,
     /// Rows parsed and not yet written: one value per data column, NULL as None.
     rows: Vec<Vec<Option<Vec<u8>>>>,
     /// Data lines (text, CSV) or tuples (binary) read, for error messages.
@@ -45,7 +55,17 @@ pub struct CopyInState {
 impl CopyInState {
     pub fn new(target: CopyIn) -> CopyInState {
         let header_pending = matches!(target.format, CopyFormat::Csv { header: true, .. } | CopyFormat::Binary);
-        CopyInState { target, buf: vec![], rows: vec![], line: 0, header_pending, ended: false, error: None }
+        CopyInState {
+            target,
+            buf: vec![],
+            scanned: 0,
+            scanned_in_quotes: false,
+            rows: vec![],
+            line: 0,
+            header_pending,
+            ended: false,
+            error: None,
+        }
     }
 
     pub fn format(&self) -> &CopyFormat {
@@ -62,11 +82,16 @@ impl CopyInState {
             return;
         }
         self.buf.extend_from_slice(data);
-        if let Err(e) = self.parse(false).and_then(|_| self.flush(false)) {
+        if let Err(e) = self.parse(false).and_then(|_| self.flush(false)).and_then(|_| self.check_line_length()) {
             self.error = Some(e);
             self.buf = vec![];
             self.rows = vec![];
         }
+    }
+
+    /// Whether the next data is likely to fill a batch and write it to the file.
+    pub fn writes_next(&self) -> bool {
+        self.rows.len() + 64 >= BATCH_ROWS
     }
 
     /// CopyDone: parses what is left, writes it, publishes the file. Returns the row count.
@@ -85,6 +110,22 @@ impl CopyInState {
             sqlstate::BAD_COPY_FILE_FORMAT,
             format!("{message} (COPY {}, line {})", self.target.table, self.line.max(1)),
         )
+    }
+
+    /// What is buffered is one unfinished line: at most [`MAX_LINE_BYTES`] of it.
+    fn check_line_length(&self) -> Result<()> {
+        if self.buf.len() > MAX_LINE_BYTES {
+            return Err(Error::sql(
+                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                format!(
+                    "COPY {}, line {}: a line longer than {} MB",
+                    self.target.table,
+                    self.line + 1,
+                    MAX_LINE_BYTES >> 20
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn parse(&mut self, at_end: bool) -> Result<()> {
@@ -112,14 +153,17 @@ impl CopyInState {
 
     fn parse_text(&mut self, delimiter: u8, null: &str, at_end: bool) -> Result<()> {
         let mut start = 0;
+        // The first line's end is looked for where the last message's search stopped.
+        let mut from = self.scanned.min(self.buf.len());
         loop {
-            let end = match self.buf[start..].iter().position(|b| *b == b'\n') {
-                Some(i) => start + i,
+            let end = match self.buf[from..].iter().position(|b| *b == b'\n') {
+                Some(i) => from + i,
                 None if at_end && start < self.buf.len() => self.buf.len(),
                 None => break,
             };
             let mut line = &self.buf[start..end];
             start = (end + 1).min(self.buf.len());
+            from = start;
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
             }
@@ -135,6 +179,7 @@ impl CopyInState {
             }
         }
         self.buf.drain(..start.min(self.buf.len()));
+        self.scanned = self.buf.len();
         Ok(())
     }
 
@@ -149,6 +194,16 @@ impl CopyInState {
     ) -> Result<()> {
         let mut start = 0;
         while start < self.buf.len() {
+            if !at_end {
+                // Parse a record only once its end is there; until then only scan the new bytes.
+                let (end, scanned, in_quotes) =
+                    csv_record_end(&self.buf[start..], self.scanned, self.scanned_in_quotes, quote, escape);
+                (self.scanned, self.scanned_in_quotes) = (scanned, in_quotes);
+                if end.is_none() {
+                    break;
+                }
+            }
+            (self.scanned, self.scanned_in_quotes) = (0, false);
             let Some((row, next)) =
                 csv_record(&self.buf[start..], delimiter, quote, escape, null, at_end).map_err(|m| self.bad(m))?
             else {
@@ -379,6 +434,32 @@ fn unescape_text(f: &[u8]) -> Vec<u8> {
 /// One CSV record from the start of `buf`: its fields and the bytes it used (with its line
 /// end), or None when the record is not complete yet.
 #[allow(clippy::type_complexity)]
+/// Where the CSV record at the start of `buf` ends (the index of its line end outside quotes),
+/// scanning from `from`, where a previous scan stopped `in_quotes` or not. Returns the end if
+/// found, and where the scan stopped with the quote state there.
+fn csv_record_end(buf: &[u8], from: usize, mut in_quotes: bool, quote: u8, escape: u8) -> (Option<usize>, usize, bool) {
+    let mut i = from.min(buf.len());
+    while i < buf.len() {
+        let c = buf[i];
+        if in_quotes && c == escape && escape != quote {
+            if i + 1 == buf.len() {
+                // What it escapes has not arrived: look at it again with the next message.
+                return (None, i, in_quotes);
+            }
+            i += 2;
+            continue;
+        }
+        if c == quote {
+            // A doubled quote (the default escape) toggles twice: no change, as it should be.
+            in_quotes = !in_quotes;
+        } else if !in_quotes && (c == b'\n' || c == b'\r') {
+            return (Some(i), i, in_quotes);
+        }
+        i += 1;
+    }
+    (None, i, in_quotes)
+}
+
 fn csv_record(
     buf: &[u8],
     delimiter: u8,
@@ -634,6 +715,36 @@ mod tests {
         let f = text_fields(b"a\\tb\tc\\\\\t\\N\t", b'\t', "\\N");
         assert_eq!(f, vec![Some(b"a\tb".to_vec()), Some(b"c\\".to_vec()), None, Some(vec![])]);
         assert_eq!(unescape_text(b"\\101\\x42\\n"), b"AB\n");
+    }
+
+    #[test]
+    fn csv_record_ends_are_found_one_byte_at_a_time_as_at_once() {
+        for (buf, escape) in [
+            (&b"1,\"a,\"\"b\"\"\nc\",,\"\"\n2,x"[..], b'"'),
+            (&b"\"x\\\"\n\\\\\",y\r\nz"[..], b'\\'),
+            (&b"plain,line\n"[..], b'"'),
+        ] {
+            let whole = csv_record_end(buf, 0, false, b'"', escape).0;
+            let (mut scanned, mut in_quotes) = (0, false);
+            let mut found = None;
+            for n in 1..=buf.len() {
+                let (end, s, q) = csv_record_end(&buf[..n], scanned, in_quotes, b'"', escape);
+                (scanned, in_quotes) = (s, q);
+                if end.is_some() {
+                    found = end;
+                    break;
+                }
+            }
+            assert_eq!(found, whole, "{}", String::from_utf8_lossy(buf));
+            let parsed = csv_record(buf, b',', b'"', escape, "", true).expect("ok").expect("a record");
+            // The parser ends the same record there (a CR LF is one line end).
+            let end = whole.expect("a line end");
+            assert!(
+                parsed.1 == end + 1 || (buf[end] == b'\r' && parsed.1 == end + 2),
+                "{}",
+                String::from_utf8_lossy(buf)
+            );
+        }
     }
 
     #[test]

@@ -116,8 +116,11 @@ pub fn write_text(col: &ArrayRef, row: usize, out: &mut String) -> Result<(), En
             let micros = timestamp_micros(col, row, unit);
             let utc = chrono::DateTime::from_timestamp_micros(micros).map(|d| d.naive_utc());
             let offset = utc.and_then(|t| crate::pg::time_zone::offset_at(tz, t)).unwrap_or(0);
-            timestamp_text(micros + i64::from(offset) * 1_000_000, out);
+            let bc = timestamp_text_ad(micros.saturating_add(i64::from(offset) * 1_000_000), out);
             crate::pg::time_zone::offset_text(offset, out);
+            if bc {
+                out.push_str(" BC");
+            }
         }
         DataType::Time32(_) | DataType::Time64(_) => time_text(time_micros(col, row), out),
         DataType::Interval(_) | DataType::Duration(_) => {
@@ -217,10 +220,23 @@ pub fn float_text(v: f64, single: bool, out: &mut String) {
     }
 }
 
+/// A date as PostgreSQL writes it: four-digit years, and years before 1 as `... BC` (year 0 of
+/// the proleptic calendar is 1 BC); a plain `-0001-...`, as chrono writes it, was unreadable
+/// to psycopg2 and to PostgreSQL itself.
+fn ymd(date: chrono::NaiveDate, out: &mut String) -> bool {
+    use chrono::Datelike;
+    let year = date.year();
+    let shown = if year <= 0 { 1 - year } else { year };
+    let _ = write!(out, "{shown:04}-{:02}-{:02}", date.month(), date.day());
+    year <= 0
+}
+
 pub fn date_text(days: i32, out: &mut String) {
-    match chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163) {
+    match chrono::NaiveDate::from_num_days_from_ce_opt(days.saturating_add(719_163)) {
         Some(d) => {
-            let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+            if ymd(d, out) {
+                out.push_str(" BC");
+            }
         }
         None => {
             let _ = write!(out, "{days}");
@@ -238,15 +254,27 @@ fn timestamp_micros(col: &ArrayRef, row: usize, unit: &TimeUnit) -> i64 {
 }
 
 pub fn timestamp_text(micros: i64, out: &mut String) {
+    if timestamp_text_ad(micros, out) {
+        out.push_str(" BC");
+    }
+}
+
+/// [`timestamp_text`] without the era; true when it is BC (after an offset, if any, PostgreSQL
+/// writes ` BC` last).
+fn timestamp_text_ad(micros: i64, out: &mut String) -> bool {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
     match chrono::DateTime::from_timestamp(secs, 0) {
         Some(dt) => {
-            let _ = write!(out, "{}", dt.naive_utc().format("%Y-%m-%d %H:%M:%S"));
+            let t = dt.naive_utc();
+            let bc = ymd(t.date(), out);
+            let _ = write!(out, " {}", t.format("%H:%M:%S"));
             fraction(frac, out);
+            bc
         }
         None => {
             let _ = write!(out, "{micros}");
+            false
         }
     }
 }
@@ -482,6 +510,21 @@ mod tests {
         s.clear();
         date_text(20_089, &mut s);
         assert_eq!(s, "2025-01-01");
+        // Before year 1: PostgreSQL's BC years (chrono's year 0 is 1 BC), and five-digit years.
+        for (days, want) in [
+            (-719_162, "0001-01-01"),
+            (-719_163, "0001-12-31 BC"),
+            (-719_528, "0001-01-01 BC"),
+            (-719_529, "0002-12-31 BC"),
+            (2_932_897, "10000-01-01"),
+        ] {
+            s.clear();
+            date_text(days, &mut s);
+            assert_eq!(s, want, "{days}");
+        }
+        s.clear();
+        timestamp_text(-719_163 * 86_400_000_000 + 3_600_000_000, &mut s);
+        assert_eq!(s, "0001-12-31 01:00:00 BC");
     }
 
     #[test]

@@ -119,6 +119,9 @@ impl PgWireServerHandlers for ConnectionHandlers {
     }
 }
 
+/// A COPY data message this big is parsed off the connections' threads.
+const HEAVY_COPY_DATA: usize = 256 << 10;
+
 impl Connection {
     fn take_copy(&self) -> Option<CopyInState> {
         self.copy.lock().unwrap_or_else(|p| p.into_inner()).take()
@@ -135,7 +138,15 @@ impl CopyHandler for Connection {
     {
         // Errors are kept and reported at CopyDone, so the client's remaining data is dropped.
         if let Some(state) = self.copy.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            state.data(&copy_data.data);
+            // Parsing a big piece or writing a batch of rows is work for a thread that may
+            // block, not for one that serves connections.
+            let heavy = copy_data.data.len() >= HEAVY_COPY_DATA || state.writes_next();
+            if heavy && tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            {
+                tokio::task::block_in_place(|| state.data(&copy_data.data));
+            } else {
+                state.data(&copy_data.data);
+            }
         }
         Ok(())
     }
