@@ -30,6 +30,9 @@ const BATCH_ROWS: usize = 8192;
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 const BINARY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
+/// One parsed line: a value per data column, NULL as None.
+type Row = Vec<Option<Vec<u8>>>;
+
 /// A COPY FROM in progress on a connection.
 #[derive(Debug)]
 pub struct CopyInState {
@@ -43,7 +46,7 @@ pub struct CopyInState {
     scanned: usize,
     scanned_in_quotes: bool,
     /// Rows parsed and not yet written: one value per data column, NULL as None.
-    rows: Vec<Vec<Option<Vec<u8>>>>,
+    rows: Vec<Row>,
     /// Data lines (text, CSV) or tuples (binary) read, for error messages.
     line: u64,
     header_pending: bool,
@@ -138,7 +141,7 @@ impl CopyInState {
         }
     }
 
-    fn push_row(&mut self, row: Vec<Option<Vec<u8>>>) -> Result<()> {
+    fn push_row(&mut self, row: Row) -> Result<()> {
         if row.len() != self.columns() {
             let msg = if row.len() < self.columns() {
                 "missing data for a column"
@@ -302,7 +305,7 @@ impl CopyInState {
         Ok(())
     }
 
-    fn batch(&self, rows: &[Vec<Option<Vec<u8>>>]) -> Result<RecordBatch> {
+    fn batch(&self, rows: &[Row]) -> Result<RecordBatch> {
         let schema = self.target.table_schema.clone();
         let first_line = self.line.saturating_sub((self.rows.len() + rows.len()) as u64) + 1;
         let mut columns: Vec<ArrayRef> =
@@ -367,7 +370,7 @@ impl CopyInState {
 
 /// The fields of one text-format line: split at unescaped delimiters; a field equal to the
 /// NULL marker is NULL, others are unescaped.
-fn text_fields(line: &[u8], delimiter: u8, null: &str) -> Vec<Option<Vec<u8>>> {
+fn text_fields(line: &[u8], delimiter: u8, null: &str) -> Row {
     let mut raw_fields = vec![];
     let mut field_start = 0;
     let mut i = 0;
@@ -467,13 +470,13 @@ fn csv_record(
     escape: u8,
     null: &str,
     at_end: bool,
-) -> std::result::Result<Option<(Vec<Option<Vec<u8>>>, usize)>, String> {
+) -> std::result::Result<Option<(Row, usize)>, String> {
     let mut fields = vec![];
     let mut field = vec![];
     let mut quoted = false;
     let mut in_quotes = false;
     let mut i = 0;
-    let finish = |field: &mut Vec<u8>, quoted: bool, fields: &mut Vec<Option<Vec<u8>>>| {
+    let finish = |field: &mut Vec<u8>, quoted: bool, fields: &mut Row| {
         let v = std::mem::take(field);
         fields.push(if !quoted && v == null.as_bytes() { None } else { Some(v) });
     };
