@@ -3,6 +3,7 @@
 //! rewrites that let DataFusion plan PostgreSQL client SQL, session settings and type OIDs.
 
 pub mod catalog;
+pub mod checked_arithmetic;
 pub mod copy;
 pub mod datetime;
 pub mod format;

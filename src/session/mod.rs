@@ -176,6 +176,7 @@ impl Engine {
         journeydb_udfs::register_all(&mut state)?;
         let ctx = SessionContext::new_with_state(state);
         crate::pg::value_limits::register(&ctx);
+        crate::pg::checked_arithmetic::register(&ctx);
         for (name, f) in journeydb_udfs::table_functions(&format!("{JOURNEY_SCHEMA}.events")) {
             ctx.register_udtf(name, f);
         }

@@ -110,6 +110,14 @@ async fn no_statement_takes_the_server_down() {
         ("SELECT repeat('x', 2000000000)".into(), "54000"),
         ("SELECT format('%9999999999s', 1)".into(), "22003"),
         ("SELECT array_repeat(1, 1000000000)".into(), "54000"),
+        // Integer arithmetic that overflows is an error, as in PostgreSQL, not a wrapped value.
+        ("SELECT 9223372036854775807 + 1".into(), "22003"),
+        ("SELECT -9223372036854775807 - 2".into(), "22003"),
+        ("SELECT 10::int2 * 10000::int2".into(), "22003"),
+        ("SELECT 2147483647::int4 + 1::int4".into(), "22003"),
+        ("SELECT count(*) FROM events WHERE length(event_name)::bigint + 9223372036854775807 > 0".into(), "22003"),
+        ("SELECT 9223372036854775806 + 1".into(), "ok 9223372036854775807"),
+        ("SELECT 100::int2 * 100::int2 - 1::int2".into(), "ok 9999"),
         // Small ones: the right SQLSTATE instead of XX000 or a silent acceptance.
         ("SELECT 'a' ~ '('".into(), "2201B"),
         ("SELECT regexp_replace('a', '(', 'b')".into(), "2201B"),

@@ -47,6 +47,7 @@
 //! Memory: the state is the events' `(ts, conditions)` pairs, 12 bytes per event of a group;
 //! no per-chain lists (ClickHouse's `strict_once` keeps every candidate chain).
 
+use crate::common::duration::within;
 use crate::common::funnel_chain::set_bits;
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, PrimitiveArray};
@@ -145,7 +146,7 @@ fn chains(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usi
                 if met & (1 << from) == 0 {
                     continue;
                 }
-                let start = if from == 0 { Some(t) } else { best[from].filter(|&s| t - s <= window) };
+                let start = if from == 0 { Some(t) } else { best[from].filter(|&s| within(t, s, window)) };
                 if start.is_some() {
                     best[from + 1] = best[from + 1].max(start);
                 }
@@ -162,7 +163,7 @@ fn chains(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usi
             }
             let before = best;
             for (from, reached) in before.iter().enumerate().take(steps) {
-                let start = if from == 0 { Some(t) } else { reached.filter(|&s| t - s <= window) };
+                let start = if from == 0 { Some(t) } else { reached.filter(|&s| within(t, s, window)) };
                 let Some(start) = start else { continue };
                 let mut matching = Matching::new(&group);
                 for step in from..steps {
@@ -251,7 +252,7 @@ fn scan(events: &[(i64, u32)], steps: usize, window: i64, modes: Modes) -> usize
                 break;
             }
             match level[step - 1] {
-                Some((first, last)) if t - first <= window && (!modes.strict_increase || last < t) => {
+                Some((first, last)) if within(t, first, window) && (!modes.strict_increase || last < t) => {
                     writes[n] = (step, (first, t));
                     n += 1;
                 }
@@ -692,7 +693,7 @@ mod tests {
                     return reached(&level);
                 }
                 match before[step - 1] {
-                    Some((first, last)) if t - first <= window && (!modes.strict_increase || last < t) => {
+                    Some((first, last)) if within(t, first, window) && (!modes.strict_increase || last < t) => {
                         level[step] = Some((first, t));
                     }
                     Some(_) => {}

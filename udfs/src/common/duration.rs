@@ -2,8 +2,33 @@
 //! (in an integer timestamp's own units).
 
 use crate::error::ArgumentError;
+use datafusion::arrow::error::ArrowError;
 use datafusion::common::ScalarValue;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `days` and `micros` as one number of microseconds, or None beyond what an i64 holds (about
+/// 292,000 years: `213503983 days` wrapped around to 16 hours).
+pub fn day_micros(days: i64, micros: i64) -> Option<i64> {
+    days.checked_mul(MICROS_PER_DAY)?.checked_add(micros)
+}
+
+/// 22003 for a duration no timestamp difference can reach.
+pub fn out_of_range(function: &str, argument: &str) -> DataFusionError {
+    DataFusionError::ArrowError(
+        Box::new(ArrowError::ArithmeticOverflow(format!(
+            "{function}: argument \"{argument}\" is out of range: at most 106751991 days (what 64-bit microseconds hold)"
+        ))),
+        None,
+    )
+}
+
+/// Whether `later - earlier <= window`, computed without overflow: timestamps (integer ones
+/// especially) may sit anywhere in i64, and their difference may not.
+pub fn within(later: i64, earlier: i64, window: i64) -> bool {
+    i128::from(later) - i128::from(earlier) <= i128::from(window)
+}
 
 /// `v` in microseconds (intervals) or as given (integers). Months and years are refused (their
 /// length varies), and so are NULL and negative values; errors name `function` and `argument`.
@@ -14,7 +39,7 @@ pub fn constant_micros(function: &str, argument: &str, v: &ScalarValue) -> Resul
             if i.months != 0 {
                 return bad("cannot have months or years: their length varies".into());
             }
-            i64::from(i.days) * 86_400_000_000 + i.nanoseconds / 1_000
+            day_micros(i64::from(i.days), i.nanoseconds / 1_000).ok_or_else(|| out_of_range(function, argument))?
         }
         ScalarValue::Int64(Some(n)) => *n,
         v if v.is_null() => return bad("must not be NULL".into()),

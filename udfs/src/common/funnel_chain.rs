@@ -25,6 +25,7 @@
 //! Memory: `O(steps^2)` per partition plus the unit's events; no per-chain lists.
 
 use crate::aggregate::window_funnel::Matching;
+use crate::common::duration::within;
 use datafusion::arrow::array::{Array, BooleanArray};
 
 /// The most steps a funnel may have: one bit each in a `u32`.
@@ -373,7 +374,7 @@ impl Chains {
             end = end.max(i);
             if events[i].steps != 0 {
                 let t = events[i].t;
-                while end < events.len() && events[end].t - t <= spec.window {
+                while end < events.len() && within(events[end].t, t, spec.window) {
                     add(&mut count, &mut multi, events[end].steps, 1);
                     end += 1;
                 }
@@ -607,7 +608,7 @@ mod tests {
                         Order::Strict => e == last + 1,
                         _ => events[e].t >= events[last].t,
                     };
-                    if !ok_time || events[e].t - first > spec.window {
+                    if !ok_time || !within(events[e].t, first, spec.window) {
                         continue;
                     }
                 }

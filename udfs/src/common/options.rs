@@ -7,6 +7,7 @@
 //! `-1` or `2 * 3` are all fine). Unknown or repeated options are rejected, naming the function
 //! and the option.
 
+use crate::common::duration::{day_micros, out_of_range};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{DataType, Schema};
@@ -115,14 +116,22 @@ impl Options {
     pub fn duration_micros(&mut self, name: &str) -> Result<Option<i64>> {
         let Some(v) = self.take(name) else { return Ok(None) };
         let micros = match &v {
-            ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => {
-                Some(i64::from(i.days) * 86_400_000_000 + i.nanoseconds / 1000)
-            }
-            ScalarValue::IntervalDayTime(Some(i)) => {
-                Some(i64::from(i.days) * 86_400_000_000 + i64::from(i.milliseconds) * 1000)
-            }
+            ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => Some(
+                day_micros(i64::from(i.days), i.nanoseconds / 1000).ok_or_else(|| out_of_range(self.function, name))?,
+            ),
+            ScalarValue::IntervalDayTime(Some(i)) => Some(
+                day_micros(i64::from(i.days), i64::from(i.milliseconds) * 1000)
+                    .ok_or_else(|| out_of_range(self.function, name))?,
+            ),
             v if v.data_type().is_numeric() => match v.cast_to(&DataType::Float64) {
-                Ok(ScalarValue::Float64(Some(s))) if s.is_finite() => Some((s * 1e6).round() as i64),
+                Ok(ScalarValue::Float64(Some(s))) if s.is_finite() => {
+                    let micros = (s * 1e6).round();
+                    // `as` would saturate silently: beyond i64 is out of range, as for intervals.
+                    if micros.abs() >= 9.2e18 {
+                        return Err(out_of_range(self.function, name));
+                    }
+                    Some(micros as i64)
+                }
                 _ => None,
             },
             _ => None,

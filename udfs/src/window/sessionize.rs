@@ -27,6 +27,7 @@
 //! Differences from the anchors: DuckDB and ClickHouse have no such function (users write
 //! `lag()` + running `sum()`); PostHog's `$session_id` is assigned at ingestion.
 
+use crate::common::duration::within;
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, make_comparator};
 use datafusion::arrow::compute::{SortOptions, cast};
@@ -181,7 +182,7 @@ pub fn session_numbers(
                     "{NAME}: rows must be ordered by the ts argument (OVER (... ORDER BY ts))"
                 )));
             }
-            Some(p) => t - p > gap || (!key_null(i) && key_row.is_some_and(|k| differs(k, i))),
+            Some(p) => !within(t, p, gap) || (!key_null(i) && key_row.is_some_and(|k| differs(k, i))),
         };
         if new_session {
             session += 1;
