@@ -8,9 +8,10 @@
 //! plan's streams, which aborts DataFusion's tasks: the work stops, not only the sending. The
 //! connection then serves the next statement as usual.
 //!
-//! Statements execute on their own runtime ([`on_execution_runtime`]): DataFusion's operators
-//! keep their worker threads busy between yields, and on the connections' runtime they would
-//! delay the timer and the cancel signal (and every other connection) until they yield.
+//! Statements execute on runtimes of their own ([`Lane`], [`on_execution_runtime`]):
+//! DataFusion's operators keep their worker threads busy between yields, and on the
+//! connections' runtime they would delay the timer and the cancel signal (and every other
+//! connection) until they yield; on one shared runtime they delayed every other statement.
 
 use crate::error::Canceled;
 use async_trait::async_trait;
@@ -200,22 +201,70 @@ impl Interrupt {
     }
 }
 
-/// The runtime statements execute on: as many workers as cores, apart from the runtime that
-/// serves the connections.
-fn execution_runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        super::runtime("journeydb-exec").unwrap_or_else(|e| panic!("cannot start the execution runtime: {e}"))
+/// Runtimes statements execute on ("lanes"), each with as many workers as cores.
+///
+/// A tokio worker runs a task until it yields, and DataFusion's operators yield seldom on
+/// data that is always ready: on one shared runtime a self-join kept both workers, and
+/// another connection's `SELECT 1` waited minutes (issue 25). Each statement takes the lane
+/// with the fewest statements running, so a new statement next to a busy one gets idle
+/// workers of its own, and the operating system, which preempts, shares the cores between
+/// them. Beyond [`LANES`] concurrent statements, lanes are shared.
+pub const LANES: usize = 8;
+
+struct LaneRuntime {
+    runtime: tokio::runtime::Runtime,
+    running: std::sync::atomic::AtomicUsize,
+}
+
+fn lanes() -> &'static [LaneRuntime] {
+    static LANES_: std::sync::OnceLock<Vec<LaneRuntime>> = std::sync::OnceLock::new();
+    LANES_.get_or_init(|| {
+        (0..LANES)
+            .map(|i| LaneRuntime {
+                // Blocking threads (file reads) per lane: the lanes together stay within the
+                // blocking threads of one runtime, so that stacks stay bounded.
+                runtime: super::runtime_with(&format!("journeydb-exec-{i}"), super::MAX_BLOCKING_THREADS / LANES)
+                    .unwrap_or_else(|e| panic!("cannot start an execution runtime: {e}")),
+                running: std::sync::atomic::AtomicUsize::new(0),
+            })
+            .collect()
     })
 }
 
-/// `future` polled with the execution runtime as the current runtime, so that the tasks it
-/// spawns (DataFusion starts a plan's partitions when its stream is created) run there.
-pub fn in_execution_context<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    InContext { future: Box::pin(future) }
+/// A statement's place on a lane, given back when the last holder (its planning, its result
+/// stream) drops it.
+#[derive(Debug)]
+pub struct Lane(usize);
+
+impl Lane {
+    /// The lane with the fewest statements running (the first of equals).
+    pub fn take() -> Arc<Lane> {
+        use std::sync::atomic::Ordering;
+        let all = lanes();
+        let index = (0..all.len()).min_by_key(|&i| all[i].running.load(Ordering::Acquire)).unwrap_or(0);
+        all[index].running.fetch_add(1, Ordering::AcqRel);
+        Arc::new(Lane(index))
+    }
+
+    fn runtime(&self) -> &'static tokio::runtime::Runtime {
+        &lanes()[self.0].runtime
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        lanes()[self.0].running.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// `future` polled with `lane`'s runtime as the current runtime, so that the tasks it spawns
+/// (DataFusion starts a plan's partitions when its stream is created) run there.
+pub fn in_execution_context<F: Future>(lane: Arc<Lane>, future: F) -> impl Future<Output = F::Output> {
+    InContext { lane, future: Box::pin(future) }
 }
 
 struct InContext<F> {
+    lane: Arc<Lane>,
     future: Pin<Box<F>>,
 }
 
@@ -224,17 +273,18 @@ impl<F: Future> Future for InContext<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // Entered for this poll only: the guard never lives across an await.
-        let _entered = execution_runtime().enter();
+        let _entered = self.lane.runtime().enter();
         self.future.as_mut().poll(cx)
     }
 }
 
-/// `stream` driven by a task on the execution runtime, its batches handed over through a
-/// small channel; dropping the result aborts that task (and so the plan's own tasks).
-pub fn on_execution_runtime(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+/// `stream` driven by a task on `lane`'s runtime, its batches handed over through a small
+/// channel; dropping the result aborts that task (and so the plan's own tasks) and gives the
+/// lane back.
+pub fn on_execution_runtime(lane: Arc<Lane>, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
     let schema = stream.schema();
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let task = execution_runtime().spawn(async move {
+    let task = lane.runtime().spawn(async move {
         let mut stream = stream;
         while let Some(batch) = stream.next().await {
             if tx.send(batch).await.is_err() {
@@ -242,13 +292,14 @@ pub fn on_execution_runtime(stream: SendableRecordBatchStream) -> SendableRecord
             }
         }
     });
-    let received = Handover { rx, task };
+    let received = Handover { rx, task, _lane: lane };
     Box::pin(RecordBatchStreamAdapter::new(schema, received))
 }
 
 struct Handover {
     rx: tokio::sync::mpsc::Receiver<datafusion::error::Result<RecordBatch>>,
     task: tokio::task::JoinHandle<()>,
+    _lane: Arc<Lane>,
 }
 
 impl Drop for Handover {

@@ -306,12 +306,13 @@ async fn execute_interruptible(
 ) -> Result<Output, Error> {
     let timeout = session.settings().get("statement_timeout").ok().and_then(|v| timeout_ms(&v)).unwrap_or(0);
     let mut fired = Interrupt::new(signal, timeout).fired();
+    let lane = super::cancel::Lane::take();
     let output = tokio::select! {
-        output = in_execution_context(session.execute(stmt, params)) => output?,
+        output = in_execution_context(lane.clone(), session.execute(stmt, params)) => output?,
         e = &mut fired => return Err(Error::DataFusion(e)),
     };
     Ok(match output {
-        Output::Rows(stream) => Output::Rows(interruptible(on_execution_runtime(stream), fired)),
+        Output::Rows(stream) => Output::Rows(interruptible(on_execution_runtime(lane, stream), fired)),
         other => other,
     })
 }

@@ -35,10 +35,15 @@ pub const MAX_BLOCKING_THREADS: usize = 16;
 
 /// A runtime for the server's connections or statements, with [`THREAD_STACK_BYTES`] stacks.
 pub fn runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    runtime_with(name, MAX_BLOCKING_THREADS)
+}
+
+/// [`runtime`], with at most `blocking` blocking threads.
+pub fn runtime_with(name: &str, blocking: usize) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .thread_name(name)
         .thread_stack_size(THREAD_STACK_BYTES)
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .max_blocking_threads(blocking)
         .enable_all()
         .build()
 }

@@ -376,3 +376,37 @@ async fn copy_lines_arriving_in_small_pieces_are_read_in_linear_time() {
     server.assert_alive("a COPY line over the limit").await;
     assert_eq!(outcome(&c, "SELECT count(*) FROM lines").await, "ok 4");
 }
+
+/// One CPU-heavy statement does not starve the others: while a self-join keeps every core
+/// busy, 20 new connections each log in and answer `SELECT 1` within a second (they waited
+/// minutes when all statements shared one runtime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heavy_query_does_not_starve_new_logins() {
+    let dir = data_dir();
+    let mut server = Server::start(dir.path());
+    let heavy = server.client().await;
+    heavy
+        .batch_execute(
+            "SET statement_timeout = '120s'; \
+             CREATE TABLE wide AS SELECT i % 11 AS k FROM generate_series(1, 300000) AS t(i)",
+        )
+        .await
+        .expect("setup");
+    let cancel = heavy.cancel_token();
+    // Billions of joined rows, every input always ready: the shape that never yields.
+    let running =
+        tokio::spawn(async move { heavy.simple_query("SELECT count(*) FROM wide a JOIN wide b ON a.k = b.k").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..20 {
+        let started = Instant::now();
+        let c = server.client().await;
+        assert_eq!(outcome(&c, "SELECT 1").await, "ok 1");
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(1), "login and SELECT 1 number {i} took {took:?} next to a heavy query");
+    }
+    assert!(!running.is_finished(), "the heavy query must still be running for the check to mean anything");
+    cancel.cancel_query(tokio_postgres::NoTls).await.expect("cancel");
+    let err = running.await.expect("join").expect_err("canceled");
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err:?}");
+    server.assert_alive("a heavy query").await;
+}
