@@ -32,6 +32,9 @@ pub struct Config {
     pub target_partitions: usize,
     /// Connections served at once; one more is refused with 53300.
     pub max_connections: usize,
+    /// Seconds a replaced or dropped table version stays readable, so that queries that began
+    /// before the change read it to their end (15 minutes).
+    pub version_grace_seconds: u64,
     /// Memory all running queries may hold together: `"4GB"`, `"512MB"`, bytes, or `"auto"`
     /// (half the machine's memory). Sorts, aggregations and joins spill to disk beyond their
     /// share; a query that still cannot fit fails with 53200 and the server serves on.
@@ -223,6 +226,7 @@ impl Default for Config {
             batch_size: 8192,
             target_partitions: 0,
             max_connections: 100,
+            version_grace_seconds: crate::store::DEFAULT_VERSION_GRACE_SECONDS,
             memory_limit: "auto".into(),
             spill_dir: None,
             auth: AuthConfig::default(),

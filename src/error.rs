@@ -115,6 +115,43 @@ pub mod sqlstate {
 
 /// The one mapping from any journeydb error to a PostgreSQL error.
 pub fn to_pg_error(err: &Error) -> PgError {
+    let mut pg = pg_error_of(err);
+    pg.message = without_server_paths(&pg.message);
+    pg.detail = pg.detail.map(|d| without_server_paths(&d));
+    pg
+}
+
+/// Data directories of this process's stores, as error messages may spell them (with and
+/// without the leading `/`: object_store's paths have none).
+static SERVER_PATHS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers a store's data directory: messages to clients name what is in it relative to it.
+pub fn register_server_path(root: &std::path::Path) {
+    let root = root.display().to_string();
+    let mut paths = SERVER_PATHS.lock().unwrap_or_else(|p| p.into_inner());
+    for p in [format!("{root}/"), format!("{}/", root.trim_start_matches('/'))] {
+        if !paths.contains(&p) {
+            paths.push(p);
+        }
+    }
+    // Longest first, so that a store inside another's folder loses its whole prefix.
+    paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+}
+
+/// `message` without the server's own paths: a file of the store is named from the data
+/// directory down (`events/part-0.parquet`), as a client has no business with the rest.
+pub fn without_server_paths(message: &str) -> String {
+    let paths = SERVER_PATHS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = message.to_string();
+    for p in paths.iter() {
+        if out.contains(p.as_str()) {
+            out = out.replace(p.as_str(), "");
+        }
+    }
+    out
+}
+
+fn pg_error_of(err: &Error) -> PgError {
     use sqlstate::*;
     match err {
         Error::DataFusion(e) => datafusion_to_pg(e),
@@ -349,6 +386,19 @@ mod tests {
             };
             to_pg_error(&Error::DataFusion(err))
         })
+    }
+
+    #[test]
+    fn messages_name_store_files_from_the_data_directory_down() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().canonicalize().expect("root");
+        register_server_path(&root);
+        let io = Error::Store(format!("could not read {}/.tables/v1/part-0.parquet: gone", root.display()));
+        let store = format!("Object at location {}/events/a.parquet not found", root.display().to_string().trim_start_matches('/'));
+        let df = Error::DataFusion(DataFusionError::Execution(store));
+        assert_eq!(to_pg_error(&io).message, "could not read .tables/v1/part-0.parquet: gone");
+        let shown = to_pg_error(&df).message;
+        assert!(shown.contains("events/a.parquet") && !shown.contains(&*root.display().to_string().trim_start_matches('/')), "{shown}");
     }
 
     #[test]

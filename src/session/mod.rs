@@ -54,6 +54,7 @@ impl Engine {
         let store = Store::open(&config.data_dir)?;
         // One engine serves a data directory: what interrupted writes left is garbage now.
         store.collect_garbage();
+        store.set_version_grace(std::time::Duration::from_secs(config.version_grace_seconds));
         // Files are listed on every scan: a table picks up added files at once.
         let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
         // One pool for every running query: operators that can spill (sorts, aggregations,

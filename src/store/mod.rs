@@ -60,7 +60,14 @@ pub struct Store {
     cache: Mutex<HashMap<(String, String), Cached>>,
     /// Serialises every change of the store's layout (publishing files, renames, drops).
     writes: Mutex<()>,
+    /// Seconds a replaced or dropped version stays readable ([`Store::set_version_grace`]).
+    grace_seconds: std::sync::atomic::AtomicU64,
 }
+
+/// How long a replaced or dropped version of a table stays on disk by default: queries that
+/// began before the change read it to their end. A query streaming longer than this from a
+/// version replaced meanwhile fails (XX001); `version_grace_seconds` sets it.
+pub const DEFAULT_VERSION_GRACE_SECONDS: u64 = 900;
 
 #[derive(Debug, Clone)]
 struct Cached {
@@ -92,7 +99,22 @@ impl Store {
         std::fs::create_dir_all(&root)
             .map_err(|e| Error::Config(format!("cannot create data directory {}: {e}", root.display())))?;
         let root = root.canonicalize()?;
-        Ok(Arc::new(Store { root, cache: Mutex::new(HashMap::new()), writes: Mutex::new(()) }))
+        crate::error::register_server_path(&root);
+        Ok(Arc::new(Store {
+            root,
+            cache: Mutex::new(HashMap::new()),
+            writes: Mutex::new(()),
+            grace_seconds: DEFAULT_VERSION_GRACE_SECONDS.into(),
+        }))
+    }
+
+    /// Sets how long replaced and dropped versions stay readable.
+    pub fn set_version_grace(&self, grace: std::time::Duration) {
+        self.grace_seconds.store(grace.as_secs(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn version_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.grace_seconds.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     pub fn root(&self) -> &Path {

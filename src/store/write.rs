@@ -15,11 +15,8 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// How long a replaced or dropped version stays on disk for the queries still reading it.
-const GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Rows per Parquet row group: a large write reaches the disk as it goes, holding one row
 /// group in memory at a time.
@@ -354,7 +351,7 @@ impl Store {
         if current.starts_with(sdir.join(VERSIONS_DIR)) {
             // Left in place: queries that resolved the table before the swap list its files
             // when they scan. Deleted after the grace period (or when the store next opens).
-            delete_later(current);
+            delete_later(current, self.version_grace());
         }
         Ok(())
     }
@@ -398,7 +395,7 @@ impl Store {
                 let version = entry.is_symlink().then(|| entry.canonicalize().ok()).flatten();
                 self.to_trash(&sdir, &entry)?;
                 if let Some(v) = version {
-                    delete_later(v);
+                    delete_later(v, self.version_grace());
                 }
             }
             Some(RelationKind::View) => {
@@ -507,7 +504,7 @@ impl Store {
         Ok(link)
     }
 
-    /// Moves `path` (in `sdir`'s folder tree) to the trash, deleted after [`GRACE`].
+    /// Moves `path` (in `sdir`'s folder tree) to the trash, deleted after the version grace.
     fn to_trash(&self, sdir: &Path, path: &Path) -> Result<()> {
         let trash = sdir.join(TRASH_DIR);
         std::fs::create_dir_all(&trash)?;
@@ -517,7 +514,7 @@ impl Store {
         if let Some(parent) = path.parent() {
             sync_dir(parent)?;
         }
-        delete_later(target);
+        delete_later(target, self.version_grace());
         Ok(())
     }
 
@@ -562,12 +559,26 @@ impl Store {
     }
 }
 
-/// Deletes `path` after [`GRACE`], so queries that listed its files before a change can still
-/// read them.
-fn delete_later(path: PathBuf) {
-    let _ = std::thread::Builder::new().name("journeydb-trash".into()).spawn(move || {
-        std::thread::sleep(GRACE);
-        remove_any(&path);
+/// Deletes `path` after `grace`, so queries that listed its files before a change can still
+/// read them. One thread deletes what is due, every second.
+fn delete_later(path: PathBuf, grace: std::time::Duration) {
+    static DUE: Mutex<Vec<(std::time::Instant, PathBuf)>> = Mutex::new(Vec::new());
+    static REAPER: std::sync::Once = std::sync::Once::new();
+    DUE.lock().unwrap_or_else(|p| p.into_inner()).push((std::time::Instant::now() + grace, path));
+    REAPER.call_once(|| {
+        let _ = std::thread::Builder::new().name("journeydb-trash".into()).spawn(|| {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let now = std::time::Instant::now();
+                let due: Vec<PathBuf> = {
+                    let mut all = DUE.lock().unwrap_or_else(|p| p.into_inner());
+                    let (due, later): (Vec<_>, Vec<_>) = all.drain(..).partition(|(at, _)| *at <= now);
+                    *all = later;
+                    due.into_iter().map(|(_, p)| p).collect()
+                };
+                due.iter().for_each(|p| remove_any(p));
+            }
+        });
     });
 }
 
