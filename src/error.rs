@@ -394,11 +394,17 @@ mod tests {
         let root = dir.path().canonicalize().expect("root");
         register_server_path(&root);
         let io = Error::Store(format!("could not read {}/.tables/v1/part-0.parquet: gone", root.display()));
-        let store = format!("Object at location {}/events/a.parquet not found", root.display().to_string().trim_start_matches('/'));
+        let store = format!(
+            "Object at location {}/events/a.parquet not found",
+            root.display().to_string().trim_start_matches('/')
+        );
         let df = Error::DataFusion(DataFusionError::Execution(store));
         assert_eq!(to_pg_error(&io).message, "could not read .tables/v1/part-0.parquet: gone");
         let shown = to_pg_error(&df).message;
-        assert!(shown.contains("events/a.parquet") && !shown.contains(&*root.display().to_string().trim_start_matches('/')), "{shown}");
+        assert!(
+            shown.contains("events/a.parquet") && !shown.contains(root.display().to_string().trim_start_matches('/')),
+            "{shown}"
+        );
     }
 
     #[test]

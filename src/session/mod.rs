@@ -140,7 +140,16 @@ impl Engine {
         crate::pg::viewdef::register(&ctx, self.clone(), path.clone());
         crate::pg::substring_regex::register(&ctx);
         crate::pg::to_char::register(&ctx);
-        Ok(Session { engine: self.clone(), ctx, settings, info, temporary, params: vec![], path })
+        Ok(Session {
+            engine: self.clone(),
+            ctx,
+            settings,
+            info,
+            temporary,
+            temporary_memory: Default::default(),
+            params: vec![],
+            path,
+        })
     }
 
     /// The context the journey model's views are planned in: the store's `public` tables and
@@ -334,6 +343,10 @@ pub struct Session {
     settings: SharedSettings,
     info: SessionInfo,
     temporary: TempTables,
+    /// What each temporary table holds of the memory pool (given back when it is dropped, or
+    /// with the session): temporary tables live in memory, and count against `memory_limit`.
+    temporary_memory:
+        std::sync::Mutex<std::collections::HashMap<String, datafusion::execution::memory_pool::MemoryReservation>>,
     /// The parameter values of the INSERT running now.
     params: Vec<ScalarValue>,
     /// The schemas of the search path, as they are now.

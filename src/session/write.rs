@@ -192,8 +192,17 @@ impl Session {
                     return Err(Error::Store("CREATE TEMPORARY TABLE did not plan as a table".into()));
                 };
                 let schema = Arc::new(c.input.schema().as_arrow().clone());
-                let batches =
-                    datafusion::physical_plan::common::collect(self.stream((*c.input).clone()).await?).await?;
+                // Its rows count against the memory pool as they arrive: beyond it, 53200.
+                let pool = self.ctx.runtime_env().memory_pool.clone();
+                let memory = datafusion::execution::memory_pool::MemoryConsumer::new(format!("temporary table {name}"))
+                    .register(&pool);
+                let mut stream = self.stream((*c.input).clone()).await?;
+                let mut batches = vec![];
+                while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+                    let batch = batch?;
+                    memory.try_grow(batch.get_array_memory_size())?;
+                    batches.push(batch);
+                }
                 let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
                 let table = MemTable::try_new(schema, vec![batches])?;
                 let mut temp = self.temporary.lock().unwrap_or_else(|p| p.into_inner());
@@ -203,6 +212,7 @@ impl Session {
                     }
                     return Err(Error::sql(sqlstate::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
                 }
+                self.temporary_memory.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), memory);
                 temp.insert(name, Arc::new(table));
                 Ok(Output::Command(if ct.query.is_some() { format!("SELECT {rows}") } else { "CREATE TABLE".into() }))
             }
@@ -284,6 +294,10 @@ impl Session {
                         ));
                     }
                     if let Some(t) = temp.remove(&old) {
+                        let mut memory = self.temporary_memory.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(m) = memory.remove(&old) {
+                            memory.insert(new.clone(), m);
+                        }
                         temp.insert(new, t);
                     }
                     return Ok(Output::Command("ALTER TABLE".into()));
@@ -424,6 +438,7 @@ impl Session {
                 && let Some(t) = self.temporary_name(n)
             {
                 self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(&t);
+                self.temporary_memory.lock().unwrap_or_else(|p| p.into_inner()).remove(&t);
                 continue;
             }
             let (schema, name) = self.resolve(n)?;
