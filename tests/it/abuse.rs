@@ -111,7 +111,11 @@ async fn no_statement_takes_the_server_down() {
         ("SELECT format('%9999999999s', 1)".into(), "22003"),
         ("SELECT array_repeat(1, 1000000000)".into(), "54000"),
         // A temporary table lives in memory: within the memory pool, or 53200.
-        ("CREATE TEMPORARY TABLE big AS SELECT repeat('x', 1000) AS s FROM generate_series(1, 3000000) AS t(i)".into(), "53200"),
+        (
+            "CREATE TEMPORARY TABLE big AS SELECT repeat('x', 1000) AS s FROM generate_series(1, 3000000) AS t(i)"
+                .into(),
+            "53200",
+        ),
         ("CREATE TEMPORARY TABLE small AS SELECT i FROM generate_series(1, 1000) AS t(i)".into(), "ok "),
         ("SELECT count(*) FROM small".into(), "ok 1000"),
         // Integer arithmetic that overflows is an error, as in PostgreSQL, not a wrapped value.
