@@ -10,7 +10,7 @@
 //! Results keep DataFusion's types (an integer literal is a bigint), so `int4 + 1` overflows
 //! where a bigint does, not where PostgreSQL's int4 would.
 
-use datafusion::arrow::array::{ArrayRef, Scalar};
+use datafusion::arrow::array::{ArrayRef, Datum, Scalar};
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
@@ -69,6 +69,11 @@ impl CheckedArithmetic {
                 let r = r.or_else(|| right.get_type(schema).ok());
                 match (l, r) {
                     (Some(l), Some(r)) if l == r && is_signed_integer(&l) => {
+                        let (op, udf) = match op {
+                            Operator::Plus => (Op::Plus, &self.plus),
+                            Operator::Minus => (Op::Minus, &self.minus),
+                            _ => (Op::Times, &self.times),
+                        };
                         // Two constants: computed here, so that a long constant chain is one
                         // literal, not a nest of calls for the optimizer to walk.
                         if let (Expr::Literal(a, _), Expr::Literal(b, _)) = (&left, &right)
@@ -76,11 +81,6 @@ impl CheckedArithmetic {
                         {
                             return Ok((Expr::Literal(value?, None), Some(l)));
                         }
-                        let udf = match op {
-                            Operator::Plus => &self.plus,
-                            Operator::Minus => &self.minus,
-                            _ => &self.times,
-                        };
                         Ok((udf.call(vec![left, right]), Some(l)))
                     }
                     _ => Ok((Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right))), None)),
@@ -119,51 +119,27 @@ impl AnalyzerRule for CheckedArithmetic {
     }
 }
 
-/// `a op b` for two non-null integer constants of one type; None for anything else.
-fn fold(op: Operator, a: &ScalarValue, b: &ScalarValue) -> Option<Result<ScalarValue>> {
-    fn apply<T: num_like::Checked>(op: Operator, a: T, b: T) -> Option<T> {
-        match op {
-            Operator::Plus => a.add(b),
-            Operator::Minus => a.sub(b),
-            _ => a.mul(b),
-        }
+/// `a op b` for two non-null constants (of one signed integer type, as the caller checked),
+/// with the kernels the function runs; None when either is NULL.
+fn fold(op: Op, a: &ScalarValue, b: &ScalarValue) -> Option<Result<ScalarValue>> {
+    if a.is_null() || b.is_null() {
+        return None;
     }
-    let t = a.data_type();
-    let value = match (a, b) {
-        (ScalarValue::Int8(Some(a)), ScalarValue::Int8(Some(b))) => {
-            apply(op, *a, *b).map(|v| ScalarValue::Int8(Some(v)))
-        }
-        (ScalarValue::Int16(Some(a)), ScalarValue::Int16(Some(b))) => {
-            apply(op, *a, *b).map(|v| ScalarValue::Int16(Some(v)))
-        }
-        (ScalarValue::Int32(Some(a)), ScalarValue::Int32(Some(b))) => {
-            apply(op, *a, *b).map(|v| ScalarValue::Int32(Some(v)))
-        }
-        (ScalarValue::Int64(Some(a)), ScalarValue::Int64(Some(b))) => {
-            apply(op, *a, *b).map(|v| ScalarValue::Int64(Some(v)))
-        }
-        _ => return None,
-    };
-    Some(value.ok_or_else(|| out_of_range(&t)))
+    let value = || ScalarValue::try_from_array(&compute(op, &a.to_scalar()?, &b.to_scalar()?, &a.data_type())?, 0);
+    Some(value())
 }
 
-/// The checked operations of the integer types.
-mod num_like {
-    pub trait Checked: Sized {
-        fn add(self, other: Self) -> Option<Self>;
-        fn sub(self, other: Self) -> Option<Self>;
-        fn mul(self, other: Self) -> Option<Self>;
+/// `l op b` with Arrow's checked kernels; an overflow is PostgreSQL's `<type> out of range`.
+fn compute(op: Op, l: &dyn Datum, r: &dyn Datum, t: &DataType) -> Result<ArrayRef> {
+    match op {
+        Op::Plus => numeric::add(l, r),
+        Op::Minus => numeric::sub(l, r),
+        Op::Times => numeric::mul(l, r),
     }
-    macro_rules! checked {
-        ($($t:ty),*) => {$(
-            impl Checked for $t {
-                fn add(self, other: Self) -> Option<Self> { self.checked_add(other) }
-                fn sub(self, other: Self) -> Option<Self> { self.checked_sub(other) }
-                fn mul(self, other: Self) -> Option<Self> { self.checked_mul(other) }
-            }
-        )*};
-    }
-    checked!(i8, i16, i32, i64);
+    .map_err(|e| match e {
+        ArrowError::ArithmeticOverflow(_) => out_of_range(t),
+        other => DataFusionError::ArrowError(Box::new(other), None),
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -228,22 +204,13 @@ impl ScalarUDFImpl for Checked {
                 ColumnarValue::Scalar(s) => s.to_array_of_size(1),
             })
             .collect::<Result<_>>()?;
-        let datum = |i: usize| -> Box<dyn datafusion::arrow::array::Datum> {
+        let datum = |i: usize| -> Box<dyn Datum> {
             match &args.args[i] {
                 ColumnarValue::Scalar(_) => Box::new(Scalar::new(arrays[i].clone())),
                 ColumnarValue::Array(_) => Box::new(arrays[i].clone()),
             }
         };
-        let (l, r) = (datum(0), datum(1));
-        let result = match self.op {
-            Op::Plus => numeric::add(l.as_ref(), r.as_ref()),
-            Op::Minus => numeric::sub(l.as_ref(), r.as_ref()),
-            Op::Times => numeric::mul(l.as_ref(), r.as_ref()),
-        }
-        .map_err(|e| match e {
-            ArrowError::ArithmeticOverflow(_) => out_of_range(&t),
-            other => DataFusionError::ArrowError(Box::new(other), None),
-        })?;
+        let result = compute(self.op, datum(0).as_ref(), datum(1).as_ref(), &t)?;
         Ok(if scalars {
             ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
         } else {

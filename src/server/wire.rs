@@ -68,10 +68,12 @@ pub async fn serve<H: PgWireServerHandlers>(
     let cancel = handlers.cancel_handler();
     let errors = handlers.error_handler();
     let mut seen_password = false;
+    // What each read from the socket lands in before it joins the frame buffer.
+    let mut scratch = BytesMut::with_capacity(64 << 10);
     loop {
         let expects_sasl_initial =
             !seen_password && matches!(socket.state(), PgWireConnectionState::AuthenticationInProgress);
-        let message = match next_message(&mut socket, expects_sasl_initial).await? {
+        let message = match next_message(&mut socket, &mut scratch, expects_sasl_initial).await? {
             None => break,
             Some(Ok(message)) => message,
             Some(Err((kind, problem))) => {
@@ -143,6 +145,7 @@ type Socket<S> = Framed<MaybeTls, PgWireMessageServerCodec<S>>;
 /// A problem comes with the type byte of the message it is about (0 for the startup packet).
 async fn next_message<S>(
     socket: &mut Socket<S>,
+    scratch: &mut BytesMut,
     expects_sasl_initial: bool,
 ) -> io::Result<Option<Result<PgWireFrontendMessage, (u8, Problem)>>> {
     if matches!(socket.state(), PgWireConnectionState::AwaitingStartup) {
@@ -169,11 +172,11 @@ async fn next_message<S>(
                 }));
             }
             Ok(None) => {
-                let mut more = BytesMut::with_capacity(64 << 10);
-                if socket.get_mut().read_buf(&mut more).await? == 0 {
+                scratch.clear();
+                if socket.get_mut().read_buf(scratch).await? == 0 {
                     return Ok(None);
                 }
-                socket.read_buffer_mut().extend_from_slice(&more);
+                socket.read_buffer_mut().extend_from_slice(scratch);
             }
         }
     }
