@@ -312,6 +312,9 @@ fn arrow_to_pg(e: &ArrowError) -> PgError {
     use sqlstate::*;
     match e {
         ArrowError::DivideByZero => PgError::new(DIVISION_BY_ZERO, "division by zero"),
+        ArrowError::CastError(m) if integer_out_of_range(m).is_some() => {
+            PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, integer_out_of_range(m).unwrap_or_default())
+        }
         ArrowError::CastError(m) | ArrowError::ParseError(m) => {
             PgError::new(INVALID_TEXT_REPRESENTATION, lower_first(m))
         }
@@ -327,6 +330,9 @@ fn arrow_to_pg(e: &ArrowError) -> PgError {
             }
         }
         ArrowError::ComputeError(m) if m.contains("Regular expression did not compile") => invalid_regex(m),
+        ArrowError::ComputeError(m) if integer_out_of_range(m).is_some() => {
+            PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, integer_out_of_range(m).unwrap_or_default())
+        }
         ArrowError::IoError(m, _) => PgError::new(IO_ERROR, m.clone()),
         ArrowError::ParquetError(m) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {m}")),
         other => PgError::new(DATA_EXCEPTION, lower_first(&other.to_string())),
@@ -356,6 +362,23 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 fn first_line(m: &str) -> String {
     m.lines().next().unwrap_or("").trim_end_matches('.').to_string()
+}
+
+/// PostgreSQL's message for Arrow's overflow of an integer type: a cast (`Can't cast value
+/// 32768 to type Int16`) or a kernel (`Int64Array overflow on abs(...)`).
+fn integer_out_of_range(m: &str) -> Option<String> {
+    let name = |t: &str| match t {
+        "Int8" | "Int16" => Some("smallint"),
+        "Int32" => Some("integer"),
+        "Int64" => Some("bigint"),
+        _ => None,
+    };
+    let t = if let Some(rest) = m.strip_prefix("Can't cast value ") {
+        rest.rsplit_once(" to type ")?.1
+    } else {
+        m.split_once("Array overflow on ")?.0
+    };
+    Some(format!("{} out of range", name(t.trim())?))
 }
 
 /// PostgreSQL messages start in lower case and have no final period.

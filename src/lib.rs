@@ -6,9 +6,11 @@
 //! - [`cli`]: command-line arguments (clap derive, no logic).
 //! - [`config`]: typed configuration, defaults in one place, `validate()`.
 //! - [`error`]: the engine error enum and the ONE mapping to PostgreSQL SQLSTATEs.
+//! - [`sql`]: the ONE place that parses and plans SQL text (statements, stored views, the
+//!   journey model's views, report sources).
 //! - [`session`]: the ONE place that builds a DataFusion `SessionContext` (store + journey
-//!   functions + PostgreSQL compatibility) and the ONE place that plans SQL; the server, the
-//!   `.slt` runner and the benchmarks all go through it.
+//!   functions + PostgreSQL compatibility); the server, the `.slt` runner and the benchmarks
+//!   all go through it.
 //! - [`store`]: the data directory: each folder of Parquet files is a table, found at start and
 //!   again when files change; atomic writes.
 //! - [`journey`]: the journey model as views of schema `journey` (stitched events,
@@ -31,6 +33,7 @@ pub mod journey;
 pub mod pg;
 pub mod server;
 pub mod session;
+pub mod sql;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -302,7 +302,7 @@ impl SchemaProvider for JourneySchema {
         let Some(sql) = view_sql(self.config(), name, &present)? else {
             return Ok(None);
         };
-        let plan = ctx.state().create_logical_plan(&sql).await?;
+        let plan = self.engine.planner().plan_query(&ctx.state(), &sql).await.map_err(crate::sql::into_datafusion)?;
         Ok(Some(Arc::new(ViewTable::new(plan, Some(sql)))))
     }
 

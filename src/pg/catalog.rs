@@ -30,7 +30,7 @@ pub const DEFAULT_COLLATION_OID: u32 = 100;
 ///
 /// `pg_collation` is among them: every text column uses the default collation, which is what
 /// a column with no collation of its own shows in PostgreSQL, so nothing ever refers to a row.
-pub const ALWAYS_EMPTY: [&str; 19] = [
+pub const ALWAYS_EMPTY: [&str; 20] = [
     "pg_attrdef",
     "pg_auth_members",
     "pg_collation",
@@ -47,6 +47,7 @@ pub const ALWAYS_EMPTY: [&str; 19] = [
     "pg_publication",
     "pg_publication_namespace",
     "pg_publication_rel",
+    "pg_range",
     "pg_rewrite",
     "pg_statistic_ext",
     "pg_trigger",
@@ -189,7 +190,7 @@ pub(crate) fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-pub(crate) const TABLES: [&str; 34] = [
+pub(crate) const TABLES: [&str; 35] = [
     "pg_am",
     "pg_attrdef",
     "pg_auth_members",
@@ -225,6 +226,7 @@ pub(crate) const TABLES: [&str; 34] = [
     "pg_enum",
     "pg_stat_user_tables",
     "pg_authid",
+    "pg_range",
 ];
 
 /// Column types used by the catalog.
@@ -712,6 +714,19 @@ impl PgCatalog {
                     rows,
                 )
             }
+            // asyncpg's type introspection joins it; journeydb has no range types.
+            "pg_range" => mem_table(
+                &[
+                    ("rngtypid", Oid),
+                    ("rngsubtype", Oid),
+                    ("rngmultitypid", Oid),
+                    ("rngcollation", Oid),
+                    ("rngsubopc", Oid),
+                    ("rngcanonical", Oid),
+                    ("rngsubdiff", Oid),
+                ],
+                vec![],
+            ),
             "pg_enum" => {
                 mem_table(&[("oid", Oid), ("enumtypid", Oid), ("enumsortorder", F32), ("enumlabel", Text)], vec![])
             }

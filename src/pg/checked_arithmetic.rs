@@ -9,41 +9,60 @@
 //! runs on every plan the context analyzes: statements, views and report sources alike.
 //! Results keep DataFusion's types (an integer literal is a bigint), so `int4 + 1` overflows
 //! where a bigint does, not where PostgreSQL's int4 would.
+//!
+//! Numerics are 128-bit decimals of at most 38 digits, where PostgreSQL's have no such bound:
+//! `+`, `-` and `*` of decimals are checked against the precision of their result, so a sum
+//! past 38 digits is 22003 (numeric field overflow) where PostgreSQL would show the number,
+//! and never a wrong number. `sum` of bigints is a numeric, as PostgreSQL's is, so it cannot
+//! wrap around (DataFusion's is a bigint that does).
 
-use datafusion::arrow::array::{ArrayRef, Datum, Scalar};
+use datafusion::arrow::array::{ArrayRef, AsArray, Datum, Scalar};
 use datafusion::arrow::compute::kernels::numeric;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::functions_aggregate::sum::Sum;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
+use datafusion::logical_expr::utils::AggregateOrderSensitivity;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, BinaryExpr, ColumnarValue, Expr, ExprSchemable, GroupsAccumulator,
+    LogicalPlan, Operator, ReversedUDAF, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, SetMonotonicity, Signature,
+    TypeSignature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-/// Installs the rule in `ctx`.
+/// Installs the rule and PostgreSQL's `sum` in `ctx`.
 pub fn register(ctx: &SessionContext) {
     ctx.add_analyzer_rule(Arc::new(CheckedArithmetic::default()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(NumericSum::default()));
 }
 
 /// The analyzer rule: `a + b`, `a - b`, `a * b` of signed integers become checked calls.
+/// Decimal `+`, `-` and `*` are wrapped in a check of their result's precision.
 #[derive(Debug)]
 pub struct CheckedArithmetic {
     plus: Arc<ScalarUDF>,
     minus: Arc<ScalarUDF>,
     times: Arc<ScalarUDF>,
+    precision: Arc<ScalarUDF>,
 }
 
 impl Default for CheckedArithmetic {
     fn default() -> Self {
         let udf = |op| Arc::new(ScalarUDF::new_from_impl(Checked::new(op)));
-        CheckedArithmetic { plus: udf(Op::Plus), minus: udf(Op::Minus), times: udf(Op::Times) }
+        CheckedArithmetic {
+            plus: udf(Op::Plus),
+            minus: udf(Op::Minus),
+            times: udf(Op::Times),
+            precision: Arc::new(ScalarUDF::new_from_impl(WithinPrecision::default())),
+        }
     }
 }
 
@@ -82,6 +101,11 @@ impl CheckedArithmetic {
                             return Ok((Expr::Literal(value?, None), Some(l)));
                         }
                         Ok((udf.call(vec![left, right]), Some(l)))
+                    }
+                    (Some(l @ DataType::Decimal128(..)), Some(r @ DataType::Decimal128(..))) => {
+                        let t = BinaryTypeCoercer::new(&l, &op, &r).get_result_type()?;
+                        let expr = Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right)));
+                        Ok((self.precision.call(vec![expr]), Some(t)))
                     }
                     _ => Ok((Expr::BinaryExpr(BinaryExpr::new(Box::new(left), op, Box::new(right))), None)),
                 }
@@ -216,5 +240,139 @@ impl ScalarUDFImpl for Checked {
         } else {
             ColumnarValue::Array(result)
         })
+    }
+}
+
+/// Its argument, a decimal, if every value fits the precision of its type; else 22003, as
+/// PostgreSQL's `numeric field overflow`. Arrow's decimal kernels check 128 bits, not digits.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct WithinPrecision {
+    signature: Signature,
+}
+
+impl Default for WithinPrecision {
+    fn default() -> Self {
+        WithinPrecision { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for WithinPrecision {
+    fn name(&self) -> &str {
+        "journeydb_numeric_within_precision"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let value = args.args.into_iter().next().expect("one argument");
+        let DataType::Decimal128(precision, _) = value.data_type() else {
+            return Ok(value);
+        };
+        let array = value.to_array(1)?;
+        array
+            .as_primitive::<datafusion::arrow::datatypes::Decimal128Type>()
+            .validate_decimal_precision(precision)
+            .map_err(|_| {
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::ArithmeticOverflow(format!(
+                        "numeric field overflow: the result has more than {precision} digits"
+                    ))),
+                    None,
+                )
+            })?;
+        Ok(value)
+    }
+}
+
+/// PostgreSQL's `sum`: of bigints a numeric (a bigint in DataFusion, which wraps around past
+/// 2^63), of smaller integers a bigint; everything else as DataFusion's `sum`, which computes
+/// it (the arguments arrive converted).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NumericSum {
+    sum: Sum,
+    signature: Signature,
+}
+
+impl Default for NumericSum {
+    fn default() -> Self {
+        NumericSum { sum: Sum::new(), signature: Signature::user_defined(Volatility::Immutable) }
+    }
+}
+
+/// The type `sum` computes in for an argument of type `t`.
+fn sum_input(t: &DataType) -> Result<DataType> {
+    Ok(match t {
+        DataType::Dictionary(_, value) => return sum_input(value),
+        DataType::Int64 | DataType::UInt64 => DataType::Decimal128(20, 0),
+        DataType::Null => DataType::Int64,
+        t if t.is_signed_integer() => DataType::Int64,
+        t if t.is_unsigned_integer() => DataType::Int64,
+        t if t.is_floating() => DataType::Float64,
+        t @ (DataType::Decimal128(..) | DataType::Duration(_) | DataType::Interval(_)) => t.clone(),
+        other => {
+            return Err(DataFusionError::Plan(format!(
+                "function sum({}) does not exist",
+                crate::pg::types::pg_type_of(other).name
+            )));
+        }
+    })
+}
+
+impl AggregateUDFImpl for NumericSum {
+    fn name(&self) -> &str {
+        "sum"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match args {
+            [t] => Ok(vec![sum_input(t)?]),
+            _ => Err(DataFusionError::Plan("function sum takes one argument".into())),
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        self.sum.return_type(args)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        self.sum.accumulator(args)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        self.sum.state_fields(args)
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        self.sum.groups_accumulator_supported(args)
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        self.sum.create_groups_accumulator(args)
+    }
+
+    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        self.sum.create_sliding_accumulator(args)
+    }
+
+    fn reverse_expr(&self) -> ReversedUDAF {
+        ReversedUDAF::Identical
+    }
+
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        AggregateOrderSensitivity::Insensitive
+    }
+
+    fn set_monotonicity(&self, t: &DataType) -> SetMonotonicity {
+        self.sum.set_monotonicity(t)
     }
 }

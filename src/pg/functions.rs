@@ -576,7 +576,12 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
         Arc::new(|a, _| {
             Ok(Arc::new(
                 oids(&a[0])
-                    .map(|o| o.map(|o| format_type(o as u32, -1).unwrap_or_else(|| o.to_string())))
+                    // OID 0 (no type: a base type's element) shows as `-`, as in PostgreSQL.
+                    .map(|o| {
+                        o.map(|o| {
+                            if o == 0 { "-".into() } else { format_type(o as u32, -1).unwrap_or_else(|| o.to_string()) }
+                        })
+                    })
                     .collect::<StringArray>(),
             ) as ArrayRef)
         }),

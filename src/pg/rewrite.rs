@@ -542,6 +542,15 @@ impl VisitorMut for Rewriter<'_> {
             Expr::Subquery(q) if is_empty_query(q) => {
                 *expr = Expr::Value(Value::Null.into());
             }
+            // `CASE WHEN t.typtype = 'd' THEN (SELECT ...) ELSE NULL END`: journeydb has no
+            // domain, composite, enum, range or multirange types, so the branch is never taken;
+            // asyncpg's type introspection has two such branches, with correlated subqueries
+            // DataFusion cannot run.
+            Expr::Case { operand: None, conditions, else_result, .. }
+                if !conditions.is_empty() && conditions.iter().all(|w| is_absent_type_kind(&w.condition)) =>
+            {
+                *expr = else_result.as_deref().cloned().unwrap_or_else(|| Expr::Value(Value::Null.into()));
+            }
             // `INTERVAL '1 day 02:03:04'`: the time of day in units DataFusion reads.
             Expr::Interval(i) if i.leading_field.is_none() => {
                 if let Expr::Value(v) = i.value.as_mut()
@@ -724,7 +733,36 @@ fn custom_type_name(dt: &DataType) -> Option<String> {
     }
 }
 
+/// The type an array of a PostgreSQL-only element type is planned as: `oid[]` (asyncpg's
+/// type introspection binds `$1::oid[]`) is an array of unsigned integers (the catalog's OID
+/// columns, described as `oid[]`), `int4[]` of integers, ...
+fn array_of_known_type(dt: &DataType) -> Option<DataType> {
+    use datafusion::sql::sqlparser::ast::ArrayElemTypeDef;
+    let DataType::Array(ArrayElemTypeDef::SquareBracket(element, size)) = dt else { return None };
+    let element = match custom_type_name(element)?.as_str() {
+        "oid" => DataType::IntUnsigned(None),
+        "int8" => DataType::BigInt(None),
+        "int4" => DataType::Int(None),
+        "int2" => DataType::SmallInt(None),
+        "float8" => DataType::DoublePrecision,
+        "float4" => DataType::Real,
+        "bool" => DataType::Boolean,
+        "text" | "name" | "bpchar" | "char" | "varchar" => DataType::Text,
+        _ => return None,
+    };
+    Some(DataType::Array(ArrayElemTypeDef::SquareBracket(Box::new(element), *size)))
+}
+
 fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
+    if let Some(array) = array_of_known_type(dt) {
+        return Some(Expr::Cast {
+            kind: kind.clone(),
+            expr: Box::new(inner.clone()),
+            data_type: array,
+            array: false,
+            format: None,
+        });
+    }
     let is_text = matches!(dt, DataType::Text | DataType::Varchar(_) | DataType::CharacterVarying(_));
     let name = match custom_type_name(dt) {
         Some(n) => n,
@@ -780,6 +818,19 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
         },
         _ => return None,
     })
+}
+
+/// `x.typtype = 'd'` (or `'c'`, `'e'`, `'r'`, `'m'`): true of no type in journeydb's catalog,
+/// whose types are all base types (`b`) or pseudo-types (`p`).
+fn is_absent_type_kind(e: &Expr) -> bool {
+    let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = e else { return false };
+    let is_typtype = |e: &Expr| match e {
+        Expr::Identifier(i) => i.value.eq_ignore_ascii_case("typtype"),
+        Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|i| i.value.eq_ignore_ascii_case("typtype")),
+        _ => false,
+    };
+    let is_absent_kind = |e: &Expr| matches!(e, Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(k) if ["d", "c", "e", "r", "m"].contains(&k.as_str())));
+    (is_typtype(left) && is_absent_kind(right)) || (is_typtype(right) && is_absent_kind(left))
 }
 
 /// Whether an expression is text by its shape: a string function's call, a concatenation or a

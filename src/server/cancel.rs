@@ -257,6 +257,20 @@ impl Drop for Lane {
     }
 }
 
+/// `work` (parsing a statement, say) on a blocking thread of an execution runtime instead of
+/// the connection's thread, which goes on reading cancel requests and serving logins; the
+/// lane is held until it is done, even when its caller stops waiting.
+pub fn off_connection<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl Future<Output = Result<T, tokio::task::JoinError>> {
+    let lane = Lane::take();
+    let runtime = lane.runtime();
+    runtime.spawn_blocking(move || {
+        let _lane = lane;
+        work()
+    })
+}
+
 /// `future` polled with `lane`'s runtime as the current runtime, so that the tasks it spawns
 /// (DataFusion starts a plan's partitions when its stream is created) run there.
 pub fn in_execution_context<F: Future>(lane: Arc<Lane>, future: F) -> impl Future<Output = F::Output> {

@@ -317,6 +317,26 @@ async fn execute_interruptible(
     })
 }
 
+/// `sql` parsed off the connection's thread, under a cancel request and `statement_timeout`
+/// when `signal` is given (parsing is linear and bounded, but a 64 MB statement takes time).
+async fn parse_interruptible(
+    engine: &Arc<Engine>,
+    sql: &str,
+    interrupt: Option<(&tokio::sync::watch::Sender<u64>, u64)>,
+) -> Result<Vec<Statement>, Error> {
+    let (engine, text) = (engine.clone(), sql.to_string());
+    let parsed = super::cancel::off_connection(move || engine.parse(&text));
+    let joined = match interrupt {
+        Some((signal, timeout)) => tokio::select! {
+            parsed = parsed => parsed,
+            e = Interrupt::new(signal, timeout).fired() => return Err(Error::DataFusion(e)),
+        },
+        None => parsed.await,
+    };
+    joined
+        .map_err(|e| Error::DataFusion(datafusion::error::DataFusionError::Internal(format!("parsing failed: {e}"))))?
+}
+
 impl Connection {
     /// The session, created on first use from the startup user and database.
     async fn session<C: ClientInfo>(&self, client: &C) -> PgWireResult<MappedMutexGuard<'_, Session>> {
@@ -405,6 +425,13 @@ impl Connection {
 }
 
 impl ConnectionHandlers {
+    /// Interrupts the connection's running statement, as a cancel request does: called when
+    /// the client has gone, so that its statement does not run on for nobody.
+    pub fn interrupter(&self) -> impl Fn() + Send + 'static {
+        let signal = self.conn.signal.clone();
+        move || signal.send_modify(|n| *n += 1)
+    }
+
     /// Resolves once the connection has authenticated (never, if it does not).
     pub fn authenticated(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.conn.authenticated.subscribe();
@@ -492,7 +519,10 @@ impl SimpleQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut session = self.session(client).await?;
-        let statements = session.parse(query).map_err(|e| pg_wire_error(&e))?;
+        let timeout = session.settings().get("statement_timeout").ok().and_then(|v| timeout_ms(&v)).unwrap_or(0);
+        let statements = parse_interruptible(&self.engine, query, Some((&self.signal, timeout)))
+            .await
+            .map_err(|e| pg_wire_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
         for stmt in &statements {
             let before = reported(&session);
@@ -540,7 +570,7 @@ impl QueryParser for StatementParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let mut statements = self.engine.parse(sql).map_err(|e| pg_wire_error(&e))?;
+        let mut statements = parse_interruptible(&self.engine, sql, None).await.map_err(|e| pg_wire_error(&e))?;
         match statements.len() {
             0 => Ok(None),
             1 => Ok(statements.pop().map(|statement| Prepared { statement })),

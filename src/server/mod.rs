@@ -98,9 +98,10 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
                         };
                         let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone(), places.clone(), &security);
                         let authenticated = handlers.authenticated();
+                        let interrupt = handlers.interrupter();
                         let tls = tls.clone();
                         tokio::spawn(async move {
-                            let serve = wire::serve(socket, tls, handlers);
+                            let serve = wire::serve(socket, tls, handlers, interrupt);
                             tokio::pin!(serve);
                             // Authenticate within STARTUP_TIMEOUT, holding a starting place until then.
                             let timed_out = tokio::select! {

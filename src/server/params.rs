@@ -15,7 +15,17 @@ use pgwire::api::results::FieldFormat;
 
 /// The Arrow type a PostgreSQL parameter type is read as.
 pub fn arrow_type_of(t: &Type) -> DataType {
+    let element = |oid: u32| DataType::new_list(arrow_type_of(&Type::from_oid(oid).unwrap_or(Type::TEXT)), true);
     match t.oid() {
+        // Arrays of the types below (`= ANY($1)`; asyncpg binds `$1::oid[]`).
+        1000 => element(16),
+        1005 => element(21),
+        1007 => element(23),
+        1016 => element(20),
+        1028 => element(26),
+        1021 => element(700),
+        1022 => element(701),
+        1009 | 1015 => element(25),
         16 => DataType::Boolean,
         21 => DataType::Int16,
         23 => DataType::Int32,
@@ -59,8 +69,23 @@ pub fn decode(index: usize, bytes: Option<&[u8]>, format: FieldFormat, wire: Opt
                 DataType::Timestamp(_, _) => s.trim_end_matches("+00").replacen(' ', "T", 1),
                 _ => s.to_string(),
             };
-            ScalarValue::try_from_string(s.clone(), &wire_type)
-                .map_err(|_| bad(format!("\"{s}\" is not a valid {wire_type}")))?
+            match &wire_type {
+                DataType::List(field) => {
+                    let element = field.data_type();
+                    let items = array_text_items(&s).ok_or_else(|| bad(format!("malformed array literal: \"{s}\"")))?;
+                    let values = items
+                        .into_iter()
+                        .map(|item| match item {
+                            None => ScalarValue::try_from(element),
+                            Some(text) => ScalarValue::try_from_string(text, element),
+                        })
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(|_| bad(format!("\"{s}\" is not a valid array of {element}")))?;
+                    ScalarValue::List(ScalarValue::new_list(&values, element, true))
+                }
+                _ => ScalarValue::try_from_string(s.clone(), &wire_type)
+                    .map_err(|_| bad(format!("\"{s}\" is not a valid {wire_type}")))?,
+            }
         }
         FieldFormat::Binary => decode_binary(bytes, &wire_type)
             .ok_or_else(|| bad(format!("bad binary {wire_type} of {} bytes", bytes.len())))?,
@@ -84,12 +109,102 @@ fn decode_binary(b: &[u8], dt: &DataType) -> Option<ScalarValue> {
             tz.clone(),
         ),
         DataType::Binary => ScalarValue::Binary(Some(b.to_vec())),
+        DataType::List(field) => ScalarValue::List(ScalarValue::new_list(
+            &array_binary_items(b, field.data_type())?,
+            field.data_type(),
+            true,
+        )),
         DataType::Decimal128(_, _) => {
             let text = numeric_from_binary(b)?;
             ScalarValue::try_from_string(text, &DataType::Decimal128(38, 10)).ok()?
         }
         _ => ScalarValue::Utf8(Some(String::from_utf8(b.to_vec()).ok()?)),
     })
+}
+
+/// The items of a one-dimensional array in PostgreSQL's text form (`{1,2,NULL}`,
+/// `{"a b","c\\"d"}`), NULL for an unquoted NULL; None when it is not one.
+fn array_text_items(s: &str) -> Option<Vec<Option<String>>> {
+    let inner = s.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut items = vec![];
+    if inner.trim().is_empty() {
+        return Some(items);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let quoted = chars.peek() == Some(&'"');
+        if quoted {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => item.push(chars.next()?),
+                    c => item.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if c == '{' || c == '"' {
+                    return None;
+                }
+                item.push(c);
+                chars.next();
+            }
+            item = item.trim_end().to_string();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        items.push((quoted || !item.eq_ignore_ascii_case("null")).then_some(item));
+        match chars.next() {
+            None => return Some(items),
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
+/// The items of a one-dimensional array in PostgreSQL's binary form: dimensions, a flag, the
+/// element type, each dimension's length and lower bound, then each item's length (-1: NULL)
+/// and bytes.
+fn array_binary_items(b: &[u8], element: &DataType) -> Option<Vec<ScalarValue>> {
+    let mut at = 0;
+    let i32_at = |at: &mut usize| -> Option<i32> {
+        let v = i32::from_be_bytes(b.get(*at..*at + 4)?.try_into().ok()?);
+        *at += 4;
+        Some(v)
+    };
+    let dimensions = i32_at(&mut at)?;
+    let _has_nulls = i32_at(&mut at)?;
+    let _element_oid = i32_at(&mut at)?;
+    let count = match dimensions {
+        0 => 0,
+        1 => {
+            let n = i32_at(&mut at)?;
+            let _lower_bound = i32_at(&mut at)?;
+            usize::try_from(n).ok()?
+        }
+        _ => return None,
+    };
+    let mut items = Vec::with_capacity(count.min(b.len() / 4));
+    for _ in 0..count {
+        let len = i32_at(&mut at)?;
+        if len < 0 {
+            items.push(ScalarValue::try_from(element).ok()?);
+            continue;
+        }
+        let bytes = b.get(at..at + len as usize)?;
+        at += len as usize;
+        items.push(decode_binary(bytes, element)?);
+    }
+    (at == b.len()).then_some(items)
 }
 
 /// PostgreSQL's binary numeric as decimal text.
@@ -156,6 +271,36 @@ mod tests {
         assert!(decode(0, Some(&[0, 7]), FieldFormat::Binary, Some(&Type::INT4)).is_err(), "wrong length");
         let v = decode(0, Some(&0i64.to_be_bytes()), FieldFormat::Binary, Some(&Type::TIMESTAMPTZ)).expect("ts");
         assert_eq!(v, ScalarValue::TimestampMicrosecond(Some(946_684_800_000_000), Some("UTC".into())));
+    }
+
+    #[test]
+    fn array_parameters_in_text_and_binary() {
+        let ints = |v: Vec<Option<i64>>| {
+            let values: Vec<ScalarValue> = v.into_iter().map(ScalarValue::Int64).collect();
+            ScalarValue::List(ScalarValue::new_list(&values, &DataType::Int64, true))
+        };
+        let v = decode(0, Some(b"{1, 2,NULL}"), FieldFormat::Text, Some(&Type::INT8_ARRAY)).expect("text");
+        assert_eq!(v, ints(vec![Some(1), Some(2), None]));
+        let v = decode(0, Some(b"{}"), FieldFormat::Text, Some(&Type::INT8_ARRAY)).expect("empty");
+        assert_eq!(v, ints(vec![]));
+        let v = decode(0, Some(br#"{"a b","c\"d",NULL,"NULL"}"#), FieldFormat::Text, Some(&Type::TEXT_ARRAY))
+            .expect("texts");
+        let texts = ["a b", "c\"d"].map(|t| ScalarValue::Utf8(Some(t.into())));
+        let want =
+            [texts[0].clone(), texts[1].clone(), ScalarValue::Utf8(None), ScalarValue::Utf8(Some("NULL".into()))];
+        assert_eq!(v, ScalarValue::List(ScalarValue::new_list(&want, &DataType::Utf8, true)));
+        assert!(decode(0, Some(b"{1,{2}}"), FieldFormat::Text, Some(&Type::INT8_ARRAY)).is_err(), "nested");
+        assert!(decode(0, Some(b"1,2"), FieldFormat::Text, Some(&Type::INT8_ARRAY)).is_err(), "no braces");
+        // Binary: one dimension of two, the second NULL.
+        let mut b = vec![];
+        for v in [1i32, 1, 20, 2, 1, 8] {
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+        b.extend_from_slice(&7i64.to_be_bytes());
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        let v = decode(0, Some(&b), FieldFormat::Binary, Some(&Type::INT8_ARRAY)).expect("binary");
+        assert_eq!(v, ints(vec![Some(7), None]));
+        assert!(decode(0, Some(&b[..b.len() - 1]), FieldFormat::Binary, Some(&Type::INT8_ARRAY)).is_err(), "short");
     }
 
     #[test]

@@ -51,12 +51,20 @@ fn error(code: &str, message: impl Into<String>) -> Problem {
 const PROTOCOL_VIOLATION: &str = "08P01";
 
 /// Serves one client connection until it ends: TLS negotiation and the startup packet by
-/// pgwire, then every message through [`next_message`].
+/// pgwire, then every message through [`next_message`]. When the client hangs up while a
+/// message is being processed (a statement running), `interrupt` is called, which cancels
+/// the statement as a cancel request would, instead of letting it run on for nobody.
 pub async fn serve<H: PgWireServerHandlers>(
     socket: TcpStream,
     tls: Option<pgwire::tokio::TlsAcceptor>,
     handlers: H,
+    interrupt: impl Fn(),
 ) -> io::Result<()> {
+    // A second descriptor of the same socket, only ever peeked at, to see the client hang up
+    // while the connection is busy and not reading.
+    let std_socket = socket.into_std()?;
+    let watcher = TcpStream::from_std(std_socket.try_clone()?)?;
+    let socket = TcpStream::from_std(std_socket)?;
     let Some(mut socket) = negotiate_tls(socket, tls).await? else {
         // Direct TLS without a certificate configured: nothing to say to such a client.
         return Ok(());
@@ -112,16 +120,26 @@ pub async fn serve<H: PgWireServerHandlers>(
             _ => message.is_extended_query(),
         };
         let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
-        let outcome = process_message(
-            message,
-            &mut socket,
-            startup.clone(),
-            simple.clone(),
-            extended.clone(),
-            copy.clone(),
-            cancel.clone(),
-        )
-        .await;
+        let outcome = {
+            let processing = process_message(
+                message,
+                &mut socket,
+                startup.clone(),
+                simple.clone(),
+                extended.clone(),
+                copy.clone(),
+                cancel.clone(),
+            );
+            tokio::pin!(processing);
+            tokio::select! {
+                outcome = &mut processing => outcome,
+                () = hung_up(&watcher) => {
+                    tracing::debug!("the client hung up while its statement ran: cancelled");
+                    interrupt();
+                    processing.await
+                }
+            }
+        };
         if let Err(mut e) = outcome {
             errors.on_error(&socket, &mut e);
             let is_fatal = e.is_fatal();
@@ -140,6 +158,22 @@ pub async fn serve<H: PgWireServerHandlers>(
 }
 
 type Socket<S> = Framed<MaybeTls, PgWireMessageServerCodec<S>>;
+
+/// Resolves when the client has gone: the peer closed the connection, or what waits unread
+/// is a Terminate (the client said goodbye without waiting for its answer). Other bytes
+/// waiting (the client's next messages, sent ahead) mean it is still there; they are looked
+/// at again now and then, since a peek returns at once while they wait.
+async fn hung_up(watcher: &TcpStream) {
+    const TERMINATE: [u8; 5] = [b'X', 0, 0, 0, 4];
+    let mut head = [0u8; 5];
+    loop {
+        match watcher.peek(&mut head).await {
+            Ok(0) | Err(_) => return,
+            Ok(5) if head == TERMINATE => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
+}
 
 /// The next message from the client; `None` at the end of the stream.
 /// A problem comes with the type byte of the message it is about (0 for the startup packet).

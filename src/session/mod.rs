@@ -1,14 +1,17 @@
 //! The ONE place that builds a DataFusion `SessionContext` (store + journey functions +
-//! PostgreSQL compatibility) and the ONE place that plans SQL. The server, the `.slt` runner
-//! and the benchmarks all go through [`Engine`] and [`Session`].
+//! PostgreSQL compatibility). SQL text is parsed and planned by [`crate::sql::Planner`], which
+//! the engine holds and installs for report sources; statements, stored views and the journey
+//! model's views all go through it. The server, the `.slt` runner and the benchmarks all go
+//! through [`Engine`] and [`Session`].
 
 use crate::config::Config;
 use crate::error::{Error, Result, sqlstate};
 use crate::journey::{JOURNEY_SCHEMA, JourneySchema};
 use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
+use crate::pg::functions;
 use crate::pg::information_schema::{INFORMATION_SCHEMA, InformationSchema};
 use crate::pg::settings::{self, SharedSettings};
-use crate::pg::{functions, rewrite};
+use crate::sql::{Planner, Use};
 use crate::store::catalog::SEARCH_PATH_SCHEMA;
 use crate::store::{STORE_SCHEMA, Store, StoreCatalog, TempTables, ViewPlanner};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -23,7 +26,6 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{CloseCursor, Expr, ObjectName, Reset, Set, Statement, Value};
 use std::sync::Arc;
 
@@ -47,6 +49,7 @@ pub struct Engine {
     config: Config,
     store: Arc<Store>,
     runtime: Arc<RuntimeEnv>,
+    planner: Arc<Planner>,
 }
 
 impl Engine {
@@ -68,7 +71,8 @@ impl Engine {
             runtime = runtime.with_temp_file_path(dir);
         }
         let runtime = runtime.build_arc()?;
-        Ok(Arc::new(Engine { config, store, runtime }))
+        let planner = Arc::new(Planner::new(store.clone()));
+        Ok(Arc::new(Engine { config, store, runtime, planner }))
     }
 
     pub fn config(&self) -> &Config {
@@ -79,29 +83,14 @@ impl Engine {
         &self.store
     }
 
-    /// Parses SQL text into statements (PostgreSQL dialect), rewritten for DataFusion
-    /// (see [`rewrite`]). Needs no session: the extended protocol parses before it runs.
+    /// Parses SQL text into statements ([`Planner::parse`]).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        let mut statements = match journeydb_udfs::dialect::parse_sql(sql) {
-            Ok(s) => s,
-            // What the parser does not know in PostgreSQL's syntax, said another way: `ALTER
-            // VIEW ... RENAME TO` as ALTER TABLE, dollar quotes (COMMENT ON) as plain literals.
-            Err(e) => {
-                let dollars = rewrite::dollar_quotes_to_literals(sql);
-                let text = dollars.as_deref().unwrap_or(sql);
-                let renamed = rewrite::alter_view_rename(text);
-                let retry = renamed.or(dollars);
-                retry
-                    .and_then(|s| journeydb_udfs::dialect::parse_sql(&s).ok())
-                    .ok_or_else(|| Error::DataFusion(datafusion::error::DataFusionError::SQL(Box::new(e), None)))?
-            }
-        };
-        // Asked only for unqualified `pg_*` names, so parsing lists no table's files otherwise.
-        let is_store_table = |name: &str| self.store.has_table(name);
-        for s in &mut statements {
-            rewrite::rewrite(s, &is_store_table);
-        }
-        Ok(statements)
+        self.planner.parse(sql)
+    }
+
+    /// The one planner of SQL text ([`crate::sql`]).
+    pub fn planner(&self) -> &Arc<Planner> {
+        &self.planner
     }
 
     /// A new session: its own DataFusion context, settings, catalog view and temporary tables.
@@ -176,6 +165,8 @@ impl Engine {
         let options = config.options_mut();
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         options.execution.time_zone = Some("UTC".into());
+        // Report sources are planned as statements are.
+        let config = journeydb_udfs::common::source_planner::install(config, self.planner.clone());
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         let mut builder = SessionStateBuilder::new_from_existing(ctx.state());
@@ -259,7 +250,7 @@ impl ViewPlanner for Views {
             .engine
             .context(catalog, STORE_SCHEMA)
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        match ctx.state().create_logical_plan(sql).await {
+        match self.engine.planner.plan_query(&ctx.state(), sql).await.map_err(crate::sql::into_datafusion) {
             Ok(plan) => {
                 check_view_size(schema, name, &plan)?;
                 Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
@@ -477,17 +468,9 @@ impl Session {
     /// Plans a statement in the session's time zone ([`crate::pg::time_zone`]).
     async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan> {
         let zone = self.time_zone();
-        self.ctx.state_ref().write().config_mut().options_mut().execution.time_zone = Some(zone.clone());
-        let state = self.ctx.state();
-        let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?;
-        let plan = crate::pg::minute_literals::complete_timestamp_texts(plan, &zone)?;
-        let result = matches!(stmt, Statement::Query(_));
-        let timezone = state.scalar_functions().get("timezone").cloned();
-        let plan = crate::pg::time_zone::in_session_zone(plan, &zone, result, timezone)?;
-        Ok(match state.scalar_functions().get(crate::pg::text_cast::NAME) {
-            Some(udf) => crate::pg::text_cast::postgres_text_casts(plan, udf)?,
-            None => plan,
-        })
+        self.ctx.state_ref().write().config_mut().options_mut().execution.time_zone = Some(zone);
+        let used = if matches!(stmt, Statement::Query(_)) { Use::Result } else { Use::Input };
+        self.engine.planner.plan(&self.ctx.state(), stmt, used).await
     }
 
     /// The Arrow label of the session's TimeZone (`UTC`, `Europe/Paris`).
@@ -641,38 +624,46 @@ fn placeholder_index(name: &str) -> Option<usize> {
 
 /// Placeholders that appear cast to a type, with that type.
 fn placeholder_casts(stmt: &Statement) -> Vec<(usize, DataType)> {
-    use datafusion::arrow::datatypes::TimeUnit;
-    use datafusion::sql::sqlparser::ast::{DataType as T, TimezoneInfo, visit_expressions};
+    use datafusion::sql::sqlparser::ast::visit_expressions;
     let mut out = vec![];
     let _ = visit_expressions(stmt, |e| {
         if let Expr::Cast { expr, data_type, .. } = e
             && let Expr::Value(v) = expr.as_ref()
             && let Value::Placeholder(p) = &v.value
             && let Some(i) = placeholder_index(p)
+            && let Some(dt) = sql_type(data_type)
         {
-            let dt = match data_type {
-                T::BigInt(_) | T::Int8(_) => Some(DataType::Int64),
-                T::Int(_) | T::Integer(_) | T::Int4(_) => Some(DataType::Int32),
-                T::SmallInt(_) | T::Int2(_) => Some(DataType::Int16),
-                T::Double(_) | T::DoublePrecision | T::Float8 => Some(DataType::Float64),
-                T::Real | T::Float4 => Some(DataType::Float32),
-                T::Boolean | T::Bool => Some(DataType::Boolean),
-                T::Text | T::Varchar(_) | T::String(_) | T::CharacterVarying(_) => Some(DataType::Utf8),
-                T::Date => Some(DataType::Date32),
-                T::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
-                    Some(DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))
-                }
-                T::Timestamp(_, _) => Some(DataType::Timestamp(TimeUnit::Microsecond, None)),
-                T::Numeric(_) | T::Decimal(_) => Some(DataType::Decimal128(38, 10)),
-                _ => None,
-            };
-            if let Some(dt) = dt {
-                out.push((i, dt));
-            }
+            out.push((i, dt));
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
     out
+}
+
+/// The Arrow type a placeholder cast to `data_type` takes (`$1::bigint`, `$1::oid[]`), for the
+/// types a client may bind.
+fn sql_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<DataType> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType as T, TimezoneInfo};
+    Some(match data_type {
+        T::BigInt(_) | T::Int8(_) => DataType::Int64,
+        T::Int(_) | T::Integer(_) | T::Int4(_) => DataType::Int32,
+        T::SmallInt(_) | T::Int2(_) => DataType::Int16,
+        // An OID (`oid[]` is planned as an array of these).
+        T::IntUnsigned(_) => DataType::UInt32,
+        T::Double(_) | T::DoublePrecision | T::Float8 => DataType::Float64,
+        T::Real | T::Float4 => DataType::Float32,
+        T::Boolean | T::Bool => DataType::Boolean,
+        T::Text | T::Varchar(_) | T::String(_) | T::CharacterVarying(_) => DataType::Utf8,
+        T::Date => DataType::Date32,
+        T::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        T::Timestamp(_, _) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        T::Numeric(_) | T::Decimal(_) => DataType::Decimal128(38, 10),
+        T::Array(ArrayElemTypeDef::SquareBracket(element, _)) => DataType::new_list(sql_type(element)?, true),
+        _ => return None,
+    })
 }
 
 /// SHOW's one column, named as PostgreSQL names the parameter (`TimeZone`, `DateStyle`).

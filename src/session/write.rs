@@ -511,6 +511,43 @@ impl Session {
         Ok(plan)
     }
 
+    /// INSERT into the session's temporary table `name`: the rows count against the table's
+    /// share of the memory pool as they arrive (beyond it, 53200 and nothing is added).
+    async fn insert_temporary(
+        &mut self,
+        name: &str,
+        table: Arc<dyn TableProvider>,
+        input: LogicalPlan,
+    ) -> Result<Output> {
+        let Some(partition) = table.downcast_ref::<MemTable>().and_then(|t| t.batches.first().cloned()) else {
+            return Err(Error::Store(format!("temporary table {name} is not held in memory")));
+        };
+        let mut stream = self.stream(input).await?;
+        let (mut batches, mut grown) = (vec![], 0);
+        let outcome: Result<()> = async {
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                let size = batch.get_array_memory_size();
+                if let Some(memory) = self.temporary_memory.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+                    memory.try_grow(size)?;
+                    grown += size;
+                }
+                batches.push(batch);
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            if let Some(memory) = self.temporary_memory.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+                memory.shrink(grown);
+            }
+            return Err(e);
+        }
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        partition.write().await.extend(batches);
+        Ok(Output::Command(format!("INSERT 0 {rows}")))
+    }
+
     async fn insert(&mut self, stmt: &Statement) -> Result<Output> {
         let plan = self.insert_plan(stmt).await?;
         let LogicalPlan::Dml(DmlStatement { table_name, op, input, .. }) = &plan else {
@@ -519,17 +556,17 @@ impl Session {
         if !matches!(op, WriteOp::Insert(InsertOp::Append)) {
             return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("{op} is not supported")));
         }
-        let is_temporary = matches!(table_name, TableReference::Bare { table }
-            if self.temporary.lock().unwrap_or_else(|p| p.into_inner()).contains_key(table.as_ref()));
-        if is_temporary {
-            // Memory tables insert through DataFusion; the result is the row count.
-            let batches = datafusion::physical_plan::common::collect(self.stream(plan.clone()).await?).await?;
-            let n = batches
-                .first()
-                .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::UInt64Array>())
-                .map(|a| a.value(0))
-                .unwrap_or(0);
-            return Ok(Output::Command(format!("INSERT 0 {n}")));
+        let temporary = match table_name {
+            TableReference::Bare { table } => self
+                .temporary
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(table.as_ref())
+                .map(|t| (table.to_string(), t.clone())),
+            _ => None,
+        };
+        if let Some((name, table)) = temporary {
+            return self.insert_temporary(&name, table, input.as_ref().clone()).await;
         }
         let (schema, name) = self.resolve_reference(table_name)?;
         let store = self.engine.store().clone();

@@ -118,6 +118,12 @@ async fn no_statement_takes_the_server_down() {
         ),
         ("CREATE TEMPORARY TABLE small AS SELECT i FROM generate_series(1, 1000) AS t(i)".into(), "ok "),
         ("SELECT count(*) FROM small".into(), "ok 1000"),
+        // So do the rows an INSERT adds: beyond the pool, 53200 and nothing added.
+        ("INSERT INTO small SELECT i FROM generate_series(1, 1000) AS t(i)".into(), "ok "),
+        ("SELECT count(*) FROM small".into(), "ok 2000"),
+        ("CREATE TEMPORARY TABLE wide AS SELECT 'x' AS s".into(), "ok "),
+        ("INSERT INTO wide SELECT repeat('x', 1000) FROM generate_series(1, 3000000) AS t(i)".into(), "53200"),
+        ("SELECT count(*) FROM wide".into(), "ok 1"),
         // Integer arithmetic that overflows is an error, as in PostgreSQL, not a wrapped value.
         ("SELECT 9223372036854775807 + 1".into(), "22003"),
         ("SELECT -9223372036854775807 - 2".into(), "22003"),
@@ -126,6 +132,22 @@ async fn no_statement_takes_the_server_down() {
         ("SELECT count(*) FROM events WHERE length(event_name)::bigint + 9223372036854775807 > 0".into(), "22003"),
         ("SELECT 9223372036854775806 + 1".into(), "ok 9223372036854775807"),
         ("SELECT 100::int2 * 100::int2 - 1::int2".into(), "ok 9999"),
+        ("SELECT -(-9223372036854775807 - 1)".into(), "22003"),
+        ("SELECT (-9223372036854775807 - 1) / -1".into(), "22003"),
+        ("SELECT abs(-9223372036854775807 - 1)".into(), "22003"),
+        ("SELECT 32768::int2".into(), "22003"),
+        ("SELECT 2147483648::int4".into(), "22003"),
+        // Numerics hold 38 digits: past them an error, never a number cut short.
+        ("SELECT '99999999999999999999999999999999999999'::numeric(38,0) + 1".into(), "22003"),
+        ("SELECT '99999999999999999999999999999999999999'::numeric(38,0) * 10".into(), "22003"),
+        (
+            "SELECT '99999999999999999999999999999999999998'::numeric(38,0) + 1".into(),
+            "ok 99999999999999999999999999999999999999",
+        ),
+        // The sum of bigints is a numeric, as in PostgreSQL, so it does not wrap around.
+        ("SELECT sum(x) FROM (VALUES (9223372036854775807), (1)) AS t(x)".into(), "ok 9223372036854775808"),
+        ("SELECT sum(9223372036854775807) FROM generate_series(1, 10) AS t(i)".into(), "ok 92233720368547758070"),
+        ("SELECT sum(x) OVER () FROM (VALUES (9223372036854775807), (1)) AS t(x)".into(), "ok 9223372036854775808"),
         // Small ones: the right SQLSTATE instead of XX000 or a silent acceptance.
         ("SELECT 'a' ~ '('".into(), "2201B"),
         ("SELECT regexp_replace('a', '(', 'b')".into(), "2201B"),
@@ -418,3 +440,90 @@ async fn a_heavy_query_does_not_starve_new_logins() {
     assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err:?}");
     server.assert_alive("a heavy query").await;
 }
+
+/// The CPU time the process `pid` has used so far (user and system).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("comm").1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
+
+/// How much CPU time the server uses in the next `window`.
+async fn cpu_used(server: &Server, window: Duration) -> Duration {
+    let before = cpu_time(server.child.id());
+    tokio::time::sleep(window).await;
+    cpu_time(server.child.id()) - before
+}
+
+/// A client that goes away while its statement runs (killed, or saying Terminate without
+/// waiting): the statement is cancelled, instead of running on for nobody with its cores and
+/// memory until it ends. (A cancelled plan stops where it next yields: scans and most
+/// operators do so every few batches; a join emitting millions of rows per input batch only
+/// between input batches.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_stops_when_its_client_hangs_up() {
+    // Hours of work at a core, batch after batch.
+    const HEAVY: &str = "SELECT count(*) FROM generate_series(1, 100000000000) AS t(i) WHERE i % 7 = 3";
+    let dir = data_dir();
+    let mut server = Server::start(dir.path());
+    let second = Duration::from_secs(1);
+    // Killed: the socket closes with the statement running.
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=journey dbname=journeydb", server.port),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect");
+    let conn = tokio::spawn(conn);
+    let running = tokio::spawn(async move { client.simple_query(HEAVY).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let busy = cpu_used(&server, second).await;
+    assert!(
+        busy > Duration::from_millis(500),
+        "the statement must keep the server busy for the check to mean anything: {busy:?}"
+    );
+    conn.abort();
+    running.abort();
+    tokio::time::sleep(second).await;
+    let idle = cpu_used(&server, 2 * second).await;
+    assert!(idle < Duration::from_millis(300), "the server went on working for a client that hung up: {idle:?} in 2 s");
+    // Terminate sent while the statement runs, the socket left open.
+    let mut raw = Raw::connect(server.port).await;
+    raw.send(&message(b'Q', format!("{HEAVY}\0").as_bytes())).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let busy = cpu_used(&server, second).await;
+    assert!(busy > Duration::from_millis(500), "the second statement must run: {busy:?}");
+    raw.send(&message(b'X', b"")).await;
+    tokio::time::sleep(second).await;
+    let idle = cpu_used(&server, 2 * second).await;
+    assert!(idle < Duration::from_millis(300), "the server went on working after a Terminate: {idle:?} in 2 s");
+    drop(raw);
+    server.assert_alive("clients that hung up").await;
+}
+
+/// Parsing runs on the execution runtimes, under `statement_timeout`: a statement of millions
+/// of tokens (seconds of parsing) is cancelled on time, and logins meanwhile go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_parse_is_under_statement_timeout() {
+    let dir = data_dir();
+    let mut server = Server::start(dir.path());
+    let c = server.client().await;
+    c.batch_execute("SET statement_timeout = '300ms'").await.expect("set");
+    let sql = format!("SELECT count(*) FROM events WHERE revenue IN ({})", vec!["1"; PARSE_TERMS].join(","));
+    let started = Instant::now();
+    let parsing = tokio::spawn(async move { outcome(&c, &sql).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let login = Instant::now();
+    let other = server.client().await;
+    assert_eq!(outcome(&other, "SELECT 1").await, "ok 1");
+    assert!(login.elapsed() < Duration::from_secs(1), "a login took {:?} next to a long parse", login.elapsed());
+    assert_eq!(parsing.await.expect("join"), "57014");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "cancelled after {took:?}, not within the timeout");
+    server.assert_alive("a long parse").await;
+}
+
+/// Terms of the statement above: parsing them takes several seconds in a debug build.
+const PARSE_TERMS: usize = 1_000_000;

@@ -101,6 +101,12 @@ async def with_asyncpg(funnel, attribution, email):
     stmt = await conn.prepare("SELECT count(*) FROM events WHERE channel = $1 AND event_time >= $2")
     check(await stmt.fetchval("Email", SINCE) == email, "asyncpg prepared statement")
     check(await stmt.fetchval("Nope", SINCE) == 0, "asyncpg prepared statement, again")
+    # Arrays: asyncpg introspects their types through pg_type, pg_range and a recursive query.
+    check(await conn.fetchval("SELECT NULL::int[]") is None, "asyncpg NULL::int[]")
+    check(await conn.fetchval("SELECT ARRAY[1, 2]") == [1, 2], "asyncpg ARRAY[1, 2]")
+    channels = ["Email", "Nope"]
+    n = await conn.fetchval("SELECT count(*) FROM events WHERE channel = ANY($1::text[]) AND event_time >= $2", channels, SINCE)
+    check(n == email, "asyncpg = ANY($1) with a list")
     await conn.close()
 
 

@@ -11,5 +11,6 @@ pub mod paths;
 pub mod plan_node;
 pub mod report;
 pub mod shapley;
+pub mod source_planner;
 #[cfg(test)]
 pub mod test_rng;

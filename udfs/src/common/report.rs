@@ -21,7 +21,7 @@ use datafusion::common::tree_node::TreeNode;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::context::{SessionContext, SessionState};
+use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{
@@ -125,16 +125,16 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
     }
 }
 
-/// Plans `sql` in the caller's session (its catalogs, functions and settings), with `keep` as
-/// a filter over its columns when the source is more than table scans (see
-/// [`ReportQuery::keep`]).
+/// Plans `sql` in the caller's session (its catalogs, functions and settings) with the
+/// session's planner ([`crate::common::source_planner`]), with `keep` as a filter over its
+/// columns when the source is more than table scans (see [`ReportQuery::keep`]).
 pub async fn plan_input(state: &dyn Session, sql: &str, keep: Option<&KeepRows>) -> Result<Arc<dyn ExecutionPlan>> {
     let state = state
         .as_any()
         .downcast_ref::<SessionState>()
         .ok_or_else(|| DataFusionError::Internal("report functions need a SessionState".into()))?;
-    let ctx = SessionContext::new_with_state(state.clone());
-    let df = ctx.sql(sql).await?;
+    let plan = crate::common::source_planner::plan_source(state, sql).await?;
+    let df = datafusion::dataframe::DataFrame::new(state.clone(), plan);
     let df = match keep {
         Some(keep) if !scans_only(df.logical_plan())? => {
             let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
@@ -473,7 +473,7 @@ mod tests {
     /// below the join), not over plain tables (where the report filters more cheaply itself).
     #[tokio::test]
     async fn an_input_filter_is_added_over_joins_only() {
-        let ctx = SessionContext::new();
+        let ctx = datafusion::prelude::SessionContext::new();
         for sql in [
             "CREATE TABLE e (p VARCHAR, n VARCHAR) AS VALUES ('a', 'x'), ('b', 'y')",
             "CREATE TABLE ids (p VARCHAR, u VARCHAR) AS VALUES ('a', 'u1')",
