@@ -30,6 +30,8 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// The largest message of the kinds that carry no data (Sync, Execute, Describe, ...), as
 /// PostgreSQL's `PQ_SMALL_MESSAGE_LIMIT`.
 const MAX_SMALL_MESSAGE_BYTES: usize = 10_000;
+/// Statements at least this long are processed off the runtime's workers (see [`serve`]).
+const LONG_STATEMENT_BYTES: usize = 64 << 10;
 
 /// What is wrong with a message.
 #[derive(Debug)]
@@ -76,6 +78,8 @@ pub async fn serve<H: PgWireServerHandlers>(
     let cancel = handlers.cancel_handler();
     let errors = handlers.error_handler();
     let mut seen_password = false;
+    // Within an extended-query exchange whose Parse held a long statement.
+    let mut long_exchange = false;
     // What each read from the socket lands in before it joins the frame buffer.
     let mut scratch = BytesMut::with_capacity(64 << 10);
     loop {
@@ -120,6 +124,22 @@ pub async fn serve<H: PgWireServerHandlers>(
             _ => message.is_extended_query(),
         };
         let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
+        // A long statement takes long to plan (DataFusion plans a 100,000-term IN list for
+        // seconds), and planning does not yield: it is processed on a thread of its own, so
+        // that the runtime's workers go on serving the other connections. An extended-query
+        // exchange is long from its Parse to its Sync.
+        let long_text = |text: &str| text.len() >= LONG_STATEMENT_BYTES;
+        let long = match &message {
+            PgWireFrontendMessage::Query(q) => long_text(&q.query),
+            PgWireFrontendMessage::Parse(p) => {
+                long_exchange = long_text(&p.query);
+                long_exchange
+            }
+            _ => long_exchange,
+        };
+        if matches!(message, PgWireFrontendMessage::Sync(_)) {
+            long_exchange = false;
+        }
         let outcome = {
             let processing = process_message(
                 message,
@@ -130,14 +150,22 @@ pub async fn serve<H: PgWireServerHandlers>(
                 copy.clone(),
                 cancel.clone(),
             );
-            tokio::pin!(processing);
-            tokio::select! {
-                outcome = &mut processing => outcome,
-                () = hung_up(&watcher) => {
-                    tracing::debug!("the client hung up while its statement ran: cancelled");
-                    interrupt();
-                    processing.await
+            let run = async {
+                tokio::pin!(processing);
+                tokio::select! {
+                    outcome = &mut processing => outcome,
+                    () = hung_up(&watcher) => {
+                        tracing::debug!("the client hung up while its statement ran: cancelled");
+                        interrupt();
+                        processing.await
+                    }
                 }
+            };
+            let handle = tokio::runtime::Handle::current();
+            if long && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                tokio::task::block_in_place(|| handle.block_on(run))
+            } else {
+                run.await
             }
         };
         if let Err(mut e) = outcome {

@@ -527,3 +527,36 @@ async fn a_long_parse_is_under_statement_timeout() {
 
 /// Terms of the statement above: parsing them takes several seconds in a debug build.
 const PARSE_TERMS: usize = 1_000_000;
+
+/// Long statements take long to plan, and planning does not yield (DataFusion plans a
+/// 100,000-term IN list for seconds in a debug build): three of them at once took every worker
+/// of the runtime that serves connections, and a login waited 10 s. They are processed on
+/// threads of their own now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_statements_being_planned_do_not_stall_logins() {
+    let dir = data_dir();
+    let mut server = Server::start(dir.path());
+    let sql = format!("SELECT count(*) FROM events WHERE length(event_name) IN ({})", vec!["1"; 100_000].join(","));
+    let mut planning = vec![];
+    for _ in 0..3 {
+        let c = server.client().await;
+        let sql = sql.clone();
+        planning.push(tokio::spawn(async move { outcome(&c, &sql).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 0..5 {
+        let started = Instant::now();
+        let c = server.client().await;
+        assert_eq!(outcome(&c, "SELECT 1").await, "ok 1");
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(1), "login and SELECT 1 number {i} took {took:?} next to long statements");
+    }
+    assert!(
+        planning.iter().any(|p| !p.is_finished()),
+        "the long statements must still be planning for this to mean anything"
+    );
+    for p in planning {
+        assert_eq!(p.await.expect("join"), "ok 0");
+    }
+    server.assert_alive("long statements").await;
+}
