@@ -741,6 +741,15 @@ fn array_of_known_type(dt: &DataType) -> Option<DataType> {
     let DataType::Array(ArrayElemTypeDef::SquareBracket(element, size)) = dt else { return None };
     let element = match custom_type_name(element)?.as_str() {
         "oid" => DataType::IntUnsigned(None),
+        name => plain_type(name)?,
+    };
+    Some(DataType::Array(ArrayElemTypeDef::SquareBracket(Box::new(element), *size)))
+}
+
+/// The SQL type a PostgreSQL type name that DataFusion does not know stands for, when it is a
+/// plain one (`int8`, `float4`, `bool`, `text`, ...).
+fn plain_type(name: &str) -> Option<DataType> {
+    Some(match name {
         "int8" => DataType::BigInt(None),
         "int4" => DataType::Int(None),
         "int2" => DataType::SmallInt(None),
@@ -749,8 +758,7 @@ fn array_of_known_type(dt: &DataType) -> Option<DataType> {
         "bool" => DataType::Boolean,
         "text" | "name" | "bpchar" | "char" | "varchar" => DataType::Text,
         _ => return None,
-    };
-    Some(DataType::Array(ArrayElemTypeDef::SquareBracket(Box::new(element), *size)))
+    })
 }
 
 fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
@@ -795,12 +803,7 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
             };
             call("pg_regclass_oid", vec![cast_text(x, kind)])
         }
-        "oid" | "int8" => cast(DataType::BigInt(None)),
-        "int4" => cast(DataType::Int(None)),
-        "int2" => cast(DataType::SmallInt(None)),
-        "float8" => cast(DataType::DoublePrecision),
-        "float4" => cast(DataType::Real),
-        "bool" => cast(DataType::Boolean),
+        "oid" => cast(DataType::BigInt(None)),
         "regclass" => match inner {
             Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
                 call("pg_regclass_oid", vec![inner.clone()])
@@ -816,7 +819,7 @@ fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Option<Expr> {
             }
             _ => call("pg_regtype_name", vec![cast_bigint(inner, kind)]),
         },
-        _ => return None,
+        other => cast(plain_type(other)?),
     })
 }
 
