@@ -123,6 +123,19 @@ pub fn app_events_schema() -> SchemaRef {
     ]))
 }
 
+/// `journeydb serve` over a data directory that does not exist: the demo dataset is written
+/// there first (`demo_events` of the configuration; 0 turns this off).
+pub fn create_if_missing(config: &crate::config::Config) -> Result<()> {
+    if config.data_dir.exists() || config.demo_events == 0 {
+        return Ok(());
+    }
+    tracing::info!(dir = %config.data_dir.display(), events = config.demo_events, "creating the demo dataset");
+    let opts = DemoOptions { events: config.demo_events, seed: config.demo_seed, ..DemoOptions::default() };
+    let stats = generate_to_dir(&config.data_dir, &opts)?;
+    tracing::info!("{stats}");
+    Ok(())
+}
+
 /// Generates the dataset into `out/events/` and `out/app_events/`, replacing any previous demo
 /// files there.
 pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {

@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod exec;
 pub mod journey;
 pub mod pg;
 pub mod server;

@@ -29,6 +29,7 @@ fn run(cli: Cli) -> journeydb::Result<()> {
         Command::Serve(args) => {
             let config = Config::load(args.config.as_deref())?.with_serve_args(&args);
             config.validate()?;
+            journeydb::demo::create_if_missing(&config)?;
             runtime.block_on(journeydb::server::run(config))
         }
         Command::Import(args) => {

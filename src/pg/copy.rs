@@ -2,7 +2,7 @@
 //! (tab-separated, `\N` for NULL, backslash escapes), `csv` (quotes, empty unquoted = NULL) and
 //! `binary` (PGCOPY). Both the `WITH (FORMAT csv, HEADER)` and the old `CSV HEADER` spellings.
 
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result, SqlState};
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +14,7 @@ pub enum CopyFormat {
 
 fn single_byte(what: &str, c: char) -> Result<u8> {
     u8::try_from(c as u32).ok().filter(|b| b.is_ascii() && *b != b'\n' && *b != b'\r').ok_or_else(|| {
-        Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("COPY {what} must be a single one-byte character"))
+        Error::sql(SqlState::FeatureNotSupported, format!("COPY {what} must be a single one-byte character"))
     })
 }
 
@@ -33,10 +33,7 @@ pub fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Resul
             CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
             CopyOption::Freeze(_) => {}
             other => {
-                return Err(Error::sql(
-                    sqlstate::FEATURE_NOT_SUPPORTED,
-                    format!("COPY option {other} is not supported"),
-                ));
+                return Err(Error::sql(SqlState::FeatureNotSupported, format!("COPY option {other} is not supported")));
             }
         }
     }
@@ -55,7 +52,7 @@ pub fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Resul
                         CopyLegacyCsvOption::Escape(e) => escape = Some(single_byte("escape", *e)?),
                         other => {
                             return Err(Error::sql(
-                                sqlstate::FEATURE_NOT_SUPPORTED,
+                                SqlState::FeatureNotSupported,
                                 format!("COPY option {other} is not supported"),
                             ));
                         }
@@ -63,10 +60,7 @@ pub fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Resul
                 }
             }
             other => {
-                return Err(Error::sql(
-                    sqlstate::FEATURE_NOT_SUPPORTED,
-                    format!("COPY option {other} is not supported"),
-                ));
+                return Err(Error::sql(SqlState::FeatureNotSupported, format!("COPY option {other} is not supported")));
             }
         }
     }
@@ -74,7 +68,7 @@ pub fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Resul
         "text" => {
             if header || quote.is_some() || escape.is_some() {
                 return Err(Error::sql(
-                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    SqlState::FeatureNotSupported,
                     "COPY HEADER, QUOTE and ESCAPE are available only in CSV mode",
                 ));
             }
@@ -92,11 +86,11 @@ pub fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Resul
         }
         "binary" => {
             if delimiter.is_some() || null.is_some() || header || quote.is_some() {
-                return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, "COPY options are not allowed in BINARY mode"));
+                return Err(Error::sql(SqlState::FeatureNotSupported, "COPY options are not allowed in BINARY mode"));
             }
             Ok(CopyFormat::Binary)
         }
-        other => Err(Error::sql(sqlstate::INVALID_PARAMETER_VALUE, format!("COPY format \"{other}\" not recognized"))),
+        other => Err(Error::sql(SqlState::InvalidParameterValue, format!("COPY format \"{other}\" not recognized"))),
     }
 }
 

@@ -4,7 +4,7 @@
 //! the zone, a wall clock of the zone to an instant) and `make_time(hour, minute, seconds)` with
 //! fractional seconds. Timestamps with a time zone are read in UTC.
 
-use crate::error::{Error, sqlstate};
+use crate::error::{Error, SqlState};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, IntervalMonthDayNanoArray, Time64MicrosecondArray, TimestampMicrosecondArray,
@@ -40,7 +40,7 @@ struct DateTimeUdf {
 
 const MICROS: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
 
-fn sql_error(code: &'static str, message: String) -> DataFusionError {
+fn sql_error(code: SqlState, message: String) -> DataFusionError {
     DataFusionError::External(Box::new(Error::Sql(code, message)))
 }
 
@@ -48,7 +48,7 @@ fn arity(name: &str, args: usize, allowed: &[usize]) -> Result<()> {
     if allowed.contains(&args) {
         Ok(())
     } else {
-        Err(sql_error(sqlstate::UNDEFINED_FUNCTION, format!("function {name} with {args} arguments does not exist")))
+        Err(sql_error(SqlState::UndefinedFunction, format!("function {name} with {args} arguments does not exist")))
     }
 }
 
@@ -193,7 +193,7 @@ pub fn symbolic_difference(a: NaiveDateTime, b: NaiveDateTime) -> IntervalMonthD
 
 fn zone(name: &str) -> Result<chrono_tz::Tz> {
     super::time_zone::parse(name)
-        .ok_or_else(|| sql_error(sqlstate::INVALID_PARAMETER_VALUE, format!("time zone \"{name}\" not recognized")))
+        .ok_or_else(|| sql_error(SqlState::InvalidParameterValue, format!("time zone \"{name}\" not recognized")))
 }
 
 /// `timezone(zone, ts)`, PostgreSQL's `ts AT TIME ZONE zone`.
@@ -253,7 +253,7 @@ fn make_time(a: &[ArrayRef]) -> Result<ArrayRef> {
             || (hv == 24 && mv == 0 && sv == 0.0);
         if !valid {
             return Err(sql_error(
-                sqlstate::DATETIME_FIELD_OVERFLOW,
+                SqlState::DatetimeFieldOverflow,
                 format!("time field value out of range: {hv}:{mv:02}:{sv:02}"),
             ));
         }

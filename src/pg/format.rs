@@ -4,11 +4,11 @@
 //! `%-*s`, `%*3$s`). Metabase's sync casts `format('%I.%I', schema, table)` to regclass.
 
 use super::functions::quote_ident;
-use crate::error::{Error, sqlstate};
+use crate::error::{Error, SqlState};
 
 /// Formats `fmt` with `args` (already as text; None is NULL).
 pub fn format(fmt: &str, args: &[Option<String>]) -> Result<String, Error> {
-    let invalid = |m: String| Error::Sql(sqlstate::INVALID_PARAMETER_VALUE, m);
+    let invalid = |m: String| Error::Sql(SqlState::InvalidParameterValue, m);
     let mut out = String::new();
     let mut chars = fmt.chars().peekable();
     // The next argument a specifier without a position takes (0-based).
@@ -60,7 +60,7 @@ pub fn format(fmt: &str, args: &[Option<String>]) -> Result<String, Error> {
                     None => 0,
                     Some(v) => v.trim().parse::<i64>().map_err(|_| {
                         Error::Sql(
-                            sqlstate::INVALID_TEXT_REPRESENTATION,
+                            SqlState::InvalidTextRepresentation,
                             format!("invalid input syntax for type integer: \"{v}\""),
                         )
                     })?,
@@ -85,7 +85,7 @@ pub fn format(fmt: &str, args: &[Option<String>]) -> Result<String, Error> {
             ('I', Some(v)) => quote_ident(v),
             ('I', None) => {
                 return Err(Error::Sql(
-                    sqlstate::NULL_VALUE_NOT_ALLOWED,
+                    SqlState::NullValueNotAllowed,
                     "null values cannot be formatted as an SQL identifier".into(),
                 ));
             }
@@ -96,11 +96,11 @@ pub fn format(fmt: &str, args: &[Option<String>]) -> Result<String, Error> {
         // 1 GB (issue 25: `%9999999999s` allocated gigabytes).
         let width = width.unwrap_or(0);
         if width > i64::from(i32::MAX) {
-            return Err(Error::Sql(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "number is out of range".into()));
+            return Err(Error::Sql(SqlState::NumericValueOutOfRange, "number is out of range".into()));
         }
         let pad = (width as usize).saturating_sub(text.chars().count());
         if (out.len() + pad + text.len()) as u64 > super::value_limits::MAX_VALUE_BYTES {
-            return Err(Error::Sql(sqlstate::PROGRAM_LIMIT_EXCEEDED, "format: requested length too large".into()));
+            return Err(Error::Sql(SqlState::ProgramLimitExceeded, "format: requested length too large".into()));
         }
         if left {
             out.push_str(&text);
@@ -125,7 +125,7 @@ fn take_digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<i
 fn argument_index(n: i64) -> Result<usize, Error> {
     if n < 1 {
         return Err(Error::Sql(
-            sqlstate::INVALID_PARAMETER_VALUE,
+            SqlState::InvalidParameterValue,
             "format specifies argument 0, but arguments are numbered from 1".into(),
         ));
     }

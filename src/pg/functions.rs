@@ -651,7 +651,7 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
                     let found = super::catalog::regclass_oid(&store, &search_path, n);
                     if found.is_none() && strict {
                         return Err(DataFusionError::External(Box::new(crate::error::Error::Sql(
-                            crate::error::sqlstate::UNDEFINED_TABLE,
+                            crate::error::SqlState::UndefinedTable,
                             format!("relation \"{n}\" does not exist"),
                         ))));
                     }

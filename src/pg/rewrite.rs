@@ -261,7 +261,7 @@ impl VisitorMut for AggregateScalarSubqueries {
 pub const NAME_SUFFIX: char = '\u{1f}';
 
 /// A result column's name as the client sees it.
-pub fn shown_name(name: &str) -> &str {
+pub(crate) fn shown_name(name: &str) -> &str {
     name.split(NAME_SUFFIX).next().unwrap_or(name)
 }
 

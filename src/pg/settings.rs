@@ -1,6 +1,7 @@
 //! Session settings (`SET`, `SHOW`, `RESET`): the PostgreSQL parameters clients set and read,
 //! with their defaults. Names are case-insensitive, as in PostgreSQL.
 
+use crate::error::SqlState;
 use std::collections::BTreeMap;
 
 /// Parameters with their defaults. Only these are accepted by `SET`.
@@ -34,7 +35,7 @@ pub fn lock(shared: &SharedSettings) -> std::sync::MutexGuard<'_, Settings> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
     values: BTreeMap<String, String>,
 }
@@ -52,12 +53,12 @@ pub enum SettingError {
 impl SettingError {
     /// PostgreSQL's SQLSTATE: 42704 (undefined_object) for an unknown parameter, 55P02
     /// (cant_change_runtime_param) for one fixed at start.
-    pub fn sqlstate(&self) -> &'static str {
+    pub fn sqlstate(&self) -> SqlState {
         match self {
-            SettingError::Unknown(_) => "42704",
-            SettingError::ReadOnly(_) => "55P02",
-            SettingError::Invalid(..) => "22023",
-            SettingError::Unsupported(..) => "0A000",
+            SettingError::Unknown(_) => SqlState::UndefinedObject,
+            SettingError::ReadOnly(_) => SqlState::CantChangeRuntimeParam,
+            SettingError::Invalid(..) => SqlState::InvalidParameterValue,
+            SettingError::Unsupported(..) => SqlState::FeatureNotSupported,
         }
     }
 }
@@ -189,7 +190,11 @@ mod tests {
         assert_eq!(s.set("no_such", "1"), Err(SettingError::Unknown("no_such".into())));
         // Issue 25: accepted silently before.
         for bad in ["abc", "-1", "'-1'", "5 weeks", "9999999999"] {
-            assert_eq!(s.set("statement_timeout", bad).map_err(|e| e.sqlstate()), Err("22023"), "{bad}");
+            assert_eq!(
+                s.set("statement_timeout", bad).map_err(|e| e.sqlstate()),
+                Err(SqlState::InvalidParameterValue),
+                "{bad}"
+            );
         }
         assert_eq!(s.set("statement_timeout", "'2s'"), Ok(()));
         assert_eq!(s.set("server_version", "1"), Err(SettingError::ReadOnly("server_version".into())));

@@ -3,7 +3,7 @@
 //! first parenthesised group matched, or the whole match when the pattern has no group; NULL
 //! when nothing matches. Metabase's "regex extract" column uses it.
 
-use crate::error::{Error, sqlstate};
+use crate::error::{Error, SqlState};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::DataFusionError;
@@ -34,7 +34,7 @@ fn substring_regex(
         if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
             let re = regex::Regex::new(pattern).map_err(|e| {
                 DataFusionError::External(Box::new(Error::Sql(
-                    sqlstate::INVALID_REGULAR_EXPRESSION,
+                    SqlState::InvalidRegularExpression,
                     format!("invalid regular expression: {}", e.to_string().lines().last().unwrap_or_default().trim()),
                 )))
             })?;

@@ -5,7 +5,7 @@
 //! (upper-case or padded month and day names, `Q`, `TZ`, ...) are an error, never a wrong
 //! answer.
 
-use crate::error::{Error, sqlstate};
+use crate::error::{Error, SqlState};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
@@ -51,9 +51,8 @@ pub fn chrono_format(pattern: &str) -> std::result::Result<String, Error> {
         ("am", "%P"),
         ("pm", "%P"),
     ];
-    let unsupported = |what: &str| {
-        Error::Sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("to_char pattern \"{what}\" is not supported"))
-    };
+    let unsupported =
+        |what: &str| Error::Sql(SqlState::FeatureNotSupported, format!("to_char pattern \"{what}\" is not supported"));
     let mut out = String::new();
     let mut rest = pattern;
     while !rest.is_empty() {
@@ -120,7 +119,7 @@ impl ScalarUDFImpl for ToChar {
             || !matches!(args[0], DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null)
         {
             return Err(DataFusionError::External(Box::new(Error::Sql(
-                sqlstate::UNDEFINED_FUNCTION,
+                SqlState::UndefinedFunction,
                 format!(
                     "function to_char({}) does not exist",
                     args.iter().map(|a| crate::pg::types::pg_type_of(a).name).collect::<Vec<_>>().join(", ")

@@ -14,7 +14,7 @@
 //! Each function keeps the built-in's signature, types and kernel: [`SizeChecked`] wraps it
 //! and checks its arguments first.
 
-use crate::error::{Error, sqlstate};
+use crate::error::{Error, SqlState};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
@@ -66,7 +66,7 @@ pub fn register(ctx: &SessionContext) {
 }
 
 fn too_large(what: String) -> DataFusionError {
-    DataFusionError::External(Box::new(Error::sql(sqlstate::PROGRAM_LIMIT_EXCEEDED, what)))
+    DataFusionError::External(Box::new(Error::sql(SqlState::ProgramLimitExceeded, what)))
 }
 
 /// Argument `k` as integers, one a row (a scalar stands for every row); None for NULL.

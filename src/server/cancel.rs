@@ -113,7 +113,7 @@ impl Cancels {
                 Ok(true)
             }
             Some(_) => Err(crate::Error::sql(
-                crate::error::sqlstate::INSUFFICIENT_PRIVILEGE,
+                crate::error::SqlState::InsufficientPrivilege,
                 "permission denied to signal that connection: only its own user or a superuser may",
             )),
             None => Ok(false),
@@ -432,7 +432,7 @@ mod tests {
         cancels.set_user(pid, "alice");
         let caller = |user: &str, superuser| Caller { user: user.into(), superuser };
         let err = cancels.cancel_backend(pid, &caller("bob", false)).expect_err("bob may not");
-        assert_eq!(crate::error::to_pg_error(&err).code, "42501");
+        assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::InsufficientPrivilege);
         assert!(cancels.terminate_backend(pid, &caller("bob", false)).is_err());
         assert!(!cancels.is_terminated(pid));
         assert_eq!(*signal.borrow(), 0);

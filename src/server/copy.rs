@@ -9,9 +9,8 @@
 
 use super::encode::{EncodeError, write_binary, write_text};
 use super::params;
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result, SqlState};
 use crate::pg::copy::CopyFormat;
-use crate::pg::rewrite::shown_name;
 use crate::session::{CopyIn, CopyOut};
 use crate::store::Store;
 use bytes::{BufMut, BytesMut};
@@ -110,7 +109,7 @@ impl CopyInState {
 
     fn bad(&self, message: String) -> Error {
         Error::sql(
-            sqlstate::BAD_COPY_FILE_FORMAT,
+            SqlState::BadCopyFileFormat,
             format!("{message} (COPY {}, line {})", self.target.table, self.line.max(1)),
         )
     }
@@ -119,7 +118,7 @@ impl CopyInState {
     fn check_line_length(&self) -> Result<()> {
         if self.buf.len() > MAX_LINE_BYTES {
             return Err(Error::sql(
-                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                SqlState::ProgramLimitExceeded,
                 format!(
                     "COPY {}, line {}: a line longer than {} MB",
                     self.target.table,
@@ -362,7 +361,7 @@ impl CopyInState {
 
     fn value_error(&self, line: u64, column: &str, what: &str) -> Error {
         Error::sql(
-            sqlstate::INVALID_TEXT_REPRESENTATION,
+            SqlState::InvalidTextRepresentation,
             format!("{what} (COPY {}, line {line}, column {column})", self.target.table),
         )
     }
@@ -548,7 +547,7 @@ fn copy_out_header(format: &CopyFormat, schema: &datafusion::arrow::datatypes::S
         }
         CopyFormat::Csv { header: true, delimiter, quote, .. } => {
             let names: Vec<String> =
-                schema.fields().iter().map(|f| csv_value(shown_name(f.name()), *delimiter, *quote, "")).collect();
+                schema.fields().iter().map(|f| csv_value(f.name(), *delimiter, *quote, "")).collect();
             prefix.put_slice(names.join(&(*delimiter as char).to_string()).as_bytes());
             prefix.put_u8(b'\n');
         }

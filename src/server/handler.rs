@@ -4,7 +4,7 @@ use super::cancel::{Cancels, Interrupt, in_execution_context, interruptible, on_
 use super::copy::{CopyInState, copy_out_stream, send_copy_out};
 use super::encode::encode_batch;
 use super::params;
-use crate::error::{Error, to_pg_error};
+use crate::error::{Error, SqlState, to_pg_error};
 use crate::pg;
 use crate::session::{Engine, Output, Session};
 use async_trait::async_trait;
@@ -28,7 +28,7 @@ use pgwire::api::results::{
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, Type};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::fmt::Debug;
@@ -39,10 +39,10 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 /// Turns any journeydb error into the PostgreSQL error the client sees.
 pub fn pg_wire_error(err: &Error) -> PgWireError {
     let pg = to_pg_error(err);
-    if pg.code == crate::error::sqlstate::INTERNAL_ERROR {
+    if pg.code == SqlState::InternalError {
         tracing::error!(error = %err, "internal error");
     }
-    let mut info = ErrorInfo::new("ERROR".into(), pg.code.into(), pg.message);
+    let mut info = pg.code.error_info_as(crate::error::Severity::Error, pg.message);
     info.detail = pg.detail;
     info.hint = pg.hint;
     PgWireError::UserError(Box::new(info))
@@ -157,9 +157,9 @@ impl CopyHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let state = self
-            .take_copy()
-            .ok_or_else(|| pg_wire_error(&Error::sql(crate::error::sqlstate::SYNTAX_OR_RULE, "no COPY in progress")))?;
+        let state = self.take_copy().ok_or_else(|| {
+            pg_wire_error(&Error::sql(SqlState::SyntaxErrorOrAccessRuleViolation, "no COPY in progress"))
+        })?;
         let store = self.engine.store().clone();
         let rows = tokio::task::spawn_blocking(move || state.finish(&store))
             .await
@@ -177,10 +177,7 @@ impl CopyHandler for Connection {
     {
         // Dropping the state removes the file it was writing.
         drop(self.take_copy());
-        pg_wire_error(&Error::sql(
-            crate::error::sqlstate::QUERY_CANCELED,
-            format!("COPY from stdin failed: {}", fail.message),
-        ))
+        pg_wire_error(&Error::sql(SqlState::QueryCanceled, format!("COPY from stdin failed: {}", fail.message)))
     }
 }
 
@@ -297,18 +294,30 @@ where
     Ok(())
 }
 
-/// Runs `stmt` under a cancel request and `statement_timeout` (planning and the result stream).
+/// What a client runs: a statement of a simple query, or a prepared statement with its plan.
+enum Run<'a> {
+    Statement(&'a Statement),
+    Prepared(&'a crate::sql::Prepared),
+}
+
+/// Runs a statement under a cancel request and `statement_timeout` (planning and the result
+/// stream).
 async fn execute_interruptible(
     session: &mut Session,
     signal: &tokio::sync::watch::Sender<u64>,
-    stmt: &Statement,
+    run: Run<'_>,
     params: &[ScalarValue],
 ) -> Result<Output, Error> {
     let timeout = session.settings().get("statement_timeout").ok().and_then(|v| timeout_ms(&v)).unwrap_or(0);
     let mut fired = Interrupt::new(signal, timeout).fired();
     let lane = super::cancel::Lane::take();
     let output = tokio::select! {
-        output = in_execution_context(lane.clone(), session.execute(stmt, params)) => output?,
+        output = in_execution_context(lane.clone(), async {
+            match run {
+                Run::Statement(stmt) => session.execute(stmt, params).await,
+                Run::Prepared(prepared) => session.execute_prepared(prepared, params).await,
+            }
+        }) => output?,
         e = &mut fired => return Err(Error::DataFusion(e)),
     };
     Ok(match output {
@@ -352,11 +361,9 @@ impl Connection {
             *guard = Some(session);
         }
         if self.cancels.is_terminated(self.pid) {
-            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "FATAL".into(),
-                "57P01".into(),
-                "terminating connection due to administrator command".into(),
-            ))));
+            return Err(PgWireError::UserError(Box::new(
+                SqlState::AdminShutdown.error_info("terminating connection due to administrator command"),
+            )));
         }
         MutexGuard::try_map(guard, Option::as_mut).map_err(|_| PgWireError::NotReadyForQuery)
     }
@@ -381,7 +388,7 @@ impl StartupHandler for Connection {
         let sasl = if client.is_secure() { self.sasl_tls.as_ref().or(self.sasl.as_ref()) } else { self.sasl.as_ref() };
         if let Some(sasl) = sasl {
             if let Err(e) = sasl.on_startup(client, message).await {
-                if e.code() == "28P01" {
+                if e.code() == SqlState::InvalidPassword.code() {
                     tokio::time::sleep(self.failures.record(client.socket_addr().ip())).await;
                 }
                 return Err(e);
@@ -398,11 +405,10 @@ impl StartupHandler for Connection {
             self.take_place()?;
             // Trust is only allowed on loopback (Config::validate refuses anything else).
             if !client.socket_addr().ip().is_loopback() {
-                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                    "FATAL".into(),
-                    "28000".into(),
-                    "connections are accepted from loopback addresses only".into(),
-                ))));
+                return Err(PgWireError::UserError(Box::new(
+                    SqlState::InvalidAuthorizationSpecification
+                        .error_info("connections are accepted from loopback addresses only"),
+                )));
             }
             client.set_pid_and_secret_key(self.pid, pgwire::messages::startup::SecretKey::I32(self.secret));
             finish_authentication(client, &server_parameters()).await?;
@@ -445,11 +451,9 @@ impl ConnectionHandlers {
 
 /// PostgreSQL's answer beyond max_connections.
 fn too_many_clients(max: usize) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".into(),
-        "53300".into(),
-        format!("sorry, too many clients already (max_connections is {max})"),
-    )))
+    PgWireError::UserError(Box::new(
+        SqlState::TooManyConnections.error_info(format!("sorry, too many clients already (max_connections is {max})")),
+    ))
 }
 
 /// Field descriptions of a result schema, with per-column formats.
@@ -460,7 +464,7 @@ fn fields(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
         .enumerate()
         .map(|(i, f)| {
             let t = params::pg_type_for(Some(f.data_type()));
-            FieldInfo::new(pg::rewrite::shown_name(f.name()).to_string(), None, None, t, format_for(format, i))
+            FieldInfo::new(f.name().clone(), None, None, t, format_for(format, i))
                 .with_type_modifier(pg::types::type_modifier(f.data_type()))
         })
         .collect()
@@ -526,7 +530,7 @@ impl SimpleQueryHandler for Connection {
         let mut responses = Vec::with_capacity(statements.len());
         for stmt in &statements {
             let before = reported(&session);
-            let executed = execute_interruptible(&mut session, &self.signal, stmt, &[]).await;
+            let executed = execute_interruptible(&mut session, &self.signal, Run::Statement(stmt), &[]).await;
             report_changes(client, &before, &session).await?;
             let result = match executed {
                 // Sent here, in order, when it is the string's first result.
@@ -552,11 +556,8 @@ impl SimpleQueryHandler for Connection {
     }
 }
 
-/// A parsed statement of the extended protocol.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub statement: Statement,
-}
+/// A parsed statement of the extended protocol, with the plan it keeps ([`crate::sql::prepared`]).
+type Prepared = Arc<crate::sql::Prepared>;
 
 pub struct StatementParser {
     engine: Arc<Engine>,
@@ -573,12 +574,10 @@ impl QueryParser for StatementParser {
         let mut statements = parse_interruptible(&self.engine, sql, None).await.map_err(|e| pg_wire_error(&e))?;
         match statements.len() {
             0 => Ok(None),
-            1 => Ok(statements.pop().map(|statement| Prepared { statement })),
-            _ => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "ERROR".into(),
-                "42601".into(),
-                "cannot insert multiple commands into a prepared statement".into(),
-            )))),
+            1 => Ok(statements.pop().map(|statement| Arc::new(crate::sql::Prepared::new(statement)))),
+            _ => Err(PgWireError::UserError(Box::new(
+                SqlState::SyntaxError.error_info("cannot insert multiple commands into a prepared statement"),
+            ))),
         }
     }
 
@@ -613,7 +612,7 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut session = self.session(client).await?;
-        let d = session.describe(&target.statement.statement).await.map_err(|e| pg_wire_error(&e))?;
+        let d = session.describe_prepared(&target.statement).await.map_err(|e| pg_wire_error(&e))?;
         let count = d.params.len().max(target.parameter_types.len());
         let param_types = (0..count)
             .map(|i| match target.parameter_types.get(i).cloned().flatten() {
@@ -637,7 +636,7 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut session = self.session(client).await?;
-        let d = session.describe(&portal.statement.statement.statement).await.map_err(|e| pg_wire_error(&e))?;
+        let d = session.describe_prepared(&portal.statement.statement).await.map_err(|e| pg_wire_error(&e))?;
         Ok(DescribePortalResponse::new(fields(&d.schema, &portal.result_column_format)))
     }
 
@@ -649,7 +648,7 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut session = self.session(client).await?;
-        let stmt = &portal.statement.statement.statement;
+        let prepared = &portal.statement.statement;
         let declared =
             |i: usize| portal.statement.parameter_types.get(i).cloned().flatten().filter(|t| *t != Type::UNKNOWN);
         // A binary value of a type the client did not declare has the type we described for it
@@ -657,7 +656,7 @@ impl ExtendedQueryHandler for Connection {
         let undeclared_binary = (0..portal.parameters.len())
             .any(|i| declared(i).is_none() && format_for(&portal.parameter_format, i) == FieldFormat::Binary);
         let described: Vec<Option<Type>> = if undeclared_binary {
-            let d = session.describe(stmt).await.map_err(|e| pg_wire_error(&e))?;
+            let d = session.describe_prepared(prepared).await.map_err(|e| pg_wire_error(&e))?;
             d.params.iter().map(|p| p.as_ref().map(|dt| params::pg_type_for(Some(dt)))).collect()
         } else {
             vec![]
@@ -673,7 +672,7 @@ impl ExtendedQueryHandler for Connection {
             .collect::<Result<Vec<ScalarValue>, Error>>()
             .map_err(|e| pg_wire_error(&e))?;
         let before = reported(&session);
-        let executed = execute_interruptible(&mut session, &self.signal, stmt, &values).await;
+        let executed = execute_interruptible(&mut session, &self.signal, Run::Prepared(prepared), &values).await;
         report_changes(client, &before, &session).await?;
         let output = executed.map_err(|e| pg_wire_error(&e))?;
         if let Output::CopyOut(out) = output {

@@ -17,7 +17,6 @@ pub mod params;
 pub mod wire;
 
 use crate::config::Config;
-use crate::demo::{DemoOptions, generate_to_dir};
 use crate::error::Result;
 use crate::session::Engine;
 use std::net::SocketAddr;
@@ -54,26 +53,43 @@ pub const MAX_STARTING: usize = 64;
 /// minute; an idle socket holding a starting place for that long is what locked users out).
 pub const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A server accepting connections in the background.
+/// How long open connections have, once the server is told to stop, to finish the statement
+/// they run; then they are closed (their statements cancelled).
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A server accepting connections in the background ([`start`]).
 pub struct RunningServer {
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<Result<()>>,
 }
 
 impl RunningServer {
-    /// Stops accepting connections (open connections finish on their own).
+    /// Stops the server as [`serve`] does when told to: no new connections, the open ones
+    /// closed after their running statement (within [`SHUTDOWN_GRACE`]).
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }
 }
 
-/// Binds `listen` (port 0 picks a free port) and serves in the background.
+/// Binds `listen` (port 0 picks a free port) and [`serve`]s in the background.
 pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningServer> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = watch::channel(false);
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let task = tokio::spawn(serve(engine, listener, stopped));
+    Ok(RunningServer { addr, shutdown, task })
+}
+
+/// Serves the connections `listener` accepts until `shutdown` resolves. Then it accepts no
+/// more; each open connection finishes the statement it runs, is told FATAL 57P01
+/// ("terminating connection due to administrator command", as PostgreSQL's fast shutdown)
+/// and closes. Connections still busy after [`SHUTDOWN_GRACE`] are closed as they are.
+pub async fn serve(engine: Arc<Engine>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
     let cancels = Arc::new(cancel::Cancels::default());
     let places = handler::Places::new(engine.config().max_connections);
     // Connections still starting up have places of their own, and little time.
@@ -86,46 +102,57 @@ pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> Result<RunningSer
     };
     let security =
         handler::Security { users: (!users.is_empty()).then(|| Arc::new(users)), cert_pem, failures: Arc::default() };
-    let task = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((socket, peer)) => {
-                        let Some(start) = starting.take() else {
-                            tracing::warn!(%peer, "too many connections starting up: closed");
-                            continue;
+    let (closing, closing_rx) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let Some(start) = starting.take() else {
+                        tracing::warn!(%peer, "too many connections starting up: closed");
+                        continue;
+                    };
+                    let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone(), places.clone(), &security);
+                    let authenticated = handlers.authenticated();
+                    let interrupt = handlers.interrupter();
+                    let tls = tls.clone();
+                    let closing = closing_rx.clone();
+                    connections.spawn(async move {
+                        let serve = wire::serve(socket, tls, handlers, interrupt, closing);
+                        tokio::pin!(serve);
+                        // Authenticate within STARTUP_TIMEOUT, holding a starting place until then.
+                        let timed_out = tokio::select! {
+                            r = &mut serve => return report(peer, r),
+                            t = tokio::time::timeout(STARTUP_TIMEOUT, authenticated) => t.is_err(),
                         };
-                        let handlers = handler::ConnectionHandlers::new(engine.clone(), cancels.clone(), places.clone(), &security);
-                        let authenticated = handlers.authenticated();
-                        let interrupt = handlers.interrupter();
-                        let tls = tls.clone();
-                        tokio::spawn(async move {
-                            let serve = wire::serve(socket, tls, handlers, interrupt);
-                            tokio::pin!(serve);
-                            // Authenticate within STARTUP_TIMEOUT, holding a starting place until then.
-                            let timed_out = tokio::select! {
-                                r = &mut serve => return report(peer, r),
-                                t = tokio::time::timeout(STARTUP_TIMEOUT, authenticated) => t.is_err(),
-                            };
-                            drop(start);
-                            if timed_out {
-                                tracing::debug!(%peer, "no authentication within the startup timeout: closed");
-                                return;
-                            }
-                            report(peer, serve.await);
-                        });
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
+                        drop(start);
+                        if timed_out {
+                            tracing::debug!(%peer, "no authentication within the startup timeout: closed");
+                            return;
+                        }
+                        report(peer, serve.await);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             }
         }
-    });
-    Ok(RunningServer { addr, shutdown, task })
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    let open = connections.len();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        tracing::warn!(open, busy = connections.len(), "connections still busy after the shutdown grace: closed");
+        connections.shutdown().await;
+    }
+    Ok(())
 }
 
 fn report(peer: SocketAddr, outcome: std::io::Result<()>) {
@@ -134,32 +161,40 @@ fn report(peer: SocketAddr, outcome: std::io::Result<()>) {
     }
 }
 
-/// `journeydb serve`: creates the demo dataset in a missing data directory, then serves until
-/// interrupted.
+/// `journeydb serve`: binds the configured address and serves until interrupted (Ctrl-C or
+/// SIGTERM). The data directory is the caller's to prepare (`journeydb serve` creates the
+/// demo dataset in a missing one first, see `main.rs`).
 pub async fn run(config: Config) -> Result<()> {
-    if !config.data_dir.exists() && config.demo_events > 0 {
-        tracing::info!(dir = %config.data_dir.display(), events = config.demo_events, "creating the demo dataset");
-        let opts = DemoOptions { events: config.demo_events, seed: config.demo_seed, ..DemoOptions::default() };
-        let dir = config.data_dir.clone();
-        let stats = tokio::task::spawn_blocking(move || generate_to_dir(&dir, &opts))
-            .await
-            .map_err(|e| crate::Error::Config(format!("demo generation failed: {e}")))??;
-        tracing::info!("{stats}");
-    }
-    let listen = config.listen;
     let engine = Engine::new(config)?;
-    let server = start(engine.clone(), listen).await?;
+    let listener = TcpListener::bind(engine.config().listen).await?;
+    let addr = listener.local_addr()?;
     tracing::info!(
-        addr = %server.addr,
+        %addr,
         data = %engine.store().root().display(),
         tables = ?engine.store().table_names(),
         "journeydb is ready: psql -h {} -p {} -U journey journeydb",
-        server.addr.ip(),
-        server.addr.port()
+        addr.ip(),
+        addr.port()
     );
-    println!("journeydb listening on {}", server.addr);
-    tokio::signal::ctrl_c().await?;
-    tracing::info!("shutting down");
-    server.stop().await;
+    println!("journeydb listening on {addr}");
+    serve(engine, listener, interrupted()).await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves at Ctrl-C (SIGINT) or SIGTERM (what `docker stop` and systemd send).
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: open connections finish their statement, then close");
 }

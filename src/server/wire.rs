@@ -11,6 +11,7 @@
 //! 22021 for invalid UTF-8) after which the connection goes on, skipping to the next Sync
 //! within an extended-query exchange.
 
+use crate::error::{Severity, SqlState};
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use pgwire::api::{ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers};
@@ -42,25 +43,28 @@ enum Problem {
     Error(Box<ErrorInfo>),
 }
 
-fn fatal(code: &str, message: impl Into<String>) -> Problem {
-    Problem::Fatal(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message.into())))
+fn fatal(code: SqlState, message: impl Into<String>) -> Problem {
+    Problem::Fatal(Box::new(code.error_info_as(Severity::Fatal, message)))
 }
 
-fn error(code: &str, message: impl Into<String>) -> Problem {
-    Problem::Error(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
+fn error(code: SqlState, message: impl Into<String>) -> Problem {
+    Problem::Error(Box::new(code.error_info_as(Severity::Error, message)))
 }
 
-const PROTOCOL_VIOLATION: &str = "08P01";
+const PROTOCOL_VIOLATION: SqlState = SqlState::ProtocolViolation;
 
 /// Serves one client connection until it ends: TLS negotiation and the startup packet by
 /// pgwire, then every message through [`next_message`]. When the client hangs up while a
 /// message is being processed (a statement running), `interrupt` is called, which cancels
-/// the statement as a cancel request would, instead of letting it run on for nobody.
+/// the statement as a cancel request would, instead of letting it run on for nobody. When
+/// `closing` turns true (the server stops), the connection ends once the message being
+/// processed is answered: FATAL 57P01, as PostgreSQL's shutdown says it.
 pub async fn serve<H: PgWireServerHandlers>(
     socket: TcpStream,
     tls: Option<pgwire::tokio::TlsAcceptor>,
     handlers: H,
     interrupt: impl Fn(),
+    mut closing: tokio::sync::watch::Receiver<bool>,
 ) -> io::Result<()> {
     // A second descriptor of the same socket, only ever peeked at, to see the client hang up
     // while the connection is busy and not reading.
@@ -80,12 +84,25 @@ pub async fn serve<H: PgWireServerHandlers>(
     let mut seen_password = false;
     // Within an extended-query exchange whose Parse held a long statement.
     let mut long_exchange = false;
+    // Between an extended-query message and its Sync: the client waits for the answers to come.
+    let mut in_exchange = false;
     // What each read from the socket lands in before it joins the frame buffer.
     let mut scratch = BytesMut::with_capacity(64 << 10);
     loop {
         let expects_sasl_initial =
             !seen_password && matches!(socket.state(), PgWireConnectionState::AuthenticationInProgress);
-        let message = match next_message(&mut socket, &mut scratch, expects_sasl_initial).await? {
+        // The server stopping closes the connection between exchanges, not within one.
+        let between = !in_exchange && !matches!(socket.state(), PgWireConnectionState::CopyInProgress(_));
+        let next = tokio::select! {
+            biased;
+            () = server_stops(&mut closing), if between => {
+                let info = SqlState::AdminShutdown.error_info("terminating connection due to administrator command");
+                let _ = socket.send(PgWireBackendMessage::ErrorResponse(info.into())).await;
+                break;
+            }
+            next = next_message(&mut socket, &mut scratch, expects_sasl_initial) => next?,
+        };
+        let message = match next {
             None => break,
             Some(Ok(message)) => message,
             Some(Err((kind, problem))) => {
@@ -100,7 +117,7 @@ pub async fn serve<H: PgWireServerHandlers>(
                     Problem::Error(info) => (info, authenticating),
                 };
                 if is_fatal {
-                    info.severity = "FATAL".into();
+                    info.severity = Severity::Fatal.as_str().into();
                 }
                 // Within an extended-query exchange the messages up to the next Sync are skipped.
                 let extended = !is_fatal
@@ -137,6 +154,7 @@ pub async fn serve<H: PgWireServerHandlers>(
             }
             _ => long_exchange,
         };
+        in_exchange = message.is_extended_query() && !matches!(message, PgWireFrontendMessage::Sync(_));
         if matches!(message, PgWireFrontendMessage::Sync(_)) {
             long_exchange = false;
         }
@@ -186,6 +204,13 @@ pub async fn serve<H: PgWireServerHandlers>(
 }
 
 type Socket<S> = Framed<MaybeTls, PgWireMessageServerCodec<S>>;
+
+/// Resolves when `closing` turns true; never if the server is gone without saying so.
+async fn server_stops(closing: &mut tokio::sync::watch::Receiver<bool>) {
+    if closing.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
 
 /// Resolves when the client has gone: the peer closed the connection, or what waits unread
 /// is a Terminate (the client said goodbye without waiting for its answer). Other bytes
@@ -261,7 +286,10 @@ fn frame(buf: &[u8]) -> Result<Option<usize>, Problem> {
     }
     if length as usize > limit {
         return Err(if limit == MAX_MESSAGE_BYTES {
-            fatal("54000", format!("message too large: {length} bytes (at most {} MB)", MAX_MESSAGE_BYTES >> 20))
+            fatal(
+                SqlState::ProgramLimitExceeded,
+                format!("message too large: {length} bytes (at most {} MB)", MAX_MESSAGE_BYTES >> 20),
+            )
         } else {
             fatal(PROTOCOL_VIOLATION, format!("invalid message length {length}"))
         });
@@ -324,7 +352,10 @@ fn utf8(bytes: &[u8]) -> Result<&str, Problem> {
         let at = e.valid_up_to();
         let bad = &bytes[at..(at + e.error_len().unwrap_or(bytes.len() - at)).min(bytes.len())];
         let hex: Vec<String> = bad.iter().map(|b| format!("0x{b:02x}")).collect();
-        error("22021", format!("invalid byte sequence for encoding \"UTF8\": {}", hex.join(" ")))
+        error(
+            SqlState::CharacterNotInRepertoire,
+            format!("invalid byte sequence for encoding \"UTF8\": {}", hex.join(" ")),
+        )
     })
 }
 
@@ -334,7 +365,7 @@ fn format_code(code: i16) -> Result<bool, Problem> {
         0 => Ok(false),
         1 => Ok(true),
         // PostgreSQL's ERRCODE_INVALID_PARAMETER_VALUE, for parameter and result formats alike.
-        _ => Err(error("22023", format!("unsupported format code: {code}"))),
+        _ => Err(error(SqlState::InvalidParameterValue, format!("unsupported format code: {code}"))),
     }
 }
 
@@ -416,7 +447,7 @@ fn check(message: &[u8], expects_sasl_initial: bool) -> Result<(), Problem> {
         b'p' => return Ok(()),
         b'F' => {
             return Err(error(
-                "0A000",
+                SqlState::FeatureNotSupported,
                 "the fast-path function call interface is not supported; call the function in SQL",
             ));
         }

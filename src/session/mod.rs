@@ -5,13 +5,15 @@
 //! through [`Engine`] and [`Session`].
 
 use crate::config::Config;
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result, SqlState};
+use crate::exec::{Executor, Local};
 use crate::journey::{JOURNEY_SCHEMA, JourneySchema};
 use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
 use crate::pg::functions;
 use crate::pg::information_schema::{INFORMATION_SCHEMA, InformationSchema};
 use crate::pg::settings::{self, SharedSettings};
-use crate::sql::{Planner, Use};
+use crate::sql::prepared::Stamp;
+use crate::sql::{Planner, Prepared, Use};
 use crate::store::catalog::SEARCH_PATH_SCHEMA;
 use crate::store::{STORE_SCHEMA, Store, StoreCatalog, TempTables, ViewPlanner};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -50,6 +52,7 @@ pub struct Engine {
     store: Arc<Store>,
     runtime: Arc<RuntimeEnv>,
     planner: Arc<Planner>,
+    executor: Arc<dyn Executor>,
 }
 
 impl Engine {
@@ -72,7 +75,7 @@ impl Engine {
         }
         let runtime = runtime.build_arc()?;
         let planner = Arc::new(Planner::new(store.clone()));
-        Ok(Arc::new(Engine { config, store, runtime, planner }))
+        Ok(Arc::new(Engine { config, store, runtime, planner, executor: Arc::new(Local) }))
     }
 
     pub fn config(&self) -> &Config {
@@ -91,6 +94,11 @@ impl Engine {
     /// The one planner of SQL text ([`crate::sql`]).
     pub fn planner(&self) -> &Arc<Planner> {
         &self.planner
+    }
+
+    /// What runs the plans of every session's statements ([`crate::exec`]).
+    pub fn executor(&self) -> &Arc<dyn Executor> {
+        &self.executor
     }
 
     /// A new session: its own DataFusion context, settings, catalog view and temporary tables.
@@ -137,6 +145,7 @@ impl Engine {
             temporary,
             temporary_memory: Default::default(),
             params: vec![],
+            insert_planned: None,
             path,
         })
     }
@@ -216,7 +225,7 @@ fn expanded_nodes(plan: &LogicalPlan, seen: &mut std::collections::HashMap<*cons
 fn check_view_size(schema: &str, name: &str, plan: &LogicalPlan) -> datafusion::error::Result<()> {
     if expanded_nodes(plan, &mut Default::default()) > MAX_VIEW_PLAN_NODES {
         return Err(datafusion::error::DataFusionError::External(Box::new(Error::sql(
-            sqlstate::STATEMENT_TOO_COMPLEX,
+            SqlState::StatementTooComplex,
             format!(
                 "view \"{schema}.{name}\" expands to more than {MAX_VIEW_PLAN_NODES} plan nodes \
                  (the views it reads, each as often as it is read)"
@@ -256,7 +265,7 @@ impl ViewPlanner for Views {
                 Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
             }
             // A view that reads too much to expand: the statement fails, not only that view.
-            Err(e) if crate::error::datafusion_to_pg(&e).code == sqlstate::STATEMENT_TOO_COMPLEX => Err(e),
+            Err(e) if crate::error::datafusion_to_pg(&e).code == SqlState::StatementTooComplex => Err(e),
             // Listed without columns (catalog queries keep working); reading it fails with why.
             Err(e) => Ok(Arc::new(BrokenView {
                 error: format!("view \"{schema}.{name}\" cannot be read: {}", e.strip_backtrace()),
@@ -340,6 +349,8 @@ pub struct Session {
         std::sync::Mutex<std::collections::HashMap<String, datafusion::execution::memory_pool::MemoryReservation>>,
     /// The parameter values of the INSERT running now.
     params: Vec<ScalarValue>,
+    /// The plan of the prepared INSERT running now, which it kept ([`crate::sql::prepared`]).
+    insert_planned: Option<LogicalPlan>,
     /// The schemas of the search path, as they are now.
     path: crate::store::catalog::SearchPathFn,
 }
@@ -349,7 +360,8 @@ pub struct Session {
 pub struct Description {
     /// Parameter types, `$1` first; `None` where nothing tells the type.
     pub params: Vec<Option<DataType>>,
-    /// Result columns; empty for commands.
+    /// Result columns, named as clients see them ([`crate::sql::shown_schema`]); empty for
+    /// commands.
     pub schema: SchemaRef,
 }
 
@@ -382,15 +394,24 @@ impl Session {
 
     /// Describes a statement without running it.
     pub async fn describe(&mut self, stmt: &Statement) -> Result<Description> {
+        self.describe_kept(stmt, None).await
+    }
+
+    /// Describes a prepared statement, which keeps the plan for its executions.
+    pub async fn describe_prepared(&mut self, prepared: &Prepared) -> Result<Description> {
+        self.describe_kept(&prepared.statement, Some(prepared)).await
+    }
+
+    async fn describe_kept(&mut self, stmt: &Statement, prepared: Option<&Prepared>) -> Result<Description> {
         match self.classify(stmt)? {
             Kind::Plan => {
-                let plan = self.plan(stmt).await?;
+                let plan = self.plan_kept(stmt, prepared, true).await?;
                 let params = parameter_types(stmt, &plan)?;
-                Ok(Description { params, schema: Arc::new(plan.schema().as_arrow().clone()) })
+                Ok(Description { params, schema: crate::sql::shown_schema(plan.schema().as_arrow()) })
             }
             Kind::Show(name) => Ok(Description { params: vec![], schema: show_schema(&name) }),
             Kind::Write if matches!(stmt, Statement::Insert(_)) => {
-                let plan = self.plan(stmt).await?;
+                let plan = self.plan_kept(stmt, prepared, true).await?;
                 Ok(Description { params: parameter_types(stmt, &plan)?, schema: Arc::new(Schema::empty()) })
             }
             Kind::Command | Kind::Write => Ok(Description { params: vec![], schema: Arc::new(Schema::empty()) }),
@@ -399,15 +420,28 @@ impl Session {
 
     /// Runs one statement with positional parameter values (`$1` first).
     pub async fn execute(&mut self, stmt: &Statement, params: &[ScalarValue]) -> Result<Output> {
+        self.execute_kept(stmt, None, params).await
+    }
+
+    /// Runs a prepared statement with its plan, remade only if what it was made from changed.
+    pub async fn execute_prepared(&mut self, prepared: &Prepared, params: &[ScalarValue]) -> Result<Output> {
+        self.execute_kept(&prepared.statement, Some(prepared), params).await
+    }
+
+    async fn execute_kept(
+        &mut self,
+        stmt: &Statement,
+        prepared: Option<&Prepared>,
+        params: &[ScalarValue],
+    ) -> Result<Output> {
         match self.classify(stmt)? {
             Kind::Plan => {
-                let mut plan = self.plan(stmt).await?;
+                let mut plan = self.plan_kept(stmt, prepared, false).await?;
                 if !params.is_empty() {
                     let values = cast_params(&plan, params)?;
                     plan = plan.with_param_values(ParamValues::from(values))?;
                 }
-                let df = self.ctx.execute_logical_plan(plan).await?;
-                Ok(Output::Rows(df.execute_stream().await?))
+                Ok(Output::Rows(crate::sql::shown_rows(self.engine.executor.execute(&self.ctx, plan).await?)))
             }
             Kind::Show(name) => {
                 let value = self.settings().get(&name).map_err(|e| Error::Sql(e.sqlstate(), e.to_string()))?;
@@ -421,12 +455,28 @@ impl Session {
                 if !params.is_empty() && !matches!(stmt, Statement::Insert(_)) {
                     return Err(Error::Unsupported("parameters are supported in INSERT and queries only".into()));
                 }
+                if prepared.is_some() && matches!(stmt, Statement::Insert(_)) {
+                    self.insert_planned = Some(self.plan_kept(stmt, prepared, false).await?);
+                }
                 self.params = params.to_vec();
                 let out = self.write(stmt).await;
                 self.params.clear();
+                self.insert_planned = None;
                 out
             }
         }
+    }
+
+    /// The plan `prepared` kept, if what it was made from is unchanged; else a new plan, kept.
+    async fn plan_kept(&self, stmt: &Statement, prepared: Option<&Prepared>, described: bool) -> Result<LogicalPlan> {
+        let Some(prepared) = prepared else { return self.plan(stmt).await };
+        let stamp = Stamp::new(self.settings().clone(), self.engine.store(), &self.temporary);
+        if let Some(plan) = prepared.plan(&stamp, self.engine.store()) {
+            return Ok(plan);
+        }
+        let plan = self.plan(stmt).await?;
+        prepared.keep(stamp, &plan, described);
+        Ok(plan)
     }
 
     fn classify(&self, stmt: &Statement) -> Result<Kind> {
@@ -533,7 +583,7 @@ impl Session {
             // closing all of them, or stopping to listen (asyncpg's pool reset), does nothing.
             Statement::Close { cursor: CloseCursor::All } => Ok(Output::Command("CLOSE CURSOR ALL".into())),
             Statement::Close { cursor: CloseCursor::Specific { name } } => {
-                Err(Error::sql("34000", format!("cursor \"{name}\" does not exist")))
+                Err(Error::sql(SqlState::InvalidCursorName, format!("cursor \"{name}\" does not exist")))
             }
             Statement::UNLISTEN { .. } => Ok(Output::Command("UNLISTEN".into())),
             other => Err(Error::Unsupported(format!("{other} is not supported"))),
@@ -722,9 +772,9 @@ mod tests {
         let outs = s.execute_sql("BEGIN; COMMIT").await.expect("txn");
         assert!(matches!(outs[0], Output::TransactionStart(_)) && matches!(outs[1], Output::TransactionEnd(_)));
         let err = s.execute_sql("SET no_such_thing = 1").await.expect_err("unknown");
-        assert_eq!(crate::error::to_pg_error(&err).code, "42704");
+        assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::UndefinedObject);
         let err = s.execute_sql("CREATE INDEX i ON t (a)").await.expect_err("ddl");
-        assert_eq!(crate::error::to_pg_error(&err).code, "0A000");
+        assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::FeatureNotSupported);
     }
 
     #[tokio::test]
@@ -754,7 +804,7 @@ mod tests {
         let n = batch.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("int64");
         assert_eq!(n.value(0), 42);
         let err = s.execute(&stmt, &[ScalarValue::Utf8(Some("x".into()))]).await.expect_err("not a number");
-        assert_eq!(crate::error::to_pg_error(&err).code, "22023");
+        assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::InvalidParameterValue);
         assert!(err.to_string().contains("parameter $1"), "{err}");
     }
 }

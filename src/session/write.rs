@@ -14,7 +14,7 @@
 //!   the store's tables of `public` and go when the session ends.
 
 use super::{CATALOG, Output, Session};
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result, SqlState};
 use crate::pg::copy::{CopyFormat, copy_format};
 use crate::store::{FileWriter, RelationKind, check_new_name};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -95,7 +95,7 @@ impl Session {
             [s, n] => Ok((s.clone(), n.clone())),
             [d, s, n] if d == CATALOG || *d == self.info.database => Ok((s.clone(), n.clone())),
             _ => Err(Error::sql(
-                sqlstate::FEATURE_NOT_SUPPORTED,
+                SqlState::FeatureNotSupported,
                 format!("cross-database references are not implemented: \"{name}\""),
             )),
         }
@@ -107,7 +107,7 @@ impl Session {
         match name.0.as_slice() {
             [n] => {
                 let schema = (self.path)().into_iter().next().ok_or_else(|| {
-                    Error::sql(sqlstate::INVALID_SCHEMA_NAME, "no schema has been selected to create in")
+                    Error::sql(SqlState::InvalidSchemaName, "no schema has been selected to create in")
                 })?;
                 Ok((schema, part(n)))
             }
@@ -124,7 +124,7 @@ impl Session {
                     Ok((schema.to_string(), table.to_string()))
                 } else {
                     Err(Error::sql(
-                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        SqlState::FeatureNotSupported,
                         format!("cross-database references are not implemented: \"{r}\""),
                     ))
                 }
@@ -142,7 +142,7 @@ impl Session {
         }
         path.into_iter()
             .next()
-            .ok_or_else(|| Error::sql(sqlstate::INVALID_SCHEMA_NAME, "no schema has been selected to create in"))
+            .ok_or_else(|| Error::sql(SqlState::InvalidSchemaName, "no schema has been selected to create in"))
     }
 
     /// The temporary table an unqualified name means, if any.
@@ -152,7 +152,7 @@ impl Session {
     }
 
     async fn stream(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
-        Ok(self.ctx.execute_logical_plan(plan).await?.execute_stream().await?)
+        self.engine.executor().execute(&self.ctx, plan).await
     }
 
     async fn stream_sql(&self, sql: &str) -> Result<SendableRecordBatchStream> {
@@ -169,13 +169,13 @@ impl Session {
                 let name = match schema_name {
                     SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => n,
                     SchemaName::UnnamedAuthorization(_) => {
-                        return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, "CREATE SCHEMA needs a name"));
+                        return Err(Error::sql(SqlState::FeatureNotSupported, "CREATE SCHEMA needs a name"));
                     }
                 };
                 let schema = match name.0.as_slice() {
                     [s] => part(s),
                     [d, s] if part(d) == CATALOG || part(d) == self.info.database => part(s),
-                    _ => return Err(Error::sql(sqlstate::INVALID_NAME, format!("invalid schema name \"{name}\""))),
+                    _ => return Err(Error::sql(SqlState::InvalidName, format!("invalid schema name \"{name}\""))),
                 };
                 let if_not_exists = *if_not_exists;
                 blocking(move || store.create_schema(&schema, if_not_exists)).await?;
@@ -210,7 +210,7 @@ impl Session {
                     if ct.if_not_exists {
                         return Ok(Output::Command("CREATE TABLE".into()));
                     }
-                    return Err(Error::sql(sqlstate::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+                    return Err(Error::sql(SqlState::DuplicateTable, format!("relation \"{name}\" already exists")));
                 }
                 self.temporary_memory.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), memory);
                 temp.insert(name, Arc::new(table));
@@ -240,7 +240,7 @@ impl Session {
             Statement::CreateView(v) => {
                 if v.materialized || v.temporary || !v.columns.is_empty() {
                     return Err(Error::sql(
-                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        SqlState::FeatureNotSupported,
                         "materialized and temporary views, and views with a column list, are not supported",
                     ));
                 }
@@ -257,7 +257,7 @@ impl Session {
                 });
                 if cycle {
                     return Err(Error::sql(
-                        sqlstate::INVALID_OBJECT_DEFINITION,
+                        SqlState::InvalidObjectDefinition,
                         format!("infinite recursion detected in rules for relation \"{name}\""),
                     ));
                 }
@@ -276,22 +276,19 @@ impl Session {
             Statement::AlterTable(a) => {
                 let [AlterTableOperation::RenameTable { table_name }] = a.operations.as_slice() else {
                     return Err(Error::sql(
-                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        SqlState::FeatureNotSupported,
                         "ALTER TABLE supports RENAME TO only: journeydb tables have no constraints or defaults to alter",
                     ));
                 };
                 let new = match table_name {
                     RenameTableNameKind::To(n) | RenameTableNameKind::As(n) => {
-                        n.0.last().map(part).ok_or_else(|| Error::sql(sqlstate::INVALID_NAME, "empty name"))?
+                        n.0.last().map(part).ok_or_else(|| Error::sql(SqlState::InvalidName, "empty name"))?
                     }
                 };
                 if let Some(old) = self.temporary_name(&a.name) {
                     let mut temp = self.temporary.lock().unwrap_or_else(|p| p.into_inner());
                     if temp.contains_key(&new) {
-                        return Err(Error::sql(
-                            sqlstate::DUPLICATE_TABLE,
-                            format!("relation \"{new}\" already exists"),
-                        ));
+                        return Err(Error::sql(SqlState::DuplicateTable, format!("relation \"{new}\" already exists")));
                     }
                     if let Some(t) = temp.remove(&old) {
                         let mut memory = self.temporary_memory.lock().unwrap_or_else(|p| p.into_inner());
@@ -319,7 +316,7 @@ impl Session {
                     }
                     other => {
                         return Err(Error::sql(
-                            sqlstate::FEATURE_NOT_SUPPORTED,
+                            SqlState::FeatureNotSupported,
                             format!("COMMENT ON {other} is not supported"),
                         ));
                     }
@@ -332,7 +329,7 @@ impl Session {
                     let t = self.ctx.table_provider(TableReference::partial(schema.as_str(), name.as_str())).await?;
                     if t.schema().index_of(c).is_err() {
                         return Err(Error::sql(
-                            sqlstate::UNDEFINED_COLUMN,
+                            SqlState::UndefinedColumn,
                             format!("column \"{c}\" of relation \"{name}\" does not exist"),
                         ));
                     }
@@ -358,7 +355,7 @@ impl Session {
                         let columns = s
                             .table_in(&schema, &name)?
                             .ok_or_else(|| {
-                                Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist"))
+                                Error::sql(SqlState::UndefinedTable, format!("relation \"{name}\" does not exist"))
                             })?
                             .schema();
                         let staged = s.stage(&schema, &columns)?;
@@ -386,11 +383,11 @@ impl Session {
                                 format!("SELECT {cols} FROM {table_name}")
                             }
                         };
-                        let rows = self.stream_sql(&sql).await?;
+                        let rows = crate::sql::shown_rows(self.stream_sql(&sql).await?);
                         Ok(Output::CopyOut(CopyOut { format, rows }))
                     }
                     _ => Err(Error::sql(
-                        sqlstate::INSUFFICIENT_PRIVILEGE,
+                        SqlState::InsufficientPrivilege,
                         "COPY to or from a file or program is not allowed: use COPY ... FROM STDIN / TO STDOUT (psql's \\copy)",
                     )),
                 }
@@ -406,7 +403,7 @@ impl Session {
                 check_new_name("table", &n)?;
                 Ok(n)
             }
-            _ => Err(Error::sql(sqlstate::INVALID_SCHEMA_NAME, "cannot create temporary relation in a named schema")),
+            _ => Err(Error::sql(SqlState::InvalidSchemaName, "cannot create temporary relation in a named schema")),
         }
     }
 
@@ -430,7 +427,7 @@ impl Session {
                 return Ok(Output::Command("DROP SCHEMA".into()));
             }
             other => {
-                return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("DROP {other} is not supported")));
+                return Err(Error::sql(SqlState::FeatureNotSupported, format!("DROP {other} is not supported")));
             }
         };
         for n in names {
@@ -447,7 +444,7 @@ impl Session {
                 if !cascade {
                     let list: Vec<String> = dependents.iter().map(|(s, v)| format!("view {s}.{v}")).collect();
                     return Err(Error::sql(
-                        sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
+                        SqlState::DependentObjectsStillExist,
                         format!(
                             "cannot drop {} {name} because other objects depend on it ({}); use DROP ... CASCADE",
                             if kind == RelationKind::Table { "table" } else { "view" },
@@ -502,8 +499,11 @@ impl Session {
     }
 
     /// The plan of an INSERT with the statement's parameter values bound.
-    async fn insert_plan(&self, stmt: &Statement) -> Result<LogicalPlan> {
-        let mut plan = self.plan(stmt).await?;
+    async fn insert_plan(&mut self, stmt: &Statement) -> Result<LogicalPlan> {
+        let mut plan = match self.insert_planned.take() {
+            Some(kept) => kept,
+            None => self.plan(stmt).await?,
+        };
         if !self.params.is_empty() {
             let values = super::cast_params(&plan, &self.params)?;
             plan = plan.with_param_values(datafusion::common::ParamValues::from(values))?;
@@ -554,7 +554,7 @@ impl Session {
             return Err(Error::Store("INSERT did not plan as an insert".into()));
         };
         if !matches!(op, WriteOp::Insert(InsertOp::Append)) {
-            return Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("{op} is not supported")));
+            return Err(Error::sql(SqlState::FeatureNotSupported, format!("{op} is not supported")));
         }
         let temporary = match table_name {
             TableReference::Bare { table } => self
@@ -571,7 +571,7 @@ impl Session {
         let (schema, name) = self.resolve_reference(table_name)?;
         let store = self.engine.store().clone();
         let dir = store.table_dir(&schema, &name).ok_or_else(|| {
-            Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{name}\" does not exist"))
+            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{name}\" does not exist"))
         })?;
         crate::store::check_unpartitioned(&dir, &name)?;
         let mut writer = FileWriter::create(&dir, input.schema().as_arrow())?;
@@ -587,9 +587,8 @@ impl Session {
         let tables = match &d.from {
             FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
         };
-        let unsupported = |what: &str| {
-            Err(Error::sql(sqlstate::FEATURE_NOT_SUPPORTED, format!("DELETE with {what} is not supported")))
-        };
+        let unsupported =
+            |what: &str| Err(Error::sql(SqlState::FeatureNotSupported, format!("DELETE with {what} is not supported")));
         if d.returning.is_some() {
             return unsupported("RETURNING");
         }
@@ -607,7 +606,7 @@ impl Session {
         let (schema, table) = self.resolve(name)?;
         let store = self.engine.store().clone();
         let dir = store.table_dir(&schema, &table).ok_or_else(|| {
-            Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{table}\" does not exist"))
+            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist"))
         })?;
         crate::store::check_unpartitioned(&dir, &table)?;
         let based_on = store.table_files(&schema, &table)?;
@@ -689,16 +688,16 @@ impl Session {
 
     async fn copy_in(&mut self, source: &CopySource, format: CopyFormat) -> Result<Output> {
         let CopySource::Table { table_name, columns } = source else {
-            return Err(Error::sql(sqlstate::SYNTAX_ERROR, "COPY FROM needs a table, not a query"));
+            return Err(Error::sql(SqlState::SyntaxError, "COPY FROM needs a table, not a query"));
         };
         let (schema, table) = self.resolve(table_name)?;
         let store = self.engine.store().clone();
         let t = store
             .table_in(&schema, &table)?
-            .ok_or_else(|| Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{table}\" does not exist")))?;
+            .ok_or_else(|| Error::sql(SqlState::UndefinedTable, format!("relation \"{table}\" does not exist")))?;
         let dir = store
             .table_dir(&schema, &table)
-            .ok_or_else(|| Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{table}\" does not exist")))?;
+            .ok_or_else(|| Error::sql(SqlState::UndefinedTable, format!("relation \"{table}\" does not exist")))?;
         crate::store::check_unpartitioned(&dir, &table)?;
         let table_schema = t.schema();
         let positions = if columns.is_empty() {
@@ -710,7 +709,7 @@ impl Session {
                     let n = if c.quote_style.is_some() { c.value.clone() } else { c.value.to_lowercase() };
                     table_schema.index_of(&n).map_err(|_| {
                         Error::sql(
-                            sqlstate::UNDEFINED_COLUMN,
+                            SqlState::UndefinedColumn,
                             format!("column \"{n}\" of relation \"{table}\" does not exist"),
                         )
                     })

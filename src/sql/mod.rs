@@ -8,20 +8,32 @@
 //! planner, then the plan passes (minute literals, the session's time zone, PostgreSQL's text
 //! casts). The session's time zone is read from the state the plan is made in.
 
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result, SqlState};
 use crate::pg::rewrite;
 use crate::store::Store;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
+use futures::StreamExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub mod prepared;
+
+pub use prepared::Prepared;
 
 /// Parses and plans SQL for one data directory (the rewrites ask the store which names are
 /// its tables).
 #[derive(Debug)]
 pub struct Planner {
     store: Arc<Store>,
+    /// Plans made so far ([`Planner::plans_made`]).
+    plans: AtomicU64,
 }
 
 /// What a plan is for: the rows a client receives (their timestamps shown in the session's
@@ -34,7 +46,7 @@ pub enum Use {
 
 impl Planner {
     pub fn new(store: Arc<Store>) -> Planner {
-        Planner { store }
+        Planner { store, plans: AtomicU64::new(0) }
     }
 
     /// Parses SQL text into statements (PostgreSQL dialect), rewritten for DataFusion (see
@@ -64,6 +76,7 @@ impl Planner {
 
     /// Plans `stmt` in `state`, in the time zone the state's configuration holds.
     pub async fn plan(&self, state: &SessionState, stmt: &Statement, used: Use) -> Result<LogicalPlan> {
+        self.plans.fetch_add(1, Ordering::Relaxed);
         let zone = state.config_options().execution.time_zone.clone().unwrap_or_else(|| "UTC".into());
         let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?;
         let plan = crate::pg::minute_literals::complete_timestamp_texts(plan, &zone)?;
@@ -75,15 +88,51 @@ impl Planner {
         })
     }
 
+    /// How many statements, views and report sources this planner has planned: a prepared
+    /// statement is planned once, however often it runs ([`prepared`]).
+    pub fn plans_made(&self) -> u64 {
+        self.plans.load(Ordering::Relaxed)
+    }
+
     /// The one query `sql` (a view's body, a report's source) planned as an input.
     pub async fn plan_query(&self, state: &SessionState, sql: &str) -> Result<LogicalPlan> {
         let mut statements = self.parse(sql)?;
         match (statements.pop(), statements.is_empty()) {
             (Some(query @ Statement::Query(_)), true) => self.plan(state, &query, Use::Input).await,
-            (None, _) => Err(Error::sql(sqlstate::SYNTAX_ERROR, "a query was expected, and the text is empty")),
-            _ => Err(Error::sql(sqlstate::SYNTAX_ERROR, format!("one query was expected, not: {sql}"))),
+            (None, _) => Err(Error::sql(SqlState::SyntaxError, "a query was expected, and the text is empty")),
+            _ => Err(Error::sql(SqlState::SyntaxError, format!("one query was expected, not: {sql}"))),
         }
     }
+}
+
+/// A result's columns as clients see them: where the rewrites made names distinct for
+/// DataFusion (`SELECT count(a), count(b)`), they are shown as PostgreSQL names them (both
+/// `count`). Results leave the session named so ([`shown_rows`]); nothing downstream strips.
+pub fn shown_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| match rewrite::shown_name(f.name()) {
+            shown if shown == f.name() => f.clone(),
+            shown => Arc::new(f.as_ref().clone().with_name(shown)),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `rows` with their columns named as clients see them ([`shown_schema`]).
+pub fn shown_rows(rows: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let schema = shown_schema(&rows.schema());
+    if schema == rows.schema() {
+        return rows;
+    }
+    let named = schema.clone();
+    let batches = rows.map(move |batch| {
+        let batch = batch?;
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(named.clone(), batch.columns().to_vec(), &options)?)
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, batches))
 }
 
 /// Report sources are planned by the same planner ([`journeydb_udfs::common::source_planner`]).

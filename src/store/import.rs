@@ -11,7 +11,7 @@
 //!   the rows go to one new file under a `.tmp` name, renamed into the table at the end.
 
 use super::{FileWriter, STORE_SCHEMA, Store, merge_schemas};
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result, SqlState};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -39,7 +39,7 @@ fn format_of(path: &Path) -> Result<Format> {
         "json" | "jsonl" | "ndjson" => Ok(Format::Json),
         "parquet" => Ok(Format::Parquet),
         _ => Err(Error::sql(
-            sqlstate::FEATURE_NOT_SUPPORTED,
+            SqlState::FeatureNotSupported,
             format!(
                 "cannot import \"{}\": the name must end in .csv, .jsonl, .ndjson, .json or .parquet",
                 path.display()
@@ -49,7 +49,7 @@ fn format_of(path: &Path) -> Result<Format> {
 }
 
 fn bad_file(path: &Path, what: impl std::fmt::Display) -> Error {
-    Error::sql(sqlstate::BAD_COPY_FILE_FORMAT, format!("{}: {what}", path.display()))
+    Error::sql(SqlState::BadCopyFileFormat, format!("{}: {what}", path.display()))
 }
 
 /// The columns a file has (inferred for CSV and JSON).
@@ -183,7 +183,7 @@ fn to_table(path: &Path, batch: &RecordBatch, table: &SchemaRef, first_row: u64)
                         .unwrap_or(0);
                     let shown = datafusion::arrow::util::display::array_value_to_string(c, row).unwrap_or_default();
                     Error::sql(
-                        sqlstate::INVALID_TEXT_REPRESENTATION,
+                        SqlState::InvalidTextRepresentation,
                         format!(
                             "{}: row {}, column \"{}\": \"{shown}\" is not a valid {}",
                             path.display(),
@@ -212,13 +212,13 @@ pub fn import(store: &Store, schema: &str, table: &str, files: &[PathBuf]) -> Re
         None => {
             super::check_new_name("table", table)?;
             let widened = widen(&file_schemas, &formats);
-            Arc::new(merge_schemas(&widened).map_err(|e| Error::sql(sqlstate::DATATYPE_MISMATCH, e.to_string()))?)
+            Arc::new(merge_schemas(&widened).map_err(|e| Error::sql(SqlState::DatatypeMismatch, e.to_string()))?)
         }
     };
     for (f, s) in files.iter().zip(&file_schemas) {
         if let Some(extra) = s.fields().iter().find(|c| table_schema.index_of(c.name()).is_err()) {
             return Err(Error::sql(
-                sqlstate::UNDEFINED_COLUMN,
+                SqlState::UndefinedColumn,
                 format!("{}: column \"{}\" of relation \"{table}\" does not exist", f.display(), extra.name()),
             ));
         }
@@ -373,7 +373,7 @@ mod tests {
         let store = Store::open(data.path()).expect("store");
         let before = super::super::list_data_files(&data.path().join("visits")).expect("files").len();
         let err = import_named(&store, "visits", &[csv]).expect_err("partitioned");
-        assert_eq!(crate::error::to_pg_error(&err).code, "0A000", "{err}");
+        assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::FeatureNotSupported, "{err}");
         assert_eq!(super::super::list_data_files(&data.path().join("visits")).expect("files").len(), before);
     }
 

@@ -28,7 +28,7 @@ pub use catalog::StoreCatalog;
 pub use table::StoreTable;
 pub use write::{Comments, FileWriter, Staged};
 
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result, SqlState};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::DataFusionError;
@@ -62,6 +62,8 @@ pub struct Store {
     writes: Mutex<()>,
     /// Seconds a replaced or dropped version stays readable ([`Store::set_version_grace`]).
     grace_seconds: std::sync::atomic::AtomicU64,
+    /// Counts the changes of the store's layout this process made ([`Store::generation`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// How long a replaced or dropped version of a table stays on disk by default: queries that
@@ -105,6 +107,7 @@ impl Store {
             cache: Mutex::new(HashMap::new()),
             writes: Mutex::new(()),
             grace_seconds: DEFAULT_VERSION_GRACE_SECONDS.into(),
+            generation: 0.into(),
         }))
     }
 
@@ -235,9 +238,20 @@ impl Store {
         {
             return Ok(Some(c.table.clone()));
         }
-        let table = Arc::new(StoreTable::build(name, &dir, &files)?);
+        let table = Arc::new(StoreTable::build(schema, name, &dir, &files)?);
         self.lock_cache().insert(key, Cached { fingerprint: files, table: table.clone() });
         Ok(Some(table))
+    }
+
+    /// Changes with every change of the store's layout made through it (schemas, tables, views
+    /// created, replaced, renamed or dropped; files appended): what a kept plan was made from.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether `table` is what its name stands for now, with the same files.
+    pub fn is_current(&self, table: &StoreTable) -> bool {
+        matches!(self.table_in(table.schema_name(), table.name()), Ok(Some(now)) if std::ptr::eq(now.as_ref(), table))
     }
 
     /// The folder holding the current version of table `name` (links followed, so a reader
@@ -352,7 +366,7 @@ pub fn check_new_name(kind: &str, name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::sql(
-            sqlstate::INVALID_NAME,
+            SqlState::InvalidName,
             format!(
                 "invalid {kind} name \"{name}\": names are lower-case letters, digits and _, starting with a letter, at most 63 characters"
             ),
@@ -461,7 +475,7 @@ pub fn check_unpartitioned(dir: &Path, name: &str) -> Result<()> {
     let files = list_data_files(dir)?;
     if files.iter().any(|f| !partition_columns(dir, &f.path).is_empty()) {
         return Err(Error::sql(
-            sqlstate::FEATURE_NOT_SUPPORTED,
+            SqlState::FeatureNotSupported,
             format!(
                 "table \"{name}\" is partitioned in folders: write Parquet files into its partition folders instead"
             ),

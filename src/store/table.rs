@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct StoreTable {
+    /// The schema it was found in, and its name there.
+    schema: String,
     name: String,
     listing: ListingTable,
     /// Files whose footer could not be read, with the reason.
@@ -27,8 +29,8 @@ pub struct StoreTable {
 }
 
 impl StoreTable {
-    /// Builds the table over `dir` from its current `files` (non-empty).
-    pub fn build(name: &str, dir: &Path, files: &[FileStamp]) -> Result<StoreTable> {
+    /// Builds table `name` of `schema` over `dir` from its current `files` (non-empty).
+    pub fn build(schema: &str, name: &str, dir: &Path, files: &[FileStamp]) -> Result<StoreTable> {
         let mut schemas = vec![];
         let mut unreadable = vec![];
         let mut rows = 0u64;
@@ -58,7 +60,7 @@ impl StoreTable {
         let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
         let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::new(file_schema));
         let listing = ListingTable::try_new(config)?;
-        Ok(StoreTable { name: name.to_string(), listing, unreadable, rows })
+        Ok(StoreTable { schema: schema.to_string(), name: name.to_string(), listing, unreadable, rows })
     }
 
     /// One file of a table, read with the table's columns (those the file lacks are NULL).
@@ -71,6 +73,10 @@ impl StoreTable {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn schema_name(&self) -> &str {
+        &self.schema
     }
 
     /// The rows of the table's readable files, as their footers count them (what `pg_class.reltuples`

@@ -6,7 +6,7 @@ use super::{
     COMMENTS_DIR, RelationKind, SCHEMAS_DIR, STORE_SCHEMA, Store, TRASH_DIR, VERSIONS_DIR, VIEWS_DIR, check_new_name,
     is_table_name,
 };
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result, SqlState};
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -170,6 +170,14 @@ impl Drop for Staged {
 struct WriteLock<'a> {
     _guard: std::sync::MutexGuard<'a, ()>,
     _file: Option<std::fs::File>,
+    generation: &'a std::sync::atomic::AtomicU64,
+}
+
+/// Whatever the write did, the layout may have changed: plans kept from before are remade.
+impl Drop for WriteLock<'_> {
+    fn drop(&mut self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Comments on a relation and its columns (COMMENT ON).
@@ -202,7 +210,7 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 }
 
 fn undefined_table(schema: &str, name: &str) -> Error {
-    Error::sql(sqlstate::UNDEFINED_TABLE, format!("relation \"{schema}.{name}\" does not exist"))
+    Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{name}\" does not exist"))
 }
 
 /// A schema that does not exist, or (42501) one journeydb keeps for itself: its relations are
@@ -210,11 +218,11 @@ fn undefined_table(schema: &str, name: &str) -> Error {
 fn undefined_schema(schema: &str) -> Error {
     if super::RESERVED_SCHEMAS.contains(&schema) {
         return Error::sql(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
+            SqlState::InsufficientPrivilege,
             format!("permission denied for schema {schema}: its relations are journeydb's own, read-only"),
         );
     }
-    Error::sql(sqlstate::INVALID_SCHEMA_NAME, format!("schema \"{schema}\" does not exist"))
+    Error::sql(SqlState::InvalidSchemaName, format!("schema \"{schema}\" does not exist"))
 }
 
 impl Store {
@@ -229,7 +237,7 @@ impl Store {
             .open(self.root.join(".lock"))
             .ok()
             .filter(|f| rustix::fs::flock(f, rustix::fs::FlockOperation::LockExclusive).is_ok());
-        WriteLock { _guard: guard, _file: file }
+        WriteLock { _guard: guard, _file: file, generation: &self.generation }
     }
 
     fn existing_schema_dir(&self, schema: &str) -> Result<PathBuf> {
@@ -243,7 +251,7 @@ impl Store {
             return if if_not_exists {
                 Ok(false)
             } else {
-                Err(Error::sql(sqlstate::DUPLICATE_SCHEMA, format!("schema \"{name}\" already exists")))
+                Err(Error::sql(SqlState::DuplicateSchema, format!("schema \"{name}\" already exists")))
             };
         }
         check_new_name("schema", name)?;
@@ -261,7 +269,7 @@ impl Store {
         let _w = self.lock_writes();
         if name == STORE_SCHEMA || super::RESERVED_SCHEMAS.contains(&name) {
             return Err(Error::sql(
-                sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
+                SqlState::DependentObjectsStillExist,
                 format!("cannot drop schema \"{name}\": journeydb needs it"),
             ));
         }
@@ -271,7 +279,7 @@ impl Store {
         let empty = self.table_names_in(name).is_empty() && self.view_names(name).is_empty();
         if !cascade && !empty {
             return Err(Error::sql(
-                sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
+                SqlState::DependentObjectsStillExist,
                 format!(
                     "cannot drop schema \"{name}\" because other objects depend on it (use DROP SCHEMA ... CASCADE)"
                 ),
@@ -300,7 +308,7 @@ impl Store {
             if if_not_exists && kind == RelationKind::Table {
                 return Ok(false);
             }
-            return Err(Error::sql(sqlstate::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+            return Err(Error::sql(SqlState::DuplicateTable, format!("relation \"{name}\" already exists")));
         }
         self.finish_version(&mut staged)?;
         let link = self.link_to(&sdir, &staged.dir)?;
@@ -325,7 +333,7 @@ impl Store {
         let current = self.table_dir(schema, name).ok_or_else(|| undefined_table(schema, name))?;
         if super::list_data_files(&current)? != based_on {
             return Err(Error::sql(
-                sqlstate::SERIALIZATION_FAILURE,
+                SqlState::SerializationFailure,
                 format!("could not serialize access: table \"{name}\" changed while the statement ran"),
             ));
         }
@@ -388,7 +396,7 @@ impl Store {
             None => return Err(undefined_table(schema, name)),
             Some(k) if k != kind => {
                 let what = if kind == RelationKind::View { "a view" } else { "a table" };
-                return Err(Error::sql(sqlstate::WRONG_OBJECT_TYPE, format!("\"{name}\" is not {what}")));
+                return Err(Error::sql(SqlState::WrongObjectType, format!("\"{name}\" is not {what}")));
             }
             Some(RelationKind::Table) => {
                 let entry = sdir.join(name);
@@ -414,7 +422,7 @@ impl Store {
         let sdir = self.existing_schema_dir(schema)?;
         let kind = self.relation_kind(schema, name).ok_or_else(|| undefined_table(schema, name))?;
         if self.relation_kind(schema, new_name).is_some() || sdir.join(new_name).exists() {
-            return Err(Error::sql(sqlstate::DUPLICATE_TABLE, format!("relation \"{new_name}\" already exists")));
+            return Err(Error::sql(SqlState::DuplicateTable, format!("relation \"{new_name}\" already exists")));
         }
         match kind {
             RelationKind::Table => std::fs::rename(sdir.join(name), sdir.join(new_name))?,
@@ -437,10 +445,10 @@ impl Store {
         match self.relation_kind(schema, name) {
             Some(RelationKind::View) if or_replace => {}
             Some(_) => {
-                return Err(Error::sql(sqlstate::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+                return Err(Error::sql(SqlState::DuplicateTable, format!("relation \"{name}\" already exists")));
             }
             None if sdir.join(name).exists() => {
-                return Err(Error::sql(sqlstate::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+                return Err(Error::sql(SqlState::DuplicateTable, format!("relation \"{name}\" already exists")));
             }
             None => {}
         }
@@ -621,7 +629,7 @@ mod tests {
         store.create_table(STORE_SCHEMA, name, staged, true).expect("create")
     }
 
-    fn code(e: Error) -> &'static str {
+    fn code(e: Error) -> SqlState {
         crate::error::to_pg_error(&e).code
     }
 
@@ -638,7 +646,7 @@ mod tests {
         assert_eq!(store.append_file(STORE_SCHEMA, "t", w).expect("append"), 1);
         let staged = store.stage(STORE_SCHEMA, &batch(&[]).schema()).expect("stage");
         let err = store.replace_table(STORE_SCHEMA, "t", staged, &based_on).expect_err("stale");
-        assert_eq!(code(err), sqlstate::SERIALIZATION_FAILURE);
+        assert_eq!(code(err), SqlState::SerializationFailure);
         assert_eq!(store.table_files(STORE_SCHEMA, "t").expect("files").len(), 2, "nothing replaced, nothing lost");
         // Computed from the current files, it goes through.
         let current = store.table_files(STORE_SCHEMA, "t").expect("files");
@@ -657,7 +665,7 @@ mod tests {
         let staged = store.stage(STORE_SCHEMA, &b.schema()).expect("stage");
         assert_eq!(
             code(store.create_table(STORE_SCHEMA, "t", staged, false).expect_err("taken")),
-            sqlstate::DUPLICATE_TABLE
+            SqlState::DuplicateTable
         );
         let versions = || std::fs::read_dir(dir.path().join(VERSIONS_DIR)).expect("versions").count();
         assert_eq!(versions(), 1, "discarded versions are removed at once");
@@ -679,20 +687,17 @@ mod tests {
         let store = Store::open(dir.path()).expect("store");
         assert!(store.create_schema("s", false).expect("create"));
         assert!(!store.create_schema("s", true).expect("exists"));
-        assert_eq!(code(store.create_schema("journey", false).expect_err("reserved")), sqlstate::DUPLICATE_SCHEMA);
-        assert_eq!(code(store.create_schema("Bad", false).expect_err("name")), sqlstate::INVALID_NAME);
+        assert_eq!(code(store.create_schema("journey", false).expect_err("reserved")), SqlState::DuplicateSchema);
+        assert_eq!(code(store.create_schema("Bad", false).expect_err("name")), SqlState::InvalidName);
         store.create_view("s", "v", "SELECT 1 AS one", false).expect("view");
-        assert_eq!(
-            code(store.create_view("s", "v", "SELECT 2", false).expect_err("exists")),
-            sqlstate::DUPLICATE_TABLE
-        );
+        assert_eq!(code(store.create_view("s", "v", "SELECT 2", false).expect_err("exists")), SqlState::DuplicateTable);
         store.create_view("s", "v", "SELECT 2 AS two", true).expect("or replace");
         assert_eq!(store.view_sql("s", "v").as_deref(), Some("SELECT 2 AS two"));
         store.rename_relation("s", "v", "w").expect("rename");
         assert_eq!(store.view_names("s"), ["w"]);
         assert_eq!(
             code(store.drop_schema("s", false, false).expect_err("not empty")),
-            sqlstate::DEPENDENT_OBJECTS_STILL_EXIST
+            SqlState::DependentObjectsStillExist
         );
         assert!(store.drop_schema("s", false, true).expect("cascade"));
         assert!(store.schema_dir("s").is_none());

@@ -348,3 +348,118 @@ async fn pg_cancel_backend_and_pg_terminate_backend_stop_another_connection() {
     assert_eq!(n, fixture::DEMO_EVENTS as i64);
     server.stop().await;
 }
+
+/// A prepared statement is planned by its Describe and run with that plan by every Execute
+/// (issue 17), until what the plan was made from changes: the session's settings, its
+/// temporary tables, the store's layout, the files of a table it reads.
+#[tokio::test]
+async fn a_prepared_statement_is_planned_once_until_what_it_reads_changes() {
+    let dir = fixture::data_dir();
+    let engine = fixture::engine(dir.path(), 8192, 0);
+    let server = journeydb::server::start(engine.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
+    let client = fixture::connect(&server).await;
+    let plans = || engine.planner().plans_made();
+    let count = client.prepare("SELECT count(*) FROM touches WHERE coalesce(amount, 0) >= $1").await.expect("prepare");
+    let first = client.prepare("SELECT min(ts)::text FROM steps").await.expect("prepare");
+    let run = |min: i64| {
+        let (client, count) = (&client, &count);
+        async move { client.query_one(count, &[&min]).await.expect("count").get::<_, i64>(0) }
+    };
+    let before = plans();
+    for (min, expected) in [(0, 5), (50, 2), (200, 1), (0, 5), (1000, 0)] {
+        assert_eq!(run(min).await, expected, "amount >= {min}");
+    }
+    assert_eq!(plans(), before, "five executions, no new plan");
+
+    // A file added to the table: the plan is remade (and reads it).
+    let extra = dir.path().join("extra");
+    fixture::write_touches(&extra);
+    std::fs::rename(
+        extra.join("touches/day=2025-01-02/part-0.parquet"),
+        dir.path().join("touches/day=2025-01-02/part-1.parquet"),
+    )
+    .expect("add file");
+    assert_eq!(run(0).await, 7);
+    assert_eq!(run(0).await, 7);
+    assert_eq!(plans(), before + 1, "one new plan for the new file");
+
+    // The session's time zone: the plan shows instants in it.
+    let utc: String = client.query_one(&first, &[]).await.expect("first").get(0);
+    assert_eq!(utc, "2025-01-01 00:00:00+00");
+    client.batch_execute("SET TimeZone = 'Asia/Tokyo'").await.expect("set");
+    let tokyo: String = client.query_one(&first, &[]).await.expect("first").get(0);
+    assert_eq!(tokyo, "2025-01-01 09:00:00+09");
+
+    // A temporary table of the same name hides the store's table from then on.
+    client.batch_execute("CREATE TEMPORARY TABLE touches AS SELECT 1000 AS amount").await.expect("temp");
+    assert_eq!(run(0).await, 1, "the temporary table");
+    client.batch_execute("DROP TABLE touches").await.expect("drop temp");
+    assert_eq!(run(0).await, 7, "the store's table again");
+
+    // A view replaced by another session: the plan reading it is remade.
+    let other = fixture::connect(&server).await;
+    other.batch_execute("CREATE VIEW big AS SELECT * FROM touches WHERE amount > 100").await.expect("view");
+    let big = client.prepare("SELECT count(*) FROM big").await.expect("prepare view");
+    assert_eq!(client.query_one(&big, &[]).await.expect("big").get::<_, i64>(0), 2);
+    let before = plans();
+    assert_eq!(client.query_one(&big, &[]).await.expect("big").get::<_, i64>(0), 2);
+    assert_eq!(plans(), before, "a view's plan is kept too");
+    other.batch_execute("CREATE OR REPLACE VIEW big AS SELECT * FROM touches WHERE amount > 10").await.expect("view");
+    assert_eq!(client.query_one(&big, &[]).await.expect("big").get::<_, i64>(0), 5);
+    server.stop().await;
+}
+
+/// libpq's PQexecPrepared (pgbench -M prepared) sends Bind, Describe, Execute for each run:
+/// the Describe does not plan again either.
+#[tokio::test]
+async fn pgbench_prepared_plans_each_statement_once() {
+    let dir = fixture::data_dir();
+    let engine = fixture::engine(dir.path(), 8192, 0);
+    let server = journeydb::server::start(engine.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
+    let script = dir.path().join("prepared.sql");
+    std::fs::write(&script, "\\set n random(1, 100)\nSELECT count(*) FROM touches WHERE amount > :n;\n")
+        .expect("script");
+    let before = engine.planner().plans_made();
+    let port = server.addr.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("pgbench")
+            .args(["-n", "-M", "prepared", "-t", "20", "-h", "127.0.0.1", "-p", &port, "-U", "journey", "-f"])
+            .arg(&script)
+            .arg("journeydb")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("pgbench must be installed (postgresql-client)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "pgbench failed:\n{text}");
+    assert!(text.contains("number of transactions actually processed: 20/20"), "{text}");
+    assert_eq!(engine.planner().plans_made() - before, 1, "20 executions, one plan:\n{text}");
+    server.stop().await;
+}
+
+/// Stopping the server (`serve`'s shutdown): no new connections; a connection running a
+/// statement gets its answer first; then every connection is told FATAL 57P01 and closed.
+#[tokio::test]
+async fn stopping_the_server_lets_running_statements_finish_then_closes_connections() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let conn_str = format!("host=127.0.0.1 port={} user=journey dbname=journeydb", server.addr.port());
+    let (idle, connection) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await.expect("connect");
+    let idle_ended = tokio::spawn(connection);
+    assert_eq!(idle.query_one("SELECT 1", &[]).await.expect("idle").get::<_, i64>(0), 1);
+    let busy = fixture::connect(&server).await;
+    let running = tokio::spawn(async move {
+        let sql = "SELECT count(*) FROM generate_series(1, 30000000) AS s(i) WHERE i % 7 = 0";
+        busy.query_one(sql, &[]).await.map(|r| r.get::<_, i64>(0))
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!running.is_finished(), "the statement must still run when the server is told to stop");
+    let asked = std::time::Instant::now();
+    server.stop().await;
+    assert!(asked.elapsed() < journeydb::server::SHUTDOWN_GRACE, "stopped within the grace: {:?}", asked.elapsed());
+    assert_eq!(running.await.expect("join").expect("the running statement is answered"), 30_000_000 / 7);
+    let closed = idle_ended.await.expect("join").expect_err("the idle connection is closed");
+    assert_eq!(closed.code(), Some(&SqlState::ADMIN_SHUTDOWN), "{closed}");
+    assert!(tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await.is_err(), "no new connections");
+}

@@ -32,12 +32,12 @@ pub enum Error {
     Store(String),
     /// An error whose SQLSTATE is known where it is raised (DDL, writes, COPY data).
     #[error("{1}")]
-    Sql(&'static str, String),
+    Sql(SqlState, String),
 }
 
 impl Error {
-    /// An error with its SQLSTATE (see [`sqlstate`]).
-    pub fn sql(code: &'static str, message: impl Into<String>) -> Error {
+    /// An error with its SQLSTATE.
+    pub fn sql(code: SqlState, message: impl Into<String>) -> Error {
         Error::Sql(code, message.into())
     }
 }
@@ -58,14 +58,14 @@ impl std::error::Error for Canceled {}
 /// A PostgreSQL error: SQLSTATE, message in PostgreSQL style, optional detail and hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgError {
-    pub code: &'static str,
+    pub code: SqlState,
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
 }
 
 impl PgError {
-    fn new(code: &'static str, message: impl Into<String>) -> PgError {
+    fn new(code: SqlState, message: impl Into<String>) -> PgError {
         PgError { code, message: message.into(), detail: None, hint: None }
     }
     fn with_hint(mut self, hint: Option<String>) -> PgError {
@@ -74,44 +74,9 @@ impl PgError {
     }
 }
 
-pub mod sqlstate {
-    pub const SYNTAX_ERROR: &str = "42601";
-    pub const UNDEFINED_TABLE: &str = "42P01";
-    pub const UNDEFINED_COLUMN: &str = "42703";
-    pub const AMBIGUOUS_COLUMN: &str = "42702";
-    pub const DUPLICATE_COLUMN: &str = "42701";
-    pub const UNDEFINED_FUNCTION: &str = "42883";
-    pub const DATATYPE_MISMATCH: &str = "42804";
-    pub const SYNTAX_OR_RULE: &str = "42000";
-    pub const INVALID_PARAMETER_VALUE: &str = "22023";
-    pub const DATA_EXCEPTION: &str = "22000";
-    pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
-    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
-    pub const INVALID_REGULAR_EXPRESSION: &str = "2201B";
-    pub const DIVISION_BY_ZERO: &str = "22012";
-    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
-    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
-    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
-    pub const QUERY_CANCELED: &str = "57014";
-    pub const OUT_OF_MEMORY: &str = "53200";
-    pub const IO_ERROR: &str = "58030";
-    pub const DATA_CORRUPTED: &str = "XX001";
-    pub const INTERNAL_ERROR: &str = "XX000";
-    pub const CONFIG_FILE_ERROR: &str = "F0000";
-    pub const DUPLICATE_TABLE: &str = "42P07";
-    pub const DUPLICATE_SCHEMA: &str = "42P06";
-    pub const INVALID_SCHEMA_NAME: &str = "3F000";
-    pub const INVALID_NAME: &str = "42602";
-    pub const WRONG_OBJECT_TYPE: &str = "42809";
-    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
-    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
-    pub const NOT_NULL_VIOLATION: &str = "23502";
-    pub const SERIALIZATION_FAILURE: &str = "40001";
-    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
-    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
-    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
-    pub const INVALID_OBJECT_DEFINITION: &str = "42P17";
-}
+pub mod sqlstate;
+
+pub use sqlstate::{Severity, SqlState};
 
 /// The one mapping from any journeydb error to a PostgreSQL error.
 pub fn to_pg_error(err: &Error) -> PgError {
@@ -152,22 +117,22 @@ pub fn without_server_paths(message: &str) -> String {
 }
 
 fn pg_error_of(err: &Error) -> PgError {
-    use sqlstate::*;
+    use SqlState::*;
     match err {
         Error::DataFusion(e) => datafusion_to_pg(e),
         Error::Arrow(e) => arrow_to_pg(e),
-        Error::Parquet(e) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {e}")),
-        Error::Io(e) => PgError::new(IO_ERROR, e.to_string()),
-        Error::Config(m) => PgError::new(CONFIG_FILE_ERROR, m.clone()),
-        Error::Unsupported(m) => PgError::new(FEATURE_NOT_SUPPORTED, m.clone()),
-        Error::InvalidParameter(m) => PgError::new(INVALID_PARAMETER_VALUE, m.clone()),
-        Error::Store(m) => PgError::new(DATA_CORRUPTED, m.clone()),
-        Error::Sql(code, m) => PgError::new(code, m.clone()),
+        Error::Parquet(e) => PgError::new(DataCorrupted, format!("could not read parquet data: {e}")),
+        Error::Io(e) => PgError::new(IoError, e.to_string()),
+        Error::Config(m) => PgError::new(ConfigFileError, m.clone()),
+        Error::Unsupported(m) => PgError::new(FeatureNotSupported, m.clone()),
+        Error::InvalidParameter(m) => PgError::new(InvalidParameterValue, m.clone()),
+        Error::Store(m) => PgError::new(DataCorrupted, m.clone()),
+        Error::Sql(code, m) => PgError::new(*code, m.clone()),
     }
 }
 
 pub(crate) fn datafusion_to_pg(err: &DataFusionError) -> PgError {
-    use sqlstate::*;
+    use SqlState::*;
     // Wrappers (context, diagnostics, shared, collections) keep the root error's meaning.
     let root = err.find_root();
     match root {
@@ -175,7 +140,7 @@ pub(crate) fn datafusion_to_pg(err: &DataFusionError) -> PgError {
             if matches!(**e, datafusion::sql::sqlparser::parser::ParserError::RecursionLimitExceeded) =>
         {
             PgError::new(
-                STATEMENT_TOO_COMPLEX,
+                StatementTooComplex,
                 "statement is too complex: its operator chains, parentheses or subqueries nest too deep",
             )
             .with_hint(Some(
@@ -183,32 +148,32 @@ pub(crate) fn datafusion_to_pg(err: &DataFusionError) -> PgError {
             ))
         }
         DataFusionError::SQL(e, _) => {
-            PgError::new(SYNTAX_ERROR, format!("syntax error: {}", sql_parser_message(&e.to_string())))
+            PgError::new(SyntaxError, format!("syntax error: {}", sql_parser_message(&e.to_string())))
         }
         DataFusionError::SchemaError(e, _) => schema_error_to_pg(e),
         DataFusionError::Plan(m) => plan_message_to_pg(m),
         DataFusionError::NotImplemented(m) => {
-            PgError::new(FEATURE_NOT_SUPPORTED, format!("not supported: {}", first_line(m)))
+            PgError::new(FeatureNotSupported, format!("not supported: {}", first_line(m)))
         }
-        DataFusionError::Configuration(m) => PgError::new(INVALID_PARAMETER_VALUE, first_line(m)),
+        DataFusionError::Configuration(m) => PgError::new(InvalidParameterValue, first_line(m)),
         DataFusionError::ResourcesExhausted(m) => {
-            PgError::new(OUT_OF_MEMORY, format!("out of memory: {}", first_line(m)))
+            PgError::new(OutOfMemory, format!("out of memory: {}", first_line(m)))
         }
         DataFusionError::ArrowError(e, _) => arrow_to_pg(e),
-        DataFusionError::ParquetError(e) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {e}")),
-        DataFusionError::IoError(e) => PgError::new(IO_ERROR, e.to_string()),
-        DataFusionError::ObjectStore(e) => PgError::new(IO_ERROR, e.to_string()),
+        DataFusionError::ParquetError(e) => PgError::new(DataCorrupted, format!("could not read parquet data: {e}")),
+        DataFusionError::IoError(e) => PgError::new(IoError, e.to_string()),
+        DataFusionError::ObjectStore(e) => PgError::new(IoError, e.to_string()),
         DataFusionError::External(e) => {
             if let Some(a) = e.downcast_ref::<ArgumentError>() {
-                PgError::new(INVALID_PARAMETER_VALUE, a.to_string())
+                PgError::new(InvalidParameterValue, a.to_string())
             } else if let Some(c) = e.downcast_ref::<Canceled>() {
-                PgError::new(QUERY_CANCELED, c.0.clone())
+                PgError::new(QueryCanceled, c.0.clone())
             } else if let Some(p) = e.downcast_ref::<ParquetError>() {
-                PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {p}"))
+                PgError::new(DataCorrupted, format!("could not read parquet data: {p}"))
             } else if let Some(a) = e.downcast_ref::<ArrowError>() {
                 arrow_to_pg(a)
             } else if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                PgError::new(IO_ERROR, io.to_string())
+                PgError::new(IoError, io.to_string())
             } else if let Some(j) = e.downcast_ref::<Error>() {
                 to_pg_error(j)
             } else if let Some(r) = e.downcast_ref::<regex::Error>() {
@@ -218,25 +183,25 @@ pub(crate) fn datafusion_to_pg(err: &DataFusionError) -> PgError {
                 // not ours to name; its message is stable.
                 invalid_regex(&e.to_string())
             } else {
-                PgError::new(INTERNAL_ERROR, e.to_string())
+                PgError::new(InternalError, e.to_string())
             }
         }
         DataFusionError::Execution(m) => execution_message_to_pg(m),
-        DataFusionError::ExecutionJoin(e) => PgError::new(INTERNAL_ERROR, format!("query task failed: {e}")),
+        DataFusionError::ExecutionJoin(e) => PgError::new(InternalError, format!("query task failed: {e}")),
         // `find_root` never stops at a wrapper; treat any that remains as its message says.
         DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => datafusion_to_pg(inner),
         DataFusionError::Shared(inner) => datafusion_to_pg(inner),
         DataFusionError::Collection(errs) => match errs.first() {
             Some(first) => datafusion_to_pg(first),
-            None => PgError::new(INTERNAL_ERROR, "empty error collection"),
+            None => PgError::new(InternalError, "empty error collection"),
         },
-        DataFusionError::Internal(m) => PgError::new(INTERNAL_ERROR, format!("internal error: {}", first_line(m))),
-        DataFusionError::Substrait(m) | DataFusionError::Ffi(m) => PgError::new(INTERNAL_ERROR, m.clone()),
+        DataFusionError::Internal(m) => PgError::new(InternalError, format!("internal error: {}", first_line(m))),
+        DataFusionError::Substrait(m) | DataFusionError::Ffi(m) => PgError::new(InternalError, m.clone()),
     }
 }
 
 fn schema_error_to_pg(e: &SchemaError) -> PgError {
-    use sqlstate::*;
+    use SqlState::*;
     match e {
         SchemaError::FieldNotFound { field, valid_fields } => {
             let hint = if valid_fields.is_empty() {
@@ -247,95 +212,93 @@ fn schema_error_to_pg(e: &SchemaError) -> PgError {
                 names.dedup();
                 Some(format!("Columns available: {}.", names.join(", ")))
             };
-            PgError::new(UNDEFINED_COLUMN, format!("column \"{}\" does not exist", field.name)).with_hint(hint)
+            PgError::new(UndefinedColumn, format!("column \"{}\" does not exist", field.name)).with_hint(hint)
         }
         SchemaError::AmbiguousReference { field } => {
-            PgError::new(AMBIGUOUS_COLUMN, format!("column reference \"{}\" is ambiguous", field.name))
+            PgError::new(AmbiguousColumn, format!("column reference \"{}\" is ambiguous", field.name))
         }
         SchemaError::DuplicateQualifiedField { .. } | SchemaError::DuplicateUnqualifiedField { .. } => {
-            PgError::new(DUPLICATE_COLUMN, lower_first(&e.to_string()))
+            PgError::new(DuplicateColumn, lower_first(&e.to_string()))
         }
     }
 }
 
 /// Plan errors carry no type; the messages DataFusion uses for the common cases are stable.
 fn plan_message_to_pg(m: &str) -> PgError {
-    use sqlstate::*;
+    use SqlState::*;
     let first = first_line(m);
     if let Some(name) = between(&first, "table '", "' not found") {
         let short = name.rsplit('.').next().unwrap_or(name);
-        return PgError::new(UNDEFINED_TABLE, format!("relation \"{short}\" does not exist"));
+        return PgError::new(UndefinedTable, format!("relation \"{short}\" does not exist"));
     }
     if let Some(name) = between(&first, "Invalid function '", "'") {
         let hint = m.lines().nth(1).map(|l| l.trim().to_string());
-        return PgError::new(UNDEFINED_FUNCTION, format!("function {name} does not exist")).with_hint(hint);
+        return PgError::new(UndefinedFunction, format!("function {name} does not exist")).with_hint(hint);
     }
     // A function rejecting its argument types: PostgreSQL says the function (with these
     // argument types) does not exist; the function's own message says why.
     if first.contains("coercion failed with") {
         let inner = first.split_once("External error: ").map(|(_, r)| r).unwrap_or(&first);
         let inner = inner.split(". No function matches").next().unwrap_or(inner);
-        return PgError::new(UNDEFINED_FUNCTION, inner.to_string());
+        return PgError::new(UndefinedFunction, inner.to_string());
     }
     if let Some(name) = between(&first, "column '", "' not found") {
-        return PgError::new(UNDEFINED_COLUMN, format!("column \"{name}\" does not exist"));
+        return PgError::new(UndefinedColumn, format!("column \"{name}\" does not exist"));
     }
     if first.contains("No function matches")
         || first.contains("does not support")
         || first.contains("Failed to coerce arguments")
         || first.contains("function signature")
     {
-        return PgError::new(UNDEFINED_FUNCTION, lower_first(&first));
+        return PgError::new(UndefinedFunction, lower_first(&first));
     }
     if first.contains("Cannot infer common") || first.contains("Cannot coerce") || first.contains("type mismatch") {
-        return PgError::new(DATATYPE_MISMATCH, lower_first(&first));
+        return PgError::new(DatatypeMismatch, lower_first(&first));
     }
-    PgError::new(SYNTAX_OR_RULE, lower_first(&first))
+    PgError::new(SyntaxErrorOrAccessRuleViolation, lower_first(&first))
 }
 
 fn execution_message_to_pg(m: &str) -> PgError {
-    use sqlstate::*;
+    use SqlState::*;
     let first = first_line(m);
     if first.contains("Divide by zero") || first.contains("division by zero") {
-        return PgError::new(DIVISION_BY_ZERO, "division by zero");
+        return PgError::new(DivisionByZero, "division by zero");
     }
     if first.contains("Cannot cast") || first.contains("Cannot parse") || first.contains("invalid input syntax") {
-        return PgError::new(INVALID_TEXT_REPRESENTATION, lower_first(&first));
+        return PgError::new(InvalidTextRepresentation, lower_first(&first));
     }
     if first.contains("overflow") {
-        return PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, lower_first(&first));
+        return PgError::new(NumericValueOutOfRange, lower_first(&first));
     }
-    PgError::new(DATA_EXCEPTION, lower_first(&first))
+    PgError::new(DataException, lower_first(&first))
 }
 
 fn arrow_to_pg(e: &ArrowError) -> PgError {
-    use sqlstate::*;
+    use SqlState::*;
     match e {
-        ArrowError::DivideByZero => PgError::new(DIVISION_BY_ZERO, "division by zero"),
+        ArrowError::DivideByZero => PgError::new(DivisionByZero, "division by zero"),
         ArrowError::CastError(m) if integer_out_of_range(m).is_some() => {
-            PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, integer_out_of_range(m).unwrap_or_default())
+            PgError::new(NumericValueOutOfRange, integer_out_of_range(m).unwrap_or_default())
         }
-        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
-            PgError::new(INVALID_TEXT_REPRESENTATION, lower_first(m))
-        }
-        ArrowError::ArithmeticOverflow(m) => PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, lower_first(m)),
-        ArrowError::MemoryError(m) => PgError::new(OUT_OF_MEMORY, lower_first(m)),
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => PgError::new(InvalidTextRepresentation, lower_first(m)),
+        ArrowError::ArithmeticOverflow(m) => PgError::new(NumericValueOutOfRange, lower_first(m)),
+        ArrowError::MemoryError(m) => PgError::new(OutOfMemory, lower_first(m)),
         ArrowError::ExternalError(inner) => {
             if let Some(df) = inner.downcast_ref::<DataFusionError>() {
                 datafusion_to_pg(df)
             } else if let Some(p) = inner.downcast_ref::<ParquetError>() {
-                PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {p}"))
+                PgError::new(DataCorrupted, format!("could not read parquet data: {p}"))
             } else {
-                PgError::new(DATA_EXCEPTION, inner.to_string())
+                PgError::new(DataException, inner.to_string())
             }
         }
         ArrowError::ComputeError(m) if m.contains("Regular expression did not compile") => invalid_regex(m),
         ArrowError::ComputeError(m) if integer_out_of_range(m).is_some() => {
-            PgError::new(NUMERIC_VALUE_OUT_OF_RANGE, integer_out_of_range(m).unwrap_or_default())
+            PgError::new(NumericValueOutOfRange, integer_out_of_range(m).unwrap_or_default())
         }
-        ArrowError::IoError(m, _) => PgError::new(IO_ERROR, m.clone()),
-        ArrowError::ParquetError(m) => PgError::new(DATA_CORRUPTED, format!("could not read parquet data: {m}")),
-        other => PgError::new(DATA_EXCEPTION, lower_first(&other.to_string())),
+        ArrowError::IoError(m, _) => PgError::new(IoError, m.clone()),
+        ArrowError::ParquetError(m) => PgError::new(DataCorrupted, format!("could not read parquet data: {m}")),
+        other => PgError::new(DataException, lower_first(&other.to_string())),
     }
 }
 
@@ -343,7 +306,7 @@ fn arrow_to_pg(e: &ArrowError) -> PgError {
 /// its last line (`error: unclosed group`).
 fn invalid_regex(m: &str) -> PgError {
     let reason = m.lines().rev().find_map(|l| l.trim().strip_prefix("error: ")).unwrap_or("it does not compile");
-    PgError::new(sqlstate::INVALID_REGULAR_EXPRESSION, format!("invalid regular expression: {reason}"))
+    PgError::new(SqlState::InvalidRegularExpression, format!("invalid regular expression: {reason}"))
 }
 
 /// sqlparser messages look like `Expected: an expression, found: FROM at Line: 1, Column: 8`.
@@ -443,7 +406,7 @@ mod tests {
         ];
         for (sql, code, msg) in cases {
             let e = code_of(sql);
-            assert_eq!(e.code, code, "{sql}: {e:?}");
+            assert_eq!(e.code.code(), code, "{sql}: {e:?}");
             assert!(e.message.starts_with(msg), "{sql}: {e:?}");
         }
     }
@@ -452,22 +415,22 @@ mod tests {
     #[test]
     fn typed_errors_map_to_their_codes() {
         let e = Error::DataFusion(DataFusionError::NotImplemented("LATERAL".into()));
-        assert_eq!(to_pg_error(&e).code, "0A000");
+        assert_eq!(to_pg_error(&e).code, SqlState::FeatureNotSupported);
         let e = Error::DataFusion(DataFusionError::ResourcesExhausted("pool".into()));
-        assert_eq!(to_pg_error(&e).code, "53200");
+        assert_eq!(to_pg_error(&e).code, SqlState::OutOfMemory);
         let e = Error::DataFusion(DataFusionError::Internal("bug".into()));
-        assert_eq!(to_pg_error(&e).code, "XX000");
+        assert_eq!(to_pg_error(&e).code, SqlState::InternalError);
         let arg = ArgumentError::new("window_funnel", "window", "must be positive");
         let e = Error::DataFusion(DataFusionError::External(Box::new(arg)).context("planning"));
         let pg = to_pg_error(&e);
-        assert_eq!(pg.code, "22023");
+        assert_eq!(pg.code, SqlState::InvalidParameterValue);
         assert!(pg.message.contains("window_funnel") && pg.message.contains("\"window\""), "{pg:?}");
         let e = Error::DataFusion(DataFusionError::ParquetError(Box::new(ParquetError::General("bad footer".into()))));
-        assert_eq!(to_pg_error(&e).code, "XX001");
+        assert_eq!(to_pg_error(&e).code, SqlState::DataCorrupted);
         let e = Error::Unsupported("COPY".into());
-        assert_eq!(to_pg_error(&e).code, "0A000");
+        assert_eq!(to_pg_error(&e).code, SqlState::FeatureNotSupported);
         let e = Error::InvalidParameter("bad".into());
-        assert_eq!(to_pg_error(&e).code, "22023");
+        assert_eq!(to_pg_error(&e).code, SqlState::InvalidParameterValue);
         let field = Box::new(Column::from_name("x"));
         let e = Error::DataFusion(DataFusionError::SchemaError(
             Box::new(SchemaError::FieldNotFound {
@@ -477,7 +440,7 @@ mod tests {
             Box::new(None),
         ));
         let pg = to_pg_error(&e);
-        assert_eq!((pg.code, pg.hint.as_deref()), ("42703", Some("Columns available: a, b.")));
+        assert_eq!((pg.code, pg.hint.as_deref()), (SqlState::UndefinedColumn, Some("Columns available: a, b.")));
     }
 
     #[test]
