@@ -190,7 +190,7 @@ pub(crate) fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-pub(crate) const TABLES: [&str; 35] = [
+pub(crate) const TABLES: [&str; 36] = [
     "pg_am",
     "pg_attrdef",
     "pg_auth_members",
@@ -227,6 +227,7 @@ pub(crate) const TABLES: [&str; 35] = [
     "pg_stat_user_tables",
     "pg_authid",
     "pg_range",
+    "pg_language",
 ];
 
 /// Column types used by the catalog.
@@ -625,6 +626,11 @@ impl PgCatalog {
                         }
                     }
                 }
+                // Each journey function's summary, from its reference (psql's `\df+`).
+                let proc = catalog_table_oid("pg_proc");
+                for f in journeydb_udfs::catalog() {
+                    rows.push(vec![oid(function_oid(f.name, f.kind.prokind())), oid(proc), i32v(0), text(f.summary)]);
+                }
                 mem_table(&[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)], rows)
             }
             "pg_tables" => mem_table(
@@ -715,6 +721,14 @@ impl PgCatalog {
                 )
             }
             // asyncpg's type introspection joins it; journeydb has no range types.
+            // The languages functions are written in: journeydb's are all built in (`internal`).
+            "pg_language" => mem_table(
+                &[("oid", Oid), ("lanname", Text), ("lanowner", Oid), ("lanispl", Bool), ("lanpltrusted", Bool)],
+                [(12, "internal"), (13, "c"), (14, "sql")]
+                    .into_iter()
+                    .map(|(o, name)| vec![oid(o), text(name), oid(OWNER_OID), boolean(false), boolean(o == 14)])
+                    .collect(),
+            ),
             "pg_range" => mem_table(
                 &[
                     ("rngtypid", Oid),
@@ -787,23 +801,34 @@ impl PgCatalog {
                     ("prosrc", Text),
                     ("prorettype", Oid),
                     ("prolang", Oid),
+                    ("provolatile", Text),
+                    ("proparallel", Text),
+                    ("prosecdef", Bool),
+                    ("proleakproof", Bool),
+                    ("proacl", TextArr),
                 ],
                 journeydb_udfs::catalog()
                     .iter()
                     .map(|e| {
-                        let nargs = e.arguments.split(", ").filter(|a| !a.is_empty()).count() as i16;
+                        let nargs = e.argument_count() as i16;
                         vec![
-                            oid(function_oid(e.name, e.kind)),
+                            oid(function_oid(e.name, e.kind.prokind())),
                             text(e.name),
                             oid(PUBLIC_OID),
                             oid(OWNER_OID),
-                            text(e.kind),
+                            text(e.kind.prokind()),
                             boolean(e.result.starts_with("TABLE")),
                             i16v(nargs),
                             text(e.name),
                             oid(return_type_oid(e.result)),
                             // "internal": the functions are built in.
                             oid(12),
+                            // Immutable, but for the reports, which read tables.
+                            text(if e.kind == journeydb_udfs::docs::Kind::Report { "s" } else { "i" }),
+                            text("s"),
+                            boolean(false),
+                            boolean(false),
+                            null(TextArr),
                         ]
                     })
                     .collect(),

@@ -14,6 +14,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility, create_udf,
 };
 use datafusion::prelude::SessionContext;
+use journeydb_udfs::docs::FunctionDoc;
 use std::sync::Arc;
 
 pub(crate) type Kernel = Arc<dyn Fn(&[ArrayRef], usize) -> Result<ArrayRef> + Send + Sync>;
@@ -482,7 +483,7 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
         text.clone(),
         Arc::new(|a, _| Ok(a[0].clone())),
     ));
-    // COMMENT ON: relations' and columns' comments.
+    // COMMENT ON: relations' and columns' comments; a journey function's summary (`\df+`).
     let comments_store = store.clone();
     ctx.register_udf(udf(
         "obj_description",
@@ -490,11 +491,18 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
         text.clone(),
         Arc::new(move |a, _| {
             let relations = store_relations(&comments_store);
-            let find = |o: i64| {
+            let functions = journeydb_udfs::catalog();
+            let catalogs = a[1].as_string::<i32>();
+            let find = |(i, o): (usize, i64)| {
+                if catalogs.is_valid(i) && catalogs.value(i) == "pg_proc" {
+                    let f = functions.iter().find(|f| i64::from(function_oid(f.name, f.kind.prokind())) == o)?;
+                    return Some(f.summary.to_string());
+                }
                 let (s, n, _) = relations.iter().find(|(s, n, _)| i64::from(relation_oid(s, n)) == o)?;
                 comments_store.comments(s, n).relation
             };
-            Ok(Arc::new(oids(&a[0]).map(|o| o.and_then(find)).collect::<StringArray>()) as ArrayRef)
+            let found = oids(&a[0]).enumerate().map(|(i, o)| o.and_then(|o| find((i, o))));
+            Ok(Arc::new(found.collect::<StringArray>()) as ArrayRef)
         }),
     ));
     let comments_store = store.clone();
@@ -549,13 +557,17 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             }),
         ));
     }
+    // psql's \\df+: a function's SQL-standard body; the journey functions are built in.
+    ctx.register_udf(udf(
+        "pg_get_function_sqlbody",
+        vec![int8.clone()],
+        text.clone(),
+        Arc::new(|a, _| Ok(Arc::new(StringArray::new_null(a[0].len())) as ArrayRef)),
+    ));
     // psql's \\df: the journey functions' signatures, from their catalog entries.
     for (name, pick) in [
-        (
-            "pg_get_function_result",
-            (|e: &journeydb_udfs::CatalogEntry| e.result) as fn(&journeydb_udfs::CatalogEntry) -> &'static str,
-        ),
-        ("pg_get_function_arguments", |e: &journeydb_udfs::CatalogEntry| e.arguments),
+        ("pg_get_function_result", (|e: &FunctionDoc| e.result.to_string()) as fn(&FunctionDoc) -> String),
+        ("pg_get_function_arguments", |e: &FunctionDoc| e.arguments()),
     ] {
         ctx.register_udf(udf(
             name,
@@ -563,7 +575,8 @@ pub fn register(ctx: &SessionContext, store: Arc<Store>, info: &SessionInfo, set
             text.clone(),
             Arc::new(move |a, _| {
                 let entries = journeydb_udfs::catalog();
-                let find = |o: i64| entries.iter().find(|e| i64::from(function_oid(e.name, e.kind)) == o).map(pick);
+                let find =
+                    |o: i64| entries.iter().find(|e| i64::from(function_oid(e.name, e.kind.prokind())) == o).map(pick);
                 Ok(Arc::new(oids(&a[0]).map(|o| o.and_then(find)).collect::<StringArray>()) as ArrayRef)
             }),
         ));

@@ -369,7 +369,7 @@ impl SchemaProvider for InformationSchema {
                         .into_iter()
                         .map(|e| {
                             let table = e.result.starts_with("TABLE");
-                            let oid = super::catalog::function_oid(e.name, e.kind);
+                            let oid = super::catalog::function_oid(e.name, e.kind.prokind());
                             let specific = format!("{}_{oid}", e.name);
                             let catalog = catalog_name.clone();
                             vec![

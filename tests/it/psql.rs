@@ -71,6 +71,10 @@ async fn psql_session() {
             "\\d journey.touchpoints",
             "-c",
             "\\d+ journey.conversions",
+            "-c",
+            "\\x",
+            "-c",
+            "\\df+ funnel",
         ];
         psql(port, &args)
     })
@@ -85,6 +89,10 @@ async fn psql_session() {
         out.contains(" revenue      | numeric(12,2)            |           |          |         | main     |"),
         "{out}"
     );
+    // `\df+`: each function's summary, from the reference kept in its code (udfs/src/docs.rs).
+    let summary = journeydb_udfs::table::funnel::DOC.summary;
+    assert!(out.contains(&format!("Description         | {summary}")), "{out}");
+    assert!(out.contains("Language            | internal"), "{out}");
     // The journey model: its views listed and described, its schema in `\dn`.
     assert!(out.contains(" journey | events      | view | journey"), "{out}");
     assert!(out.contains(" journey | identities  | view | journey"), "{out}");

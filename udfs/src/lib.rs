@@ -9,6 +9,7 @@
 //! - `common/`: shared kernels.
 //! - [`complexity`]: bounds on how deep a statement nests (54001 beyond them).
 //! - [`dialect`]: the SQL dialect journeydb parses (PostgreSQL's, parsed in linear time).
+//! - [`docs`]: every function's reference, kept beside its code (`\\df+`, `docs/functions.md`).
 //! - [`error`]: the typed argument error every function raises for a bad argument.
 //!
 //! The function families land one issue at a time; [`register_all`] is the one entry point the
@@ -19,6 +20,7 @@ pub mod aggregate;
 pub mod common;
 pub mod complexity;
 pub mod dialect;
+pub mod docs;
 pub mod error;
 pub mod scalar;
 pub mod table;
@@ -31,63 +33,17 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use std::sync::Arc;
 
-/// How a journey function appears in `pg_catalog.pg_proc` (and so in psql's `\\df`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CatalogEntry {
-    pub name: &'static str,
-    /// `f` function, `a` aggregate, `w` window, as `pg_proc.prokind`.
-    pub kind: &'static str,
-    /// `pg_get_function_result`.
-    pub result: &'static str,
-    /// `pg_get_function_arguments`.
-    pub arguments: &'static str,
-}
-
-/// The catalog entries of every journey function, in name order (then kind).
-pub fn catalog() -> Vec<CatalogEntry> {
+/// The reference of every journey function ([`docs`]), in name order (then kind): what
+/// `pg_proc` lists (psql's `\\df`), the reports' options and `docs/functions.md`.
+pub fn catalog() -> Vec<docs::FunctionDoc> {
     vec![
-        CatalogEntry {
-            name: table::attribute::NAME,
-            kind: "f",
-            result: "TABLE(model text, channel text, conversions numeric, revenue numeric, share double precision, removal_effect double precision)",
-            arguments: "VARIADIC models text[], source text DEFAULT 'journey.events', person text DEFAULT 'person_id', time text DEFAULT 'event_time', event text DEFAULT 'event_name', by text DEFAULT 'channel', touch text DEFAULT 'is_touch', conversion text[] DEFAULT NULL, value text DEFAULT 'revenue', lookback interval DEFAULT '90 days'::interval, lookback_steps integer DEFAULT 0, since_previous_conversion boolean DEFAULT true, transforms text[] DEFAULT NULL, half_life interval DEFAULT '7 days'::interval, weights double precision[] DEFAULT NULL, \"order\" integer DEFAULT 1, direct text DEFAULT 'channel = ''Direct''', milestone text DEFAULT 'milestone'",
-        },
-        CatalogEntry {
-            name: window::attribute::NAME,
-            kind: "w",
-            result: "double precision",
-            arguments: "model text, VARIADIC arguments \"any\"",
-        },
-        CatalogEntry {
-            name: scalar::channel_group::NAME,
-            kind: "f",
-            result: "text",
-            arguments: "source text, medium text, campaign text DEFAULT NULL, referrer text DEFAULT NULL",
-        },
-        CatalogEntry {
-            name: table::funnel::NAME,
-            kind: "f",
-            result: "TABLE(step integer, step_name text, users bigint, conversion_from_previous double precision, conversion_from_start double precision, drop_off bigint, drop_off_rate double precision, avg_seconds double precision, median_seconds double precision, p90_seconds double precision)",
-            arguments: "VARIADIC steps text[], source text DEFAULT 'journey.events', person text DEFAULT 'person_id', time text DEFAULT 'event_time', event text DEFAULT 'event_name', \"window\" interval DEFAULT '14 days'::interval, \"order\" text DEFAULT 'ordered', optional integer[] DEFAULT NULL, exclude text[] DEFAULT NULL, by text DEFAULT NULL, attribution text DEFAULT 'first_touch', top integer DEFAULT 25, count text DEFAULT 'users', session text DEFAULT 'session'",
-        },
-        CatalogEntry {
-            name: table::journey_paths::NAME,
-            kind: "f",
-            result: "TABLE(depth integer, source text, target text, users bigint, paths bigint, avg_seconds double precision, source_node text, target_node text)",
-            arguments: "source text DEFAULT 'journey.events', person text DEFAULT 'person_id', time text DEFAULT 'event_time', node text DEFAULT 'event_name', start text DEFAULT NULL, \"end\" text DEFAULT NULL, max_steps integer DEFAULT 5, top integer DEFAULT 10, collapse_repeats boolean DEFAULT true, session_gap interval DEFAULT NULL, exclude text[] DEFAULT NULL, clean text[] DEFAULT NULL, output text DEFAULT 'edges'",
-        },
-        CatalogEntry {
-            name: window::sessionize::NAME,
-            kind: "w",
-            result: "bigint",
-            arguments: "ts timestamp with time zone, gap interval DEFAULT '00:30:00'::interval, split_key anyelement DEFAULT NULL",
-        },
-        CatalogEntry {
-            name: aggregate::window_funnel::NAME,
-            kind: "a",
-            result: "integer",
-            arguments: "\"window\" interval, ts timestamp with time zone, VARIADIC conditions_and_modes \"any\"",
-        },
+        table::attribute::DOC,
+        window::attribute::DOC,
+        scalar::channel_group::DOC,
+        table::funnel::DOC,
+        table::journey_paths::DOC,
+        window::sessionize::DOC,
+        aggregate::window_funnel::DOC,
     ]
 }
 
@@ -176,7 +132,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), before, "duplicate journey function names");
         // Every registered function has its catalog entry, and no entry is stale.
-        let listed: Vec<(String, &str)> = catalog().iter().map(|e| (e.name.to_string(), e.kind)).collect();
+        let listed: Vec<(String, &str)> = catalog().iter().map(|e| (e.name.to_string(), e.kind.prokind())).collect();
         assert_eq!(listed, names, "catalog() must list exactly the registered functions, in name order");
     }
 }

@@ -49,6 +49,7 @@
 
 use crate::common::duration::within;
 use crate::common::funnel_chain::set_bits;
+use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, PrimitiveArray};
 use datafusion::arrow::buffer::OffsetBuffer;
@@ -62,6 +63,19 @@ use datafusion::physical_expr::expressions::Literal;
 use std::sync::Arc;
 
 pub const NAME: &str = "window_funnel";
+
+/// This function's reference ([`crate::docs`]).
+pub const DOC: FunctionDoc = FunctionDoc {
+    name: NAME,
+    kind: Kind::Aggregate,
+    usage: "window_funnel(window, ts, cond1, ..., condN [, 'mode', ...])",
+    result: "integer",
+    positional: r##""window" interval, ts timestamp with time zone, VARIADIC conditions_and_modes "any""##,
+    options: &[],
+    summary: "The furthest funnel step a group reached within the window (ClickHouse's windowFunnel).",
+    description: "the furthest funnel step (0 to N, N up to 32) a group reached: distinct events meeting cond1..condk with non-decreasing times, the last within `window` (inclusive) of the first; one event never fills two steps; ClickHouse's modes `strict_increase`, `strict_order`, `allow_reentry`, `strict_deduplication`, `strict_once` with ties ordered by (ts, conditions), never by arrival; NULL ts skips the row, a NULL condition is false",
+    contract: "`udfs/src/aggregate/window_funnel.rs`",
+};
 /// The most conditions (steps) a funnel may have: one bit each in a `u32`.
 pub const MAX_STEPS: usize = 32;
 

@@ -48,6 +48,7 @@
 //! Cross-network cannot see Google Ads network types, only the campaign name; both spellings
 //! `affiliate`/`affiliates` count. Unlike one Snowplow variant, `interstitial` is spelled right.
 
+use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::compute::cast;
@@ -59,6 +60,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 pub const NAME: &str = "channel_group";
+
+/// This function's reference ([`crate::docs`]).
+pub const DOC: FunctionDoc = FunctionDoc {
+    name: NAME,
+    kind: Kind::Scalar,
+    usage: "channel_group(source, medium [, campaign [, referrer]])",
+    result: "text",
+    positional: "source text, medium text, campaign text DEFAULT NULL, referrer text DEFAULT NULL",
+    options: &[],
+    summary: "The GA4 default channel group of a source, medium, campaign and referrer.",
+    description: "the GA4 default channel group (Direct, Paid Search, Organic Social, Email, ... Unassigned), its 18 rules in GA4's order, case-insensitive; source categories are data in `sql/channel_groups/source_categories.csv`; with no campaign data the referrer decides, then Direct; never NULL (so it is a touch's channel, not a test of whether an event is a touch: see the journey model's touch rule)",
+    contract: "`udfs/src/scalar/channel_group.rs`",
+};
 
 /// The source categories shipped in `sql/channel_groups/source_categories.csv`.
 const SOURCE_CATEGORIES_CSV: &str = include_str!("../../../sql/channel_groups/source_categories.csv");

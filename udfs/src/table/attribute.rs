@@ -49,24 +49,7 @@
 //! - Deterministic: the answer depends only on the rows (a total order on everything read; exact
 //!   integer sums; the solvers see the paths in sorted order).
 //!
-//! | option | default | meaning |
-//! |---|---|---|
-//! | `source` | `'journey.events'` | a table or view name, or a query |
-//! | `person`, `time` | `person_id`, `event_time` | columns or expressions |
-//! | `event` | `event_name` | the event column, for `conversion` event names |
-//! | `by` | `channel` | the dimension credited: a column or expression (`stage` means `stage_reached`, the person's stage at the touch) |
-//! | `touch` | `is_touch` | which rows are touches |
-//! | `conversion` | `is_conversion` | event names or predicates (text or array) |
-//! | `value` | `revenue` | the conversion's value |
-//! | `lookback` | `'90 days'` | interval or seconds |
-//! | `lookback_steps` | 0 | keep the journey's last n touches (0: all) |
-//! | `since_previous_conversion` | true | a journey starts after the previous conversion |
-//! | `transforms` | none | e.g. `ARRAY['exposure', 'remove_if_last_and_not_all(Direct)']` |
-//! | `half_life` | `'7 days'` | `time_decay`'s half-life |
-//! | `weights` | none | `custom`'s first, middle and last weights |
-//! | `order` | 1 | `markov`'s order, 1 to 4 |
-//! | `direct` | `channel = 'Direct'` | which touches are Direct, for `last_non_direct` |
-//! | `milestone` | `milestone` | `'lead'`, `'opportunity'` or `'closed_won'` per row, for `w_shaped` and `full_path` |
+//! Its options, their types and defaults are listed in [`DOC`] (`docs/functions.md`, `\df+`).
 
 use crate::common::attribution::{
     CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Model, OPPORTUNITY, Touch, normalise, shares,
@@ -79,6 +62,7 @@ use crate::common::report::{
     Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
 };
 use crate::common::shapley::{ChannelSet, EXACT_CHANNELS, shapley_values};
+use crate::docs::{self, FunctionDoc, Parameter};
 use crate::error::ArgumentError;
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{
@@ -100,6 +84,103 @@ use std::fmt;
 use std::sync::Arc;
 
 pub const NAME: &str = "attribute";
+
+/// This function's reference ([`crate::docs`]).
+pub const DOC: FunctionDoc = FunctionDoc {
+    name: NAME,
+    kind: docs::Kind::Report,
+    usage: "attribute(model [, model ...] [, name => value, ...])",
+    result: "TABLE(model text, channel text, conversions numeric, revenue numeric, share double precision, removal_effect double precision)",
+    positional: "VARIADIC models text[]",
+    options: &[
+        Parameter {
+            name: "model",
+            sql_type: "text",
+            default: None,
+            meaning: "the models, instead of positional arguments (`model => 'all'`)",
+        },
+        Parameter {
+            name: "source",
+            sql_type: "text",
+            default: Some("'journey.events'"),
+            meaning: "a table or view name, or a query",
+        },
+        Parameter { name: "person", sql_type: "text", default: Some("'person_id'"), meaning: "columns or expressions" },
+        Parameter { name: "time", sql_type: "text", default: Some("'event_time'"), meaning: "columns or expressions" },
+        Parameter {
+            name: "event",
+            sql_type: "text",
+            default: Some("'event_name'"),
+            meaning: "the event column, for `conversion` event names",
+        },
+        Parameter {
+            name: "by",
+            sql_type: "text",
+            default: Some("'channel'"),
+            meaning: "the dimension credited: a column or expression (`stage` means `stage_reached`, the person's stage at the touch)",
+        },
+        Parameter { name: "touch", sql_type: "text", default: Some("'is_touch'"), meaning: "which rows are touches" },
+        Parameter {
+            name: "conversion",
+            sql_type: "text[]",
+            default: None,
+            meaning: "event names or predicates (text or array)",
+        },
+        Parameter { name: "value", sql_type: "text", default: Some("'revenue'"), meaning: "the conversion's value" },
+        Parameter {
+            name: "lookback",
+            sql_type: "interval",
+            default: Some("'90 days'::interval"),
+            meaning: "interval or seconds",
+        },
+        Parameter {
+            name: "lookback_steps",
+            sql_type: "integer",
+            default: Some("0"),
+            meaning: "keep the journey's last n touches (0: all)",
+        },
+        Parameter {
+            name: "since_previous_conversion",
+            sql_type: "boolean",
+            default: Some("true"),
+            meaning: "a journey starts after the previous conversion",
+        },
+        Parameter {
+            name: "transforms",
+            sql_type: "text[]",
+            default: None,
+            meaning: "e.g. `ARRAY['exposure', 'remove_if_last_and_not_all(Direct)']`",
+        },
+        Parameter {
+            name: "half_life",
+            sql_type: "interval",
+            default: Some("'7 days'::interval"),
+            meaning: "`time_decay`'s half-life",
+        },
+        Parameter {
+            name: "weights",
+            sql_type: "double precision[]",
+            default: None,
+            meaning: "`custom`'s first, middle and last weights",
+        },
+        Parameter { name: "order", sql_type: "integer", default: Some("1"), meaning: "`markov`'s order, 1 to 4" },
+        Parameter {
+            name: "direct",
+            sql_type: "text",
+            default: Some("'channel = ''Direct'''"),
+            meaning: "which touches are Direct, for `last_non_direct`",
+        },
+        Parameter {
+            name: "milestone",
+            sql_type: "text",
+            default: Some("'milestone'"),
+            meaning: "`'lead'`, `'opportunity'` or `'closed_won'` per row, for `w_shaped` and `full_path`",
+        },
+    ],
+    summary: "Attribution report: credited conversions and revenue per model and dimension value, under rule-based, Markov and Shapley models.",
+    description: "credited `conversions` (numeric, 6 decimals) and `revenue` (numeric, cents) per `model` and dimension value (`by`, default `channel`; any column or expression: `campaign`, `page_url`, `stage`, ...), with `share` and Markov's `removal_effect`; every rule model of the window form of `attribute` plus `markov` (removal effects of the absorbing chain solved exactly, order `k` 1 to 4, non-converting journeys included), `shapley` (Zhao's simplified Shapley: each conversion split over its distinct values), `shapley_probability` (Shapley values of the conversion-rate game over converting and non-converting journeys, exact up to 20 values, seeded sampling beyond) and `'all'`; one journey per conversion (touches since the previous conversion, `lookback` default 90 days, `lookback_steps`), `transforms` (`exposure`, `unique`, `first`, `frequency`, `remove_if_not_all(X)`, `remove_if_last_and_not_all(X)`), touchless conversions to `(direct)`; each model's credits add up exactly to the conversions and revenue (contract in `udfs/src/table/attribute.rs`)",
+    contract: "`udfs/src/table/attribute.rs`",
+};
 pub const DIRECT: &str = "(direct)";
 pub const NONE: &str = "(none)";
 const DEFAULT_LOOKBACK_MICROS: i64 = 90 * 86_400_000_000;
@@ -111,26 +192,6 @@ const CENT_UNITS: i128 = 10_000_000_000;
 const CONVERSION_SCALE: i8 = 6;
 const REVENUE_SCALE: i8 = 2;
 const OUTPUT_CONVERSION: i128 = 1_000_000;
-const OPTIONS: [&str; 18] = [
-    "model",
-    "source",
-    "person",
-    "time",
-    "event",
-    "by",
-    "touch",
-    "conversion",
-    "value",
-    "lookback",
-    "lookback_steps",
-    "since_previous_conversion",
-    "transforms",
-    "half_life",
-    "weights",
-    "order",
-    "direct",
-    "milestone",
-];
 /// The models of `'all'`, in output order.
 const ALL: [&str; 13] = [
     "first_touch",
@@ -331,7 +392,7 @@ impl AttributeQuery {
         }
         let needs_direct = uses(&|k| k == Kind::Rule(Model::LastNonDirect));
         let needs_milestones = uses(&|k| matches!(k, Kind::Rule(Model::WShaped | Model::FullPath)));
-        o.finish(&OPTIONS)?;
+        o.finish(&DOC.option_names())?;
         for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("by", &by), ("value", &value)] {
             if v.trim().is_empty() {
                 return Err(bad(arg, "must not be empty"));

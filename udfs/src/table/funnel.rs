@@ -50,19 +50,7 @@
 //!
 //! Options (all named, all constant):
 //!
-//! | option | default | meaning |
-//! |---|---|---|
-//! | `source` | `'journey.events'` | a table or view name, or a query (`'SELECT ...'`) |
-//! | `person`, `time`, `event` | `person_id`, `event_time`, `event_name` | columns or SQL expressions over the source |
-//! | `window` | `'14 days'` | an interval (or seconds): the longest time from step 1 to the last step |
-//! | `order` | `'ordered'` | `'ordered'`, `'strict'` or `'any'` |
-//! | `optional` | none | step numbers that may be skipped |
-//! | `exclude` | none | exclusion steps between the first and the last step |
-//! | `by` | none | a breakdown expression |
-//! | `attribution` | `'first_touch'` | `'first_touch'`, `'last_touch'` or `'step_N'` |
-//! | `top` | 25 | breakdown values kept, 1 to [`MAX_TOP`] |
-//! | `count` | `'users'` | `'users'` or `'sessions'` |
-//! | `session` | `session` | the session column or expression for `count => 'sessions'` |
+//! Its options, their types and defaults are listed in [`DOC`] (`docs/functions.md`, `\df+`).
 
 use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key, set_bits};
 use crate::common::keep_rows::KeepRows;
@@ -70,6 +58,7 @@ use crate::common::options::Options;
 use crate::common::report::{
     Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
 };
+use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
@@ -89,6 +78,88 @@ use std::fmt;
 use std::sync::Arc;
 
 pub const NAME: &str = "funnel";
+
+/// This function's reference ([`crate::docs`]).
+pub const DOC: FunctionDoc = FunctionDoc {
+    name: NAME,
+    kind: Kind::Report,
+    usage: "funnel(step, step, ... [, name => value, ...])",
+    result: "TABLE(step integer, step_name text, users bigint, conversion_from_previous double precision, conversion_from_start double precision, drop_off bigint, drop_off_rate double precision, avg_seconds double precision, median_seconds double precision, p90_seconds double precision)",
+    positional: "VARIADIC steps text[]",
+    options: &[
+        Parameter {
+            name: "source",
+            sql_type: "text",
+            default: Some("'journey.events'"),
+            meaning: "a table or view name, or a query (`'SELECT ...'`)",
+        },
+        Parameter {
+            name: "person",
+            sql_type: "text",
+            default: Some("'person_id'"),
+            meaning: "columns or SQL expressions over the source",
+        },
+        Parameter {
+            name: "time",
+            sql_type: "text",
+            default: Some("'event_time'"),
+            meaning: "columns or SQL expressions over the source",
+        },
+        Parameter {
+            name: "event",
+            sql_type: "text",
+            default: Some("'event_name'"),
+            meaning: "columns or SQL expressions over the source",
+        },
+        Parameter {
+            name: "window",
+            sql_type: "interval",
+            default: Some("'14 days'::interval"),
+            meaning: "an interval (or seconds): the longest time from step 1 to the last step",
+        },
+        Parameter {
+            name: "order",
+            sql_type: "text",
+            default: Some("'ordered'"),
+            meaning: "`'ordered'`, `'strict'` or `'any'`",
+        },
+        Parameter {
+            name: "optional",
+            sql_type: "integer[]",
+            default: None,
+            meaning: "step numbers that may be skipped",
+        },
+        Parameter {
+            name: "exclude",
+            sql_type: "text[]",
+            default: None,
+            meaning: "exclusion steps between the first and the last step",
+        },
+        Parameter { name: "by", sql_type: "text", default: None, meaning: "a breakdown expression" },
+        Parameter {
+            name: "attribution",
+            sql_type: "text",
+            default: Some("'first_touch'"),
+            meaning: "`'first_touch'`, `'last_touch'` or `'step_N'`",
+        },
+        Parameter {
+            name: "top",
+            sql_type: "integer",
+            default: Some("25"),
+            meaning: "breakdown values kept, 1 to [`MAX_TOP`]",
+        },
+        Parameter { name: "count", sql_type: "text", default: Some("'users'"), meaning: "`'users'` or `'sessions'`" },
+        Parameter {
+            name: "session",
+            sql_type: "text",
+            default: Some("'session'"),
+            meaning: "the session column or expression for `count => 'sessions'`",
+        },
+    ],
+    summary: "Funnel report: people (or sessions) reaching each step, conversion and drop-off rates, and the time to convert.",
+    description: "one row per step: `users` (or `sessions`), `conversion_from_previous`, `conversion_from_start`, `drop_off` and `drop_off_rate` (against the previous mandatory step), `avg_seconds`, `median_seconds`, `p90_seconds` from the previous step (zero-second conversions included); steps are event names or predicates (`'page_url LIKE ''/pricing%'''`), `'!step'` between two steps is an exclusion; options `window` (default 14 days, inclusive from step 1), `order` (`ordered`, `strict`, `any`), `optional => ARRAY[2]`, `exclude`, `by` with `attribution` (`first_touch`, `last_touch`, `step_N`) and `top` (plus `(other)`, `(none)`), `count => 'sessions'`, `source`/`person`/`time`/`event`",
+    contract: "`udfs/src/table/funnel.rs`",
+};
 /// The most steps (and exclusions) a funnel may have.
 pub const MAX_STEPS: usize = crate::common::funnel_chain::MAX_STEPS;
 /// The most breakdown values a report may list.
@@ -96,21 +167,6 @@ pub const MAX_TOP: i64 = 1000;
 pub const OTHER: &str = "(other)";
 pub const NONE: &str = "(none)";
 const DEFAULT_WINDOW_MICROS: i64 = 14 * 86_400_000_000;
-const OPTIONS: [&str; 13] = [
-    "source",
-    "person",
-    "time",
-    "event",
-    "window",
-    "order",
-    "optional",
-    "exclude",
-    "by",
-    "attribution",
-    "top",
-    "count",
-    "session",
-];
 
 /// The table function; `default_source` is the journey model's events view.
 #[derive(Debug)]
@@ -323,7 +379,7 @@ impl FunnelQuery {
         {
             return Err(bad("attribution", format!("step_{n} is beyond the {} steps", steps.len())));
         }
-        o.finish(&OPTIONS)?;
+        o.finish(&DOC.option_names())?;
         for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("event", &event)] {
             if v.trim().is_empty() {
                 return Err(bad(arg, "must not be empty".into()));

@@ -32,18 +32,7 @@
 //!
 //! Options (all named, all constant):
 //!
-//! | option | default | meaning |
-//! |---|---|---|
-//! | `source` | `'journey.events'` | a table or view name, or a query (`'SELECT ...'`) |
-//! | `person`, `time`, `node` | `person_id`, `event_time`, `event_name` | columns or SQL expressions over the source |
-//! | `start`, `end` | none | anchor node values (paths after a step, paths before a step) |
-//! | `max_steps` | 5 | steps per path, 2 to [`MAX_STEPS`] |
-//! | `top` | 10 | nodes kept per depth (or paths listed), 1 to [`MAX_TOP`] |
-//! | `collapse_repeats` | true | consecutive equal nodes count once |
-//! | `session_gap` | none | an interval: a pause strictly longer starts a new path |
-//! | `exclude` | none | node values dropped before anything else |
-//! | `clean` | none | `ARRAY[pattern, replacement, ...]`: regular expressions applied in order, each replacing all matches (`$1` refers to a group) |
-//! | `output` | `'edges'` | `'edges'` or `'paths'` |
+//! Its options, their types and defaults are listed in [`DOC`] (`docs/functions.md`, `\df+`).
 //!
 //! Differences from PostHog paths: `users` are unique people (PostHog counts transitions), no
 //! edge limit drops flow (top-N per depth plus `(other)` instead), drop-off is explicit, and
@@ -52,6 +41,7 @@
 use crate::common::options::Options;
 use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
 use crate::common::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
+use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, make_comparator,
@@ -67,6 +57,93 @@ use regex::Regex;
 use std::sync::Arc;
 
 pub const NAME: &str = "journey_paths";
+
+/// This function's reference ([`crate::docs`]).
+pub const DOC: FunctionDoc = FunctionDoc {
+    name: NAME,
+    kind: Kind::Report,
+    usage: "journey_paths([name => value, ...])",
+    result: "TABLE(depth integer, source text, target text, users bigint, paths bigint, avg_seconds double precision, source_node text, target_node text)",
+    positional: "",
+    options: &[
+        Parameter {
+            name: "source",
+            sql_type: "text",
+            default: Some("'journey.events'"),
+            meaning: "a table or view name, or a query (`'SELECT ...'`)",
+        },
+        Parameter {
+            name: "person",
+            sql_type: "text",
+            default: Some("'person_id'"),
+            meaning: "columns or SQL expressions over the source",
+        },
+        Parameter {
+            name: "time",
+            sql_type: "text",
+            default: Some("'event_time'"),
+            meaning: "columns or SQL expressions over the source",
+        },
+        Parameter {
+            name: "node",
+            sql_type: "text",
+            default: Some("'event_name'"),
+            meaning: "columns or SQL expressions over the source",
+        },
+        Parameter {
+            name: "start",
+            sql_type: "text",
+            default: None,
+            meaning: "anchor node values (paths after a step, paths before a step)",
+        },
+        Parameter {
+            name: "end",
+            sql_type: "text",
+            default: None,
+            meaning: "anchor node values (paths after a step, paths before a step)",
+        },
+        Parameter {
+            name: "max_steps",
+            sql_type: "integer",
+            default: Some("5"),
+            meaning: "steps per path, 2 to [`MAX_STEPS`]",
+        },
+        Parameter {
+            name: "top",
+            sql_type: "integer",
+            default: Some("10"),
+            meaning: "nodes kept per depth (or paths listed), 1 to [`MAX_TOP`]",
+        },
+        Parameter {
+            name: "collapse_repeats",
+            sql_type: "boolean",
+            default: Some("true"),
+            meaning: "consecutive equal nodes count once",
+        },
+        Parameter {
+            name: "session_gap",
+            sql_type: "interval",
+            default: None,
+            meaning: "an interval: a pause strictly longer starts a new path",
+        },
+        Parameter {
+            name: "exclude",
+            sql_type: "text[]",
+            default: None,
+            meaning: "node values dropped before anything else",
+        },
+        Parameter {
+            name: "clean",
+            sql_type: "text[]",
+            default: None,
+            meaning: "`ARRAY[pattern, replacement, ...]`: regular expressions applied in order, each replacing all matches (`$1` refers to a group)",
+        },
+        Parameter { name: "output", sql_type: "text", default: Some("'edges'"), meaning: "`'edges'` or `'paths'`" },
+    ],
+    summary: "Sankey edges (or the top paths) of people's journeys, with start and end anchors, drop-off and the time between nodes.",
+    description: "Sankey edges `(depth, source, target, users, paths, avg_seconds, source_node, target_node)` of people's paths over the journey model or any `source`: top `top` nodes per depth plus `(other)`, explicit `(drop-off)` (and `(end)` at an end anchor) so flow is conserved, `start`/`end` anchors, `max_steps`, `node` (event_name, page_url, channel, stage, stage_reached or any expression), repeats collapsed, `session_gap`, `exclude`, regex `clean` rules in order; `output => 'paths'` gives the top whole paths",
+    contract: "`udfs/src/table/journey_paths.rs`",
+};
 /// The most steps a path may keep.
 pub const MAX_STEPS: i64 = 50;
 /// The most nodes per depth (or paths) a report may list.
@@ -74,21 +151,6 @@ pub const MAX_TOP: i64 = 1000;
 pub const OTHER: &str = "(other)";
 pub const DROP_OFF: &str = "(drop-off)";
 pub const END: &str = "(end)";
-const OPTIONS: [&str; 13] = [
-    "source",
-    "person",
-    "time",
-    "node",
-    "start",
-    "end",
-    "max_steps",
-    "top",
-    "collapse_repeats",
-    "session_gap",
-    "exclude",
-    "clean",
-    "output",
-];
 
 /// The table function; `default_source` is the journey model's events view.
 #[derive(Debug)]
@@ -162,7 +224,7 @@ impl PathsQuery {
             Some("paths") => Output::Paths,
             Some(other) => return Err(bad("output", format!("must be 'edges' or 'paths', got '{other}'"))),
         };
-        o.finish(&OPTIONS)?;
+        o.finish(&DOC.option_names())?;
         for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("node", &node)] {
             if v.trim().is_empty() {
                 return Err(bad(arg, "must not be empty".into()));

@@ -27,6 +27,7 @@
 //! report form.
 
 use crate::common::attribution::{CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Model, OPPORTUNITY, Touch, shares};
+use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use datafusion::arrow::compute::cast;
@@ -39,6 +40,19 @@ use datafusion::physical_expr::expressions::Literal;
 use std::sync::Arc;
 
 pub const NAME: &str = "attribute";
+
+/// This function's reference ([`crate::docs`]).
+pub const DOC: FunctionDoc = FunctionDoc {
+    name: NAME,
+    kind: Kind::Window,
+    usage: "attribute(model [, argument ...]) OVER (PARTITION BY journey ORDER BY time, tie_break)",
+    result: "double precision",
+    positional: r##"model text, VARIADIC arguments "any""##,
+    options: &[],
+    summary: "Each touch's share of its journey's conversion under a rule-based model; the shares of a journey add up to exactly 1.",
+    description: "each touch's share of its journey's conversion, adding up to exactly 1 per journey (in touch order): `'first_touch'`, `'last_touch'`, `'linear'`, `'position_based'`/`'u_shaped'` (40/20/40), `'j_shaped'` (20/20/60), `'inverse_j'` (60/20/20), `('last_non_direct', channel)`, `('time_decay', ts [, half_life [, conversion_ts]])` (half-life default 7 days, continuous time back from the conversion, default the last touch), `('w_shaped', milestone)` and `('full_path', milestone)` with `milestone` = `'lead'`/`'opportunity'`/`'closed_won'` on the milestone's touch, `('custom', first, middle, last)`; one touch takes 1, two touches share U 50/50, J 25/75, inverse J 75/25; coinciding milestones add up on their touch; a missing lead or opportunity touch falls back to position-based (contract in `udfs/src/window/attribute.rs` and `udfs/src/common/attribution.rs`)",
+    contract: "`udfs/src/window/attribute.rs`",
+};
 const MODELS: &str = "first_touch, last_touch, last_non_direct, linear, position_based, u_shaped, j_shaped, \
                       inverse_j, time_decay, w_shaped, full_path, z_shaped, custom";
 

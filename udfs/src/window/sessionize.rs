@@ -28,6 +28,7 @@
 //! `lag()` + running `sum()`); PostHog's `$session_id` is assigned at ingestion.
 
 use crate::common::duration::within;
+use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, make_comparator};
 use datafusion::arrow::compute::{SortOptions, cast};
@@ -40,6 +41,19 @@ use datafusion::physical_expr::expressions::Literal;
 use std::sync::Arc;
 
 pub const NAME: &str = "sessionize";
+
+/// This function's reference ([`crate::docs`]).
+pub const DOC: FunctionDoc = FunctionDoc {
+    name: NAME,
+    kind: Kind::Window,
+    usage: "sessionize(ts [, gap [, split_key]]) OVER (PARTITION BY person ORDER BY ts)",
+    result: "bigint",
+    positional: "ts timestamp with time zone, gap interval DEFAULT '00:30:00'::interval, split_key anyelement DEFAULT NULL",
+    options: &[],
+    summary: "The 1-based session number of each event of a person: a new session after a gap, or when the split key changes.",
+    description: "the 1-based session number of each event: a new session after a gap of more than `gap` (default `INTERVAL '30 minutes'`), or when the non-NULL `split_key` changes (pass `campaign`, or `date_trunc('day', ts)` to split at midnight); NULL `ts` gives NULL; ties share a session",
+    contract: "`udfs/src/window/sessionize.rs`",
+};
 /// The default inactivity gap: 30 minutes, in microseconds.
 pub const DEFAULT_GAP_MICROS: i64 = 30 * 60 * 1_000_000;
 
