@@ -747,16 +747,18 @@ fn array_of_known_type(dt: &DataType) -> Option<DataType> {
 }
 
 /// The SQL type a PostgreSQL type name that DataFusion does not know stands for, when it is a
-/// plain one (`int8`, `float4`, `bool`, `text`, ...).
+/// plain one (`int8`, `float4`, `bool`, `text`, ...), from the one table of types.
 fn plain_type(name: &str) -> Option<DataType> {
-    Some(match name {
-        "int8" => DataType::BigInt(None),
-        "int4" => DataType::Int(None),
-        "int2" => DataType::SmallInt(None),
-        "float8" => DataType::DoublePrecision,
-        "float4" => DataType::Real,
-        "bool" => DataType::Boolean,
-        "text" | "name" | "bpchar" | "char" | "varchar" => DataType::Text,
+    use crate::pg::types::{BUILTIN, Value as V, named};
+    let oid = named(name)?;
+    Some(match BUILTIN.iter().find(|t| t.oid == oid)?.value? {
+        V::Int64 => DataType::BigInt(None),
+        V::Int32 => DataType::Int(None),
+        V::Int16 => DataType::SmallInt(None),
+        V::Float64 => DataType::DoublePrecision,
+        V::Float32 => DataType::Real,
+        V::Bool => DataType::Boolean,
+        V::Text => DataType::Text,
         _ => return None,
     })
 }

@@ -3,40 +3,102 @@
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
-/// A built-in PostgreSQL type: OID, name, array type OID, length (`typlen`), category.
+/// The Arrow type a value of a PostgreSQL type is bound and cast as (the other types are
+/// bound as text, which the plan casts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    Bool,
+    Int16,
+    Int32,
+    Int64,
+    /// An OID.
+    UInt32,
+    Float32,
+    Float64,
+    Numeric,
+    Date,
+    Timestamp,
+    TimestampTz,
+    Binary,
+    Text,
+}
+
+impl Value {
+    pub fn data_type(self) -> DataType {
+        match self {
+            Value::Bool => DataType::Boolean,
+            Value::Int16 => DataType::Int16,
+            Value::Int32 => DataType::Int32,
+            Value::Int64 => DataType::Int64,
+            Value::UInt32 => DataType::UInt32,
+            Value::Float32 => DataType::Float32,
+            Value::Float64 => DataType::Float64,
+            // The widest numeric a parameter may hold, with room for fractions.
+            Value::Numeric => DataType::Decimal128(38, 10),
+            Value::Date => DataType::Date32,
+            Value::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Value::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Value::Binary => DataType::Binary,
+            Value::Text => DataType::Utf8,
+        }
+    }
+}
+
+/// A built-in PostgreSQL type: OID, `pg_type` name, SQL name (`format_type`), array type OID,
+/// length (`typlen`), category, the Arrow type its values take, and the other names SQL
+/// spells it with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgType {
     pub oid: u32,
     pub name: &'static str,
+    pub sql_name: &'static str,
     pub array_oid: u32,
     pub len: i16,
     pub category: &'static str,
+    pub value: Option<Value>,
+    pub aliases: &'static [&'static str],
 }
 
-const fn t(oid: u32, name: &'static str, array_oid: u32, len: i16, category: &'static str) -> PgType {
-    PgType { oid, name, array_oid, len, category }
+#[allow(clippy::too_many_arguments)]
+const fn t(
+    oid: u32,
+    name: &'static str,
+    sql_name: &'static str,
+    array_oid: u32,
+    len: i16,
+    category: &'static str,
+    value: Option<Value>,
+    aliases: &'static [&'static str],
+) -> PgType {
+    PgType { oid, name, sql_name, array_oid, len, category, value, aliases }
 }
 
-pub const BOOL: PgType = t(16, "bool", 1000, 1, "B");
-pub const BYTEA: PgType = t(17, "bytea", 1001, -1, "U");
-pub const CHAR: PgType = t(18, "char", 1002, 1, "Z");
-pub const NAME: PgType = t(19, "name", 1003, 64, "S");
-pub const INT8: PgType = t(20, "int8", 1016, 8, "N");
-pub const INT2: PgType = t(21, "int2", 1005, 2, "N");
-pub const INT4: PgType = t(23, "int4", 1007, 4, "N");
-pub const TEXT: PgType = t(25, "text", 1009, -1, "S");
-pub const OID: PgType = t(26, "oid", 1028, 4, "N");
-pub const JSON: PgType = t(114, "json", 199, -1, "U");
-pub const FLOAT4: PgType = t(700, "float4", 1021, 4, "N");
-pub const FLOAT8: PgType = t(701, "float8", 1022, 8, "N");
-pub const VARCHAR: PgType = t(1043, "varchar", 1015, -1, "S");
-pub const DATE: PgType = t(1082, "date", 1182, 4, "D");
-pub const TIME: PgType = t(1083, "time", 1183, 8, "D");
-pub const TIMESTAMP: PgType = t(1114, "timestamp", 1115, 8, "D");
-pub const TIMESTAMPTZ: PgType = t(1184, "timestamptz", 1185, 8, "D");
-pub const INTERVAL: PgType = t(1186, "interval", 1187, 16, "T");
-pub const NUMERIC: PgType = t(1700, "numeric", 1231, -1, "N");
-pub const UUID: PgType = t(2950, "uuid", 2951, 16, "U");
+// The one table of PostgreSQL types: the wire (OIDs of columns and parameters), the catalog
+// (`pg_type`, `format_type`, `information_schema`), parameter decoding and casts all read it.
+pub const BOOL: PgType = t(16, "bool", "boolean", 1000, 1, "B", Some(Value::Bool), &["boolean"]);
+pub const BYTEA: PgType = t(17, "bytea", "bytea", 1001, -1, "U", Some(Value::Binary), &[]);
+pub const CHAR: PgType = t(18, "char", "\"char\"", 1002, 1, "Z", Some(Value::Text), &["bpchar", "character"]);
+pub const NAME: PgType = t(19, "name", "name", 1003, 64, "S", Some(Value::Text), &[]);
+pub const INT8: PgType = t(20, "int8", "bigint", 1016, 8, "N", Some(Value::Int64), &["bigint"]);
+pub const INT2: PgType = t(21, "int2", "smallint", 1005, 2, "N", Some(Value::Int16), &["smallint"]);
+pub const INT4: PgType = t(23, "int4", "integer", 1007, 4, "N", Some(Value::Int32), &["integer", "int"]);
+pub const TEXT: PgType = t(25, "text", "text", 1009, -1, "S", Some(Value::Text), &["string"]);
+pub const OID: PgType = t(26, "oid", "oid", 1028, 4, "N", Some(Value::UInt32), &["int unsigned"]);
+pub const JSON: PgType = t(114, "json", "json", 199, -1, "U", None, &[]);
+pub const FLOAT4: PgType = t(700, "float4", "real", 1021, 4, "N", Some(Value::Float32), &["real"]);
+pub const FLOAT8: PgType =
+    t(701, "float8", "double precision", 1022, 8, "N", Some(Value::Float64), &["double precision", "double"]);
+pub const VARCHAR: PgType =
+    t(1043, "varchar", "character varying", 1015, -1, "S", Some(Value::Text), &["character varying"]);
+pub const DATE: PgType = t(1082, "date", "date", 1182, 4, "D", Some(Value::Date), &[]);
+pub const TIME: PgType = t(1083, "time", "time without time zone", 1183, 8, "D", None, &[]);
+pub const TIMESTAMP: PgType =
+    t(1114, "timestamp", "timestamp without time zone", 1115, 8, "D", Some(Value::Timestamp), &[]);
+pub const TIMESTAMPTZ: PgType =
+    t(1184, "timestamptz", "timestamp with time zone", 1185, 8, "D", Some(Value::TimestampTz), &[]);
+pub const INTERVAL: PgType = t(1186, "interval", "interval", 1187, 16, "T", None, &[]);
+pub const NUMERIC: PgType = t(1700, "numeric", "numeric", 1231, -1, "N", Some(Value::Numeric), &["decimal"]);
+pub const UUID: PgType = t(2950, "uuid", "uuid", 2951, 16, "U", None, &[]);
 
 /// Every base type journeydb puts on the wire; `pg_type` lists these and their arrays.
 pub const BUILTIN: [PgType; 20] = [
@@ -120,31 +182,9 @@ pub fn type_modifier(dt: &DataType) -> i32 {
 
 /// `format_type(oid, typmod)`: the SQL name of a type, as psql's `\d` shows it.
 pub fn format_type(oid: u32, typmod: i32) -> Option<String> {
-    let base = match oid {
-        16 => "boolean",
-        17 => "bytea",
-        18 => "\"char\"",
-        19 => "name",
-        20 => "bigint",
-        21 => "smallint",
-        23 => "integer",
-        25 => "text",
-        26 => "oid",
-        114 => "json",
-        700 => "real",
-        701 => "double precision",
-        1043 => "character varying",
-        1082 => "date",
-        1083 => "time without time zone",
-        1114 => "timestamp without time zone",
-        1184 => "timestamp with time zone",
-        1186 => "interval",
-        1700 => "numeric",
-        2950 => "uuid",
-        _ => {
-            let element = BUILTIN.iter().find(|t| t.array_oid == oid)?;
-            return format_type(element.oid, typmod).map(|s| format!("{s}[]"));
-        }
+    let Some(base) = BUILTIN.iter().find(|t| t.oid == oid).map(|t| t.sql_name) else {
+        let element = BUILTIN.iter().find(|t| t.array_oid == oid)?;
+        return format_type(element.oid, typmod).map(|s| format!("{s}[]"));
     };
     Some(match oid {
         1700 if typmod >= 4 => format!("numeric({},{})", (typmod - 4) >> 16, (typmod - 4) & 0xffff),
@@ -152,6 +192,32 @@ pub fn format_type(oid: u32, typmod: i32) -> Option<String> {
         1114 | 1184 if typmod >= 0 => base.replacen("timestamp", &format!("timestamp({typmod})"), 1),
         _ => base.to_string(),
     })
+}
+
+/// The Arrow type a value of type `oid` is bound as (a list for an array type; text for
+/// what journeydb does not know).
+pub fn value_type(oid: u32) -> DataType {
+    bound_type(oid).unwrap_or(DataType::Utf8)
+}
+
+/// The Arrow type a value of type `oid` is bound as, for the types that are not bound as text.
+pub fn bound_type(oid: u32) -> Option<DataType> {
+    if let Some(t) = BUILTIN.iter().find(|t| t.oid == oid) {
+        return t.value.map(Value::data_type);
+    }
+    let element = BUILTIN.iter().find(|t| t.array_oid == oid)?;
+    Some(DataType::new_list(element.value.map(Value::data_type).unwrap_or(DataType::Utf8), true))
+}
+
+/// The type SQL names `name` (`int8`, `bigint`, `double precision`, `timestamptz`, `text[]`),
+/// case-insensitive: its OID, or its array type's.
+pub fn named(name: &str) -> Option<u32> {
+    let name = name.trim().to_ascii_lowercase();
+    if let Some(element) = name.strip_suffix("[]") {
+        return BUILTIN.iter().find(|t| t.oid == named(element).unwrap_or(0)).map(|t| t.array_oid);
+    }
+    let base = name.split('(').next().unwrap_or(&name).trim();
+    BUILTIN.iter().find(|t| t.name == base || t.sql_name == base || t.aliases.contains(&base)).map(|t| t.oid)
 }
 
 #[cfg(test)]
@@ -170,6 +236,25 @@ mod tests {
         for t in BUILTIN {
             assert!(format_type(t.oid, -1).is_some(), "{t:?}");
             assert!(format_type(t.array_oid, -1).is_some_and(|s| s.ends_with("[]")), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn names_and_values_come_from_the_one_table() {
+        assert_eq!(named("BIGINT"), Some(20));
+        assert_eq!(named("int8"), Some(20));
+        assert_eq!(named("double precision"), Some(701));
+        assert_eq!(named("timestamp with time zone"), Some(1184));
+        assert_eq!(named("text[]"), Some(1009));
+        assert_eq!(named("varchar(20)"), Some(1043));
+        assert_eq!(named("box"), None);
+        assert_eq!(value_type(1016), DataType::new_list(DataType::Int64, true));
+        assert_eq!(value_type(1028), DataType::new_list(DataType::UInt32, true));
+        for t in BUILTIN.iter().filter(|t| t.value.is_some()) {
+            // What a value is bound as shows as the type again on the wire.
+            let back = type_oid(&value_type(t.oid));
+            let same_kind = back == t.oid || BUILTIN.iter().any(|b| b.oid == back && b.value == t.value);
+            assert!(same_kind, "{t:?} comes back as {back}");
         }
     }
 

@@ -8,38 +8,14 @@
 
 use crate::error::{Error, Result};
 use crate::pg::types;
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 
 /// The Arrow type a PostgreSQL parameter type is read as.
 pub fn arrow_type_of(t: &Type) -> DataType {
-    let element = |oid: u32| DataType::new_list(arrow_type_of(&Type::from_oid(oid).unwrap_or(Type::TEXT)), true);
-    match t.oid() {
-        // Arrays of the types below (`= ANY($1)`; asyncpg binds `$1::oid[]`).
-        1000 => element(16),
-        1005 => element(21),
-        1007 => element(23),
-        1016 => element(20),
-        1028 => element(26),
-        1021 => element(700),
-        1022 => element(701),
-        1009 | 1015 => element(25),
-        16 => DataType::Boolean,
-        21 => DataType::Int16,
-        23 => DataType::Int32,
-        20 => DataType::Int64,
-        26 => DataType::UInt32,
-        700 => DataType::Float32,
-        701 => DataType::Float64,
-        1082 => DataType::Date32,
-        1114 => DataType::Timestamp(TimeUnit::Microsecond, None),
-        1184 => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        1700 => DataType::Decimal128(38, 10),
-        17 => DataType::Binary,
-        _ => DataType::Utf8,
-    }
+    types::value_type(t.oid())
 }
 
 /// The PostgreSQL type a parameter the plan expects as `dt` is described as.

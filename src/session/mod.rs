@@ -691,29 +691,9 @@ fn placeholder_casts(stmt: &Statement) -> Vec<(usize, DataType)> {
 }
 
 /// The Arrow type a placeholder cast to `data_type` takes (`$1::bigint`, `$1::oid[]`), for the
-/// types a client may bind.
+/// types a client may bind ([`crate::pg::types`]).
 fn sql_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<DataType> {
-    use datafusion::arrow::datatypes::TimeUnit;
-    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType as T, TimezoneInfo};
-    Some(match data_type {
-        T::BigInt(_) | T::Int8(_) => DataType::Int64,
-        T::Int(_) | T::Integer(_) | T::Int4(_) => DataType::Int32,
-        T::SmallInt(_) | T::Int2(_) => DataType::Int16,
-        // An OID (`oid[]` is planned as an array of these).
-        T::IntUnsigned(_) => DataType::UInt32,
-        T::Double(_) | T::DoublePrecision | T::Float8 => DataType::Float64,
-        T::Real | T::Float4 => DataType::Float32,
-        T::Boolean | T::Bool => DataType::Boolean,
-        T::Text | T::Varchar(_) | T::String(_) | T::CharacterVarying(_) => DataType::Utf8,
-        T::Date => DataType::Date32,
-        T::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-        }
-        T::Timestamp(_, _) => DataType::Timestamp(TimeUnit::Microsecond, None),
-        T::Numeric(_) | T::Decimal(_) => DataType::Decimal128(38, 10),
-        T::Array(ArrayElemTypeDef::SquareBracket(element, _)) => DataType::new_list(sql_type(element)?, true),
-        _ => return None,
-    })
+    crate::pg::types::named(&data_type.to_string()).and_then(crate::pg::types::bound_type)
 }
 
 /// SHOW's one column, named as PostgreSQL names the parameter (`TimeZone`, `DateStyle`).
