@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod checked_arithmetic;
 pub mod copy;
 pub mod datetime;
+pub mod encode;
 pub mod format;
 pub mod functions;
 pub mod in_array;

@@ -151,7 +151,7 @@ impl Settings {
             }
             "intervalstyle" => "postgres".to_string(),
             // As PostgreSQL: milliseconds, or a number with a unit, from 0 to 2^31 - 1 ms.
-            "statement_timeout" if crate::server::cancel::timeout_ms(value).is_none_or(|ms| ms > i32::MAX as u64) => {
+            "statement_timeout" if timeout_ms(value).is_none_or(|ms| ms > i32::MAX as u64) => {
                 return Err(SettingError::Invalid("statement_timeout".into(), value.to_string()));
             }
             _ => value.to_string(),
@@ -172,6 +172,25 @@ impl Settings {
     pub fn reset_all(&mut self) {
         self.values.clear();
     }
+}
+
+/// `statement_timeout` in milliseconds: PostgreSQL's syntax, a number (milliseconds) or a
+/// number with a unit (`ms`, `s`, `min`, `h`, `d`); `None` for anything else.
+pub fn timeout_ms(value: &str) -> Option<u64> {
+    let v = value.trim().trim_matches('\'').trim();
+    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => 1.0,
+        "s" => 1e3,
+        "min" => 6e4,
+        "h" => 3.6e6,
+        "d" => 8.64e7,
+        _ => return None,
+    };
+    let ms = n * factor;
+    (ms.is_finite() && ms >= 0.0).then(|| ms.round() as u64)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! `pg_text(x)`, which writes each value as the wire's text format does; so do the implicit
 //! casts of `text || value` and of the arguments of `concat` and `concat_ws`.
 
-use crate::server::encode::write_text;
+use crate::pg::encode::write_text;
 use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;

@@ -82,7 +82,7 @@ pub const NAME: PgType = t(19, "name", "name", 1003, 64, "S", Some(Value::Text),
 pub const INT8: PgType = t(20, "int8", "bigint", 1016, 8, "N", Some(Value::Int64), &["bigint"]);
 pub const INT2: PgType = t(21, "int2", "smallint", 1005, 2, "N", Some(Value::Int16), &["smallint"]);
 pub const INT4: PgType = t(23, "int4", "integer", 1007, 4, "N", Some(Value::Int32), &["integer", "int"]);
-pub const TEXT: PgType = t(25, "text", "text", 1009, -1, "S", Some(Value::Text), &["string"]);
+pub const TEXT: PgType = t(25, "text", "text", 1009, -1, "S", Some(Value::Text), &[]);
 pub const OID: PgType = t(26, "oid", "oid", 1028, 4, "N", Some(Value::UInt32), &["int unsigned"]);
 pub const JSON: PgType = t(114, "json", "json", 199, -1, "U", None, &[]);
 pub const FLOAT4: PgType = t(700, "float4", "real", 1021, 4, "N", Some(Value::Float32), &["real"]);
@@ -209,14 +209,17 @@ pub fn bound_type(oid: u32) -> Option<DataType> {
     Some(DataType::new_list(element.value.map(Value::data_type).unwrap_or(DataType::Utf8), true))
 }
 
-/// The type SQL names `name` (`int8`, `bigint`, `double precision`, `timestamptz`, `text[]`),
-/// case-insensitive: its OID, or its array type's.
+/// The type SQL names `name` (`int8`, `bigint`, `double precision`, `pg_catalog.timestamptz`,
+/// `text[]`, `_text`), case-insensitive: its OID, or its array type's.
 pub fn named(name: &str) -> Option<u32> {
     let name = name.trim().to_ascii_lowercase();
-    if let Some(element) = name.strip_suffix("[]") {
-        return BUILTIN.iter().find(|t| t.oid == named(element).unwrap_or(0)).map(|t| t.array_oid);
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name).trim_matches('"');
+    let element = name.strip_suffix("[]").or_else(|| name.strip_prefix('_'));
+    if let Some(element) = element {
+        let oid = named(element)?;
+        return BUILTIN.iter().find(|t| t.oid == oid).map(|t| t.array_oid);
     }
-    let base = name.split('(').next().unwrap_or(&name).trim();
+    let base = name.split('(').next().unwrap_or(name).trim();
     BUILTIN.iter().find(|t| t.name == base || t.sql_name == base || t.aliases.contains(&base)).map(|t| t.oid)
 }
 
@@ -246,6 +249,8 @@ mod tests {
         assert_eq!(named("double precision"), Some(701));
         assert_eq!(named("timestamp with time zone"), Some(1184));
         assert_eq!(named("text[]"), Some(1009));
+        assert_eq!(named("_int4"), Some(1007));
+        assert_eq!(named("pg_catalog.\"timestamptz\""), Some(1184));
         assert_eq!(named("varchar(20)"), Some(1043));
         assert_eq!(named("box"), None);
         assert_eq!(value_type(1016), DataType::new_list(DataType::Int64, true));

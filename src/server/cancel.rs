@@ -362,24 +362,7 @@ impl Stream for Interruptible {
     }
 }
 
-/// `statement_timeout` in milliseconds: PostgreSQL's syntax, a number (milliseconds) or a
-/// number with a unit (`ms`, `s`, `min`, `h`, `d`); `None` for anything else.
-pub fn timeout_ms(value: &str) -> Option<u64> {
-    let v = value.trim().trim_matches('\'').trim();
-    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
-    let (number, unit) = v.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "ms" => 1.0,
-        "s" => 1e3,
-        "min" => 6e4,
-        "h" => 3.6e6,
-        "d" => 8.64e7,
-        _ => return None,
-    };
-    let ms = n * factor;
-    (ms.is_finite() && ms >= 0.0).then(|| ms.round() as u64)
-}
+pub use crate::pg::settings::timeout_ms;
 
 #[cfg(test)]
 mod tests {

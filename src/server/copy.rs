@@ -7,10 +7,10 @@
 //! PostgreSQL, a data error is reported once the client ends the copy; the data it sends after
 //! the error is read and dropped.
 
-use super::encode::{EncodeError, write_binary, write_text};
 use super::params;
 use crate::error::{Error, Result, SqlState};
 use crate::pg::copy::CopyFormat;
+use crate::pg::encode::{EncodeError, write_binary, write_text};
 use crate::session::{CopyIn, CopyOut};
 use crate::store::Store;
 use bytes::{BufMut, BytesMut};
@@ -562,9 +562,9 @@ pub fn copy_out_stream(out: CopyOut) -> impl Stream<Item = PgWireResult<CopyData
     let CopyOut { format, rows } = out;
     let header = copy_out_header(&format, &rows.schema());
     let rows = rows.flat_map(move |batch| {
-        let encoded = batch.map_err(|e| super::handler::pg_wire_error(&Error::DataFusion(e))).and_then(|b| {
+        let encoded = batch.map_err(|e| super::pg_wire_error(&Error::DataFusion(e))).and_then(|b| {
             encode_rows(&b, &format, BytesMut::new())
-                .map_err(|e| super::handler::pg_wire_error(&Error::Store(format!("cannot encode COPY row: {}", e.0))))
+                .map_err(|e| super::pg_wire_error(&Error::Store(format!("cannot encode COPY row: {}", e.0))))
         });
         match encoded {
             Ok(rows) => futures::stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),

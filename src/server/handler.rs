@@ -2,10 +2,11 @@
 
 use super::cancel::{Cancels, Interrupt, in_execution_context, interruptible, on_execution_runtime, timeout_ms};
 use super::copy::{CopyInState, copy_out_stream, send_copy_out};
-use super::encode::encode_batch;
 use super::params;
-use crate::error::{Error, SqlState, to_pg_error};
+use super::pg_wire_error;
+use crate::error::{Error, SqlState};
 use crate::pg;
+use crate::pg::encode::encode_batch;
 use crate::session::{Engine, Output, Session};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::Schema;
@@ -35,18 +36,6 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
-
-/// Turns any journeydb error into the PostgreSQL error the client sees.
-pub fn pg_wire_error(err: &Error) -> PgWireError {
-    let pg = to_pg_error(err);
-    if pg.code == SqlState::InternalError {
-        tracing::error!(error = %err, "internal error");
-    }
-    let mut info = pg.code.error_info_as(crate::error::Severity::Error, pg.message);
-    info.detail = pg.detail;
-    info.hint = pg.hint;
-    PgWireError::UserError(Box::new(info))
-}
 
 /// One connection's handlers; pgwire asks for them once per connection.
 pub struct ConnectionHandlers {

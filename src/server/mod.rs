@@ -4,14 +4,13 @@
 //!   its own [`crate::session::Session`].
 //! - [`auth`]: SCRAM-SHA-256 users from the configuration, TLS.
 //! - [`cancel`]: cancel requests and `statement_timeout` stop a running statement (57014).
-//! - [`encode`]: Arrow values as PostgreSQL text and binary values.
+//! - Arrow values as PostgreSQL text and binary values: [`crate::pg::encode`].
 //! - [`params`]: bound parameters as DataFusion values.
 
 pub mod auth;
 pub mod backend;
 pub mod cancel;
 pub mod copy;
-pub mod encode;
 pub mod handler;
 pub mod params;
 pub mod wire;
@@ -23,6 +22,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// Turns any journeydb error into the PostgreSQL error the client sees.
+pub fn pg_wire_error(err: &crate::Error) -> pgwire::error::PgWireError {
+    let pg = crate::error::to_pg_error(err);
+    if pg.code == crate::error::SqlState::InternalError {
+        tracing::error!(error = %err, "internal error");
+    }
+    let mut info = pg.code.error_info_as(crate::error::Severity::Error, pg.message);
+    info.detail = pg.detail;
+    info.hint = pg.hint;
+    pgwire::error::PgWireError::UserError(Box::new(info))
+}
 
 /// The stack of every thread that parses, plans or executes statements (the connections' and
 /// the execution runtime's): deep enough for the deepest statement the parser lets through

@@ -283,7 +283,7 @@ mod tests {
     fn numeric_round_trip() {
         for s in ["1234.50", "12345678.9", "-0.05", "10000", "0.0001"] {
             let mut b = BytesMut::new();
-            crate::server::encode::numeric_binary(s, &mut b).expect("encode");
+            crate::pg::encode::numeric_binary(s, &mut b).expect("encode");
             assert_eq!(numeric_from_binary(&b).as_deref(), Some(s), "{s}");
         }
     }

@@ -76,7 +76,7 @@ pub async fn query(engine: &Arc<Engine>, sql: &str) -> Vec<String> {
                         if datafusion::arrow::array::Array::is_null(c.as_ref(), r) {
                             s.push_str("NULL");
                         } else {
-                            journeydb::server::encode::write_text(c, r, &mut s).expect("text");
+                            journeydb::pg::encode::write_text(c, r, &mut s).expect("text");
                         }
                         cells.push(s);
                     }

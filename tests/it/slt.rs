@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Buf;
 use futures::StreamExt;
 use journeydb::error::to_pg_error;
-use journeydb::server::encode::{array_element, date_text, float_text, interval_text, timestamp_text, write_text};
+use journeydb::pg::encode::{array_element, date_text, float_text, interval_text, timestamp_text, write_text};
 use journeydb::server::params::numeric_from_binary;
 use journeydb::session::{Output, Session};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};

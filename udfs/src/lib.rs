@@ -6,7 +6,9 @@
 //! - `window/`: window functions (`attribute`, `sessionize`, ...).
 //! - `scalar/`: scalar functions (`channel_group`, ...).
 //! - `table/`: report table functions (`funnel`, `attribute`, `journey_paths`).
-//! - `common/`: shared kernels.
+//! - `common/`: shared kernels (attribution rules, Markov, Shapley, funnel chains, options, rounding).
+//! - [`physical`]: the operators and optimizer rules the functions bring (one-phase
+//!   `window_funnel`, window functions per hash group with spilling, report execution).
 //! - [`complexity`]: bounds on how deep a statement nests (54001 beyond them).
 //! - [`dialect`]: the SQL dialect journeydb parses (PostgreSQL's, parsed in linear time).
 //! - [`docs`]: every function's reference, kept beside its code (`\\df+`, `docs/functions.md`).
@@ -22,6 +24,7 @@ pub mod complexity;
 pub mod dialect;
 pub mod docs;
 pub mod error;
+pub mod physical;
 pub mod scalar;
 pub mod table;
 pub mod window;
@@ -62,7 +65,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 
 /// The physical optimizer rules the journey functions want (added after DataFusion's own).
 pub fn physical_optimizer_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
-    vec![Arc::new(aggregate::single_phase::SinglePhaseFunnel), Arc::new(window::hash_window::HashWindow)]
+    vec![Arc::new(physical::single_phase::SinglePhaseFunnel), Arc::new(physical::hash_window::HashWindow)]
 }
 
 /// Every journey scalar function.

@@ -1,5 +1,3 @@
 //! Aggregate functions.
 
-pub mod funnel_aggregate;
-pub mod single_phase;
 pub mod window_funnel;

@@ -48,7 +48,6 @@
 //! no per-chain lists (ClickHouse's `strict_once` keeps every candidate chain).
 
 use crate::common::duration::within;
-use crate::common::funnel_chain::set_bits;
 use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, PrimitiveArray};
@@ -629,6 +628,17 @@ impl GroupsAccumulator for FunnelGroups {
 
     fn size(&self) -> usize {
         self.events.capacity() * std::mem::size_of::<(i64, u32)>() + self.group.capacity() * 4
+    }
+}
+
+/// ORs `bit` into `out[i]` wherever `c` is true (NULL is false).
+pub fn set_bits(c: &BooleanArray, bit: u32, out: &mut [u32]) {
+    let values = match c.nulls() {
+        Some(nulls) => &(c.values() & nulls.inner()),
+        None => c.values(),
+    };
+    for i in values.set_indices() {
+        out[i] |= bit;
     }
 }
 

@@ -26,7 +26,6 @@
 
 use crate::aggregate::window_funnel::Matching;
 use crate::common::duration::within;
-use datafusion::arrow::array::{Array, BooleanArray};
 
 /// The most steps a funnel may have: one bit each in a `u32`.
 pub const MAX_STEPS: usize = 32;
@@ -470,17 +469,6 @@ impl Chains {
             self.best_times[k] = t;
             self.best_events[k] = e;
         }
-    }
-}
-
-/// ORs `bit` into `out[i]` wherever `c` is true (NULL is false).
-pub fn set_bits(c: &BooleanArray, bit: u32, out: &mut [u32]) {
-    let values = match c.nulls() {
-        Some(nulls) => &(c.values() & nulls.inner()),
-        None => c.values(),
-    };
-    for i in values.set_indices() {
-        out[i] |= bit;
     }
 }
 

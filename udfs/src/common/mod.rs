@@ -3,13 +3,12 @@
 pub mod attribution;
 pub mod duration;
 pub mod funnel_chain;
-pub mod keep_rows;
 pub mod markov;
 pub mod options;
 pub mod path_transform;
 pub mod paths;
 pub mod plan_node;
-pub mod report;
+pub mod rounding;
 pub mod shapley;
 pub mod source_planner;
 #[cfg(test)]

@@ -54,16 +54,17 @@
 use crate::common::attribution::{
     CLOSED_WON, DEFAULT_HALF_LIFE_MICROS, LEAD, Model, OPPORTUNITY, Touch, normalise, shares,
 };
-use crate::common::keep_rows::KeepRows;
 use crate::common::markov::{Chain, MarkovPath, removal_effects};
 use crate::common::options::Options;
 use crate::common::path_transform::{PathTouch, Transform, TransformSpec, apply};
-use crate::common::report::{
-    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
-};
+use crate::common::rounding::{largest_remainder, round_units, split};
 use crate::common::shapley::{ChannelSet, EXACT_CHANNELS, shapley_values};
 use crate::docs::{self, FunctionDoc, Parameter};
 use crate::error::ArgumentError;
+use crate::physical::keep_rows::KeepRows;
+use crate::physical::report::{
+    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
+};
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, RecordBatch, StringBuilder,
@@ -224,204 +225,9 @@ impl AttributeReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Rule(Model),
-    /// Simplified (Zhao): equal split over the journey's distinct values.
-    Shapley,
-    ShapleyProbability,
-    Markov,
-}
+mod query;
 
-#[derive(Debug, Clone)]
-struct NamedModel {
-    name: String,
-    kind: Kind,
-}
-
-/// A validated call.
-#[derive(Debug, Clone)]
-pub struct AttributeQuery {
-    source: String,
-    person: String,
-    time: String,
-    by: String,
-    by_name: String,
-    touch: String,
-    conversion: String,
-    value: String,
-    lookback: i64,
-    lookback_steps: usize,
-    reset: bool,
-    transforms: Vec<TransformSpec>,
-    models: Vec<NamedModel>,
-    order: usize,
-    /// Present when a model needs it.
-    direct: Option<String>,
-    milestone: Option<String>,
-}
-
-fn bad(arg: &str, msg: impl Into<String>) -> datafusion::error::DataFusionError {
-    ArgumentError::new(NAME, arg, msg).into_datafusion()
-}
-
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-impl AttributeQuery {
-    fn parse(mut o: Options, default_source: &str) -> Result<AttributeQuery> {
-        let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
-        let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
-        let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
-        let event = o.string("event")?.unwrap_or_else(|| "event_name".into());
-        let by_given = o.string("by")?.unwrap_or_else(|| "channel".into());
-        let by_given = by_given.trim().to_string();
-        let plain = !by_given.is_empty() && by_given.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let by_name = if plain { by_given.to_ascii_lowercase() } else { "value".to_string() };
-        let by = if by_given.eq_ignore_ascii_case("stage") { "stage_reached".to_string() } else { by_given.clone() };
-        let touch = o.string("touch")?.unwrap_or_else(|| "is_touch".into());
-        let conversion = match o.strings("conversion")? {
-            None => "is_conversion".to_string(),
-            Some(list) if list.is_empty() => return Err(bad("conversion", "must name at least one event")),
-            Some(list) => {
-                let parts: Vec<String> = list
-                    .iter()
-                    .map(|c| {
-                        let c = c.trim();
-                        if is_predicate(c) { format!("({c})") } else { format!("({event}) = {}", quote(c)) }
-                    })
-                    .collect();
-                parts.join(" OR ")
-            }
-        };
-        let value = o.string("value")?.unwrap_or_else(|| "revenue".into());
-        let lookback = o.duration_micros("lookback")?.unwrap_or(DEFAULT_LOOKBACK_MICROS);
-        let lookback_steps = o.int("lookback_steps", 0, i64::from(u32::MAX))?.unwrap_or(0) as usize;
-        let reset = o.bool("since_previous_conversion")?.unwrap_or(true);
-        let transforms = o
-            .strings("transforms")?
-            .unwrap_or_default()
-            .iter()
-            .map(|t| TransformSpec::parse(t).map_err(|e| bad("transforms", e)))
-            .collect::<Result<Vec<_>>>()?;
-        let half_life = o.duration_micros("half_life")?;
-        if half_life == Some(0) {
-            return Err(bad("half_life", "must be positive"));
-        }
-        let weights = o.floats("weights")?;
-        let order = o.int("order", 1, MAX_ORDER)?.map(|k| k as usize);
-        let direct = o.string("direct")?;
-        let milestone = o.string("milestone")?;
-        // Models, positional (text values or arrays of them) or `model => ...`.
-        let mut names: Vec<String> = vec![];
-        if let Some(named) = o.strings("model")? {
-            names.extend(named.iter().map(|m| m.trim().to_ascii_lowercase()));
-        }
-        for (i, v) in o.positional().iter().enumerate() {
-            let arg = format!("{}", i + 1);
-            match v {
-                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
-                    names.push(s.trim().to_ascii_lowercase())
-                }
-                ScalarValue::List(a) => {
-                    let list = a.value(0);
-                    for k in 0..list.len() {
-                        match ScalarValue::try_from_array(&list, k)? {
-                            ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-                                names.push(s.trim().to_ascii_lowercase())
-                            }
-                            other => return Err(bad(&arg, format!("must hold model names, got {other}"))),
-                        }
-                    }
-                }
-                other => return Err(bad(&arg, format!("must be a model name ({MODELS}), got {other}"))),
-            }
-        }
-        if names.is_empty() {
-            return Err(bad("1", format!("a model is needed: attribute('linear') ({MODELS})")));
-        }
-        let mut expanded: Vec<String> = vec![];
-        for n in names {
-            if n == "all" {
-                expanded.extend(ALL.iter().map(|s| s.to_string()));
-            } else {
-                expanded.push(n);
-            }
-        }
-        let mut models: Vec<NamedModel> = vec![];
-        for name in expanded {
-            if models.iter().any(|m| m.name == name) {
-                continue;
-            }
-            let kind = match name.as_str() {
-                "markov" => Kind::Markov,
-                "shapley" => Kind::Shapley,
-                "shapley_probability" => Kind::ShapleyProbability,
-                "custom" => match &weights {
-                    Some(w) if w.len() == 3 && w.iter().all(|x| x.is_finite() && *x >= 0.0) => {
-                        if w.iter().all(|&x| x == 0.0) {
-                            return Err(bad("weights", "must not all be 0"));
-                        }
-                        Kind::Rule(Model::Ends(w[0], w[1], w[2]))
-                    }
-                    _ => {
-                        return Err(bad(
-                            "weights",
-                            "custom needs three non-negative weights: weights => ARRAY[0.5, 0, 0.5]",
-                        ));
-                    }
-                },
-                "time_decay" => Kind::Rule(Model::TimeDecay(half_life.unwrap_or(DEFAULT_HALF_LIFE_MICROS))),
-                other => match Model::parse(other) {
-                    Some(m) => Kind::Rule(m),
-                    None => return Err(bad("1", format!("unknown model '{other}' (models: {MODELS})"))),
-                },
-            };
-            models.push(NamedModel { name, kind });
-        }
-        let uses = |f: &dyn Fn(Kind) -> bool| models.iter().any(|m| f(m.kind));
-        if weights.is_some() && !uses(&|k| matches!(k, Kind::Rule(Model::Ends(..)))) {
-            return Err(bad("weights", "is used only by the custom model"));
-        }
-        if half_life.is_some() && !uses(&|k| matches!(k, Kind::Rule(Model::TimeDecay(_)))) {
-            return Err(bad("half_life", "is used only by time_decay"));
-        }
-        if order.is_some() && !uses(&|k| k == Kind::Markov) {
-            return Err(bad("order", "is used only by markov"));
-        }
-        let needs_direct = uses(&|k| k == Kind::Rule(Model::LastNonDirect));
-        let needs_milestones = uses(&|k| matches!(k, Kind::Rule(Model::WShaped | Model::FullPath)));
-        o.finish(&DOC.option_names())?;
-        for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("by", &by), ("value", &value)] {
-            if v.trim().is_empty() {
-                return Err(bad(arg, "must not be empty"));
-            }
-        }
-        Ok(AttributeQuery {
-            source,
-            person,
-            time,
-            by,
-            by_name,
-            touch,
-            conversion,
-            value,
-            lookback,
-            lookback_steps,
-            reset,
-            transforms,
-            models,
-            order: order.unwrap_or(1),
-            direct: needs_direct.then(|| direct.unwrap_or_else(|| "channel = 'Direct'".into())),
-            milestone: needs_milestones.then(|| milestone.unwrap_or_else(|| "milestone".into())),
-        })
-    }
-
-    fn needs_paths(&self) -> bool {
-        self.models.iter().any(|m| matches!(m.kind, Kind::Markov | Kind::ShapleyProbability))
-    }
-}
+use query::*;
 
 impl TableFunctionImpl for AttributeReport {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
@@ -557,21 +363,6 @@ impl fmt::Debug for Partial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Partial").field("events", &self.events.len()).finish()
     }
-}
-
-/// Splits `total` over `shares` (adding up to 1 in order): the last positive share takes the
-/// remainder, so the parts add up to exactly `total`.
-fn split(shares: &[f64], total: i128, mut out: impl FnMut(usize, i128)) {
-    let Some(last) = shares.iter().rposition(|&s| s > 0.0) else { return };
-    let mut given = 0i128;
-    for (i, &s) in shares.iter().enumerate().take(last) {
-        let part = (s * total as f64).floor() as i128;
-        if part != 0 {
-            out(i, part);
-            given += part;
-        }
-    }
-    out(last, total - given);
 }
 
 impl Partial {
@@ -888,51 +679,6 @@ impl ReportKernel for AttributeKernel {
     }
 }
 
-/// Rounds `units` (whose sum is a multiple of `factor`) to multiples of `factor`, keeping the
-/// sum exact: each value rounded down, the remainder handed out one by one by largest
-/// fractional part (ties by index).
-pub fn round_units(units: &[i128], factor: i128) -> Vec<i128> {
-    let mut out: Vec<i128> = units.iter().map(|u| u.div_euclid(factor)).collect();
-    let total = units.iter().sum::<i128>().div_euclid(factor);
-    let given: i128 = out.iter().sum();
-    let mut rest: Vec<(i128, usize)> = units.iter().enumerate().map(|(i, u)| (u.rem_euclid(factor), i)).collect();
-    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(_, i) in rest.iter().take((total - given).max(0) as usize) {
-        out[i] += 1;
-    }
-    out
-}
-
-/// Splits `total` in proportion to non-negative `weights`: each part rounded toward zero, the
-/// remainder handed out one unit at a time by largest fractional part (ties by index).
-pub fn largest_remainder(weights: &[i128], total: i128) -> Vec<i128> {
-    if total < 0 {
-        return largest_remainder(weights, -total).into_iter().map(|x| -x).collect();
-    }
-    let sum: i128 = weights.iter().map(|&w| w.max(0)).sum();
-    let mut out = vec![0i128; weights.len()];
-    if sum <= 0 || total == 0 {
-        return out;
-    }
-    let mut rest: Vec<(i128, usize)> = vec![];
-    let mut given = 0i128;
-    for (i, &w) in weights.iter().enumerate() {
-        let w = w.max(0);
-        // w * total may not fit for huge totals: split total into quotient and remainder.
-        let (q, r) = (total / sum, total % sum);
-        let part = w * q + (w * r) / sum;
-        let frac = (w * r) % sum;
-        out[i] = part;
-        given += part;
-        rest.push((frac, i));
-    }
-    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(_, i) in rest.iter().take((total - given) as usize) {
-        out[i] += 1;
-    }
-    out
-}
-
 /// The global labels (below `labels`) on some path, in order.
 fn path_labels(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize) -> Vec<usize> {
     let mut present = vec![false; labels];
@@ -989,39 +735,4 @@ fn shapley_weights(paths: &BTreeMap<Vec<u64>, PathCount>, labels: usize) -> Vec<
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn largest_remainder_adds_up_exactly() {
-        assert_eq!(largest_remainder(&[1, 1, 1], 100), vec![34, 33, 33]);
-        assert_eq!(largest_remainder(&[2, 1], 10), vec![7, 3]);
-        assert_eq!(largest_remainder(&[0, 0], 10), vec![0, 0]);
-        assert_eq!(largest_remainder(&[5, 0, 5], 3), vec![2, 0, 1]);
-        let mut rng = crate::common::test_rng::TestRng(0x1234_5678_9abc_def1);
-        for _ in 0..1000 {
-            let w: Vec<i128> = (0..1 + rng.next(8)).map(|_| rng.next(1 << 40) as i128 * 1_000_000_000).collect();
-            let total = rng.next(1 << 50) as i128;
-            let parts = largest_remainder(&w, total);
-            if w.iter().any(|&x| x > 0) {
-                assert_eq!(parts.iter().sum::<i128>(), total);
-            }
-        }
-    }
-
-    #[test]
-    fn rounding_keeps_the_sum() {
-        assert_eq!(round_units(&[150, 150, 700], 100), vec![2, 1, 7]);
-        assert_eq!(round_units(&[-150, 350], 100), vec![-1, 3]);
-    }
-
-    #[test]
-    fn split_gives_the_remainder_to_the_last_positive_share() {
-        let mut got = vec![];
-        split(&[1.0 / 3.0, 1.0 / 3.0, 1.0 - 2.0 / 3.0, 0.0], 100, |i, c| got.push((i, c)));
-        assert_eq!(got, vec![(0, 33), (1, 33), (2, 34)]);
-    }
 }

@@ -52,14 +52,15 @@
 //!
 //! Its options, their types and defaults are listed in [`DOC`] (`docs/functions.md`, `\df+`).
 
-use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key, set_bits};
-use crate::common::keep_rows::KeepRows;
+use crate::aggregate::window_funnel::set_bits;
+use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key};
 use crate::common::options::Options;
-use crate::common::report::{
-    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
-};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
+use crate::physical::keep_rows::KeepRows;
+use crate::physical::report::{
+    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
+};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
 };

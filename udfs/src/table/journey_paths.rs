@@ -40,9 +40,9 @@
 
 use crate::common::options::Options;
 use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
-use crate::common::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
+use crate::physical::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, make_comparator,
 };

@@ -21,8 +21,8 @@
 //! rows; only the order of the output rows differs (it is unspecified in both).
 
 use crate::common::plan_node::{ChunkDriver, driven_stream, only_child, slices};
-use crate::common::report::intern_runs;
-use crate::window::spill_buckets::{Buckets, own_rows, queue_front};
+use crate::physical::report::intern_runs;
+use crate::physical::spill_buckets::{Buckets, own_rows, queue_front};
 use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -452,8 +452,8 @@ impl ChunkDriver for Driver {
 
 #[cfg(test)]
 mod tests {
-    use crate::aggregate::single_phase::SinglePhaseFunnel;
     use crate::aggregate::window_funnel::WindowFunnel;
+    use crate::physical::single_phase::SinglePhaseFunnel;
     use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::error::Result;
     use datafusion::execution::SessionStateBuilder;

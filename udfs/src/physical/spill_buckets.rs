@@ -1,5 +1,5 @@
 //! Spilling for [`super::hash_window::HashWindowExec`] and
-//! [`crate::aggregate::funnel_aggregate::FunnelAggregateExec`]: rows written to [`FANOUT`]
+//! [`crate::physical::funnel_aggregate::FunnelAggregateExec`]: rows written to [`FANOUT`]
 //! spill files by a hash of their keys (window partition keys, group keys), so that each file
 //! holds whole window partitions (whole groups) and can be evaluated on its own. A file that
 //! still does not fit is split again on the next bits of the same hash, up to [`MAX_LEVEL`]

@@ -10,7 +10,7 @@
 //! rows, never on how they were split into partitions or batches: kernels are written so, and
 //! the tests check it.
 
-use crate::common::keep_rows::{KeepRows, KeepRowsExec};
+use crate::physical::keep_rows::{KeepRows, KeepRowsExec};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, take};

@@ -20,7 +20,7 @@
 
 use super::spill_buckets::{Buckets, own_rows, queue_front};
 use crate::common::plan_node::{ChunkDriver, driven_stream, only_child, slices};
-use crate::common::report::rows_by_group;
+use crate::physical::report::rows_by_group;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};

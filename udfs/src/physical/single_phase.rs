@@ -12,8 +12,8 @@
 //! gets the same operator. The answer is the same (the function does not depend on how rows
 //! are split); only the work differs. Any other shape is left alone.
 
-use crate::aggregate::funnel_aggregate::FunnelAggregateExec;
 use crate::aggregate::window_funnel::NAME;
+use crate::physical::funnel_aggregate::FunnelAggregateExec;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
