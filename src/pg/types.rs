@@ -214,13 +214,15 @@ pub fn bound_type(oid: u32) -> Option<DataType> {
 pub fn named(name: &str) -> Option<u32> {
     let name = name.trim().to_ascii_lowercase();
     let name = name.strip_prefix("pg_catalog.").unwrap_or(&name).trim_matches('"');
-    let element = name.strip_suffix("[]").or_else(|| name.strip_prefix('_'));
-    if let Some(element) = element {
-        let oid = named(element)?;
-        return BUILTIN.iter().find(|t| t.oid == oid).map(|t| t.array_oid);
+    // One array level at most (there are no arrays of arrays): no recursion on what a client sent.
+    let base_of = |n: &str| {
+        let base = n.split('(').next().unwrap_or(n).trim().to_string();
+        BUILTIN.iter().find(|t| t.name == base || t.sql_name == base || t.aliases.contains(&base.as_str())).copied()
+    };
+    match name.strip_suffix("[]").or_else(|| name.strip_prefix('_')) {
+        Some(element) => base_of(element).map(|t| t.array_oid),
+        None => base_of(name).map(|t| t.oid),
     }
-    let base = name.split('(').next().unwrap_or(name).trim();
-    BUILTIN.iter().find(|t| t.name == base || t.sql_name == base || t.aliases.contains(&base)).map(|t| t.oid)
 }
 
 #[cfg(test)]
@@ -253,6 +255,8 @@ mod tests {
         assert_eq!(named("pg_catalog.\"timestamptz\""), Some(1184));
         assert_eq!(named("varchar(20)"), Some(1043));
         assert_eq!(named("box"), None);
+        assert_eq!(named(&"_".repeat(1_000_000)), None, "no recursion per underscore");
+        assert_eq!(named("_text[]"), None);
         assert_eq!(value_type(1016), DataType::new_list(DataType::Int64, true));
         assert_eq!(value_type(1028), DataType::new_list(DataType::UInt32, true));
         for t in BUILTIN.iter().filter(|t| t.value.is_some()) {
