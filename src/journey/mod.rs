@@ -33,9 +33,11 @@
 //! table has them.
 
 use crate::config::{CANONICAL_COLUMNS, JourneyConfig};
-use crate::session::Engine;
+use crate::store::Store;
 use datafusion::catalog::{SchemaProvider, TableProvider, view::ViewTable};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::prelude::SessionContext;
+use journeydb_udfs::common::source_planner::plan_source;
 use std::sync::Arc;
 
 /// The schema that holds the journey model's views.
@@ -264,26 +266,39 @@ fn literals(v: &[String]) -> String {
     v.iter().map(|s| literal(s)).collect::<Vec<_>>().join(", ")
 }
 
+/// What the model needs of the engine that serves it. The engine implements it; the model
+/// does not know the engine.
+pub trait ModelHost: std::fmt::Debug + Send + Sync {
+    /// The store whose events table the model reads.
+    fn store(&self) -> &Arc<Store>;
+    /// The `[journey]` configuration the views are generated from.
+    fn journey(&self) -> &JourneyConfig;
+    /// A context over the store's `public` tables with the journey functions, nothing per
+    /// session. Its installed source planner ([`plan_source`]) plans the views' SQL as the
+    /// engine plans statements.
+    fn model_context(&self) -> Result<SessionContext>;
+}
+
 /// Schema `journey`: the views, present when the store has the configured events table.
 #[derive(Debug)]
 pub struct JourneySchema {
-    engine: Arc<Engine>,
+    host: Arc<dyn ModelHost>,
 }
 
 impl JourneySchema {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        JourneySchema { engine }
+    pub fn new(host: Arc<dyn ModelHost>) -> Self {
+        JourneySchema { host }
     }
 
     fn config(&self) -> &JourneyConfig {
-        &self.engine.config().journey
+        self.host.journey()
     }
 }
 
 #[async_trait::async_trait]
 impl SchemaProvider for JourneySchema {
     fn table_names(&self) -> Vec<String> {
-        if self.engine.store().has_table(&self.config().events) {
+        if self.host.store().has_table(&self.config().events) {
             VIEWS.iter().map(|v| v.to_string()).collect()
         } else {
             vec![]
@@ -294,7 +309,7 @@ impl SchemaProvider for JourneySchema {
         if !VIEWS.contains(&name) {
             return Ok(None);
         }
-        let ctx = self.engine.view_context()?;
+        let ctx = self.host.model_context()?;
         let Ok(events) = ctx.table_provider(format!("public.{}", ident(&self.config().events))).await else {
             return Ok(None);
         };
@@ -302,12 +317,12 @@ impl SchemaProvider for JourneySchema {
         let Some(sql) = view_sql(self.config(), name, &present)? else {
             return Ok(None);
         };
-        let plan = self.engine.planner().plan_query(&ctx.state(), &sql).await.map_err(crate::sql::into_datafusion)?;
+        let plan = plan_source(&ctx.state(), &sql).await?;
         Ok(Some(Arc::new(ViewTable::new(plan, Some(sql)))))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        VIEWS.contains(&name) && self.engine.store().has_table(&self.config().events)
+        VIEWS.contains(&name) && self.host.store().has_table(&self.config().events)
     }
 }
 

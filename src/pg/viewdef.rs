@@ -4,7 +4,7 @@
 
 use super::catalog::{journey_view_oid, regclass_oid, relation_oid, store_relations};
 use super::functions::any_udf;
-use crate::session::Engine;
+use crate::journey::ModelHost;
 use crate::store::RelationKind;
 use crate::store::catalog::SearchPathFn;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
@@ -13,7 +13,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-pub fn register(ctx: &SessionContext, engine: Arc<Engine>, path: SearchPathFn) {
+pub fn register(ctx: &SessionContext, host: Arc<dyn ModelHost>, path: SearchPathFn) {
     ctx.register_udf(any_udf(
         "pg_get_viewdef",
         DataType::Utf8,
@@ -28,7 +28,7 @@ pub fn register(ctx: &SessionContext, engine: Arc<Engine>, path: SearchPathFn) {
                     names
                         .as_string::<i32>()
                         .iter()
-                        .map(|n| n.and_then(|n| regclass_oid(engine.store(), &path, n)))
+                        .map(|n| n.and_then(|n| regclass_oid(host.store(), &path, n)))
                         .collect()
                 }
                 _ => {
@@ -39,17 +39,17 @@ pub fn register(ctx: &SessionContext, engine: Arc<Engine>, path: SearchPathFn) {
                         .collect()
                 }
             };
-            let out: StringArray = oids.into_iter().map(|o| o.and_then(|o| definition(&engine, o))).collect();
+            let out: StringArray = oids.into_iter().map(|o| o.and_then(|o| definition(host.as_ref(), o))).collect();
             Ok(Arc::new(out) as ArrayRef)
         }),
     ));
 }
 
 /// The SQL of the view with OID `oid`, if it is one.
-fn definition(engine: &Engine, oid: u32) -> Option<String> {
-    let store = engine.store();
+fn definition(host: &dyn ModelHost, oid: u32) -> Option<String> {
+    let store = host.store();
     if let Some(view) = crate::journey::VIEWS.iter().find(|v| journey_view_oid(v) == oid) {
-        let cfg = &engine.config().journey;
+        let cfg = host.journey();
         let events = store.table(&cfg.events).ok()??;
         let present: Vec<String> = events.schema().fields().iter().map(|f| f.name().clone()).collect();
         return crate::journey::view_sql(cfg, view, &present).ok()?;

@@ -7,7 +7,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result, SqlState};
 use crate::exec::{Executor, Local};
-use crate::journey::{JOURNEY_SCHEMA, JourneySchema};
+use crate::journey::{JOURNEY_SCHEMA, JourneySchema, ModelHost};
 use crate::pg::catalog::{PG_CATALOG, PgCatalog, SessionInfo};
 use crate::pg::functions;
 use crate::pg::information_schema::{INFORMATION_SCHEMA, InformationSchema};
@@ -150,15 +150,6 @@ impl Engine {
         })
     }
 
-    /// The context the journey model's views are planned in: the store's `public` tables and
-    /// the journey functions, nothing per session.
-    pub fn view_context(&self) -> datafusion::error::Result<SessionContext> {
-        self.context(StoreCatalog::new(self.store.clone(), vec![], None, None), STORE_SCHEMA).map_err(|e| match e {
-            Error::DataFusion(e) => e,
-            other => datafusion::error::DataFusionError::External(Box::new(other)),
-        })
-    }
-
     /// A context over `catalog`, with the journey functions; unqualified names are looked up in
     /// `default_schema`.
     fn context(&self, catalog: StoreCatalog, default_schema: &str) -> Result<SessionContext> {
@@ -191,6 +182,22 @@ impl Engine {
             ctx.register_udtf(name, f);
         }
         Ok(ctx)
+    }
+}
+
+impl ModelHost for Engine {
+    fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    fn journey(&self) -> &crate::config::JourneyConfig {
+        &self.config.journey
+    }
+
+    /// The store's `public` tables and the journey functions, nothing per session.
+    fn model_context(&self) -> datafusion::error::Result<SessionContext> {
+        self.context(StoreCatalog::new(self.store.clone(), vec![], None, None), STORE_SCHEMA)
+            .map_err(crate::sql::into_datafusion)
     }
 }
 

@@ -47,6 +47,27 @@ pub struct Parameter {
     pub meaning: &'static str,
 }
 
+impl Parameter {
+    /// `source`: where every report reads its rows.
+    pub const SOURCE: Parameter = Parameter {
+        name: "source",
+        sql_type: "text",
+        default: Some("'journey.events'"),
+        meaning: "a table or view name, or a query (`'SELECT ...'`)",
+    };
+
+    /// An option naming what a report reads of each row (`person`, `time`, `event`, ...):
+    /// columns or SQL expressions over the source, `default` when not given.
+    pub const fn column(name: &'static str, default: &'static str) -> Parameter {
+        Parameter {
+            name,
+            sql_type: "text",
+            default: Some(default),
+            meaning: "columns or SQL expressions over the source",
+        }
+    }
+}
+
 /// One journey function's reference.
 #[derive(Debug, Clone, Copy)]
 pub struct FunctionDoc {

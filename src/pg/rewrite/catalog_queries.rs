@@ -77,7 +77,7 @@ pub(super) fn is_always_empty_table(factor: &TableFactor) -> bool {
         TableFactor::Table { name, .. } => {
             let parts: Vec<&str> = name.0.iter().filter_map(part).collect();
             match parts.as_slice() {
-                [schema, table] => schema.eq_ignore_ascii_case(PG_CATALOG) && ALWAYS_EMPTY.contains(table),
+                [schema, table] => schema.eq_ignore_ascii_case(PG_CATALOG) && is_always_empty(table),
                 _ => false,
             }
         }

@@ -10,7 +10,7 @@
 //! - an unqualified `pg_*` catalog table is looked up in `pg_catalog` (PostgreSQL searches
 //!   `pg_catalog` first);
 //! - a SELECT that inner-joins a catalog table that is always empty in journeydb
-//!   ([`ALWAYS_EMPTY`]) and does not aggregate returns no rows: it is replaced by an empty
+//!   ([`is_always_empty`]) and does not aggregate returns no rows: it is replaced by an empty
 //!   SELECT of the same arity, and a scalar subquery over one by NULL. This is exact, and it
 //!   spares DataFusion constructs it cannot plan inside such queries (psql's `\d` footers);
 //! - named arguments of a FROM-clause function (`journey_paths(max_steps => 3)`) become a
@@ -23,7 +23,7 @@
 //! not know, said another way before parsing). This file holds the entry point and the visitor
 //! that applies them.
 
-use super::catalog::{ALWAYS_EMPTY, PG_CATALOG};
+use super::catalog::{PG_CATALOG, is_always_empty};
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, CopySource, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,

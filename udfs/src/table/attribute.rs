@@ -100,14 +100,9 @@ pub const DOC: FunctionDoc = FunctionDoc {
             default: None,
             meaning: "the models, instead of positional arguments (`model => 'all'`)",
         },
-        Parameter {
-            name: "source",
-            sql_type: "text",
-            default: Some("'journey.events'"),
-            meaning: "a table or view name, or a query",
-        },
-        Parameter { name: "person", sql_type: "text", default: Some("'person_id'"), meaning: "columns or expressions" },
-        Parameter { name: "time", sql_type: "text", default: Some("'event_time'"), meaning: "columns or expressions" },
+        Parameter::SOURCE,
+        Parameter::column("person", "'person_id'"),
+        Parameter::column("time", "'event_time'"),
         Parameter {
             name: "event",
             sql_type: "text",

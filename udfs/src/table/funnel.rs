@@ -88,30 +88,10 @@ pub const DOC: FunctionDoc = FunctionDoc {
     result: "TABLE(step integer, step_name text, users bigint, conversion_from_previous double precision, conversion_from_start double precision, drop_off bigint, drop_off_rate double precision, avg_seconds double precision, median_seconds double precision, p90_seconds double precision)",
     positional: "VARIADIC steps text[]",
     options: &[
-        Parameter {
-            name: "source",
-            sql_type: "text",
-            default: Some("'journey.events'"),
-            meaning: "a table or view name, or a query (`'SELECT ...'`)",
-        },
-        Parameter {
-            name: "person",
-            sql_type: "text",
-            default: Some("'person_id'"),
-            meaning: "columns or SQL expressions over the source",
-        },
-        Parameter {
-            name: "time",
-            sql_type: "text",
-            default: Some("'event_time'"),
-            meaning: "columns or SQL expressions over the source",
-        },
-        Parameter {
-            name: "event",
-            sql_type: "text",
-            default: Some("'event_name'"),
-            meaning: "columns or SQL expressions over the source",
-        },
+        Parameter::SOURCE,
+        Parameter::column("person", "'person_id'"),
+        Parameter::column("time", "'event_time'"),
+        Parameter::column("event", "'event_name'"),
         Parameter {
             name: "window",
             sql_type: "interval",

@@ -66,30 +66,10 @@ pub const DOC: FunctionDoc = FunctionDoc {
     result: "TABLE(depth integer, source text, target text, users bigint, paths bigint, avg_seconds double precision, source_node text, target_node text)",
     positional: "",
     options: &[
-        Parameter {
-            name: "source",
-            sql_type: "text",
-            default: Some("'journey.events'"),
-            meaning: "a table or view name, or a query (`'SELECT ...'`)",
-        },
-        Parameter {
-            name: "person",
-            sql_type: "text",
-            default: Some("'person_id'"),
-            meaning: "columns or SQL expressions over the source",
-        },
-        Parameter {
-            name: "time",
-            sql_type: "text",
-            default: Some("'event_time'"),
-            meaning: "columns or SQL expressions over the source",
-        },
-        Parameter {
-            name: "node",
-            sql_type: "text",
-            default: Some("'event_name'"),
-            meaning: "columns or SQL expressions over the source",
-        },
+        Parameter::SOURCE,
+        Parameter::column("person", "'person_id'"),
+        Parameter::column("time", "'event_time'"),
+        Parameter::column("node", "'event_name'"),
         Parameter {
             name: "start",
             sql_type: "text",
