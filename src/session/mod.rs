@@ -506,6 +506,7 @@ impl Session {
             Statement::CreateSchema { .. }
             | Statement::CreateTable(_)
             | Statement::CreateView(_)
+            | Statement::CreateIndex(_)
             | Statement::Drop { .. }
             | Statement::AlterTable(_)
             | Statement::Comment { .. }
@@ -760,8 +761,11 @@ mod tests {
         assert!(matches!(outs[0], Output::TransactionStart(_)) && matches!(outs[1], Output::TransactionEnd(_)));
         let err = s.execute_sql("SET no_such_thing = 1").await.expect_err("unknown");
         assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::UndefinedObject);
-        let err = s.execute_sql("CREATE INDEX i ON t (a)").await.expect_err("ddl");
+        let err = s.execute_sql("CREATE SEQUENCE q").await.expect_err("ddl");
         assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::FeatureNotSupported);
+        // An index is accepted and ignored, on a table that exists (issue 24).
+        let err = s.execute_sql("CREATE INDEX i ON t (a)").await.expect_err("no table");
+        assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::UndefinedTable);
     }
 
     #[tokio::test]

@@ -24,8 +24,9 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, WriteOp};
 use datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, CommentObject, CopySource, CopyTarget, Expr, FromTable, ObjectName, ObjectNamePart,
-    ObjectType, RenameTableNameKind, SchemaName, Statement, TableFactor, visit_expressions, visit_relations,
+    AlterTableOperation, CommentObject, CopySource, CopyTarget, CreateIndex, Expr, FromTable, ObjectName,
+    ObjectNamePart, ObjectType, RenameTableNameKind, SchemaName, Statement, TableFactor, visit_expressions,
+    visit_relations,
 };
 use futures::StreamExt;
 use std::ops::ControlFlow;
@@ -270,6 +271,7 @@ impl Session {
                 blocking(move || store.create_view(&schema, &name, &sql, or_replace)).await?;
                 Ok(Output::Command("CREATE VIEW".into()))
             }
+            Statement::CreateIndex(index) => self.create_index(index).await,
             Statement::Drop { object_type, if_exists, names, cascade, .. } => {
                 self.drop(*object_type, *if_exists, names, *cascade).await
             }
@@ -407,6 +409,50 @@ impl Session {
         }
     }
 
+    /// `CREATE [UNIQUE] INDEX`, which dbt-postgres sends for a model's `indexes` and other
+    /// tools send after loading a table: accepted and ignored (issue 24). A Parquet table is read
+    /// by scanning its files, pruned by their statistics; an index would not be used. As
+    /// PostgreSQL does, the statement fails when the table does not exist (42P01), is a view
+    /// (42809) or lacks an indexed column (42703); nothing is recorded, so `pg_index` stays
+    /// empty and a UNIQUE index enforces nothing.
+    async fn create_index(&self, index: &CreateIndex) -> Result<Output> {
+        let columns = match self.temporary_name(&index.table_name) {
+            Some(n) => self.temporary.lock().unwrap_or_else(|p| p.into_inner()).get(&n).map(|t| t.schema()),
+            None => {
+                let (schema, name) = self.resolve(&index.table_name)?;
+                let store = self.engine.store().clone();
+                let table = blocking(move || {
+                    if store.relation_kind(&schema, &name) == Some(RelationKind::View) {
+                        return Err(Error::sql(
+                            SqlState::WrongObjectType,
+                            format!("cannot create index on relation \"{name}\": it is a view"),
+                        ));
+                    }
+                    store.table_in(&schema, &name)?.ok_or_else(|| {
+                        Error::sql(SqlState::UndefinedTable, format!("relation \"{name}\" does not exist"))
+                    })
+                })
+                .await?;
+                Some(table.schema())
+            }
+        };
+        let Some(columns) = columns else {
+            return Err(Error::sql(
+                SqlState::UndefinedTable,
+                format!("relation \"{}\" does not exist", index.table_name),
+            ));
+        };
+        for c in &index.columns {
+            if let Expr::Identifier(id) = &c.column.expr {
+                let name = if id.quote_style.is_some() { id.value.clone() } else { id.value.to_lowercase() };
+                if columns.field_with_name(&name).is_err() {
+                    return Err(Error::sql(SqlState::UndefinedColumn, format!("column \"{name}\" does not exist")));
+                }
+            }
+        }
+        Ok(Output::Command("CREATE INDEX".into()))
+    }
+
     async fn drop(
         &mut self,
         object_type: ObjectType,
@@ -418,6 +464,8 @@ impl Session {
         let (kind, tag) = match object_type {
             ObjectType::Table => (RelationKind::Table, "DROP TABLE"),
             ObjectType::View => (RelationKind::View, "DROP VIEW"),
+            // No index is ever recorded (see `create_index`): dropping one has nothing to do.
+            ObjectType::Index => return Ok(Output::Command("DROP INDEX".into())),
             ObjectType::Schema => {
                 for n in names {
                     let schema = n.0.last().map(part).unwrap_or_default();

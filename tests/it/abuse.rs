@@ -97,6 +97,19 @@ async fn no_statement_takes_the_server_down() {
         (format!("SELECT count(*) FROM ({}) u", terms(500, " UNION ALL ", "SELECT 1 AS x")), "ok 500"),
         (format!("SELECT {}", terms(20_000, " + ", "1")), "54001"),
         (format!("SELECT 1{}", "::int".repeat(20_000)), "54001"),
+        // Deep parentheses and filter trees, as BI tools write them: PostgreSQL answers, so
+        // does journeydb (issue 24: 48 parentheses and 24 levels of AND failed).
+        (format!("SELECT {}1{}", "(".repeat(48), ")".repeat(48)), "ok 1"),
+        (format!("SELECT {}1{}", "(".repeat(500), ")".repeat(500)), "ok 1"),
+        (format!("SELECT {}true{}", "(1=1 AND (".repeat(24), "))".repeat(24)), "ok t"),
+        (
+            format!(
+                "SELECT count(*) FROM events WHERE {}revenue IS NULL OR true{}",
+                "(event_time IS NOT NULL AND (".repeat(100),
+                "))".repeat(100)
+            ),
+            "ok 20000",
+        ),
         // Nested calls parsed in linear time (2^depth before).
         (format!("SELECT {}1{}", "abs(".repeat(40), ")".repeat(40)), "ok 1"),
         (format!("SELECT {}1{}", "coalesce(".repeat(40), ")".repeat(40)), "ok 1"),

@@ -9,11 +9,11 @@
 //! (`window => '7 days'`), the only form journeydb's functions take; everything else is
 //! PostgreSQL's dialect, which the parser still recognises as such (`dialect()`).
 
-use datafusion::sql::sqlparser::ast::{Expr, Statement};
+use datafusion::sql::sqlparser::ast::{Expr, Statement, UnaryOperator};
 use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use std::any::TypeId;
 
 /// How deep the parser may nest (parentheses, calls, subqueries; sqlparser counts a few levels
@@ -48,6 +48,10 @@ pub fn parse_expr(sql: &str) -> Result<Expr, ParserError> {
     parser(sql)?.parse_expr()
 }
 
+/// How tightly a unary sign binds its operand: between subscripts (130 in PostgreSQL's
+/// dialect of sqlparser) and `COLLATE` (120), where PostgreSQL's table puts it.
+const UNARY_SIGN_PRECEDENCE: u8 = 125;
+
 /// PostgreSQL's dialect with named arguments named by identifiers only.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JourneyDialect;
@@ -72,6 +76,46 @@ impl Dialect for JourneyDialect {
 
     fn get_next_precedence(&self, parser: &Parser) -> Option<Result<u8, ParserError>> {
         PG.get_next_precedence(parser)
+    }
+
+    /// A unary `-` or `+` binds tighter than `^`, `COLLATE` and `AT TIME ZONE`, and looser
+    /// than `::` and subscripts, as in PostgreSQL: `-2 ^ 2` is `(-2) ^ 2`, `-x::int` is
+    /// `-(x::int)`. sqlparser reads its operand up to `*` (issue 24).
+    fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        let op = match parser.peek_token_ref().token {
+            Token::Minus => UnaryOperator::Minus,
+            Token::Plus => UnaryOperator::Plus,
+            _ => return None,
+        };
+        parser.next_token();
+        Some(parser.parse_subexpr(UNARY_SIGN_PRECEDENCE).map(|expr| Expr::UnaryOp { op, expr: Box::new(expr) }))
+    }
+
+    /// `a IS [NOT] DISTINCT FROM b`: `b` binds as tightly as `IS` does, as in PostgreSQL, so
+    /// `x IS DISTINCT FROM y AND z` is `(x IS DISTINCT FROM y) AND z`. sqlparser reads the whole
+    /// rest of the expression as `b` (issue 24).
+    fn parse_infix(&self, parser: &mut Parser, expr: &Expr, precedence: u8) -> Option<Result<Expr, ParserError>> {
+        let [is, second, third, fourth] = parser.peek_tokens();
+        let keyword = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+        if !keyword(&is, Keyword::IS) {
+            return None;
+        }
+        let negated = keyword(&second, Keyword::NOT);
+        let (distinct, from) = if negated { (&third, &fourth) } else { (&second, &third) };
+        if !keyword(distinct, Keyword::DISTINCT) || !keyword(from, Keyword::FROM) {
+            return None;
+        }
+        for _ in 0..(3 + usize::from(negated)) {
+            parser.next_token();
+        }
+        let left = Box::new(expr.clone());
+        Some(parser.parse_subexpr(precedence).map(|right| {
+            if negated {
+                Expr::IsNotDistinctFrom(left, Box::new(right))
+            } else {
+                Expr::IsDistinctFrom(left, Box::new(right))
+            }
+        }))
     }
 
     pass! {
@@ -117,6 +161,7 @@ impl Dialect for JourneyDialect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
     use std::time::{Duration, Instant};
 
     fn parse(sql: &str) -> Duration {
@@ -134,6 +179,57 @@ mod tests {
             // 2^40 parses before; a debug build parses these in milliseconds.
             assert!(took < Duration::from_secs(5), "{open} x 40: {took:?}");
         }
+    }
+
+    /// Issue 24: the right side of `IS [NOT] DISTINCT FROM` ends where PostgreSQL ends it.
+    #[test]
+    fn is_distinct_from_binds_as_tightly_as_is() {
+        for (sql, parsed) in [
+            ("1 IS DISTINCT FROM 2 AND true", "1 IS DISTINCT FROM 2 AND true"),
+            ("a IS NOT DISTINCT FROM b OR c", "a IS NOT DISTINCT FROM b OR c"),
+            ("a IS DISTINCT FROM b = c", "a IS DISTINCT FROM b = c"),
+            ("a = b IS DISTINCT FROM c", "a = b IS DISTINCT FROM c"),
+            ("NOT a IS DISTINCT FROM b", "NOT a IS DISTINCT FROM b"),
+            ("a IS DISTINCT FROM b + 1 IS NULL", "a IS DISTINCT FROM b + 1 IS NULL"),
+        ] {
+            let e = parse_expr(sql).expect(sql);
+            assert_eq!(e.to_string(), parsed);
+        }
+        let and = parse_expr("1 IS DISTINCT FROM 2 AND true").expect("parse");
+        assert!(matches!(and, Expr::BinaryOp { op: BinaryOperator::And, .. }), "{and:?}");
+        let or = parse_expr("a IS NOT DISTINCT FROM b OR c").expect("parse");
+        assert!(matches!(or, Expr::BinaryOp { op: BinaryOperator::Or, .. }), "{or:?}");
+        // Comparison binds tighter than IS: the right side is `b = c`, the left side `a = b`.
+        let eq = parse_expr("a IS DISTINCT FROM b = c").expect("parse");
+        assert!(
+            matches!(&eq, Expr::IsDistinctFrom(_, r) if matches!(**r, Expr::BinaryOp { op: BinaryOperator::Eq, .. })),
+            "{eq:?}"
+        );
+        let left = parse_expr("a = b IS DISTINCT FROM c").expect("parse");
+        assert!(
+            matches!(&left, Expr::IsDistinctFrom(l, _) if matches!(**l, Expr::BinaryOp { op: BinaryOperator::Eq, .. })),
+            "{left:?}"
+        );
+        // NOT binds looser than IS.
+        assert!(matches!(parse_expr("NOT a IS DISTINCT FROM b").expect("parse"), Expr::UnaryOp { .. }));
+    }
+
+    /// Issue 24: a unary sign binds tighter than `^` and looser than `::` and subscripts.
+    #[test]
+    fn unary_signs_bind_as_in_postgresql() {
+        let power = parse_expr("-2 ^ 2").expect("parse");
+        assert!(
+            matches!(&power, Expr::BinaryOp { left, .. } if matches!(**left, Expr::UnaryOp { op: UnaryOperator::Minus, .. })),
+            "{power:?}"
+        );
+        let cast = parse_expr("-x::int").expect("parse");
+        assert!(matches!(&cast, Expr::UnaryOp { expr, .. } if matches!(**expr, Expr::Cast { .. })), "{cast:?}");
+        let product = parse_expr("-a * b").expect("parse");
+        assert!(
+            matches!(&product, Expr::BinaryOp { op: BinaryOperator::Multiply, left, .. } if matches!(**left, Expr::UnaryOp { .. })),
+            "{product:?}"
+        );
+        assert!(matches!(parse_expr("+a[1]").expect("parse"), Expr::UnaryOp { op: UnaryOperator::Plus, .. }));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use crate::common::duration::{day_micros, out_of_range};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, RecordBatch, RecordBatchOptions};
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::{DataType, IntervalUnit, Schema};
 use datafusion::catalog::TableFunctionArgs;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
@@ -95,8 +95,12 @@ impl Options {
     pub fn int(&mut self, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
         let Some(v) = self.take(name) else { return Ok(None) };
         let n = match v.cast_to(&DataType::Int64) {
-            Ok(ScalarValue::Int64(Some(n))) if v.data_type().is_integer() => n,
-            _ => return Err(self.error(name, format!("must be an integer, got {v}"))),
+            Ok(ScalarValue::Int64(Some(n))) if v.data_type().is_integer() => Some(n),
+            // A quoted literal is read as the option's type, as PostgreSQL reads an untyped one.
+            _ => scalar_string(&v).and_then(|text| text.trim().parse::<i64>().ok()),
+        };
+        let Some(n) = n else {
+            return Err(self.error(name, format!("must be an integer (such as 10 or '10'), got {v}")));
         };
         if !(min..=max).contains(&n) {
             return Err(self.error(name, format!("must be between {min} and {max}, got {n}")));
@@ -108,13 +112,27 @@ impl Options {
         match self.take(name) {
             None => Ok(None),
             Some(ScalarValue::Boolean(b)) => Ok(b),
-            Some(v) => Err(self.error(name, format!("must be true or false, got {v}"))),
+            Some(v) => match scalar_string(&v).as_deref().and_then(parse_bool) {
+                Some(b) => Ok(Some(b)),
+                None => Err(self.error(name, format!("must be true or false, got {v}"))),
+            },
         }
     }
 
     /// A positive duration in microseconds: an interval without months, or a number of seconds.
+    /// Text is read as an interval (`'7 days'`, `'1 hour 30 minutes'`) or a number of seconds
+    /// (`'90'`), as PostgreSQL reads an untyped literal passed where an interval is expected.
     pub fn duration_micros(&mut self, name: &str) -> Result<Option<i64>> {
-        let Some(v) = self.take(name) else { return Ok(None) };
+        let Some(given) = self.take(name) else { return Ok(None) };
+        let v = match scalar_string(&given) {
+            Some(text) => match text.trim().parse::<f64>() {
+                Ok(seconds) => ScalarValue::Float64(Some(seconds)),
+                Err(_) => {
+                    given.cast_to(&DataType::Interval(IntervalUnit::MonthDayNano)).unwrap_or_else(|_| given.clone())
+                }
+            },
+            None => given.clone(),
+        };
         let micros = match &v {
             ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => Some(
                 day_micros(i64::from(i.days), i.nanoseconds / 1000).ok_or_else(|| out_of_range(self.function, name))?,
@@ -138,7 +156,13 @@ impl Options {
         };
         match micros {
             Some(m) if m >= 0 => Ok(Some(m)),
-            _ => Err(self.error(name, format!("must be a non-negative interval without months or seconds, got {v}"))),
+            _ => Err(self.error(
+                name,
+                format!(
+                    "must be a non-negative interval without months (INTERVAL '7 days' or '7 days') \
+                     or a number of seconds, got {given}"
+                ),
+            )),
         }
     }
 
@@ -219,6 +243,15 @@ fn elements(v: &ScalarValue) -> Result<Vec<ScalarValue>> {
             (0..list.len()).map(|i| ScalarValue::try_from_array(&list, i)).collect()
         }
         v => Ok(vec![v.clone()]),
+    }
+}
+
+/// A boolean written as text, as PostgreSQL reads one (`'true'`, `'f'`, `'yes'`, `'off'`, `'1'`).
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "t" | "true" | "y" | "yes" | "on" | "1" => Some(true),
+        "f" | "false" | "n" | "no" | "off" | "0" => Some(false),
+        _ => None,
     }
 }
 
