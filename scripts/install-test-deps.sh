@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests use beyond Rust: the psql client and pgbench (Debian's
 # postgresql-client), a PostgreSQL 15 server as the oracle (postgresql-15), pgjdbc (libpostgresql-jdbc-java) and a JDK, the Python packages of
-# scripts/test-requirements.txt in .venv-test, and dbt (scripts/dbt-requirements.txt) in
-# .venv-dbt.
+# scripts/test-requirements.txt in .venv-test, the drivers' newest releases
+# (scripts/test-requirements-latest.txt) in .venv-test-latest, and dbt
+# (scripts/dbt-requirements.txt) in .venv-dbt.
 set -euo pipefail
 need=()
 command -v psql >/dev/null 2>&1 && command -v pgbench >/dev/null 2>&1 || need+=(postgresql-client)
@@ -28,6 +29,12 @@ if [ ! -x "$root/.venv-test/bin/python" ]; then
   python3 -m venv "$root/.venv-test"
 fi
 "$root/.venv-test/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/test-requirements.txt"
+# The same drivers at their newest releases (scripts/test-requirements-latest.txt), upgraded at
+# every run so that the tests meet what users install today.
+if [ ! -x "$root/.venv-test-latest/bin/python" ]; then
+  python3 -m venv "$root/.venv-test-latest"
+fi
+"$root/.venv-test-latest/bin/pip" install -q --disable-pip-version-check --upgrade -r "$root/scripts/test-requirements-latest.txt"
 # dbt (tests/it/dbt.rs) in a venv of its own: its pins need not agree with the above.
 if [ ! -x "$root/.venv-dbt/bin/python" ]; then
   python3 -m venv "$root/.venv-dbt"

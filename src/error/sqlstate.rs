@@ -62,9 +62,11 @@ sqlstates! {
     NullValueNotAllowed = "22004", "null_value_not_allowed", Error;
     DatetimeFieldOverflow = "22008", "datetime_field_overflow", Error;
     DivisionByZero = "22012", "division_by_zero", Error;
+    InvalidEscapeCharacter = "22019", "invalid_escape_character", Error;
     InvalidRegularExpression = "2201B", "invalid_regular_expression", Error;
     CharacterNotInRepertoire = "22021", "character_not_in_repertoire", Error;
     InvalidParameterValue = "22023", "invalid_parameter_value", Error;
+    InvalidEscapeSequence = "22025", "invalid_escape_sequence", Error;
     InvalidTextRepresentation = "22P02", "invalid_text_representation", Error;
     BadCopyFileFormat = "22P04", "bad_copy_file_format", Error;
     NotNullViolation = "23502", "not_null_violation", Error;

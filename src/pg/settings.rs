@@ -5,11 +5,13 @@ use crate::error::SqlState;
 use std::collections::BTreeMap;
 
 /// Parameters with their defaults. Only these are accepted by `SET`.
-pub const DEFAULTS: [(&str, &str); 15] = [
+pub const DEFAULTS: [(&str, &str); 16] = [
     ("application_name", ""),
     ("client_encoding", "UTF8"),
     ("client_min_messages", "notice"),
     ("datestyle", "ISO, MDY"),
+    // SQLAlchemy's inspector compares each table's access method with it.
+    ("default_table_access_method", "heap"),
     ("default_transaction_isolation", "read committed"),
     ("extra_float_digits", "1"),
     ("intervalstyle", "postgres"),

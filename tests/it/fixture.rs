@@ -238,6 +238,12 @@ pub fn python() -> std::path::PathBuf {
     venv_tool("JOURNEYDB_TEST_PYTHON", ".venv-test/bin/python")
 }
 
+/// The Python whose drivers are the newest releases (`.venv-test-latest`, upgraded by
+/// scripts/install-test-deps.sh): `JOURNEYDB_TEST_PYTHON_LATEST`, else the project's venv.
+pub fn python_latest() -> std::path::PathBuf {
+    venv_tool("JOURNEYDB_TEST_PYTHON_LATEST", ".venv-test-latest/bin/python")
+}
+
 /// dbt (dbt-core and dbt-postgres 1.11): `JOURNEYDB_TEST_DBT`, else the project's dbt venv.
 pub fn dbt() -> std::path::PathBuf {
     venv_tool("JOURNEYDB_TEST_DBT", ".venv-dbt/bin/dbt")
@@ -255,9 +261,14 @@ fn venv_tool(var: &str, relative: &str) -> std::path::PathBuf {
 /// Runs `tests/python/<script>` against the server on `port` with the tests' Python; it must
 /// end with "all ok". Returns its output.
 pub async fn run_python(script: &str, port: u16) -> String {
+    run_python_with(python(), script, port).await
+}
+
+/// [`run_python`] with another Python (`python_latest()`: the drivers' newest releases).
+pub async fn run_python_with(python: std::path::PathBuf, script: &str, port: u16) -> String {
     let path = root().join("tests/python").join(script);
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python()).arg(path).arg(port.to_string()).output().expect("python runs")
+        std::process::Command::new(python).arg(path).arg(port.to_string()).output().expect("python runs")
     })
     .await
     .expect("python");

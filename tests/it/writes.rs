@@ -354,6 +354,15 @@ async fn python_drivers_copy_and_insert() {
     assert!(staged_leftovers(dir.path()).is_empty());
 }
 
+/// The same writes with the drivers' newest releases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_drivers_at_their_newest_releases_copy_and_insert() {
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    fixture::run_python_with(fixture::python_latest(), "writes.py", server.addr.port()).await;
+    assert!(staged_leftovers(dir.path()).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journeydb_import_adds_files_a_running_server_reads() {
     let dir = fixture::data_dir();

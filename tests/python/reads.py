@@ -4,7 +4,8 @@ Run by tests/it/clients.rs with the port as the only argument; exits non-zero on
 Each driver runs a journey query (the funnel report, the attribution report) and a
 parameterised query: psycopg 3 (server-side parameters, binary results too), psycopg2
 (client-side parameters), asyncpg (binary protocol, prepared statements), and SQLAlchemy 2
-with pandas.read_sql (through psycopg2 and through psycopg 3).
+with pandas.read_sql (through psycopg2 and through psycopg 3), and SQLAlchemy's whole inspector
+API with pandas.read_sql_table. The tests run it at the pinned versions and at the newest ones.
 """
 
 import asyncio
@@ -124,9 +125,62 @@ def with_sqlalchemy(funnel, attribution, email):
             check(n == email, f"SQLAlchemy bound parameters via {driver}")
             names = sa.inspect(conn).get_table_names()
             check("events" in names, f"SQLAlchemy inspector lists the tables via {driver}")
+        with_inspector(driver, engine)
         engine.dispose()
 
 
+def with_inspector(driver, engine):
+    """The whole inspector API, as table browsers (Superset, notebooks, pandas.read_sql_table)
+    call it: what journeydb has (columns, comments, views) and what it never has (keys,
+    indexes, constraints) both answered."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP VIEW IF EXISTS inspected_names"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS inspected"))
+        conn.execute(sa.text("CREATE TABLE inspected (id BIGINT, name TEXT, seen TIMESTAMPTZ)"))
+        conn.execute(sa.text("COMMENT ON TABLE inspected IS 'rows to inspect'"))
+        conn.execute(sa.text("COMMENT ON COLUMN inspected.name IS 'who'"))
+        conn.execute(sa.text("CREATE VIEW inspected_names AS SELECT name FROM inspected"))
+    i = sa.inspect(engine)
+    via = f"via {driver}"
+    check({"public", "journey"} <= set(i.get_schema_names()), f"inspector schema names {via}")
+    check("inspected" in i.get_table_names(), f"inspector table names {via}")
+    check(i.get_view_names() == ["inspected_names"], f"inspector view names {via}")
+    check(set(i.get_view_names(schema="journey")) == {"conversions", "events", "identities", "touchpoints"},
+          f"inspector journey views {via}")
+    cols = i.get_columns("inspected")
+    check([c["name"] for c in cols] == ["id", "name", "seen"], f"inspector column names {via}")
+    check(isinstance(cols[0]["type"], sa.BigInteger) and isinstance(cols[1]["type"], sa.Text)
+          and isinstance(cols[2]["type"], sa.DateTime) and cols[2]["type"].timezone, f"inspector column types {via}")
+    check([c["comment"] for c in cols] == [None, "who", None], f"inspector column comments {via}")
+    check(all(c["nullable"] and c["default"] is None for c in cols), f"inspector nullability and defaults {via}")
+    check(i.get_table_comment("inspected") == {"text": "rows to inspect"}, f"inspector table comment {via}")
+    check(i.get_pk_constraint("inspected")["constrained_columns"] == [], f"inspector primary key {via}")
+    check(i.get_foreign_keys("inspected") == [], f"inspector foreign keys {via}")
+    check(i.get_indexes("inspected") == [], f"inspector indexes {via}")
+    check(i.get_unique_constraints("inspected") == [], f"inspector unique constraints {via}")
+    check(i.get_check_constraints("inspected") == [], f"inspector check constraints {via}")
+    check(i.get_table_options("inspected") == {}, f"inspector table options {via}")
+    check("inspected" in i.get_view_definition("inspected_names"), f"inspector view definition {via}")
+    touch = [c["name"] for c in i.get_columns("touchpoints", schema="journey")]
+    check("person_id" in touch and "channel" in touch, f"inspector journey view columns {via}")
+    multi = i.get_multi_columns()
+    check([c["name"] for c in multi[(None, "inspected")]] == ["id", "name", "seen"], f"inspector multi columns {via}")
+    for name in ("pk_constraint", "foreign_keys", "indexes", "unique_constraints", "check_constraints",
+                 "table_comment"):
+        got = getattr(i, f"get_multi_{name}")()
+        check((None, "inspected") in got and (None, "events") in got, f"inspector get_multi_{name} {via}")
+    table = sa.Table("inspected", sa.MetaData(), autoload_with=engine)
+    check([c.name for c in table.columns] == ["id", "name", "seen"] and table.comment == "rows to inspect",
+          f"reflected Table {via}")
+    events = pd.read_sql_table("events", engine)
+    check(len(events) > 0 and "event_name" in events.columns, f"pandas.read_sql_table {via}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP VIEW inspected_names"))
+        conn.execute(sa.text("DROP TABLE inspected"))
+
+
+print("versions: " + ", ".join(f"{m.__name__} {m.__version__}" for m in (sa, pd, psycopg, asyncpg)) +
+      f", psycopg2 {psycopg2.__version__.split()[0]}")
 f, a, e = expected()
 with_psycopg3(f, a, e)
 with_time_zone()

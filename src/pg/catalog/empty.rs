@@ -5,7 +5,8 @@
 //!
 //! `pg_collation` is among them: every text column uses the default collation, which is what
 //! a column with no collation of its own shows in PostgreSQL, so nothing ever refers to a row.
-//! asyncpg's type introspection joins `pg_range`; journeydb has no range types.
+//! asyncpg's type introspection joins `pg_range`; journeydb has no range types. SQLAlchemy's
+//! inspector reads `pg_sequence` (identity columns) and `pg_opclass` (index operator classes).
 
 use super::columns::{C, mem_table};
 use datafusion::catalog::TableProvider;
@@ -13,7 +14,7 @@ use datafusion::error::Result;
 use std::sync::Arc;
 
 /// Each always-empty table and its columns.
-const EMPTY: [(&str, &[(&str, C)]); 20] = {
+const EMPTY: [(&str, &[(&str, C)]); 22] = {
     use C::*;
     [
         ("pg_attrdef", &[("oid", Oid), ("adrelid", Oid), ("adnum", I16), ("adbin", Text)]),
@@ -78,6 +79,20 @@ const EMPTY: [(&str, &[(&str, C)]); 20] = {
         ),
         ("pg_inherits", &[("inhrelid", Oid), ("inhparent", Oid), ("inhseqno", I32), ("inhdetachpending", Bool)]),
         ("pg_matviews", &[("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)]),
+        (
+            "pg_opclass",
+            &[
+                ("oid", Oid),
+                ("opcmethod", Oid),
+                ("opcname", Text),
+                ("opcnamespace", Oid),
+                ("opcowner", Oid),
+                ("opcfamily", Oid),
+                ("opcintype", Oid),
+                ("opcdefault", Bool),
+                ("opckeytype", Oid),
+            ],
+        ),
         ("pg_partitioned_table", &[("partrelid", Oid), ("partstrat", Text), ("partnatts", I16)]),
         (
             "pg_policy",
@@ -124,6 +139,19 @@ const EMPTY: [(&str, &[(&str, C)]); 20] = {
             ],
         ),
         ("pg_rewrite", &[("oid", Oid), ("rulename", Text), ("ev_class", Oid), ("ev_type", Text), ("is_instead", Bool)]),
+        (
+            "pg_sequence",
+            &[
+                ("seqrelid", Oid),
+                ("seqtypid", Oid),
+                ("seqstart", I64),
+                ("seqincrement", I64),
+                ("seqmax", I64),
+                ("seqmin", I64),
+                ("seqcache", I64),
+                ("seqcycle", Bool),
+            ],
+        ),
         (
             "pg_statistic_ext",
             &[

@@ -180,7 +180,7 @@ pub(crate) fn catalog_table_oid(name: &str) -> u32 {
     1_000 + TABLES.iter().position(|t| *t == name).unwrap_or(0) as u32
 }
 
-pub(crate) const TABLES: [&str; 36] = [
+pub(crate) const TABLES: [&str; 39] = [
     "pg_am",
     "pg_attrdef",
     "pg_auth_members",
@@ -218,6 +218,9 @@ pub(crate) const TABLES: [&str; 36] = [
     "pg_authid",
     "pg_range",
     "pg_language",
+    "pg_sequence",
+    "pg_opclass",
+    "pg_tablespace",
 ];
 
 impl PgCatalog {

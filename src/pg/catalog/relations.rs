@@ -18,7 +18,7 @@ use datafusion::error::Result;
 use std::sync::Arc;
 
 impl PgCatalog {
-    /// `pg_namespace`, `pg_class`, `pg_attribute`, `pg_am`, `pg_tables`, `pg_views`, `pg_stat_user_tables` and `pg_description`.
+    /// `pg_namespace`, `pg_class`, `pg_attribute`, `pg_am`, `pg_tables`, `pg_views`, `pg_stat_user_tables`, `pg_description` and `pg_tablespace`.
     pub(super) fn relation_table(&self, name: &str) -> Option<Result<Arc<dyn TableProvider>>> {
         use C::*;
         let table = match name {
@@ -275,6 +275,15 @@ impl PgCatalog {
                 }
                 mem_table(&[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)], rows)
             }
+            // The tablespaces every PostgreSQL cluster has; relations are in the default one
+            // (`reltablespace` 0), as PostgreSQL shows it.
+            "pg_tablespace" => mem_table(
+                &[("oid", Oid), ("spcname", Text), ("spcowner", Oid), ("spcacl", TextArr), ("spcoptions", TextArr)],
+                [(1663, "pg_default"), (1664, "pg_global")]
+                    .into_iter()
+                    .map(|(o, n)| vec![oid(o), text(n), oid(OWNER_OID), null(TextArr), null(TextArr)])
+                    .collect(),
+            ),
             _ => return None,
         };
         Some(table)

@@ -53,6 +53,27 @@ pub(super) fn register(ctx: &SessionContext, store: &Arc<Store>, info: &SessionI
             Ok(Arc::new(StringArray::from(out)) as ArrayRef)
         }),
     }));
+    // like_escape(pattern, escape): the pattern rewritten for LIKE's default escape, the
+    // backslash. `x LIKE p ESCAPE '/'` (SQLAlchemy's schema listing) is planned as
+    // `x LIKE like_escape(p, '/')`, as PostgreSQL defines it.
+    ctx.register_udf(udf(
+        "like_escape",
+        vec![text.clone(), text.clone()],
+        text.clone(),
+        Arc::new(|a, _| {
+            let (patterns, escapes) = (a[0].as_string::<i32>(), a[1].as_string::<i32>());
+            let out = patterns
+                .iter()
+                .zip(escapes.iter())
+                .map(|(p, e)| match (p, e) {
+                    (Some(p), Some(e)) => like_escape(p, e).map(Some),
+                    _ => Ok(None),
+                })
+                .collect::<std::result::Result<StringArray, crate::error::Error>>()
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            Ok(Arc::new(out) as ArrayRef)
+        }),
+    ));
     // quote_literal(text): the value as a SQL string literal.
     ctx.register_udf(udf(
         "quote_literal",
@@ -97,4 +118,60 @@ pub(super) fn register(ctx: &SessionContext, store: &Arc<Store>, info: &SessionI
             Ok(Arc::new(builder.finish()) as ArrayRef)
         }),
     ));
+}
+
+/// `pattern`, whose escape character is `escape`, written with the backslash as its escape
+/// character (PostgreSQL's `like_escape`): an escaped character becomes `\c`, a backslash that
+/// escapes nothing `\\`. An empty `escape` means none.
+fn like_escape(pattern: &str, escape: &str) -> std::result::Result<String, crate::error::Error> {
+    use crate::error::{Error, SqlState};
+    let mut chars = escape.chars();
+    let escape = match (chars.next(), chars.next()) {
+        (None, _) => None,
+        (Some(c), None) => Some(c),
+        _ => {
+            return Err(Error::sql(
+                SqlState::InvalidEscapeCharacter,
+                "invalid escape string: escape string must be empty or one character",
+            ));
+        }
+    };
+    if escape == Some('\\') {
+        return Ok(pattern.to_string());
+    }
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            let Some(next) = chars.next() else {
+                return Err(Error::sql(
+                    SqlState::InvalidEscapeSequence,
+                    "LIKE pattern must not end with escape character",
+                ));
+            };
+            out.push('\\');
+            out.push(next);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn like_escape_rewrites_for_the_backslash() {
+        assert_eq!(like_escape("pg/_%", "/").expect("ok"), "pg\\_%");
+        assert_eq!(like_escape("a//b", "/").expect("ok"), "a\\/b");
+        assert_eq!(like_escape("a\\b", "/").expect("ok"), "a\\\\b");
+        assert_eq!(like_escape("a\\_b", "\\").expect("ok"), "a\\_b");
+        assert_eq!(like_escape("a\\_b%", "").expect("ok"), "a\\\\_b%");
+        assert!(like_escape("abc/", "/").expect_err("trailing").to_string().contains("escape character"));
+        assert!(like_escape("x", "ab").is_err());
+    }
 }

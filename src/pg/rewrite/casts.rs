@@ -106,6 +106,11 @@ pub(super) fn rewrite_cast(inner: &Expr, dt: &DataType, kind: &CastKind) -> Opti
             Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
                 call("pg_regclass_oid", vec![inner.clone()])
             }
+            // A parameter is bound as the relation's name (or its OID as text), as PostgreSQL
+            // reads a parameter it types `regclass` (SQLAlchemy's `CAST($1 AS REGCLASS)`).
+            Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => {
+                call("pg_regclass_oid", vec![cast_text(inner, kind)])
+            }
             // A name computed in the query (`format('%I.%I', schema, table)::regclass`).
             e if is_text_expr(e) => call("pg_regclass_oid", vec![e.clone()]),
             _ => call("pg_regclass_name", vec![cast_bigint(inner, kind)]),

@@ -173,6 +173,15 @@ impl VisitorMut for Rewriter<'_> {
                     *o = op;
                 }
             }
+            // `x LIKE p ESCAPE '/'`: DataFusion escapes with the backslash only, so the pattern
+            // is rewritten for it (PostgreSQL's `like_escape`; SQLAlchemy lists schemas so).
+            Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. }
+                if escape_char.as_ref().is_some_and(|e| e.value != Value::SingleQuotedString("\\".into())) =>
+            {
+                if let Some(escape) = escape_char.take() {
+                    **pattern = call("like_escape", vec![(**pattern).clone(), Expr::Value(escape)]);
+                }
+            }
             Expr::Collate { expr: inner, .. } => {
                 *expr = (**inner).clone();
             }
