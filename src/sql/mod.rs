@@ -23,6 +23,7 @@ use futures::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod multiset;
 pub mod prepared;
 
 pub use prepared::Prepared;
@@ -78,7 +79,9 @@ impl Planner {
     pub async fn plan(&self, state: &SessionState, stmt: &Statement, used: Use) -> Result<LogicalPlan> {
         self.plans.fetch_add(1, Ordering::Relaxed);
         let zone = state.config_options().execution.time_zone.clone().unwrap_or_else(|| "UTC".into());
-        let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?;
+        let mut stmt = stmt.clone();
+        multiset::rewrite(state, &mut stmt).await?;
+        let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt))).await?;
         let plan = crate::pg::minute_literals::complete_timestamp_texts(plan, &zone)?;
         let timezone = state.scalar_functions().get("timezone").cloned();
         let plan = crate::pg::time_zone::in_session_zone(plan, &zone, used == Use::Result, timezone)?;

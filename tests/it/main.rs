@@ -3,6 +3,7 @@
 //! - `abuse`: issue 25's probes against the `journeydb` binary under an address-space limit.
 //! - `auth`: SCRAM-SHA-256 users and TLS (tokio-postgres, psql with sslmode=require).
 //! - `clients`: psycopg 2 and 3, asyncpg, SQLAlchemy with pandas reading journey reports.
+//! - `differential`: a seeded, generated SQL corpus run on journeydb and PostgreSQL 15.
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
 //! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
 //! - `grafana`: the query shapes Grafana's PostgreSQL data source sends.
@@ -25,6 +26,7 @@ mod abuse;
 mod auth;
 mod clients;
 mod dbt;
+mod differential;
 mod examples;
 mod fixture;
 mod grafana;

@@ -11,7 +11,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// A PostgreSQL 15 server in a temporary folder, stopped when dropped.
-struct Postgres {
+pub(crate) struct Postgres {
     dir: tempfile::TempDir,
     port: u16,
 }
@@ -34,7 +34,12 @@ fn pg_command(program: &str) -> Command {
 }
 
 impl Postgres {
-    fn start() -> Postgres {
+    /// The port it listens on, on 127.0.0.1.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub(crate) fn start() -> Postgres {
         assert!(
             Path::new(BIN).join("initdb").exists(),
             "{BIN}/initdb is missing: scripts/install-test-deps.sh installs postgresql-15"
@@ -85,7 +90,7 @@ impl Drop for Postgres {
     }
 }
 
-async fn connect(port: u16, dbname: &str) -> Client {
+pub(crate) async fn connect(port: u16, dbname: &str) -> Client {
     let conn = format!("host=127.0.0.1 port={port} user=journey dbname={dbname}");
     let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.expect("connect");
     tokio::spawn(async move {
@@ -95,7 +100,7 @@ async fn connect(port: u16, dbname: &str) -> Client {
 }
 
 /// A statement's answer: its column names, then its rows, as text; or the SQLSTATE of its error.
-async fn answer(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+pub(crate) async fn answer(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
     match client.simple_query(sql).await {
         Ok(messages) => Ok(messages
             .iter()

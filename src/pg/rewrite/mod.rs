@@ -27,7 +27,7 @@ use super::catalog::{PG_CATALOG, is_always_empty};
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, CopySource, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,
-    TableFactor, TimezoneInfo, Value, VisitMut, VisitorMut,
+    TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use journeydb_udfs::common::options::NAMED_PREFIX;
@@ -38,6 +38,7 @@ mod catalog_queries;
 mod column_names;
 mod from_functions;
 mod in_subqueries;
+mod not_in;
 mod text;
 
 pub use casts::interval_units;
@@ -49,6 +50,7 @@ pub(crate) use column_names::shown_name;
 use column_names::*;
 use from_functions::*;
 use in_subqueries::*;
+use not_in::*;
 pub use text::{alter_view_rename, dollar_quotes_to_literals};
 
 /// Prefix of catalog table names looked up in `pg_catalog` when unqualified.
@@ -80,6 +82,7 @@ pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
         let _ = stmt.visit(&mut AggregateScalarSubqueries);
     }
     let _ = stmt.visit(&mut InSubqueriesAsArrays);
+    let _ = stmt.visit(&mut NotInWithNulls);
 }
 
 struct Rewriter<'a> {

@@ -1,0 +1,12 @@
+-- Query semantics the generated corpus (tests/it/differential.rs) found wrong (issue 24):
+-- INTERSECT ALL and EXCEPT ALL count copies; NOT IN over a subquery is NULL, not true, for a
+-- NULL probe or a subquery yielding NULL. Run on both servers by tests/it/oracle.rs.
+SELECT x FROM (VALUES (1), (1), (1), (2), (NULL), (NULL)) AS l(x) INTERSECT ALL SELECT y FROM (VALUES (1), (1), (NULL), (3)) AS r(y) ORDER BY 1
+SELECT x FROM (VALUES (1), (1), (1), (2), (NULL), (NULL)) AS l(x) EXCEPT ALL SELECT y FROM (VALUES (1), (NULL), (3)) AS r(y) ORDER BY 1
+SELECT x, s FROM (VALUES (1, 'a'), (1, 'a'), (1, 'b')) AS l(x, s) EXCEPT ALL SELECT 1, 'a' ORDER BY 1, 2
+SELECT count(*) FROM (SELECT x FROM (VALUES (1), (1), (2)) AS l(x) INTERSECT ALL SELECT 1 UNION ALL SELECT 5) AS u
+SELECT x FROM (VALUES (1), (2), (NULL)) AS t(x) WHERE x NOT IN (SELECT y FROM (VALUES (1), (NULL)) AS s(y)) ORDER BY 1
+SELECT x FROM (VALUES (1), (2), (NULL)) AS t(x) WHERE x NOT IN (SELECT y FROM (VALUES (1)) AS s(y)) ORDER BY 1
+SELECT x FROM (VALUES (1), (2), (NULL)) AS t(x) WHERE x NOT IN (SELECT y FROM (VALUES (1)) AS s(y) WHERE y > 5) ORDER BY 1
+SELECT x FROM (VALUES (1), (2), (NULL)) AS t(x) WHERE x > 0 AND x NOT IN (SELECT max(y) FROM (VALUES (1), (NULL)) AS s(y)) ORDER BY 1
+SELECT x FROM (VALUES (1), (2), (3)) AS t(x) WHERE x NOT IN (SELECT y FROM (VALUES (1), (NULL)) AS s(y) WHERE y IS NOT NULL) ORDER BY 1
