@@ -10,3 +10,14 @@ SELECT x FROM (VALUES (1), (2), (NULL)) AS t(x) WHERE x NOT IN (SELECT y FROM (V
 SELECT x FROM (VALUES (1), (2), (NULL)) AS t(x) WHERE x NOT IN (SELECT y FROM (VALUES (1)) AS s(y) WHERE y > 5) ORDER BY 1
 SELECT x FROM (VALUES (1), (2), (NULL)) AS t(x) WHERE x > 0 AND x NOT IN (SELECT max(y) FROM (VALUES (1), (NULL)) AS s(y)) ORDER BY 1
 SELECT x FROM (VALUES (1), (2), (3)) AS t(x) WHERE x NOT IN (SELECT y FROM (VALUES (1), (NULL)) AS s(y) WHERE y IS NOT NULL) ORDER BY 1
+-- Correlated subqueries DataFusion does not decorrelate: a condition on the outer row that is
+-- not an equality, the outer row read in what is aggregated or selected.
+SELECT x, (SELECT count(*) FROM (VALUES (1), (2), (3)) AS r(y) WHERE y < x) AS n FROM (VALUES (1), (3), (NULL)) AS l(x) ORDER BY 1
+SELECT x FROM (VALUES (1), (3), (4), (NULL)) AS l(x) WHERE x > (SELECT count(*) FROM (VALUES (1), (2), (3)) AS r(y) WHERE y < x) ORDER BY 1
+SELECT x, (SELECT max(y + x) FROM (VALUES (1), (2)) AS r(y) WHERE y <> x) AS m FROM (VALUES (1), (2), (NULL)) AS l(x) ORDER BY 1
+SELECT x, (SELECT sum(y) FROM (VALUES (1), (2), (NULL)) AS r(y) WHERE y >= x) AS s FROM (VALUES (0), (2), (5)) AS l(x) ORDER BY 1
+SELECT x FROM (VALUES (1), (2), (3)) AS l(x) WHERE x IN (SELECT y + x - 1 FROM (VALUES (1), (2)) AS r(y) WHERE y < x) ORDER BY 1
+SELECT x FROM (VALUES (1), (2), (NULL)) AS l(x) WHERE x NOT IN (SELECT y FROM (VALUES (1), (NULL)) AS r(y) WHERE y = x) ORDER BY 1
+SELECT x FROM (VALUES (1), (2), (3), (NULL)) AS l(x) WHERE x NOT IN (SELECT y FROM (VALUES (1), (5)) AS r(y) WHERE y <= x) ORDER BY 1
+SELECT x, (SELECT y * 10 FROM (VALUES (1), (2)) AS r(y) WHERE y = x) AS v FROM (VALUES (1), (2), (3), (NULL)) AS l(x) ORDER BY 1
+SELECT x, (SELECT y FROM (VALUES (1), (2)) AS r(y) WHERE y <= x) AS v FROM (VALUES (1), (2)) AS l(x) ORDER BY 1

@@ -57,6 +57,7 @@ macro_rules! sqlstates {
 sqlstates! {
     FeatureNotSupported = "0A000", "feature_not_supported", Error;
     ProtocolViolation = "08P01", "protocol_violation", Fatal;
+    CardinalityViolation = "21000", "cardinality_violation", Error;
     DataException = "22000", "data_exception", Error;
     NumericValueOutOfRange = "22003", "numeric_value_out_of_range", Error;
     NullValueNotAllowed = "22004", "null_value_not_allowed", Error;

@@ -4,9 +4,12 @@
 //!
 //! Text becomes statements in [`Planner::parse`]: PostgreSQL's dialect, the fixes for what the
 //! parser does not know (dollar quotes, `ALTER VIEW ... RENAME`), then the AST rewrites of
-//! [`crate::pg::rewrite`]. A statement becomes a plan in [`Planner::plan`]: DataFusion's SQL
-//! planner, then the plan passes (minute literals, the session's time zone, PostgreSQL's text
-//! casts). The session's time zone is read from the state the plan is made in.
+//! [`crate::pg::rewrite`]. A statement becomes a plan in [`Planner::plan`]: the rewrites that
+//! need the session to plan parts of the statement (`multiset`: INTERSECT and EXCEPT ALL;
+//! `where_in`: `[NOT] IN (subquery)` in WHERE), DataFusion's SQL planner, then the plan passes
+//! (`correlated`: correlated scalar subqueries DataFusion cannot decorrelate; minute literals,
+//! the session's time zone, PostgreSQL's text casts). The session's time zone is read from the
+//! state the plan is made in.
 
 use crate::error::{Error, Result, SqlState};
 use crate::pg::rewrite;
@@ -23,8 +26,10 @@ use futures::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod correlated;
 mod multiset;
 pub mod prepared;
+mod where_in;
 
 pub use prepared::Prepared;
 
@@ -81,7 +86,9 @@ impl Planner {
         let zone = state.config_options().execution.time_zone.clone().unwrap_or_else(|| "UTC".into());
         let mut stmt = stmt.clone();
         multiset::rewrite(state, &mut stmt).await?;
+        where_in::rewrite(state, &mut stmt).await;
         let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt))).await?;
+        let plan = correlated::decorrelate(plan)?;
         let plan = crate::pg::minute_literals::complete_timestamp_texts(plan, &zone)?;
         let timezone = state.scalar_functions().get("timezone").cloned();
         let plan = crate::pg::time_zone::in_session_zone(plan, &zone, used == Use::Result, timezone)?;

@@ -27,7 +27,7 @@ use super::catalog::{PG_CATALOG, is_always_empty};
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, CopySource, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,
-    TableFactor, TimezoneInfo, Value, Visit, VisitMut, Visitor, VisitorMut,
+    TableFactor, TimezoneInfo, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use journeydb_udfs::common::options::NAMED_PREFIX;
@@ -38,7 +38,6 @@ mod catalog_queries;
 mod column_names;
 mod from_functions;
 mod in_subqueries;
-mod not_in;
 mod text;
 
 pub use casts::interval_units;
@@ -50,7 +49,6 @@ pub(crate) use column_names::shown_name;
 use column_names::*;
 use from_functions::*;
 use in_subqueries::*;
-use not_in::*;
 pub use text::{alter_view_rename, dollar_quotes_to_literals};
 
 /// Prefix of catalog table names looked up in `pg_catalog` when unqualified.
@@ -82,7 +80,6 @@ pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
         let _ = stmt.visit(&mut AggregateScalarSubqueries);
     }
     let _ = stmt.visit(&mut InSubqueriesAsArrays);
-    let _ = stmt.visit(&mut NotInWithNulls);
 }
 
 struct Rewriter<'a> {
@@ -184,6 +181,14 @@ impl VisitorMut for Rewriter<'_> {
                 if let Some(escape) = escape_char.take() {
                     **pattern = call("like_escape", vec![(**pattern).clone(), Expr::Value(escape)]);
                 }
+            }
+            // `- -2` and `- (-x)`: sqlparser writes them back as `--2`, a comment; parentheses
+            // keep the text of a rewritten statement (a view's, a rewritten subquery's) the
+            // same expression.
+            Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr: inner }
+                if inner.to_string().starts_with(['-', '+']) =>
+            {
+                **inner = Expr::Nested(inner.clone());
             }
             Expr::Collate { expr: inner, .. } => {
                 *expr = (**inner).clone();
@@ -376,6 +381,8 @@ mod tests {
     #[test]
     fn casts_to_postgres_types() {
         assert_eq!(rw("SELECT x::pg_catalog.text, y::oid"), "SELECT x::TEXT AS \"x\", y::BIGINT AS \"y\"");
+        // Issue 24: written back, a double minus stays an expression, not a comment.
+        assert_eq!(rw("SELECT 1 WHERE - -2 < - - - 3"), "SELECT 1 AS \"?column?\" WHERE -(-2) < -(-(-3))");
         assert_eq!(rw("SELECT 'events'::regclass"), "SELECT pg_regclass_oid('events') AS \"regclass\"");
         assert_eq!(rw("SELECT c.oid::pg_catalog.regclass"), "SELECT pg_regclass_name(c.oid::BIGINT) AS \"oid\"");
     }

@@ -1,0 +1,384 @@
+//! `x [NOT] IN (subquery)` as top-level conditions of WHERE and HAVING, where a NULL and false
+//! both leave the row out (issue 24, found by the generated corpus of `tests/it/differential.rs`).
+//!
+//! DataFusion plans `x NOT IN (subquery)` as an anti join, which keeps a row whenever no value
+//! of the subquery equals `x`: also when `x` is NULL, or when the subquery yields a NULL, where
+//! PostgreSQL's `NOT IN` is NULL and the row is left out (a subquery with no rows keeps every
+//! row, NULL `x` too). So the test becomes, for an uncorrelated subquery, the anti join and two
+//! more conditions, exact in that place:
+//!
+//! ```sql
+//! x NOT IN (SELECT e FROM f WHERE w)
+//!   AND NOT EXISTS (SELECT 1 FROM f WHERE (w) AND (e) IS NULL)
+//!   AND (x IS NOT NULL OR NOT EXISTS (SELECT 1 FROM f WHERE w))
+//! ```
+//!
+//! (a subquery that is not one plain SELECT, grouped, distinct, limited or a set operation, is
+//! read as a derived table in the two EXISTS), and for a correlated one, whose EXISTS
+//! DataFusion cannot decorrelate under OR, one `NOT EXISTS` (see `correlated_not_in`).
+//!
+//! `x IN (SELECT e FROM f WHERE w)` correlated through `e` (`x.c IN (SELECT x.a + y.b FROM r2
+//! AS y ...)`) is a join DataFusion cannot make; it becomes `EXISTS (SELECT 1 FROM f WHERE (w)
+//! AND (e) = x)`, a semi join.
+//!
+//! A subquery is correlated when it does not plan on its own (it names the outer query's
+//! columns, qualified or not).
+
+use datafusion::execution::context::SessionState;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, Value, Visit, VisitMut, Visitor,
+    VisitorMut, With,
+};
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+/// Rewrites the top-level `[NOT] IN (subquery)` conditions of `stmt`'s WHERE and HAVING clauses,
+/// planning each subquery on its own in `state` to tell whether it is correlated.
+pub(super) async fn rewrite(state: &SessionState, stmt: &mut Statement) {
+    let candidates = subqueries(stmt);
+    if candidates.is_empty() {
+        return;
+    }
+    let mut correlated = HashMap::new();
+    for (key, with, subquery) in candidates {
+        if correlated.contains_key(&key) {
+            continue;
+        }
+        let mut query = subquery;
+        if query.with.is_none() {
+            query.with = with;
+        }
+        let planned =
+            state.statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(Box::new(query))))).await;
+        correlated.insert(key, planned.is_err());
+    }
+    let _ = VisitMut::visit(stmt, &mut Rewrite { correlated: &correlated });
+}
+
+/// The subqueries of the top-level `[NOT] IN` conditions, each with its text and the WITH
+/// clause of the query it is in.
+fn subqueries(stmt: &Statement) -> Vec<(String, Option<With>, Query)> {
+    struct Collect(Vec<(String, Option<With>, Query)>);
+    fn conjuncts(e: &Expr, with: &Option<With>, out: &mut Vec<(String, Option<With>, Query)>) {
+        match e {
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                conjuncts(left, with, out);
+                conjuncts(right, with, out);
+            }
+            Expr::Nested(inner) => conjuncts(inner, with, out),
+            Expr::InSubquery { subquery, .. } => out.push((subquery.to_string(), with.clone(), (**subquery).clone())),
+            _ => {}
+        }
+    }
+    fn selects<'a>(body: &'a SetExpr, out: &mut Vec<&'a Select>) {
+        match body {
+            SetExpr::Select(s) => out.push(s),
+            SetExpr::SetOperation { left, right, .. } => {
+                selects(left, out);
+                selects(right, out);
+            }
+            _ => {}
+        }
+    }
+    impl Visitor for Collect {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            let mut found = vec![];
+            selects(&query.body, &mut found);
+            for s in found {
+                for e in s.selection.iter().chain(s.having.iter()) {
+                    conjuncts(e, &query.with, &mut self.0);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut collect = Collect(vec![]);
+    let _ = Visit::visit(stmt, &mut collect);
+    collect.0
+}
+
+struct Rewrite<'a> {
+    /// Subquery text -> whether it is correlated.
+    correlated: &'a HashMap<String, bool>,
+}
+
+impl VisitorMut for Rewrite<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let correlated = self.correlated;
+        with_selects(&mut query.body, &mut |select| {
+            if let Some(w) = select.selection.take() {
+                select.selection = Some(rewrite_conjuncts(w, correlated));
+            }
+            if let Some(h) = select.having.take() {
+                select.having = Some(rewrite_conjuncts(h, correlated));
+            }
+        });
+        ControlFlow::Continue(())
+    }
+}
+
+fn with_selects(body: &mut SetExpr, f: &mut dyn FnMut(&mut Select)) {
+    match body {
+        SetExpr::Select(select) => f(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            with_selects(left, f);
+            with_selects(right, f);
+        }
+        _ => {}
+    }
+}
+
+/// `condition` with each top-level `[NOT] IN (subquery)` conjunct rewritten (see the module).
+fn rewrite_conjuncts(condition: Expr, correlated: &HashMap<String, bool>) -> Expr {
+    match condition {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => Expr::BinaryOp {
+            left: Box::new(rewrite_conjuncts(*left, correlated)),
+            op: BinaryOperator::And,
+            right: Box::new(rewrite_conjuncts(*right, correlated)),
+        },
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+            Expr::Nested(Box::new(rewrite_conjuncts(*inner, correlated)))
+        }
+        Expr::InSubquery { expr, subquery, negated } if correlated.get(&subquery.to_string()).is_none() => {
+            Expr::InSubquery { expr, subquery, negated }
+        }
+        Expr::InSubquery { expr, subquery, negated: false } => {
+            let rewritten = correlated[&subquery.to_string()].then(|| correlated_as_exists(&expr, &subquery)).flatten();
+            rewritten.unwrap_or(Expr::InSubquery { expr, subquery, negated: false })
+        }
+        Expr::InSubquery { expr, subquery, negated: true } if correlated[&subquery.to_string()] => {
+            match correlated_not_in(&expr, &subquery) {
+                Some(not_exists) => not_exists,
+                None => Expr::InSubquery { expr, subquery, negated: true },
+            }
+        }
+        Expr::InSubquery { expr, subquery, negated: true } => {
+            let (has_null, any) = exists_tests(&subquery);
+            let sql = format!(
+                "({expr} NOT IN ({subquery}) AND NOT EXISTS ({has_null}) AND ({expr} IS NOT NULL OR NOT EXISTS ({any})))"
+            );
+            journeydb_udfs::dialect::parse_expr(&sql).unwrap_or(Expr::InSubquery { expr, subquery, negated: true })
+        }
+        other => other,
+    }
+}
+
+/// `EXISTS (SELECT 1 FROM f WHERE (w) AND (e) = x)` for a correlated `x IN (SELECT e FROM f
+/// WHERE w)`.
+fn correlated_as_exists(x: &Expr, subquery: &Query) -> Option<Expr> {
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice()
+    else {
+        return None;
+    };
+    if !is_plain_but_for_calls(subquery, select) || calls_aggregate_or_window(value) {
+        return None;
+    }
+    let mut exists = subquery.clone();
+    let SetExpr::Select(s) = exists.body.as_mut() else { return None };
+    s.projection = vec![SelectItem::UnnamedExpr(Expr::value(Value::Number("1".into(), false)))];
+    let equal = Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(value.clone()))),
+        op: BinaryOperator::Eq,
+        right: Box::new(Expr::Nested(Box::new(x.clone()))),
+    };
+    s.selection = Some(match s.selection.take() {
+        Some(w) => Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(w))),
+            op: BinaryOperator::And,
+            right: Box::new(equal),
+        },
+        None => equal,
+    });
+    Some(Expr::Exists { subquery: Box::new(exists), negated: false })
+}
+
+/// `NOT EXISTS (SELECT 1 FROM f WHERE (w) AND ((e) = (x) OR (e) IS NULL OR (x) IS NULL))` for a
+/// correlated `x NOT IN (SELECT e FROM f WHERE w)`: no row of the subquery for this outer row
+/// (true whatever `x`), or none equal to `x`, NULL or met by a NULL `x`. One anti join, whose
+/// equalities with the outer row DataFusion still uses as join keys (the module's first form
+/// puts EXISTS under OR, which DataFusion cannot decorrelate).
+fn correlated_not_in(x: &Expr, subquery: &Query) -> Option<Expr> {
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice()
+    else {
+        return None;
+    };
+    if !is_plain_but_for_calls(subquery, select) || calls_aggregate_or_window(value) {
+        return None;
+    }
+    let sql = format!("(({value}) = ({x}) OR ({value}) IS NULL OR ({x}) IS NULL)");
+    let matches = journeydb_udfs::dialect::parse_expr(&sql).ok()?;
+    let mut rows = subquery.clone();
+    let SetExpr::Select(s) = rows.body.as_mut() else { return None };
+    s.projection = vec![SelectItem::UnnamedExpr(Expr::value(Value::Number("1".into(), false)))];
+    s.selection = Some(match s.selection.take() {
+        Some(w) => Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(w))),
+            op: BinaryOperator::And,
+            right: Box::new(matches),
+        },
+        None => matches,
+    });
+    Some(Expr::Exists { subquery: Box::new(rows), negated: true })
+}
+
+/// Two queries over the subquery's rows: one with a row where its value is NULL, one with any
+/// row at all.
+fn exists_tests(subquery: &Query) -> (String, String) {
+    if let SetExpr::Select(select) = subquery.body.as_ref()
+        && is_plain(subquery, select)
+        && let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] =
+            select.projection.as_slice()
+    {
+        let mut any = subquery.clone();
+        let mut has_null = subquery.clone();
+        let one = vec![SelectItem::UnnamedExpr(Expr::value(Value::Number("1".into(), false)))];
+        if let SetExpr::Select(s) = any.body.as_mut() {
+            s.projection = one.clone();
+        }
+        if let SetExpr::Select(s) = has_null.body.as_mut() {
+            s.projection = one;
+            let is_null = Expr::IsNull(Box::new(Expr::Nested(Box::new(value.clone()))));
+            s.selection = Some(match s.selection.take() {
+                Some(w) => Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(w))),
+                    op: BinaryOperator::And,
+                    right: Box::new(is_null),
+                },
+                None => is_null,
+            });
+        }
+        return (has_null.to_string(), any.to_string());
+    }
+    (
+        format!("SELECT 1 FROM ({subquery}) AS __not_in(__value) WHERE __value IS NULL"),
+        format!("SELECT 1 FROM ({subquery}) AS __not_in(__value)"),
+    )
+}
+
+/// One SELECT whose rows are its FROM's rows that pass its WHERE, one value each, and whose
+/// select list calls no function (which could be an aggregate).
+fn is_plain(query: &Query, select: &Select) -> bool {
+    is_plain_but_for_calls(query, select) && !has_call(&select.projection)
+}
+
+/// [`is_plain`], whatever its select list calls.
+fn is_plain_but_for_calls(query: &Query, select: &Select) -> bool {
+    query.with.is_none()
+        && query.order_by.is_none()
+        && query.limit_clause.is_none()
+        && query.fetch.is_none()
+        && select.distinct.is_none()
+        && select.top.is_none()
+        && select.having.is_none()
+        && select.qualify.is_none()
+        && select.named_window.is_empty()
+        && matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+        && !select.from.is_empty()
+}
+
+/// Aggregates and window functions by name: PostgreSQL's and DataFusion's common ones, and the
+/// journey functions of those kinds.
+const AGGREGATES: [&str; 40] = [
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "mean",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "var",
+    "median",
+    "mode",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "percentile_cont",
+    "percentile_disc",
+    "approx_distinct",
+    "approx_median",
+    "approx_percentile_cont",
+    "corr",
+    "covar_pop",
+    "covar_samp",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "json_agg",
+    "jsonb_agg",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "grouping",
+];
+
+/// Whether `e` calls (outside its own subqueries) an aggregate or a window function, as far as
+/// names tell: a call with OVER or FILTER, a name of [`AGGREGATES`] or `regr_*`, or a journey
+/// aggregate or window function.
+fn calls_aggregate_or_window(e: &Expr) -> bool {
+    struct Finder {
+        depth: usize,
+    }
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::Function(f) = e
+            {
+                let name =
+                    f.name.0.last().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).unwrap_or_default();
+                let journey = journeydb_udfs::catalog().iter().any(|d| {
+                    d.name == name
+                        && matches!(d.kind, journeydb_udfs::docs::Kind::Aggregate | journeydb_udfs::docs::Kind::Window)
+                });
+                if f.over.is_some()
+                    || f.filter.is_some()
+                    || AGGREGATES.contains(&name.as_str())
+                    || name.starts_with("regr_")
+                    || journey
+                {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    e.visit(&mut Finder { depth: 0 }).is_break()
+}
+
+/// Whether the select list calls a function: an aggregate or a window function yields rows
+/// other than its FROM's (`SELECT max(x)` one row whatever its WHERE passes), and which calls
+/// aggregate is not known here, so any call reads the subquery as a derived table.
+fn has_call(items: &[SelectItem]) -> bool {
+    struct Finder;
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if matches!(e, Expr::Function(_)) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        }
+    }
+    items.iter().any(|item| item.visit(&mut Finder).is_break())
+}
