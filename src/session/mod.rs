@@ -513,6 +513,7 @@ impl Session {
             | Statement::Truncate(_)
             | Statement::Insert(_)
             | Statement::Delete(_)
+            | Statement::Update(_)
             | Statement::Copy { .. } => Kind::Write,
             other => {
                 let keyword = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase();

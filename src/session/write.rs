@@ -1,5 +1,6 @@
 //! Statements that change the store: CREATE SCHEMA / TABLE / VIEW, DROP, ALTER ... RENAME,
-//! COMMENT ON, TRUNCATE, INSERT and DELETE, and the planning half of COPY.
+//! COMMENT ON, TRUNCATE, INSERT, DELETE and UPDATE, CREATE/DROP INDEX (accepted, ignored), and
+//! the planning half of COPY.
 //!
 //! Semantics, where they differ from PostgreSQL:
 //! - Each statement is atomic and durable when it returns; `BEGIN` ... `COMMIT` groups nothing
@@ -8,8 +9,8 @@
 //!   created): renaming or replacing a table a view reads changes what the view reads.
 //!   DROP ... CASCADE drops the views whose SQL names the dropped relation.
 //! - Tables have no constraints, defaults or indexes; every column is nullable.
-//! - DELETE rewrites the table as a new version (the rows it keeps), published in one rename;
-//!   UPDATE and MERGE are not supported.
+//! - DELETE and UPDATE rewrite the table as a new version (the files they change rewritten,
+//!   the others linked unchanged), published in one rename; MERGE is not supported yet.
 //! - Temporary tables (CREATE TEMPORARY TABLE) live in the session's memory, are seen before
 //!   the store's tables of `public` and go when the session ends.
 
@@ -25,8 +26,8 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, WriteOp};
 use datafusion::sql::sqlparser::ast::{
     AlterTableOperation, CommentObject, CopySource, CopyTarget, CreateIndex, Expr, FromTable, ObjectName,
-    ObjectNamePart, ObjectType, RenameTableNameKind, SchemaName, Statement, TableFactor, visit_expressions,
-    visit_relations,
+    ObjectNamePart, ObjectType, RenameTableNameKind, SchemaName, Statement, TableFactor, UpdateTableFromKind,
+    visit_expressions, visit_relations,
 };
 use futures::StreamExt;
 use std::ops::ControlFlow;
@@ -61,6 +62,10 @@ impl std::fmt::Debug for CopyOut {
 
 /// The name a DELETE reads each file of its table under (no user table can have it).
 const DELETE_PART: &str = "__journeydb_delete_part";
+/// The name an `UPDATE ... FROM` reads each file of its table under, its rows numbered.
+const UPDATE_ROWS: &str = "__journeydb_update_rows";
+/// The column that numbers them.
+const UPDATE_ROW: &str = "__journeydb_row";
 
 /// A name part as PostgreSQL reads it: quoted kept as written, unquoted folded to lower case.
 fn part(p: &ObjectNamePart) -> String {
@@ -369,6 +374,7 @@ impl Session {
             }
             Statement::Insert(_) => self.insert(stmt).await,
             Statement::Delete(d) => self.delete(d).await,
+            Statement::Update(u) => self.update(u).await,
             Statement::Copy { source, to, target, options, legacy_options, .. } => {
                 let format = copy_format(options, legacy_options)?;
                 match (to, target) {
@@ -689,6 +695,294 @@ impl Session {
         }
         blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
         Ok(Output::Command(format!("DELETE {n}")))
+    }
+
+    /// `UPDATE t [AS a] SET c = value, (d, e) = (v, w), ... [WHERE condition]`, as atomic as
+    /// DELETE: file by file, a file without a row to change is linked into the new version as
+    /// it is, one with some is written again with their new values, each cast to its column's
+    /// type; the new version is published in one rename. A condition that is NULL changes
+    /// nothing, as in PostgreSQL. With FROM, see [`Session::update_from`]. RETURNING and a
+    /// temporary table as the target are 0A000.
+    async fn update(&mut self, u: &datafusion::sql::sqlparser::ast::Update) -> Result<Output> {
+        use datafusion::sql::sqlparser::ast::AssignmentTarget;
+        let unsupported =
+            |what: &str| Err(Error::sql(SqlState::FeatureNotSupported, format!("UPDATE with {what} is not supported")));
+        if u.returning.is_some() {
+            return unsupported("RETURNING");
+        }
+        let from = match &u.from {
+            None => None,
+            Some(UpdateTableFromKind::AfterSet(items)) => {
+                Some(items.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
+            }
+            Some(UpdateTableFromKind::BeforeSet(_)) => return unsupported("FROM before SET"),
+        };
+        if u.limit.is_some() || !u.order_by.is_empty() || u.or.is_some() {
+            return unsupported("ORDER BY, LIMIT or OR");
+        }
+        let TableFactor::Table { name, alias, .. } = &u.table.relation else { return unsupported("this target") };
+        if !u.table.joins.is_empty() {
+            return unsupported("joins");
+        }
+        if self.temporary_name(name).is_some() {
+            return unsupported("a temporary table as target");
+        }
+        let (schema, table) = self.resolve(name)?;
+        let store = self.engine.store().clone();
+        let dir = store.table_dir(&schema, &table).ok_or_else(|| {
+            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist"))
+        })?;
+        crate::store::check_unpartitioned(&dir, &table)?;
+        let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
+        // Column -> its new value.
+        let mut values: std::collections::HashMap<String, String> = Default::default();
+        let mut assign = |target: &ObjectName, value: String| -> Result<()> {
+            let column = target.0.last().map(part).unwrap_or_default();
+            if columns.field_with_name(&column).is_err() {
+                return Err(Error::sql(
+                    SqlState::UndefinedColumn,
+                    format!("column \"{column}\" of relation \"{table}\" does not exist"),
+                ));
+            }
+            if values.insert(column.clone(), value).is_some() {
+                return Err(Error::sql(
+                    SqlState::SyntaxError,
+                    format!("multiple assignments to same column \"{column}\""),
+                ));
+            }
+            Ok(())
+        };
+        for a in &u.assignments {
+            match (&a.target, &a.value) {
+                (AssignmentTarget::ColumnName(c), v) => assign(c, v.to_string())?,
+                (AssignmentTarget::Tuple(cs), Expr::Tuple(vs)) if cs.len() == vs.len() => {
+                    for (c, v) in cs.iter().zip(vs) {
+                        assign(c, v.to_string())?;
+                    }
+                }
+                (AssignmentTarget::Tuple(cs), Expr::Nested(v)) if cs.len() == 1 => assign(&cs[0], v.to_string())?,
+                _ => return unsupported("a row assigned from a subquery"),
+            }
+        }
+        let based_on = store.table_files(&schema, &table)?;
+        let qualifier = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| quote(&table));
+        let condition = u.selection.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "TRUE".into());
+        // Each column's new value, if it has one: cast as PostgreSQL assigns (text without seconds
+        // read as a timestamp, ...), then to the column's exact Arrow type.
+        let new_values: Vec<(String, Option<String>)> = columns
+            .fields()
+            .iter()
+            .map(|f| {
+                let own = format!("{qualifier}.{}", quote(f.name()));
+                let value = values.get(f.name()).map(|v| {
+                    let t = f.data_type();
+                    let sql_type = crate::pg::types::format_type(
+                        crate::pg::types::type_oid(t),
+                        crate::pg::types::type_modifier(t),
+                    )
+                    .unwrap_or_else(|| "text".into());
+                    format!("arrow_cast(CAST({v} AS {sql_type}), '{t}')")
+                });
+                (own, value)
+            })
+            .collect();
+        let named = |expr: &str, i: usize| format!("{expr} AS {}", quote(columns.field(i).name()));
+        let part = format!("{} AS {qualifier}", quote(DELETE_PART));
+        // A condition with a subquery cannot be read in a CASE: the rows it changes, with
+        // their new values, and the others as a multiset (identical rows meet the condition
+        // alike, so this is exact).
+        if let Some(from) = &from {
+            return self.update_from(&schema, &table, &qualifier, from, &condition, &new_values, based_on).await;
+        }
+        let rows = if u.selection.as_ref().is_some_and(has_subquery) {
+            let changed: Vec<String> = new_values
+                .iter()
+                .enumerate()
+                .map(|(i, (own, value))| named(value.as_ref().unwrap_or(own), i))
+                .collect();
+            format!(
+                "SELECT {} FROM {part} WHERE {condition} UNION ALL \
+                 (SELECT * FROM {} EXCEPT ALL SELECT {qualifier}.* FROM {part} WHERE {condition})",
+                changed.join(", "),
+                quote(DELETE_PART)
+            )
+        } else {
+            // Every column: its new value where the condition holds (NULL is not), else itself.
+            let all: Vec<String> = new_values
+                .iter()
+                .enumerate()
+                .map(|(i, (own, value))| match value {
+                    Some(v) => named(&format!("CASE WHEN coalesce(({condition}), FALSE) THEN {v} ELSE {own} END"), i),
+                    None => named(own, i),
+                })
+                .collect();
+            format!("SELECT {} FROM {part}", all.join(", "))
+        };
+        let mut staged = store.stage(&schema, &columns)?;
+        let mut n = 0i64;
+        for file in &based_on {
+            let rows_of_file = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
+            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(DELETE_PART.into(), Arc::new(rows_of_file));
+            let result = self.update_file(&part, &condition, &rows, &columns, &mut staged, &file.path).await;
+            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(DELETE_PART);
+            n += result?;
+        }
+        if n > 0 {
+            blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
+        }
+        Ok(Output::Command(format!("UPDATE {n}")))
+    }
+
+    /// `UPDATE t SET ... FROM items WHERE condition` (dbt snapshots close rows so): each row of
+    /// `t` that the condition pairs with a row of `items` takes its new values from one such
+    /// pairing (PostgreSQL uses an unpredictable one, so does this), the others stay. File by
+    /// file, the file's rows are numbered once and held in memory, so that a row is matched and
+    /// written back by its number.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_from(
+        &mut self,
+        schema: &str,
+        table: &str,
+        qualifier: &str,
+        from: &str,
+        condition: &str,
+        new_values: &[(String, Option<String>)],
+        based_on: Vec<crate::store::FileStamp>,
+    ) -> Result<Output> {
+        let store = self.engine.store().clone();
+        let columns = self.ctx.table_provider(TableReference::partial(schema, table)).await?.schema();
+        let numbered = quote(UPDATE_ROWS);
+        let row = quote(UPDATE_ROW);
+        // The new values of the rows the condition pairs, one pairing per row.
+        let values: Vec<String> = new_values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, v))| v.as_ref().map(|v| format!("{v} AS \"__new_{i}\"")))
+            .collect();
+        let matched = format!(
+            "SELECT DISTINCT ON ({qualifier}.{row}) {qualifier}.{row} AS {row}, {} \
+             FROM {numbered} AS {qualifier}, {from} WHERE {condition} ORDER BY {qualifier}.{row}",
+            values.join(", ")
+        );
+        let written: Vec<String> = new_values
+            .iter()
+            .enumerate()
+            .map(|(i, (_, v))| {
+                let name = quote(columns.field(i).name());
+                match v {
+                    Some(_) => format!("CASE WHEN m.{row} IS NULL THEN o.{name} ELSE m.\"__new_{i}\" END AS {name}"),
+                    None => format!("o.{name} AS {name}"),
+                }
+            })
+            .collect();
+        let rows = format!(
+            "SELECT {} FROM {numbered} AS o LEFT JOIN ({matched}) AS m ON o.{row} = m.{row}",
+            written.join(", ")
+        );
+        let mut staged = store.stage(schema, &columns)?;
+        let mut n = 0i64;
+        for file in &based_on {
+            let result = self.update_file_from(file, &columns, &matched, &rows, &mut staged).await;
+            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(UPDATE_ROWS);
+            n += result?;
+        }
+        if n > 0 {
+            let (schema, table) = (schema.to_string(), table.to_string());
+            blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
+        }
+        Ok(Output::Command(format!("UPDATE {n}")))
+    }
+
+    /// One file of an `UPDATE ... FROM`: its rows numbered as [`UPDATE_ROWS`]; returns the rows
+    /// `matched` pairs, and adds the file to `staged` unchanged or as `rows` writes it.
+    async fn update_file_from(
+        &self,
+        file: &crate::store::FileStamp,
+        columns: &SchemaRef,
+        matched: &str,
+        rows: &str,
+        staged: &mut crate::store::Staged,
+    ) -> Result<i64> {
+        use datafusion::arrow::array::{ArrayRef, Int64Array};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let part = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
+        let batches = self.ctx.read_table(Arc::new(part))?.collect().await?;
+        let mut fields: Vec<Field> = columns.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(UPDATE_ROW, DataType::Int64, false));
+        let numbered_schema = Arc::new(Schema::new(fields));
+        let mut next = 0i64;
+        let mut numbered = vec![];
+        for b in batches {
+            let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(next..next + b.num_rows() as i64));
+            next += b.num_rows() as i64;
+            let mut arrays = b.columns().to_vec();
+            arrays.push(ids);
+            numbered.push(datafusion::arrow::record_batch::RecordBatch::try_new(numbered_schema.clone(), arrays)?);
+        }
+        let table = MemTable::try_new(numbered_schema, vec![numbered])?;
+        self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(UPDATE_ROWS.into(), Arc::new(table));
+        let counted = datafusion::physical_plan::common::collect(
+            self.stream_sql(&format!("SELECT count(*) FROM ({matched}) AS m")).await?,
+        )
+        .await?;
+        let n = counted
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
+            .map(|a| a.value(0))
+            .unwrap_or(0);
+        if n == 0 {
+            staged.keep(&file.path)?;
+            return Ok(0);
+        }
+        let mut out = self.stream_sql(rows).await?;
+        let mut writer = staged.writer()?;
+        while let Some(batch) = out.next().await {
+            let batch =
+                datafusion::arrow::record_batch::RecordBatch::try_new(columns.clone(), batch?.columns().to_vec())?;
+            writer.write(&batch)?;
+        }
+        if writer.rows() > 0 {
+            staged.add(writer)?;
+        }
+        Ok(n)
+    }
+
+    /// One file of an UPDATE (registered as [`DELETE_PART`], read as `part`): returns the rows
+    /// it changes, and adds the file to `staged` unchanged or written again as `rows` selects.
+    async fn update_file(
+        &self,
+        part: &str,
+        condition: &str,
+        rows: &str,
+        columns: &SchemaRef,
+        staged: &mut crate::store::Staged,
+        path: &std::path::Path,
+    ) -> Result<i64> {
+        let counted = datafusion::physical_plan::common::collect(
+            self.stream_sql(&format!("SELECT count(*) FROM {part} WHERE {condition}")).await?,
+        )
+        .await?;
+        let n = counted
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
+            .map(|a| a.value(0))
+            .unwrap_or(0);
+        if n == 0 {
+            staged.keep(path)?;
+            return Ok(0);
+        }
+        let mut rows = self.stream_sql(rows).await?;
+        let mut writer = staged.writer()?;
+        while let Some(batch) = rows.next().await {
+            let batch = batch?;
+            let batch =
+                datafusion::arrow::record_batch::RecordBatch::try_new(columns.clone(), batch.columns().to_vec())?;
+            writer.write(&batch)?;
+        }
+        if writer.rows() > 0 {
+            staged.add(writer)?;
+        }
+        Ok(n)
     }
 
     /// One file of a DELETE (registered as [`DELETE_PART`]): returns the rows it deletes, and

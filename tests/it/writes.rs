@@ -214,6 +214,9 @@ async fn readers_see_the_old_or_the_new_version_never_a_mix() {
             .await
             .expect("insert");
         writer.batch_execute(&format!("DELETE FROM v WHERE k = {old}")).await.expect("delete");
+        // UPDATE publishes whole versions too: 2000 rows of one value throughout.
+        writer.batch_execute(&format!("UPDATE v SET k = k + 10 WHERE k = {new}")).await.expect("update");
+        writer.batch_execute(&format!("UPDATE v SET k = {new}")).await.expect("update");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut all = std::collections::BTreeSet::new();
@@ -397,6 +400,51 @@ async fn journeydb_import_adds_files_a_running_server_reads() {
         .await
         .expect("read");
     assert_eq!((r.get::<_, i64>(0), r.get::<_, f64>(1)), (3, 127.5), "the failed import added nothing");
+}
+
+/// UPDATE (issue 24): the files without a changed row stay the same files, the count is the
+/// rows changed, and a condition with a subquery spans files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_rewrites_only_the_files_it_touches() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = fixture::data_dir();
+    let server = fixture::server(dir.path()).await;
+    let client = fixture::connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE TABLE up AS SELECT generate_series AS id, 'x' AS tag FROM generate_series(1, 100); \
+             INSERT INTO up SELECT generate_series, 'x' FROM generate_series(101, 200); \
+             INSERT INTO up SELECT generate_series, 'x' FROM generate_series(201, 300)",
+        )
+        .await
+        .expect("three files");
+    let inodes = || -> std::collections::BTreeSet<u64> {
+        let d = dir.path().join("up").canonicalize().expect("table");
+        std::fs::read_dir(d)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            .map(|e| e.metadata().expect("meta").ino())
+            .collect()
+    };
+    let before = inodes();
+    let n = client.execute("UPDATE up SET tag = 'y' || id WHERE id BETWEEN 150 AND 160", &[]).await.expect("update");
+    assert_eq!(n, 11);
+    let after = inodes();
+    assert_eq!(before.intersection(&after).count(), 2, "the two untouched files are the same files");
+    assert_eq!(count(&client, "SELECT count(*) FROM up WHERE tag LIKE 'y%'").await, 11);
+    assert_eq!(count(&client, "SELECT count(*) FROM up").await, 300);
+    let n = client
+        .execute("UPDATE up SET id = -id WHERE id IN (SELECT id FROM up WHERE id % 100 = 0)", &[])
+        .await
+        .expect("update");
+    assert_eq!(n, 3);
+    assert_eq!(count(&client, "SELECT count(*) FROM up WHERE id < 0").await, 3);
+    assert_eq!(count(&client, "SELECT count(*) FROM up").await, 300);
+    assert_eq!(client.execute("UPDATE up SET tag = 'z' WHERE id > 1000", &[]).await.expect("none"), 0);
+    assert_eq!(inodes().len(), 3);
+    let err = client.batch_execute("UPDATE touches SET channel = 'x'").await.expect_err("partitioned");
+    assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
