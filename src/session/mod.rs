@@ -514,6 +514,8 @@ impl Session {
             | Statement::Insert(_)
             | Statement::Delete(_)
             | Statement::Update(_)
+            | Statement::Merge(_)
+            | Statement::Vacuum(_)
             | Statement::Copy { .. } => Kind::Write,
             other => {
                 let keyword = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase();

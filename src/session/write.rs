@@ -1,5 +1,5 @@
 //! Statements that change the store: CREATE SCHEMA / TABLE / VIEW, DROP, ALTER ... RENAME,
-//! COMMENT ON, TRUNCATE, INSERT, DELETE and UPDATE, CREATE/DROP INDEX (accepted, ignored), and
+//! COMMENT ON, TRUNCATE, INSERT, DELETE, UPDATE and MERGE, CREATE/DROP INDEX (accepted, ignored), and
 //! the planning half of COPY.
 //!
 //! Semantics, where they differ from PostgreSQL:
@@ -9,8 +9,9 @@
 //!   created): renaming or replacing a table a view reads changes what the view reads.
 //!   DROP ... CASCADE drops the views whose SQL names the dropped relation.
 //! - Tables have no constraints, defaults or indexes; every column is nullable.
-//! - DELETE and UPDATE rewrite the table as a new version (the files they change rewritten,
-//!   the others linked unchanged), published in one rename; MERGE is not supported yet.
+//! - DELETE, UPDATE and MERGE rewrite the table as a new version (the files they change
+//!   rewritten, the others linked unchanged, inserted rows in a new file), published in one
+//!   rename.
 //! - Temporary tables (CREATE TEMPORARY TABLE) live in the session's memory, are seen before
 //!   the store's tables of `public` and go when the session ends.
 
@@ -25,7 +26,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, WriteOp};
 use datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, CommentObject, CopySource, CopyTarget, CreateIndex, Expr, FromTable, ObjectName,
+    AlterTableOperation, CommentObject, CopySource, CopyTarget, CreateIndex, Expr, FromTable, Ident, ObjectName,
     ObjectNamePart, ObjectType, RenameTableNameKind, SchemaName, Statement, TableFactor, UpdateTableFromKind,
     visit_expressions, visit_relations,
 };
@@ -88,6 +89,91 @@ fn has_subquery(e: &Expr) -> bool {
         ControlFlow::<()>::Continue(())
     });
     found
+}
+
+/// Each column of a table as its rows are read, with its new value if it has one (as SQL).
+type ColumnValues = Vec<(String, Option<String>)>;
+
+/// `e` with `"db"."schema"."t".c` (the target named in full, as dbt writes it) read as
+/// `short.c`, the target's qualifier.
+fn shortened(e: &Expr, target: &ObjectName, short: &Ident) -> Expr {
+    let mut e = e.clone();
+    let target: Vec<String> = target.0.iter().map(part).collect();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut e, |e| {
+        if let Expr::CompoundIdentifier(ids) = e
+            && ids.len() > target.len()
+            && target.len() > 1
+        {
+            let prefix: Vec<String> = ids[..target.len()]
+                .iter()
+                .map(|i| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() })
+                .collect();
+            if prefix == target {
+                let rest = ids.split_off(target.len());
+                *ids = std::iter::once(short.clone()).chain(rest).collect();
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e
+}
+
+/// Each column of `columns` as the rows are read under `qualifier`, with its new value where
+/// `assignments` give one: cast as PostgreSQL assigns (text without seconds read as a
+/// timestamp, ...), then to the column's exact Arrow type. 42703 for a column `table` does
+/// not have, 42601 for one assigned twice; None for a row assigned from a subquery.
+fn assigned_values(
+    columns: &SchemaRef,
+    table: &str,
+    qualifier: &str,
+    assignments: &[datafusion::sql::sqlparser::ast::Assignment],
+    shorten: &dyn Fn(&Expr) -> Expr,
+) -> Result<Option<ColumnValues>> {
+    use datafusion::sql::sqlparser::ast::AssignmentTarget;
+    let mut values: std::collections::HashMap<String, String> = Default::default();
+    let mut assign = |target: &ObjectName, value: String| -> Result<()> {
+        let column = target.0.last().map(part).unwrap_or_default();
+        if columns.field_with_name(&column).is_err() {
+            return Err(Error::sql(
+                SqlState::UndefinedColumn,
+                format!("column \"{column}\" of relation \"{table}\" does not exist"),
+            ));
+        }
+        if values.insert(column.clone(), value).is_some() {
+            return Err(Error::sql(SqlState::SyntaxError, format!("multiple assignments to same column \"{column}\"")));
+        }
+        Ok(())
+    };
+    for a in assignments {
+        let value = shorten(&a.value);
+        match (&a.target, &value) {
+            (AssignmentTarget::ColumnName(c), v) => assign(c, v.to_string())?,
+            (AssignmentTarget::Tuple(cs), Expr::Tuple(vs)) if cs.len() == vs.len() => {
+                for (c, v) in cs.iter().zip(vs) {
+                    assign(c, v.to_string())?;
+                }
+            }
+            (AssignmentTarget::Tuple(cs), Expr::Nested(v)) if cs.len() == 1 => assign(&cs[0], v.to_string())?,
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(
+        columns
+            .fields()
+            .iter()
+            .map(|f| {
+                let own = format!("{qualifier}.{}", quote(f.name()));
+                (own, values.get(f.name()).map(|v| assigned(v, f.data_type())))
+            })
+            .collect(),
+    ))
+}
+
+/// `value` cast for a column of type `t`: as PostgreSQL assigns, then to `t` exactly.
+fn assigned(value: &str, t: &datafusion::arrow::datatypes::DataType) -> String {
+    let sql_type = crate::pg::types::format_type(crate::pg::types::type_oid(t), crate::pg::types::type_modifier(t))
+        .unwrap_or_else(|| "text".into());
+    format!("arrow_cast(CAST({value} AS {sql_type}), '{t}')")
 }
 
 impl Session {
@@ -197,12 +283,14 @@ impl Session {
                 else {
                     return Err(Error::Store("CREATE TEMPORARY TABLE did not plan as a table".into()));
                 };
-                let schema = Arc::new(c.input.schema().as_arrow().clone());
                 // Its rows count against the memory pool as they arrive: beyond it, 53200.
                 let pool = self.ctx.runtime_env().memory_pool.clone();
                 let memory = datafusion::execution::memory_pool::MemoryConsumer::new(format!("temporary table {name}"))
                     .register(&pool);
                 let mut stream = self.stream((*c.input).clone()).await?;
+                // The columns as the rows come (the optimised plan's: a UNION ALL of columns that
+                // are NULL on one side only is nullable there, which the plan before it may not say).
+                let schema = stream.schema();
                 let mut batches = vec![];
                 while let Some(batch) = futures::StreamExt::next(&mut stream).await {
                     let batch = batch?;
@@ -277,6 +365,32 @@ impl Session {
                 Ok(Output::Command("CREATE VIEW".into()))
             }
             Statement::CreateIndex(index) => self.create_index(index).await,
+            // REINDEX (read as VACUUM REINDEX by the dialect): there is no index to rebuild; the
+            // table of REINDEX TABLE must exist, as in PostgreSQL.
+            Statement::Vacuum(v) if v.reindex => {
+                if let Some(name) = &v.table_name
+                    && self.temporary_name(name).is_none()
+                {
+                    let (schema, table) = self.resolve(name)?;
+                    match store.relation_kind(&schema, &table) {
+                        Some(RelationKind::Table) => {}
+                        Some(_) => {
+                            return Err(Error::sql(
+                                SqlState::WrongObjectType,
+                                format!("\"{table}\" is not a table or materialized view"),
+                            ));
+                        }
+                        None => {
+                            return Err(Error::sql(
+                                SqlState::UndefinedTable,
+                                format!("relation \"{table}\" does not exist"),
+                            ));
+                        }
+                    }
+                }
+                Ok(Output::Command("REINDEX".into()))
+            }
+            Statement::Vacuum(_) => Err(Error::sql(SqlState::FeatureNotSupported, "VACUUM is not supported")),
             Statement::Drop { object_type, if_exists, names, cascade, .. } => {
                 self.drop(*object_type, *if_exists, names, *cascade).await
             }
@@ -375,6 +489,7 @@ impl Session {
             Statement::Insert(_) => self.insert(stmt).await,
             Statement::Delete(d) => self.delete(d).await,
             Statement::Update(u) => self.update(u).await,
+            Statement::Merge(m) => self.merge(m).await,
             Statement::Copy { source, to, target, options, legacy_options, .. } => {
                 let format = copy_format(options, legacy_options)?;
                 match (to, target) {
@@ -704,7 +819,6 @@ impl Session {
     /// nothing, as in PostgreSQL. With FROM, see [`Session::update_from`]. RETURNING and a
     /// temporary table as the target are 0A000.
     async fn update(&mut self, u: &datafusion::sql::sqlparser::ast::Update) -> Result<Output> {
-        use datafusion::sql::sqlparser::ast::AssignmentTarget;
         let unsupported =
             |what: &str| Err(Error::sql(SqlState::FeatureNotSupported, format!("UPDATE with {what} is not supported")));
         if u.returning.is_some() {
@@ -734,58 +848,17 @@ impl Session {
         })?;
         crate::store::check_unpartitioned(&dir, &table)?;
         let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
-        // Column -> its new value.
-        let mut values: std::collections::HashMap<String, String> = Default::default();
-        let mut assign = |target: &ObjectName, value: String| -> Result<()> {
-            let column = target.0.last().map(part).unwrap_or_default();
-            if columns.field_with_name(&column).is_err() {
-                return Err(Error::sql(
-                    SqlState::UndefinedColumn,
-                    format!("column \"{column}\" of relation \"{table}\" does not exist"),
-                ));
-            }
-            if values.insert(column.clone(), value).is_some() {
-                return Err(Error::sql(
-                    SqlState::SyntaxError,
-                    format!("multiple assignments to same column \"{column}\""),
-                ));
-            }
-            Ok(())
+        // `"db"."schema"."t".c` (dbt writes the target so) names the target's column: read as
+        // the target's own qualifier, the only name the rows are read under.
+        let short = alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| Ident::with_quote('"', table.clone()));
+        let shorten = |e: &Expr| shortened(e, name, &short);
+        let qualifier = short.to_string();
+        let new_values = match assigned_values(&columns, &table, &qualifier, &u.assignments, &shorten)? {
+            Some(v) => v,
+            None => return unsupported("a row assigned from a subquery"),
         };
-        for a in &u.assignments {
-            match (&a.target, &a.value) {
-                (AssignmentTarget::ColumnName(c), v) => assign(c, v.to_string())?,
-                (AssignmentTarget::Tuple(cs), Expr::Tuple(vs)) if cs.len() == vs.len() => {
-                    for (c, v) in cs.iter().zip(vs) {
-                        assign(c, v.to_string())?;
-                    }
-                }
-                (AssignmentTarget::Tuple(cs), Expr::Nested(v)) if cs.len() == 1 => assign(&cs[0], v.to_string())?,
-                _ => return unsupported("a row assigned from a subquery"),
-            }
-        }
         let based_on = store.table_files(&schema, &table)?;
-        let qualifier = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| quote(&table));
-        let condition = u.selection.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "TRUE".into());
-        // Each column's new value, if it has one: cast as PostgreSQL assigns (text without seconds
-        // read as a timestamp, ...), then to the column's exact Arrow type.
-        let new_values: Vec<(String, Option<String>)> = columns
-            .fields()
-            .iter()
-            .map(|f| {
-                let own = format!("{qualifier}.{}", quote(f.name()));
-                let value = values.get(f.name()).map(|v| {
-                    let t = f.data_type();
-                    let sql_type = crate::pg::types::format_type(
-                        crate::pg::types::type_oid(t),
-                        crate::pg::types::type_modifier(t),
-                    )
-                    .unwrap_or_else(|| "text".into());
-                    format!("arrow_cast(CAST({v} AS {sql_type}), '{t}')")
-                });
-                (own, value)
-            })
-            .collect();
+        let condition = u.selection.as_ref().map(|s| shorten(s).to_string()).unwrap_or_else(|| "TRUE".into());
         let named = |expr: &str, i: usize| format!("{expr} AS {}", quote(columns.field(i).name()));
         let part = format!("{} AS {qualifier}", quote(DELETE_PART));
         // A condition with a subquery cannot be read in a CASE: the rows it changes, with
@@ -831,6 +904,180 @@ impl Session {
             blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
         }
         Ok(Output::Command(format!("UPDATE {n}")))
+    }
+
+    /// `MERGE INTO t [AS a] USING source [AS s] ON condition` with at most one `WHEN MATCHED [AND
+    /// c] THEN UPDATE SET ... | DELETE` and at most one `WHEN NOT MATCHED [AND c] THEN INSERT
+    /// [(columns)] VALUES (...) | DO NOTHING` (dbt's `merge` incremental strategy writes one
+    /// of each). Which target rows match is decided once, on the table as it was; the changed
+    /// files, the deleted rows and the inserted rows make one new version, published in one
+    /// rename, so the statement is as atomic as UPDATE. A target row that matches several
+    /// source rows is 21000, as in PostgreSQL. Other WHEN lists are 0A000.
+    async fn merge(&mut self, m: &datafusion::sql::sqlparser::ast::Merge) -> Result<Output> {
+        use datafusion::sql::sqlparser::ast::{MergeAction, MergeClauseKind, MergeInsertKind};
+        let unsupported =
+            |what: &str| Err(Error::sql(SqlState::FeatureNotSupported, format!("MERGE with {what} is not supported")));
+        if m.output.is_some() {
+            return unsupported("OUTPUT or RETURNING");
+        }
+        let TableFactor::Table { name, alias, .. } = &m.table else { return unsupported("this target") };
+        if self.temporary_name(name).is_some() {
+            return unsupported("a temporary table as target");
+        }
+        let mut matched_clause = None;
+        let mut insert_clause = None;
+        for c in &m.clauses {
+            match c.clause_kind {
+                MergeClauseKind::Matched if matched_clause.is_none() => matched_clause = Some(c),
+                MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget if insert_clause.is_none() => {
+                    insert_clause = Some(c)
+                }
+                _ => return unsupported("more than one WHEN [NOT] MATCHED clause, or NOT MATCHED BY SOURCE"),
+            }
+        }
+        let (schema, table) = self.resolve(name)?;
+        let store = self.engine.store().clone();
+        let dir = store.table_dir(&schema, &table).ok_or_else(|| {
+            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist"))
+        })?;
+        crate::store::check_unpartitioned(&dir, &table)?;
+        let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
+        let short = alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| Ident::with_quote('"', table.clone()));
+        let shorten = |e: &Expr| shortened(e, name, &short);
+        let qualifier = short.to_string();
+        let source = m.source.to_string();
+        let on = shorten(&m.on).to_string();
+        let and = |c: Option<&datafusion::sql::sqlparser::ast::MergeClause>| {
+            c.and_then(|c| c.predicate.as_ref()).map(|p| format!(" AND ({})", shorten(p))).unwrap_or_default()
+        };
+        let based_on = store.table_files(&schema, &table)?;
+        let mut staged = store.stage(&schema, &columns)?;
+        let mut n = 0i64;
+        // The rows to insert, read before anything changes: the source rows no target row matches.
+        let mut inserted: Vec<datafusion::arrow::record_batch::RecordBatch> = vec![];
+        if let Some(c) = insert_clause {
+            match &c.action {
+                MergeAction::Insert(insert) => {
+                    let MergeInsertKind::Values(values) = &insert.kind else { return unsupported("INSERT ROW") };
+                    let [row] = values.rows.as_slice() else { return unsupported("INSERT of several rows") };
+                    let targets: Vec<String> = if insert.columns.is_empty() {
+                        columns.fields().iter().map(|f| f.name().clone()).collect()
+                    } else {
+                        insert.columns.iter().map(|c| c.0.last().map(part).unwrap_or_default()).collect()
+                    };
+                    if targets.len() != row.len() {
+                        return Err(Error::sql(
+                            SqlState::SyntaxError,
+                            "INSERT has more target columns than expressions, or fewer",
+                        ));
+                    }
+                    for t in &targets {
+                        if columns.field_with_name(t).is_err() {
+                            return Err(Error::sql(
+                                SqlState::UndefinedColumn,
+                                format!("column \"{t}\" of relation \"{table}\" does not exist"),
+                            ));
+                        }
+                    }
+                    let projection: Vec<String> = columns
+                        .fields()
+                        .iter()
+                        .map(|f| {
+                            let value = targets
+                                .iter()
+                                .position(|t| t == f.name())
+                                .map(|i| assigned(&shorten(&row[i]).to_string(), f.data_type()))
+                                .unwrap_or_else(|| assigned("NULL", f.data_type()));
+                            format!("{value} AS {}", quote(f.name()))
+                        })
+                        .collect();
+                    let sql = format!(
+                        "SELECT {} FROM {source} WHERE NOT EXISTS (SELECT 1 FROM {} AS {qualifier} WHERE {on}){}",
+                        projection.join(", "),
+                        quote_name(&schema, &table),
+                        and(Some(c))
+                    );
+                    inserted = datafusion::physical_plan::common::collect(self.stream_sql(&sql).await?).await?;
+                }
+                MergeAction::Update(_) | MergeAction::Delete { .. } => {
+                    return unsupported("UPDATE or DELETE when not matched");
+                }
+            }
+        }
+        match matched_clause.map(|c| (c, &c.action)) {
+            Some((c, MergeAction::Update(update))) => {
+                if update.update_predicate.is_some() || update.delete_predicate.is_some() {
+                    return unsupported("UPDATE ... WHERE");
+                }
+                let Some(new_values) = assigned_values(&columns, &table, &qualifier, &update.assignments, &shorten)?
+                else {
+                    return unsupported("a row assigned from a subquery");
+                };
+                let condition = format!("{on}{}", and(Some(c)));
+                let numbered = quote(UPDATE_ROWS);
+                let row = quote(UPDATE_ROW);
+                let values: Vec<String> = new_values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, (_, v))| v.as_ref().map(|v| format!("{v} AS \"__new_{i}\"")))
+                    .collect();
+                let matched = format!(
+                    "SELECT DISTINCT ON ({qualifier}.{row}) {qualifier}.{row} AS {row}, {} \
+                     FROM {numbered} AS {qualifier}, {source} WHERE {condition} ORDER BY {qualifier}.{row}",
+                    values.join(", ")
+                );
+                let pairs = format!("SELECT count(*) FROM {numbered} AS {qualifier}, {source} WHERE {condition}");
+                let written: Vec<String> = new_values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, v))| {
+                        let name = quote(columns.field(i).name());
+                        match v {
+                            Some(_) => {
+                                format!("CASE WHEN m.{row} IS NULL THEN o.{name} ELSE m.\"__new_{i}\" END AS {name}")
+                            }
+                            None => format!("o.{name} AS {name}"),
+                        }
+                    })
+                    .collect();
+                let rows = format!(
+                    "SELECT {} FROM {numbered} AS o LEFT JOIN ({matched}) AS m ON o.{row} = m.{row}",
+                    written.join(", ")
+                );
+                n += self.update_files_from(&based_on, &columns, &matched, &rows, Some(&pairs), &mut staged).await?;
+            }
+            Some((c, MergeAction::Delete { .. })) => {
+                let condition = format!("EXISTS (SELECT 1 FROM {source} WHERE {on}{})", and(Some(c)));
+                for file in &based_on {
+                    let part = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
+                    self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(DELETE_PART.into(), Arc::new(part));
+                    let result = self.delete_from_file(&qualifier, &condition, false, &mut staged, &file.path).await;
+                    self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(DELETE_PART);
+                    n += result?;
+                }
+            }
+            Some((_, MergeAction::Insert(_))) => return unsupported("INSERT when matched"),
+            None => {
+                for file in &based_on {
+                    staged.keep(&file.path)?;
+                }
+            }
+        }
+        let added: usize = inserted.iter().map(|b| b.num_rows()).sum();
+        if added > 0 {
+            let mut writer = staged.writer()?;
+            for batch in &inserted {
+                let batch =
+                    datafusion::arrow::record_batch::RecordBatch::try_new(columns.clone(), batch.columns().to_vec())?;
+                writer.write(&batch)?;
+            }
+            staged.add(writer)?;
+        }
+        n += added as i64;
+        if n > 0 {
+            blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
+        }
+        Ok(Output::Command(format!("MERGE {n}")))
     }
 
     /// `UPDATE t SET ... FROM items WHERE condition` (dbt snapshots close rows so): each row of
@@ -880,17 +1127,33 @@ impl Session {
             written.join(", ")
         );
         let mut staged = store.stage(schema, &columns)?;
-        let mut n = 0i64;
-        for file in &based_on {
-            let result = self.update_file_from(file, &columns, &matched, &rows, &mut staged).await;
-            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(UPDATE_ROWS);
-            n += result?;
-        }
+        let n = self.update_files_from(&based_on, &columns, &matched, &rows, None, &mut staged).await?;
         if n > 0 {
             let (schema, table) = (schema.to_string(), table.to_string());
             blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
         }
         Ok(Output::Command(format!("UPDATE {n}")))
+    }
+
+    /// The files of an `UPDATE ... FROM` (or of MERGE's update) into `staged`; returns the rows
+    /// changed. With `pairs`, a query counting the pairs the condition makes, a row paired twice
+    /// is PostgreSQL's MERGE error, 21000.
+    async fn update_files_from(
+        &mut self,
+        based_on: &[crate::store::FileStamp],
+        columns: &SchemaRef,
+        matched: &str,
+        rows: &str,
+        pairs: Option<&str>,
+        staged: &mut crate::store::Staged,
+    ) -> Result<i64> {
+        let mut n = 0i64;
+        for file in based_on {
+            let result = self.update_file_from(file, columns, matched, rows, pairs, staged).await;
+            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(UPDATE_ROWS);
+            n += result?;
+        }
+        Ok(n)
     }
 
     /// One file of an `UPDATE ... FROM`: its rows numbered as [`UPDATE_ROWS`]; returns the rows
@@ -901,6 +1164,7 @@ impl Session {
         columns: &SchemaRef,
         matched: &str,
         rows: &str,
+        pairs: Option<&str>,
         staged: &mut crate::store::Staged,
     ) -> Result<i64> {
         use datafusion::arrow::array::{ArrayRef, Int64Array};
@@ -933,6 +1197,20 @@ impl Session {
         if n == 0 {
             staged.keep(&file.path)?;
             return Ok(0);
+        }
+        if let Some(pairs) = pairs {
+            let counted = datafusion::physical_plan::common::collect(self.stream_sql(pairs).await?).await?;
+            let paired = counted
+                .first()
+                .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
+                .map(|a| a.value(0))
+                .unwrap_or(0);
+            if paired > n {
+                return Err(Error::sql(
+                    SqlState::CardinalityViolation,
+                    "MERGE command cannot affect row a second time: a target row matches more than one source row",
+                ));
+            }
         }
         let mut out = self.stream_sql(rows).await?;
         let mut writer = staged.writer()?;
@@ -1066,4 +1344,9 @@ impl Session {
 /// Runs blocking store work (renames, fsyncs, directory listings) off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Store(format!("store task failed: {e}")))?
+}
+
+/// `schema.table`, each part quoted.
+fn quote_name(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote(schema), quote(table))
 }

@@ -1,7 +1,8 @@
 //! dbt-core 1.11 with dbt-postgres 1.11 (from PyPI, in `.venv-dbt`) builds the project of
 //! `tests/dbt/` against a real server: sources on the demo events, staging views, tables
-//! calling attribute() and funnel(), an incremental model (delete+insert), a seed and schema
-//! tests, documentation persisted as comments. Twice: the second run replaces every table and
+//! calling attribute() and funnel(), incremental models (delete+insert, and merge), a seed, a snapshot
+//! (check strategy: UPDATE ... FROM and md5) and schema tests, documentation persisted as
+//! comments. Twice: the second run replaces every table and
 //! view and takes the incremental path. Then `dbt docs generate` reads the catalog back.
 
 use crate::fixture;
@@ -35,12 +36,37 @@ async fn dbt_build_passes_twice() {
     let port = server.addr.port();
     let work = tempfile::tempdir().expect("tmp");
     let w = work.path().to_path_buf();
-    for run in 1..=2 {
+    // The second run hands Email to another owner: the snapshot closes its row and adds one.
+    for (run, args) in [(1, &["build"][..]), (2, &["build", "--vars", "{round: 2}"][..])] {
         let w = w.clone();
-        let out = tokio::task::spawn_blocking(move || dbt(&["build"], port, &w)).await.expect("dbt");
-        assert!(out.contains("PASS=16 WARN=0 ERROR=0 SKIP=0"), "run {run}:\n{out}");
+        let args: &'static [&'static str] = args;
+        let out = tokio::task::spawn_blocking(move || dbt(args, port, &w)).await.expect("dbt");
+        assert!(out.contains("PASS=20 WARN=0 ERROR=0 SKIP=0"), "run {run}:\n{out}");
     }
     let client = fixture::connect(&server).await;
+    // The snapshot (issue 24: UPDATE ... FROM, md5): every channel current once, Email twice.
+    let rows = client
+        .query(
+            "SELECT channel, owner, dbt_valid_to IS NULL FROM snapshots.channel_owners_snapshot \
+             WHERE channel = 'Email' ORDER BY dbt_valid_from, dbt_valid_to NULLS LAST",
+            &[],
+        )
+        .await
+        .expect("snapshot");
+    let email: Vec<(String, bool)> = rows.iter().map(|r| (r.get(1), r.get(2))).collect();
+    assert_eq!(email, [("lifecycle".to_string(), false), ("growth".to_string(), true)]);
+    let (all, current, seeded): (i64, i64, i64) = {
+        let r = client
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE dbt_valid_to IS NULL), \
+                 (SELECT count(*) FROM analytics.channel_owners) FROM snapshots.channel_owners_snapshot",
+                &[],
+            )
+            .await
+            .expect("counts");
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!((all, current), (seeded + 1, seeded));
     // The incremental model recomputed its last day without duplicating it.
     let r = client
         .query_one(
@@ -50,6 +76,22 @@ async fn dbt_build_passes_twice() {
         .await
         .expect("counts");
     assert_eq!(r.get::<_, i64>(0), r.get::<_, i64>(1));
+    // So did the one kept by MERGE (dbt's `merge` strategy, issue 24), row for row.
+    let same: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (SELECT day_channel, CAST(events AS BIGINT) FROM analytics.daily_channel_events \
+             EXCEPT ALL SELECT day_channel, CAST(events AS BIGINT) FROM analytics.daily_channel_merged) AS d",
+            &[],
+        )
+        .await
+        .expect("merged")
+        .get(0);
+    assert_eq!(same, 0);
+    let merged: i64 =
+        client.query_one("SELECT count(*) FROM analytics.daily_channel_merged", &[]).await.expect("merged").get(0);
+    let kept: i64 =
+        client.query_one("SELECT count(*) FROM analytics.daily_channel_events", &[]).await.expect("kept").get(0);
+    assert_eq!(merged, kept);
     // Every model's credits add up to the journey model's purchases.
     let rows = client
         .query("SELECT model, CAST(sum(conversions) AS TEXT) FROM analytics.channel_attribution GROUP BY model ORDER BY model", &[])
@@ -69,7 +111,10 @@ async fn dbt_build_passes_twice() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(tables, ["buyer_funnel", "channel_attribution", "channel_owners", "daily_channel_events"]);
+    assert_eq!(
+        tables,
+        ["buyer_funnel", "channel_attribution", "channel_owners", "daily_channel_events", "daily_channel_merged"]
+    );
     let views: Vec<String> = client
         .query("SELECT viewname FROM pg_views WHERE schemaname = 'analytics' ORDER BY 1", &[])
         .await

@@ -9,7 +9,7 @@
 //! (`window => '7 days'`), the only form journeydb's functions take; everything else is
 //! PostgreSQL's dialect, which the parser still recognises as such (`dialect()`).
 
-use datafusion::sql::sqlparser::ast::{Expr, Statement, UnaryOperator};
+use datafusion::sql::sqlparser::ast::{Expr, Statement, UnaryOperator, VacuumStatement};
 use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -76,6 +76,17 @@ impl Dialect for JourneyDialect {
 
     fn get_next_precedence(&self, parser: &Parser) -> Option<Result<u8, ParserError>> {
         PG.get_next_precedence(parser)
+    }
+
+    /// `REINDEX [ (options) ] { INDEX | TABLE | SCHEMA | DATABASE | SYSTEM } [ CONCURRENTLY ]
+    /// [ name ]`, which sqlparser does not know, read as `VACUUM REINDEX [table]` (its statement
+    /// with a reindex flag): the name is kept for REINDEX TABLE, whose table must exist. The
+    /// engine answers it as the no-op it is on Parquet files (issue 24).
+    fn parse_statement(&self, parser: &mut Parser) -> Option<Result<Statement, ParserError>> {
+        if !parser.peek_keyword(Keyword::REINDEX) {
+            return None;
+        }
+        Some(parse_reindex(parser))
     }
 
     /// A unary `-` or `+` binds tighter than `^`, `COLLATE` and `AT TIME ZONE`, and looser
@@ -158,6 +169,47 @@ impl Dialect for JourneyDialect {
     }
 }
 
+fn parse_reindex(parser: &mut Parser) -> Result<Statement, ParserError> {
+    parser.expect_keyword(Keyword::REINDEX)?;
+    if parser.consume_token(&Token::LParen) {
+        // Options (`VERBOSE`, `TABLESPACE x`, `CONCURRENTLY`): nothing to honour.
+        let mut depth = 1;
+        while depth > 0 {
+            match parser.next_token().token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                Token::EOF => return parser.expected("a closing parenthesis", parser.peek_token()),
+                _ => {}
+            }
+        }
+    }
+    let kind = parser.expect_one_of_keywords(&[
+        Keyword::INDEX,
+        Keyword::TABLE,
+        Keyword::SCHEMA,
+        Keyword::DATABASE,
+        Keyword::SYSTEM,
+    ])?;
+    let _ = parser.parse_keyword(Keyword::CONCURRENTLY);
+    let name = match parser.peek_token().token {
+        Token::EOF | Token::SemiColon => None,
+        _ => Some(parser.parse_object_name(false)?),
+    };
+    if name.is_none() && matches!(kind, Keyword::INDEX | Keyword::TABLE | Keyword::SCHEMA) {
+        return parser.expected("a name", parser.peek_token());
+    }
+    Ok(Statement::Vacuum(VacuumStatement {
+        full: false,
+        sort_only: false,
+        delete_only: false,
+        reindex: true,
+        recluster: false,
+        table_name: if kind == Keyword::TABLE { name } else { None },
+        threshold: None,
+        boost: false,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +282,25 @@ mod tests {
             "{product:?}"
         );
         assert!(matches!(parse_expr("+a[1]").expect("parse"), Expr::UnaryOp { op: UnaryOperator::Plus, .. }));
+    }
+
+    /// Issue 24: REINDEX parses (the engine answers it), its table kept for REINDEX TABLE.
+    #[test]
+    fn reindex_parses() {
+        for (sql, table) in [
+            ("REINDEX TABLE events", Some("events")),
+            ("REINDEX (VERBOSE) TABLE CONCURRENTLY public.events", Some("public.events")),
+            ("REINDEX INDEX events_pkey", None),
+            ("REINDEX DATABASE journeydb", None),
+            ("REINDEX SYSTEM", None),
+        ] {
+            let statements = parse_sql(sql).expect(sql);
+            let [Statement::Vacuum(v)] = statements.as_slice() else { panic!("{sql}: {statements:?}") };
+            assert!(v.reindex, "{sql}");
+            assert_eq!(v.table_name.as_ref().map(|n| n.to_string()).as_deref(), table, "{sql}");
+        }
+        assert!(parse_sql("REINDEX TABLE").is_err());
+        assert!(parse_sql("REINDEX nothing x").is_err());
     }
 
     #[test]
