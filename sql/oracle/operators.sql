@@ -21,3 +21,5 @@ SELECT true IS TRUE AND false IS NOT TRUE, NULL::boolean IS UNKNOWN OR false
 SELECT 7 % 3 * 2, 7 - 3 - 2, 2 * 3 % 4, 10 / 3 * 3
 SELECT 1 = 1 AND 2 = 2 OR 1 = 2 AND NOT 2 = 2
 SELECT - -2, -(-3), - - - 3, 2 - -3
+SELECT 1 < 2 = true
+SELECT (1 < 2) = true, 1 = 1 AND 2 < 3, NOT 1 = 2

@@ -9,7 +9,7 @@
 //! (`window => '7 days'`), the only form journeydb's functions take; everything else is
 //! PostgreSQL's dialect, which the parser still recognises as such (`dialect()`).
 
-use datafusion::sql::sqlparser::ast::{Expr, Statement, UnaryOperator, VacuumStatement};
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator, VacuumStatement};
 use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -107,6 +107,25 @@ impl Dialect for JourneyDialect {
     /// rest of the expression as `b` (issue 24).
     fn parse_infix(&self, parser: &mut Parser, expr: &Expr, precedence: u8) -> Option<Result<Expr, ParserError>> {
         let [is, second, third, fourth] = parser.peek_tokens();
+        // Comparisons do not chain in PostgreSQL (`a < b = c` is a syntax error, `(a < b) = c`
+        // is not): they are non-associative at one level.
+        let comparison = |op: &BinaryOperator| {
+            matches!(
+                op,
+                BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+            )
+        };
+        if precedence == PG.prec_value(Precedence::Eq)
+            && matches!(expr, Expr::BinaryOp { op, .. } if comparison(op))
+            && matches!(is, Token::Eq | Token::Neq | Token::Lt | Token::LtEq | Token::Gt | Token::GtEq)
+        {
+            return Some(Err(ParserError::ParserError(format!("syntax error at or near \"{is}\""))));
+        }
         let keyword = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
         if !keyword(&is, Keyword::IS) {
             return None;
@@ -213,7 +232,6 @@ fn parse_reindex(parser: &mut Parser) -> Result<Statement, ParserError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::sqlparser::ast::BinaryOperator;
     use std::time::{Duration, Instant};
 
     fn parse(sql: &str) -> Duration {
@@ -262,6 +280,11 @@ mod tests {
             matches!(&left, Expr::IsDistinctFrom(l, _) if matches!(**l, Expr::BinaryOp { op: BinaryOperator::Eq, .. })),
             "{left:?}"
         );
+        // Comparisons do not chain; parenthesised, they do.
+        assert!(parse_expr("1 < 2 = true").is_err());
+        assert!(parse_expr("a = b <> c").is_err());
+        assert!(parse_expr("(1 < 2) = true").is_ok());
+        assert!(parse_expr("a = b AND c < d").is_ok());
         // NOT binds looser than IS.
         assert!(matches!(parse_expr("NOT a IS DISTINCT FROM b").expect("parse"), Expr::UnaryOp { .. }));
     }
