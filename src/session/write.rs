@@ -63,6 +63,15 @@ impl std::fmt::Debug for CopyOut {
 
 /// The name a DELETE reads each file of its table under (no user table can have it).
 const DELETE_PART: &str = "__journeydb_delete_part";
+/// While alive, one file of a rewrite is readable as [`DELETE_PART`] ([`Session::with_part`]).
+struct PartGuard<'a>(&'a crate::store::TempTables);
+
+impl Drop for PartGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(DELETE_PART);
+    }
+}
+
 /// The name an `UPDATE ... FROM` reads each file of its table under, its rows numbered.
 const UPDATE_ROWS: &str = "__journeydb_update_rows";
 /// The column that numbers them.
@@ -174,6 +183,52 @@ fn assigned(value: &str, t: &datafusion::arrow::datatypes::DataType) -> String {
     let sql_type = crate::pg::types::format_type(crate::pg::types::type_oid(t), crate::pg::types::type_modifier(t))
         .unwrap_or_else(|| "text".into());
     format!("arrow_cast(CAST({value} AS {sql_type}), '{t}')")
+}
+
+/// The queries of an UPDATE ... FROM or a MERGE over one file numbered as [`UPDATE_ROWS`] and
+/// read under `qualifier`: each row `condition` pairs with a row of `from`, with its new values
+/// from one such pairing (`matched`); every row as it is written back (`rows`); and how many
+/// pairs the condition makes (`pairs`, more than `matched` has rows when a row pairs twice).
+struct Pairing {
+    matched: String,
+    rows: String,
+    pairs: String,
+}
+
+fn pairing(
+    qualifier: &str,
+    from: &str,
+    condition: &str,
+    new_values: &[(String, Option<String>)],
+    columns: &SchemaRef,
+) -> Pairing {
+    let numbered = quote(UPDATE_ROWS);
+    let row = quote(UPDATE_ROW);
+    let values: Vec<String> = new_values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, v))| v.as_ref().map(|v| format!("{v} AS \"__new_{i}\"")))
+        .collect();
+    let matched = format!(
+        "SELECT DISTINCT ON ({qualifier}.{row}) {qualifier}.{row} AS {row}, {} \
+         FROM {numbered} AS {qualifier}, {from} WHERE {condition} ORDER BY {qualifier}.{row}",
+        values.join(", ")
+    );
+    let written: Vec<String> = new_values
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            let name = quote(columns.field(i).name());
+            match v {
+                Some(_) => format!("CASE WHEN m.{row} IS NULL THEN o.{name} ELSE m.\"__new_{i}\" END AS {name}"),
+                None => format!("o.{name} AS {name}"),
+            }
+        })
+        .collect();
+    let rows =
+        format!("SELECT {} FROM {numbered} AS o LEFT JOIN ({matched}) AS m ON o.{row} = m.{row}", written.join(", "));
+    let pairs = format!("SELECT count(*) FROM {numbered} AS {qualifier}, {from} WHERE {condition}");
+    Pairing { matched, rows, pairs }
 }
 
 impl Session {
@@ -752,6 +807,26 @@ impl Session {
         Ok(Output::Command(format!("INSERT 0 {n}")))
     }
 
+    /// `(schema, table, columns)` of the store table `name` names, which a statement is about
+    /// to rewrite: 42P01 when there is none, 0A000 for a hive-partitioned folder.
+    async fn rewritable_table(&self, name: &ObjectName) -> Result<(String, String, SchemaRef)> {
+        let (schema, table) = self.resolve(name)?;
+        let dir = self.engine.store().table_dir(&schema, &table).ok_or_else(|| {
+            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist"))
+        })?;
+        crate::store::check_unpartitioned(&dir, &table)?;
+        let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
+        Ok((schema, table, columns))
+    }
+
+    /// Makes the file at `path` readable as [`DELETE_PART`] while `f` runs (one file of a
+    /// DELETE, UPDATE or MERGE), and unreadable again after.
+    fn with_part(&self, path: &std::path::Path, columns: &SchemaRef) -> Result<PartGuard<'_>> {
+        let part = crate::store::StoreTable::single_file(path, columns.clone())?;
+        self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(DELETE_PART.into(), Arc::new(part));
+        Ok(PartGuard(&self.temporary))
+    }
+
     async fn delete(&mut self, d: &datafusion::sql::sqlparser::ast::Delete) -> Result<Output> {
         let tables = match &d.from {
             FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
@@ -772,12 +847,8 @@ impl Session {
         if self.temporary_name(name).is_some() {
             return unsupported("a temporary table as target");
         }
-        let (schema, table) = self.resolve(name)?;
+        let (schema, table, columns) = self.rewritable_table(name).await?;
         let store = self.engine.store().clone();
-        let dir = store.table_dir(&schema, &table).ok_or_else(|| {
-            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist"))
-        })?;
-        crate::store::check_unpartitioned(&dir, &table)?;
         let based_on = store.table_files(&schema, &table)?;
         // `schema.table.*` does not parse: without an alias, the table's own name is one (so
         // conditions written `table.column` still resolve).
@@ -795,15 +866,11 @@ impl Session {
         // version), a file with some is rewritten without them. Each file is read as a
         // temporary table under a reserved name, aliased as the statement's target.
         let plain = d.using.is_none() && !d.selection.as_ref().is_some_and(has_subquery);
-        let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
         let mut staged = store.stage(&schema, &columns)?;
         let mut n = 0i64;
         for file in &based_on {
-            let part = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
-            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(DELETE_PART.into(), Arc::new(part));
-            let result = self.delete_from_file(&qualifier, &condition, plain, &mut staged, &file.path).await;
-            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(DELETE_PART);
-            n += result?;
+            let _part = self.with_part(&file.path, &columns)?;
+            n += self.delete_from_file(&qualifier, &condition, plain, &mut staged, &file.path).await?;
         }
         if n == 0 {
             return Ok(Output::Command("DELETE 0".into()));
@@ -841,13 +908,8 @@ impl Session {
         if self.temporary_name(name).is_some() {
             return unsupported("a temporary table as target");
         }
-        let (schema, table) = self.resolve(name)?;
+        let (schema, table, columns) = self.rewritable_table(name).await?;
         let store = self.engine.store().clone();
-        let dir = store.table_dir(&schema, &table).ok_or_else(|| {
-            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist"))
-        })?;
-        crate::store::check_unpartitioned(&dir, &table)?;
-        let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
         // `"db"."schema"."t".c` (dbt writes the target so) names the target's column: read as
         // the target's own qualifier, the only name the rows are read under.
         let short = alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| Ident::with_quote('"', table.clone()));
@@ -894,11 +956,8 @@ impl Session {
         let mut staged = store.stage(&schema, &columns)?;
         let mut n = 0i64;
         for file in &based_on {
-            let rows_of_file = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
-            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(DELETE_PART.into(), Arc::new(rows_of_file));
-            let result = self.update_file(&part, &condition, &rows, &columns, &mut staged, &file.path).await;
-            self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(DELETE_PART);
-            n += result?;
+            let _part = self.with_part(&file.path, &columns)?;
+            n += self.update_file(&part, &condition, &rows, &columns, &mut staged, &file.path).await?;
         }
         if n > 0 {
             blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
@@ -935,13 +994,8 @@ impl Session {
                 _ => return unsupported("more than one WHEN [NOT] MATCHED clause, or NOT MATCHED BY SOURCE"),
             }
         }
-        let (schema, table) = self.resolve(name)?;
+        let (schema, table, columns) = self.rewritable_table(name).await?;
         let store = self.engine.store().clone();
-        let dir = store.table_dir(&schema, &table).ok_or_else(|| {
-            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist"))
-        })?;
-        crate::store::check_unpartitioned(&dir, &table)?;
-        let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
         let short = alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| Ident::with_quote('"', table.clone()));
         let shorten = |e: &Expr| shortened(e, name, &short);
         let qualifier = short.to_string();
@@ -1014,46 +1068,14 @@ impl Session {
                     return unsupported("a row assigned from a subquery");
                 };
                 let condition = format!("{on}{}", and(Some(c)));
-                let numbered = quote(UPDATE_ROWS);
-                let row = quote(UPDATE_ROW);
-                let values: Vec<String> = new_values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, (_, v))| v.as_ref().map(|v| format!("{v} AS \"__new_{i}\"")))
-                    .collect();
-                let matched = format!(
-                    "SELECT DISTINCT ON ({qualifier}.{row}) {qualifier}.{row} AS {row}, {} \
-                     FROM {numbered} AS {qualifier}, {source} WHERE {condition} ORDER BY {qualifier}.{row}",
-                    values.join(", ")
-                );
-                let pairs = format!("SELECT count(*) FROM {numbered} AS {qualifier}, {source} WHERE {condition}");
-                let written: Vec<String> = new_values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, v))| {
-                        let name = quote(columns.field(i).name());
-                        match v {
-                            Some(_) => {
-                                format!("CASE WHEN m.{row} IS NULL THEN o.{name} ELSE m.\"__new_{i}\" END AS {name}")
-                            }
-                            None => format!("o.{name} AS {name}"),
-                        }
-                    })
-                    .collect();
-                let rows = format!(
-                    "SELECT {} FROM {numbered} AS o LEFT JOIN ({matched}) AS m ON o.{row} = m.{row}",
-                    written.join(", ")
-                );
+                let Pairing { matched, rows, pairs } = pairing(&qualifier, &source, &condition, &new_values, &columns);
                 n += self.update_files_from(&based_on, &columns, &matched, &rows, Some(&pairs), &mut staged).await?;
             }
             Some((c, MergeAction::Delete { .. })) => {
                 let condition = format!("EXISTS (SELECT 1 FROM {source} WHERE {on}{})", and(Some(c)));
                 for file in &based_on {
-                    let part = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
-                    self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(DELETE_PART.into(), Arc::new(part));
-                    let result = self.delete_from_file(&qualifier, &condition, false, &mut staged, &file.path).await;
-                    self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(DELETE_PART);
-                    n += result?;
+                    let _part = self.with_part(&file.path, &columns)?;
+                    n += self.delete_from_file(&qualifier, &condition, false, &mut staged, &file.path).await?;
                 }
             }
             Some((_, MergeAction::Insert(_))) => return unsupported("INSERT when matched"),
@@ -1098,34 +1120,7 @@ impl Session {
     ) -> Result<Output> {
         let store = self.engine.store().clone();
         let columns = self.ctx.table_provider(TableReference::partial(schema, table)).await?.schema();
-        let numbered = quote(UPDATE_ROWS);
-        let row = quote(UPDATE_ROW);
-        // The new values of the rows the condition pairs, one pairing per row.
-        let values: Vec<String> = new_values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, v))| v.as_ref().map(|v| format!("{v} AS \"__new_{i}\"")))
-            .collect();
-        let matched = format!(
-            "SELECT DISTINCT ON ({qualifier}.{row}) {qualifier}.{row} AS {row}, {} \
-             FROM {numbered} AS {qualifier}, {from} WHERE {condition} ORDER BY {qualifier}.{row}",
-            values.join(", ")
-        );
-        let written: Vec<String> = new_values
-            .iter()
-            .enumerate()
-            .map(|(i, (_, v))| {
-                let name = quote(columns.field(i).name());
-                match v {
-                    Some(_) => format!("CASE WHEN m.{row} IS NULL THEN o.{name} ELSE m.\"__new_{i}\" END AS {name}"),
-                    None => format!("o.{name} AS {name}"),
-                }
-            })
-            .collect();
-        let rows = format!(
-            "SELECT {} FROM {numbered} AS o LEFT JOIN ({matched}) AS m ON o.{row} = m.{row}",
-            written.join(", ")
-        );
+        let Pairing { matched, rows, .. } = pairing(qualifier, from, condition, new_values, &columns);
         let mut staged = store.stage(schema, &columns)?;
         let n = self.update_files_from(&based_on, &columns, &matched, &rows, None, &mut staged).await?;
         if n > 0 {

@@ -167,34 +167,49 @@ fn rewrite_conjuncts(condition: Expr, correlated: &HashMap<String, bool>) -> Exp
     }
 }
 
+/// The one value a subquery selects (`SELECT e FROM ...`).
+fn single_value(subquery: &Query) -> Option<(&Select, &Expr)> {
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    match select.projection.as_slice() {
+        [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] => Some((select, value)),
+        _ => None,
+    }
+}
+
+/// `SELECT 1 FROM f WHERE (w) AND extra` for the subquery `SELECT e FROM f WHERE w`.
+fn rows_where(subquery: &Query, extra: Option<Expr>) -> Query {
+    let mut rows = subquery.clone();
+    if let SetExpr::Select(s) = rows.body.as_mut() {
+        s.projection = vec![SelectItem::UnnamedExpr(Expr::value(Value::Number("1".into(), false)))];
+        s.selection = match (s.selection.take(), extra) {
+            (Some(w), Some(e)) => Some(Expr::BinaryOp {
+                left: Box::new(Expr::Nested(Box::new(w))),
+                op: BinaryOperator::And,
+                right: Box::new(e),
+            }),
+            (w, e) => e.or(w),
+        };
+    }
+    rows
+}
+
+/// The value of a correlated subquery that `x [NOT] IN` can be rewritten over: a plain SELECT
+/// of one expression that aggregates nothing.
+fn rewritable_value(subquery: &Query) -> Option<&Expr> {
+    let (select, value) = single_value(subquery)?;
+    (is_plain_but_for_calls(subquery, select) && !calls_aggregate_or_window(value)).then_some(value)
+}
+
 /// `EXISTS (SELECT 1 FROM f WHERE (w) AND (e) = x)` for a correlated `x IN (SELECT e FROM f
 /// WHERE w)`.
 fn correlated_as_exists(x: &Expr, subquery: &Query) -> Option<Expr> {
-    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
-    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice()
-    else {
-        return None;
-    };
-    if !is_plain_but_for_calls(subquery, select) || calls_aggregate_or_window(value) {
-        return None;
-    }
-    let mut exists = subquery.clone();
-    let SetExpr::Select(s) = exists.body.as_mut() else { return None };
-    s.projection = vec![SelectItem::UnnamedExpr(Expr::value(Value::Number("1".into(), false)))];
+    let value = rewritable_value(subquery)?;
     let equal = Expr::BinaryOp {
         left: Box::new(Expr::Nested(Box::new(value.clone()))),
         op: BinaryOperator::Eq,
         right: Box::new(Expr::Nested(Box::new(x.clone()))),
     };
-    s.selection = Some(match s.selection.take() {
-        Some(w) => Expr::BinaryOp {
-            left: Box::new(Expr::Nested(Box::new(w))),
-            op: BinaryOperator::And,
-            right: Box::new(equal),
-        },
-        None => equal,
-    });
-    Some(Expr::Exists { subquery: Box::new(exists), negated: false })
+    Some(Expr::Exists { subquery: Box::new(rows_where(subquery, Some(equal))), negated: false })
 }
 
 /// `NOT EXISTS (SELECT 1 FROM f WHERE (w) AND ((e) = (x) OR (e) IS NULL OR (x) IS NULL))` for a
@@ -203,57 +218,20 @@ fn correlated_as_exists(x: &Expr, subquery: &Query) -> Option<Expr> {
 /// equalities with the outer row DataFusion still uses as join keys (the module's first form
 /// puts EXISTS under OR, which DataFusion cannot decorrelate).
 fn correlated_not_in(x: &Expr, subquery: &Query) -> Option<Expr> {
-    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
-    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice()
-    else {
-        return None;
-    };
-    if !is_plain_but_for_calls(subquery, select) || calls_aggregate_or_window(value) {
-        return None;
-    }
+    let value = rewritable_value(subquery)?;
     let sql = format!("(({value}) = ({x}) OR ({value}) IS NULL OR ({x}) IS NULL)");
     let matches = journeydb_udfs::dialect::parse_expr(&sql).ok()?;
-    let mut rows = subquery.clone();
-    let SetExpr::Select(s) = rows.body.as_mut() else { return None };
-    s.projection = vec![SelectItem::UnnamedExpr(Expr::value(Value::Number("1".into(), false)))];
-    s.selection = Some(match s.selection.take() {
-        Some(w) => Expr::BinaryOp {
-            left: Box::new(Expr::Nested(Box::new(w))),
-            op: BinaryOperator::And,
-            right: Box::new(matches),
-        },
-        None => matches,
-    });
-    Some(Expr::Exists { subquery: Box::new(rows), negated: true })
+    Some(Expr::Exists { subquery: Box::new(rows_where(subquery, Some(matches))), negated: true })
 }
 
 /// Two queries over the subquery's rows: one with a row where its value is NULL, one with any
 /// row at all.
 fn exists_tests(subquery: &Query) -> (String, String) {
-    if let SetExpr::Select(select) = subquery.body.as_ref()
+    if let Some((select, value)) = single_value(subquery)
         && is_plain(subquery, select)
-        && let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] =
-            select.projection.as_slice()
     {
-        let mut any = subquery.clone();
-        let mut has_null = subquery.clone();
-        let one = vec![SelectItem::UnnamedExpr(Expr::value(Value::Number("1".into(), false)))];
-        if let SetExpr::Select(s) = any.body.as_mut() {
-            s.projection = one.clone();
-        }
-        if let SetExpr::Select(s) = has_null.body.as_mut() {
-            s.projection = one;
-            let is_null = Expr::IsNull(Box::new(Expr::Nested(Box::new(value.clone()))));
-            s.selection = Some(match s.selection.take() {
-                Some(w) => Expr::BinaryOp {
-                    left: Box::new(Expr::Nested(Box::new(w))),
-                    op: BinaryOperator::And,
-                    right: Box::new(is_null),
-                },
-                None => is_null,
-            });
-        }
-        return (has_null.to_string(), any.to_string());
+        let is_null = Expr::IsNull(Box::new(Expr::Nested(Box::new(value.clone()))));
+        return (rows_where(subquery, Some(is_null)).to_string(), rows_where(subquery, None).to_string());
     }
     (
         format!("SELECT 1 FROM ({subquery}) AS __not_in(__value) WHERE __value IS NULL"),

@@ -402,11 +402,22 @@ async fn journeydb_import_adds_files_a_running_server_reads() {
     assert_eq!((r.get::<_, i64>(0), r.get::<_, f64>(1)), (3, 127.5), "the failed import added nothing");
 }
 
+/// The inodes of a table's Parquet files: a file kept by a rewrite is the same inode.
+fn file_inodes(data: &Path, table: &str) -> std::collections::BTreeSet<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let d = data.join(table).canonicalize().expect("table");
+    std::fs::read_dir(d)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+        .map(|e| e.metadata().expect("meta").ino())
+        .collect()
+}
+
 /// UPDATE (issue 24): the files without a changed row stay the same files, the count is the
 /// rows changed, and a condition with a subquery spans files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_rewrites_only_the_files_it_touches() {
-    use std::os::unix::fs::MetadataExt;
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
     let client = fixture::connect(&server).await;
@@ -418,15 +429,7 @@ async fn update_rewrites_only_the_files_it_touches() {
         )
         .await
         .expect("three files");
-    let inodes = || -> std::collections::BTreeSet<u64> {
-        let d = dir.path().join("up").canonicalize().expect("table");
-        std::fs::read_dir(d)
-            .expect("dir")
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
-            .map(|e| e.metadata().expect("meta").ino())
-            .collect()
-    };
+    let inodes = || file_inodes(dir.path(), "up");
     let before = inodes();
     let n = client.execute("UPDATE up SET tag = 'y' || id WHERE id BETWEEN 150 AND 160", &[]).await.expect("update");
     assert_eq!(n, 11);
@@ -449,7 +452,6 @@ async fn update_rewrites_only_the_files_it_touches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_rewrites_only_the_files_it_touches() {
-    use std::os::unix::fs::MetadataExt;
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
     let client = fixture::connect(&server).await;
@@ -461,15 +463,7 @@ async fn delete_rewrites_only_the_files_it_touches() {
         )
         .await
         .expect("three files");
-    let inodes = || -> std::collections::BTreeSet<u64> {
-        let d = dir.path().join("d").canonicalize().expect("table");
-        std::fs::read_dir(d)
-            .expect("dir")
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
-            .map(|e| e.metadata().expect("meta").ino())
-            .collect()
-    };
+    let inodes = || file_inodes(dir.path(), "d");
     let before = inodes();
     assert_eq!(before.len(), 3);
     client.batch_execute("DELETE FROM d WHERE id BETWEEN 150 AND 160").await.expect("delete");
