@@ -827,6 +827,33 @@ impl Session {
         Ok(PartGuard(&self.temporary))
     }
 
+    /// The number a `SELECT count(*) ...` answers.
+    async fn count(&self, sql: &str) -> Result<i64> {
+        let batches = datafusion::physical_plan::common::collect(self.stream_sql(sql).await?).await?;
+        Ok(batches
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
+            .map(|a| a.value(0))
+            .unwrap_or(0))
+    }
+
+    /// The rows `sql` selects, named and typed as `columns`, into a new file of `staged` (none
+    /// when there are no rows); returns how many.
+    async fn write_rows(&self, sql: &str, columns: &SchemaRef, staged: &mut crate::store::Staged) -> Result<u64> {
+        let mut rows = self.stream_sql(sql).await?;
+        let mut writer = staged.writer()?;
+        while let Some(batch) = rows.next().await {
+            let batch =
+                datafusion::arrow::record_batch::RecordBatch::try_new(columns.clone(), batch?.columns().to_vec())?;
+            writer.write(&batch)?;
+        }
+        let n = writer.rows();
+        if n > 0 {
+            staged.add(writer)?;
+        }
+        Ok(n)
+    }
+
     async fn delete(&mut self, d: &datafusion::sql::sqlparser::ast::Delete) -> Result<Output> {
         let tables = match &d.from {
             FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
@@ -870,7 +897,7 @@ impl Session {
         let mut n = 0i64;
         for file in &based_on {
             let _part = self.with_part(&file.path, &columns)?;
-            n += self.delete_from_file(&qualifier, &condition, plain, &mut staged, &file.path).await?;
+            n += self.delete_from_file(&qualifier, &condition, plain, &columns, &mut staged, &file.path).await?;
         }
         if n == 0 {
             return Ok(Output::Command("DELETE 0".into()));
@@ -1007,8 +1034,9 @@ impl Session {
         let based_on = store.table_files(&schema, &table)?;
         let mut staged = store.stage(&schema, &columns)?;
         let mut n = 0i64;
-        // The rows to insert, read before anything changes: the source rows no target row matches.
-        let mut inserted: Vec<datafusion::arrow::record_batch::RecordBatch> = vec![];
+        // The rows to insert: the source rows no target row matches. They are read from the table
+        // as it was, like the matches: nothing is published before the end.
+        let mut inserted = None;
         if let Some(c) = insert_clause {
             match &c.action {
                 MergeAction::Insert(insert) => {
@@ -1051,7 +1079,7 @@ impl Session {
                         quote_name(&schema, &table),
                         and(Some(c))
                     );
-                    inserted = datafusion::physical_plan::common::collect(self.stream_sql(&sql).await?).await?;
+                    inserted = Some(sql);
                 }
                 MergeAction::Update(_) | MergeAction::Delete { .. } => {
                     return unsupported("UPDATE or DELETE when not matched");
@@ -1075,7 +1103,8 @@ impl Session {
                 let condition = format!("EXISTS (SELECT 1 FROM {source} WHERE {on}{})", and(Some(c)));
                 for file in &based_on {
                     let _part = self.with_part(&file.path, &columns)?;
-                    n += self.delete_from_file(&qualifier, &condition, false, &mut staged, &file.path).await?;
+                    n +=
+                        self.delete_from_file(&qualifier, &condition, false, &columns, &mut staged, &file.path).await?;
                 }
             }
             Some((_, MergeAction::Insert(_))) => return unsupported("INSERT when matched"),
@@ -1085,17 +1114,9 @@ impl Session {
                 }
             }
         }
-        let added: usize = inserted.iter().map(|b| b.num_rows()).sum();
-        if added > 0 {
-            let mut writer = staged.writer()?;
-            for batch in &inserted {
-                let batch =
-                    datafusion::arrow::record_batch::RecordBatch::try_new(columns.clone(), batch.columns().to_vec())?;
-                writer.write(&batch)?;
-            }
-            staged.add(writer)?;
+        if let Some(sql) = inserted {
+            n += self.write_rows(&sql, &columns, &mut staged).await? as i64;
         }
-        n += added as i64;
         if n > 0 {
             blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
         }
@@ -1165,13 +1186,18 @@ impl Session {
         use datafusion::arrow::array::{ArrayRef, Int64Array};
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
         let part = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
-        let batches = self.ctx.read_table(Arc::new(part))?.collect().await?;
+        let mut batches = self.ctx.read_table(Arc::new(part))?.execute_stream().await?;
+        // The rows held count against the memory pool, as a temporary table's do: beyond it, 53200.
+        let pool = self.ctx.runtime_env().memory_pool.clone();
+        let memory = datafusion::execution::memory_pool::MemoryConsumer::new("UPDATE ... FROM rows").register(&pool);
         let mut fields: Vec<Field> = columns.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new(UPDATE_ROW, DataType::Int64, false));
         let numbered_schema = Arc::new(Schema::new(fields));
         let mut next = 0i64;
         let mut numbered = vec![];
-        for b in batches {
+        while let Some(b) = batches.next().await {
+            let b = b?;
+            memory.try_grow(b.get_array_memory_size() + b.num_rows() * 8)?;
             let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(next..next + b.num_rows() as i64));
             next += b.num_rows() as i64;
             let mut arrays = b.columns().to_vec();
@@ -1180,43 +1206,20 @@ impl Session {
         }
         let table = MemTable::try_new(numbered_schema, vec![numbered])?;
         self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(UPDATE_ROWS.into(), Arc::new(table));
-        let counted = datafusion::physical_plan::common::collect(
-            self.stream_sql(&format!("SELECT count(*) FROM ({matched}) AS m")).await?,
-        )
-        .await?;
-        let n = counted
-            .first()
-            .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
-            .map(|a| a.value(0))
-            .unwrap_or(0);
+        let n = self.count(&format!("SELECT count(*) FROM ({matched}) AS m")).await?;
         if n == 0 {
             staged.keep(&file.path)?;
             return Ok(0);
         }
-        if let Some(pairs) = pairs {
-            let counted = datafusion::physical_plan::common::collect(self.stream_sql(pairs).await?).await?;
-            let paired = counted
-                .first()
-                .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
-                .map(|a| a.value(0))
-                .unwrap_or(0);
-            if paired > n {
-                return Err(Error::sql(
-                    SqlState::CardinalityViolation,
-                    "MERGE command cannot affect row a second time: a target row matches more than one source row",
-                ));
-            }
+        if let Some(pairs) = pairs
+            && self.count(pairs).await? > n
+        {
+            return Err(Error::sql(
+                SqlState::CardinalityViolation,
+                "MERGE command cannot affect row a second time: a target row matches more than one source row",
+            ));
         }
-        let mut out = self.stream_sql(rows).await?;
-        let mut writer = staged.writer()?;
-        while let Some(batch) = out.next().await {
-            let batch =
-                datafusion::arrow::record_batch::RecordBatch::try_new(columns.clone(), batch?.columns().to_vec())?;
-            writer.write(&batch)?;
-        }
-        if writer.rows() > 0 {
-            staged.add(writer)?;
-        }
+        self.write_rows(rows, columns, staged).await?;
         Ok(n)
     }
 
@@ -1231,30 +1234,12 @@ impl Session {
         staged: &mut crate::store::Staged,
         path: &std::path::Path,
     ) -> Result<i64> {
-        let counted = datafusion::physical_plan::common::collect(
-            self.stream_sql(&format!("SELECT count(*) FROM {part} WHERE {condition}")).await?,
-        )
-        .await?;
-        let n = counted
-            .first()
-            .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
-            .map(|a| a.value(0))
-            .unwrap_or(0);
+        let n = self.count(&format!("SELECT count(*) FROM {part} WHERE {condition}")).await?;
         if n == 0 {
             staged.keep(path)?;
             return Ok(0);
         }
-        let mut rows = self.stream_sql(rows).await?;
-        let mut writer = staged.writer()?;
-        while let Some(batch) = rows.next().await {
-            let batch = batch?;
-            let batch =
-                datafusion::arrow::record_batch::RecordBatch::try_new(columns.clone(), batch.columns().to_vec())?;
-            writer.write(&batch)?;
-        }
-        if writer.rows() > 0 {
-            staged.add(writer)?;
-        }
+        self.write_rows(rows, columns, staged).await?;
         Ok(n)
     }
 
@@ -1265,20 +1250,13 @@ impl Session {
         qualifier: &str,
         condition: &str,
         plain: bool,
+        columns: &SchemaRef,
         staged: &mut crate::store::Staged,
         path: &std::path::Path,
     ) -> Result<i64> {
         let part = format!("{} AS {qualifier}", quote(DELETE_PART));
         let deleted = format!("SELECT {qualifier}.* FROM {part} WHERE {condition}");
-        let counted = datafusion::physical_plan::common::collect(
-            self.stream_sql(&format!("SELECT count(*) FROM ({deleted}) AS d")).await?,
-        )
-        .await?;
-        let n = counted
-            .first()
-            .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
-            .map(|a| a.value(0))
-            .unwrap_or(0);
+        let n = self.count(&format!("SELECT count(*) FROM ({deleted}) AS d")).await?;
         if n == 0 {
             staged.keep(path)?;
             return Ok(0);
@@ -1290,14 +1268,7 @@ impl Session {
         } else {
             format!("SELECT * FROM {} EXCEPT ALL {deleted}", quote(DELETE_PART))
         };
-        let mut rows = self.stream_sql(&kept).await?;
-        let mut writer = staged.writer()?;
-        while let Some(batch) = rows.next().await {
-            writer.write(&batch?)?;
-        }
-        if writer.rows() > 0 {
-            staged.add(writer)?;
-        }
+        self.write_rows(&kept, columns, staged).await?;
         Ok(n)
     }
 

@@ -170,12 +170,12 @@ fn datafusion_decorrelates(shape: &Shape) -> bool {
 /// The first scalar subquery of `node`'s expressions that this module answers, joined in.
 fn rewrite_one(node: &LogicalPlan, made: &mut usize) -> Result<Option<LogicalPlan>> {
     let (exprs, input) = match node {
-        LogicalPlan::Projection(p) => (p.expr.clone(), p.input.clone()),
-        LogicalPlan::Filter(f) => (vec![f.predicate.clone()], f.input.clone()),
+        LogicalPlan::Projection(p) => (p.expr.as_slice(), &p.input),
+        LogicalPlan::Filter(f) => (std::slice::from_ref(&f.predicate), &f.input),
         _ => return Ok(None),
     };
     let mut found = None;
-    for e in &exprs {
+    for e in exprs {
         let _ = e.apply(|e| {
             if let Expr::ScalarSubquery(sub) = e
                 && !sub.outer_ref_columns.is_empty()
@@ -201,7 +201,7 @@ fn rewrite_one(node: &LogicalPlan, made: &mut usize) -> Result<Option<LogicalPla
         return Ok(None);
     }
     // Whatever cannot be joined in is left as it was, for DataFusion to refuse.
-    Ok(join_in(node, &input, sub, shape, made).ok())
+    Ok(join_in(node, input, sub, shape, made).ok())
 }
 
 /// `node` with the scalar subquery `sub` of shape `shape` answered by a join over `input`.

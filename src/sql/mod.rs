@@ -21,7 +21,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{Query, Statement};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,7 +85,7 @@ impl Planner {
         self.plans.fetch_add(1, Ordering::Relaxed);
         let zone = state.config_options().execution.time_zone.clone().unwrap_or_else(|| "UTC".into());
         let mut stmt = stmt.clone();
-        multiset::rewrite(state, &mut stmt).await?;
+        multiset::rewrite(state, &mut stmt).await;
         where_in::rewrite(state, &mut stmt).await;
         let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt))).await?;
         let plan = correlated::decorrelate(plan)?;
@@ -113,6 +113,12 @@ impl Planner {
             _ => Err(Error::sql(SqlState::SyntaxError, format!("one query was expected, not: {sql}"))),
         }
     }
+}
+
+/// `query` planned by DataFusion alone, without the rewrites or passes: how the statement
+/// rewrites that need a plan learn a part's columns, or that it reads an enclosing query's.
+async fn plan_on_its_own(state: &SessionState, query: Query) -> datafusion::error::Result<LogicalPlan> {
+    state.statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(Box::new(query))))).await
 }
 
 /// A result's columns as clients see them: where the rewrites made names distinct for

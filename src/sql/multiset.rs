@@ -18,9 +18,7 @@
 //! The columns keep the left operand's names, read from its plan; an operand that does not plan
 //! on its own is left as it was.
 
-use crate::error::Result;
 use datafusion::execution::context::SessionState;
-use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     Query, SetExpr, SetOperator, SetQuantifier, Statement, Visit, VisitMut, Visitor, VisitorMut, With,
 };
@@ -29,10 +27,10 @@ use std::ops::ControlFlow;
 
 /// Rewrites every `INTERSECT ALL` and `EXCEPT ALL` of `stmt`, planning their left operands in
 /// `state` for their column names.
-pub(super) async fn rewrite(state: &SessionState, stmt: &mut Statement) -> Result<()> {
+pub(super) async fn rewrite(state: &SessionState, stmt: &mut Statement) {
     let operands = left_operands(stmt);
     if operands.is_empty() {
-        return Ok(());
+        return;
     }
     let mut names = HashMap::new();
     for (key, with, left) in operands {
@@ -51,14 +49,11 @@ pub(super) async fn rewrite(state: &SessionState, stmt: &mut Statement) -> Resul
             format_clause: None,
             pipe_operators: vec![],
         };
-        let planned =
-            state.statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(Box::new(query))))).await;
-        if let Ok(plan) = planned {
+        if let Ok(plan) = super::plan_on_its_own(state, query).await {
             names.insert(key, plan.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>());
         }
     }
     let _ = VisitMut::visit(stmt, &mut Rewrite { names: &names });
-    Ok(())
 }
 
 fn is_multiset(op: &SetOperator, quantifier: &SetQuantifier) -> bool {

@@ -25,7 +25,6 @@
 //! columns, qualified or not).
 
 use datafusion::execution::context::SessionState;
-use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, Value, Visit, VisitMut, Visitor,
     VisitorMut, With,
@@ -49,9 +48,7 @@ pub(super) async fn rewrite(state: &SessionState, stmt: &mut Statement) {
         if query.with.is_none() {
             query.with = with;
         }
-        let planned =
-            state.statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(Box::new(query))))).await;
-        correlated.insert(key, planned.is_err());
+        correlated.insert(key, super::plan_on_its_own(state, query).await.is_err());
     }
     let _ = VisitMut::visit(stmt, &mut Rewrite { correlated: &correlated });
 }
@@ -143,25 +140,21 @@ fn rewrite_conjuncts(condition: Expr, correlated: &HashMap<String, bool>) -> Exp
         Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
             Expr::Nested(Box::new(rewrite_conjuncts(*inner, correlated)))
         }
-        Expr::InSubquery { expr, subquery, negated } if correlated.get(&subquery.to_string()).is_none() => {
-            Expr::InSubquery { expr, subquery, negated }
-        }
-        Expr::InSubquery { expr, subquery, negated: false } => {
-            let rewritten = correlated[&subquery.to_string()].then(|| correlated_as_exists(&expr, &subquery)).flatten();
-            rewritten.unwrap_or(Expr::InSubquery { expr, subquery, negated: false })
-        }
-        Expr::InSubquery { expr, subquery, negated: true } if correlated[&subquery.to_string()] => {
-            match correlated_not_in(&expr, &subquery) {
-                Some(not_exists) => not_exists,
-                None => Expr::InSubquery { expr, subquery, negated: true },
-            }
-        }
-        Expr::InSubquery { expr, subquery, negated: true } => {
-            let (has_null, any) = exists_tests(&subquery);
-            let sql = format!(
-                "({expr} NOT IN ({subquery}) AND NOT EXISTS ({has_null}) AND ({expr} IS NOT NULL OR NOT EXISTS ({any})))"
-            );
-            journeydb_udfs::dialect::parse_expr(&sql).unwrap_or(Expr::InSubquery { expr, subquery, negated: true })
+        Expr::InSubquery { expr, subquery, negated } => {
+            let rewritten = match (negated, correlated.get(&subquery.to_string())) {
+                (_, None) | (false, Some(false)) => None,
+                (false, Some(true)) => correlated_as_exists(&expr, &subquery),
+                (true, Some(true)) => correlated_not_in(&expr, &subquery),
+                (true, Some(false)) => {
+                    let (has_null, any) = exists_tests(&subquery);
+                    let sql = format!(
+                        "({expr} NOT IN ({subquery}) AND NOT EXISTS ({has_null}) \
+                         AND ({expr} IS NOT NULL OR NOT EXISTS ({any})))"
+                    );
+                    journeydb_udfs::dialect::parse_expr(&sql).ok()
+                }
+            };
+            rewritten.unwrap_or(Expr::InSubquery { expr, subquery, negated })
         }
         other => other,
     }

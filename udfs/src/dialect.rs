@@ -106,7 +106,8 @@ impl Dialect for JourneyDialect {
     /// `x IS DISTINCT FROM y AND z` is `(x IS DISTINCT FROM y) AND z`. sqlparser reads the whole
     /// rest of the expression as `b` (issue 24).
     fn parse_infix(&self, parser: &mut Parser, expr: &Expr, precedence: u8) -> Option<Result<Expr, ParserError>> {
-        let [is, second, third, fourth] = parser.peek_tokens();
+        // Read in place: this runs before every binary operator of every statement.
+        let [is, second, third, fourth] = parser.peek_tokens_ref::<4>().map(|t| &t.token);
         // Comparisons do not chain in PostgreSQL (`a < b = c` is a syntax error, `(a < b) = c`
         // is not): they are non-associative at one level.
         let comparison = |op: &BinaryOperator| {
@@ -127,11 +128,11 @@ impl Dialect for JourneyDialect {
             return Some(Err(ParserError::ParserError(format!("syntax error at or near \"{is}\""))));
         }
         let keyword = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
-        if !keyword(&is, Keyword::IS) {
+        if !keyword(is, Keyword::IS) {
             return None;
         }
-        let negated = keyword(&second, Keyword::NOT);
-        let (distinct, from) = if negated { (&third, &fourth) } else { (&second, &third) };
+        let negated = keyword(second, Keyword::NOT);
+        let (distinct, from) = if negated { (third, fourth) } else { (second, third) };
         if !keyword(distinct, Keyword::DISTINCT) || !keyword(from, Keyword::FROM) {
             return None;
         }

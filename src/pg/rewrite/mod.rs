@@ -186,7 +186,7 @@ impl VisitorMut for Rewriter<'_> {
             // keep the text of a rewritten statement (a view's, a rewritten subquery's) the
             // same expression.
             Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr: inner }
-                if inner.to_string().starts_with(['-', '+']) =>
+                if written_with_sign(inner) =>
             {
                 **inner = Expr::Nested(inner.clone());
             }
@@ -286,6 +286,20 @@ impl VisitorMut for Rewriter<'_> {
             _ => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Whether `e` is written starting with a sign (`-x`, `+x`, `-2`, `-x::int`), found along its
+/// leftmost operands without writing it out (a chain of unary minuses stays linear).
+fn written_with_sign(e: &Expr) -> bool {
+    match e {
+        Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, .. } => true,
+        Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if n.starts_with(['-', '+'])),
+        Expr::Cast { kind: CastKind::DoubleColon, expr, .. } => written_with_sign(expr),
+        Expr::BinaryOp { left, .. } => written_with_sign(left),
+        Expr::CompoundFieldAccess { root, .. } => written_with_sign(root),
+        Expr::IsNull(x) | Expr::IsNotNull(x) | Expr::IsTrue(x) | Expr::IsFalse(x) => written_with_sign(x),
+        _ => false,
     }
 }
 
