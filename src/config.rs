@@ -20,7 +20,8 @@ pub const DEFAULT_DEMO_EVENTS: u64 = 300_000;
 pub struct Config {
     /// Address the server listens on.
     pub listen: SocketAddr,
-    /// The data directory: one folder of Parquet files per table.
+    /// The data location: a local directory or `s3://bucket/prefix`, one folder of Parquet
+    /// files (or one Delta table) per table.
     pub data_dir: PathBuf,
     /// Events generated into a missing data directory (0: create it empty).
     pub demo_events: u64,
@@ -43,6 +44,8 @@ pub struct Config {
     pub spill_dir: Option<PathBuf>,
     /// Users and TLS (`[auth]`).
     pub auth: AuthConfig,
+    /// Object storage (`[store]`): endpoint, credentials, how long listings are trusted.
+    pub store: crate::store::StoreOptions,
     /// The journey model: which table holds the events and what its events mean.
     pub journey: JourneyConfig,
 }
@@ -230,6 +233,7 @@ impl Default for Config {
             memory_limit: "auto".into(),
             spill_dir: None,
             auth: AuthConfig::default(),
+            store: crate::store::StoreOptions::default(),
             journey: JourneyConfig::default(),
         }
     }
@@ -255,6 +259,15 @@ impl Config {
             self.listen = listen;
         }
         self
+    }
+
+    /// Where the data is: `data_dir` read as a local path or an `s3://` URL.
+    pub fn location(&self) -> Result<crate::store::Location> {
+        let text = self
+            .data_dir
+            .to_str()
+            .ok_or_else(|| Error::Config(format!("data_dir {} is not valid UTF-8", self.data_dir.display())))?;
+        crate::store::Location::parse(text)
     }
 
     /// The configured users, their verifiers parsed.

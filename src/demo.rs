@@ -126,14 +126,57 @@ pub fn app_events_schema() -> SchemaRef {
 /// `journeydb serve` over a data directory that does not exist: the demo dataset is written
 /// there first (`demo_events` of the configuration; 0 turns this off).
 pub fn create_if_missing(config: &crate::config::Config) -> Result<()> {
-    if config.data_dir.exists() || config.demo_events == 0 {
+    if config.demo_events == 0 {
         return Ok(());
     }
-    tracing::info!(dir = %config.data_dir.display(), events = config.demo_events, "creating the demo dataset");
+    let location = config.location()?;
+    let missing = match &location {
+        crate::store::Location::Local(dir) => !dir.exists(),
+        // A prefix of a bucket is missing when nothing is under it.
+        remote => crate::store::Objects::open(remote, &config.store)?.list("")?.dirs.is_empty(),
+    };
+    if !missing {
+        return Ok(());
+    }
+    tracing::info!(location = %location, events = config.demo_events, "creating the demo dataset");
     let opts = DemoOptions { events: config.demo_events, seed: config.demo_seed, ..DemoOptions::default() };
-    let stats = generate_to_dir(&config.data_dir, &opts)?;
+    let stats = generate_to(&location, &config.store, &opts)?;
     tracing::info!("{stats}");
     Ok(())
+}
+
+/// Generates the dataset into `location`: on a local disk in place ([`generate_to_dir`]), on
+/// object storage into a local temporary folder first, then uploaded file by file (the demo
+/// files of an earlier run there are replaced).
+pub fn generate_to(
+    location: &crate::store::Location,
+    store: &crate::store::StoreOptions,
+    opts: &DemoOptions,
+) -> Result<DemoStats> {
+    let objects = match location {
+        crate::store::Location::Local(dir) => return generate_to_dir(dir, opts),
+        crate::store::Location::S3 { .. } => crate::store::Objects::open(location, store)?,
+    };
+    let tmp = std::env::temp_dir().join(format!("journeydb-demo-{}", std::process::id()));
+    let result = (|| {
+        let stats = generate_to_dir(&tmp, opts)?;
+        for table in ["events", "app_events"] {
+            for m in objects.list(table)?.files {
+                if m.location.filename().is_some_and(|n| n.starts_with("demo-")) {
+                    objects.delete(&format!("{table}/{}", m.location.filename().unwrap_or_default()))?;
+                }
+            }
+            let mut files: Vec<_> = std::fs::read_dir(tmp.join(table))?.filter_map(|e| e.ok()).collect();
+            files.sort_by_key(|e| e.file_name());
+            for f in files {
+                let name = f.file_name().to_string_lossy().to_string();
+                objects.upload(&f.path(), &format!("{table}/{name}"))?;
+            }
+        }
+        Ok(stats)
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
 }
 
 /// Generates the dataset into `out/events/` and `out/app_events/`, replacing any previous demo

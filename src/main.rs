@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,buoyant_kernel=warn,deltalake_core=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -37,7 +37,7 @@ fn run(cli: Cli) -> journeydb::Result<()> {
             if let Some(d) = &args.data {
                 config.data_dir = d.clone();
             }
-            let store = journeydb::store::Store::open(&config.data_dir)?;
+            let store = journeydb::store::Store::open_location(&config.location()?, &config.store)?;
             let rows = journeydb::store::import::import_named(&store, &args.table, &args.files)?;
             println!("imported {rows} rows into {}", args.table);
             Ok(())
@@ -53,7 +53,9 @@ fn run(cli: Cli) -> journeydb::Result<()> {
             Ok(())
         }
         Command::Demo(args) => {
-            let stats = journeydb::demo::generate_to_dir(&args.out, &args.options())?;
+            let out = args.out.to_str().ok_or_else(|| journeydb::Error::Config("--out is not valid UTF-8".into()))?;
+            let location = journeydb::store::Location::parse(out)?;
+            let stats = journeydb::demo::generate_to(&location, &Default::default(), &args.options())?;
             println!("{stats}");
             Ok(())
         }

@@ -181,7 +181,7 @@ pub async fn run(config: Config) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
-        data = %engine.store().root().display(),
+        data = %engine.store().location(),
         tables = ?engine.store().table_names(),
         "journeydb is ready: psql -h {} -p {} -U journey journeydb",
         addr.ip(),

@@ -57,7 +57,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Config) -> Result<Arc<Engine>> {
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open_location(&config.location()?, &config.store)?;
         // One engine serves a data directory: what interrupted writes left is garbage now.
         store.collect_garbage();
         store.set_version_grace(std::time::Duration::from_secs(config.version_grace_seconds));
@@ -74,6 +74,10 @@ impl Engine {
             runtime = runtime.with_temp_file_path(dir);
         }
         let runtime = runtime.build_arc()?;
+        // Scans of object storage find the store's client under its bucket's URL.
+        if !store.location().is_local() {
+            runtime.register_object_store(store.objects().base_url(), store.objects().store().clone());
+        }
         let planner = Arc::new(Planner::new(store.clone()));
         Ok(Arc::new(Engine { config, store, runtime, planner, executor: Arc::new(Local) }))
     }

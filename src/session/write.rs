@@ -375,7 +375,7 @@ impl Session {
                     return Err(Error::Store("CREATE TABLE did not plan as a table".into()));
                 };
                 let columns = c.input.schema().as_arrow().clone();
-                let mut staged = store.stage(&schema, &columns)?;
+                let mut staged = store.stage_new(&schema, &name, &columns)?;
                 let mut writer = staged.writer()?;
                 let mut rows = self.stream((*c.input).clone()).await?;
                 while let Some(batch) = rows.next().await {
@@ -534,7 +534,7 @@ impl Session {
                                 Error::sql(SqlState::UndefinedTable, format!("relation \"{name}\" does not exist"))
                             })?
                             .schema();
-                        let staged = s.stage(&schema, &columns)?;
+                        let staged = s.stage(&schema, &name, &columns)?;
                         s.replace_table(&schema, &name, staged, &based_on)
                     })
                     .await?;
@@ -794,11 +794,11 @@ impl Session {
         }
         let (schema, name) = self.resolve_reference(table_name)?;
         let store = self.engine.store().clone();
-        let dir = store.table_dir(&schema, &name).ok_or_else(|| {
-            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{name}\" does not exist"))
-        })?;
-        crate::store::check_unpartitioned(&dir, &name)?;
-        let mut writer = FileWriter::create(&dir, input.schema().as_arrow())?;
+        let mut writer = {
+            let (store, schema, name, columns) =
+                (store.clone(), schema.clone(), name.clone(), input.schema().as_arrow().clone());
+            blocking(move || store.writer(&schema, &name, &columns)).await?
+        };
         let mut rows = self.stream(input.as_ref().clone()).await?;
         while let Some(batch) = rows.next().await {
             writer.write(&batch?)?;
@@ -811,18 +811,17 @@ impl Session {
     /// to rewrite: 42P01 when there is none, 0A000 for a hive-partitioned folder.
     async fn rewritable_table(&self, name: &ObjectName) -> Result<(String, String, SchemaRef)> {
         let (schema, table) = self.resolve(name)?;
-        let dir = self.engine.store().table_dir(&schema, &table).ok_or_else(|| {
-            Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist"))
-        })?;
-        crate::store::check_unpartitioned(&dir, &table)?;
+        if !self.engine.store().has_table_in(&schema, &table) {
+            return Err(Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist")));
+        }
         let columns = self.ctx.table_provider(TableReference::partial(schema.as_str(), table.as_str())).await?.schema();
         Ok((schema, table, columns))
     }
 
     /// Makes the file at `path` readable as [`DELETE_PART`] while `f` runs (one file of a
     /// DELETE, UPDATE or MERGE), and unreadable again after.
-    fn with_part(&self, path: &std::path::Path, columns: &SchemaRef) -> Result<PartGuard<'_>> {
-        let part = crate::store::StoreTable::single_file(path, columns.clone())?;
+    fn with_part(&self, url: &url::Url, columns: &SchemaRef) -> Result<PartGuard<'_>> {
+        let part = crate::store::StoreTable::single_file(url, columns.clone())?;
         self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(DELETE_PART.into(), Arc::new(part));
         Ok(PartGuard(&self.temporary))
     }
@@ -893,11 +892,11 @@ impl Session {
         // version), a file with some is rewritten without them. Each file is read as a
         // temporary table under a reserved name, aliased as the statement's target.
         let plain = d.using.is_none() && !d.selection.as_ref().is_some_and(has_subquery);
-        let mut staged = store.stage(&schema, &columns)?;
+        let mut staged = store.stage(&schema, &table, &columns)?;
         let mut n = 0i64;
-        for file in &based_on {
-            let _part = self.with_part(&file.path, &columns)?;
-            n += self.delete_from_file(&qualifier, &condition, plain, &columns, &mut staged, &file.path).await?;
+        for file in &based_on.files {
+            let _part = self.with_part(&store.file_url(&based_on, file), &columns)?;
+            n += self.delete_from_file(&qualifier, &condition, plain, &columns, &mut staged, file).await?;
         }
         if n == 0 {
             return Ok(Output::Command("DELETE 0".into()));
@@ -980,11 +979,11 @@ impl Session {
                 .collect();
             format!("SELECT {} FROM {part}", all.join(", "))
         };
-        let mut staged = store.stage(&schema, &columns)?;
+        let mut staged = store.stage(&schema, &table, &columns)?;
         let mut n = 0i64;
-        for file in &based_on {
-            let _part = self.with_part(&file.path, &columns)?;
-            n += self.update_file(&part, &condition, &rows, &columns, &mut staged, &file.path).await?;
+        for file in &based_on.files {
+            let _part = self.with_part(&store.file_url(&based_on, file), &columns)?;
+            n += self.update_file(&part, &condition, &rows, &columns, &mut staged, file).await?;
         }
         if n > 0 {
             blocking(move || store.replace_table(&schema, &table, staged, &based_on)).await?;
@@ -1032,7 +1031,7 @@ impl Session {
             c.and_then(|c| c.predicate.as_ref()).map(|p| format!(" AND ({})", shorten(p))).unwrap_or_default()
         };
         let based_on = store.table_files(&schema, &table)?;
-        let mut staged = store.stage(&schema, &columns)?;
+        let mut staged = store.stage(&schema, &table, &columns)?;
         let mut n = 0i64;
         // The rows to insert: the source rows no target row matches. They are read from the table
         // as it was, like the matches: nothing is published before the end.
@@ -1101,16 +1100,15 @@ impl Session {
             }
             Some((c, MergeAction::Delete { .. })) => {
                 let condition = format!("EXISTS (SELECT 1 FROM {source} WHERE {on}{})", and(Some(c)));
-                for file in &based_on {
-                    let _part = self.with_part(&file.path, &columns)?;
-                    n +=
-                        self.delete_from_file(&qualifier, &condition, false, &columns, &mut staged, &file.path).await?;
+                for file in &based_on.files {
+                    let _part = self.with_part(&store.file_url(&based_on, file), &columns)?;
+                    n += self.delete_from_file(&qualifier, &condition, false, &columns, &mut staged, file).await?;
                 }
             }
             Some((_, MergeAction::Insert(_))) => return unsupported("INSERT when matched"),
             None => {
-                for file in &based_on {
-                    staged.keep(&file.path)?;
+                for file in &based_on.files {
+                    staged.keep(file)?;
                 }
             }
         }
@@ -1137,12 +1135,12 @@ impl Session {
         from: &str,
         condition: &str,
         new_values: &[(String, Option<String>)],
-        based_on: Vec<crate::store::FileStamp>,
+        based_on: crate::store::TableFiles,
     ) -> Result<Output> {
         let store = self.engine.store().clone();
         let columns = self.ctx.table_provider(TableReference::partial(schema, table)).await?.schema();
         let Pairing { matched, rows, .. } = pairing(qualifier, from, condition, new_values, &columns);
-        let mut staged = store.stage(schema, &columns)?;
+        let mut staged = store.stage(schema, table, &columns)?;
         let n = self.update_files_from(&based_on, &columns, &matched, &rows, None, &mut staged).await?;
         if n > 0 {
             let (schema, table) = (schema.to_string(), table.to_string());
@@ -1156,7 +1154,7 @@ impl Session {
     /// is PostgreSQL's MERGE error, 21000.
     async fn update_files_from(
         &mut self,
-        based_on: &[crate::store::FileStamp],
+        based_on: &crate::store::TableFiles,
         columns: &SchemaRef,
         matched: &str,
         rows: &str,
@@ -1164,8 +1162,9 @@ impl Session {
         staged: &mut crate::store::Staged,
     ) -> Result<i64> {
         let mut n = 0i64;
-        for file in based_on {
-            let result = self.update_file_from(file, columns, matched, rows, pairs, staged).await;
+        for file in &based_on.files {
+            let url = self.engine.store().file_url(based_on, file);
+            let result = self.update_file_from(file, &url, columns, matched, rows, pairs, staged).await;
             self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(UPDATE_ROWS);
             n += result?;
         }
@@ -1174,9 +1173,11 @@ impl Session {
 
     /// One file of an `UPDATE ... FROM`: its rows numbered as [`UPDATE_ROWS`]; returns the rows
     /// `matched` pairs, and adds the file to `staged` unchanged or as `rows` writes it.
+    #[allow(clippy::too_many_arguments)]
     async fn update_file_from(
         &self,
         file: &crate::store::FileStamp,
+        url: &url::Url,
         columns: &SchemaRef,
         matched: &str,
         rows: &str,
@@ -1185,7 +1186,7 @@ impl Session {
     ) -> Result<i64> {
         use datafusion::arrow::array::{ArrayRef, Int64Array};
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
-        let part = crate::store::StoreTable::single_file(&file.path, columns.clone())?;
+        let part = crate::store::StoreTable::single_file(url, columns.clone())?;
         let mut batches = self.ctx.read_table(Arc::new(part))?.execute_stream().await?;
         // The rows held count against the memory pool, as a temporary table's do: beyond it, 53200.
         let pool = self.ctx.runtime_env().memory_pool.clone();
@@ -1208,7 +1209,7 @@ impl Session {
         self.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(UPDATE_ROWS.into(), Arc::new(table));
         let n = self.count(&format!("SELECT count(*) FROM ({matched}) AS m")).await?;
         if n == 0 {
-            staged.keep(&file.path)?;
+            staged.keep(file)?;
             return Ok(0);
         }
         if let Some(pairs) = pairs
@@ -1232,11 +1233,11 @@ impl Session {
         rows: &str,
         columns: &SchemaRef,
         staged: &mut crate::store::Staged,
-        path: &std::path::Path,
+        file: &crate::store::FileStamp,
     ) -> Result<i64> {
         let n = self.count(&format!("SELECT count(*) FROM {part} WHERE {condition}")).await?;
         if n == 0 {
-            staged.keep(path)?;
+            staged.keep(file)?;
             return Ok(0);
         }
         self.write_rows(rows, columns, staged).await?;
@@ -1252,13 +1253,13 @@ impl Session {
         plain: bool,
         columns: &SchemaRef,
         staged: &mut crate::store::Staged,
-        path: &std::path::Path,
+        file: &crate::store::FileStamp,
     ) -> Result<i64> {
         let part = format!("{} AS {qualifier}", quote(DELETE_PART));
         let deleted = format!("SELECT {qualifier}.* FROM {part} WHERE {condition}");
         let n = self.count(&format!("SELECT count(*) FROM ({deleted}) AS d")).await?;
         if n == 0 {
-            staged.keep(path)?;
+            staged.keep(file)?;
             return Ok(0);
         }
         // The rows kept: a filter when the condition is plain, else the rows not deleted (as a
@@ -1281,10 +1282,6 @@ impl Session {
         let t = store
             .table_in(&schema, &table)?
             .ok_or_else(|| Error::sql(SqlState::UndefinedTable, format!("relation \"{table}\" does not exist")))?;
-        let dir = store
-            .table_dir(&schema, &table)
-            .ok_or_else(|| Error::sql(SqlState::UndefinedTable, format!("relation \"{table}\" does not exist")))?;
-        crate::store::check_unpartitioned(&dir, &table)?;
         let table_schema = t.schema();
         let positions = if columns.is_empty() {
             (0..table_schema.fields().len()).collect()
@@ -1302,7 +1299,10 @@ impl Session {
                 })
                 .collect::<Result<Vec<usize>>>()?
         };
-        let writer = FileWriter::create(&dir, &table_schema)?;
+        let writer = {
+            let (store, schema, table, columns) = (store.clone(), schema.clone(), table.clone(), table_schema.clone());
+            blocking(move || store.writer(&schema, &table, &columns)).await?
+        };
         Ok(Output::CopyIn(Box::new(CopyIn { schema, table, table_schema, columns: positions, format, writer })))
     }
 }

@@ -10,7 +10,7 @@
 //! - A malformed row stops the import with the file, line and column, and nothing is written:
 //!   the rows go to one new file under a `.tmp` name, renamed into the table at the end.
 
-use super::{FileWriter, STORE_SCHEMA, Store, merge_schemas};
+use super::{STORE_SCHEMA, Store, merge_schemas};
 use crate::error::{Error, Result, SqlState};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
@@ -225,15 +225,11 @@ pub fn import(store: &Store, schema: &str, table: &str, files: &[PathBuf]) -> Re
     }
     let mut staged = None;
     let mut writer = match existing {
-        Some(_) => {
-            let dir =
-                store.table_dir(schema, table).ok_or_else(|| Error::Store(format!("table \"{table}\" vanished")))?;
-            // Issue 25: a plain file at a partitioned table's top broke every later query.
-            super::check_unpartitioned(&dir, table)?;
-            FileWriter::create(&dir, &table_schema)?
-        }
+        // Issue 25: a plain file at a partitioned table's top broke every later query (the
+        // writer refuses partitioned folders).
+        Some(_) => store.writer(schema, table, &table_schema)?,
         None => {
-            let s = store.stage(schema, &table_schema)?;
+            let s = store.stage_new(schema, table, &table_schema)?;
             let w = s.writer()?;
             staged = Some(s);
             w
@@ -341,13 +337,19 @@ mod tests {
         p
     }
 
+    /// Where file `path` of table `table` is on disk.
+    fn local(store: &Store, table: &str, path: &str) -> PathBuf {
+        store.objects().local_path(&format!("{table}/{path}")).expect("local")
+    }
+
     fn count(store: &Store, table: &str) -> usize {
-        let dir = store.table_dir(STORE_SCHEMA, table).expect("table");
-        super::super::list_data_files(&dir)
+        store
+            .table_files(STORE_SCHEMA, table)
             .expect("files")
+            .files
             .iter()
             .map(|f| {
-                ParquetRecordBatchReaderBuilder::try_new(File::open(&f.path).expect("open"))
+                ParquetRecordBatchReaderBuilder::try_new(File::open(local(store, table, &f.path)).expect("open"))
                     .expect("parquet")
                     .metadata()
                     .file_metadata()
@@ -367,14 +369,15 @@ mod tests {
         let store = Store::open(data.path()).expect("store");
         let csv = write(files.path(), "a.csv", "id\n1\n");
         import_named(&store, "seed", std::slice::from_ref(&csv)).expect("a plain table");
-        let seed = store.table_dir(STORE_SCHEMA, "seed").expect("seed");
-        let file = super::super::list_data_files(&seed).expect("files").remove(0).path;
-        std::fs::copy(&file, part.join("part-0.parquet")).expect("copy");
+        let file = store.table_files(STORE_SCHEMA, "seed").expect("files").files.remove(0).path;
+        std::fs::copy(local(&store, "seed", &file), part.join("part-0.parquet")).expect("copy");
         let store = Store::open(data.path()).expect("store");
-        let before = super::super::list_data_files(&data.path().join("visits")).expect("files").len();
+        let files = || super::super::list_data_files(store.objects(), "visits").expect("files").len();
+        let before = files();
         let err = import_named(&store, "visits", &[csv]).expect_err("partitioned");
         assert_eq!(crate::error::to_pg_error(&err).code, crate::error::SqlState::FeatureNotSupported, "{err}");
-        assert_eq!(super::super::list_data_files(&data.path().join("visits")).expect("files").len(), before);
+        assert_eq!(files(), before);
+        assert!(!data.path().join("visits").join("_delta_log").exists(), "not made a Delta table either");
     }
 
     #[test]
@@ -388,7 +391,7 @@ mod tests {
         let t = store.table("people").expect("ok").expect("table");
         let schema = datafusion::catalog::TableProvider::schema(t.as_ref());
         let types: Vec<String> = schema.fields().iter().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();
-        assert_eq!(types, ["id:Int64", "name:Utf8View", "at:Timestamp(s)", "score:Float64"]);
+        assert_eq!(types, ["id:Int64", "name:Utf8View", "at:Timestamp(µs)", "score:Float64"]);
         // Appending: by name, the table's types, missing columns NULL.
         assert_eq!(import_named(&store, "people", &[json]).expect("append"), 2);
         assert_eq!(count(&store, "people"), 6);
@@ -446,17 +449,14 @@ mod tests {
         let msg = import_named(&store, "t", &[extra]).expect_err("extra column").to_string();
         assert!(msg.contains("column \"color\""), "{msg}");
         assert_eq!(count(&store, "t"), 2, "nothing written by the failed imports");
-        let leftovers: Vec<_> = super::super::list_data_files(&store.table_dir(STORE_SCHEMA, "t").expect("t"))
-            .expect("files")
-            .into_iter()
-            .collect();
-        assert_eq!(leftovers.len(), 1);
-        let tmp = std::fs::read_dir(store.table_dir(STORE_SCHEMA, "t").expect("t"))
+        assert_eq!(store.table_files(STORE_SCHEMA, "t").expect("files").files.len(), 1);
+        let on_disk: Vec<String> = std::fs::read_dir(data.path().join("t"))
             .expect("dir")
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .count();
-        assert_eq!(tmp, 0, "no staged file left");
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n != "_delta_log")
+            .collect();
+        assert_eq!(on_disk.len(), 1, "no staged or orphaned file left: {on_disk:?}");
         let msg = import_named(&store, "u", &[write(files.path(), "x.txt", "a")]).expect_err("format").to_string();
         assert!(msg.contains("must end in .csv"), "{msg}");
     }

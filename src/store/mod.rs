@@ -1,41 +1,47 @@
-//! The data directory: each folder of Parquet files is a table.
+//! The data location (a local folder or `s3://bucket/prefix`): each folder of Parquet files is
+//! a table, and so is each Delta table.
 //!
-//! - A table is a direct sub-folder of the data directory whose name is a plain identifier
-//!   and that holds at least one `.parquet` file (directly or in hive partition folders such as
-//!   `date=2025-01-01/`). Names starting with `.` or `_` are ignored, and so are files ending in
-//!   `.tmp`: that is where writes are staged before their atomic rename.
+//! - A table is a direct sub-folder of the data location whose name is a plain identifier and
+//!   that is either a Delta table (`_delta_log/` with a commit) or a plain folder holding at
+//!   least one `.parquet` file (directly or in hive partition folders such as
+//!   `date=2025-01-01/`). Names starting with `.` or `_` are ignored, and so are files ending
+//!   in `.tmp`.
 //! - Schemas other than `public` are folders under `_schemas/`, each laid out like the data
-//!   directory itself. Views are `_views/<name>.sql` (the SELECT), comments
+//!   location itself. Views are `_views/<name>.sql` (the SELECT), comments
 //!   `_comments/<relation>.toml`.
-//! - A table journeydb writes (CREATE TABLE, CREATE TABLE AS, DELETE, TRUNCATE) is a link to a
-//!   version folder under `.tables/`; a new version is written in full, then the link is
-//!   replaced in one rename, so readers see the old version or the new one, never a mix, and a
-//!   crash leaves the old one. INSERT and COPY add one file, staged under a `.tmp` name and
-//!   renamed into place. What an interrupted write leaves is removed when the store opens.
-//! - Tables are found on every lookup (a `readdir`), so a folder added while the server runs is
-//!   visible to the next query. A table's file list is fingerprinted (path, size, modification
-//!   time); when it changes, the table is rebuilt, so added files are picked up too.
+//! - Every table journeydb writes is a Delta table at the folder its name says (see [`delta`]):
+//!   a statement is one commit, readers see one version. Writing to a plain Parquet folder
+//!   first makes it a Delta table of the files it has (files added to it later by hand are then
+//!   not read: add them with INSERT, COPY, `journeydb import` or a Delta writer).
+//! - Tables are looked up by listing; on object storage a lookup is trusted for
+//!   `[store] refresh_seconds` (2 by default, 0 on a local disk), so a file or commit another
+//!   program adds is visible within that time. Writes through this server are seen at once.
 //! - A file whose Parquet footer cannot be read does not hide the table or stop the server: the
 //!   table is listed, and every query that scans it fails with an error naming the file
 //!   (SQLSTATE XX001). Other tables are unaffected.
+//! - Data directories of earlier versions (tables as links to `.tables/` versions) are
+//!   migrated when the server opens them: each such table becomes a Delta table in place.
 
 pub mod catalog;
+pub mod delta;
 pub mod import;
+mod migrate;
+pub mod objects;
 mod table;
 mod write;
 
 pub use catalog::StoreCatalog;
+pub use objects::{Location, Objects, StoreOptions};
 pub use table::StoreTable;
-pub use write::{Comments, FileWriter, Staged};
+pub use write::{Comments, FileWriter, Staged, TableFiles};
 
 use crate::error::{Error, Result, SqlState};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::DataFusionError;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant};
 
 /// The schema name under which the data directory's own tables appear.
 pub const STORE_SCHEMA: &str = "public";
@@ -45,44 +51,62 @@ pub const RESERVED_SCHEMAS: [&str; 4] = ["pg_catalog", "information_schema", "jo
 
 /// Where user schemas live (hidden from the table listing of the data directory).
 const SCHEMAS_DIR: &str = "_schemas";
+/// Marks a schema's folder (object storage has no empty folders).
+const SCHEMA_MARKER: &str = "_schema";
 /// Where view definitions live in a schema's folder: `<name>.sql`.
 const VIEWS_DIR: &str = "_views";
 /// Where comments live in a schema's folder: `<relation>.toml`.
 const COMMENTS_DIR: &str = "_comments";
-/// Where the versions of the tables journeydb writes live in a schema's folder.
-const VERSIONS_DIR: &str = ".tables";
-/// Where dropped and replaced objects wait for deletion.
+/// Where dropped tables wait for deletion (on a local disk).
 const TRASH_DIR: &str = ".trash";
 
 #[derive(Debug)]
 pub struct Store {
-    root: PathBuf,
+    objects: Objects,
+    location: Location,
+    /// How long a lookup is trusted ([`StoreOptions::refresh_seconds`]).
+    refresh: Duration,
     cache: Mutex<HashMap<(String, String), Cached>>,
-    /// Serialises every change of the store's layout (publishing files, renames, drops).
+    /// Serialises every change of the store's layout this process makes.
     writes: Mutex<()>,
-    /// Seconds a replaced or dropped version stays readable ([`Store::set_version_grace`]).
+    /// Seconds the files of a dropped table stay readable ([`Store::set_version_grace`]).
     grace_seconds: std::sync::atomic::AtomicU64,
     /// Counts the changes of the store's layout this process made ([`Store::generation`]).
     generation: std::sync::atomic::AtomicU64,
 }
 
-/// How long a replaced or dropped version of a table stays on disk by default: queries that
-/// began before the change read it to their end. A query streaming longer than this from a
-/// version replaced meanwhile fails (XX001); `version_grace_seconds` sets it.
+/// How long the files of a dropped or renamed table stay by default: queries that began
+/// before the change read them to their end. `version_grace_seconds` sets it.
 pub const DEFAULT_VERSION_GRACE_SECONDS: u64 = 900;
 
+/// A table as last looked up.
 #[derive(Debug, Clone)]
 struct Cached {
-    fingerprint: Vec<FileStamp>,
-    table: Arc<StoreTable>,
+    at: Instant,
+    generation: u64,
+    fingerprint: Fingerprint,
+    table: Option<Arc<StoreTable>>,
+}
+
+/// What a table's content is identified by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fingerprint {
+    /// Not a table (yet, or any more).
+    None,
+    /// A Delta table at this version.
+    Delta(i64),
+    /// A plain folder of these files.
+    Plain(Vec<FileStamp>),
 }
 
 /// One data file as seen when a table was built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileStamp {
-    pub path: PathBuf,
+    /// Relative to the table's folder (`/`-separated).
+    pub path: String,
     pub size: u64,
-    pub modified: Option<SystemTime>,
+    /// Milliseconds since the epoch.
+    pub modified: i64,
 }
 
 /// What a name in a schema is.
@@ -93,17 +117,28 @@ pub enum RelationKind {
 }
 
 impl Store {
-    /// Opens (creating if needed) a data directory. The server then removes what interrupted
-    /// writes left behind ([`Store::collect_garbage`]); `journeydb import` does not, as a
-    /// server may be writing.
-    pub fn open(root: impl Into<PathBuf>) -> Result<Arc<Store>> {
-        let root = root.into();
-        std::fs::create_dir_all(&root)
-            .map_err(|e| Error::Config(format!("cannot create data directory {}: {e}", root.display())))?;
-        let root = root.canonicalize()?;
-        crate::error::register_server_path(&root);
+    /// Opens (creating if needed) a local data directory.
+    pub fn open(root: impl Into<std::path::PathBuf>) -> Result<Arc<Store>> {
+        Store::open_location(&Location::Local(root.into()), &StoreOptions::default())
+    }
+
+    /// Opens a data location. The server then migrates and tidies it ([`Store::collect_garbage`]);
+    /// `journeydb import` does not, as a server may be writing.
+    pub fn open_location(location: &Location, options: &StoreOptions) -> Result<Arc<Store>> {
+        let objects = Objects::open(location, options)?;
+        let location = match objects.local_dir() {
+            Some(dir) => {
+                crate::error::register_server_path(dir);
+                Location::Local(dir.to_path_buf())
+            }
+            None => location.clone(),
+        };
+        let default_refresh = if location.is_local() { 0.0 } else { 2.0 };
+        let refresh = Duration::from_secs_f64(options.refresh_seconds.unwrap_or(default_refresh).clamp(0.0, 3600.0));
         Ok(Arc::new(Store {
-            root,
+            objects,
+            location,
+            refresh,
             cache: Mutex::new(HashMap::new()),
             writes: Mutex::new(()),
             grace_seconds: DEFAULT_VERSION_GRACE_SECONDS.into(),
@@ -111,41 +146,42 @@ impl Store {
         }))
     }
 
-    /// Sets how long replaced and dropped versions stay readable.
-    pub fn set_version_grace(&self, grace: std::time::Duration) {
+    /// Sets how long the files of dropped tables stay readable.
+    pub fn set_version_grace(&self, grace: Duration) {
         self.grace_seconds.store(grace.as_secs(), std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub(crate) fn version_grace(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.grace_seconds.load(std::sync::atomic::Ordering::Relaxed))
+    pub(crate) fn version_grace(&self) -> Duration {
+        Duration::from_secs(self.grace_seconds.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Where the data is (a local folder or `s3://bucket/prefix`).
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
-    /// The folder of schema `schema`, if it exists.
-    pub fn schema_dir(&self, schema: &str) -> Option<PathBuf> {
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    /// The folder (key under the data location) of schema `schema`, if it exists.
+    pub fn schema_dir(&self, schema: &str) -> Option<String> {
         if schema == STORE_SCHEMA {
-            return Some(self.root.clone());
+            return Some(String::new());
         }
         if !is_table_name(schema) || RESERVED_SCHEMAS.contains(&schema) {
             return None;
         }
-        let dir = self.root.join(SCHEMAS_DIR).join(schema);
-        dir.is_dir().then_some(dir)
+        let listing = self.objects.list(SCHEMAS_DIR).ok()?;
+        listing.dirs.iter().any(|d| d == schema).then(|| format!("{SCHEMAS_DIR}/{schema}"))
     }
 
     /// The store's schemas: `public` and those created with CREATE SCHEMA, sorted.
     pub fn schema_names(&self) -> Vec<String> {
         let mut names = vec![STORE_SCHEMA.to_string()];
-        if let Ok(entries) = std::fs::read_dir(self.root.join(SCHEMAS_DIR)) {
+        if let Ok(listing) = self.objects.list(SCHEMAS_DIR) {
             names.extend(
-                entries
-                    .filter_map(|e| e.ok())
-                    .filter(|e| e.path().is_dir())
-                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                    .filter(|n| is_table_name(n) && !RESERVED_SCHEMAS.contains(&n.as_str())),
+                listing.dirs.into_iter().filter(|n| is_table_name(n) && !RESERVED_SCHEMAS.contains(&n.as_str())),
             );
         }
         names.sort();
@@ -161,16 +197,12 @@ impl Store {
     /// The tables of `schema` now, sorted by name.
     pub fn table_names_in(&self, schema: &str) -> Vec<String> {
         let Some(dir) = self.schema_dir(schema) else { return vec![] };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return vec![];
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            // A table journeydb wrote is a link to its current version: follow it.
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        let Ok(listing) = self.objects.list(&dir) else { return vec![] };
+        let mut names: Vec<String> = listing
+            .dirs
+            .into_iter()
             .filter(|n| is_table_name(n))
-            .filter(|n| has_parquet(&dir.join(n)))
+            .filter(|n| !matches!(self.fingerprint(schema, n), Ok(Fingerprint::None) | Err(_)))
             .collect();
         names.sort();
         names
@@ -182,16 +214,17 @@ impl Store {
     }
 
     pub fn has_table_in(&self, schema: &str, name: &str) -> bool {
-        is_table_name(name) && self.schema_dir(schema).is_some_and(|d| has_parquet(&d.join(name)))
+        !matches!(self.fingerprint(schema, name), Ok(Fingerprint::None) | Err(_))
     }
 
     /// The views of `schema`, sorted by name.
     pub fn view_names(&self, schema: &str) -> Vec<String> {
         let Some(dir) = self.schema_dir(schema) else { return vec![] };
-        let Ok(entries) = std::fs::read_dir(dir.join(VIEWS_DIR)) else { return vec![] };
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".sql")).map(str::to_string))
+        let Ok(listing) = self.objects.list(&join(&dir, VIEWS_DIR)) else { return vec![] };
+        let mut names: Vec<String> = listing
+            .files
+            .iter()
+            .filter_map(|m| m.location.filename()?.strip_suffix(".sql").map(str::to_string))
             .filter(|n| is_table_name(n))
             .collect();
         names.sort();
@@ -203,7 +236,9 @@ impl Store {
         if !is_table_name(name) {
             return None;
         }
-        std::fs::read_to_string(self.schema_dir(schema)?.join(VIEWS_DIR).join(format!("{name}.sql"))).ok()
+        let dir = self.schema_dir(schema)?;
+        let bytes = self.objects.get(&join(&dir, &format!("{VIEWS_DIR}/{name}.sql"))).ok()??;
+        String::from_utf8(bytes.to_vec()).ok()
     }
 
     /// What `name` is in `schema`, if anything.
@@ -222,25 +257,71 @@ impl Store {
         self.table_in(STORE_SCHEMA, name)
     }
 
-    /// The table `name` of `schema`, rebuilt if its files changed since the last lookup.
+    /// The table `name` of `schema`, rebuilt if its files (or its Delta version) changed since
+    /// the last lookup.
     pub fn table_in(&self, schema: &str, name: &str) -> Result<Option<Arc<StoreTable>>> {
         let key = (schema.to_string(), name.to_string());
-        let Some(dir) = self.table_dir(schema, name) else {
-            self.lock_cache().remove(&key);
-            return Ok(None);
-        };
-        let files = list_data_files(&dir)?;
-        if files.is_empty() {
-            return Ok(None);
-        }
+        let fingerprint = self.fingerprint(schema, name)?;
         if let Some(c) = self.lock_cache().get(&key)
-            && c.fingerprint == files
+            && c.fingerprint == fingerprint
+            && let Some(t) = &c.table
         {
-            return Ok(Some(c.table.clone()));
+            return Ok(Some(t.clone()));
         }
-        let table = Arc::new(StoreTable::build(schema, name, &dir, &files)?);
-        self.lock_cache().insert(key, Cached { fingerprint: files, table: table.clone() });
-        Ok(Some(table))
+        let Some(rel) = self.table_rel(schema, name) else { return Ok(None) };
+        let table = match &fingerprint {
+            Fingerprint::None => None,
+            Fingerprint::Delta(_) => Some(Arc::new(StoreTable::delta(schema, name, &self.objects, &rel)?)),
+            Fingerprint::Plain(files) => Some(Arc::new(StoreTable::plain(schema, name, &self.objects, &rel, files)?)),
+        };
+        // What was built is what the table is now: a Delta table is loaded at its newest version.
+        let fingerprint = match &table {
+            Some(t) => t.version().map_or(fingerprint, Fingerprint::Delta),
+            None => fingerprint,
+        };
+        let mut cache = self.lock_cache();
+        cache.insert(
+            key,
+            Cached { at: Instant::now(), generation: self.generation(), fingerprint, table: table.clone() },
+        );
+        Ok(table)
+    }
+
+    /// What table `name` of `schema` is now (or as recently looked up, on object storage).
+    fn fingerprint(&self, schema: &str, name: &str) -> Result<Fingerprint> {
+        let key = (schema.to_string(), name.to_string());
+        if !self.refresh.is_zero()
+            && let Some(c) = self.lock_cache().get(&key)
+            && c.at.elapsed() < self.refresh
+            && c.generation == self.generation()
+        {
+            return Ok(c.fingerprint.clone());
+        }
+        let found = match self.table_rel(schema, name) {
+            None => Fingerprint::None,
+            Some(rel) => match delta::log_state(&self.objects, &rel)? {
+                delta::LogState::Version(v) => Fingerprint::Delta(v),
+                delta::LogState::Pending => Fingerprint::None,
+                delta::LogState::Absent => {
+                    let files = list_data_files(&self.objects, &rel)?;
+                    if files.is_empty() { Fingerprint::None } else { Fingerprint::Plain(files) }
+                }
+            },
+        };
+        let mut cache = self.lock_cache();
+        let entry = cache.entry(key).or_insert_with(|| Cached {
+            at: Instant::now(),
+            generation: self.generation(),
+            fingerprint: Fingerprint::None,
+            table: None,
+        });
+        if entry.fingerprint != found {
+            entry.table = None;
+        }
+        entry.fingerprint = found.clone();
+        entry.at = Instant::now();
+        entry.generation = self.generation();
+        Ok(found)
     }
 
     /// Changes with every change of the store's layout made through it (schemas, tables, views
@@ -254,23 +335,23 @@ impl Store {
         matches!(self.table_in(table.schema_name(), table.name()), Ok(Some(now)) if std::ptr::eq(now.as_ref(), table))
     }
 
-    /// The folder holding the current version of table `name` (links followed, so a reader
-    /// that lists it keeps reading that version even if the table is replaced meanwhile).
-    pub fn table_dir(&self, schema: &str, name: &str) -> Option<PathBuf> {
+    /// The folder (key) of table `name` of `schema`, whether or not there is such a table.
+    pub fn table_rel(&self, schema: &str, name: &str) -> Option<String> {
         if !is_table_name(name) {
             return None;
         }
-        let dir = self.schema_dir(schema)?.join(name);
-        if !dir.is_dir() {
-            return None;
-        }
-        dir.canonicalize().ok()
+        Some(join(&self.schema_dir(schema)?, name))
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Cached>> {
         // A panic while holding the lock leaves only a cache behind: keep using it.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `dir/name`, where `dir` may be the root ("").
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
 }
 
 /// A schema of the store seen as a DataFusion schema: its tables, its views (planned at each
@@ -378,51 +459,28 @@ fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_') || name.ends_with(".tmp")
 }
 
-fn has_parquet(dir: &Path) -> bool {
-    list_data_files(dir).map(|f| !f.is_empty()).unwrap_or(false)
-}
-
-/// Every visible `.parquet` file under `dir`, sorted by path.
-pub fn list_data_files(dir: &Path) -> Result<Vec<FileStamp>> {
+/// Every visible `.parquet` file under folder `rel` (a plain table's files), sorted by path.
+pub fn list_data_files(objects: &Objects, rel: &str) -> Result<Vec<FileStamp>> {
+    let root = objects.path(rel);
     let mut out = vec![];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e.into()),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if is_hidden(name) {
-                continue;
-            }
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                // Renamed or removed while we looked: not part of this version.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if name.ends_with(".parquet") {
-                out.push(FileStamp { path: entry.path(), size: meta.len(), modified: meta.modified().ok() });
-            }
+    for m in objects.list_all(rel)? {
+        let Some(parts) = m.location.prefix_match(&root) else { continue };
+        let parts: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
+        if parts.iter().any(|p| is_hidden(p)) || !parts.last().is_some_and(|n| n.ends_with(".parquet")) {
+            continue;
         }
+        out.push(FileStamp { path: parts.join("/"), size: m.size, modified: m.last_modified.timestamp_millis() });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
-/// Hive partition columns of a file, from the folders between the table folder and the file.
-pub fn partition_columns(table_dir: &Path, file: &Path) -> Vec<String> {
-    let Ok(rel) = file.strip_prefix(table_dir) else { return vec![] };
-    let parts: Vec<_> = rel.components().collect();
+/// Hive partition columns of a file, from the folders between the table folder and the file
+/// (`path` relative to the table's folder).
+pub fn partition_columns(path: &str) -> Vec<String> {
+    let parts: Vec<&str> = path.split('/').collect();
     parts[..parts.len().saturating_sub(1)]
         .iter()
-        .filter_map(|c| c.as_os_str().to_str())
         .filter_map(|s| s.split_once('=').map(|(k, _)| k.to_string()))
         .collect()
 }
@@ -468,12 +526,10 @@ pub fn merge_schemas(schemas: &[SchemaRef]) -> Result<Schema> {
 /// The type partition values are read as.
 pub const PARTITION_TYPE: DataType = DataType::Utf8;
 
-/// Writes (INSERT, COPY, `journeydb import`) add files at the top of a table's folder: a
-/// hive-partitioned table would read them without their partition values, so writes to one are
-/// refused (0A000).
-pub fn check_unpartitioned(dir: &Path, name: &str) -> Result<()> {
-    let files = list_data_files(dir)?;
-    if files.iter().any(|f| !partition_columns(dir, &f.path).is_empty()) {
+/// Writes (INSERT, COPY, `journeydb import`) to a hive-partitioned plain folder would add
+/// files without their partition values, so they are refused (0A000).
+pub fn check_unpartitioned(files: &[FileStamp], name: &str) -> Result<()> {
+    if files.iter().any(|f| !partition_columns(&f.path).is_empty()) {
         return Err(Error::sql(
             SqlState::FeatureNotSupported,
             format!(
@@ -516,8 +572,7 @@ mod tests {
 
     #[test]
     fn partition_columns_from_hive_folders() {
-        let t = Path::new("/d/events");
-        assert_eq!(partition_columns(t, Path::new("/d/events/date=2025-01-01/h=3/p.parquet")), ["date", "h"]);
-        assert!(partition_columns(t, Path::new("/d/events/p.parquet")).is_empty());
+        assert_eq!(partition_columns("date=2025-01-01/h=3/p.parquet"), ["date", "h"]);
+        assert!(partition_columns("p.parquet").is_empty());
     }
 }

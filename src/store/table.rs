@@ -1,7 +1,9 @@
-//! One table of the store: a DataFusion `ListingTable` over the table's folder, plus the files
-//! whose footers could not be read, which make every scan fail with a clear error.
+//! One table of the store: a DataFusion `ListingTable` over a plain folder (plus the files
+//! whose footers could not be read, which make every scan fail with a clear error), or a
+//! Delta table read through its log.
 
-use super::{FileStamp, PARTITION_TYPE, merge_schemas, partition_columns};
+use super::objects::{Objects, block};
+use super::{FileStamp, PARTITION_TYPE, delta, merge_schemas, partition_columns};
 use crate::error::{Error, Result};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
@@ -10,10 +12,8 @@ use datafusion::datasource::file_format::parquet::{ParquetFormat, transform_sche
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::TableProviderFilterPushDown;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::Expr;
-use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -21,29 +21,31 @@ pub struct StoreTable {
     /// The schema it was found in, and its name there.
     schema: String,
     name: String,
-    listing: ListingTable,
+    provider: Arc<dyn TableProvider>,
+    /// The Delta version read, for a Delta table.
+    version: Option<i64>,
     /// Files whose footer could not be read, with the reason.
     unreadable: Vec<(String, String)>,
-    /// Rows in the readable files, from their footers.
+    /// Rows in the readable files, from their footers or the Delta log.
     rows: u64,
 }
 
 impl StoreTable {
-    /// Builds table `name` of `schema` over `dir` from its current `files` (non-empty).
-    pub fn build(schema: &str, name: &str, dir: &Path, files: &[FileStamp]) -> Result<StoreTable> {
+    /// Builds plain table `name` of `schema` over folder `rel` from its current `files` (non-empty).
+    pub fn plain(schema: &str, name: &str, objects: &Objects, rel: &str, files: &[FileStamp]) -> Result<StoreTable> {
         let mut schemas = vec![];
         let mut unreadable = vec![];
         let mut rows = 0u64;
-        for f in files {
-            match read_footer(&f.path) {
+        for (f, footer) in files.iter().zip(read_footers(objects, rel, files)) {
+            match footer {
                 Ok((s, n)) => {
                     schemas.push(s);
                     rows += n;
                 }
                 Err(reason) => {
-                    let shown = f.path.strip_prefix(dir.parent().unwrap_or(dir)).unwrap_or(&f.path);
-                    tracing::warn!(table = name, file = %shown.display(), %reason, "unreadable parquet file");
-                    unreadable.push((shown.display().to_string(), reason));
+                    let shown = format!("{name}/{}", f.path);
+                    tracing::warn!(table = name, file = %shown, %reason, "unreadable parquet file");
+                    unreadable.push((shown, reason));
                 }
             }
         }
@@ -53,22 +55,49 @@ impl StoreTable {
         }
         let file_schema = transform_schema_to_view(&merge_schemas(&schemas)?);
         let partition_cols: Vec<(String, datafusion::arrow::datatypes::DataType)> =
-            partition_columns(dir, &files[0].path).into_iter().map(|c| (c, PARTITION_TYPE)).collect();
+            partition_columns(&files[0].path).into_iter().map(|c| (c, PARTITION_TYPE)).collect();
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partition_cols);
-        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+        let url = ListingTableUrl::parse(objects.url(rel, true).as_str())?;
         let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::new(file_schema));
         let listing = ListingTable::try_new(config)?;
-        Ok(StoreTable { schema: schema.to_string(), name: name.to_string(), listing, unreadable, rows })
+        Ok(StoreTable {
+            schema: schema.to_string(),
+            name: name.to_string(),
+            provider: Arc::new(listing),
+            version: None,
+            unreadable,
+            rows,
+        })
+    }
+
+    /// Builds Delta table `name` of `schema` in folder `rel`, at its newest version.
+    pub fn delta(schema: &str, name: &str, objects: &Objects, rel: &str) -> Result<StoreTable> {
+        let table = delta::load(objects, rel)?;
+        let files = delta::files(&table)?;
+        let rows = files.iter().map(|f| f.rows.unwrap_or(0)).sum();
+        Ok(StoreTable {
+            schema: schema.to_string(),
+            name: name.to_string(),
+            provider: delta::provider(&table)?,
+            version: table.version().map(|v| v as i64),
+            unreadable: vec![],
+            rows,
+        })
     }
 
     /// One file of a table, read with the table's columns (those the file lacks are NULL).
-    pub fn single_file(path: &Path, schema: SchemaRef) -> Result<ListingTable> {
+    pub fn single_file(url: &url::Url, schema: SchemaRef) -> Result<ListingTable> {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let url = ListingTableUrl::parse(path.display().to_string())?;
+        let url = ListingTableUrl::parse(url.as_str())?;
         let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
         Ok(ListingTable::try_new(config)?)
+    }
+
+    /// The Delta version this table reads (None for a plain folder).
+    pub fn version(&self) -> Option<i64> {
+        self.version
     }
 
     pub fn name(&self) -> &str {
@@ -103,18 +132,63 @@ impl StoreTable {
     }
 }
 
-/// A file's schema and row count, from its footer.
-fn read_footer(path: &Path) -> std::result::Result<(SchemaRef, u64), String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
-    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-    Ok((builder.schema().clone(), rows))
+/// Each file's rows, from its footer (0 when it cannot be read).
+pub(super) fn footer_rows(objects: &Objects, rel: &str, files: &[FileStamp]) -> Vec<u64> {
+    read_footers(objects, rel, files).into_iter().map(|r| r.map(|(_, n)| n).unwrap_or(0)).collect()
+}
+
+/// Each file's schema and row count, from its footer (a few read at a time).
+fn read_footers(
+    objects: &Objects,
+    rel: &str,
+    files: &[FileStamp],
+) -> Vec<std::result::Result<(SchemaRef, u64), String>> {
+    use futures::StreamExt;
+    let store = objects.store().clone();
+    let paths: Vec<_> = files.iter().map(|f| (objects.path(&format!("{rel}/{}", f.path)), f.size)).collect();
+    block(async move {
+        futures::stream::iter(paths)
+            .map(|(path, size)| {
+                let store = store.clone();
+                async move { read_footer(store.as_ref(), &path, size).await }
+            })
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await
+    })
+}
+
+/// A file's schema and row count: its tail is read, then more if the footer is longer.
+async fn read_footer(
+    store: &dyn object_store::ObjectStore,
+    path: &object_store::path::Path,
+    size: u64,
+) -> std::result::Result<(SchemaRef, u64), String> {
+    use datafusion::parquet::errors::ParquetError;
+    use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+    use object_store::ObjectStoreExt;
+    let mut want = size.min(64 * 1024);
+    loop {
+        let tail = store.get_range(path, size - want..size).await.map_err(|e| e.to_string())?;
+        let mut reader = ParquetMetaDataReader::new();
+        match reader.try_parse_sized(&tail, size).and_then(|_| reader.finish()) {
+            Ok(metadata) => {
+                let file = metadata.file_metadata();
+                let schema =
+                    datafusion::parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+                        .map_err(|e| e.to_string())?;
+                return Ok((Arc::new(schema), file.num_rows().max(0) as u64));
+            }
+            Err(ParquetError::NeedMoreData(n)) if (n as u64) > want && (n as u64) <= size => want = n as u64,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl TableProvider for StoreTable {
     fn schema(&self) -> SchemaRef {
-        self.listing.schema()
+        self.provider.schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -125,7 +199,19 @@ impl TableProvider for StoreTable {
         &self,
         filters: &[&Expr],
     ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
-        self.listing.supports_filters_pushdown(filters)
+        let pushed = self.provider.supports_filters_pushdown(filters)?;
+        if self.version.is_none() {
+            return Ok(pushed);
+        }
+        // The Delta scan skips files and row groups by a filter, but its rows are checked again
+        // above it: PostgreSQL's NULL semantics are the plan's, not the scan's.
+        Ok(pushed
+            .into_iter()
+            .map(|p| match p {
+                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
+                other => other,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -136,7 +222,7 @@ impl TableProvider for StoreTable {
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         self.check_readable()?;
-        self.listing.scan(state, projection, filters, limit).await
+        self.provider.scan(state, projection, filters, limit).await
     }
 
     async fn scan_with_args<'a>(
@@ -145,6 +231,6 @@ impl TableProvider for StoreTable {
         args: datafusion::catalog::ScanArgs<'a>,
     ) -> datafusion::error::Result<datafusion::catalog::ScanResult> {
         self.check_readable()?;
-        self.listing.scan_with_args(state, args).await
+        self.provider.scan_with_args(state, args).await
     }
 }

@@ -343,8 +343,9 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
     assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
     assert_eq!(count(&client, "SELECT count(*) FROM k").await, 1);
     assert!(staged_leftovers(&path).is_empty(), "{:?}", staged_leftovers(&path));
-    let versions: Vec<_> = std::fs::read_dir(path.join(".tables")).into_iter().flatten().flatten().collect();
-    assert_eq!(versions.len(), 1, "only k's version is left: {versions:?}");
+    assert!(!path.join("big").exists(), "the cut-off table's files are removed on open");
+    let log: Vec<_> = std::fs::read_dir(path.join("k/_delta_log")).expect("log").flatten().collect();
+    assert_eq!(log.len(), 2, "k is its CREATE and its INSERT, nothing of the COPY: {log:?}");
     server.kill().expect("stop");
     server.wait().expect("reaped");
 }
@@ -403,15 +404,12 @@ async fn journeydb_import_adds_files_a_running_server_reads() {
 }
 
 /// The inodes of a table's Parquet files: a file kept by a rewrite is the same inode.
+/// (The files of the table's current Delta version, as its log lists them.)
 fn file_inodes(data: &Path, table: &str) -> std::collections::BTreeSet<u64> {
     use std::os::unix::fs::MetadataExt;
-    let d = data.join(table).canonicalize().expect("table");
-    std::fs::read_dir(d)
-        .expect("dir")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
-        .map(|e| e.metadata().expect("meta").ino())
-        .collect()
+    let store = journeydb::store::Store::open(data).expect("store");
+    let files = store.table_files("public", table).expect("files");
+    files.files.iter().map(|f| std::fs::metadata(data.join(table).join(&f.path)).expect("meta").ino()).collect()
 }
 
 /// UPDATE (issue 24): the files without a changed row stay the same files, the count is the
@@ -478,14 +476,14 @@ async fn delete_rewrites_only_the_files_it_touches() {
     assert_eq!(count(&client, "SELECT count(*) FROM d").await, 0);
     let cols: i64 = count(&client, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'd'").await;
     assert_eq!(cols, 1, "an emptied table keeps its columns");
-    // A folder the user made (the fixture's `steps`) becomes a versioned table in one swap.
+    // A folder the user made (the fixture's `steps`) becomes a Delta table of its files.
     let plain = dir.path().join("steps");
-    assert!(plain.is_dir() && !plain.is_symlink());
+    assert!(plain.is_dir() && !plain.join("_delta_log").exists());
     let before = count(&client, "SELECT count(*) FROM steps").await;
     let gone = count(&client, "SELECT count(*) FROM steps WHERE node = 'home'").await;
     assert!(gone > 0 && gone < before);
     client.batch_execute("DELETE FROM steps WHERE node = 'home'").await.expect("delete");
-    assert!(plain.is_symlink(), "now a link to its new version");
+    assert!(plain.join("_delta_log").is_dir(), "now a Delta table");
     assert_eq!(count(&client, "SELECT count(*) FROM steps").await, before - gone);
     // Hive-partitioned folders are not written to.
     let err = client.batch_execute("DELETE FROM touches WHERE channel = 'Email'").await.expect_err("partitioned");

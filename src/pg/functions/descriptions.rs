@@ -119,11 +119,7 @@ pub(super) fn register(ctx: &SessionContext, store: &Arc<Store>, info: &SessionI
                     let Some((s, n, _)) = tables.iter().find(|(s, n, _)| i64::from(relation_oid(s, n)) == oid) else {
                         return 0;
                     };
-                    store
-                        .table_dir(s, n)
-                        .and_then(|d| crate::store::list_data_files(&d).ok())
-                        .map(|files| files.iter().map(|f| f.size as i64).sum())
-                        .unwrap_or(0)
+                    store.table_size(s, n) as i64
                 };
                 Ok(Arc::new(oids(&a[0]).map(|o| o.map(size_of)).collect::<Int64Array>()) as ArrayRef)
             }),
