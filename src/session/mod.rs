@@ -520,6 +520,7 @@ impl Session {
             | Statement::Update(_)
             | Statement::Merge(_)
             | Statement::Vacuum(_)
+            | Statement::OptimizeTable { .. }
             | Statement::Copy { .. } => Kind::Write,
             other => {
                 let keyword = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase();

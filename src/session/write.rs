@@ -445,7 +445,46 @@ impl Session {
                 }
                 Ok(Output::Command("REINDEX".into()))
             }
-            Statement::Vacuum(_) => Err(Error::sql(SqlState::FeatureNotSupported, "VACUUM is not supported")),
+            // VACUUM [FULL] [table]: Delta's vacuum (files no version needs any more, older than
+            // the retention, are removed); FULL compacts the table first. Without a table, every
+            // table of the store.
+            Statement::Vacuum(v) => {
+                if v.sort_only || v.delete_only || v.recluster || v.boost || v.threshold.is_some() {
+                    return Err(Error::sql(SqlState::FeatureNotSupported, format!("{v} is not supported")));
+                }
+                let tables = match &v.table_name {
+                    Some(name) => vec![self.maintained_table(name)?],
+                    None => store
+                        .schema_names()
+                        .into_iter()
+                        .flat_map(|s| store.table_names_in(&s).into_iter().map(move |t| (s.clone(), t)))
+                        .collect(),
+                };
+                let full = v.full;
+                blocking(move || {
+                    for (schema, table) in tables {
+                        if full {
+                            store.optimize(&schema, &table)?;
+                        }
+                        store.vacuum(&schema, &table)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                Ok(Output::Command("VACUUM".into()))
+            }
+            // OPTIMIZE t: its small files rewritten as few large ones, in one commit.
+            Statement::OptimizeTable {
+                name, on_cluster: None, partition: None, predicate: None, zorder: None, ..
+            } => {
+                let (schema, table) = self.maintained_table(name)?;
+                blocking(move || store.optimize(&schema, &table)).await?;
+                Ok(Output::Command("OPTIMIZE".into()))
+            }
+            Statement::OptimizeTable { .. } => Err(Error::sql(
+                SqlState::FeatureNotSupported,
+                "OPTIMIZE with ON CLUSTER, PARTITION, WHERE or ZORDER BY is not supported",
+            )),
             Statement::Drop { object_type, if_exists, names, cascade, .. } => {
                 self.drop(*object_type, *if_exists, names, *cascade).await
             }
@@ -805,6 +844,15 @@ impl Session {
         }
         let n = blocking(move || store.append_file(&schema, &name, writer)).await?;
         Ok(Output::Command(format!("INSERT 0 {n}")))
+    }
+
+    /// The store table `name` names, for VACUUM and OPTIMIZE (42P01 when there is none).
+    fn maintained_table(&self, name: &ObjectName) -> Result<(String, String)> {
+        let (schema, table) = self.resolve(name)?;
+        if !self.engine.store().has_table_in(&schema, &table) {
+            return Err(Error::sql(SqlState::UndefinedTable, format!("relation \"{schema}.{table}\" does not exist")));
+        }
+        Ok((schema, table))
     }
 
     /// `(schema, table, columns)` of the store table `name` names, which a statement is about

@@ -254,6 +254,34 @@ fn commit(table: DeltaTable, actions: Vec<Action>, op: DeltaOperation, retries: 
     }
 }
 
+/// Delta's VACUUM of the table in folder `rel`: files no version within the retention needs
+/// are deleted. `retention` overrides the table's own (`delta.deletedFileRetentionDuration`,
+/// 7 days by default); returns how many files went.
+pub fn vacuum(objects: &Objects, rel: &str, retention: Option<std::time::Duration>) -> Result<usize> {
+    let table = load(objects, rel)?;
+    let done = block(async move {
+        let mut builder = table.vacuum();
+        if let Some(r) = retention {
+            let r = chrono::Duration::from_std(r).unwrap_or(chrono::Duration::MAX);
+            builder = builder.with_retention_period(r).with_enforce_retention_duration(false);
+        }
+        let (_, metrics) = builder.await?;
+        Ok::<_, DeltaTableError>(metrics.files_deleted.len())
+    });
+    done.map_err(delta_error)
+}
+
+/// Delta's OPTIMIZE (compaction) of the table in folder `rel`: small files rewritten as few
+/// large ones in one commit, which readers see as the same rows.
+pub fn optimize(objects: &Objects, rel: &str) -> Result<()> {
+    let table = load(objects, rel)?;
+    block(async move {
+        let (_, _metrics) = table.optimize().await?;
+        Ok::<_, DeltaTableError>(())
+    })
+    .map_err(delta_error)
+}
+
 /// Writes the pending marker of folder `rel`.
 pub fn mark_pending(objects: &Objects, rel: &str) -> Result<()> {
     objects.put(&format!("{rel}/{PENDING}"), Bytes::from_static(b"journeydb"))
@@ -388,6 +416,10 @@ fn stat_json(v: &ScalarValue, upper: bool) -> Option<serde_json::Value> {
 pub fn delta_error(e: DeltaTableError) -> Error {
     match e {
         DeltaTableError::ObjectStore { source } => source.into(),
+        // The kernel reports the object store's failures as text.
+        other if other.to_string().contains("object store") => {
+            Error::Io(std::io::Error::other(format!("delta table: {other}")))
+        }
         other => Error::Store(format!("delta table: {other}")),
     }
 }

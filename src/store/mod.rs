@@ -66,6 +66,8 @@ pub struct Store {
     location: Location,
     /// How long a lookup is trusted ([`StoreOptions::refresh_seconds`]).
     refresh: Duration,
+    /// VACUUM's retention, when the configuration overrides the tables' own.
+    vacuum_retention: Option<Duration>,
     cache: Mutex<HashMap<(String, String), Cached>>,
     /// Serialises every change of the store's layout this process makes.
     writes: Mutex<()>,
@@ -139,6 +141,9 @@ impl Store {
             objects,
             location,
             refresh,
+            vacuum_retention: options
+                .vacuum_retention_hours
+                .map(|h| Duration::from_secs_f64(h.clamp(0.0, 1e6) * 3600.0)),
             cache: Mutex::new(HashMap::new()),
             writes: Mutex::new(()),
             grace_seconds: DEFAULT_VERSION_GRACE_SECONDS.into(),

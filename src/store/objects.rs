@@ -35,6 +35,10 @@ pub struct StoreOptions {
     /// trusted before it is looked up again. 0 (the default on a local disk) looks at every
     /// query; the default on object storage is 2. Writes through this server are seen at once.
     pub refresh_seconds: Option<f64>,
+    /// Hours VACUUM keeps the files a table no longer needs, instead of the table's own
+    /// retention (Delta's default is 168, a week). Queries reading an older version than that
+    /// fail once its files are gone.
+    pub vacuum_retention_hours: Option<f64>,
     /// Seconds one request to the object store may take before it fails (default 30); a
     /// failed request is retried twice, then the query fails with 58030.
     pub request_timeout_seconds: Option<u64>,
@@ -197,12 +201,17 @@ impl Objects {
                         base: 2.0,
                     },
                 };
-                let client = object_store::ClientOptions::new()
-                    .with_timeout(timeout)
-                    .with_connect_timeout(Duration::from_secs(5).min(timeout));
+                // As configuration keys, not new client options: those would drop what the
+                // builder read from the environment (AWS_ALLOW_HTTP among it).
+                use object_store::ClientConfigKey;
+                let connect = Duration::from_secs(5).min(timeout);
                 let s3 = b
                     .with_retry(retry)
-                    .with_client_options(client)
+                    .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), format!("{}s", timeout.as_secs()))
+                    .with_config(
+                        AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                        format!("{}s", connect.as_secs()),
+                    )
                     .build()
                     .map_err(|e| Error::Config(format!("object store s3://{bucket}: {e}")))?;
                 Ok(Objects {

@@ -211,8 +211,12 @@ impl Staged {
         FileWriter::create(&self.objects, &self.table, &self.schema)
     }
 
-    /// Adds a finished file to the version.
+    /// Adds a finished file to the version (a file without rows is dropped: a Delta table
+    /// keeps its columns in its log).
     pub fn add(&mut self, writer: FileWriter) -> Result<()> {
+        if writer.rows == 0 {
+            return Ok(());
+        }
         let written = writer.finish()?;
         self.adds.push(written.add);
         Ok(())
@@ -553,6 +557,25 @@ impl Store {
         Ok(true)
     }
 
+    /// VACUUM of table `name`: Delta's, removing the files no version within the retention
+    /// needs (and files of writes that were cut off). A plain folder has nothing to remove.
+    pub fn vacuum(&self, schema: &str, name: &str) -> Result<usize> {
+        let table = self.table_rel(schema, name).ok_or_else(|| undefined_table(schema, name))?;
+        if !matches!(delta::log_state(&self.objects, &table)?, LogState::Version(_)) {
+            return Ok(0);
+        }
+        delta::vacuum(&self.objects, &table, self.vacuum_retention)
+    }
+
+    /// OPTIMIZE of table `name`: its small files compacted in one commit (a plain folder is
+    /// made a Delta table first).
+    pub fn optimize(&self, schema: &str, name: &str) -> Result<()> {
+        let table = self.table_rel(schema, name).ok_or_else(|| undefined_table(schema, name))?;
+        self.ensure_delta(schema, name, &table)?;
+        let _w = self.lock_writes();
+        delta::optimize(&self.objects, &table)
+    }
+
     /// Removes table folder `table` at once for readers that look it up; its files go after
     /// the grace period, so queries already reading them finish.
     fn remove_table(&self, table: &str) -> Result<()> {
@@ -592,10 +615,8 @@ impl Store {
         let sdir = self.existing_schema_dir(schema)?;
         let kind = self.relation_kind(schema, name).ok_or_else(|| undefined_table(schema, name))?;
         let (from, to) = (join(&sdir, name), join(&sdir, new_name));
-        if self.relation_kind(schema, new_name).is_some()
-            || delta::log_state(&self.objects, &to)? != LogState::Absent
-            || !super::list_data_files(&self.objects, &to)?.is_empty()
-        {
+        // A folder left by a dropped or cut-off table (pending) is no relation: it is reused.
+        if self.relation_kind(schema, new_name).is_some() {
             return Err(duplicate(new_name));
         }
         match kind {
@@ -664,9 +685,6 @@ impl Store {
         match self.relation_kind(schema, name) {
             Some(RelationKind::View) if or_replace => {}
             Some(_) => return Err(duplicate(name)),
-            None if delta::log_state(&self.objects, &join(&sdir, name))? == LogState::Pending => {
-                return Err(duplicate(name));
-            }
             None => {}
         }
         self.objects.put(&join(&sdir, &format!("{VIEWS_DIR}/{name}.sql")), Bytes::from(sql.to_string()))

@@ -33,6 +33,12 @@ fn dbt(command: &'static [&'static str], port: u16, work: &Path) -> String {
 async fn dbt_build_passes_twice() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
+    build_twice_and_check(&server).await;
+}
+
+/// `dbt build` twice against `server` (over the fixture's data), then its tables, views,
+/// snapshot, comments and catalog checked.
+pub async fn build_twice_and_check(server: &journeydb::server::RunningServer) {
     let port = server.addr.port();
     let work = tempfile::tempdir().expect("tmp");
     let w = work.path().to_path_buf();
@@ -43,7 +49,7 @@ async fn dbt_build_passes_twice() {
         let out = tokio::task::spawn_blocking(move || dbt(args, port, &w)).await.expect("dbt");
         assert!(out.contains("PASS=20 WARN=0 ERROR=0 SKIP=0"), "run {run}:\n{out}");
     }
-    let client = fixture::connect(&server).await;
+    let client = fixture::connect(server).await;
     // The snapshot (issue 24: UPDATE ... FROM, md5): every channel current once, Email twice.
     let rows = client
         .query(

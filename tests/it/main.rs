@@ -20,6 +20,8 @@
 //! - `oracle`: PostgreSQL 15 as the oracle: `sql/oracle/*.sql` answered the same, errors with
 //!   the same SQLSTATEs.
 //! - `psql`: the psql client against a real server.
+//! - `s3`: the store on a real S3-compatible server (moto): the store's `.slt` corpus, Delta
+//!   tables shared with delta-rs both ways, a cut connection, two servers writing one table.
 //! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
 
 mod abuse;
@@ -37,6 +39,7 @@ mod load;
 mod markov;
 mod oracle;
 mod psql;
+mod s3;
 mod slt;
 mod wire;
 mod writes;

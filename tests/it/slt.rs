@@ -298,6 +298,21 @@ async fn slt_in_process_every_batch_size_and_partitioning() {
     }
 }
 
+/// Runs `.slt` file `file` against the server on `port` (the simple or the extended protocol);
+/// panics with the first difference.
+pub async fn run_over_the_wire(port: u16, file: &std::path::Path, extended: bool) {
+    let mut runner = Runner::new(move || async move {
+        let conn = format!("host=127.0.0.1 port={port} user=journey dbname=journeydb");
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.map_err(wire_error)?;
+        tokio::spawn(connection);
+        Ok(Wire { client, extended })
+    });
+    runner.add_label(if extended { "extended" } else { "simple" });
+    if let Err(e) = runner.run_file_async(file).await {
+        panic!("{} ({} protocol):\n{e}", file.display(), if extended { "extended" } else { "simple" });
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slt_over_the_wire_simple_and_extended() {
     let dir = fixture::data_dir();
@@ -305,17 +320,7 @@ async fn slt_over_the_wire_simple_and_extended() {
     let port = server.addr.port();
     for extended in [false, true] {
         for file in slt_files() {
-            let mut runner = Runner::new(move || async move {
-                let conn = format!("host=127.0.0.1 port={port} user=journey dbname=journeydb");
-                let (client, connection) =
-                    tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.map_err(wire_error)?;
-                tokio::spawn(connection);
-                Ok(Wire { client, extended })
-            });
-            runner.add_label(if extended { "extended" } else { "simple" });
-            if let Err(e) = runner.run_file_async(&file).await {
-                panic!("{} ({} protocol):\n{e}", file.display(), if extended { "extended" } else { "simple" });
-            }
+            run_over_the_wire(port, &file, extended).await;
         }
     }
     server.stop().await;

@@ -489,3 +489,44 @@ async fn delete_rewrites_only_the_files_it_touches() {
     let err = client.batch_execute("DELETE FROM touches WHERE channel = 'Email'").await.expect_err("partitioned");
     assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
 }
+
+/// OPTIMIZE and VACUUM (issue 18): the small files of many INSERTs compacted into one with the
+/// same rows, in one commit; VACUUM (here with no retention) removes the files no version
+/// needs any more, and the table reads the same after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_compacts_small_files_and_vacuum_removes_what_no_version_needs() {
+    let dir = fixture::data_dir();
+    let server = fixture::server_with(dir.path(), |c| c.store.vacuum_retention_hours = Some(0.0)).await;
+    let client = fixture::connect(&server).await;
+    client.batch_execute("CREATE TABLE small (id BIGINT)").await.expect("create");
+    for i in 0..10 {
+        client.execute("INSERT INTO small VALUES ($1), ($1 + 100)", &[&i64::from(i)]).await.expect("insert");
+    }
+    let live = || file_inodes(dir.path(), "small").len();
+    let on_disk = || {
+        std::fs::read_dir(dir.path().join("small"))
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            .count()
+    };
+    assert_eq!(live(), 10);
+    let sum = "SELECT CAST(sum(id) AS BIGINT) FROM small";
+    let before = count(&client, sum).await;
+    client.batch_execute("OPTIMIZE small").await.expect("optimize");
+    assert_eq!(live(), 1, "one file now");
+    assert_eq!(on_disk(), 11, "the old files stay until VACUUM");
+    assert_eq!(count(&client, sum).await, before);
+    assert_eq!(count(&client, "SELECT count(*) FROM small").await, 20);
+    client.batch_execute("VACUUM small").await.expect("vacuum");
+    assert_eq!(on_disk(), 1);
+    assert_eq!(count(&client, sum).await, before);
+    // Every table at once; FULL compacts first; a plain folder has nothing to remove.
+    client.batch_execute("VACUUM").await.expect("vacuum everything");
+    client.batch_execute("VACUUM FULL small").await.expect("vacuum full");
+    assert_eq!(count(&client, "SELECT count(*) FROM small").await, 20);
+    let err = client.batch_execute("VACUUM nothing_here").await.expect_err("no table");
+    assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
+    let err = client.batch_execute("OPTIMIZE touches").await.expect_err("partitioned");
+    assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
+}

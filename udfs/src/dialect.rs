@@ -70,6 +70,11 @@ impl Dialect for JourneyDialect {
         TypeId::of::<PostgreSqlDialect>()
     }
 
+    /// `OPTIMIZE t`: compaction of a table's small files (Delta Lake's statement).
+    fn supports_optimize_table(&self) -> bool {
+        true
+    }
+
     fn supports_named_fn_args_with_expr_name(&self) -> bool {
         false
     }
