@@ -169,10 +169,35 @@ pub fn provider(table: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
     Ok(Arc::new(scan))
 }
 
+/// Whether a Delta table can have `columns` (0A000 naming the first it cannot).
+pub fn check_columns(columns: &Schema) -> Result<()> {
+    delta_schema(columns).map(|_| ())
+}
+
 /// The Delta schema of `columns` (as [`super::write::file_schema`] makes them).
 fn delta_schema(columns: &Schema) -> Result<StructType> {
     let s: std::result::Result<StructType, _> = columns.try_into_kernel();
-    s.map_err(|e| Error::sql(SqlState::FeatureNotSupported, format!("a Delta table cannot have these columns: {e}")))
+    s.map_err(|_| {
+        // Name the column the kernel refused (its own message carries a backtrace).
+        let bad = columns.fields().iter().find(|f| {
+            let one = Schema::new(vec![f.as_ref().clone()]);
+            let r: std::result::Result<StructType, _> = (&one).try_into_kernel();
+            r.is_err()
+        });
+        let what = match bad {
+            Some(f) => format!(
+                "column \"{}\" has type {}",
+                f.name(),
+                crate::pg::types::format_type(crate::pg::types::type_oid(f.data_type()), -1)
+                    .unwrap_or_else(|| f.data_type().to_string())
+            ),
+            None => "a column has a type".to_string(),
+        };
+        Error::sql(
+            SqlState::FeatureNotSupported,
+            format!("{what}, which a table cannot hold: tables are Delta Lake tables (no time or interval columns)"),
+        )
+    })
 }
 
 /// Commits version 0 of a new table in folder `rel`: its columns and `adds`. False when the

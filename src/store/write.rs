@@ -104,7 +104,7 @@ impl FileWriter {
                 std::fs::create_dir_all(&dir)?;
                 dir.join(format!("{name}.tmp"))
             }
-            None => std::env::temp_dir().join(format!("journeydb-upload-{name}")),
+            None => std::env::temp_dir().join(format!("journeydb-upload-{name}.tmp")),
         };
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
@@ -360,6 +360,7 @@ impl Store {
         if self.relation_kind(schema, name).is_some() {
             return Err(duplicate(name));
         }
+        delta::check_columns(&file_schema(columns))?;
         let table = join(&dir, name);
         if delta::log_state(&self.objects, &table)? == LogState::Absent {
             delta::mark_pending(&self.objects, &table)?;

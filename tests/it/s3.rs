@@ -336,3 +336,90 @@ async fn dbt_build_passes_twice_on_s3() {
     crate::dbt::build_twice_and_check(&server).await;
     server.stop().await;
 }
+
+/// The crash test of the writes, on S3: SIGKILL during a large COPY and during a large CREATE
+/// TABLE AS (each while its file is being written, before it is uploaded); after a restart no
+/// row of either is visible, the table, view and comment made before are intact, and the
+/// server reads its credentials and endpoint from the `AWS_*` variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_leaves_no_partial_data_on_s3() {
+    use crate::writes::{connect_port, wait_for_staged_file};
+    let moto = Moto::start();
+    moto.bucket("crash");
+    let opts = options(moto.port, 0.0);
+    let objects = Objects::open(&Location::parse("s3://crash/d").expect("location"), &opts).expect("objects");
+    let _local = upload_fixture(&objects);
+    let staging = tempfile::tempdir().expect("tmp");
+    let spawn = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_journeydb"));
+        command
+            .args(["serve", "--data", "s3://crash/d", "--listen", "127.0.0.1:0"])
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", moto.port))
+            .env("AWS_ACCESS_KEY_ID", "journeydb")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("TMPDIR", staging.path());
+        fixture::spawn_listening(command)
+    };
+    let (mut server, port) = spawn();
+    let client = connect_port(port).await;
+    client
+        .batch_execute(
+            "CREATE TABLE k (id BIGINT, payload TEXT); INSERT INTO k VALUES (1, 'kept'); \
+             CREATE SCHEMA keep; CREATE VIEW keep.ids AS SELECT id FROM k; COMMENT ON TABLE k IS 'kept'",
+        )
+        .await
+        .expect("create");
+    let copier = tokio::spawn(async move {
+        let sink = client.copy_in("COPY k FROM STDIN").await.expect("copy");
+        futures::pin_mut!(sink);
+        let line = "x".repeat(200);
+        for i in 0..2_000_000u64 {
+            let chunk: String = (0..100).map(|j| format!("{}\t{line}\n", i * 100 + j)).collect();
+            if futures::SinkExt::send(&mut sink, bytes::Bytes::from(chunk)).await.is_err() {
+                return;
+            }
+        }
+        panic!("the copy should have been cut off by the kill");
+    });
+    let (p, pid) = (staging.path().to_path_buf(), server.id());
+    tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reaped");
+    copier.await.expect("copier");
+
+    let (mut server, port) = spawn();
+    let client = connect_port(port).await;
+    assert_eq!(count(&client, "SELECT count(*) FROM k").await, 1, "none of the killed COPY's rows");
+    assert_eq!(count(&client, "SELECT count(*) FROM keep.ids").await, 1);
+    let comment: String = client
+        .query_one("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c WHERE c.relname = 'k'", &[])
+        .await
+        .expect("comment")
+        .get(0);
+    assert_eq!(comment, "kept");
+    let ctas = tokio::spawn(async move {
+        client
+            .batch_execute(
+                "CREATE TABLE big AS SELECT e.*, g AS copy FROM events e CROSS JOIN generate_series(1, 400) g",
+            )
+            .await
+    });
+    let (p, pid) = (staging.path().to_path_buf(), server.id());
+    tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reaped");
+    assert!(ctas.await.expect("ctas task").is_err(), "the statement was cut off");
+
+    let (mut server, port) = spawn();
+    let client = connect_port(port).await;
+    let err = client.query("SELECT count(*) FROM big", &[]).await.expect_err("no half table");
+    assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
+    assert_eq!(count(&client, "SELECT count(*) FROM k").await, 1);
+    // The name is free again.
+    client.batch_execute("CREATE TABLE big AS SELECT 1 AS one").await.expect("create big");
+    assert_eq!(count(&client, "SELECT count(*) FROM big").await, 1);
+    server.kill().expect("stop");
+    server.wait().expect("reaped");
+}

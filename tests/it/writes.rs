@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
 /// Every file or folder under `dir` whose name ends in `.tmp` (what an unfinished write leaves).
-fn staged_leftovers(dir: &Path) -> Vec<String> {
+pub(crate) fn staged_leftovers(dir: &Path) -> Vec<String> {
     let mut out = vec![];
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -239,7 +239,7 @@ fn spawn_server(dir: &Path) -> (Child, u16) {
     fixture::spawn_listening(command)
 }
 
-async fn connect_port(port: u16) -> tokio_postgres::Client {
+pub(crate) async fn connect_port(port: u16) -> tokio_postgres::Client {
     let conn = format!("host=127.0.0.1 port={port} user=journey dbname=journeydb");
     let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.expect("connect");
     tokio::spawn(async move {
@@ -252,7 +252,7 @@ async fn connect_port(port: u16) -> tokio_postgres::Client {
 /// written as the data arrives). It waits on progress, not on the clock (issue 24: a debug build
 /// under load took over a minute): it fails only after 60 s in which neither the staged files
 /// grew nor server `pid` used any CPU.
-fn wait_for_staged_file(dir: &Path, pid: u32) {
+pub(crate) fn wait_for_staged_file(dir: &Path, pid: u32) {
     let size = |p: &String| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     // utime + stime of the process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
     let cpu = || -> u64 {
