@@ -100,6 +100,18 @@ fn upload_fixture(objects: &Objects) -> tempfile::TempDir {
     dir
 }
 
+/// A moto server with bucket `bucket` holding the fixture's tables under `prefix`: the server,
+/// the options to reach it, the objects there, and the local copy (kept while it is used).
+fn moto_with_fixture(bucket: &str, prefix: &str) -> (Moto, StoreOptions, Objects, tempfile::TempDir) {
+    let moto = Moto::start();
+    moto.bucket(bucket);
+    let opts = options(moto.port, 0.0);
+    let location = Location::parse(&format!("s3://{bucket}/{prefix}")).expect("location");
+    let objects = Objects::open(&location, &opts).expect("objects");
+    let local = upload_fixture(&objects);
+    (moto, opts, objects, local)
+}
+
 /// An in-process server over `s3://bucket/prefix` of moto on `port`.
 async fn s3_server(bucket: &str, prefix: &str, options: StoreOptions) -> journeydb::server::RunningServer {
     let data = format!("s3://{bucket}/{prefix}");
@@ -118,11 +130,7 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 /// the wire against a server whose data is in S3: the same answers as on a local disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_corpus_answers_the_same_on_s3() {
-    let moto = Moto::start();
-    moto.bucket("corpus");
-    let opts = options(moto.port, 0.0);
-    let objects = Objects::open(&Location::parse("s3://corpus/data").expect("location"), &opts).expect("objects");
-    let _local = upload_fixture(&objects);
+    let (_moto, opts, objects, _local) = moto_with_fixture("corpus", "data");
     let server = s3_server("corpus", "data", opts).await;
     for file in ["store.slt", "writes.slt", "funnel.slt", "attribute_report.slt", "journey_paths.slt"] {
         crate::slt::run_over_the_wire(server.addr.port(), &fixture::root().join("sql/slt").join(file), false).await;
@@ -327,11 +335,7 @@ async fn two_servers_writing_one_table_lose_nothing() {
 /// delete+insert and by MERGE, a snapshot, comments), with the data on S3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dbt_build_passes_twice_on_s3() {
-    let moto = Moto::start();
-    moto.bucket("dbt");
-    let opts = options(moto.port, 0.0);
-    let objects = Objects::open(&Location::parse("s3://dbt/warehouse").expect("location"), &opts).expect("objects");
-    let _local = upload_fixture(&objects);
+    let (_moto, opts, _objects, _local) = moto_with_fixture("dbt", "warehouse");
     let server = s3_server("dbt", "warehouse", opts).await;
     crate::dbt::build_twice_and_check(&server).await;
     server.stop().await;
@@ -344,11 +348,7 @@ async fn dbt_build_passes_twice_on_s3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_leaves_no_partial_data_on_s3() {
     use crate::writes::{connect_port, wait_for_staged_file};
-    let moto = Moto::start();
-    moto.bucket("crash");
-    let opts = options(moto.port, 0.0);
-    let objects = Objects::open(&Location::parse("s3://crash/d").expect("location"), &opts).expect("objects");
-    let _local = upload_fixture(&objects);
+    let (moto, _opts, _objects, _local) = moto_with_fixture("crash", "d");
     let staging = tempfile::tempdir().expect("tmp");
     let spawn = || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_journeydb"));
@@ -371,18 +371,7 @@ async fn a_killed_server_leaves_no_partial_data_on_s3() {
         )
         .await
         .expect("create");
-    let copier = tokio::spawn(async move {
-        let sink = client.copy_in("COPY k FROM STDIN").await.expect("copy");
-        futures::pin_mut!(sink);
-        let line = "x".repeat(200);
-        for i in 0..2_000_000u64 {
-            let chunk: String = (0..100).map(|j| format!("{}\t{line}\n", i * 100 + j)).collect();
-            if futures::SinkExt::send(&mut sink, bytes::Bytes::from(chunk)).await.is_err() {
-                return;
-            }
-        }
-        panic!("the copy should have been cut off by the kill");
-    });
+    let copier = crate::writes::endless_copy(client);
     let (p, pid) = (staging.path().to_path_buf(), server.id());
     tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
     server.kill().expect("SIGKILL");

@@ -239,6 +239,23 @@ fn spawn_server(dir: &Path) -> (Child, u16) {
     fixture::spawn_listening(command)
 }
 
+/// A COPY into `k (id, payload)` far larger than the test waits for: the server is killed
+/// while it runs (the task ends when the connection does).
+pub(crate) fn endless_copy(client: tokio_postgres::Client) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let sink = client.copy_in("COPY k FROM STDIN").await.expect("copy");
+        futures::pin_mut!(sink);
+        let line = "x".repeat(200);
+        for i in 0..2_000_000u64 {
+            let chunk: String = (0..100).map(|j| format!("{}\t{line}\n", i * 100 + j)).collect();
+            if sink.send(Bytes::from(chunk)).await.is_err() {
+                return;
+            }
+        }
+        panic!("the copy should have been cut off by the kill");
+    })
+}
+
 pub(crate) async fn connect_port(port: u16) -> tokio_postgres::Client {
     let conn = format!("host=127.0.0.1 port={port} user=journey dbname=journeydb");
     let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.expect("connect");
@@ -292,18 +309,7 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
         .expect("create");
 
     // A large COPY, killed while its file is being written.
-    let copier = tokio::spawn(async move {
-        let sink = client.copy_in("COPY k FROM STDIN").await.expect("copy");
-        futures::pin_mut!(sink);
-        let line = "x".repeat(200);
-        for i in 0..2_000_000u64 {
-            let chunk: String = (0..100).map(|j| format!("{}\t{line}\n", i * 100 + j)).collect();
-            if sink.send(Bytes::from(chunk)).await.is_err() {
-                return;
-            }
-        }
-        panic!("the copy should have been cut off by the kill");
-    });
+    let copier = endless_copy(client);
     let (p, pid) = (path.clone(), server.id());
     tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
     server.kill().expect("SIGKILL");
