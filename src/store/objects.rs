@@ -18,7 +18,7 @@ use url::Url;
 
 /// How to reach an S3-compatible object store: the `[store]` section of the configuration.
 /// What is not set here comes from the conventional `AWS_*` variables.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[derive(Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreOptions {
     /// `AWS_ENDPOINT_URL`: the server, for S3-compatible stores other than AWS.
@@ -42,6 +42,13 @@ pub struct StoreOptions {
     /// Seconds one request to the object store may take before it fails (default 30); a
     /// failed request is retried twice, then the query fails with 58030.
     pub request_timeout_seconds: Option<u64>,
+}
+
+/// Debug output (a logged configuration) never shows the secret.
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreOptions({})", self.redacted())
+    }
 }
 
 impl StoreOptions {
@@ -519,5 +526,7 @@ mod tests {
     fn secrets_are_not_shown() {
         let o = StoreOptions { secret_access_key: Some("hunter2".into()), ..Default::default() };
         assert!(!o.redacted().contains("hunter2"));
+        assert!(!format!("{o:?}").contains("hunter2"));
+        assert!(format!("{o:?}").contains("secret_access_key=********"));
     }
 }
