@@ -88,6 +88,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--events-per-file", type=int, default=1_000_000, help="more files: more listing")
     args = ap.parse_args()
     if not BIN.exists():
         sys.exit(f"{BIN} is missing: cargo build --release (or set JOURNEYDB_BIN)")
@@ -103,7 +104,8 @@ def main():
                    AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1", AWS_ALLOW_HTTP="true")
         local = work / "data"
         for out in (str(local), "s3://bench/data"):
-            subprocess.run([str(BIN), "demo", "--events", str(args.events), "--out", out, "--seed", "42"],
+            subprocess.run([str(BIN), "demo", "--events", str(args.events), "--out", out, "--seed", "42",
+                            "--events-per-file", str(args.events_per_file)],
                            env=env, check=True, stdout=subprocess.DEVNULL)
         results = {}
         for label, data, refresh in [("local disk", str(local), None), ("S3, cache 2 s", "s3://bench/data", None),
@@ -113,7 +115,9 @@ def main():
             results[label] = measure(port, args.runs)
             proc.terminate()
             proc.wait()
-        print(f"{args.events} events, {BIN.name} at {BIN.parent}; seconds, cold / warm (median of {args.runs})")
+        files = -(-args.events // args.events_per_file)
+        print(f"{args.events} events in {files} file(s), {BIN.name} at {BIN.parent}; "
+              f"seconds, cold / warm (median of {args.runs})")
         labels = list(results)
         print("| query | " + " | ".join(labels) + " |")
         print("|---|" + "---|" * len(labels))

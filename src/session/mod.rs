@@ -61,8 +61,15 @@ impl Engine {
         // One engine serves a data directory: what interrupted writes left is garbage now.
         store.collect_garbage();
         store.set_version_grace(std::time::Duration::from_secs(config.version_grace_seconds));
-        // Files are listed on every scan: a table picks up added files at once.
-        let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
+        // On a local disk files are listed on every scan: a table picks up added files at once.
+        // On object storage a plain folder's listing is kept as long as the store trusts its
+        // lookups ([store] refresh_seconds), so a scan does not list it again.
+        let caches = match store.refresh() {
+            Some(ttl) => {
+                CacheManagerConfig::default().with_list_files_cache_limit(16 << 20).with_list_files_cache_ttl(Some(ttl))
+            }
+            None => CacheManagerConfig::default().with_list_files_cache_limit(0),
+        };
         // One pool for every running query: operators that can spill (sorts, aggregations,
         // joins) spill to disk beyond their fair share; the others fail with 53200.
         let pool = TrackConsumersPool::new(

@@ -160,6 +160,11 @@ impl Store {
         Duration::from_secs(self.grace_seconds.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// How long a lookup is trusted, when it is (object storage with `refresh_seconds` > 0).
+    pub fn refresh(&self) -> Option<Duration> {
+        (!self.refresh.is_zero()).then_some(self.refresh)
+    }
+
     /// Where the data is (a local folder or `s3://bucket/prefix`).
     pub fn location(&self) -> &Location {
         &self.location

@@ -412,3 +412,19 @@ async fn a_killed_server_leaves_no_partial_data_on_s3() {
     server.kill().expect("stop");
     server.wait().expect("reaped");
 }
+
+/// The writes tests that need only a server, on S3: COPY in every format and out, failed
+/// copies leaving nothing (no row, no file), readers seeing whole versions while a writer
+/// inserts, deletes and updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writes_tests_pass_on_s3() {
+    let (_moto, opts, objects, _local) = moto_with_fixture("writes", "w");
+    let server = s3_server("writes", "w", opts).await;
+    crate::writes::copies_in_every_format(&server).await;
+    crate::writes::failed_copies_leave_nothing(&server).await;
+    let files = objects.list_all("f").expect("f");
+    let data: Vec<_> = files.iter().filter(|m| m.location.as_ref().ends_with(".parquet")).collect();
+    assert_eq!(data.len(), 1, "the INSERT's file only: {files:?}");
+    crate::writes::readers_see_whole_versions(&server).await;
+    server.stop().await;
+}

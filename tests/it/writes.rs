@@ -38,7 +38,12 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 async fn copy_from_stdin_in_every_format_and_copy_to_stdout() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
-    let client = fixture::connect(&server).await;
+    copies_in_every_format(&server).await;
+}
+
+/// The body of [`copy_from_stdin_in_every_format_and_copy_to_stdout`], against any server (the tests of `s3.rs` run it on S3).
+pub(crate) async fn copies_in_every_format(server: &journeydb::server::RunningServer) {
+    let client = fixture::connect(server).await;
     client
         .batch_execute("CREATE SCHEMA c; CREATE TABLE c.t (id BIGINT, name TEXT, ts TIMESTAMP, amount DOUBLE PRECISION, ok BOOLEAN)")
         .await
@@ -137,7 +142,13 @@ async fn copy_out(client: &tokio_postgres::Client, sql: &str) -> String {
 async fn failed_copies_leave_nothing_and_the_connection_serves_on() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
-    let client = fixture::connect(&server).await;
+    failed_copies_leave_nothing(&server).await;
+    assert!(staged_leftovers(dir.path()).is_empty(), "{:?}", staged_leftovers(dir.path()));
+}
+
+/// The body of [`failed_copies_leave_nothing_and_the_connection_serves_on`], against any server (the tests of `s3.rs` run it on S3).
+pub(crate) async fn failed_copies_leave_nothing(server: &journeydb::server::RunningServer) {
+    let client = fixture::connect(server).await;
     client.batch_execute("CREATE TABLE f (id INT, name TEXT); INSERT INTO f VALUES (1, 'one')").await.expect("create");
 
     // A bad value in the third row: the error names the line and column; no row is added.
@@ -173,21 +184,25 @@ async fn failed_copies_leave_nothing_and_the_connection_serves_on() {
         ("COPY nope FROM STDIN", SqlState::UNDEFINED_TABLE),
         ("COPY f FROM '/etc/passwd'", SqlState::INSUFFICIENT_PRIVILEGE),
     ] {
-        let fresh = fixture::connect(&server).await;
+        let fresh = fixture::connect(server).await;
         let err = fresh.copy_in::<_, Bytes>(sql).await.map(|_| ()).expect_err(sql);
         assert_eq!(err.code(), Some(&code), "{sql}: {err:?}");
-        let err = fixture::connect(&server).await.simple_query(sql).await.map(|_| ()).expect_err(sql);
+        let err = fixture::connect(server).await.simple_query(sql).await.map(|_| ()).expect_err(sql);
         assert_eq!(err.code(), Some(&code), "simple protocol: {sql}: {err:?}");
     }
     assert_eq!(count(&client, "SELECT count(*) FROM f").await, 1);
-    assert!(staged_leftovers(dir.path()).is_empty(), "{:?}", staged_leftovers(dir.path()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_see_the_old_or_the_new_version_never_a_mix() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
-    let writer = fixture::connect(&server).await;
+    readers_see_whole_versions(&server).await;
+}
+
+/// The body of [`readers_see_the_old_or_the_new_version_never_a_mix`], against any server (the tests of `s3.rs` run it on S3).
+pub(crate) async fn readers_see_whole_versions(server: &journeydb::server::RunningServer) {
+    let writer = fixture::connect(server).await;
     writer
         .batch_execute("CREATE TABLE v AS SELECT 1 AS k FROM generate_series(1, 1000); INSERT INTO v SELECT 1 FROM generate_series(1, 1000)")
         .await
@@ -195,7 +210,7 @@ async fn readers_see_the_old_or_the_new_version_never_a_mix() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers = vec![];
     for _ in 0..3 {
-        let client = fixture::connect(&server).await;
+        let client = fixture::connect(server).await;
         let stop = stop.clone();
         readers.push(tokio::spawn(async move {
             let mut seen = std::collections::BTreeSet::new();
