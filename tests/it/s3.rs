@@ -428,3 +428,32 @@ async fn the_writes_tests_pass_on_s3() {
     crate::writes::readers_see_whole_versions(&server).await;
     server.stop().await;
 }
+
+/// DELETE and UPDATE on S3 keep the files without a changed row: the new version lists the
+/// same paths for them, and one new file for the one rewritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrites_keep_the_files_they_do_not_touch_on_s3() {
+    let moto = Moto::start();
+    moto.bucket("rewrites");
+    let opts = options(moto.port, 0.0);
+    let server = s3_server("rewrites", "r", opts.clone()).await;
+    let client = fixture::connect(&server).await;
+    client.batch_execute(crate::writes::THREE_FILES).await.expect("three files");
+    let store = journeydb::store::Store::open_location(&Location::parse("s3://rewrites/r").expect("location"), &opts)
+        .expect("store");
+    let files = || -> std::collections::BTreeSet<String> {
+        store.table_files("public", "d").expect("files").files.into_iter().map(|f| f.path).collect()
+    };
+    let before = files();
+    assert_eq!(before.len(), 3);
+    client.batch_execute("DELETE FROM d WHERE id BETWEEN 150 AND 160").await.expect("delete");
+    let after = files();
+    assert_eq!(after.len(), 3);
+    assert_eq!(before.intersection(&after).count(), 2, "the two untouched files are the same files");
+    client.batch_execute("UPDATE d SET id = -id WHERE id = 250").await.expect("update");
+    let updated = files();
+    assert_eq!(after.intersection(&updated).count(), 2);
+    assert_eq!(count(&client, "SELECT count(*) FROM d").await, 289);
+    assert_eq!(count(&client, "SELECT count(*) FROM d WHERE id < 0").await, 1);
+    server.stop().await;
+}

@@ -254,6 +254,11 @@ fn spawn_server(dir: &Path) -> (Child, u16) {
     fixture::spawn_listening(command)
 }
 
+/// Table `d` of ids 1 to 300 in three files of 100 (a CREATE TABLE AS and two INSERTs).
+pub(crate) const THREE_FILES: &str = "CREATE TABLE d AS SELECT generate_series AS id FROM generate_series(1, 100); \
+     INSERT INTO d SELECT generate_series FROM generate_series(101, 200); \
+     INSERT INTO d SELECT generate_series FROM generate_series(201, 300)";
+
 /// A COPY into `k (id, payload)` far larger than the test waits for: the server is killed
 /// while it runs (the task ends when the connection does).
 pub(crate) fn endless_copy(client: tokio_postgres::Client) -> tokio::task::JoinHandle<()> {
@@ -474,14 +479,7 @@ async fn delete_rewrites_only_the_files_it_touches() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
     let client = fixture::connect(&server).await;
-    client
-        .batch_execute(
-            "CREATE TABLE d AS SELECT generate_series AS id FROM generate_series(1, 100); \
-             INSERT INTO d SELECT generate_series FROM generate_series(101, 200); \
-             INSERT INTO d SELECT generate_series FROM generate_series(201, 300)",
-        )
-        .await
-        .expect("three files");
+    client.batch_execute(THREE_FILES).await.expect("three files");
     let inodes = || file_inodes(dir.path(), "d");
     let before = inodes();
     assert_eq!(before.len(), 3);
