@@ -10,8 +10,8 @@
 //!   DROP ... CASCADE drops the views whose SQL names the dropped relation.
 //! - Tables have no constraints, defaults or indexes; every column is nullable.
 //! - DELETE, UPDATE and MERGE rewrite the table as a new version (the files they change
-//!   rewritten, the others linked unchanged, inserted rows in a new file), published in one
-//!   rename.
+//!   rewritten, the others kept unchanged, inserted rows in a new file), published in one
+//!   Delta commit.
 //! - Temporary tables (CREATE TEMPORARY TABLE) live in the session's memory, are seen before
 //!   the store's tables of `public` and go when the session ends.
 
@@ -936,7 +936,7 @@ impl Session {
                 format!("EXISTS (SELECT 1 FROM {}{filter})", from.join(", "))
             }
         };
-        // File by file: a file without deleted rows is kept as it is (linked into the new
+        // File by file: a file without deleted rows is kept as it is (it stays in the new
         // version), a file with some is rewritten without them. Each file is read as a
         // temporary table under a reserved name, aliased as the statement's target.
         let plain = d.using.is_none() && !d.selection.as_ref().is_some_and(has_subquery);
@@ -954,9 +954,9 @@ impl Session {
     }
 
     /// `UPDATE t [AS a] SET c = value, (d, e) = (v, w), ... [WHERE condition]`, as atomic as
-    /// DELETE: file by file, a file without a row to change is linked into the new version as
-    /// it is, one with some is written again with their new values, each cast to its column's
-    /// type; the new version is published in one rename. A condition that is NULL changes
+    /// DELETE: file by file, a file without a row to change stays in the new version as it
+    /// is, one with some is written again with their new values, each cast to its column's
+    /// type; the new version is published in one commit. A condition that is NULL changes
     /// nothing, as in PostgreSQL. With FROM, see [`Session::update_from`]. RETURNING and a
     /// temporary table as the target are 0A000.
     async fn update(&mut self, u: &datafusion::sql::sqlparser::ast::Update) -> Result<Output> {
@@ -1044,7 +1044,7 @@ impl Session {
     /// [(columns)] VALUES (...) | DO NOTHING` (dbt's `merge` incremental strategy writes one
     /// of each). Which target rows match is decided once, on the table as it was; the changed
     /// files, the deleted rows and the inserted rows make one new version, published in one
-    /// rename, so the statement is as atomic as UPDATE. A target row that matches several
+    /// commit, so the statement is as atomic as UPDATE. A target row that matches several
     /// source rows is 21000, as in PostgreSQL. Other WHEN lists are 0A000.
     async fn merge(&mut self, m: &datafusion::sql::sqlparser::ast::Merge) -> Result<Output> {
         use datafusion::sql::sqlparser::ast::{MergeAction, MergeClauseKind, MergeInsertKind};
@@ -1355,7 +1355,7 @@ impl Session {
     }
 }
 
-/// Runs blocking store work (renames, fsyncs, directory listings) off the async threads.
+/// Runs blocking store work (listings, uploads, commits) off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Store(format!("store task failed: {e}")))?
 }

@@ -314,30 +314,23 @@ pub fn mark_pending(objects: &Objects, rel: &str) -> Result<()> {
 
 /// The add action for a data file written at `path` (relative to its table's folder).
 pub fn add_action(path: &str, size: u64, metadata: &ParquetMetaData, schema: &SchemaRef) -> Add {
-    Add {
-        path: path.to_string(),
-        partition_values: HashMap::new(),
-        size: size as i64,
-        modification_time: chrono::Utc::now().timestamp_millis(),
-        data_change: true,
-        stats: Some(stats(metadata, schema).to_string()),
-        tags: None,
-        deletion_vector: None,
-        base_row_id: None,
-        default_row_commit_version: None,
-        clustering_provider: None,
-    }
+    let stats = stats(metadata, schema);
+    add(path, size, chrono::Utc::now().timestamp_millis(), stats)
 }
 
 /// The add action for a file already in a plain folder (converted to a Delta table).
 pub fn existing_add(path: &str, size: u64, modified_ms: i64, rows: u64) -> Add {
+    add(path, size, modified_ms, serde_json::json!({ "numRecords": rows }))
+}
+
+fn add(path: &str, size: u64, modified_ms: i64, stats: serde_json::Value) -> Add {
     Add {
         path: path.to_string(),
         partition_values: HashMap::new(),
         size: size as i64,
         modification_time: modified_ms,
         data_change: true,
-        stats: Some(serde_json::json!({ "numRecords": rows }).to_string()),
+        stats: Some(stats.to_string()),
         tags: None,
         deletion_vector: None,
         base_row_id: None,

@@ -52,7 +52,7 @@ impl std::fmt::Debug for StoreOptions {
 }
 
 impl StoreOptions {
-    /// The options with the secret hidden, for logs and `pg_settings`.
+    /// The options with the secret hidden (what their debug output shows).
     pub fn redacted(&self) -> String {
         let mut parts = vec![];
         if let Some(e) = &self.endpoint {

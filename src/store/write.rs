@@ -621,7 +621,7 @@ impl Store {
             return Err(duplicate(new_name));
         }
         match kind {
-            RelationKind::Table => self.move_table(schema, name, &from, &to)?,
+            RelationKind::Table => self.move_table(schema, name, new_name, &from, &to)?,
             RelationKind::View => {
                 let sql = self.view_sql(schema, name).ok_or_else(|| undefined_table(schema, name))?;
                 self.objects.put(&join(&sdir, &format!("{VIEWS_DIR}/{new_name}.sql")), Bytes::from(sql))?;
@@ -639,7 +639,7 @@ impl Store {
     /// Moves table folder `from` to `to`: one rename on a local disk. On object storage the
     /// data files are copied, then the new folder gets one commit of the table's current
     /// files (it appears whole, without the old history), then the old folder is removed.
-    fn move_table(&self, schema: &str, name: &str, from: &str, to: &str) -> Result<()> {
+    fn move_table(&self, schema: &str, name: &str, new_name: &str, from: &str, to: &str) -> Result<()> {
         if let (Some(a), Some(b)) = (self.objects.local_path(from), self.objects.local_path(to)) {
             if b.exists() {
                 // A folder without a table in it (a leftover): out of the way.
@@ -671,8 +671,8 @@ impl Store {
             })?;
         }
         let adds = self.existing_adds(to, &current.files)?;
-        if !delta::create(&self.objects, to, to.rsplit('/').next().unwrap_or(to), &file_schema(&columns), adds)? {
-            return Err(duplicate(to));
+        if !delta::create(&self.objects, to, new_name, &file_schema(&columns), adds)? {
+            return Err(duplicate(new_name));
         }
         let _ = self.objects.delete(&format!("{to}/{}", delta::PENDING));
         self.remove_table(from)

@@ -347,7 +347,7 @@ async fn dbt_build_passes_twice_on_s3() {
 /// server reads its credentials and endpoint from the `AWS_*` variables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_leaves_no_partial_data_on_s3() {
-    use crate::writes::{connect_port, wait_for_staged_file};
+    use crate::writes::{assert_kept, connect_port, kill_while_writing};
     let (moto, _opts, _objects, _local) = moto_with_fixture("crash", "d");
     let staging = tempfile::tempdir().expect("tmp");
     let spawn = || {
@@ -372,22 +372,12 @@ async fn a_killed_server_leaves_no_partial_data_on_s3() {
         .await
         .expect("create");
     let copier = crate::writes::endless_copy(client);
-    let (p, pid) = (staging.path().to_path_buf(), server.id());
-    tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
-    server.kill().expect("SIGKILL");
-    server.wait().expect("reaped");
+    kill_while_writing(&mut server, staging.path()).await;
     copier.await.expect("copier");
 
     let (mut server, port) = spawn();
     let client = connect_port(port).await;
-    assert_eq!(count(&client, "SELECT count(*) FROM k").await, 1, "none of the killed COPY's rows");
-    assert_eq!(count(&client, "SELECT count(*) FROM keep.ids").await, 1);
-    let comment: String = client
-        .query_one("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c WHERE c.relname = 'k'", &[])
-        .await
-        .expect("comment")
-        .get(0);
-    assert_eq!(comment, "kept");
+    assert_kept(&client, "kept").await;
     let ctas = tokio::spawn(async move {
         client
             .batch_execute(
@@ -395,10 +385,7 @@ async fn a_killed_server_leaves_no_partial_data_on_s3() {
             )
             .await
     });
-    let (p, pid) = (staging.path().to_path_buf(), server.id());
-    tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
-    server.kill().expect("SIGKILL");
-    server.wait().expect("reaped");
+    kill_while_writing(&mut server, staging.path()).await;
     assert!(ctas.await.expect("ctas task").is_err(), "the statement was cut off");
 
     let (mut server, port) = spawn();

@@ -259,6 +259,29 @@ pub(crate) const THREE_FILES: &str = "CREATE TABLE d AS SELECT generate_series A
      INSERT INTO d SELECT generate_series FROM generate_series(101, 200); \
      INSERT INTO d SELECT generate_series FROM generate_series(201, 300)";
 
+/// Waits until `server` is well into writing a file staged under `dir`, then kills it with
+/// SIGKILL.
+pub(crate) async fn kill_while_writing(server: &mut Child, dir: &Path) {
+    let (dir, pid) = (dir.to_path_buf(), server.id());
+    tokio::task::spawn_blocking(move || wait_for_staged_file(&dir, pid)).await.expect("wait");
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reaped");
+}
+
+/// After the kill of a COPY into `k`, what the crash tests made before is intact: `k`'s one
+/// row (none of the COPY's), schema `keep` with its view over `k`, and `k`'s comment.
+pub(crate) async fn assert_kept(client: &tokio_postgres::Client, comment: &str) {
+    assert_eq!(count(client, "SELECT count(*) FROM k").await, 1, "none of the killed COPY's rows");
+    // Schemas, views and comments persist across restarts.
+    assert_eq!(count(client, "SELECT count(*) FROM keep.ids").await, 1);
+    let kept: String = client
+        .query_one("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c WHERE c.relname = 'k'", &[])
+        .await
+        .expect("comment")
+        .get(0);
+    assert_eq!(kept, comment);
+}
+
 /// A COPY into `k (id, payload)` far larger than the test waits for: the server is killed
 /// while it runs (the task ends when the connection does).
 pub(crate) fn endless_copy(client: tokio_postgres::Client) -> tokio::task::JoinHandle<()> {
@@ -289,7 +312,7 @@ pub(crate) async fn connect_port(port: u16) -> tokio_postgres::Client {
 /// written as the data arrives). It waits on progress, not on the clock (issue 24: a debug build
 /// under load took over a minute): it fails only after 60 s in which neither the staged files
 /// grew nor server `pid` used any CPU.
-pub(crate) fn wait_for_staged_file(dir: &Path, pid: u32) {
+fn wait_for_staged_file(dir: &Path, pid: u32) {
     let size = |p: &String| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     // utime + stime of the process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
     let cpu = || -> u64 {
@@ -330,23 +353,12 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
 
     // A large COPY, killed while its file is being written.
     let copier = endless_copy(client);
-    let (p, pid) = (path.clone(), server.id());
-    tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
-    server.kill().expect("SIGKILL");
-    server.wait().expect("reaped");
+    kill_while_writing(&mut server, &path).await;
     copier.await.expect("copier");
 
     let (mut server, port) = spawn_server(&path);
     let client = connect_port(port).await;
-    assert_eq!(count(&client, "SELECT count(*) FROM k").await, 1, "none of the killed COPY's rows");
-    // Schemas, views and comments persist across restarts.
-    assert_eq!(count(&client, "SELECT count(*) FROM keep.ids").await, 1);
-    let comment: String = client
-        .query_one("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c WHERE c.relname = 'k'", &[])
-        .await
-        .expect("comment")
-        .get(0);
-    assert_eq!(comment, "kept across restarts");
+    assert_kept(&client, "kept across restarts").await;
     assert!(staged_leftovers(&path).is_empty(), "cleaned on open: {:?}", staged_leftovers(&path));
 
     // A large CREATE TABLE AS, killed while it writes.
@@ -357,10 +369,7 @@ async fn crash_in_the_middle_of_copy_and_create_table_as_leaves_no_partial_data(
             )
             .await
     });
-    let (p, pid) = (path.clone(), server.id());
-    tokio::task::spawn_blocking(move || wait_for_staged_file(&p, pid)).await.expect("wait");
-    server.kill().expect("SIGKILL");
-    server.wait().expect("reaped");
+    kill_while_writing(&mut server, &path).await;
     assert!(ctas.await.expect("ctas task").is_err(), "the statement was cut off");
 
     let (mut server, port) = spawn_server(&path);
