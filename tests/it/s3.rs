@@ -122,6 +122,16 @@ async fn s3_server(bucket: &str, prefix: &str, options: StoreOptions) -> journey
     .await
 }
 
+/// The `AWS_*` variables that point a journeydb process at moto on `port`.
+fn aws_env(command: &mut Command, port: u16) {
+    command
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "journeydb")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true");
+}
+
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect(sql).get(0)
 }
@@ -352,14 +362,8 @@ async fn a_killed_server_leaves_no_partial_data_on_s3() {
     let staging = tempfile::tempdir().expect("tmp");
     let spawn = || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_journeydb"));
-        command
-            .args(["serve", "--data", "s3://crash/d", "--listen", "127.0.0.1:0"])
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", moto.port))
-            .env("AWS_ACCESS_KEY_ID", "journeydb")
-            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("TMPDIR", staging.path());
+        command.args(["serve", "--data", "s3://crash/d", "--listen", "127.0.0.1:0"]).env("TMPDIR", staging.path());
+        aws_env(&mut command, moto.port);
         fixture::spawn_listening(command)
     };
     let (mut server, port) = spawn();
@@ -442,5 +446,35 @@ async fn rewrites_keep_the_files_they_do_not_touch_on_s3() {
     assert_eq!(after.intersection(&updated).count(), 2);
     assert_eq!(count(&client, "SELECT count(*) FROM d").await, 289);
     assert_eq!(count(&client, "SELECT count(*) FROM d WHERE id < 0").await, 1);
+    server.stop().await;
+}
+
+/// OPTIMIZE and VACUUM on S3: the same compaction and removal as on a local disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_and_vacuum_work_on_s3() {
+    let moto = Moto::start();
+    moto.bucket("maintenance");
+    let opts = StoreOptions { vacuum_retention_hours: Some(0.0), ..options(moto.port, 0.0) };
+    let server = s3_server("maintenance", "m", opts.clone()).await;
+    let location = Location::parse("s3://maintenance/m").expect("location");
+    let store = journeydb::store::Store::open_location(&location, &opts).expect("store");
+    let objects = Objects::open(&location, &opts).expect("objects");
+    let live = || store.table_files("public", "small").expect("files").files.len();
+    let on_disk = || {
+        let all = objects.list_all("small").expect("list");
+        let data = |m: &&object_store::ObjectMeta| !m.location.as_ref().contains("_delta_log");
+        all.iter().filter(data).filter(|m| m.location.as_ref().ends_with(".parquet")).count()
+    };
+    crate::writes::optimize_then_vacuum(&server, live, on_disk).await;
+    server.stop().await;
+}
+
+/// `journeydb import` into an S3 store while a server serves it: the same as on a local disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeydb_import_adds_files_a_server_on_s3_reads() {
+    let moto = Moto::start();
+    moto.bucket("import");
+    let server = s3_server("import", "i", options(moto.port, 0.0)).await;
+    crate::writes::import_beside_a_server(&server, "s3://import/i", |c| aws_env(c, moto.port)).await;
     server.stop().await;
 }

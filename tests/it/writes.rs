@@ -406,6 +406,17 @@ async fn python_drivers_at_their_newest_releases_copy_and_insert() {
 async fn journeydb_import_adds_files_a_running_server_reads() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
+    import_beside_a_server(&server, &dir.path().to_string_lossy(), |_| {}).await;
+}
+
+/// `journeydb import --data <data> crm.deals` run beside `server` (`command` adds what the
+/// process needs to reach the data): a CSV and a JSON file become rows the server reads, and an
+/// import with a bad file names the file, line and column and adds nothing.
+pub async fn import_beside_a_server(
+    server: &journeydb::server::RunningServer,
+    data: &str,
+    command: impl Fn(&mut Command),
+) {
     let files = tempfile::tempdir().expect("tmp");
     let csv = files.path().join("deals.csv");
     std::fs::write(&csv, "deal_id,amount,closed_at\n1,100.5,2025-01-01T00:00:00\n2,20,2025-02-01T00:00:00\n")
@@ -416,13 +427,14 @@ async fn journeydb_import_adds_files_a_running_server_reads() {
     std::fs::write(&bad, "deal_id,amount\n4,x\n").expect("csv");
     let import = |args: &[&Path]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_journeydb"));
-        c.args(["import", "--data"]).arg(dir.path()).arg("crm.deals");
+        c.args(["import", "--data", data, "crm.deals"]);
+        command(&mut c);
         for a in args {
             c.arg(a);
         }
         c.output().expect("journeydb import")
     };
-    let client = fixture::connect(&server).await;
+    let client = fixture::connect(server).await;
     client.batch_execute("CREATE SCHEMA crm").await.expect("schema");
     let out = import(&[&csv, &json]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -518,19 +530,11 @@ async fn delete_rewrites_only_the_files_it_touches() {
     assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
 }
 
-/// OPTIMIZE and VACUUM (issue 18): the small files of many INSERTs compacted into one with the
-/// same rows, in one commit; VACUUM (here with no retention) removes the files no version
-/// needs any more, and the table reads the same after.
+/// OPTIMIZE and VACUUM (issue 18) on a local disk: see [`optimize_then_vacuum`].
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn optimize_compacts_small_files_and_vacuum_removes_what_no_version_needs() {
     let dir = fixture::data_dir();
     let server = fixture::server_with(dir.path(), |c| c.store.vacuum_retention_hours = Some(0.0)).await;
-    let client = fixture::connect(&server).await;
-    client.batch_execute("CREATE TABLE small (id BIGINT)").await.expect("create");
-    for i in 0..10 {
-        client.execute("INSERT INTO small VALUES ($1), ($1 + 100)", &[&i64::from(i)]).await.expect("insert");
-    }
-    let live = || file_inodes(dir.path(), "small").len();
     let on_disk = || {
         std::fs::read_dir(dir.path().join("small"))
             .expect("dir")
@@ -538,6 +542,26 @@ async fn optimize_compacts_small_files_and_vacuum_removes_what_no_version_needs(
             .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
             .count()
     };
+    optimize_then_vacuum(&server, || file_inodes(dir.path(), "small").len(), on_disk).await;
+    let client = fixture::connect(&server).await;
+    let err = client.batch_execute("OPTIMIZE touches").await.expect_err("partitioned");
+    assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
+}
+
+/// The small files of many INSERTs into a new table `small` compacted into one with the same
+/// rows, in one commit; VACUUM (on a server with no retention) removes the files no version
+/// needs any more, and the table reads the same after. `live` counts the files of the table's
+/// version, `on_disk` the Parquet files in its folder.
+pub async fn optimize_then_vacuum(
+    server: &journeydb::server::RunningServer,
+    live: impl Fn() -> usize,
+    on_disk: impl Fn() -> usize,
+) {
+    let client = fixture::connect(server).await;
+    client.batch_execute("CREATE TABLE small (id BIGINT)").await.expect("create");
+    for i in 0..10 {
+        client.execute("INSERT INTO small VALUES ($1), ($1 + 100)", &[&i64::from(i)]).await.expect("insert");
+    }
     assert_eq!(live(), 10);
     let sum = "SELECT CAST(sum(id) AS BIGINT) FROM small";
     let before = count(&client, sum).await;
@@ -555,6 +579,4 @@ async fn optimize_compacts_small_files_and_vacuum_removes_what_no_version_needs(
     assert_eq!(count(&client, "SELECT count(*) FROM small").await, 20);
     let err = client.batch_execute("VACUUM nothing_here").await.expect_err("no table");
     assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE));
-    let err = client.batch_execute("OPTIMIZE touches").await.expect_err("partitioned");
-    assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
 }
