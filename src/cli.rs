@@ -21,6 +21,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Import CSV (with a header), JSON lines or Parquet files into a table, all or nothing.
     Import(ImportArgs),
+    /// Run a cluster's scheduler (Apache DataFusion Ballista with journeydb's functions).
+    Scheduler(SchedulerArgs),
+    /// Run a cluster executor: it polls the scheduler for tasks and runs them.
+    Executor(ExecutorArgs),
     /// Read a password on standard input and print its SCRAM-SHA-256 verifier, for
     /// `[[auth.users]]` in the configuration.
     HashPassword,
@@ -51,6 +55,43 @@ pub struct ServeArgs {
     #[arg(long)]
     pub listen: Option<SocketAddr>,
     /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The cluster's scheduler (`host:port`): what can run distributed runs there.
+    #[arg(long)]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = crate::cluster::DEFAULT_SCHEDULER)]
+    pub listen: SocketAddr,
+    /// Configuration file (TOML): the data location and `[store]`, to read object storage.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler (`host:port`).
+    #[arg(long, default_value = crate::cluster::DEFAULT_SCHEDULER)]
+    pub scheduler: String,
+    /// Address Arrow Flight listens on (other executors and the server read results there);
+    /// task polling listens on the next port.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Where shuffle and spill files go (default: a folder in the system's temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Memory this executor's tasks may hold together (`"2GB"`); the configuration's
+    /// `memory_limit` when unset.
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Tasks run at once (default: the machine's cores).
+    #[arg(long)]
+    pub concurrent_tasks: Option<usize>,
+    /// Configuration file (TOML): the data location and `[store]`, to read object storage.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }

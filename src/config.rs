@@ -46,6 +46,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Object storage (`[store]`): endpoint, credentials, how long listings are trusted.
     pub store: crate::store::StoreOptions,
+    /// The cluster (`[cluster]`): the scheduler statements' distributed parts run on.
+    pub cluster: crate::cluster::ClusterConfig,
     /// The journey model: which table holds the events and what its events mean.
     pub journey: JourneyConfig,
 }
@@ -234,6 +236,7 @@ impl Default for Config {
             spill_dir: None,
             auth: AuthConfig::default(),
             store: crate::store::StoreOptions::default(),
+            cluster: crate::cluster::ClusterConfig::default(),
             journey: JourneyConfig::default(),
         }
     }
@@ -257,6 +260,9 @@ impl Config {
         }
         if let Some(listen) = args.listen {
             self.listen = listen;
+        }
+        if let Some(scheduler) = &args.cluster {
+            self.cluster.scheduler = Some(scheduler.clone());
         }
         self
     }

@@ -20,12 +20,14 @@
 //! - [`server`]: the pgwire server: startup, simple and extended query, Arrow to PostgreSQL
 //!   encoding.
 //! - [`demo`]: the deterministic demo dataset generator.
+//! - [`cluster`]: the Ballista scheduler and executors, and what of a plan the server sends them.
 //!
 //! Data flows one way: client -> pgwire handler -> per-connection session -> DataFusion
 //! (catalog over the Parquet store + journey functions) -> Arrow batches -> PostgreSQL encoder
 //! -> client.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -42,6 +42,21 @@ fn run(cli: Cli) -> journeydb::Result<()> {
             println!("imported {rows} rows into {}", args.table);
             Ok(())
         }
+        Command::Scheduler(args) => {
+            let config = Config::load(args.config.as_deref())?;
+            runtime.block_on(journeydb::cluster::run_scheduler(args.listen, &config))
+        }
+        Command::Executor(args) => {
+            let config = Config::load(args.config.as_deref())?;
+            let options = journeydb::cluster::ExecutorOptions {
+                scheduler: args.scheduler,
+                listen: args.listen,
+                work_dir: args.work_dir,
+                memory_limit: args.memory_limit,
+                concurrent_tasks: args.concurrent_tasks,
+            };
+            runtime.block_on(journeydb::cluster::run_executor(options, &config))
+        }
         Command::HashPassword => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;

@@ -5,7 +5,7 @@ use crate::error::SqlState;
 use std::collections::BTreeMap;
 
 /// Parameters with their defaults. Only these are accepted by `SET`.
-pub const DEFAULTS: [(&str, &str); 16] = [
+pub const DEFAULTS: [(&str, &str); 17] = [
     ("application_name", ""),
     ("client_encoding", "UTF8"),
     ("client_min_messages", "notice"),
@@ -15,6 +15,8 @@ pub const DEFAULTS: [(&str, &str); 16] = [
     ("default_transaction_isolation", "read committed"),
     ("extra_float_digits", "1"),
     ("intervalstyle", "postgres"),
+    // Whether a server with a cluster runs statements' distributed parts there.
+    ("journeydb.cluster", "on"),
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", super::SERVER_VERSION),
@@ -152,6 +154,10 @@ impl Settings {
                 );
             }
             "intervalstyle" => "postgres".to_string(),
+            "journeydb.cluster" => match boolean(value) {
+                Some(on) => if on { "on" } else { "off" }.to_string(),
+                None => return Err(SettingError::Invalid(n, value.to_string())),
+            },
             // As PostgreSQL: milliseconds, or a number with a unit, from 0 to 2^31 - 1 ms.
             "statement_timeout" if timeout_ms(value).is_none_or(|ms| ms > i32::MAX as u64) => {
                 return Err(SettingError::Invalid("statement_timeout".into(), value.to_string()));
@@ -173,6 +179,20 @@ impl Settings {
 
     pub fn reset_all(&mut self) {
         self.values.clear();
+    }
+}
+
+/// A boolean parameter's value as PostgreSQL reads it (`on`, `off`, `true`, `false`, `yes`,
+/// `no`, `1`, `0`, and unique prefixes of the words).
+pub fn boolean(value: &str) -> Option<bool> {
+    let v = value.trim().trim_matches('\'').trim().to_ascii_lowercase();
+    let prefix = |word: &str, min: usize| v.len() >= min && word.starts_with(v.as_str());
+    if v == "1" || prefix("true", 1) || prefix("yes", 1) || prefix("on", 2) {
+        Some(true)
+    } else if v == "0" || prefix("false", 1) || prefix("no", 1) || prefix("off", 2) {
+        Some(false)
+    } else {
+        None
     }
 }
 

@@ -53,6 +53,8 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     planner: Arc<Planner>,
     executor: Arc<dyn Executor>,
+    /// The cluster plans' distributed parts go to (`[cluster] scheduler`).
+    cluster: Option<Arc<crate::cluster::distribute::Target>>,
 }
 
 impl Engine {
@@ -86,7 +88,11 @@ impl Engine {
             runtime.register_object_store(store.objects().base_url(), store.objects().store().clone());
         }
         let planner = Arc::new(Planner::new(store.clone()));
-        Ok(Arc::new(Engine { config, store, runtime, planner, executor: Arc::new(Local) }))
+        let cluster = match &config.cluster.scheduler {
+            Some(s) => Some(crate::cluster::distribute::Target::new(&config.cluster, s.clone())?),
+            None => None,
+        };
+        Ok(Arc::new(Engine { config, store, runtime, planner, executor: Arc::new(Local), cluster }))
     }
 
     pub fn config(&self) -> &Config {
@@ -141,11 +147,18 @@ impl Engine {
         .with_search_path(path.clone());
         let ctx = self.context(catalog, SEARCH_PATH_SCHEMA)?;
         information.attach(ctx.state().catalog_list());
+        let before = ctx.state().scalar_functions().clone();
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
         crate::pg::datetime::register(&ctx);
         crate::pg::in_array::register(&ctx);
         crate::pg::text_cast::register(&ctx);
         crate::pg::viewdef::register(&ctx, self.clone(), path.clone());
+        if let Some(target) = &self.cluster {
+            // The functions bound to a session (its user, settings, catalog) never travel.
+            let after = ctx.state().scalar_functions().clone();
+            let bound = after.iter().filter(|(n, f)| before.get(*n).is_none_or(|b| !Arc::ptr_eq(b, f)));
+            target.session_functions(bound.map(|(n, _)| n.clone()));
+        }
         crate::pg::substring_regex::register(&ctx);
         crate::pg::to_char::register(&ctx);
         Ok(Session {
@@ -177,12 +190,19 @@ impl Engine {
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         options.execution.time_zone = Some("UTC".into());
         // Report sources are planned as statements are.
-        let config = journeydb_udfs::common::source_planner::install(config, self.planner.clone());
+        let config = journeydb_udfs::common::source_planner::install(config, self.planner.clone())
+            .with_option_extension(crate::cluster::distribute::ClusterOptions::default());
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         let mut builder = SessionStateBuilder::new_from_existing(ctx.state());
         for rule in journeydb_udfs::physical_optimizer_rules() {
             builder = builder.with_physical_optimizer_rule(rule);
+        }
+        // Last, on a plan otherwise complete: what of it runs on the cluster.
+        if let Some(target) = &self.cluster {
+            builder = builder.with_physical_optimizer_rule(Arc::new(crate::cluster::distribute::Distribute {
+                target: target.clone(),
+            }));
         }
         let mut state = builder.build();
         journeydb_udfs::register_all(&mut state)?;
@@ -541,7 +561,19 @@ impl Session {
     /// Plans a statement in the session's time zone ([`crate::pg::time_zone`]).
     async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan> {
         let zone = self.time_zone();
-        self.ctx.state_ref().write().config_mut().options_mut().execution.time_zone = Some(zone);
+        let cluster = self.settings().get("journeydb.cluster").is_ok_and(|v| v == "on");
+        {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            let options = state.config_mut().options_mut();
+            options.execution.time_zone = Some(zone);
+            if let Some(o) = options.extensions.get_mut::<crate::cluster::distribute::ClusterOptions>() {
+                o.cluster = cluster;
+            }
+            // A join's dynamic filter is shared in memory by its two sides, which a cluster runs
+            // in different stages (and Ballista's scheduler may swap them after planning).
+            options.optimizer.enable_join_dynamic_filter_pushdown = !(cluster && self.engine.cluster.is_some());
+        }
         let used = if matches!(stmt, Statement::Query(_)) { Use::Result } else { Use::Input };
         self.engine.planner.plan(&self.ctx.state(), stmt, used).await
     }

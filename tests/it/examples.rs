@@ -10,6 +10,11 @@ use sqllogictest::{AsyncDB, DBOutput};
 async fn every_example_answers_as_recorded() {
     let dir = fixture::data_dir();
     let engine = fixture::engine(dir.path(), 8192, 0);
+    answer_as_recorded(&engine).await;
+}
+
+/// Runs every example on `engine` (over the fixture's data) and checks its answer.
+pub async fn answer_as_recorded(engine: &std::sync::Arc<journeydb::session::Engine>) {
     let examples = crate::fixture::root().join("sql/examples");
     let mut files: Vec<_> = std::fs::read_dir(&examples)
         .expect("sql/examples")
@@ -25,7 +30,7 @@ async fn every_example_answers_as_recorded() {
         let mut db = InProcess::new(engine.session("journey", "journeydb").expect("session"));
         let answer = match db.run(&sql).await {
             Ok(DBOutput::Rows { rows, .. }) => {
-                let mut lines = vec![column_names(&engine, &sql).await.join("\t")];
+                let mut lines = vec![column_names(engine, &sql).await.join("\t")];
                 lines.extend(rows.iter().map(|r| r.join("\t")));
                 lines.join("\n") + "\n"
             }

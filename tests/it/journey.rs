@@ -155,6 +155,26 @@ async fn stitching_sessions_and_conversions_on_a_mapped_table() {
 /// every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
+    reports_agree_on_random_events(|dir| {
+        [(1, 8192), (4, 2)]
+            .into_iter()
+            .map(|(partitions, batch_size)| {
+                let config = Config {
+                    data_dir: dir.to_path_buf(),
+                    target_partitions: partitions,
+                    batch_size,
+                    ..Config::default()
+                };
+                (format!("{partitions}/{batch_size}"), Engine::new(config).expect("engine"))
+            })
+            .collect()
+    })
+    .await;
+}
+
+/// The body of [`journey_paths_is_deterministic_and_conserves_flow_on_random_events`], over
+/// the engines `engines` makes for a data directory (each with its label).
+pub async fn reports_agree_on_random_events(engines: impl Fn(&std::path::Path) -> Vec<(String, Arc<Engine>)>) {
     let dir = tempfile::tempdir().expect("tmp");
     // A small xorshift: the test is reproducible without a dependency.
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -195,27 +215,21 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
     let options = "person => 'person', time => 'ts', node => 'node', top => 3, max_steps => 6, \
                    session_gap => INTERVAL '90 minutes'";
     let mut answers = vec![];
-    for (partitions, batch_size) in [(1, 8192), (4, 2)] {
-        let engine = Engine::new(Config {
-            data_dir: dir.path().to_path_buf(),
-            target_partitions: partitions,
-            batch_size,
-            ..Config::default()
-        })
-        .expect("engine");
+    let engines = engines(dir.path());
+    for (label, engine) in &engines {
         for table in ["a", "b"] {
             for output in ["edges", "paths"] {
                 let sql = format!(
                     "SELECT * FROM journey_paths(source => '{table}', {options}, output => '{output}') ORDER BY 1, 2, 3"
                 );
-                answers.push((format!("{table} {output} {partitions}/{batch_size}"), query(&engine, &sql).await));
+                answers.push((format!("{table} {output} {label}"), query(engine, &sql).await));
             }
             for (k, funnel) in FUNNELS.iter().enumerate() {
                 let sql = format!(
                     "SELECT * FROM funnel({funnel}, source => '{table}', person => 'person', time => 'ts', \
                      event => 'node') ORDER BY 1, 2"
                 );
-                answers.push((format!("{table} funnel{k} {partitions}/{batch_size}"), query(&engine, &sql).await));
+                answers.push((format!("{table} funnel{k} {label}"), query(engine, &sql).await));
             }
             for (k, attribution) in ATTRIBUTIONS.iter().enumerate() {
                 let sql = format!(
@@ -223,12 +237,12 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
                      event => 'node', by => 'node', touch => 'node <> ''signup''', conversion => 'signup', \
                      value => 'length(node) * 1.25') ORDER BY 1, 2"
                 );
-                answers.push((format!("{table} attribute{k} {partitions}/{batch_size}"), query(&engine, &sql).await));
+                answers.push((format!("{table} attribute{k} {label}"), query(engine, &sql).await));
             }
         }
         // What enters a node below max_steps leaves it (or drops off), counted in paths.
         let unbalanced = query(
-            &engine,
+            engine,
             &format!(
                 "SELECT count(*) FROM (SELECT depth, target, sum(paths) AS paths FROM journey_paths(source => 'a', \
                  {options}) GROUP BY depth, target) i LEFT JOIN (SELECT depth, source, sum(paths) AS paths \
@@ -254,7 +268,7 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
     for a in 0..ATTRIBUTIONS.len() {
         let tag = format!("attribute{a} ");
         let runs: Vec<_> = answers.iter().filter(|(k, _)| k.contains(&tag)).collect();
-        assert_eq!(runs.len(), 4);
+        assert_eq!(runs.len(), 2 * engines.len());
         assert!(runs[0].1.len() >= 10, "{tag}{:?}", runs[0].1);
         for (k, r) in &runs {
             assert_eq!(r, &runs[0].1, "{k} differs from {}", runs[0].0);
@@ -263,7 +277,7 @@ async fn journey_paths_is_deterministic_and_conserves_flow_on_random_events() {
     for f in 0..FUNNELS.len() {
         let tag = format!("funnel{f} ");
         let runs: Vec<_> = answers.iter().filter(|(k, _)| k.contains(&tag)).collect();
-        assert_eq!(runs.len(), 4);
+        assert_eq!(runs.len(), 2 * engines.len());
         // Real funnels: people get past the first step, with times.
         assert!(runs[0].1.iter().filter(|r| !r.contains("NULL")).count() >= 2, "{tag}{:?}", runs[0].1);
         for (k, a) in &runs {

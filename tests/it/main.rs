@@ -2,6 +2,8 @@
 //!
 //! - `abuse`: issue 25's probes against the `journeydb` binary under an address-space limit.
 //! - `auth`: SCRAM-SHA-256 users and TLS (tokio-postgres, psql with sslmode=require).
+//! - `cluster`: a scheduler and two executors (processes): the corpus and the cookbook answer
+//!   the same there.
 //! - `clients`: psycopg 2 and 3, asyncpg, SQLAlchemy with pandas reading journey reports.
 //! - `differential`: a seeded, generated SQL corpus run on journeydb and PostgreSQL 15.
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
@@ -27,6 +29,7 @@
 mod abuse;
 mod auth;
 mod clients;
+mod cluster;
 mod dbt;
 mod differential;
 mod examples;

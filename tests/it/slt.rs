@@ -249,7 +249,7 @@ fn decode_binary(ty: &Type, mut raw: &[u8]) -> Result<String, Box<dyn std::error
 /// The marker line of `.slt` files run at larger batch sizes in process.
 const LARGE_BATCHES: &str = "# slt: large batches";
 
-fn slt_files() -> Vec<PathBuf> {
+pub fn slt_files() -> Vec<PathBuf> {
     let dir = crate::fixture::root().join("sql/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("sql/slt")
@@ -295,6 +295,18 @@ async fn slt_in_process_every_batch_size_and_partitioning() {
             }
             eprintln!("{} batch size {batch_size}, {partitions} partitions: {:?}", file.display(), started.elapsed());
         }
+    }
+}
+
+/// Runs `.slt` file `file` in sessions of `engine`; panics with the first difference.
+pub async fn run_in_process(engine: &std::sync::Arc<journeydb::session::Engine>, file: &std::path::Path) {
+    let engine = engine.clone();
+    let mut runner = Runner::new(move || {
+        let engine = engine.clone();
+        async move { Ok(InProcess { session: engine.session("journey", "journeydb").expect("session") }) }
+    });
+    if let Err(e) = runner.run_file_async(file).await {
+        panic!("{}:\n{e}", file.display());
     }
 }
 

@@ -35,10 +35,10 @@ impl PgCatalog {
                             text("journeydb"),
                             null(Text),
                             text(context),
-                            text(if *name == "statement_timeout" || *name == "extra_float_digits" {
-                                "integer"
-                            } else {
-                                "string"
+                            text(match *name {
+                                "statement_timeout" | "extra_float_digits" => "integer",
+                                "journeydb.cluster" => "bool",
+                                _ => "string",
                             }),
                             text(source),
                             text(default),

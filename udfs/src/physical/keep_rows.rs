@@ -100,6 +100,11 @@ impl KeepRowsExec {
     pub fn new(input: Arc<dyn ExecutionPlan>, keep: KeepRows) -> Self {
         KeepRowsExec { input, keep, metrics: ExecutionPlanMetricsSet::new() }
     }
+
+    /// Which rows it keeps.
+    pub fn keep(&self) -> &KeepRows {
+        &self.keep
+    }
 }
 
 impl DisplayAs for KeepRowsExec {

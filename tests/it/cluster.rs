@@ -1,0 +1,201 @@
+//! The cluster (issue 19): a `journeydb scheduler` and two `journeydb executor` processes on
+//! 127.0.0.1, every shuffle read over Arrow Flight as between machines; the server sends
+//! statements' distributed parts there and must answer exactly as alone.
+
+use crate::fixture;
+use journeydb::config::Config;
+use journeydb::session::Engine;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A scheduler and its executors, stopped when dropped.
+pub struct Cluster {
+    pub scheduler: String,
+    scheduler_process: Child,
+    pub executors: Vec<Child>,
+    /// Each executor's work directory (its shuffle files).
+    pub work_dirs: Vec<std::path::PathBuf>,
+    _work: tempfile::TempDir,
+}
+
+/// A port nothing listens on, and the next one too (an executor takes both).
+fn two_free_ports() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_listening(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().expect("wait").is_none(), "{what} exited before listening");
+        assert!(Instant::now() < deadline, "{what} is not listening on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Cluster {
+    pub fn start(executors: usize) -> Cluster {
+        let work = tempfile::tempdir().expect("work");
+        let bin = env!("CARGO_BIN_EXE_journeydb");
+        let port = two_free_ports();
+        let scheduler = format!("127.0.0.1:{port}");
+        let mut scheduler_process = Command::new(bin)
+            .args(["scheduler", "--listen", &scheduler])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("journeydb scheduler");
+        wait_listening(port, "the scheduler", &mut scheduler_process);
+        let mut children = vec![];
+        let work_dirs: Vec<_> = (0..executors).map(|i| work.path().join(format!("executor-{i}"))).collect();
+        for i in 0..executors {
+            let port = two_free_ports();
+            let mut child = Command::new(bin)
+                .args(["executor", "--scheduler", &scheduler, "--listen", &format!("127.0.0.1:{port}")])
+                .args(["--memory-limit", "512MB", "--concurrent-tasks", "2", "--work-dir"])
+                .arg(&work_dirs[i])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("journeydb executor");
+            // The Flight service starts once the executor has registered with the scheduler.
+            wait_listening(port, "an executor", &mut child);
+            children.push(child);
+        }
+        Cluster { scheduler, scheduler_process, executors: children, work_dirs, _work: work }
+    }
+
+    /// An engine over `data` whose statements' distributed parts run on this cluster.
+    pub fn engine(&self, data: &std::path::Path) -> Arc<Engine> {
+        let mut config = Config { data_dir: data.to_path_buf(), ..Config::default() };
+        config.cluster.scheduler = Some(self.scheduler.clone());
+        config.cluster.force_remote_read = true;
+        Engine::new(config).expect("engine")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.executors.iter_mut().chain([&mut self.scheduler_process]) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn explain(engine: &Arc<Engine>, settings: &str, sql: &str) -> String {
+    let session = engine.session("journey", "journeydb").expect("session");
+    let mut db = crate::slt::InProcess::new(session);
+    use sqllogictest::AsyncDB;
+    if !settings.is_empty() {
+        db.run(settings).await.expect("set");
+    }
+    match db.run(&format!("EXPLAIN {sql}")).await.expect("explain") {
+        sqllogictest::DBOutput::Rows { rows, .. } => rows.iter().map(|r| r.join(" ")).collect::<Vec<_>>().join("\n"),
+        _ => panic!("EXPLAIN gave no rows"),
+    }
+}
+
+/// Every `.slt` file and every cookbook example answers on a cluster exactly as alone, and the
+/// plans show what ran there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_corpus_and_the_cookbook_answer_the_same_on_a_cluster() {
+    let cluster = Cluster::start(2);
+    let dir = fixture::data_dir();
+    let engine = cluster.engine(dir.path());
+    let grouped = "SELECT event_name, count(*) FROM events GROUP BY event_name";
+    let plan = explain(&engine, "", grouped).await;
+    assert!(plan.contains("ClusterExec: scheduler="), "{plan}");
+    let plan = explain(&engine, "SET journeydb.cluster = off", grouped).await;
+    assert!(!plan.contains("ClusterExec"), "{plan}");
+    // What reads only the catalog or constants stays in the server.
+    let plan = explain(&engine, "", "SELECT relname FROM pg_catalog.pg_class").await;
+    assert!(!plan.contains("ClusterExec"), "{plan}");
+    for file in crate::slt::slt_files() {
+        let started = Instant::now();
+        crate::slt::run_in_process(&engine, &file).await;
+        eprintln!("{} on the cluster: {:?}", file.display(), started.elapsed());
+    }
+    crate::examples::answer_as_recorded(&engine).await;
+}
+
+/// The reports' determinism test over random events (ties in time, several row orders and file
+/// splits) with the cluster among the engines: the cluster at 1 and 4 partitions per stage
+/// answers as the server alone does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_answer_the_same_on_random_events_on_a_cluster() {
+    let cluster = Cluster::start(2);
+    crate::journey::reports_agree_on_random_events(|dir| {
+        let mut engines = vec![("alone".to_string(), fixture::engine(dir, 8192, 2))];
+        for (partitions, batch_size) in [(1, 8192), (4, 3)] {
+            let mut config =
+                Config { data_dir: dir.to_path_buf(), target_partitions: partitions, batch_size, ..Config::default() };
+            config.cluster.scheduler = Some(cluster.scheduler.clone());
+            config.cluster.force_remote_read = true;
+            engines.push((format!("cluster {partitions}/{batch_size}"), Engine::new(config).expect("engine")));
+        }
+        engines
+    })
+    .await;
+}
+
+/// One executor killed with SIGKILL while a query runs: the answer is still the right one
+/// (Ballista reruns the lost tasks on the other executor, or the job fails and runs in the
+/// server), nothing hangs, and the next query runs on the executor left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_executor_costs_time_not_the_answer() {
+    let mut cluster = Cluster::start(2);
+    let dir = tempfile::tempdir().expect("tmp");
+    journeydb::demo::generate_to_dir(
+        dir.path(),
+        &journeydb::demo::DemoOptions { events: 600_000, seed: 7, events_per_file: 50_000 },
+    )
+    .expect("demo");
+    let engine = cluster.engine(dir.path());
+    let sql = "SELECT channel, count(DISTINCT anonymous_id), count(*), CAST(sum(revenue) AS BIGINT) \
+               FROM events GROUP BY channel ORDER BY channel";
+    let alone = answer(&engine, "SET journeydb.cluster = off", sql).await;
+    assert_eq!(answer(&engine, "", sql).await, alone);
+    // Once the first executor has written shuffle files of a new job, it is killed.
+    let jobs = |dir: &std::path::Path| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let before = jobs(&cluster.work_dirs[0]);
+    let running = {
+        let engine = engine.clone();
+        tokio::spawn(async move { answer(&engine, "", sql).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while jobs(&cluster.work_dirs[0]) == before {
+        assert!(Instant::now() < deadline, "the first executor got no task");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut victim = cluster.executors.remove(0);
+    victim.kill().expect("SIGKILL");
+    victim.wait().expect("reaped");
+    assert!(!running.is_finished(), "the query ended before the executor was killed: make it longer");
+    let during = tokio::time::timeout(Duration::from_secs(120), running).await.expect("no hang").expect("task");
+    assert_eq!(during, alone);
+    let after = tokio::time::timeout(Duration::from_secs(120), answer(&engine, "", sql)).await.expect("no hang");
+    assert_eq!(after, alone);
+}
+
+/// The rows of `sql` in a new session of `engine`, after `settings`.
+async fn answer(engine: &Arc<Engine>, settings: &str, sql: &str) -> Vec<Vec<String>> {
+    use sqllogictest::AsyncDB;
+    let mut db = crate::slt::InProcess::new(engine.session("journey", "journeydb").expect("session"));
+    if !settings.is_empty() {
+        db.run(settings).await.expect("set");
+    }
+    match db.run(sql).await.expect(sql) {
+        sqllogictest::DBOutput::Rows { rows, .. } => rows,
+        _ => panic!("{sql} gave no rows"),
+    }
+}
