@@ -56,12 +56,12 @@ impl Cluster {
         wait_listening(port, "the scheduler", &mut scheduler_process);
         let mut children = vec![];
         let work_dirs: Vec<_> = (0..executors).map(|i| work.path().join(format!("executor-{i}"))).collect();
-        for i in 0..executors {
+        for dir in &work_dirs {
             let port = two_free_ports();
             let mut child = Command::new(bin)
                 .args(["executor", "--scheduler", &scheduler, "--listen", &format!("127.0.0.1:{port}")])
                 .args(["--memory-limit", "512MB", "--concurrent-tasks", "2", "--work-dir"])
-                .arg(&work_dirs[i])
+                .arg(dir)
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
