@@ -4,10 +4,17 @@
 //! re-encodes each task's plan) and every executor.
 
 use ballista_core::serde::BallistaPhysicalExtensionCodec;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion_proto::physical_plan::AsExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use journeydb_udfs::physical::funnel_aggregate::FunnelAggregateExec;
+use journeydb_udfs::physical::hash_window::HashWindowExec;
 use journeydb_udfs::physical::keep_rows::{KeepRows, KeepRowsExec};
 use std::sync::Arc;
 
@@ -17,6 +24,10 @@ const TAG: &[u8] = b"\0jdb1";
 
 /// The kinds of journeydb operators the codec encodes.
 const KEEP_ROWS: u8 = 1;
+/// `window_funnel`'s single-phase grouping, sent as the `AggregateExec` it replaced.
+const FUNNEL_AGGREGATE: u8 = 2;
+/// The per-key window evaluation, sent as the window operator and sort it replaced.
+const HASH_WINDOW: u8 = 3;
 
 #[derive(Debug, Default)]
 pub struct Codec {
@@ -44,6 +55,20 @@ impl PhysicalExtensionCodec for Codec {
                 let keep = KeepRows { required: lists.next()?, any_true: lists.next()?, any_valid: lists.next()? };
                 Ok(Arc::new(KeepRowsExec::new(input, keep)))
             }
+            Some((&FUNNEL_AGGREGATE, rest)) => {
+                let plan = self.decode_over(rest, input, ctx)?;
+                let aggregate = plan
+                    .downcast_ref::<AggregateExec>()
+                    .ok_or_else(|| DataFusionError::Internal("a funnel aggregate sent as something else".into()))?;
+                let funnel = FunnelAggregateExec::try_from_aggregate(aggregate)?
+                    .ok_or_else(|| DataFusionError::Internal("a funnel aggregate that is not one any more".into()))?;
+                Ok(Arc::new(funnel))
+            }
+            Some((&HASH_WINDOW, rest)) => {
+                let plan = self.decode_over(rest, input, ctx)?;
+                HashWindowExec::replace(&plan)?
+                    .ok_or_else(|| DataFusionError::Internal("a hash window that is not one any more".into()))
+            }
             _ => Err(DataFusionError::Internal("an unknown journeydb operator in a plan".into())),
         }
     }
@@ -63,7 +88,51 @@ impl PhysicalExtensionCodec for Codec {
             }
             return Ok(());
         }
+        if let Some(f) = node.downcast_ref::<FunnelAggregateExec>() {
+            let stand_in = Arc::new(f.as_aggregate(placeholder(f.input()))?);
+            return self.encode_standing_in(FUNNEL_AGGREGATE, stand_in, buf);
+        }
+        if let Some(w) = node.downcast_ref::<HashWindowExec>() {
+            let stand_in = w.as_window(placeholder(w.input()))?;
+            return self.encode_standing_in(HASH_WINDOW, stand_in, buf);
+        }
         self.ballista.try_encode(node, buf, converter)
+    }
+}
+
+/// What stands for an operator's input in the plan that stands for the operator: an empty
+/// scan of the same columns (the input itself travels as the operator's child).
+fn placeholder(input: &Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    Arc::new(EmptyExec::new(input.schema()))
+}
+
+impl Codec {
+    /// Encodes DataFusion's plan `stand_in` (over a [`placeholder`]) for an operator of kind
+    /// `kind`.
+    fn encode_standing_in(&self, kind: u8, stand_in: Arc<dyn ExecutionPlan>, buf: &mut Vec<u8>) -> Result<()> {
+        let node = PhysicalPlanNode::try_from_physical_plan(stand_in, self)?;
+        buf.extend_from_slice(TAG);
+        buf.push(kind);
+        node.try_encode(buf)
+    }
+
+    /// Decodes a plan [`Codec::encode_standing_in`] wrote and puts `input` in place of its
+    /// placeholder.
+    fn decode_over(
+        &self,
+        bytes: &[u8],
+        input: Arc<dyn ExecutionPlan>,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = PhysicalPlanNode::try_decode(bytes)?.try_into_physical_plan(ctx, self)?;
+        plan.transform_up(|node| {
+            Ok(if node.downcast_ref::<EmptyExec>().is_some() {
+                Transformed::yes(input.clone())
+            } else {
+                Transformed::no(node)
+            })
+        })
+        .map(|t| t.data)
     }
 }
 
@@ -98,9 +167,6 @@ impl Lists<'_> {
 mod tests {
     use super::*;
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::physical_plan::empty::EmptyExec;
-    use datafusion_proto::physical_plan::AsExecutionPlan;
-    use datafusion_proto::protobuf::PhysicalPlanNode;
 
     #[test]
     fn keep_rows_travels_and_comes_back_the_same() {
@@ -128,5 +194,59 @@ mod tests {
                 )
                 .is_err()
         );
+    }
+
+    /// `window_funnel`'s grouping and the per-key window evaluation, planned by journeydb's
+    /// rules over a table: encoded and decoded, the plan is the same plan and answers the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn journey_operators_travel_and_come_back_the_same() {
+        use datafusion::execution::SessionStateBuilder;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        let runtime = Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
+        let config = SessionConfig::new().with_target_partitions(3);
+        let state = crate::cluster::node_state(config, runtime).expect("state");
+        let mut builder = SessionStateBuilder::new_from_existing(state);
+        for rule in journeydb_udfs::physical_optimizer_rules() {
+            builder = builder.with_physical_optimizer_rule(rule);
+        }
+        let ctx = SessionContext::new_with_state(builder.build());
+        ctx.sql(
+            "CREATE TABLE t AS SELECT 'p' || (i % 7) AS person, to_timestamp(i * 37 % 1000) AS ts, \
+             CASE i % 3 WHEN 0 THEN 'home' WHEN 1 THEN 'pricing' ELSE 'signup' END AS node \
+             FROM generate_series(1, 500) AS s(i)",
+        )
+        .await
+        .expect("table")
+        .collect()
+        .await
+        .expect("rows");
+        let codec = Codec::default();
+        for (operator, sql) in [
+            (
+                "FunnelAggregateExec",
+                "SELECT person, window_funnel(INTERVAL '100 seconds', ts, node = 'home', node = 'pricing', \
+                 node = 'signup') AS level FROM t GROUP BY person ORDER BY person",
+            ),
+            (
+                "HashWindowExec",
+                "SELECT person, ts, node, sessionize(ts, INTERVAL '30 seconds') OVER (PARTITION BY person ORDER BY ts) \
+                 AS s FROM t ORDER BY person, ts, node",
+            ),
+        ] {
+            let plan = ctx.sql(sql).await.expect(sql).create_physical_plan().await.expect("plan");
+            let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(false).to_string();
+            assert!(shown.contains(operator), "{shown}");
+            let node = PhysicalPlanNode::try_from_physical_plan(plan.clone(), &codec).expect("encode");
+            let back = node.try_into_physical_plan(&ctx.task_ctx(), &codec).expect("decode");
+            assert_eq!(datafusion::physical_plan::displayable(back.as_ref()).indent(false).to_string(), shown);
+            let rows = |p: Arc<dyn ExecutionPlan>| {
+                let ctx = ctx.task_ctx();
+                async move {
+                    let batches = datafusion::physical_plan::collect(p, ctx).await.expect("run");
+                    datafusion::arrow::util::pretty::pretty_format_batches(&batches).expect("format").to_string()
+                }
+            };
+            assert_eq!(rows(back).await, rows(plan).await);
+        }
     }
 }

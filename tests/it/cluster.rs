@@ -120,6 +120,22 @@ async fn the_corpus_and_the_cookbook_answer_the_same_on_a_cluster() {
     // What reads only the catalog or constants stays in the server.
     let plan = explain(&engine, "", "SELECT relname FROM pg_catalog.pg_class").await;
     assert!(!plan.contains("ClusterExec"), "{plan}");
+    // The journey operators run on the executors: window_funnel's grouping, the per-key
+    // window evaluation.
+    for (operator, sql) in [
+        (
+            "FunnelAggregateExec",
+            "SELECT person, window_funnel(INTERVAL '1 hour', ts, node = 'home', node = 'signup') FROM steps GROUP BY person",
+        ),
+        (
+            "HashWindowExec",
+            "SELECT person, ts, sessionize(ts) OVER (PARTITION BY person ORDER BY ts) AS s FROM steps ORDER BY 1, 2, 3",
+        ),
+    ] {
+        let plan = explain(&engine, "", sql).await;
+        let (sent, operator_at) = (plan.find("ClusterExec: scheduler="), plan.find(operator));
+        assert!(sent.is_some() && operator_at.is_some() && sent < operator_at, "{plan}");
+    }
     for file in crate::slt::slt_files() {
         let started = Instant::now();
         crate::slt::run_in_process(&engine, &file).await;

@@ -112,6 +112,21 @@ impl FunnelAggregateExec {
         }))
     }
 
+    /// The `AggregateExec` it stands for, over `input` (its input or one of the same schema):
+    /// what the cluster codec sends, as DataFusion encodes it.
+    pub fn as_aggregate(&self, input: Arc<dyn ExecutionPlan>) -> Result<AggregateExec> {
+        use datafusion::physical_plan::aggregates::PhysicalGroupBy;
+        let names = self.key_schema.fields().iter().map(|f| f.name().clone());
+        let group_by = PhysicalGroupBy::new_single(self.keys.iter().cloned().zip(names).collect());
+        let mode = if self.single { AggregateMode::Single } else { AggregateMode::SinglePartitioned };
+        let schema = input.schema();
+        AggregateExec::try_new(mode, group_by, self.aggregates.clone(), self.filters.clone(), input, schema)
+    }
+
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
     fn accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
         self.aggregates.iter().map(|a| a.create_groups_accumulator()).collect()
     }

@@ -116,9 +116,30 @@ pub struct HashWindowExec {
 }
 
 impl HashWindowExec {
+    /// The window operator it stands for, over the sort on its keys of `input` (its input or
+    /// one of the same schema): what the cluster codec sends, as DataFusion encodes it;
+    /// [`HashWindowExec::replace`] makes it a [`HashWindowExec`] again.
+    pub fn as_window(&self, input: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        use datafusion::physical_expr::LexOrdering;
+        let keys: Vec<PhysicalSortExpr> = self
+            .partition_by
+            .iter()
+            .map(|p| PhysicalSortExpr::new_default(p.clone()))
+            .chain(self.order_by.iter().cloned())
+            .collect();
+        let ordering = LexOrdering::new(keys)
+            .ok_or_else(|| datafusion::error::DataFusionError::Internal("a hash window without keys".into()))?;
+        let sorted = Arc::new(SortExec::new(ordering, input).with_preserve_partitioning(true));
+        Ok(Arc::new(WindowAggExec::try_new(self.window_expr.clone(), sorted, false)?))
+    }
+
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
     /// `node` as a [`HashWindowExec`] when it is a window operator over exactly the sort on its
     /// partition keys, then its order keys.
-    fn replace(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    pub fn replace(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let (exprs, sorted) = if let Some(w) = node.downcast_ref::<WindowAggExec>() {
             (w.window_expr().to_vec(), w.input().clone())
         } else if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
