@@ -42,15 +42,24 @@ fn wait_listening(port: u16, what: &str, child: &mut Child) {
 
 impl Cluster {
     pub fn start(executors: usize) -> Cluster {
+        Cluster::start_logged(executors, None)
+    }
+
+    /// [`Cluster::start`], with the scheduler's log (at level info) in file `log`.
+    pub fn start_logged(executors: usize, log: Option<&std::path::Path>) -> Cluster {
         let work = tempfile::tempdir().expect("work");
         let bin = env!("CARGO_BIN_EXE_journeydb");
         let port = two_free_ports();
         let scheduler = format!("127.0.0.1:{port}");
+        let (level, stderr) = match log {
+            Some(file) => ("info", Stdio::from(std::fs::File::create(file).expect("log file"))),
+            None => ("warn", Stdio::inherit()),
+        };
         let mut scheduler_process = Command::new(bin)
             .args(["scheduler", "--listen", &scheduler])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("journeydb scheduler");
         wait_listening(port, "the scheduler", &mut scheduler_process);
@@ -201,6 +210,45 @@ async fn a_killed_executor_costs_time_not_the_answer() {
     assert_eq!(during, alone);
     let after = tokio::time::timeout(Duration::from_secs(120), answer(&engine, "", sql)).await.expect("no hang");
     assert_eq!(after, alone);
+}
+
+/// A statement stopped by `statement_timeout` or a cancel request stops its job on the cluster
+/// too: the client gets 57014 at once, the scheduler is told to cancel the job, and the session
+/// goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_statement_cancels_its_job() {
+    let logs = tempfile::tempdir().expect("tmp");
+    let log = logs.path().join("scheduler.log");
+    let cluster = Cluster::start_logged(2, Some(&log));
+    let dir = tempfile::tempdir().expect("tmp");
+    journeydb::demo::generate_to_dir(
+        dir.path(),
+        &journeydb::demo::DemoOptions { events: 600_000, seed: 7, events_per_file: 50_000 },
+    )
+    .expect("demo");
+    let scheduler = cluster.scheduler.clone();
+    let server = fixture::server_with(dir.path(), move |c| {
+        c.cluster.scheduler = Some(scheduler);
+        c.cluster.force_remote_read = true;
+    })
+    .await;
+    let client = fixture::connect(&server).await;
+    client.batch_execute("SET statement_timeout = 150").await.expect("set");
+    let heavy = "SELECT count(DISTINCT (anonymous_id, event_time, page_url)) FROM events";
+    let started = Instant::now();
+    let err = client.query(heavy, &[]).await.expect_err("stopped by statement_timeout");
+    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::QUERY_CANCELED), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log).expect("log").contains("Received cancellation request for job") {
+        assert!(Instant::now() < deadline, "the scheduler was never told to cancel the job");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.batch_execute("SET statement_timeout = 0").await.expect("reset");
+    let n: i64 =
+        client.query_one("SELECT count(*) FROM events WHERE channel = 'Email'", &[]).await.expect("next").get(0);
+    assert!(n > 0);
+    server.stop().await;
 }
 
 /// The rows of `sql` in a new session of `engine`, after `settings`.
