@@ -48,6 +48,15 @@ datafusion::common::extensions_options! {
     pub struct ClusterOptions {
         /// Run what can run distributed on the cluster (when the server has one).
         pub cluster: bool, default = true
+        /// Whether the server has a cluster.
+        pub configured: bool, default = false
+    }
+}
+
+impl ClusterOptions {
+    /// Whether this session's plans go to a cluster.
+    pub fn active(&self) -> bool {
+        self.cluster && self.configured
     }
 }
 
@@ -196,6 +205,7 @@ pub struct Distribute {
 impl PhysicalOptimizerRule for Distribute {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         if !config.extensions.get::<ClusterOptions>().is_none_or(|o| o.cluster) {
+            // Off for this session.
             return Ok(plan);
         }
         // A report plans its input as a statement of its own: what was sent then is planned

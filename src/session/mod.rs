@@ -190,8 +190,10 @@ impl Engine {
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         options.execution.time_zone = Some("UTC".into());
         // Report sources are planned as statements are.
-        let config = journeydb_udfs::common::source_planner::install(config, self.planner.clone())
-            .with_option_extension(crate::cluster::distribute::ClusterOptions::default());
+        let config =
+            journeydb_udfs::common::source_planner::install(config, self.planner.clone()).with_option_extension(
+                crate::cluster::distribute::ClusterOptions { configured: self.cluster.is_some(), ..Default::default() },
+            );
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         let mut builder = SessionStateBuilder::new_from_existing(ctx.state());

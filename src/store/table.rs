@@ -28,6 +28,10 @@ pub struct StoreTable {
     unreadable: Vec<(String, String)>,
     /// Rows in the readable files, from their footers or the Delta log.
     rows: u64,
+    /// A Delta table whose rows are its files' rows (no deletion vectors, column mapping or
+    /// partition values): its version's files as a plain Parquet scan, which a cluster can run
+    /// (a Delta scan cannot travel).
+    as_files: Option<Arc<dyn TableProvider>>,
 }
 
 impl StoreTable {
@@ -69,6 +73,7 @@ impl StoreTable {
             version: None,
             unreadable,
             rows,
+            as_files: None,
         })
     }
 
@@ -77,13 +82,19 @@ impl StoreTable {
         let table = delta::load(objects, rel)?;
         let files = delta::files(&table)?;
         let rows = files.iter().map(|f| f.rows.unwrap_or(0)).sum();
+        let provider = delta::provider(&table)?;
+        let as_files = match delta::check_rewritable(&table, name) {
+            Ok(()) => Some(files_table(objects, rel, &files, provider.schema())?),
+            Err(_) => None,
+        };
         Ok(StoreTable {
             schema: schema.to_string(),
             name: name.to_string(),
-            provider: delta::provider(&table)?,
+            provider,
             version: table.version().map(|v| v as i64),
             unreadable: vec![],
             rows,
+            as_files,
         })
     }
 
@@ -114,6 +125,20 @@ impl StoreTable {
         self.rows
     }
 
+    /// What a scan in `state` reads: a Delta table's files as plain Parquet when the session's
+    /// plans go to a cluster and the table allows it, else the table's own provider.
+    fn reader(&self, state: &dyn Session) -> &Arc<dyn TableProvider> {
+        let cluster = state
+            .config_options()
+            .extensions
+            .get::<crate::cluster::distribute::ClusterOptions>()
+            .is_some_and(|o| o.active());
+        match &self.as_files {
+            Some(files) if cluster => files,
+            _ => &self.provider,
+        }
+    }
+
     fn check_readable(&self) -> datafusion::error::Result<()> {
         match self.unreadable.first() {
             None => Ok(()),
@@ -130,6 +155,26 @@ impl StoreTable {
             ))))),
         }
     }
+}
+
+/// `files` of folder `rel` read as one plain Parquet table of `schema` (no table when there are
+/// none).
+fn files_table(
+    objects: &Objects,
+    rel: &str,
+    files: &[delta::DeltaFile],
+    schema: SchemaRef,
+) -> Result<Arc<dyn TableProvider>> {
+    if files.is_empty() {
+        return Ok(Arc::new(datafusion::datasource::empty::EmptyTable::new(schema)));
+    }
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(objects.url(&format!("{rel}/{}", f.path), false).as_str()))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// Each file's rows, from its footer (0 when it cannot be read).
@@ -222,7 +267,7 @@ impl TableProvider for StoreTable {
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         self.check_readable()?;
-        self.provider.scan(state, projection, filters, limit).await
+        self.reader(state).scan(state, projection, filters, limit).await
     }
 
     async fn scan_with_args<'a>(
@@ -231,6 +276,6 @@ impl TableProvider for StoreTable {
         args: datafusion::catalog::ScanArgs<'a>,
     ) -> datafusion::error::Result<datafusion::catalog::ScanResult> {
         self.check_readable()?;
-        self.provider.scan_with_args(state, args).await
+        self.reader(state).scan_with_args(state, args).await
     }
 }

@@ -145,6 +145,22 @@ async fn the_corpus_and_the_cookbook_answer_the_same_on_a_cluster() {
         let (sent, operator_at) = (plan.find("ClusterExec: scheduler="), plan.find(operator));
         assert!(sent.is_some() && operator_at.is_some() && sent < operator_at, "{plan}");
     }
+    // A table journeydb wrote (a Delta table) is read as its version's Parquet files there.
+    {
+        use sqllogictest::AsyncDB;
+        let mut db = crate::slt::InProcess::new(engine.session("journey", "journeydb").expect("session"));
+        db.run("CREATE TABLE written AS SELECT event_name, channel FROM events").await.expect("ctas");
+        db.run("INSERT INTO written SELECT event_name, channel FROM events LIMIT 10").await.expect("insert");
+    }
+    let on_written = "SELECT channel, count(*) FROM written GROUP BY channel";
+    let plan = explain(&engine, "", on_written).await;
+    assert!(plan.contains("ClusterExec: scheduler=") && !plan.contains("DeltaScan"), "{plan}");
+    let plan = explain(&engine, "SET journeydb.cluster = off", on_written).await;
+    assert!(plan.contains("DeltaScan"), "{plan}");
+    assert_eq!(answer(&engine, "", &format!("{on_written} ORDER BY 1")).await, {
+        answer(&engine, "SET journeydb.cluster = off", &format!("{on_written} ORDER BY 1")).await
+    });
+    answer(&engine, "", "DROP TABLE written").await;
     for file in crate::slt::slt_files() {
         let started = Instant::now();
         crate::slt::run_in_process(&engine, &file).await;
@@ -251,7 +267,7 @@ async fn a_cancelled_statement_cancels_its_job() {
     server.stop().await;
 }
 
-/// The rows of `sql` in a new session of `engine`, after `settings`.
+/// The rows of `sql` in a new session of `engine`, after `settings` (none for a statement).
 async fn answer(engine: &Arc<Engine>, settings: &str, sql: &str) -> Vec<Vec<String>> {
     use sqllogictest::AsyncDB;
     let mut db = crate::slt::InProcess::new(engine.session("journey", "journeydb").expect("session"));
@@ -260,6 +276,6 @@ async fn answer(engine: &Arc<Engine>, settings: &str, sql: &str) -> Vec<Vec<Stri
     }
     match db.run(sql).await.expect(sql) {
         sqllogictest::DBOutput::Rows { rows, .. } => rows,
-        _ => panic!("{sql} gave no rows"),
+        _ => vec![],
     }
 }
