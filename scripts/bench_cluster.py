@@ -15,29 +15,15 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_compare import BIN, QUERIES, ROOT, free_port, time_ordered, timed  # noqa: E402
+from bench_store import wait_port  # noqa: E402
 
 EXTRA = {
     "point": "SELECT count(*), sum(revenue) FROM events WHERE user_id = 'u000042'",
 }
-
-
-def wait_port(port, proc, what):
-    import socket
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} is not listening on {port}")
 
 
 def two_free_ports():
@@ -58,14 +44,14 @@ def start_cluster(executors, work):
     scheduler = f"127.0.0.1:{port}"
     procs = [subprocess.Popen([str(BIN), "scheduler", "--listen", scheduler], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    wait_port(port, procs[0], "the scheduler")
+    wait_port(port, procs[0])
     for i in range(executors):
         p = two_free_ports()
         e = subprocess.Popen([str(BIN), "executor", "--scheduler", scheduler, "--listen", f"127.0.0.1:{p}",
                               "--memory-limit", "4GB", "--concurrent-tasks", "2", "--work-dir", str(work / f"e{i}")],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(e)
-        wait_port(p, e, "an executor")
+        wait_port(p, e)
     return scheduler, procs
 
 
@@ -101,26 +87,29 @@ def main():
             print("  " + out.stdout.strip(), file=sys.stderr)
         if args.layout == "time":
             data = time_ordered(data, ROOT / "bench-data" / f"{n}-by-time")
-        results = {}
-        for setup in (0, 1, 2):
-            with tempfile.TemporaryDirectory() as work:
-                scheduler, procs = start_cluster(setup, Path(work)) if setup else (None, [])
-                server, port = serve(data, scheduler)
-                try:
-                    conn = psycopg.connect(f"host=127.0.0.1 port={port} user=journey dbname=journeydb",
-                                           autocommit=True)
-                    for name in names:
-                        t, rows = timed(lambda: conn.execute(queries[name]).fetchall(), args.runs)
-                        results[(name, setup)] = (t, [tuple(map(str, r)) for r in rows])
-                    conn.close()
-                finally:
-                    for p in [server] + procs:
-                        p.terminate()
-                        p.wait()
-        for name in names:
-            (a, ra), (c1, r1), (c2, r2) = (results[(name, s)] for s in (0, 1, 2))
-            same = "yes" if ra == r1 == r2 else "NO"
-            print(f"{n:>10} {name:<18} {a:>9.3f} {c1:>9.3f} {a / c1:>6.2f} {c2:>9.3f} {a / c2:>6.2f}  {same}", flush=True)
+        # The three setups run side by side (one query at a time): each query's line is printed
+        # as soon as it ran on all three.
+        with tempfile.TemporaryDirectory() as work:
+            procs, conns = [], []
+            try:
+                for executors in (0, 1, 2):
+                    scheduler, nodes = start_cluster(executors, Path(work) / str(executors)) if executors else (None, [])
+                    server, port = serve(data, scheduler)
+                    procs += nodes + [server]
+                    conns.append(psycopg.connect(f"host=127.0.0.1 port={port} user=journey dbname=journeydb",
+                                                 autocommit=True))
+                for name in names:
+                    runs = [timed(lambda: c.execute(queries[name]).fetchall(), args.runs) for c in conns]
+                    (a, ra), (c1, r1), (c2, r2) = ((t, [tuple(map(str, r)) for r in rows]) for t, rows in runs)
+                    same = "yes" if ra == r1 == r2 else "NO"
+                    print(f"{n:>10} {name:<18} {a:>9.3f} {c1:>9.3f} {a / c1:>6.2f} {c2:>9.3f} {a / c2:>6.2f}  {same}",
+                          flush=True)
+            finally:
+                for c in conns:
+                    c.close()
+                for p in procs:
+                    p.terminate()
+                    p.wait()
 
 
 if __name__ == "__main__":

@@ -176,3 +176,16 @@ fn check_loopback(what: &str, listen: SocketAddr) -> Result<()> {
 fn cluster_error(e: ballista_core::error::BallistaError) -> Error {
     Error::Store(format!("cluster: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_listen_on_loopback_unless_told_the_network_is_private() {
+        assert!(check_loopback("scheduler", "127.0.0.1:50050".parse().expect("addr")).is_ok());
+        assert!(check_loopback("executor", "[::1]:50051".parse().expect("addr")).is_ok());
+        let err = check_loopback("scheduler", "0.0.0.0:50050".parse().expect("addr")).expect_err("refused");
+        assert!(err.to_string().contains("JOURNEYDB_CLUSTER_PRIVATE_NETWORK=1"), "{err}");
+    }
+}

@@ -206,19 +206,25 @@ async fn a_killed_executor_costs_time_not_the_answer() {
                FROM events GROUP BY channel ORDER BY channel";
     let alone = answer(&engine, "SET journeydb.cluster = off", sql).await;
     assert_eq!(answer(&engine, "", sql).await, alone);
-    // Once the first executor has written shuffle files of a new job, it is killed.
-    let jobs = |dir: &std::path::Path| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-    let before = jobs(&cluster.work_dirs[0]);
+    // The first executor to write shuffle files of the new job is killed.
+    let jobs = |dir: &std::path::Path| -> std::collections::BTreeSet<std::ffi::OsString> {
+        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default()
+    };
+    let before: Vec<_> = cluster.work_dirs.iter().map(|d| jobs(d)).collect();
     let running = {
         let engine = engine.clone();
         tokio::spawn(async move { answer(&engine, "", sql).await })
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while jobs(&cluster.work_dirs[0]) == before {
-        assert!(Instant::now() < deadline, "the first executor got no task");
+    let busy = loop {
+        let new = cluster.work_dirs.iter().zip(&before).position(|(d, b)| !jobs(d).is_subset(b));
+        if let Some(i) = new {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "no executor got a task");
         tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let mut victim = cluster.executors.remove(0);
+    };
+    let mut victim = cluster.executors.remove(busy);
     victim.kill().expect("SIGKILL");
     victim.wait().expect("reaped");
     assert!(!running.is_finished(), "the query ended before the executor was killed: make it longer");
@@ -278,4 +284,26 @@ async fn answer(engine: &Arc<Engine>, settings: &str, sql: &str) -> Vec<Vec<Stri
         sqllogictest::DBOutput::Rows { rows, .. } => rows,
         _ => vec![],
     }
+}
+
+/// A server whose scheduler is not there: what would run on the cluster fails with 58030 and a
+/// message naming the scheduler, at once; what runs in the server still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_scheduler_is_58030_not_a_hang() {
+    let port = two_free_ports();
+    let dir = fixture::data_dir();
+    let server =
+        fixture::server_with(dir.path(), move |c| c.cluster.scheduler = Some(format!("127.0.0.1:{port}"))).await;
+    let client = fixture::connect(&server).await;
+    let started = Instant::now();
+    let err = client.query("SELECT channel, count(*) FROM events GROUP BY channel", &[]).await.expect_err("no cluster");
+    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::IO_ERROR), "{err}");
+    let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let n: i64 = client.query_one("SELECT count(*) FROM pg_catalog.pg_class", &[]).await.expect("catalog").get(0);
+    assert!(n > 0);
+    client.batch_execute("SET journeydb.cluster = off").await.expect("off");
+    client.query("SELECT channel, count(*) FROM events GROUP BY channel", &[]).await.expect("in the server");
+    server.stop().await;
 }
