@@ -145,6 +145,11 @@ async fn the_corpus_and_the_cookbook_answer_the_same_on_a_cluster() {
         let (sent, operator_at) = (plan.find("ClusterExec: scheduler="), plan.find(operator));
         assert!(sent.is_some() && operator_at.is_some() && sent < operator_at, "{plan}");
     }
+    // A report runs whole in the server, planned exactly as alone (its fold is not cut into
+    // stages yet, and sending its input alone brought every row back).
+    let report = "SELECT * FROM funnel('home', 'signup', source => 'steps', person => 'person', time => 'ts', \
+                  event => 'node')";
+    assert_eq!(explain(&engine, "", report).await, explain(&engine, "SET journeydb.cluster = off", report).await);
     // A table journeydb wrote (a Delta table) is read as its version's Parquet files there.
     {
         use sqllogictest::AsyncDB;

@@ -134,7 +134,12 @@ pub async fn plan_input(state: &dyn Session, sql: &str, keep: Option<&KeepRows>)
         .downcast_ref::<SessionState>()
         .ok_or_else(|| DataFusionError::Internal("report functions need a SessionState".into()))?;
     let plan = crate::common::source_planner::plan_source(state, sql).await?;
-    let df = datafusion::dataframe::DataFrame::new(state.clone(), plan);
+    // The report folds its input in this process, so the input is planned to run here as well:
+    // a server that sends parts of plans to a cluster reads this option (journeydb's
+    // `journeydb.cluster`; where it is not registered, setting it fails and changes nothing).
+    let mut here = state.clone();
+    let _ = here.config_mut().options_mut().set("journeydb.cluster", "false");
+    let df = datafusion::dataframe::DataFrame::new(here, plan);
     let df = match keep {
         Some(keep) if !scans_only(df.logical_plan())? => {
             let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
