@@ -89,6 +89,11 @@ impl Target {
         }))
     }
 
+    /// Whether [`Target::session_functions`] was told already.
+    pub fn knows_session_functions(&self) -> bool {
+        self.session_only.get().is_some()
+    }
+
     /// Notes the names of the functions sessions register of their own (the same in every
     /// session: the first says).
     pub fn session_functions(&self, names: impl Iterator<Item = String>) {

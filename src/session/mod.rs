@@ -147,16 +147,19 @@ impl Engine {
         .with_search_path(path.clone());
         let ctx = self.context(catalog, SEARCH_PATH_SCHEMA)?;
         information.attach(ctx.state().catalog_list());
-        let before = ctx.state().scalar_functions().clone();
+        // The first session tells the cluster which functions are bound to a session.
+        let learn = self.cluster.as_ref().filter(|t| !t.knows_session_functions());
+        let before = learn.map(|_| ctx.state().scalar_functions().clone());
         functions::register(&ctx, self.store.clone(), &info, settings.clone());
         crate::pg::datetime::register(&ctx);
         crate::pg::in_array::register(&ctx);
         crate::pg::text_cast::register(&ctx);
         crate::pg::viewdef::register(&ctx, self.clone(), path.clone());
-        if let Some(target) = &self.cluster {
+        if let (Some(target), Some(before)) = (learn, before) {
             // The functions bound to a session (its user, settings, catalog) never travel.
-            let after = ctx.state().scalar_functions().clone();
-            let bound = after.iter().filter(|(n, f)| before.get(*n).is_none_or(|b| !Arc::ptr_eq(b, f)));
+            let state = ctx.state();
+            let bound =
+                state.scalar_functions().iter().filter(|(n, f)| before.get(*n).is_none_or(|b| !Arc::ptr_eq(b, f)));
             target.session_functions(bound.map(|(n, _)| n.clone()));
         }
         crate::pg::substring_regex::register(&ctx);

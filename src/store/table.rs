@@ -29,9 +29,18 @@ pub struct StoreTable {
     /// Rows in the readable files, from their footers or the Delta log.
     rows: u64,
     /// A Delta table whose rows are its files' rows (no deletion vectors, column mapping or
-    /// partition values): its version's files as a plain Parquet scan, which a cluster can run
-    /// (a Delta scan cannot travel).
-    as_files: Option<Arc<dyn TableProvider>>,
+    /// partition values): its version's files, read as a plain Parquet scan, which a cluster can
+    /// run (a Delta scan cannot travel); made the first time a cluster session scans it.
+    as_files: Option<FilesScan>,
+}
+
+/// A Delta version's files, and the plain Parquet table over them once it is made.
+#[derive(Debug)]
+struct FilesScan {
+    objects: Objects,
+    rel: String,
+    files: Vec<delta::DeltaFile>,
+    table: std::sync::OnceLock<Arc<dyn TableProvider>>,
 }
 
 impl StoreTable {
@@ -83,10 +92,12 @@ impl StoreTable {
         let files = delta::files(&table)?;
         let rows = files.iter().map(|f| f.rows.unwrap_or(0)).sum();
         let provider = delta::provider(&table)?;
-        let as_files = match delta::check_rewritable(&table, name) {
-            Ok(()) => Some(files_table(objects, rel, &files, provider.schema())?),
-            Err(_) => None,
-        };
+        let as_files = delta::check_rewritable(&table, name).is_ok().then(|| FilesScan {
+            objects: objects.clone(),
+            rel: rel.to_string(),
+            files,
+            table: Default::default(),
+        });
         Ok(StoreTable {
             schema: schema.to_string(),
             name: name.to_string(),
@@ -127,15 +138,21 @@ impl StoreTable {
 
     /// What a scan in `state` reads: a Delta table's files as plain Parquet when the session's
     /// plans go to a cluster and the table allows it, else the table's own provider.
-    fn reader(&self, state: &dyn Session) -> &Arc<dyn TableProvider> {
+    fn reader(&self, state: &dyn Session) -> datafusion::error::Result<&Arc<dyn TableProvider>> {
         let cluster = state
             .config_options()
             .extensions
             .get::<crate::cluster::distribute::ClusterOptions>()
             .is_some_and(|o| o.active());
         match &self.as_files {
-            Some(files) if cluster => files,
-            _ => &self.provider,
+            Some(f) if cluster => {
+                if let Some(t) = f.table.get() {
+                    return Ok(t);
+                }
+                let made = files_table(&f.objects, &f.rel, &f.files, self.provider.schema())?;
+                Ok(f.table.get_or_init(|| made))
+            }
+            _ => Ok(&self.provider),
         }
     }
 
@@ -164,7 +181,7 @@ fn files_table(
     rel: &str,
     files: &[delta::DeltaFile],
     schema: SchemaRef,
-) -> Result<Arc<dyn TableProvider>> {
+) -> datafusion::error::Result<Arc<dyn TableProvider>> {
     if files.is_empty() {
         return Ok(Arc::new(datafusion::datasource::empty::EmptyTable::new(schema)));
     }
@@ -267,7 +284,7 @@ impl TableProvider for StoreTable {
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         self.check_readable()?;
-        self.reader(state).scan(state, projection, filters, limit).await
+        self.reader(state)?.scan(state, projection, filters, limit).await
     }
 
     async fn scan_with_args<'a>(
@@ -276,6 +293,6 @@ impl TableProvider for StoreTable {
         args: datafusion::catalog::ScanArgs<'a>,
     ) -> datafusion::error::Result<datafusion::catalog::ScanResult> {
         self.check_readable()?;
-        self.reader(state).scan_with_args(state, args).await
+        self.reader(state)?.scan_with_args(state, args).await
     }
 }
