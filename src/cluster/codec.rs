@@ -13,9 +13,13 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion_proto::physical_plan::AsExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf::PhysicalPlanNode;
+use journeydb_udfs::common::options::Options;
 use journeydb_udfs::physical::funnel_aggregate::FunnelAggregateExec;
 use journeydb_udfs::physical::hash_window::HashWindowExec;
 use journeydb_udfs::physical::keep_rows::{KeepRows, KeepRowsExec};
+use journeydb_udfs::physical::report::ReportPartialExec;
+use journeydb_udfs::table::{REPORTS, report_stages};
+use prost::Message;
 use std::sync::Arc;
 
 /// The first bytes of an encoded journeydb operator (Ballista's messages are protobuf, whose
@@ -28,6 +32,8 @@ const KEEP_ROWS: u8 = 1;
 const FUNNEL_AGGREGATE: u8 = 2;
 /// The per-key window evaluation, sent as the window operator and sort it replaced.
 const HASH_WINDOW: u8 = 3;
+/// A report's partial stage, sent as the report's call (the final stage stays in the server).
+const REPORT_PARTIAL: u8 = 4;
 
 #[derive(Debug, Default)]
 pub struct Codec {
@@ -69,6 +75,11 @@ impl PhysicalExtensionCodec for Codec {
                 HashWindowExec::replace(&plan)?
                     .ok_or_else(|| DataFusionError::Internal("a hash window that is not one any more".into()))
             }
+            Some((&REPORT_PARTIAL, rest)) => {
+                let call = Fields(rest).call()?;
+                let stages = report_stages(call, &input.schema())?;
+                Ok(Arc::new(ReportPartialExec::try_new(input, stages)?))
+            }
             _ => Err(DataFusionError::Internal("an unknown journeydb operator in a plan".into())),
         }
     }
@@ -95,6 +106,11 @@ impl PhysicalExtensionCodec for Codec {
         if let Some(w) = node.downcast_ref::<HashWindowExec>() {
             let stand_in = w.as_window(placeholder(w.input()))?;
             return self.encode_standing_in(HASH_WINDOW, stand_in, buf);
+        }
+        if let Some(r) = node.downcast_ref::<ReportPartialExec>() {
+            buf.extend_from_slice(TAG);
+            buf.push(REPORT_PARTIAL);
+            return put_call(buf, r.stages().call());
         }
         self.ballista.try_encode(node, buf, converter)
     }
@@ -144,6 +160,76 @@ fn put_list(buf: &mut Vec<u8>, list: &[usize]) {
     }
 }
 
+/// A report's call: its function's name, its positional arguments, then its named ones, each
+/// a length-prefixed field (see [`Fields`]); the values as DataFusion's protobuf scalars.
+fn put_call(buf: &mut Vec<u8>, call: &Options) -> Result<()> {
+    let put = |buf: &mut Vec<u8>, bytes: &[u8]| {
+        buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        buf.extend_from_slice(bytes);
+    };
+    let value = |v: &datafusion::common::ScalarValue| -> Result<Vec<u8>> {
+        let proto = datafusion_proto::protobuf::ScalarValue::try_from(v)
+            .map_err(|e| DataFusionError::Internal(format!("a report argument that cannot travel: {e}")))?;
+        Ok(proto.encode_to_vec())
+    };
+    put(buf, call.function().as_bytes());
+    put(buf, &(call.positional().len() as u32).to_le_bytes());
+    for v in call.positional() {
+        put(buf, &value(v)?);
+    }
+    put(buf, &(call.named().len() as u32).to_le_bytes());
+    for (name, v) in call.named() {
+        put(buf, name.as_bytes());
+        put(buf, &value(v)?);
+    }
+    Ok(())
+}
+
+/// Reads what [`put_call`] wrote, one field at a time.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn next(&mut self) -> Result<&'a [u8]> {
+        let truncated = || DataFusionError::Internal("a truncated journeydb operator".into());
+        let (head, rest) = self.0.split_first_chunk::<4>().ok_or_else(truncated)?;
+        let n = u32::from_le_bytes(*head) as usize;
+        if rest.len() < n {
+            return Err(truncated());
+        }
+        let (field, rest) = rest.split_at(n);
+        self.0 = rest;
+        Ok(field)
+    }
+
+    fn count(&mut self) -> Result<usize> {
+        let field: [u8; 4] =
+            self.next()?.try_into().map_err(|_| DataFusionError::Internal("a malformed journeydb operator".into()))?;
+        Ok(u32::from_le_bytes(field) as usize)
+    }
+
+    fn text(&mut self) -> Result<String> {
+        String::from_utf8(self.next()?.to_vec())
+            .map_err(|_| DataFusionError::Internal("a malformed journeydb operator".into()))
+    }
+
+    fn value(&mut self) -> Result<datafusion::common::ScalarValue> {
+        let proto = datafusion_proto::protobuf::ScalarValue::decode(self.next()?)
+            .map_err(|e| DataFusionError::Internal(format!("a malformed report argument: {e}")))?;
+        (&proto).try_into().map_err(|e| DataFusionError::Internal(format!("a malformed report argument: {e}")))
+    }
+
+    fn call(mut self) -> Result<Options> {
+        let name = self.text()?;
+        let function = REPORTS
+            .into_iter()
+            .find(|r| *r == name)
+            .ok_or_else(|| DataFusionError::Internal(format!("{name} is not a report")))?;
+        let positional = (0..self.count()?).map(|_| self.value()).collect::<Result<_>>()?;
+        let named = (0..self.count()?).map(|_| Ok((self.text()?, self.value()?))).collect::<Result<_>>()?;
+        Ok(Options::from_values(function, positional, named))
+    }
+}
+
 /// Reads what [`put_list`] wrote, one list at a time.
 struct Lists<'a>(&'a [u8]);
 
@@ -167,6 +253,8 @@ impl Lists<'_> {
 mod tests {
     use super::*;
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 
     #[test]
     fn keep_rows_travels_and_comes_back_the_same() {
@@ -196,8 +284,9 @@ mod tests {
         );
     }
 
-    /// `window_funnel`'s grouping and the per-key window evaluation, planned by journeydb's
-    /// rules over a table: encoded and decoded, the plan is the same plan and answers the same.
+    /// `window_funnel`'s grouping, the per-key window evaluation and the reports' partial
+    /// stages (made again from their calls), planned by journeydb's rules over a table: encoded
+    /// and decoded, the plan is the same plan and answers the same.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn journey_operators_travel_and_come_back_the_same() {
         use datafusion::execution::SessionStateBuilder;
@@ -210,6 +299,9 @@ mod tests {
             builder = builder.with_physical_optimizer_rule(rule);
         }
         let ctx = SessionContext::new_with_state(builder.build());
+        for (name, f) in journeydb_udfs::table_functions("t") {
+            ctx.register_udtf(name, f);
+        }
         ctx.sql(
             "CREATE TABLE t AS SELECT 'p' || (i % 7) AS person, to_timestamp(i * 37 % 1000) AS ts, \
              CASE i % 3 WHEN 0 THEN 'home' WHEN 1 THEN 'pricing' ELSE 'signup' END AS node \
@@ -232,12 +324,46 @@ mod tests {
                 "SELECT person, ts, node, sessionize(ts, INTERVAL '30 seconds') OVER (PARTITION BY person ORDER BY ts) \
                  AS s FROM t ORDER BY person, ts, node",
             ),
+            // The reports, their named arguments as the server's parser hands them on.
+            (
+                "ReportPartialExec: funnel",
+                "SELECT * FROM funnel('home', 'pricing', 'signup', '=>source', 't', '=>person', 'person', '=>time', 'ts', \
+                 '=>event', 'node', '=>window', INTERVAL '100 seconds', '=>optional', ARRAY[2])",
+            ),
+            (
+                "ReportPartialExec: attribute",
+                "SELECT * FROM attribute(ARRAY['linear', 'markov'], 'shapley', '=>source', 't', '=>person', 'person', \
+                 '=>time', 'ts', '=>event', 'node', '=>touch', 'node <> ''signup''', '=>conversion', 'signup', \
+                 '=>by', 'node', '=>value', '1.5', '=>lookback', INTERVAL '1 hour') ORDER BY 1, 2",
+            ),
+            (
+                "ReportPartialExec: journey_paths",
+                "SELECT * FROM journey_paths('=>source', 't', '=>person', 'person', '=>time', 'ts', '=>node', 'node', \
+                 '=>max_steps', 3) ORDER BY 1, 2, 3",
+            ),
         ] {
             let plan = ctx.sql(sql).await.expect(sql).create_physical_plan().await.expect("plan");
             let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(false).to_string();
             assert!(shown.contains(operator), "{shown}");
-            let node = PhysicalPlanNode::try_from_physical_plan(plan.clone(), &codec).expect("encode");
-            let back = node.try_into_physical_plan(&ctx.task_ctx(), &codec).expect("decode");
+            let travel = |p: Arc<dyn ExecutionPlan>| {
+                let node = PhysicalPlanNode::try_from_physical_plan(p, &codec).expect("encode");
+                node.try_into_physical_plan(&ctx.task_ctx(), &codec).expect("decode")
+            };
+            // A report's final stage stays in the server: what travels is below it.
+            let back = if shown.contains("ReportFinalExec") {
+                let sent = plan.clone().transform_down(|node| {
+                    Ok(if node.name() == "ReportFinalExec" {
+                        let below = travel(node.children()[0].clone());
+                        let options = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+                        Transformed::new(node.replace_children(vec![below], options)?, true, TreeNodeRecursion::Jump)
+                    } else {
+                        Transformed::no(node)
+                    })
+                });
+                sent.expect("sent").data
+            } else {
+                travel(plan.clone())
+            };
             assert_eq!(datafusion::physical_plan::displayable(back.as_ref()).indent(false).to_string(), shown);
             let rows = |p: Arc<dyn ExecutionPlan>| {
                 let ctx = ctx.task_ctx();

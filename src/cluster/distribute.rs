@@ -248,10 +248,8 @@ impl Distribute {
             return Ok(Arc::new(ClusterExec::new(plan, self.target.clone())));
         }
         // A Delta scan reads its files through an inner scan made for it (with columns only it
-        // understands): the two stay together. A report folds every row of its input in the
-        // server: sending its input to the cluster would only bring all of it back (measured
-        // 25x slower for journey_paths over 10M events, scripts/bench_cluster.py).
-        if OPAQUE.contains(&plan.name()) || plan.name() == "ReportExec" {
+        // understands): the two stay together.
+        if OPAQUE.contains(&plan.name()) {
             return Ok(plan);
         }
         let wants = plan.input_distribution_requirements();

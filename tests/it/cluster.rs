@@ -145,11 +145,19 @@ async fn the_corpus_and_the_cookbook_answer_the_same_on_a_cluster() {
         let (sent, operator_at) = (plan.find("ClusterExec: scheduler="), plan.find(operator));
         assert!(sent.is_some() && operator_at.is_some() && sent < operator_at, "{plan}");
     }
-    // A report runs whole in the server, planned exactly as alone (its fold is not cut into
-    // stages yet, and sending its input alone brought every row back).
+    // A report's partial stage runs on the executors with its input, its final stage in the
+    // server over the states sent back.
     let report = "SELECT * FROM funnel('home', 'signup', source => 'steps', person => 'person', time => 'ts', \
                   event => 'node')";
-    assert_eq!(explain(&engine, "", report).await, explain(&engine, "SET journeydb.cluster = off", report).await);
+    let plan = explain(&engine, "", report).await;
+    let at = |name: &str| plan.find(name).unwrap_or_else(|| panic!("no {name} in {plan}"));
+    assert!(
+        at("ReportFinalExec") < at("ClusterExec: scheduler=") && at("ClusterExec") < at("ReportPartialExec"),
+        "{plan}"
+    );
+    assert_eq!(plan.matches("ClusterExec").count(), 1, "{plan}");
+    let plan = explain(&engine, "SET journeydb.cluster = off", report).await;
+    assert!(plan.contains("ReportPartialExec") && !plan.contains("ClusterExec"), "{plan}");
     // A table journeydb wrote (a Delta table) is read as its version's Parquet files there.
     {
         use sqllogictest::AsyncDB;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub const NAMED_PREFIX: &str = "=>";
 
 /// The arguments of one call.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Options {
     function: &'static str,
     positional: Vec<ScalarValue>,
@@ -65,8 +65,22 @@ impl Options {
         Ok(Options { function, positional, named })
     }
 
+    /// A call's arguments as [`Options::parse`] read them (see [`Options::named`]).
+    pub fn from_values(
+        function: &'static str,
+        positional: Vec<ScalarValue>,
+        named: Vec<(String, ScalarValue)>,
+    ) -> Options {
+        Options { function, positional, named }
+    }
+
     pub fn function(&self) -> &'static str {
         self.function
+    }
+
+    /// The named arguments not read yet, in the order given.
+    pub fn named(&self) -> &[(String, ScalarValue)] {
+        &self.named
     }
 
     pub fn positional(&self) -> &[ScalarValue] {

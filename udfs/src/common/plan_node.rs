@@ -1,4 +1,4 @@
-//! Plumbing shared by journeydb's own physical operators (`ReportExec`, `KeepRowsExec`,
+//! Plumbing shared by journeydb's own physical operators (the reports' stages, `KeepRowsExec`,
 //! `HashWindowExec`, `FunnelAggregateExec`).
 
 use datafusion::arrow::array::RecordBatch;

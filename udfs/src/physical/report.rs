@@ -4,19 +4,29 @@
 //! planned in the caller's session, hash-partitioned by person and, when the report gives sort
 //! keys, sorted within each partition by them, so that every person's rows arrive together and
 //! in order (without keys, a person's rows are all in one partition, in no particular order).
-//! One task per partition folds the rows into a partial state ([`ReportKernel::update`], then
-//! [`ReportKernel::end_partition`]); the partial states are then combined into the report
-//! ([`ReportKernel::finish`]). The answer depends only on the
-//! rows, never on how they were split into partitions or batches: kernels are written so, and
-//! the tests check it.
+//! The report then runs in two stages, as DataFusion's own aggregates do:
+//!
+//! - [`ReportPartialExec`]: one task per partition folds the partition's rows into a partial
+//!   state ([`ReportKernel::update`], then [`ReportKernel::end_partition`]) and emits it as
+//!   rows ([`ReportKernel::encode`]); as many output partitions as input partitions;
+//! - [`ReportFinalExec`]: over those rows in one partition, decodes them
+//!   ([`ReportKernel::decode`]) and combines them into the report ([`ReportKernel::finish`]).
+//!
+//! Between the two, the partial states are merged into one partition. That is where a cluster
+//! cuts the report into stages: the partial stage runs on executors, each task reading only its
+//! own partition, and the final stage wherever the states are gathered. Each state row stands
+//! alone (it names its labels by text), so the answer never depends on how the rows were
+//! split into batches or partitions, nor on how the input was: kernels are written so, and the
+//! tests check it. The partial stage is rebuilt on another node from the report's call
+//! ([`ReportKernel::call`], [`crate::table::report_stages`]).
 
+use crate::common::options::Options;
 use crate::physical::keep_rows::{KeepRows, KeepRowsExec};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, take};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
@@ -28,6 +38,7 @@ use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning, PhysicalSortExpr,
 };
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
@@ -39,9 +50,12 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, PlanProperties,
 };
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::fmt;
 use std::sync::Arc;
+
+/// The input column every report partitions by: the person (or unit) key.
+pub const PERSON: &str = "p";
 
 /// What a report does with its sorted input.
 pub trait ReportKernel: fmt::Debug + Send + Sync + 'static {
@@ -49,6 +63,14 @@ pub trait ReportKernel: fmt::Debug + Send + Sync + 'static {
     type Partial: Send + 'static;
 
     fn name(&self) -> &'static str;
+    /// The call the report was made from, what the kernel is made again from on another node.
+    fn call(&self) -> &Options;
+    /// The input columns each partition is sorted by; none by default.
+    fn keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The report's columns.
+    fn schema(&self) -> SchemaRef;
     fn new_partial(&self) -> Result<Self::Partial>;
     /// Folds one batch (of one partition, in sorted order) into the partition's state.
     fn update(&self, partial: &mut Self::Partial, batch: &RecordBatch) -> Result<()>;
@@ -56,8 +78,83 @@ pub trait ReportKernel: fmt::Debug + Send + Sync + 'static {
     fn end_partition(&self, _partial: &mut Self::Partial) -> Result<()> {
         Ok(())
     }
-    /// Combines the partitions' states into the report.
+    /// The columns of a partial state written as rows.
+    fn state_schema(&self) -> SchemaRef;
+    /// A partition's finished state as rows over [`ReportKernel::state_schema`]. Each row stands
+    /// alone: whatever rows of whatever partitions one batch holds, [`ReportKernel::decode`]
+    /// reads them as a state, and [`ReportKernel::finish`] merges such states into the report
+    /// of all the rows.
+    fn encode(&self, partial: Self::Partial) -> Result<RecordBatch>;
+    fn decode(&self, rows: &RecordBatch) -> Result<Self::Partial>;
+    /// Combines states into the report.
     fn finish(&self, partials: Vec<Self::Partial>) -> Result<RecordBatch>;
+}
+
+/// A report's two stages, whatever its kernel: what [`ReportPartialExec`] and
+/// [`ReportFinalExec`] run.
+pub trait ReportStages: fmt::Debug + Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn call(&self) -> &Options;
+    fn keys(&self) -> &'static [&'static str];
+    fn schema(&self) -> SchemaRef;
+    fn state_schema(&self) -> SchemaRef;
+    /// One partition's rows folded and encoded; chunks of at most `batch_size` rows.
+    fn fold(self: Arc<Self>, rows: SendableRecordBatchStream, batch_size: usize) -> SendableRecordBatchStream;
+    /// The report over every state row `states` yields.
+    fn merge(self: Arc<Self>, states: SendableRecordBatchStream) -> SendableRecordBatchStream;
+}
+
+impl<K: ReportKernel> ReportStages for K {
+    fn name(&self) -> &'static str {
+        ReportKernel::name(self)
+    }
+
+    fn call(&self) -> &Options {
+        ReportKernel::call(self)
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        ReportKernel::keys(self)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        ReportKernel::schema(self)
+    }
+
+    fn state_schema(&self) -> SchemaRef {
+        ReportKernel::state_schema(self)
+    }
+
+    fn fold(self: Arc<Self>, mut rows: SendableRecordBatchStream, batch_size: usize) -> SendableRecordBatchStream {
+        let schema = ReportKernel::state_schema(self.as_ref());
+        let state = async move {
+            let mut partial = self.new_partial()?;
+            while let Some(batch) = rows.next().await {
+                self.update(&mut partial, &batch?)?;
+            }
+            self.end_partition(&mut partial)?;
+            let state = self.encode(partial)?;
+            let chunks = crate::common::plan_node::slices(&state, batch_size);
+            Ok::<_, DataFusionError>(futures::stream::iter(chunks.into_iter().map(Ok)))
+        };
+        let stream = futures::stream::once(state).try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    }
+
+    fn merge(self: Arc<Self>, mut states: SendableRecordBatchStream) -> SendableRecordBatchStream {
+        let schema = ReportKernel::schema(self.as_ref());
+        let report = async move {
+            let mut partials = vec![];
+            while let Some(batch) = states.next().await {
+                let batch = batch?;
+                if batch.num_rows() > 0 {
+                    partials.push(self.decode(&batch)?);
+                }
+            }
+            self.finish(partials)
+        };
+        Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::once(report)))
+    }
 }
 
 /// A report's validated call: the SQL of its input, and its plan over that input.
@@ -77,8 +174,8 @@ pub trait ReportQuery: fmt::Debug + Send + Sync + 'static {
         None
     }
     fn schema(&self) -> SchemaRef;
-    /// The report over its planned input (a [`ReportExec`]).
-    fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>>;
+    /// The report's stages over an input of columns `input`.
+    fn stages(self: Arc<Self>, input: &Schema) -> Result<Arc<dyn ReportStages>>;
 }
 
 /// A report as a table: its input planned, in the caller's session, when it is scanned.
@@ -120,7 +217,8 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
             Some(keep) => Arc::new(KeepRowsExec::new(input, keep)),
             None => input,
         };
-        let report = q.clone().plan(input, state.config().target_partitions())?;
+        let stages = q.clone().stages(&input.schema())?;
+        let report = report_plan(input, state.config().target_partitions(), stages)?;
         project(report, projection)
     }
 }
@@ -134,12 +232,13 @@ pub async fn plan_input(state: &dyn Session, sql: &str, keep: Option<&KeepRows>)
         .downcast_ref::<SessionState>()
         .ok_or_else(|| DataFusionError::Internal("report functions need a SessionState".into()))?;
     let plan = crate::common::source_planner::plan_source(state, sql).await?;
-    // The report folds its input in this process, so the input is planned to run here as well:
-    // a server that sends parts of plans to a cluster reads this option (journeydb's
+    // The input is planned as if alone: what travels to a cluster is decided once, over the
+    // whole plan the report is part of (the report's partial stage goes with its input). A
+    // server that sends parts of plans to a cluster reads this option (journeydb's
     // `journeydb.cluster`; where it is not registered, setting it fails and changes nothing).
-    let mut here = state.clone();
-    let _ = here.config_mut().options_mut().set("journeydb.cluster", "false");
-    let df = datafusion::dataframe::DataFrame::new(here, plan);
+    let mut alone = state.clone();
+    let _ = alone.config_mut().options_mut().set("journeydb.cluster", "false");
+    let df = datafusion::dataframe::DataFrame::new(alone, plan);
     let df = match keep {
         Some(keep) if !scans_only(df.logical_plan())? => {
             let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
@@ -168,70 +267,80 @@ fn scans_only(plan: &LogicalPlan) -> Result<bool> {
     Ok(only)
 }
 
-/// Runs a [`ReportKernel`] over its input hash-partitioned by person and sorted within each
-/// partition; one output partition.
-#[derive(Debug)]
-pub struct ReportExec<K: ReportKernel> {
+/// The report over `input`: `input` hash-partitioned on column [`PERSON`] into `partitions`,
+/// sorted by the kernel's keys within each partition (ascending, NULLs last), the partial
+/// stage, the states merged into one partition, the final stage.
+pub fn report_plan(
     input: Arc<dyn ExecutionPlan>,
-    kernel: Arc<K>,
-    schema: SchemaRef,
+    partitions: usize,
+    stages: Arc<dyn ReportStages>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let person = col(PERSON, &input.schema())?;
+    let hash = Partitioning::Hash(vec![person], partitions.max(1));
+    let repartitioned: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(input, hash)?);
+    let input: Arc<dyn ExecutionPlan> = match ordering(&repartitioned.schema(), stages.keys())? {
+        Some(o) => Arc::new(SortExec::new(o, repartitioned).with_preserve_partitioning(true)),
+        None => repartitioned,
+    };
+    let partial: Arc<dyn ExecutionPlan> = Arc::new(ReportPartialExec::try_new(input, stages.clone())?);
+    let states = Arc::new(CoalescePartitionsExec::new(partial));
+    Ok(Arc::new(ReportFinalExec::new(states, stages)))
+}
+
+/// The sort by columns `keys` of `schema`, ascending with NULLs last; none without keys.
+fn ordering(schema: &SchemaRef, keys: &[&str]) -> Result<Option<LexOrdering>> {
+    let options = SortOptions { descending: false, nulls_first: false };
+    let exprs: Vec<PhysicalSortExpr> =
+        keys.iter().map(|k| Ok(PhysicalSortExpr::new(col(k, schema)?, options))).collect::<Result<_>>()?;
+    Ok(LexOrdering::new(exprs))
+}
+
+/// The partial stage: each partition of its input (hash-partitioned by person, sorted by the
+/// kernel's keys) folded into a state, emitted as rows in the same partition.
+#[derive(Debug)]
+pub struct ReportPartialExec {
+    input: Arc<dyn ExecutionPlan>,
+    stages: Arc<dyn ReportStages>,
     person: Arc<dyn PhysicalExpr>,
     ordering: Option<LexOrdering>,
     properties: Arc<PlanProperties>,
 }
 
-impl<K: ReportKernel> ReportExec<K> {
-    /// `input` is repartitioned on column `person` into `partitions` and sorted by columns
-    /// `keys` (ascending, NULLs last) within each partition; no sort when `keys` is empty.
-    pub fn try_new(
-        input: Arc<dyn ExecutionPlan>,
-        person: &str,
-        keys: &[&str],
-        partitions: usize,
-        kernel: Arc<K>,
-        schema: SchemaRef,
-    ) -> Result<Self> {
-        let input_schema = input.schema();
-        let person = col(person, &input_schema)?;
-        let options = SortOptions { descending: false, nulls_first: false };
-        let exprs: Vec<PhysicalSortExpr> =
-            keys.iter().map(|k| Ok(PhysicalSortExpr::new(col(k, &input_schema)?, options))).collect::<Result<_>>()?;
-        let ordering = LexOrdering::new(exprs);
-        let hash = Partitioning::Hash(vec![person.clone()], partitions.max(1));
-        let repartitioned: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(input, hash)?);
-        let input = match &ordering {
-            Some(o) => Arc::new(SortExec::new(o.clone(), repartitioned).with_preserve_partitioning(true)),
-            None => repartitioned,
-        };
-        Ok(Self::with_input(input, kernel, schema, person, ordering))
-    }
-
-    fn with_input(
-        input: Arc<dyn ExecutionPlan>,
-        kernel: Arc<K>,
-        schema: SchemaRef,
-        person: Arc<dyn PhysicalExpr>,
-        ordering: Option<LexOrdering>,
-    ) -> Self {
+impl ReportPartialExec {
+    /// Over `input` partitioned and sorted as [`report_plan`] makes it.
+    pub fn try_new(input: Arc<dyn ExecutionPlan>, stages: Arc<dyn ReportStages>) -> Result<Self> {
+        let schema = input.schema();
+        let person = col(PERSON, &schema)?;
+        let ordering = ordering(&schema, stages.keys())?;
+        let partitions = input.output_partitioning().partition_count();
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(1),
+            EquivalenceProperties::new(stages.state_schema()),
+            Partitioning::UnknownPartitioning(partitions),
             EmissionType::Final,
             Boundedness::Bounded,
         ));
-        ReportExec { input, kernel, schema, person, ordering, properties }
+        Ok(ReportPartialExec { input, stages, person, ordering, properties })
+    }
+
+    /// The stages this partial stage belongs to.
+    pub fn stages(&self) -> &Arc<dyn ReportStages> {
+        &self.stages
+    }
+
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
     }
 }
 
-impl<K: ReportKernel> DisplayAs for ReportExec<K> {
+impl DisplayAs for ReportPartialExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ReportExec: {}", self.kernel.name())
+        write!(f, "ReportPartialExec: {}", self.stages.name())
     }
 }
 
-impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
+impl ExecutionPlan for ReportPartialExec {
     fn name(&self) -> &str {
-        "ReportExec"
+        "ReportPartialExec"
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -254,14 +363,8 @@ impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
         children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = crate::common::plan_node::only_child(children, "ReportExec")?;
-        Ok(Arc::new(ReportExec::with_input(
-            input,
-            self.kernel.clone(),
-            self.schema.clone(),
-            self.person.clone(),
-            self.ordering.clone(),
-        )))
+        let input = crate::common::plan_node::only_child(children, "ReportPartialExec")?;
+        Ok(Arc::new(ReportPartialExec::try_new(input, self.stages.clone())?))
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -269,7 +372,7 @@ impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
     }
 
     /// Every person's rows in one partition, sorted: the optimizer must keep what
-    /// [`ReportExec::try_new`] built.
+    /// [`report_plan`] built.
     fn required_input_distribution(&self) -> Vec<Distribution> {
         vec![Distribution::KeyPartitioned(vec![self.person.clone()])]
     }
@@ -282,34 +385,97 @@ impl<K: ReportKernel> ExecutionPlan for ReportExec<K> {
         vec![false]
     }
 
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let rows = self.input.execute(partition, context.clone())?;
+        Ok(self.stages.clone().fold(rows, context.session_config().batch_size()))
+    }
+}
+
+/// The final stage: every partial state, in one partition, combined into the report.
+#[derive(Debug)]
+pub struct ReportFinalExec {
+    input: Arc<dyn ExecutionPlan>,
+    stages: Arc<dyn ReportStages>,
+    properties: Arc<PlanProperties>,
+}
+
+impl ReportFinalExec {
+    pub fn new(input: Arc<dyn ExecutionPlan>, stages: Arc<dyn ReportStages>) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(stages.schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        ReportFinalExec { input, stages, properties }
+    }
+}
+
+impl DisplayAs for ReportFinalExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ReportFinalExec: {}", self.stages.name())
+    }
+}
+
+impl ExecutionPlan for ReportFinalExec {
+    fn name(&self) -> &str {
+        "ReportFinalExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = crate::common::plan_node::only_child(children, "ReportFinalExec")?;
+        Ok(Arc::new(ReportFinalExec::new(input, self.stages.clone())))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    /// Every state, from every partition.
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::SinglePartition]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
-            return Err(DataFusionError::Internal(format!("ReportExec has one partition, asked for {partition}")));
+            return Err(DataFusionError::Internal(format!("ReportFinalExec has one partition, asked for {partition}")));
         }
         let n = self.input.output_partitioning().partition_count();
-        let mut tasks = Vec::with_capacity(n);
-        for p in 0..n {
-            let mut stream = self.input.execute(p, context.clone())?;
-            let kernel = self.kernel.clone();
-            tasks.push(SpawnedTask::spawn(async move {
-                let mut partial = kernel.new_partial()?;
-                while let Some(batch) = stream.next().await {
-                    kernel.update(&mut partial, &batch?)?;
-                }
-                kernel.end_partition(&mut partial)?;
-                Ok::<_, DataFusionError>(partial)
-            }));
+        if n != 1 {
+            return Err(DataFusionError::Internal(format!("ReportFinalExec over {n} partitions, not one")));
         }
-        let kernel = self.kernel.clone();
-        let output = futures::stream::once(async move {
-            let mut partials = Vec::with_capacity(tasks.len());
-            for t in tasks {
-                let partial = t.join().await.map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
-                partials.push(partial);
-            }
-            kernel.finish(partials)
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), output)))
+        Ok(self.stages.clone().merge(self.input.execute(0, context)?))
     }
 }
 

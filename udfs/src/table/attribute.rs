@@ -63,20 +63,21 @@ use crate::docs::{self, FunctionDoc, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
-    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, intern_runs, rows_by_group, source_relation,
 };
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, ListBuilder, RecordBatch, StringBuilder, UInt8Builder,
+    UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Decimal128Type, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
+use datafusion::arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
 use datafusion::error::Result;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use std::cmp::Ordering;
@@ -231,6 +232,11 @@ impl TableFunctionImpl for AttributeReport {
     }
 }
 
+/// The report's stages made again from its call, over an input of columns `input`.
+pub(crate) fn stages(call: Options, input: &Schema) -> Result<Arc<dyn ReportStages>> {
+    Arc::new(AttributeQuery::parse(call, "")?).stages(input)
+}
+
 impl ReportQuery for AttributeQuery {
     fn function(&self) -> &'static str {
         NAME
@@ -281,11 +287,9 @@ impl ReportQuery for AttributeQuery {
         ]))
     }
 
-    fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
-        let key_schema = Arc::new(Schema::new(vec![input.schema().field(0).clone()]));
-        let output = self.schema();
-        let kernel = Arc::new(AttributeKernel { query: self, key_schema });
-        Ok(Arc::new(ReportExec::try_new(input, "p", &[], partitions, kernel, output)?))
+    fn stages(self: Arc<Self>, input: &Schema) -> Result<Arc<dyn ReportStages>> {
+        let key_schema = Arc::new(Schema::new(vec![input.field(0).clone()]));
+        Ok(Arc::new(AttributeKernel { query: self, key_schema }))
     }
 }
 
@@ -490,11 +494,154 @@ impl Partial {
     }
 }
 
+/// What a row of the partial state holds ([`state_schema`]).
+const CREDIT_ROW: u8 = 0;
+const PATH_ROW: u8 = 1;
+const TOUCHLESS_ROW: u8 = 2;
+
+/// The partial state's columns. Each row is one of: a model's credit to a value (`model`,
+/// `label`, `conversions` and `cents` in the rule models' exact units); a distinct path (its
+/// values and their frequency counts, how many journeys on it converted, did not, and their
+/// cents); the conversions without touches (`conversions`, `cents`).
+fn state_schema() -> SchemaRef {
+    let exact = DataType::Decimal128(38, 0);
+    let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, false)));
+    Arc::new(Schema::new(vec![
+        Field::new("kind", DataType::UInt8, false),
+        Field::new("model", DataType::UInt32, true),
+        Field::new("label", DataType::Utf8, true),
+        Field::new("path", list(DataType::Utf8), true),
+        Field::new("counts", list(DataType::UInt32), true),
+        Field::new("conversions", exact.clone(), false),
+        Field::new("nulls", DataType::UInt64, false),
+        Field::new("cents", exact, false),
+    ]))
+}
+
 impl ReportKernel for AttributeKernel {
     type Partial = Partial;
 
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn call(&self) -> &Options {
+        &self.query.call
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.query.schema()
+    }
+
+    fn state_schema(&self) -> SchemaRef {
+        state_schema()
+    }
+
+    fn encode(&self, partial: Partial) -> Result<RecordBatch> {
+        let (mut kind, mut model) = (UInt8Builder::new(), UInt32Builder::new());
+        let mut label = StringBuilder::new();
+        let mut path =
+            ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new_list_field(DataType::Utf8, false)));
+        let mut counts =
+            ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new_list_field(DataType::UInt32, false)));
+        let (mut conversions, mut cents) = (Decimal128Builder::new(), Decimal128Builder::new());
+        let mut nulls = UInt64Builder::new();
+        let labels = &partial.labels;
+        for (m, c) in partial.credits.iter().enumerate() {
+            for (l, (&conv, &value)) in c.conversions.iter().zip(&c.cents).enumerate() {
+                if conv == 0 && value == 0 {
+                    continue;
+                }
+                kind.append_value(CREDIT_ROW);
+                model.append_value(m as u32);
+                label.append_value(labels.get(l as u32));
+                path.append_null();
+                counts.append_null();
+                conversions.append_value(conv);
+                nulls.append_value(0);
+                cents.append_value(value);
+            }
+        }
+        for (key, count) in &partial.paths {
+            kind.append_value(PATH_ROW);
+            model.append_null();
+            label.append_null();
+            for k in key {
+                path.values().append_value(labels.get((k >> 32) as u32));
+                counts.values().append_value((k & 0xffff_ffff) as u32);
+            }
+            path.append(true);
+            counts.append(true);
+            conversions.append_value(i128::from(count.conversions));
+            nulls.append_value(count.nulls);
+            cents.append_value(count.cents);
+        }
+        if partial.touchless != 0 || partial.touchless_cents != 0 {
+            kind.append_value(TOUCHLESS_ROW);
+            model.append_null();
+            label.append_null();
+            path.append_null();
+            counts.append_null();
+            conversions.append_value(i128::from(partial.touchless));
+            nulls.append_value(0);
+            cents.append_value(partial.touchless_cents);
+        }
+        let exact = |b: &mut Decimal128Builder| b.finish().with_precision_and_scale(38, 0);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(kind.finish()),
+            Arc::new(model.finish()),
+            Arc::new(label.finish()),
+            Arc::new(path.finish()),
+            Arc::new(counts.finish()),
+            Arc::new(exact(&mut conversions)?),
+            Arc::new(nulls.finish()),
+            Arc::new(exact(&mut cents)?),
+        ];
+        Ok(RecordBatch::try_new(state_schema(), columns)?)
+    }
+
+    fn decode(&self, rows: &RecordBatch) -> Result<Partial> {
+        let mut partial = self.new_partial()?;
+        let kind = rows.column(0).as_primitive::<UInt8Type>();
+        let model = rows.column(1).as_primitive::<UInt32Type>();
+        let label = rows.column(2).as_string::<i32>();
+        let path = rows.column(3).as_list::<i32>();
+        let counts = rows.column(4).as_list::<i32>();
+        let conversions = rows.column(5).as_primitive::<Decimal128Type>();
+        let nulls = rows.column(6).as_primitive::<UInt64Type>();
+        let cents = rows.column(7).as_primitive::<Decimal128Type>();
+        let broken = || datafusion::error::DataFusionError::Internal(format!("{NAME}: a malformed partial state"));
+        for i in 0..rows.num_rows() {
+            match kind.value(i) {
+                CREDIT_ROW => {
+                    let id = partial.labels.id(label.value(i));
+                    let credits = partial.credits.get_mut(model.value(i) as usize).ok_or_else(broken)?;
+                    credits.add(id, conversions.value(i), cents.value(i));
+                }
+                PATH_ROW => {
+                    let names = path.value(i);
+                    let names = names.as_string::<i32>();
+                    let n = counts.value(i);
+                    let n = n.as_primitive::<UInt32Type>();
+                    if names.len() != n.len() {
+                        return Err(broken());
+                    }
+                    let key: Vec<u64> = (0..names.len())
+                        .map(|j| (u64::from(partial.labels.id(names.value(j))) << 32) | u64::from(n.value(j)))
+                        .collect();
+                    let e = partial.paths.entry(key).or_default();
+                    e.conversions += u64::try_from(conversions.value(i)).map_err(|_| broken())?;
+                    e.nulls += nulls.value(i);
+                    e.cents += cents.value(i);
+                }
+                TOUCHLESS_ROW => {
+                    partial.touchless += u64::try_from(conversions.value(i)).map_err(|_| broken())?;
+                    partial.touchless_cents += cents.value(i);
+                }
+                _ => return Err(broken()),
+            }
+        }
+        Ok(partial)
     }
 
     fn new_partial(&self) -> Result<Partial> {

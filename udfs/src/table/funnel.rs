@@ -59,17 +59,18 @@ use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
-    Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, intern_runs, rows_by_group, source_relation,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, intern_runs, rows_by_group, source_relation,
 };
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    UInt32Builder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{Int64Type, UInt32Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
 use datafusion::error::Result;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, UnaryOperator};
@@ -186,6 +187,8 @@ pub struct FunnelQuery {
     pub attribution: Attribution,
     pub top: usize,
     pub sessions: Option<String>,
+    /// The call, as given.
+    pub call: Options,
 }
 
 /// True when `text` reads as a boolean SQL expression rather than an event name.
@@ -241,6 +244,7 @@ fn quote(text: &str) -> String {
 impl FunnelQuery {
     fn parse(mut o: Options, default_source: &str) -> Result<FunnelQuery> {
         let bad = |arg: &str, msg: String| ArgumentError::new(NAME, arg, msg).into_datafusion();
+        let call = o.clone();
         let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
         let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
         let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
@@ -367,7 +371,7 @@ impl FunnelQuery {
             }
         }
         let spec = ChainSpec { steps: steps.len(), window, order, optional, exclusions: ranges };
-        Ok(FunnelQuery { source, person, time, event, steps, exclusions, spec, by, attribution, top, sessions })
+        Ok(FunnelQuery { source, person, time, event, steps, exclusions, spec, by, attribution, top, sessions, call })
     }
 
     /// The step a step's conversion is measured from: the nearest mandatory one before it.
@@ -384,6 +388,11 @@ impl TableFunctionImpl for Funnel {
         let query = FunnelQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
         Ok(Arc::new(ReportTable::new(query)))
     }
+}
+
+/// The report's stages made again from its call, over an input of columns `input`.
+pub(crate) fn stages(call: Options, input: &Schema) -> Result<Arc<dyn ReportStages>> {
+    Arc::new(FunnelQuery::parse(call, "")?).stages(input)
 }
 
 impl ReportQuery for FunnelQuery {
@@ -451,18 +460,15 @@ impl ReportQuery for FunnelQuery {
         Arc::new(Schema::new(fields))
     }
 
-    fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
-        let schema = input.schema();
-        let mut key_fields = vec![schema.field(0).clone()];
+    /// No sort: each partition groups its units in a hash table (a unit's rows all land in one
+    /// partition), and each unit's events are ordered in the kernel.
+    fn stages(self: Arc<Self>, input: &Schema) -> Result<Arc<dyn ReportStages>> {
+        let mut key_fields = vec![input.field(0).clone()];
         if self.sessions.is_some() {
-            key_fields.push(schema.field(2).clone());
+            key_fields.push(input.field(2).clone());
         }
         let key_schema = Arc::new(Schema::new(key_fields));
-        let output = self.schema();
-        let kernel = Arc::new(FunnelKernel { query: self, key_schema });
-        // No sort: each partition groups its units in a hash table (a unit's rows all land in
-        // one partition), and each unit's events are ordered in the kernel.
-        Ok(Arc::new(ReportExec::try_new(input, "p", &[], partitions, kernel, output)?))
+        Ok(Arc::new(FunnelKernel { query: self, key_schema }))
     }
 }
 
@@ -604,11 +610,78 @@ fn breakdown_label(q: &FunnelQuery, chain: &Chain<'_>, events: &[Event], labels:
     }
 }
 
+/// The partial state's columns, one row per (breakdown value, step): the value (NULL for no
+/// breakdown, or none), the step (1-based), its units, and their times from the previous step.
+fn state_schema() -> SchemaRef {
+    let durations = Field::new_list_field(DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        Field::new("label", DataType::Utf8, true),
+        Field::new("step", DataType::UInt32, false),
+        Field::new("users", DataType::Int64, false),
+        Field::new("durations", DataType::List(Arc::new(durations)), false),
+    ]))
+}
+
 impl ReportKernel for FunnelKernel {
     type Partial = Partial;
 
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn call(&self) -> &Options {
+        &self.query.call
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.query.schema()
+    }
+
+    fn state_schema(&self) -> SchemaRef {
+        state_schema()
+    }
+
+    fn encode(&self, partial: Partial) -> Result<RecordBatch> {
+        let mut label = StringBuilder::new();
+        let (mut step, mut users) = (UInt32Builder::new(), Int64Builder::new());
+        let mut durations =
+            ListBuilder::new(Int64Builder::new()).with_field(Arc::new(Field::new_list_field(DataType::Int64, false)));
+        for (id, steps) in &partial.acc {
+            for (k, acc) in steps.iter().enumerate() {
+                label.append_option((*id != NULL_LABEL).then(|| partial.labels.get(*id)));
+                step.append_value(k as u32 + 1);
+                users.append_value(acc.users);
+                durations.values().append_slice(&acc.durations);
+                durations.append(true);
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(label.finish()),
+            Arc::new(step.finish()),
+            Arc::new(users.finish()),
+            Arc::new(durations.finish()),
+        ];
+        Ok(RecordBatch::try_new(state_schema(), columns)?)
+    }
+
+    fn decode(&self, rows: &RecordBatch) -> Result<Partial> {
+        let mut partial = self.new_partial()?;
+        let label = rows.column(0).as_string::<i32>();
+        let step = rows.column(1).as_primitive::<UInt32Type>();
+        let users = rows.column(2).as_primitive::<Int64Type>();
+        let durations = rows.column(3).as_list::<i32>();
+        let steps = self.query.spec.steps;
+        for i in 0..rows.num_rows() {
+            let id = if label.is_valid(i) { partial.labels.id(label.value(i)) } else { NULL_LABEL };
+            let k = step.value(i) as usize;
+            if !(1..=steps).contains(&k) {
+                return Err(datafusion::error::DataFusionError::Internal(format!("{NAME}: a state of step {k}")));
+            }
+            let acc = &mut partial.acc.entry(id).or_insert_with(|| vec![StepAcc::default(); steps])[k - 1];
+            acc.users += users.value(i);
+            acc.durations.extend_from_slice(durations.value(i).as_primitive::<Int64Type>().values());
+        }
+        Ok(partial)
     }
 
     fn new_partial(&self) -> Result<Partial> {

@@ -42,17 +42,18 @@ use crate::common::options::Options;
 use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
-use crate::physical::report::{Labels, ReportExec, ReportKernel, ReportQuery, ReportTable, source_relation};
+use crate::physical::report::{Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, make_comparator,
+    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    UInt8Builder, UInt32Builder, make_comparator,
 };
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, cast};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{Int64Type, UInt8Type, UInt32Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, HashSet};
 use datafusion::error::Result;
-use datafusion::physical_plan::ExecutionPlan;
 use regex::Regex;
 use std::sync::Arc;
 
@@ -167,10 +168,13 @@ pub struct PathsQuery {
     pub exclude: Vec<String>,
     pub clean: Vec<(Regex, String)>,
     pub output: Output,
+    /// The call, as given.
+    pub call: Options,
 }
 
 impl PathsQuery {
     fn parse(mut o: Options, default_source: &str) -> Result<PathsQuery> {
+        let call = o.clone();
         if !o.positional().is_empty() {
             return Err(ArgumentError::new(NAME, "1", "options must be named: journey_paths(max_steps => 5, ...)")
                 .into_datafusion());
@@ -224,6 +228,7 @@ impl PathsQuery {
             exclude,
             clean,
             output,
+            call,
         })
     }
 }
@@ -233,6 +238,11 @@ impl TableFunctionImpl for JourneyPaths {
         let query = PathsQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
         Ok(Arc::new(ReportTable::new(query)))
     }
+}
+
+/// The report's stages made again from its call, over an input of columns `input`.
+pub(crate) fn stages(call: Options, input: &Schema) -> Result<Arc<dyn ReportStages>> {
+    Arc::new(PathsQuery::parse(call, "")?).stages(input)
 }
 
 impl ReportQuery for PathsQuery {
@@ -280,12 +290,10 @@ impl ReportQuery for PathsQuery {
         }))
     }
 
-    fn plan(self: Arc<Self>, input: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
-        let schema = self.schema();
-        let kernel = Arc::new(PathsKernel { query: self });
-        // Ties in time are ordered by label in the kernel (rare; sorting on the node too would
-        // make every row's sort key carry a string).
-        Ok(Arc::new(ReportExec::try_new(input, "p", &["p", "t"], partitions, kernel, schema)?))
+    /// Ties in time are ordered by label in the kernel (rare; sorting on the node too would make
+    /// every row's sort key carry a string).
+    fn stages(self: Arc<Self>, _input: &Schema) -> Result<Arc<dyn ReportStages>> {
+        Ok(Arc::new(PathsKernel { query: self }))
     }
 }
 
@@ -356,11 +364,110 @@ impl Partial {
     }
 }
 
+/// The partial state's columns: one row per person, their paths one after the other (`nodes`
+/// and `times` of every path, `lengths` and `terminals` of each).
+fn state_schema() -> SchemaRef {
+    let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, false)));
+    Arc::new(Schema::new(vec![
+        Field::new("nodes", list(DataType::Utf8), false),
+        Field::new("times", list(DataType::Int64), false),
+        Field::new("lengths", list(DataType::UInt32), false),
+        Field::new("terminals", list(DataType::UInt8), false),
+    ]))
+}
+
+const TERMINALS: [Terminal; 3] = [Terminal::DropOff, Terminal::End, Terminal::Cut];
+
 impl ReportKernel for PathsKernel {
     type Partial = Partial;
 
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn call(&self) -> &Options {
+        &self.query.call
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &["p", "t"]
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.query.schema()
+    }
+
+    fn state_schema(&self) -> SchemaRef {
+        state_schema()
+    }
+
+    fn end_partition(&self, partial: &mut Partial) -> Result<()> {
+        partial.flush();
+        Ok(())
+    }
+
+    fn encode(&self, partial: Partial) -> Result<RecordBatch> {
+        let field = |t: DataType| Arc::new(Field::new_list_field(t, false));
+        let mut nodes = ListBuilder::new(StringBuilder::new()).with_field(field(DataType::Utf8));
+        let mut times = ListBuilder::new(Int64Builder::new()).with_field(field(DataType::Int64));
+        let mut lengths = ListBuilder::new(UInt32Builder::new()).with_field(field(DataType::UInt32));
+        let mut terminals = ListBuilder::new(UInt8Builder::new()).with_field(field(DataType::UInt8));
+        let labels = &partial.interner.labels;
+        let mut begin = 0;
+        for &end in &partial.person_ends {
+            for path in &partial.paths[begin..end] {
+                for &n in &path.nodes {
+                    nodes.values().append_value(labels.get(n));
+                }
+                times.values().append_slice(&path.times);
+                lengths.values().append_value(path.nodes.len() as u32);
+                let t = TERMINALS.iter().position(|&t| t == path.terminal).unwrap_or_default();
+                terminals.values().append_value(t as u8);
+            }
+            nodes.append(true);
+            times.append(true);
+            lengths.append(true);
+            terminals.append(true);
+            begin = end;
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(nodes.finish()),
+            Arc::new(times.finish()),
+            Arc::new(lengths.finish()),
+            Arc::new(terminals.finish()),
+        ];
+        Ok(RecordBatch::try_new(state_schema(), columns)?)
+    }
+
+    fn decode(&self, rows: &RecordBatch) -> Result<Partial> {
+        let mut partial = self.new_partial()?;
+        let broken = || datafusion::error::DataFusionError::Internal(format!("{NAME}: a malformed partial state"));
+        let (nodes, times) = (rows.column(0).as_list::<i32>(), rows.column(1).as_list::<i32>());
+        let (lengths, terminals) = (rows.column(2).as_list::<i32>(), rows.column(3).as_list::<i32>());
+        for i in 0..rows.num_rows() {
+            let (n, t) = (nodes.value(i), times.value(i));
+            let (n, t) = (n.as_string::<i32>(), t.as_primitive::<Int64Type>());
+            let (l, e) = (lengths.value(i), terminals.value(i));
+            let (l, e) = (l.as_primitive::<UInt32Type>(), e.as_primitive::<UInt8Type>());
+            if n.len() != t.len()
+                || l.len() != e.len()
+                || l.values().iter().map(|&x| x as usize).sum::<usize>() != n.len()
+            {
+                return Err(broken());
+            }
+            let mut at = 0;
+            for (&len, &terminal) in l.values().iter().zip(e.values()) {
+                let range = at..at + len as usize;
+                at = range.end;
+                partial.paths.push(Path {
+                    nodes: range.clone().map(|j| partial.interner.id(n.value(j))).collect(),
+                    times: t.values()[range].to_vec(),
+                    terminal: *TERMINALS.get(terminal as usize).ok_or_else(broken)?,
+                });
+            }
+            partial.person_ends.push(partial.paths.len());
+        }
+        Ok(partial)
     }
 
     fn new_partial(&self) -> Result<Partial> {
@@ -416,7 +523,6 @@ impl ReportKernel for PathsKernel {
         let mut labels = Interner::default();
         let mut people: Vec<&[Path]> = vec![];
         for p in &mut partials {
-            p.flush();
             let global: Vec<u32> = p.interner.labels.labels.iter().map(|l| labels.id(l)).collect();
             for path in &mut p.paths {
                 for n in &mut path.nodes {

@@ -37,6 +37,8 @@ pub struct AttributeQuery {
     /// Present when a model needs it.
     pub(super) direct: Option<String>,
     pub(super) milestone: Option<String>,
+    /// The call, as given.
+    pub(super) call: Options,
 }
 
 pub(super) fn bad(arg: &str, msg: impl Into<String>) -> datafusion::error::DataFusionError {
@@ -49,6 +51,7 @@ pub(super) fn quote(text: &str) -> String {
 
 impl AttributeQuery {
     pub(super) fn parse(mut o: Options, default_source: &str) -> Result<AttributeQuery> {
+        let call = o.clone();
         let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
         let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
         let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
@@ -193,6 +196,7 @@ impl AttributeQuery {
             order: order.unwrap_or(1),
             direct: needs_direct.then(|| direct.unwrap_or_else(|| "channel = 'Direct'".into())),
             milestone: needs_milestones.then(|| milestone.unwrap_or_else(|| "milestone".into())),
+            call,
         })
     }
 
