@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The same queries in journeydb alone and on a cluster of one and of two executors on this
 machine (issue 19), over the wire (psycopg), on the same Parquet files; prints each median and
-the ratio alone / cluster (above 1: the cluster is faster), and whether the answers agree.
+the ratio alone / cluster (above 1: the cluster is faster), and whether the answers agree. The
+setups run one after another, each alone on the machine.
 
     .venv-bench/bin/python scripts/bench_cluster.py --events 10000000 50000000 --runs 3
     .venv-bench/bin/python scripts/bench_cluster.py --events 10000000 --layout time
@@ -12,6 +13,7 @@ each; shuffle reads go over Arrow Flight only between executors (each reads its 
 locally), as on several machines. The data is made by `journeydb demo` under bench-data/.
 """
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -38,35 +40,58 @@ def two_free_ports():
             pass
 
 
+def log(work, name):
+    """Where a process's log goes: `work/name.log`, kept with --keep-logs."""
+    work.mkdir(parents=True, exist_ok=True)
+    return open(work / f"{name}.log", "w")
+
+
 def start_cluster(executors, work):
     env = dict(os.environ, RUST_LOG="warn")
     port = two_free_ports()
     scheduler = f"127.0.0.1:{port}"
     procs = [subprocess.Popen([str(BIN), "scheduler", "--listen", scheduler], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+                              stdout=subprocess.DEVNULL, stderr=log(work, "scheduler"))]
     wait_port(port, procs[0])
     for i in range(executors):
         p = two_free_ports()
         e = subprocess.Popen([str(BIN), "executor", "--scheduler", scheduler, "--listen", f"127.0.0.1:{p}",
                               "--memory-limit", "4GB", "--concurrent-tasks", "2", "--work-dir", str(work / f"e{i}")],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             env=env, stdout=subprocess.DEVNULL, stderr=log(work, f"executor{i}"))
         procs.append(e)
         wait_port(p, e)
     return scheduler, procs
 
 
-def serve(data, cluster):
+def serve(data, cluster, work):
     port = free_port()
     args = [str(BIN), "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"]
     if cluster:
         args += ["--cluster", cluster]
-    server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log(work, "server"), text=True)
     server.stdout.readline()  # "journeydb listening on ..."
     return server, port
 
 
-def main():
+def run(conn, sql, runs):
+    """The median time and the rows; no time and the error when the query failed."""
     import psycopg
+    try:
+        t, rows = timed(lambda: conn.execute(sql).fetchall(), runs)
+        return t, [tuple(map(str, r)) for r in rows]
+    except psycopg.Error as e:
+        return None, f"{e.sqlstate}: {str(e).strip()}"
+
+
+def secs(t):
+    return f"{t:>9.3f}" if t is not None else f"{'failed':>9}"
+
+
+def ratio(alone, cluster):
+    return f"{alone / cluster:>6.2f}" if alone is not None and cluster is not None else f"{'':>6}"
+
+
+def main():
     import tempfile
 
     ap = argparse.ArgumentParser()
@@ -74,6 +99,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", nargs="+", help="query names to run (default: all)")
     ap.add_argument("--layout", choices=["person", "time"], default="person")
+    ap.add_argument("--work", help="keep each process's log and work files here (default: a temporary directory)")
     args = ap.parse_args()
     queries = {name: sql for name, (sql, _) in QUERIES.items()}
     queries.update(EXTRA)
@@ -87,30 +113,42 @@ def main():
             print("  " + out.stdout.strip(), file=sys.stderr)
         if args.layout == "time":
             data = time_ordered(data, ROOT / "bench-data" / f"{n}-by-time")
-        # The three setups run side by side (one query at a time): each query's line is printed
-        # as soon as it ran on all three.
-        with tempfile.TemporaryDirectory() as work:
-            procs, conns = [], []
-            try:
-                for executors in (0, 1, 2):
-                    scheduler, nodes = start_cluster(executors, Path(work) / str(executors)) if executors else (None, [])
-                    server, port = serve(data, scheduler)
-                    procs += nodes + [server]
-                    conns.append(psycopg.connect(f"host=127.0.0.1 port={port} user=journey dbname=journeydb",
-                                                 autocommit=True))
-                for name in names:
-                    runs = [timed(lambda: c.execute(queries[name]).fetchall(), args.runs) for c in conns]
-                    (a, ra), (c1, r1), (c2, r2) = ((t, [tuple(map(str, r)) for r in rows]) for t, rows in runs)
-                    same = "yes" if ra == r1 == r2 else "NO"
-                    print(f"{n:>10} {name:<18} {a:>9.3f} {c1:>9.3f} {a / c1:>6.2f} {c2:>9.3f} {a / c2:>6.2f}  {same}",
-                          flush=True)
-            finally:
-                for c in conns:
-                    c.close()
-                for p in procs:
-                    p.terminate()
-                    p.wait()
+        # The three setups run one after another, each alone on the machine (side by side, three
+        # servers and three executors, each with its own memory budget, overcommit 50M events'
+        # memory and the kernel kills one); the table is printed once all three have run.
+        with contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory() as work:
+            results = [setup(data, executors, Path(work) / str(executors), names, queries, args.runs)
+                       for executors in (0, 1, 2)]
+        for name in names:
+            (a, ra), (c1, r1), (c2, r2) = (r[name] for r in results)
+            same = "yes" if ra == r1 == r2 else "NO"
+            print(f"{n:>10} {name:<18} {secs(a)} {secs(c1)} {ratio(a, c1)} {secs(c2)} {ratio(a, c2)}  {same}",
+                  flush=True)
+            for where, (t, rows) in zip(("alone", "1 executor", "2 executors"), (r[name] for r in results)):
+                if t is None:
+                    print(f"  {name} failed {where}: {rows}", flush=True)
 
+
+def setup(data, executors, work, names, queries, runs):
+    """Each query's (median, rows) on the server alone or with a cluster of `executors`."""
+    import psycopg
+    procs = []
+    try:
+        scheduler, nodes = start_cluster(executors, work) if executors else (None, [])
+        procs += nodes
+        server, port = serve(data, scheduler, work)
+        procs.append(server)
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=journey dbname=journeydb", autocommit=True) as c:
+            results = {}
+            for name in names:
+                results[name] = run(c, queries[name], runs)
+                t = results[name][0]
+                print(f"  {executors} executor(s) {name}: {secs(t).strip()}", file=sys.stderr, flush=True)
+            return results
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
 
 if __name__ == "__main__":
     main()

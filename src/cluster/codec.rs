@@ -17,7 +17,7 @@ use journeydb_udfs::common::options::Options;
 use journeydb_udfs::physical::funnel_aggregate::FunnelAggregateExec;
 use journeydb_udfs::physical::hash_window::HashWindowExec;
 use journeydb_udfs::physical::keep_rows::{KeepRows, KeepRowsExec};
-use journeydb_udfs::physical::report::ReportPartialExec;
+use journeydb_udfs::physical::report::{ReportFinalExec, ReportPartialExec};
 use journeydb_udfs::table::{REPORTS, report_stages};
 use prost::Message;
 use std::sync::Arc;
@@ -113,6 +113,14 @@ impl PhysicalExtensionCodec for Codec {
             return put_call(buf, r.stages().call());
         }
         self.ballista.try_encode(node, buf, converter)
+    }
+}
+
+impl Codec {
+    /// journeydb's operators that never travel: a report's final stage merges, in the server,
+    /// the states its partial stages send back.
+    pub fn stays_in_server(node: &dyn ExecutionPlan) -> bool {
+        node.downcast_ref::<ReportFinalExec>().is_some()
     }
 }
 

@@ -67,7 +67,7 @@ impl datafusion::config::ConfigExtension for ClusterOptions {
 /// Where jobs go and how they are encoded, shared by the rule and every [`ClusterExec`].
 #[derive(Debug)]
 pub struct Target {
-    scheduler: String,
+    scheduler: super::job::Scheduler,
     force_remote_read: bool,
     codec: Codec,
     /// What a cluster node knows: its functions decode the plans sent.
@@ -81,7 +81,7 @@ impl Target {
         let runtime = Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
         let state: SessionState = super::node_state(datafusion::prelude::SessionConfig::new(), runtime)?;
         Ok(Arc::new(Target {
-            scheduler,
+            scheduler: super::job::Scheduler::new(scheduler),
             force_remote_read: config.force_remote_read,
             codec: Codec::default(),
             nodes: Arc::new(TaskContext::from(&state)),
@@ -100,14 +100,17 @@ impl Target {
         let _ = self.session_only.get_or_init(|| names.collect());
     }
 
-    /// True when `plan` can run on a cluster node: see the module's documentation.
-    fn travels(&self, plan: &Arc<dyn ExecutionPlan>) -> bool {
-        let mut ok = true;
-        let _ = plan.apply(|node| {
-            ok &= node.downcast_ref::<ClusterExec>().is_none() && !in_memory(node.as_ref()) && self.own_functions(node);
-            Ok(if ok { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
-        });
-        ok && self.round_trips(plan)
+    /// What [`Distribute`] needs to know of `plan` and each subtree of it, learnt in one pass.
+    #[recursive::recursive]
+    fn survey(&self, plan: &Arc<dyn ExecutionPlan>) -> Survey {
+        let children: Vec<Survey> = plan.children().into_iter().map(|c| self.survey(c)).collect();
+        let reads_files = children.iter().any(|c| c.reads_files) || scans_files(plan.as_ref());
+        let may_travel = children.iter().all(|c| c.may_travel)
+            && plan.downcast_ref::<ClusterExec>().is_none()
+            && !in_memory(plan.as_ref())
+            && !Codec::stays_in_server(plan.as_ref())
+            && self.own_functions(plan);
+        Survey { reads_files, may_travel, children }
     }
 
     /// True when every scalar function `node`'s expressions call is the one the nodes have
@@ -130,12 +133,13 @@ impl Target {
         ok
     }
 
-    /// True when `plan` encodes, and decodes with the nodes' functions.
-    fn round_trips(&self, plan: &Arc<dyn ExecutionPlan>) -> bool {
-        match PhysicalPlanNode::try_from_physical_plan(plan.clone(), &self.codec) {
-            Ok(node) => node.try_into_physical_plan(&self.nodes, &self.codec).is_ok(),
-            Err(_) => false,
-        }
+    /// `plan` encoded, when it encodes and decodes with the nodes' functions.
+    fn encode(&self, plan: &Arc<dyn ExecutionPlan>) -> Option<Vec<u8>> {
+        let node = PhysicalPlanNode::try_from_physical_plan(plan.clone(), &self.codec).ok()?;
+        let mut encoded = vec![];
+        node.try_encode(&mut encoded).ok()?;
+        node.try_into_physical_plan(&self.nodes, &self.codec).ok()?;
+        Some(encoded)
     }
 
     /// Runs `plan` (one partition) as a Ballista job. A job that failed (a task's error, an
@@ -146,6 +150,7 @@ impl Target {
     async fn run(
         self: Arc<Self>,
         plan: Arc<dyn ExecutionPlan>,
+        encoded: Vec<u8>,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let config = context
@@ -155,18 +160,15 @@ impl Target {
             .with_ballista_shuffle_reader_force_remote_read(self.force_remote_read)
             // Our physical optimizer rules made the plan; the scheduler only cuts it.
             .with_ballista_adaptive_query_planner(false);
-        let node = PhysicalPlanNode::try_from_physical_plan(plan.clone(), &self.codec)?;
-        let mut encoded = vec![];
-        node.try_encode(&mut encoded)?;
-        match super::job::run(&self.scheduler, encoded, plan.schema(), &config).await {
+        match self.scheduler.run(encoded, plan.schema(), &config).await {
             Ok(rows) => Ok(rows),
             Err(JobError::Failed(message)) => {
-                tracing::warn!(scheduler = %self.scheduler, error = %message, "a cluster job failed; running it in the server");
+                tracing::warn!(scheduler = %self.scheduler.address(), error = %message, "a cluster job failed; running it in the server");
                 plan.execute(0, context)
             }
             Err(JobError::Unreachable(message)) => Err(DataFusionError::External(Box::new(Error::sql(
                 SqlState::IoError,
-                format!("cluster at {}: {message}", self.scheduler),
+                format!("cluster at {}: {message}", self.scheduler.address()),
             )))),
         }
     }
@@ -177,25 +179,24 @@ fn implementation(f: &dyn datafusion::logical_expr::ScalarUDFImpl) -> std::any::
     (f as &dyn std::any::Any).type_id()
 }
 
-pub(super) fn rand_id() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b)
-}
-
 /// True for a scan of rows held in the server's memory.
 fn in_memory(node: &dyn ExecutionPlan) -> bool {
     node.downcast_ref::<DataSourceExec>().is_some_and(|d| d.data_source().is::<MemorySourceConfig>())
 }
 
-/// True when `plan` reads files.
-fn reads_files(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    let mut found = false;
-    let _ = plan.apply(|node| {
-        found |= node.downcast_ref::<DataSourceExec>().is_some_and(|d| d.data_source().is::<FileScanConfig>());
-        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
-    });
-    found
+/// True for a scan of files.
+fn scans_files(node: &dyn ExecutionPlan) -> bool {
+    node.downcast_ref::<DataSourceExec>().is_some_and(|d| d.data_source().is::<FileScanConfig>())
+}
+
+/// What [`Target::survey`] learns of a subtree, and of each of its children's.
+struct Survey {
+    /// It reads files (a plan of constants is not worth a job).
+    reads_files: bool,
+    /// No node of it stays in the server, by what the node is (see the module's
+    /// documentation); whether it encodes is learnt when it is sent.
+    may_travel: bool,
+    children: Vec<Survey>,
 }
 
 /// Operators whose inputs are theirs alone: nothing below them is sent without them.
@@ -213,10 +214,10 @@ impl PhysicalOptimizerRule for Distribute {
             // Off for this session.
             return Ok(plan);
         }
-        // A report plans its input as a statement of its own: what was sent then is planned
-        // again as part of the whole. It is put back as it was sent (one partition, in order):
-        // the optimizer has since relied on that (a sort above it pushed below a repartition
-        // that keeps order only over one partition).
+        // A plan optimized before (a part planned as a statement of its own) holds its jobs
+        // already: they are put back as they were sent (one partition, in order), since the
+        // optimizer may have relied on that (a sort above one pushed below a repartition that
+        // keeps order only over one partition), and the whole is cut again.
         let plan = plan
             .transform_up(|node| {
                 Ok(match node.downcast_ref::<ClusterExec>() {
@@ -225,7 +226,8 @@ impl PhysicalOptimizerRule for Distribute {
                 })
             })?
             .data;
-        self.cut(plan, true)
+        let survey = self.target.survey(&plan);
+        self.cut(plan, &survey, true)
     }
 
     fn name(&self) -> &str {
@@ -239,13 +241,18 @@ impl PhysicalOptimizerRule for Distribute {
 
 impl Distribute {
     /// `plan` with its largest travelling subtrees sent; `whole` when its consumer takes it in
-    /// one partition.
-    fn cut(&self, plan: Arc<dyn ExecutionPlan>, whole: bool) -> Result<Arc<dyn ExecutionPlan>> {
-        if !reads_files(&plan) {
+    /// one partition. A subtree that may travel but does not encode (an operator the codec does
+    /// not know, which should not happen) is tried again at each level below.
+    #[recursive::recursive]
+    fn cut(&self, plan: Arc<dyn ExecutionPlan>, survey: &Survey, whole: bool) -> Result<Arc<dyn ExecutionPlan>> {
+        if !survey.reads_files {
             return Ok(plan);
         }
-        if whole && self.target.travels(&plan) {
-            return Ok(Arc::new(ClusterExec::new(plan, self.target.clone())));
+        if whole
+            && survey.may_travel
+            && let Some(sent) = ClusterExec::try_new(plan.clone(), self.target.clone())
+        {
+            return Ok(Arc::new(sent));
         }
         // A Delta scan reads its files through an inner scan made for it (with columns only it
         // understands): the two stay together.
@@ -261,7 +268,7 @@ impl Distribute {
                 wants.child_distribution(i),
                 None | Some(Distribution::UnspecifiedDistribution) | Some(Distribution::SinglePartition)
             );
-            let c = self.cut(child.clone(), whole)?;
+            let c = self.cut(child.clone(), &survey.children[i], whole)?;
             changed |= !Arc::ptr_eq(&c, child);
             cut.push(c);
         }
@@ -280,12 +287,16 @@ pub struct ClusterExec {
     input: Arc<dyn ExecutionPlan>,
     /// What is sent: `input`, its partitions merged into one (in order, when it is sorted).
     job: Arc<dyn ExecutionPlan>,
+    /// `job` encoded, as the scheduler receives it.
+    encoded: Vec<u8>,
     target: Arc<Target>,
     properties: Arc<PlanProperties>,
 }
 
 impl ClusterExec {
-    fn new(input: Arc<dyn ExecutionPlan>, target: Arc<Target>) -> Self {
+    /// `input` as a job; none when it does not encode, or does not decode with the nodes'
+    /// functions.
+    fn try_new(input: Arc<dyn ExecutionPlan>, target: Arc<Target>) -> Option<Self> {
         let job: Arc<dyn ExecutionPlan> = if input.output_partitioning().partition_count() <= 1 {
             input.clone()
         } else {
@@ -300,7 +311,8 @@ impl ClusterExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        ClusterExec { input, job, target, properties }
+        let encoded = target.encode(&job)?;
+        Some(ClusterExec { input, job, encoded, target, properties })
     }
 
     /// Where Ballista cuts the subtree into stages: at each shuffle (hash repartitioning) and
@@ -322,7 +334,7 @@ impl ClusterExec {
 
 impl DisplayAs for ClusterExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ClusterExec: scheduler={}, stages={}", self.target.scheduler, self.stages())
+        write!(f, "ClusterExec: scheduler={}, stages={}", self.target.scheduler.address(), self.stages())
     }
 }
 
@@ -352,7 +364,9 @@ impl ExecutionPlan for ClusterExec {
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = journeydb_udfs::common::plan_node::only_child(children, "ClusterExec")?;
-        Ok(Arc::new(ClusterExec::new(input, self.target.clone())))
+        let sent = ClusterExec::try_new(input, self.target.clone())
+            .ok_or_else(|| DataFusionError::Internal("a cluster job's plan that cannot travel any more".into()))?;
+        Ok(Arc::new(sent))
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -371,7 +385,7 @@ impl ExecutionPlan for ClusterExec {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!("ClusterExec has one partition, asked for {partition}")));
         }
-        let job = self.target.clone().run(self.job.clone(), context);
+        let job = self.target.clone().run(self.job.clone(), self.encoded.clone(), context);
         let rows = futures::stream::once(job).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), rows.boxed())))
     }

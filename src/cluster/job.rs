@@ -56,10 +56,57 @@ impl Drop for Running {
     }
 }
 
-/// Runs encoded physical plan `plan` (one output partition, of `schema`) on the scheduler at
-/// `scheduler` (`host:port`) with the session's `config`: the rows, once the job is done.
-pub async fn run(
-    scheduler: &str,
+/// A scheduler, and the connection to it: made at the first job (with that session's gRPC
+/// settings) and kept, as tonic reconnects a channel whose connection broke; forgotten after a
+/// job that could not reach the scheduler, so that the next job connects again.
+#[derive(Debug)]
+pub struct Scheduler {
+    address: String,
+    channel: std::sync::Mutex<Option<Channel>>,
+}
+
+impl Scheduler {
+    /// The scheduler at `address` (`host:port`); nothing is connected yet.
+    pub fn new(address: String) -> Scheduler {
+        Scheduler { address, channel: std::sync::Mutex::new(None) }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn channel(&self, grpc: &GrpcClientConfig) -> std::result::Result<Channel, JobError> {
+        if let Some(c) = self.kept().clone() {
+            return Ok(c);
+        }
+        let channel = create_grpc_client_connection(format!("http://{}", self.address), grpc)
+            .await
+            .map_err(|e| JobError::Unreachable(e.to_string()))?;
+        Ok(self.kept().get_or_insert(channel).clone())
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Option<Channel>> {
+        self.channel.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs encoded physical plan `plan` (one output partition, of `schema`) with the session's
+    /// `config`: the rows, once the job is done.
+    pub async fn run(
+        &self,
+        plan: Vec<u8>,
+        schema: SchemaRef,
+        config: &SessionConfig,
+    ) -> std::result::Result<SendableRecordBatchStream, JobError> {
+        let ran = run(self, plan, schema, config).await;
+        if let Err(JobError::Unreachable(_)) = &ran {
+            self.kept().take();
+        }
+        ran
+    }
+}
+
+async fn run(
+    scheduler: &Scheduler,
     plan: Vec<u8>,
     schema: SchemaRef,
     config: &SessionConfig,
@@ -67,18 +114,17 @@ pub async fn run(
     let ballista: BallistaConfig = ballista_core::extension::SessionConfigExt::ballista_config(config);
     let grpc = GrpcClientConfig::from(&ballista);
     let unreachable = |e: &dyn std::fmt::Display| JobError::Unreachable(e.to_string());
-    let channel =
-        create_grpc_client_connection(format!("http://{scheduler}"), &grpc).await.map_err(|e| unreachable(&e))?;
+    let channel = scheduler.channel(&grpc).await?;
     let size = ballista.grpc_client_max_message_size();
     let mut client = SchedulerGrpcClient::new(channel).max_encoding_message_size(size).max_decoding_message_size(size);
     let settings =
         config.options().entries().into_iter().map(|e| KeyValuePair { key: e.key, value: e.value }).collect();
-    let session_id = format!("journeydb-{:016x}", super::distribute::rand_id());
+    let session_id = format!("journeydb-{:016x}", rand_id());
     let mut request = tonic::Request::new(ExecuteQueryParams {
         query: Some(Query::PhysicalPlan(plan)),
         settings,
         session_id,
-        operation_id: format!("{:016x}", super::distribute::rand_id()),
+        operation_id: format!("{:016x}", rand_id()),
     });
     ballista_core::version::insert_version_header(request.metadata_mut());
     let submitted = client.execute_query(request).await.map_err(|e| unreachable(&e.message()))?.into_inner();
@@ -109,6 +155,13 @@ pub async fn run(
         .then(move |location| fetch(location, size, use_tls))
         .try_flatten();
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)))
+}
+
+/// A random id for what the scheduler tells apart by id (sessions, operations).
+fn rand_id() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
 }
 
 /// The rows of one result partition, read from the executor holding it.

@@ -38,6 +38,9 @@ pub struct ClusterConfig {
     /// Executors read every shuffle partition over Arrow Flight, even their own (what a
     /// cluster of several machines does; tests on one machine set it).
     pub force_remote_read: bool,
+    /// Partitions per stage of what is sent (each a task on an executor): the executors' task
+    /// slots together; 0 plans as the server alone does (its `target_partitions`).
+    pub partitions: usize,
 }
 
 /// A session state with every function a plan may call on a cluster node: DataFusion's, the

@@ -156,9 +156,7 @@ pub(crate) fn datafusion_to_pg(err: &DataFusionError) -> PgError {
             PgError::new(FeatureNotSupported, format!("not supported: {}", first_line(m)))
         }
         DataFusionError::Configuration(m) => PgError::new(InvalidParameterValue, first_line(m)),
-        DataFusionError::ResourcesExhausted(m) => {
-            PgError::new(OutOfMemory, format!("out of memory: {}", first_line(m)))
-        }
+        DataFusionError::ResourcesExhausted(m) => out_of_memory(m),
         DataFusionError::ArrowError(e, _) => arrow_to_pg(e),
         DataFusionError::ParquetError(e) => PgError::new(DataCorrupted, format!("could not read parquet data: {e}")),
         DataFusionError::IoError(e) => PgError::new(IoError, e.to_string()),
@@ -323,6 +321,29 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&s[from..from + len])
 }
 
+/// DataFusion's memory pool refusing an allocation: the first line is the message; the pool's
+/// largest holders and its own words, on the lines after, are the detail (as PostgreSQL's own
+/// "out of memory" says which request failed in its detail).
+fn out_of_memory(m: &str) -> PgError {
+    let (first, rest) = m.split_once('\n').unwrap_or((m, ""));
+    let first = first.trim_end_matches(" with top memory consumers (across reservations) as:");
+    let mut pg = PgError::new(SqlState::OutOfMemory, format!("out of memory: {}", first.trim_end_matches('.')));
+    let mut holders = vec![];
+    let mut error = None;
+    for line in rest.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.strip_prefix("Error: ") {
+            Some(e) => error = Some(e.trim_end_matches('.')),
+            None => holders.push(line.trim_end_matches(',')),
+        }
+    }
+    let mut detail = error.map(|e| format!("{e}.")).unwrap_or_default();
+    if !holders.is_empty() {
+        detail = format!("{detail} Largest holders: {}.", holders.join("; ")).trim().to_string();
+    }
+    pg.detail = Some(detail).filter(|d| !d.is_empty());
+    pg.with_hint(Some("Raise the server's memory_limit, or make the query read fewer rows or columns.".into()))
+}
+
 fn first_line(m: &str) -> String {
     m.lines().next().unwrap_or("").trim_end_matches('.').to_string()
 }
@@ -418,6 +439,23 @@ mod tests {
         assert_eq!(to_pg_error(&e).code, SqlState::FeatureNotSupported);
         let e = Error::DataFusion(DataFusionError::ResourcesExhausted("pool".into()));
         assert_eq!(to_pg_error(&e).code, SqlState::OutOfMemory);
+        // The pool's words (DataFusion's TrackConsumersPool) become message and detail.
+        let pool = "Additional allocation failed for ExternalSorterMerge[1] with top memory consumers (across \
+                    reservations) as:\n  ExternalSorter[0]#7(can spill: true) consumed 5.9 GB, peak 6.0 GB,\n  \
+                    ExternalSorterMerge[1]#9(can spill: false) consumed 10.0 MB, peak 10.0 MB\nError: Failed to \
+                    allocate additional 2.1 MB for ExternalSorterMerge[1] with 10.0 MB already allocated for this \
+                    reservation - 1.2 MB remain available for the total pool";
+        let pg = to_pg_error(&Error::DataFusion(DataFusionError::ResourcesExhausted(pool.into())));
+        assert_eq!(pg.message, "out of memory: Additional allocation failed for ExternalSorterMerge[1]");
+        assert_eq!(
+            pg.detail.as_deref(),
+            Some(
+                "Failed to allocate additional 2.1 MB for ExternalSorterMerge[1] with 10.0 MB already allocated for \
+                 this reservation - 1.2 MB remain available for the total pool. Largest holders: \
+                 ExternalSorter[0]#7(can spill: true) consumed 5.9 GB, peak 6.0 GB; ExternalSorterMerge[1]#9(can \
+                 spill: false) consumed 10.0 MB, peak 10.0 MB."
+            )
+        );
         let e = Error::DataFusion(DataFusionError::Internal("bug".into()));
         assert_eq!(to_pg_error(&e).code, SqlState::InternalError);
         let arg = ArgumentError::new("window_funnel", "window", "must be positive");

@@ -189,6 +189,10 @@ impl Engine {
         if self.config.target_partitions > 0 {
             config = config.with_target_partitions(self.config.target_partitions);
         }
+        if self.cluster.is_some() && self.config.cluster.partitions > 0 {
+            // A stage has as many tasks as the plan has partitions.
+            config = config.with_target_partitions(self.config.cluster.partitions);
+        }
         let options = config.options_mut();
         options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         options.execution.time_zone = Some("UTC".into());

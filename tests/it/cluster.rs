@@ -320,3 +320,21 @@ async fn an_unreachable_scheduler_is_58030_not_a_hang() {
     client.query("SELECT channel, count(*) FROM events GROUP BY channel", &[]).await.expect("in the server");
     server.stop().await;
 }
+
+/// `[cluster] partitions` sets how many tasks each stage of what is sent has (planned only:
+/// `EXPLAIN` reaches no scheduler); a server without a cluster plans as it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_partitions_set_the_tasks_per_stage() {
+    let dir = fixture::data_dir();
+    let engine = |scheduler: Option<&str>| {
+        let mut config = Config { data_dir: dir.path().to_path_buf(), target_partitions: 2, ..Config::default() };
+        config.cluster.scheduler = scheduler.map(String::from);
+        config.cluster.partitions = 7;
+        Engine::new(config).expect("engine")
+    };
+    let grouped = "SELECT event_name, count(*) FROM events GROUP BY event_name";
+    let plan = explain(&engine(Some("127.0.0.1:9")), "", grouped).await;
+    assert!(plan.contains("ClusterExec") && plan.contains("Hash([event_name@0], 7)"), "{plan}");
+    let plan = explain(&engine(None), "", grouped).await;
+    assert!(!plan.contains("ClusterExec") && plan.contains("Hash([event_name@0], 2)"), "{plan}");
+}
