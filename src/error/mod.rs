@@ -333,7 +333,7 @@ fn out_of_memory(m: &str) -> PgError {
     for line in rest.lines().map(str::trim).filter(|l| !l.is_empty()) {
         match line.strip_prefix("Error: ") {
             Some(e) => error = Some(e.trim_end_matches('.')),
-            None => holders.push(line.trim_end_matches(',')),
+            None => holders.push(line.trim_end_matches([',', '.'])),
         }
     }
     let mut detail = error.map(|e| format!("{e}.")).unwrap_or_default();
