@@ -1,7 +1,9 @@
 //! The one seam between planning and running: every plan a client's statement runs (a query,
 //! the rows an INSERT, CREATE TABLE AS or COPY reads) is started by the engine's [`Executor`].
-//! [`Local`] runs it on this machine's runtime; the cluster issue adds an executor that sends
-//! what can run distributed to a cluster, chosen in one place ([`crate::session::Engine`]).
+//! [`Local`] runs it on this machine's runtime. With a cluster, the plan it runs already holds
+//! its jobs: the last physical optimizer rule ([`crate::cluster::distribute::Distribute`],
+//! installed by [`crate::session::Engine`]) replaces what can run distributed with the
+//! operator that runs it on the cluster.
 
 use crate::error::Result;
 use datafusion::execution::SendableRecordBatchStream;
