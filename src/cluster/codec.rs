@@ -57,8 +57,8 @@ impl PhysicalExtensionCodec for Codec {
         };
         match ours.split_first() {
             Some((&KEEP_ROWS, rest)) => {
-                let mut lists = Lists(rest);
-                let keep = KeepRows { required: lists.next()?, any_true: lists.next()?, any_valid: lists.next()? };
+                let mut read = Reader(rest);
+                let keep = KeepRows { required: read.list()?, any_true: read.list()?, any_valid: read.list()? };
                 Ok(Arc::new(KeepRowsExec::new(input, keep)))
             }
             Some((&FUNNEL_AGGREGATE, rest)) => {
@@ -76,7 +76,7 @@ impl PhysicalExtensionCodec for Codec {
                     .ok_or_else(|| DataFusionError::Internal("a hash window that is not one any more".into()))
             }
             Some((&REPORT_PARTIAL, rest)) => {
-                let call = Fields(rest).call()?;
+                let call = Reader(rest).call()?;
                 let stages = report_stages(call, &input.schema())?;
                 Ok(Arc::new(ReportPartialExec::try_new(input, stages)?))
             }
@@ -160,100 +160,96 @@ impl Codec {
     }
 }
 
-/// A list of column indexes: its length, then each, as little-endian u32s.
+/// A number, as a little-endian u32: how every count, index and length is written.
+fn put_u32(buf: &mut Vec<u8>, n: usize) {
+    buf.extend_from_slice(&(n as u32).to_le_bytes());
+}
+
+/// A list of column indexes: its length, then each.
 fn put_list(buf: &mut Vec<u8>, list: &[usize]) {
-    buf.extend_from_slice(&(list.len() as u32).to_le_bytes());
+    put_u32(buf, list.len());
     for &i in list {
-        buf.extend_from_slice(&(i as u32).to_le_bytes());
+        put_u32(buf, i);
     }
 }
 
-/// A report's call: its function's name, its positional arguments, then its named ones, each
-/// a length-prefixed field (see [`Fields`]); the values as DataFusion's protobuf scalars.
+/// Bytes: their length, then them.
+fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+    put_u32(buf, bytes.len());
+    buf.extend_from_slice(bytes);
+}
+
+/// A report's call: its function's name, the count of its positional arguments and each, then
+/// the count of its named ones and each with its name; the values as DataFusion's protobuf
+/// scalars.
 fn put_call(buf: &mut Vec<u8>, call: &Options) -> Result<()> {
-    let put = |buf: &mut Vec<u8>, bytes: &[u8]| {
-        buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        buf.extend_from_slice(bytes);
-    };
     let value = |v: &datafusion::common::ScalarValue| -> Result<Vec<u8>> {
         let proto = datafusion_proto::protobuf::ScalarValue::try_from(v)
             .map_err(|e| DataFusionError::Internal(format!("a report argument that cannot travel: {e}")))?;
         Ok(proto.encode_to_vec())
     };
-    put(buf, call.function().as_bytes());
-    put(buf, &(call.positional().len() as u32).to_le_bytes());
+    put_bytes(buf, call.function().as_bytes());
+    put_u32(buf, call.positional().len());
     for v in call.positional() {
-        put(buf, &value(v)?);
+        put_bytes(buf, &value(v)?);
     }
-    put(buf, &(call.named().len() as u32).to_le_bytes());
+    put_u32(buf, call.named().len());
     for (name, v) in call.named() {
-        put(buf, name.as_bytes());
-        put(buf, &value(v)?);
+        put_bytes(buf, name.as_bytes());
+        put_bytes(buf, &value(v)?);
     }
     Ok(())
 }
 
-/// Reads what [`put_call`] wrote, one field at a time.
-struct Fields<'a>(&'a [u8]);
+/// Reads what the `put_*` functions wrote, in the order they wrote it.
+struct Reader<'a>(&'a [u8]);
 
-impl<'a> Fields<'a> {
-    fn next(&mut self) -> Result<&'a [u8]> {
-        let truncated = || DataFusionError::Internal("a truncated journeydb operator".into());
-        let (head, rest) = self.0.split_first_chunk::<4>().ok_or_else(truncated)?;
-        let n = u32::from_le_bytes(*head) as usize;
-        if rest.len() < n {
-            return Err(truncated());
-        }
-        let (field, rest) = rest.split_at(n);
-        self.0 = rest;
-        Ok(field)
-    }
-
-    fn count(&mut self) -> Result<usize> {
-        let field: [u8; 4] =
-            self.next()?.try_into().map_err(|_| DataFusionError::Internal("a malformed journeydb operator".into()))?;
-        Ok(u32::from_le_bytes(field) as usize)
-    }
-
-    fn text(&mut self) -> Result<String> {
-        String::from_utf8(self.next()?.to_vec())
-            .map_err(|_| DataFusionError::Internal("a malformed journeydb operator".into()))
-    }
-
-    fn value(&mut self) -> Result<datafusion::common::ScalarValue> {
-        let proto = datafusion_proto::protobuf::ScalarValue::decode(self.next()?)
-            .map_err(|e| DataFusionError::Internal(format!("a malformed report argument: {e}")))?;
-        (&proto).try_into().map_err(|e| DataFusionError::Internal(format!("a malformed report argument: {e}")))
-    }
-
-    fn call(mut self) -> Result<Options> {
-        let name = self.text()?;
-        let function = REPORTS
-            .into_iter()
-            .find(|r| *r == name)
-            .ok_or_else(|| DataFusionError::Internal(format!("{name} is not a report")))?;
-        let positional = (0..self.count()?).map(|_| self.value()).collect::<Result<_>>()?;
-        let named = (0..self.count()?).map(|_| Ok((self.text()?, self.value()?))).collect::<Result<_>>()?;
-        Ok(Options::from_values(function, positional, named))
-    }
-}
-
-/// Reads what [`put_list`] wrote, one list at a time.
-struct Lists<'a>(&'a [u8]);
-
-impl Lists<'_> {
-    fn u32(&mut self) -> Result<u32> {
+impl<'a> Reader<'a> {
+    fn u32(&mut self) -> Result<usize> {
         let (head, rest) = self
             .0
             .split_first_chunk::<4>()
             .ok_or_else(|| DataFusionError::Internal("a truncated journeydb operator".into()))?;
         self.0 = rest;
-        Ok(u32::from_le_bytes(*head))
+        Ok(u32::from_le_bytes(*head) as usize)
     }
 
-    fn next(&mut self) -> Result<Vec<usize>> {
+    fn list(&mut self) -> Result<Vec<usize>> {
         let n = self.u32()?;
-        (0..n).map(|_| self.u32().map(|i| i as usize)).collect()
+        (0..n).map(|_| self.u32()).collect()
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.u32()?;
+        if self.0.len() < n {
+            return Err(DataFusionError::Internal("a truncated journeydb operator".into()));
+        }
+        let (bytes, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(bytes)
+    }
+
+    fn text(&mut self) -> Result<String> {
+        String::from_utf8(self.bytes()?.to_vec())
+            .map_err(|_| DataFusionError::Internal("a malformed journeydb operator".into()))
+    }
+
+    fn value(&mut self) -> Result<datafusion::common::ScalarValue> {
+        let proto = datafusion_proto::protobuf::ScalarValue::decode(self.bytes()?)
+            .map_err(|e| DataFusionError::Internal(format!("a malformed report argument: {e}")))?;
+        (&proto).try_into().map_err(|e| DataFusionError::Internal(format!("a malformed report argument: {e}")))
+    }
+
+    /// What [`put_call`] wrote.
+    fn call(&mut self) -> Result<Options> {
+        let name = self.text()?;
+        let function = REPORTS
+            .into_iter()
+            .find(|r| *r == name)
+            .ok_or_else(|| DataFusionError::Internal(format!("{name} is not a report")))?;
+        let positional = (0..self.u32()?).map(|_| self.value()).collect::<Result<_>>()?;
+        let named = (0..self.u32()?).map(|_| Ok((self.text()?, self.value()?))).collect::<Result<_>>()?;
+        Ok(Options::from_values(function, positional, named))
     }
 }
 

@@ -25,7 +25,7 @@ use crate::physical::keep_rows::{KeepRows, KeepRowsExec};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, take};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -287,6 +287,12 @@ pub fn report_plan(
     Ok(Arc::new(ReportFinalExec::new(states, stages)))
 }
 
+/// The item field of a list column of a partial state (its items are never NULL): the one
+/// field both the state's schema and the builder writing the column use.
+pub fn state_item(data_type: DataType) -> FieldRef {
+    Arc::new(Field::new_list_field(data_type, false))
+}
+
 /// The sort by columns `keys` of `schema`, ascending with NULLs last; none without keys.
 fn ordering(schema: &SchemaRef, keys: &[&str]) -> Result<Option<LexOrdering>> {
     let options = SortOptions { descending: false, nulls_first: false };
@@ -325,10 +331,6 @@ impl ReportPartialExec {
     /// The stages this partial stage belongs to.
     pub fn stages(&self) -> &Arc<dyn ReportStages> {
         &self.stages
-    }
-
-    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
-        &self.input
     }
 }
 

@@ -64,6 +64,7 @@ use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
     Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, intern_runs, rows_by_group, source_relation,
+    state_item,
 };
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{
@@ -505,7 +506,7 @@ const TOUCHLESS_ROW: u8 = 2;
 /// cents); the conversions without touches (`conversions`, `cents`).
 fn state_schema() -> SchemaRef {
     let exact = DataType::Decimal128(38, 0);
-    let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, false)));
+    let list = |t: DataType| DataType::List(state_item(t));
     Arc::new(Schema::new(vec![
         Field::new("kind", DataType::UInt8, false),
         Field::new("model", DataType::UInt32, true),
@@ -540,10 +541,8 @@ impl ReportKernel for AttributeKernel {
     fn encode(&self, partial: Partial) -> Result<RecordBatch> {
         let (mut kind, mut model) = (UInt8Builder::new(), UInt32Builder::new());
         let mut label = StringBuilder::new();
-        let mut path =
-            ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new_list_field(DataType::Utf8, false)));
-        let mut counts =
-            ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new_list_field(DataType::UInt32, false)));
+        let mut path = ListBuilder::new(StringBuilder::new()).with_field(state_item(DataType::Utf8));
+        let mut counts = ListBuilder::new(UInt32Builder::new()).with_field(state_item(DataType::UInt32));
         let (mut conversions, mut cents) = (Decimal128Builder::new(), Decimal128Builder::new());
         let mut nulls = UInt64Builder::new();
         let labels = &partial.labels;

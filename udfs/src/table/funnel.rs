@@ -60,6 +60,7 @@ use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
     Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, intern_runs, rows_by_group, source_relation,
+    state_item,
 };
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
@@ -613,12 +614,11 @@ fn breakdown_label(q: &FunnelQuery, chain: &Chain<'_>, events: &[Event], labels:
 /// The partial state's columns, one row per (breakdown value, step): the value (NULL for no
 /// breakdown, or none), the step (1-based), its units, and their times from the previous step.
 fn state_schema() -> SchemaRef {
-    let durations = Field::new_list_field(DataType::Int64, false);
     Arc::new(Schema::new(vec![
         Field::new("label", DataType::Utf8, true),
         Field::new("step", DataType::UInt32, false),
         Field::new("users", DataType::Int64, false),
-        Field::new("durations", DataType::List(Arc::new(durations)), false),
+        Field::new("durations", DataType::List(state_item(DataType::Int64)), false),
     ]))
 }
 
@@ -644,8 +644,7 @@ impl ReportKernel for FunnelKernel {
     fn encode(&self, partial: Partial) -> Result<RecordBatch> {
         let mut label = StringBuilder::new();
         let (mut step, mut users) = (UInt32Builder::new(), Int64Builder::new());
-        let mut durations =
-            ListBuilder::new(Int64Builder::new()).with_field(Arc::new(Field::new_list_field(DataType::Int64, false)));
+        let mut durations = ListBuilder::new(Int64Builder::new()).with_field(state_item(DataType::Int64));
         for (id, steps) in &partial.acc {
             for (k, acc) in steps.iter().enumerate() {
                 label.append_option((*id != NULL_LABEL).then(|| partial.labels.get(*id)));

@@ -42,7 +42,9 @@ use crate::common::options::Options;
 use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
-use crate::physical::report::{Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
+use crate::physical::report::{
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation, state_item,
+};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
     UInt8Builder, UInt32Builder, make_comparator,
@@ -367,7 +369,7 @@ impl Partial {
 /// The partial state's columns: one row per person, their paths one after the other (`nodes`
 /// and `times` of every path, `lengths` and `terminals` of each).
 fn state_schema() -> SchemaRef {
-    let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, false)));
+    let list = |t: DataType| DataType::List(state_item(t));
     Arc::new(Schema::new(vec![
         Field::new("nodes", list(DataType::Utf8), false),
         Field::new("times", list(DataType::Int64), false),
@@ -407,11 +409,10 @@ impl ReportKernel for PathsKernel {
     }
 
     fn encode(&self, partial: Partial) -> Result<RecordBatch> {
-        let field = |t: DataType| Arc::new(Field::new_list_field(t, false));
-        let mut nodes = ListBuilder::new(StringBuilder::new()).with_field(field(DataType::Utf8));
-        let mut times = ListBuilder::new(Int64Builder::new()).with_field(field(DataType::Int64));
-        let mut lengths = ListBuilder::new(UInt32Builder::new()).with_field(field(DataType::UInt32));
-        let mut terminals = ListBuilder::new(UInt8Builder::new()).with_field(field(DataType::UInt8));
+        let mut nodes = ListBuilder::new(StringBuilder::new()).with_field(state_item(DataType::Utf8));
+        let mut times = ListBuilder::new(Int64Builder::new()).with_field(state_item(DataType::Int64));
+        let mut lengths = ListBuilder::new(UInt32Builder::new()).with_field(state_item(DataType::UInt32));
+        let mut terminals = ListBuilder::new(UInt8Builder::new()).with_field(state_item(DataType::UInt8));
         let labels = &partial.interner.labels;
         let mut begin = 0;
         for &end in &partial.person_ends {
