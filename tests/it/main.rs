@@ -22,6 +22,8 @@
 //! - `oracle`: PostgreSQL 15 as the oracle: `sql/oracle/*.sql` answered the same, errors with
 //!   the same SQLSTATEs.
 //! - `psql`: the psql client against a real server.
+//! - `sequence`: `sequence_match`, `sequence_count`, `sequence_next_node` and `retention`
+//!   against ClickHouse (chDB, PyPI) on the same random events.
 //! - `s3`: the store on a real S3-compatible server (moto): the store's `.slt` corpus, Delta
 //!   tables shared with delta-rs both ways, a cut connection, two servers writing one table.
 //! - `writes`: COPY in every format, failed copies, readers during rewrites, the crash test.
@@ -43,6 +45,7 @@ mod markov;
 mod oracle;
 mod psql;
 mod s3;
+mod sequence;
 mod slt;
 mod wire;
 mod writes;

@@ -83,8 +83,14 @@ async fn psql_session() {
     assert!(err.is_empty(), "{err}");
     assert!(out.contains("version | PostgreSQL 16.6 (journeydb"), "{out}");
     assert!(out.contains("Time: "), "{out}");
-    assert!(out.contains(" public | sessionize    | bigint "), "{out}");
-    assert!(out.contains(" public | funnel        | TABLE(step integer, step_name text, users bigint,"), "{out}");
+    // `\df`: the name column is as wide as the longest journey function's name.
+    let width = journeydb_udfs::catalog().iter().map(|d| d.name.len()).max().unwrap_or(0);
+    assert!(out.contains(&format!(" public | {:<width$} | bigint ", "sessionize")), "{out}");
+    assert!(
+        out.contains(&format!(" public | {:<width$} | TABLE(step integer, step_name text, users bigint,", "funnel")),
+        "{out}"
+    );
+    assert!(out.contains(&format!(" public | {:<width$} | boolean ", "sequence_match")), "{out}");
     assert!(
         out.contains(" revenue      | numeric(12,2)            |           |          |         | main     |"),
         "{out}"

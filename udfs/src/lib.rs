@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //!
-//! - `aggregate/`: aggregate functions (`window_funnel`, ...).
+//! - `aggregate/`: aggregate functions (`window_funnel`, `retention`, `sequence_match`, ...).
 //! - `window/`: window functions (`attribute`, `sessionize`, ...).
 //! - `scalar/`: scalar functions (`channel_group`, ...).
 //! - `table/`: report table functions (`funnel`, `attribute`, `journey_paths`).
@@ -45,6 +45,10 @@ pub fn catalog() -> Vec<docs::FunctionDoc> {
         scalar::channel_group::DOC,
         table::funnel::DOC,
         table::journey_paths::DOC,
+        aggregate::retention::DOC,
+        aggregate::sequence::COUNT_DOC,
+        aggregate::sequence::MATCH_DOC,
+        aggregate::next_node::DOC,
         window::sessionize::DOC,
         aggregate::window_funnel::DOC,
     ]
@@ -60,7 +64,13 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
 
 /// Every journey aggregate function.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![Arc::new(AggregateUDF::from(aggregate::window_funnel::WindowFunnel::new()))]
+    vec![
+        Arc::new(AggregateUDF::from(aggregate::window_funnel::WindowFunnel::new())),
+        Arc::new(AggregateUDF::from(aggregate::retention::Retention::new())),
+        Arc::new(AggregateUDF::from(aggregate::sequence::Sequence::matching())),
+        Arc::new(AggregateUDF::from(aggregate::sequence::Sequence::counting())),
+        Arc::new(AggregateUDF::from(aggregate::next_node::NextNode::new())),
+    ]
 }
 
 /// The physical optimizer rules the journey functions want (added after DataFusion's own).

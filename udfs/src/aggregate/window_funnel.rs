@@ -47,19 +47,18 @@
 //! Memory: the state is the events' `(ts, conditions)` pairs, 12 bytes per event of a group;
 //! no per-chain lists (ClickHouse's `strict_once` keeps every candidate chain).
 
+use crate::aggregate::events::{
+    self, Event, EventGroups, EventsAccumulator, Kernel, MAX_CONDITIONS, coerced_conditions, coerced_ts, constant,
+    constant_text, is_text,
+};
 use crate::common::duration::within;
 use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, PrimitiveArray};
-use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, IntervalUnit, TimeUnit, UInt32Type};
+use datafusion::arrow::datatypes::{DataType, FieldRef, IntervalUnit};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
-use datafusion::physical_expr::expressions::Literal;
-use std::sync::Arc;
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
 
 pub const NAME: &str = "window_funnel";
 
@@ -76,7 +75,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     contract: "`udfs/src/aggregate/window_funnel.rs`",
 };
 /// The most conditions (steps) a funnel may have: one bit each in a `u32`.
-pub const MAX_STEPS: usize = 32;
+pub const MAX_STEPS: usize = MAX_CONDITIONS;
 
 /// The modes, as ClickHouse names them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -308,10 +307,6 @@ impl WindowFunnel {
     }
 }
 
-fn is_text(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-}
-
 impl AggregateUDFImpl for WindowFunnel {
     fn name(&self) -> &str {
         NAME
@@ -326,12 +321,8 @@ impl AggregateUDFImpl for WindowFunnel {
         if arg_types.len() < 3 {
             return bad("cond1", "is required: window_funnel(window, ts, cond1, ..., condN [, mode ...])".into());
         }
-        let ts = match &arg_types[1] {
-            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 | DataType::Null => {
-                DataType::Timestamp(TimeUnit::Microsecond, None)
-            }
-            t if t.is_integer() => DataType::Int64,
-            other => return bad("ts", format!("must be a timestamp, a date or an integer, not {other}")),
+        let Some(ts) = coerced_ts(&arg_types[1]) else {
+            return bad("ts", format!("must be a timestamp, a date or an integer, not {}", arg_types[1]));
         };
         let window = match (&ts, &arg_types[0]) {
             (DataType::Int64, w) if w.is_integer() => DataType::Int64,
@@ -343,16 +334,8 @@ impl AggregateUDFImpl for WindowFunnel {
         };
         let modes = arg_types.iter().rev().take_while(|t| is_text(t)).count();
         let conditions = arg_types.len() - 2 - modes;
-        if conditions == 0 || conditions > MAX_STEPS {
-            return bad("cond1", format!("there must be 1 to {MAX_STEPS} conditions, got {conditions}"));
-        }
         let mut out = vec![window, ts];
-        for (i, t) in arg_types[2..2 + conditions].iter().enumerate() {
-            match t {
-                DataType::Boolean | DataType::Null => out.push(DataType::Boolean),
-                other => return bad(&format!("cond{}", i + 1), format!("must be a boolean, not {other}")),
-            }
-        }
+        out.extend(coerced_conditions(NAME, &arg_types[2..2 + conditions])?);
         out.extend(arg_types[2 + conditions..].iter().cloned());
         Ok(out)
     }
@@ -362,19 +345,11 @@ impl AggregateUDFImpl for WindowFunnel {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let list = |name: &str, t: DataType| {
-            Arc::new(Field::new(
-                format!("{}[{name}]", args.name),
-                DataType::List(Arc::new(Field::new_list_field(t, false))),
-                true,
-            ))
-        };
-        Ok(vec![list("ts", DataType::Int64), list("conditions", DataType::UInt32)])
+        Ok(events::state_fields(&args))
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let spec = Spec::from_args(&args)?;
-        Ok(Box::new(FunnelAccumulator { spec, events: vec![] }))
+        Ok(Box::new(EventsAccumulator::new(Spec::from_args(&args)?)))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -382,8 +357,7 @@ impl AggregateUDFImpl for WindowFunnel {
     }
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        let spec = Spec::from_args(&args)?;
-        Ok(Box::new(FunnelGroups { spec, events: vec![], group: vec![], num_groups: 0 }))
+        Ok(Box::new(EventGroups::new(Spec::from_args(&args)?)))
     }
 }
 
@@ -397,249 +371,36 @@ struct Spec {
 
 impl Spec {
     fn from_args(args: &AccumulatorArgs) -> Result<Spec> {
-        let constant = |i: usize, arg: &str| -> Result<ScalarValue> {
-            match args.exprs.get(i).and_then(|e| e.downcast_ref::<Literal>()) {
-                Some(l) => Ok(l.value().clone()),
-                None => Err(ArgumentError::new(NAME, arg, "must be a constant").into_datafusion()),
-            }
-        };
-        let window = window_value(&constant(0, "window")?)?;
+        let window = window_value(&constant(NAME, args, 0, "window")?)?;
         let modes = args.expr_fields.iter().rev().take_while(|f| is_text(f.data_type())).count();
         let steps = args.exprs.len() - 2 - modes;
-        let mut names = vec![];
-        for i in 2 + steps..args.exprs.len() {
-            match constant(i, "mode")? {
-                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
-                    names.push(s)
-                }
-                other => {
-                    return Err(ArgumentError::new(NAME, "mode", format!("must be a text constant, got {other}"))
-                        .into_datafusion());
-                }
-            }
-        }
+        let names: Vec<String> =
+            (2 + steps..args.exprs.len()).map(|i| constant_text(NAME, args, i, "mode")).collect::<Result<_>>()?;
         Ok(Spec { steps, window, modes: Modes::parse(&names)? })
     }
-
-    /// Calls `push(row, (ts, conditions))` for every row that matters.
-    fn rows(
-        &self,
-        values: &[ArrayRef],
-        filter: Option<&BooleanArray>,
-        mut push: impl FnMut(usize, (i64, u32)),
-    ) -> Result<()> {
-        let ts = cast(&values[1], &DataType::Int64)?;
-        let ts = ts.as_primitive::<Int64Type>();
-        let mut masks = vec![0u32; ts.len()];
-        for (k, c) in values[2..2 + self.steps].iter().enumerate() {
-            set_bits(c.as_boolean(), 1 << k, &mut masks);
-        }
-        let times = ts.values();
-        let all = ts.null_count() == 0 && filter.is_none();
-        for (row, &mask) in masks.iter().enumerate() {
-            // Events meeting no condition matter only to strict_order.
-            if mask == 0 && !self.modes.strict_order {
-                continue;
-            }
-            if !all && (ts.is_null(row) || filter.is_some_and(|f| !f.is_valid(row) || !f.value(row))) {
-                continue;
-            }
-            push(row, (times[row], mask));
-        }
-        Ok(())
-    }
-
-    fn level(&self, events: &mut [(i64, u32)]) -> i32 {
-        funnel_level(events, self.steps, self.window, self.modes) as i32
-    }
 }
 
-/// The state as lists: `events` holds the groups' events one group after the other, `lengths`
-/// how many each group has; one `(ts list, conditions list)` row per group.
-fn state_lists(events: &[(i64, u32)], lengths: impl IntoIterator<Item = usize>) -> Result<Vec<ArrayRef>> {
-    let ts: PrimitiveArray<Int64Type> = events.iter().map(|e| e.0).collect();
-    let masks: PrimitiveArray<UInt32Type> = events.iter().map(|e| e.1).collect();
-    let offsets = OffsetBuffer::from_lengths(lengths);
-    let list = |values: ArrayRef, t: DataType| -> Result<ArrayRef> {
-        let field = Arc::new(Field::new_list_field(t, false));
-        Ok(Arc::new(ListArray::try_new(field, offsets.clone(), values, None)?))
-    };
-    Ok(vec![list(Arc::new(ts), DataType::Int64)?, list(Arc::new(masks), DataType::UInt32)?])
-}
+impl Kernel for Spec {
+    fn conditions(&self) -> usize {
+        self.steps
+    }
 
-/// Calls `push(row, event)` for every event of every row of state lists.
-fn state_rows(states: &[ArrayRef], mut push: impl FnMut(usize, (i64, u32))) {
-    let (ts, masks) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
-    let (t, m) = (ts.values().as_primitive::<Int64Type>(), masks.values().as_primitive::<UInt32Type>());
-    for row in 0..ts.len() {
-        if ts.is_null(row) {
-            continue;
-        }
-        let (a, b) = (ts.value_offsets()[row] as usize, ts.value_offsets()[row + 1] as usize);
-        let (c, _) = (masks.value_offsets()[row] as usize, masks.value_offsets()[row + 1] as usize);
-        for i in 0..b - a {
-            push(row, (t.value(a + i), m.value(c + i)));
-        }
+    fn keeps_unmatched(&self) -> bool {
+        self.modes.strict_order
+    }
+
+    fn finish(&self, events: &mut [Event]) -> i64 {
+        funnel_level(events, self.steps, self.window, self.modes) as i64
+    }
+
+    fn output(&self) -> DataType {
+        DataType::Int32
     }
 }
 
 /// The window in `ts` units (microseconds for timestamps).
 fn window_value(v: &ScalarValue) -> Result<i64> {
     crate::common::duration::constant_micros(NAME, "window", v)
-}
-
-#[derive(Debug)]
-struct FunnelAccumulator {
-    spec: Spec,
-    events: Vec<(i64, u32)>,
-}
-
-impl Accumulator for FunnelAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let events = &mut self.events;
-        self.spec.rows(values, None, |_, e| events.push(e))
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Int32(Some(self.spec.level(&mut self.events))))
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.events.capacity() * std::mem::size_of::<(i64, u32)>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let lists = state_lists(&self.events, [self.events.len()])?;
-        lists.iter().map(|l| ScalarValue::try_from_array(l, 0)).collect()
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let events = &mut self.events;
-        state_rows(states, |_, e| events.push(e));
-        Ok(())
-    }
-}
-
-/// The same for many groups at once (what DataFusion's hash aggregation uses). Events of all
-/// groups go into one flat buffer, tagged with their group; evaluating (or emitting the state)
-/// sorts them by group with a counting sort. No allocation per group.
-struct FunnelGroups {
-    spec: Spec,
-    events: Vec<(i64, u32)>,
-    group: Vec<u32>,
-    num_groups: usize,
-}
-
-impl FunnelGroups {
-    /// Removes the groups `emit_to` asks for and returns their events ordered by group, with
-    /// each group's end offset. Groups that stay are renumbered from 0.
-    fn take(&mut self, emit_to: EmitTo) -> (Vec<(i64, u32)>, Vec<usize>) {
-        let n = match emit_to {
-            EmitTo::All => self.num_groups,
-            EmitTo::First(n) => n.min(self.num_groups),
-        };
-        let mut ends = vec![0usize; n];
-        for &g in &self.group {
-            if (g as usize) < n {
-                ends[g as usize] += 1;
-            }
-        }
-        let mut next = 0;
-        for e in ends.iter_mut() {
-            next += *e;
-            *e = next;
-        }
-        let mut fill: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).take(n).collect();
-        let mut sorted = vec![(0i64, 0u32); next];
-        let (mut kept_events, mut kept_group) = (vec![], vec![]);
-        for (&e, &g) in self.events.iter().zip(&self.group) {
-            let g = g as usize;
-            if g < n {
-                sorted[fill[g]] = e;
-                fill[g] += 1;
-            } else {
-                kept_events.push(e);
-                kept_group.push((g - n) as u32);
-            }
-        }
-        self.events = kept_events;
-        self.group = kept_group;
-        self.num_groups -= n;
-        (sorted, ends)
-    }
-
-    fn push(&mut self, group: usize, e: (i64, u32)) {
-        self.events.push(e);
-        self.group.push(group as u32);
-    }
-}
-
-impl GroupsAccumulator for FunnelGroups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.num_groups = self.num_groups.max(total_num_groups);
-        let spec = self.spec;
-        spec.rows(values, opt_filter, |row, e| self.push(group_indices[row], e))
-    }
-
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let (mut events, ends) = self.take(emit_to);
-        let mut begin = 0;
-        let mut levels = Vec::with_capacity(ends.len());
-        for &end in &ends {
-            levels.push(self.spec.level(&mut events[begin..end]));
-            begin = end;
-        }
-        Ok(Arc::new(Int32Array::from(levels)))
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (events, ends) = self.take(emit_to);
-        let mut begin = 0;
-        let lengths = ends.iter().map(|&end| {
-            let len = end - begin;
-            begin = end;
-            len
-        });
-        state_lists(&events, lengths)
-    }
-
-    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
-        self.num_groups = self.num_groups.max(total_num_groups);
-        state_rows(values, |row, e| self.push(group_indices[row], e));
-        Ok(())
-    }
-
-    /// Each row as its own group: a list of its one event, or an empty list.
-    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
-        let mut events = vec![];
-        let mut lengths = vec![0; values[1].len()];
-        self.spec.rows(values, opt_filter, |row, e| {
-            events.push(e);
-            lengths[row] = 1;
-        })?;
-        state_lists(&events, lengths)
-    }
-
-    fn size(&self) -> usize {
-        self.events.capacity() * std::mem::size_of::<(i64, u32)>() + self.group.capacity() * 4
-    }
-}
-
-/// ORs `bit` into `out[i]` wherever `c` is true (NULL is false).
-pub fn set_bits(c: &BooleanArray, bit: u32, out: &mut [u32]) {
-    let values = match c.nulls() {
-        Some(nulls) => &(c.values() & nulls.inner()),
-        None => c.values(),
-    };
-    for i in values.set_indices() {
-        out[i] |= bit;
-    }
 }
 
 #[cfg(test)]

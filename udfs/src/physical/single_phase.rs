@@ -12,7 +12,7 @@
 //! gets the same operator. The answer is the same (the function does not depend on how rows
 //! are split); only the work differs. Any other shape is left alone.
 
-use crate::aggregate::window_funnel::NAME;
+use crate::aggregate::events::EVENT_LISTS;
 use crate::physical::funnel_aggregate::FunnelAggregateExec;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::config::ConfigOptions;
@@ -33,7 +33,8 @@ impl SinglePhaseFunnel {
         let Some(last) = node.downcast_ref::<AggregateExec>() else { return Ok(None) };
         if matches!(last.mode(), AggregateMode::Single | AggregateMode::SinglePartitioned) {
             // Planned in one phase already (one partition): only the operator changes.
-            let funnels_only = !last.aggr_expr().is_empty() && last.aggr_expr().iter().all(|a| a.fun().name() == NAME);
+            let funnels_only =
+                !last.aggr_expr().is_empty() && last.aggr_expr().iter().all(|a| EVENT_LISTS.contains(&a.fun().name()));
             if !funnels_only {
                 return Ok(None);
             }
@@ -54,7 +55,7 @@ impl SinglePhaseFunnel {
             || !group_by.is_single()
             || group_by.expr().is_empty()
             || partial.aggr_expr().is_empty()
-            || !partial.aggr_expr().iter().all(|a| a.fun().name() == NAME)
+            || !partial.aggr_expr().iter().all(|a| EVENT_LISTS.contains(&a.fun().name()))
         {
             return Ok(None);
         }

@@ -52,7 +52,7 @@
 //!
 //! Its options, their types and defaults are listed in [`DOC`] (`docs/functions.md`, `\df+`).
 
-use crate::aggregate::window_funnel::set_bits;
+use crate::aggregate::events::set_bits;
 use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key};
 use crate::common::options::Options;
 use crate::docs::{FunctionDoc, Kind, Parameter};
