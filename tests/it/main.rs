@@ -5,6 +5,8 @@
 //! - `cluster`: a scheduler and two executors (processes): the corpus and the cookbook answer
 //!   the same there.
 //! - `clients`: psycopg 2 and 3, asyncpg, SQLAlchemy with pandas reading journey reports.
+//! - `cohorts`: `retention`, `lifecycle` and `stickiness` against their definitions in plain SQL
+//!   on random events, in New York's time zone.
 //! - `differential`: a seeded, generated SQL corpus run on journeydb and PostgreSQL 15.
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
 //! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
@@ -32,6 +34,7 @@ mod abuse;
 mod auth;
 mod clients;
 mod cluster;
+mod cohorts;
 mod dbt;
 mod differential;
 mod examples;

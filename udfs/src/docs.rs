@@ -90,7 +90,7 @@ pub struct FunctionDoc {
 }
 
 /// Names that must be quoted in a signature (keywords).
-const QUOTED: [&str; 3] = ["window", "order", "end"];
+const QUOTED: [&str; 4] = ["window", "order", "end", "interval"];
 
 impl FunctionDoc {
     /// `pg_get_function_arguments`: the positional arguments, then the options.

@@ -5,7 +5,8 @@
 //! - `aggregate/`: aggregate functions (`window_funnel`, `retention`, `sequence_match`, ...).
 //! - `window/`: window functions (`attribute`, `sessionize`, ...).
 //! - `scalar/`: scalar functions (`channel_group`, ...).
-//! - `table/`: report table functions (`funnel`, `attribute`, `journey_paths`).
+//! - `table/`: report table functions (`funnel`, `attribute`, `journey_paths`, `retention`,
+//!   `lifecycle`, `stickiness`).
 //! - `common/`: shared kernels (attribution rules, Markov, Shapley, funnel chains, options, rounding).
 //! - [`physical`]: the operators and optimizer rules the functions bring (one-phase
 //!   `window_funnel`, window functions per hash group with spilling, report execution).
@@ -45,11 +46,14 @@ pub fn catalog() -> Vec<docs::FunctionDoc> {
         scalar::channel_group::DOC,
         table::funnel::DOC,
         table::journey_paths::DOC,
+        table::activity::LIFECYCLE_DOC,
         aggregate::retention::DOC,
+        table::retention::DOC,
         aggregate::sequence::COUNT_DOC,
         aggregate::sequence::MATCH_DOC,
         aggregate::next_node::DOC,
         window::sessionize::DOC,
+        table::activity::STICKINESS_DOC,
         aggregate::window_funnel::DOC,
     ]
 }
@@ -91,6 +95,9 @@ pub fn table_functions(default_source: &str) -> Vec<(&'static str, Arc<dyn Table
         (table::journey_paths::NAME, Arc::new(table::journey_paths::JourneyPaths::new(default_source))),
         (table::funnel::NAME, Arc::new(table::funnel::Funnel::new(default_source))),
         (table::attribute::NAME, Arc::new(table::attribute::AttributeReport::new(default_source))),
+        (table::retention::NAME, Arc::new(table::retention::RetentionReport::new(default_source))),
+        (table::activity::LIFECYCLE, Arc::new(table::activity::ActivityReport::lifecycle(default_source))),
+        (table::activity::STICKINESS, Arc::new(table::activity::ActivityReport::stickiness(default_source))),
     ]
 }
 
@@ -121,25 +128,33 @@ mod tests {
     fn names_do_not_collide_with_each_other_or_builtins() {
         let ctx = SessionContext::new();
         let state = ctx.state();
-        // (name, pg_proc kind): a report and a window function may share a name (`attribute`),
-        // as PostgreSQL overloads do; they are told apart by where they are called.
+        // (name, pg_proc kind). Functions called in SELECT (scalar, aggregate, window) share
+        // one namespace and FROM's (scalar, report) another; a report may share a name with an
+        // aggregate or window function (`retention`, `attribute`), as PostgreSQL overloads do:
+        // where it is called tells them apart.
         let mut names: Vec<(String, &str)> = window_functions().iter().map(|f| (f.name().to_string(), "w")).collect();
         names.extend(scalar_functions().iter().map(|f| (f.name().to_string(), "f")));
         names.extend(aggregate_functions().iter().map(|f| (f.name().to_string(), "a")));
+        let in_select = names.clone();
+        let mut in_from: Vec<String> = scalar_functions().iter().map(|f| f.name().to_string()).collect();
         for (name, _) in table_functions("t") {
             assert!(ctx.table_function(name).is_err(), "{name} shadows a DataFusion table function");
             names.push((name.to_string(), "f"));
+            in_from.push(name.to_string());
         }
         for (name, _) in &names {
             assert!(state.window_functions().get(name).is_none(), "{name} shadows a DataFusion window function");
             assert!(state.scalar_functions().get(name).is_none(), "{name} shadows a scalar function");
             assert!(state.aggregate_functions().get(name).is_none(), "{name} shadows an aggregate function");
         }
-        let scalar_or_table: Vec<&String> = names.iter().filter(|(_, k)| *k != "w").map(|(n, _)| n).collect();
-        let mut distinct = scalar_or_table.clone();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(distinct.len(), scalar_or_table.len(), "duplicate journey function names");
+        for (namespace, all) in
+            [("SELECT", in_select.into_iter().map(|(n, _)| n).collect::<Vec<_>>()), ("FROM", in_from)]
+        {
+            let mut distinct = all.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), all.len(), "duplicate journey function names in {namespace}: {all:?}");
+        }
         let before = names.len();
         names.sort();
         names.dedup();

@@ -7,6 +7,7 @@ pub mod markov;
 pub mod options;
 pub mod path_transform;
 pub mod paths;
+pub mod periods;
 pub mod plan_node;
 pub mod rounding;
 pub mod shapley;

@@ -78,6 +78,18 @@ impl Options {
         self.function
     }
 
+    /// The call with option `name` set to `value` unless the call gives it: a default taken
+    /// from the session (its time zone), kept in the call so that a node that rebuilds the
+    /// report from the call uses the same.
+    pub fn with_default(mut self, name: &str, value: Option<ScalarValue>) -> Options {
+        if let Some(value) = value.filter(|v| !v.is_null())
+            && !self.named.iter().any(|(n, _)| n == name)
+        {
+            self.named.push((name.to_string(), value));
+        }
+        self
+    }
+
     /// The named arguments not read yet, in the order given.
     pub fn named(&self) -> &[(String, ScalarValue)] {
         &self.named

@@ -1,8 +1,11 @@
 //! Report table functions: used in FROM, they return ready tables.
 
+pub mod activity;
 pub mod attribute;
+pub mod cohorts;
 pub mod funnel;
 pub mod journey_paths;
+pub mod retention;
 
 use crate::common::options::Options;
 use crate::physical::report::ReportStages;
@@ -11,7 +14,8 @@ use datafusion::error::{DataFusionError, Result};
 use std::sync::Arc;
 
 /// The report names, as [`Options::function`] gives them.
-pub const REPORTS: [&str; 3] = [attribute::NAME, funnel::NAME, journey_paths::NAME];
+pub const REPORTS: [&str; 6] =
+    [attribute::NAME, funnel::NAME, journey_paths::NAME, retention::NAME, activity::LIFECYCLE, activity::STICKINESS];
 
 /// A report's stages made again from its call (see [`crate::physical::report`]), over an input
 /// of columns `input`: how a cluster node rebuilds the partial stage it was sent.
@@ -20,6 +24,8 @@ pub fn report_stages(call: Options, input: &Schema) -> Result<Arc<dyn ReportStag
         attribute::NAME => attribute::stages(call, input),
         funnel::NAME => funnel::stages(call, input),
         journey_paths::NAME => journey_paths::stages(call, input),
+        retention::NAME => retention::stages(call, input),
+        activity::LIFECYCLE | activity::STICKINESS => activity::stages(call, input),
         other => Err(DataFusionError::Internal(format!("{other} is not a report"))),
     }
 }

@@ -1,0 +1,146 @@
+//! The cohort reports (`retention`, `lifecycle`, `stickiness`) against their definitions written
+//! as plain SQL (`date_trunc` in the session's time zone, window functions, joins) over the same
+//! random events, in a session in New York's zone so that days end at New York's midnight. The
+//! reports must also give the same rows with three-row batches over four partitions.
+//!
+//! January has no clock change, so in the SQL a day later is 86 400 seconds later.
+
+use crate::fixture::write_parquet;
+use crate::journey::query;
+use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use journeydb::config::Config;
+use journeydb::session::Engine;
+use std::sync::Arc;
+
+/// 400 people with 1 to 14 events each at random minutes of 1-20 January 2025 (UTC): signups,
+/// visits and purchases; rows in random order.
+fn events() -> RecordBatch {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut rows: Vec<(String, i64, &str)> = vec![];
+    for p in 0..400 {
+        for _ in 0..1 + next(14) {
+            let minute = next(20 * 24 * 60) as i64;
+            let name = ["signup", "visit", "visit", "visit", "purchase"][next(5) as usize];
+            rows.push((format!("p{p}"), 1_735_689_600_000_000 + minute * 60_000_000, name));
+        }
+    }
+    for i in (1..rows.len()).rev() {
+        rows.swap(i, next(i as u64 + 1) as usize);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person_id", DataType::Utf8, false),
+        Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("event_name", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())),
+        Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()).with_timezone("UTC")),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+    ];
+    RecordBatch::try_new(schema, columns).expect("batch")
+}
+
+/// Seconds since the epoch of a timestamptz expression.
+fn epoch(e: &str) -> String {
+    format!("CAST(date_part('epoch', {e}) AS BIGINT)")
+}
+
+/// Each (report, definition) pair: the same rows, sorted.
+fn cases() -> Vec<(&'static str, String, String)> {
+    let day = |e: &str| format!("date_trunc('day', {e})");
+    vec![
+        (
+            "retention: cohort sizes",
+            "SELECT cohort, cohort_size FROM retention(start => 'signup', return => 'visit', periods => 30, source => 'ev') \
+             WHERE period = 0"
+                .into(),
+            format!(
+                "SELECT {}, count(*) FROM (SELECT person_id, min(event_time) AS t0 FROM ev WHERE event_name = 'signup' \
+                 GROUP BY person_id) c GROUP BY 1",
+                day("t0")
+            ),
+        ),
+        (
+            "retention: returns on day k",
+            "SELECT cohort, period, retained FROM retention(start => 'signup', return => 'visit', periods => 30, \
+             source => 'ev') WHERE period > 0 AND retained > 0"
+                .into(),
+            format!(
+                "SELECT cohort, CAST(({} - {}) / 86400 AS INT) AS k, count(*) FROM (SELECT DISTINCT c.person_id, \
+                 {} AS cohort, {} AS day FROM (SELECT person_id, min(event_time) AS t0 FROM ev \
+                 WHERE event_name = 'signup' GROUP BY person_id) c JOIN ev e ON e.person_id = c.person_id \
+                 WHERE e.event_name = 'visit' AND e.event_time >= c.t0) r WHERE day > cohort GROUP BY 1, 2",
+                epoch("day"),
+                epoch("cohort"),
+                day("c.t0"),
+                day("e.event_time")
+            ),
+        ),
+        (
+            "lifecycle",
+            "SELECT period, status, persons FROM lifecycle(event => 'event_name IS NOT NULL', interval => 'day', \
+             source => 'ev') WHERE persons > 0"
+                .into(),
+            format!(
+                "WITH d AS (SELECT DISTINCT person_id, {day} AS day FROM ev), \
+                 s AS (SELECT person_id, day, lag(day) OVER (PARTITION BY person_id ORDER BY day) AS prev, \
+                 lead(day) OVER (PARTITION BY person_id ORDER BY day) AS next FROM d), \
+                 st AS (SELECT day, CASE WHEN prev IS NULL THEN 'new' WHEN {ed} - {ep} = 86400 THEN 'returning' \
+                 ELSE 'resurrecting' END AS status FROM s \
+                 UNION ALL SELECT day + INTERVAL '1 day', 'dormant' FROM s WHERE next IS NULL OR {en} - {ed} > 86400) \
+                 SELECT day, status, count(*) FROM st WHERE day <= (SELECT max(day) FROM d) GROUP BY 1, 2",
+                day = day("event_time"),
+                ed = epoch("day"),
+                ep = epoch("prev"),
+                en = epoch("next"),
+            ),
+        ),
+        (
+            "stickiness",
+            "SELECT intervals, persons FROM stickiness(event => 'visit', source => 'ev') WHERE persons > 0".into(),
+            format!(
+                "SELECT CAST(n AS INT), count(*) FROM (SELECT person_id, count(DISTINCT {}) AS n FROM ev \
+                 WHERE event_name = 'visit' GROUP BY person_id) a GROUP BY 1",
+                day("event_time")
+            ),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cohort_reports_answer_as_their_definitions_in_sql() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write_parquet(&dir.path().join("ev").join("part-0.parquet"), &events());
+    let engine = Engine::new(Config { data_dir: dir.path().to_path_buf(), ..Config::default() }).expect("engine");
+    let small = Engine::new(Config {
+        data_dir: dir.path().to_path_buf(),
+        batch_size: 3,
+        target_partitions: 4,
+        ..Config::default()
+    })
+    .expect("engine");
+    let zone = "SET TimeZone = 'America/New_York'; ";
+    for (name, report, definition) in cases() {
+        let sorted = |mut rows: Vec<String>| {
+            rows.sort();
+            rows
+        };
+        let ours = sorted(query(&engine, &format!("{zone}{report}")).await);
+        let theirs = sorted(query(&engine, &format!("{zone}{definition}")).await);
+        assert!(ours.len() > 10, "{name}: too few rows to mean anything: {ours:?}");
+        assert_eq!(ours, theirs, "{name}");
+        assert_eq!(sorted(query(&small, &format!("{zone}{report}")).await), ours, "{name}: batch size 3, 4 partitions");
+        // The days are New York's: cohorts start at 05:00 UTC, shown in the session's zone.
+        if name != "stickiness" {
+            assert!(ours.iter().all(|r| r.contains(" 00:00:00-05")), "{name}: {ours:?}");
+        }
+    }
+}

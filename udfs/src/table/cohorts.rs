@@ -1,0 +1,141 @@
+//! What the cohort reports (`retention`, `lifecycle`, `stickiness`) share: the options that say
+//! where events are read and how time is cut into periods, events named by name or by
+//! predicate, and reading a partition's rows person by person.
+
+use crate::common::options::Options;
+use crate::common::periods::{Interval, Periods, zone};
+use crate::docs::Parameter;
+use crate::error::ArgumentError;
+use crate::table::funnel::is_predicate;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, make_comparator};
+use datafusion::arrow::compute::kernels::partition::partition;
+use datafusion::arrow::compute::{SortOptions, cast};
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::catalog::TableFunctionArgs;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use std::ops::Range;
+
+/// The options every cohort report takes, as [`Parameter`]s.
+pub const TIME_ZONE: Parameter = Parameter {
+    name: "time_zone",
+    sql_type: "text",
+    default: Some("current_setting('TimeZone')"),
+    meaning: "the zone whose calendar cuts periods (the session's `TimeZone` unless given)",
+};
+
+/// The call's options with the session's time zone added unless the call names one.
+pub fn options(function: &'static str, args: &TableFunctionArgs) -> Result<Options> {
+    let session_zone = args.session().config_options().execution.time_zone.clone();
+    Ok(Options::parse(function, args)?.with_default("time_zone", session_zone.map(|z| ScalarValue::Utf8(Some(z)))))
+}
+
+/// Where the events are read and how periods are cut.
+#[derive(Debug, Clone)]
+pub struct Common {
+    pub source: String,
+    pub person: String,
+    pub time: String,
+    pub event: String,
+    pub periods: Periods,
+}
+
+impl Common {
+    /// Reads `source`, `person`, `time`, `event`, `interval` (default `default_interval`) and
+    /// `time_zone` from the call.
+    pub fn parse(o: &mut Options, default_source: &str, default_interval: Interval) -> Result<Common> {
+        let function = o.function();
+        let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
+        let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
+        let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
+        let event = o.string("event_column")?.unwrap_or_else(|| "event_name".into());
+        let interval = match o.string("interval")? {
+            Some(text) => Interval::parse(function, "interval", &text)?,
+            None => default_interval,
+        };
+        let zone = zone(function, o.string("time_zone")?.as_deref())?;
+        for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("event_column", &event)] {
+            if v.trim().is_empty() {
+                return Err(ArgumentError::new(function, arg, "must not be empty").into_datafusion());
+            }
+        }
+        Ok(Common { source, person, time, event, periods: Periods { interval, zone } })
+    }
+
+    /// The SQL condition for an event given by name (`'purchase'`) or as a predicate over the
+    /// source's columns (`'event_name = ''purchase'' AND revenue > 100'`); NULL is false.
+    pub fn condition(&self, text: &str) -> String {
+        if is_predicate(text) {
+            format!("coalesce(({text}), FALSE)")
+        } else {
+            format!("coalesce(({}) = '{}', FALSE)", self.event, text.replace('\'', "''"))
+        }
+    }
+
+    /// The period labels' type: instants shown in the report's zone.
+    pub fn label_type(&self) -> DataType {
+        DataType::Timestamp(TimeUnit::Microsecond, Some(self.periods.zone.name().into()))
+    }
+}
+
+/// The `event_column` option: the column event names are compared with.
+pub const EVENT_COLUMN: Parameter = Parameter {
+    name: "event_column",
+    sql_type: "text",
+    default: Some("'event_name'"),
+    meaning: "the column an event given by name is compared with",
+};
+
+/// The `interval` option.
+pub const fn interval(default: &'static str) -> Parameter {
+    Parameter {
+        name: "interval",
+        sql_type: "text",
+        default: Some(default),
+        meaning: "`'day'`, `'week'` (from Monday) or `'month'`",
+    }
+}
+
+/// Times as microseconds since the epoch.
+pub fn micros(function: &str, column: &ArrayRef) -> Result<Vec<i64>> {
+    let t = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
+        ArgumentError::new(function, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
+    })?;
+    Ok(t.as_primitive::<TimestampMicrosecondType>().values().to_vec())
+}
+
+/// A partition's rows, sorted by person, read person by person across batches.
+#[derive(Debug, Default)]
+pub struct PersonRuns {
+    current: Option<ArrayRef>,
+}
+
+impl PersonRuns {
+    /// The runs of one person each in `person` (a batch's person column), with whether the
+    /// run continues the person of the previous batch's last run.
+    pub fn runs(&mut self, person: &ArrayRef) -> Result<Vec<(Range<usize>, bool)>> {
+        if person.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut out = vec![];
+        for (k, range) in partition(std::slice::from_ref(person))?.ranges().into_iter().enumerate() {
+            let continues = match &self.current {
+                Some(prev) if k == 0 => {
+                    make_comparator(prev.as_ref(), person.as_ref(), SortOptions::default())?(0, range.start).is_eq()
+                }
+                _ => false,
+            };
+            out.push((range, continues));
+        }
+        if let Some((last, _)) = out.last() {
+            self.current = Some(person.slice(last.start, 1));
+        }
+        Ok(out)
+    }
+}
+
+/// The input's boolean column `i` as a vector (NULL false).
+pub fn flags(column: &ArrayRef) -> Vec<bool> {
+    let b = column.as_boolean();
+    (0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect()
+}
