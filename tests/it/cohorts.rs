@@ -144,3 +144,65 @@ async fn cohort_reports_answer_as_their_definitions_in_sql() {
         }
     }
 }
+
+/// The funnel's trend, time-to-convert histogram and people lists add up to its figures on the
+/// same random events: per step, the periods' users sum to the users, the histogram holds the
+/// last step's users, and the people listed as converted (dropped) at a step are its users
+/// (drop-off). The same with three-row batches over four partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn funnel_trend_histogram_and_people_add_up_to_its_figures() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write_parquet(&dir.path().join("ev").join("part-0.parquet"), &events());
+    for (batch_size, partitions) in [(8192, 0), (3, 4)] {
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            batch_size,
+            target_partitions: partitions,
+            ..Config::default()
+        };
+        let engine = Engine::new(config).expect("engine");
+        let steps = "'signup', 'visit', 'purchase', source => 'ev', window => INTERVAL '3 days'";
+        let number = |rows: Vec<String>| -> i64 { rows[0].parse().expect("a number") };
+        let figures = query(&engine, &format!("SELECT step, users, drop_off FROM funnel({steps}) ORDER BY step")).await;
+        assert_eq!(figures.len(), 3);
+        for (k, row) in figures.iter().enumerate() {
+            let f: Vec<i64> = row.split(' ').map(|x| x.parse().expect("numbers")).collect();
+            let (step, users, drop_off) = (f[0], f[1], f[2]);
+            assert!(users > 20, "{figures:?}");
+            let trend = query(
+                &engine,
+                &format!("SELECT sum(users) FROM funnel({steps}, trend => 'week', time_zone => 'Europe/Paris') WHERE step = {step}"),
+            )
+            .await;
+            assert_eq!(number(trend), users, "step {step}: the weeks' users");
+            let converted =
+                query(&engine, &format!("SELECT count(*) FROM funnel({steps}, output => 'people', step => {step})"))
+                    .await;
+            assert_eq!(number(converted), users, "step {step}: people converted");
+            if k > 0 {
+                let dropped = query(
+                    &engine,
+                    &format!(
+                        "SELECT count(*) FROM funnel({steps}, output => 'people', step => {step}, status => 'dropped')"
+                    ),
+                )
+                .await;
+                assert_eq!(number(dropped), drop_off, "step {step}: people dropped");
+            }
+            if k == 2 {
+                let histogram = query(
+                    &engine,
+                    &format!(
+                        "SELECT sum(users), count(*) FROM funnel({steps}, output => 'time_to_convert', bins => 7)"
+                    ),
+                )
+                .await;
+                assert_eq!(
+                    histogram,
+                    vec![format!("{users} 7")],
+                    "the histogram holds the last step's users in 7 bins"
+                );
+            }
+        }
+    }
+}

@@ -44,6 +44,22 @@
 //!   the smallest value. A unit without a value is `(none)` (never dropped). The `top` values
 //!   (default 25) by step-1 users stay; the rest are summed into `(other)`. Rows are ordered by
 //!   step-1 users, then value, then step.
+//! - **Trend** `trend => 'day'|'week'|'month'`: the same figures per period of funnel entry (the
+//!   unit's step-1 event), calendar periods in the session's time zone (`time_zone`), a
+//!   `period` column first (`timestamp with time zone`); periods with no entry are not listed.
+//! - `output => 'time_to_convert'`: a histogram of conversion times from step `from_step`
+//!   (default 1) to step `to_step` (default the last), over the units that performed both:
+//!   rows `([breakdown,] bin_start_seconds, bin_end_seconds, users)`. Times are whole seconds
+//!   (rounded down); `bins` (default 10) bins of one width, the smallest whole number of seconds
+//!   with which `bins` bins cover the shortest to the longest time; bin k holds times in
+//!   `[bin_start_seconds, bin_end_seconds)`. Every bin is listed, empty ones too; with `by`,
+//!   each value over the same bins.
+//! - `output => 'people'`: the units behind a figure, to export: `status => 'converted'`
+//!   (default) lists those counted in `users` of `step` (default the last), `'dropped'` those
+//!   counted in its `drop_off` (they performed the previous mandatory step, not this one):
+//!   rows `([breakdown,] person_id, entered_at, last_step)`, `entered_at` the unit's step-1 time,
+//!   `last_step` the furthest step it reached, ordered by entered_at then person_id. Not with
+//!   `count => 'sessions'`.
 //! - Deterministic: a unit's events are ordered by (time, first step met, steps met,
 //!   exclusions met, breakdown value), a total order on everything the report reads, so the
 //!   answer depends only on the rows, never on their order, batch size or partitioning.
@@ -55,6 +71,7 @@
 use crate::aggregate::events::set_bits;
 use crate::common::funnel_chain::{Chain, ChainSpec, Chains, Event, NO_EVENT, Order, SKIPPED, order_key};
 use crate::common::options::Options;
+use crate::common::periods::{Interval, Periods, zone};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
@@ -62,6 +79,9 @@ use crate::physical::report::{
     Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, intern_runs, rows_by_group, source_relation,
     state_item,
 };
+use crate::table::cohorts;
+use chrono_tz::Tz;
+use datafusion::arrow::array::TimestampMicrosecondBuilder;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
     UInt32Builder,
@@ -72,11 +92,13 @@ use datafusion::arrow::datatypes::{Int64Type, UInt32Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
 use datafusion::error::Result;
+use datafusion::logical_expr::EmitTo;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, UnaryOperator};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -138,9 +160,52 @@ pub const DOC: FunctionDoc = FunctionDoc {
             default: Some("'session'"),
             meaning: "the session column or expression for `count => 'sessions'`",
         },
+        Parameter {
+            name: "trend",
+            sql_type: "text",
+            default: None,
+            meaning: "`'day'`, `'week'` or `'month'`: the figures per period of entry (adds `period`)",
+        },
+        Parameter {
+            name: "output",
+            sql_type: "text",
+            default: Some("'steps'"),
+            meaning: "`'steps'`, `'time_to_convert'` (a histogram) or `'people'` (who converted or dropped)",
+        },
+        Parameter {
+            name: "bins",
+            sql_type: "integer",
+            default: Some("10"),
+            meaning: "histogram bins for `output => 'time_to_convert'`, 1 to 1000",
+        },
+        Parameter {
+            name: "from_step",
+            sql_type: "integer",
+            default: Some("1"),
+            meaning: "where the time to convert starts",
+        },
+        Parameter {
+            name: "to_step",
+            sql_type: "integer",
+            default: None,
+            meaning: "where the time to convert ends (default the last step)",
+        },
+        Parameter {
+            name: "step",
+            sql_type: "integer",
+            default: None,
+            meaning: "the step whose people `output => 'people'` lists (default the last)",
+        },
+        Parameter {
+            name: "status",
+            sql_type: "text",
+            default: Some("'converted'"),
+            meaning: "`'converted'` (counted in `users`) or `'dropped'` (counted in `drop_off`)",
+        },
+        cohorts::TIME_ZONE,
     ],
     summary: "Funnel report: people (or sessions) reaching each step, conversion and drop-off rates, and the time to convert.",
-    description: "one row per step: `users` (or `sessions`), `conversion_from_previous`, `conversion_from_start`, `drop_off` and `drop_off_rate` (against the previous mandatory step), `avg_seconds`, `median_seconds`, `p90_seconds` from the previous step (zero-second conversions included); steps are event names or predicates (`'page_url LIKE ''/pricing%'''`), `'!step'` between two steps is an exclusion; options `window` (default 14 days, inclusive from step 1), `order` (`ordered`, `strict`, `any`), `optional => ARRAY[2]`, `exclude`, `by` with `attribution` (`first_touch`, `last_touch`, `step_N`) and `top` (plus `(other)`, `(none)`), `count => 'sessions'`, `source`/`person`/`time`/`event`",
+    description: "one row per step: `users` (or `sessions`), `conversion_from_previous`, `conversion_from_start`, `drop_off` and `drop_off_rate` (against the previous mandatory step), `avg_seconds`, `median_seconds`, `p90_seconds` from the previous step (zero-second conversions included); steps are event names or predicates (`'page_url LIKE ''/pricing%'''`), `'!step'` between two steps is an exclusion; options `window` (default 14 days, inclusive from step 1), `order` (`ordered`, `strict`, `any`), `optional => ARRAY[2]`, `exclude`, `by` with `attribution` (`first_touch`, `last_touch`, `step_N`) and `top` (plus `(other)`, `(none)`), `count => 'sessions'`, `source`/`person`/`time`/`event`; `trend` per period of entry; `output => 'time_to_convert'` (a histogram with `bins`, `from_step`, `to_step`) or `'people'` (`step`, `status => 'converted'|'dropped'`)",
     contract: "`udfs/src/table/funnel.rs`",
 };
 /// The most steps (and exclusions) a funnel may have.
@@ -172,6 +237,22 @@ pub enum Attribution {
     Step(usize),
 }
 
+/// What the report returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Steps,
+    /// Steps 1-based.
+    TimeToConvert {
+        from: usize,
+        to: usize,
+        bins: usize,
+    },
+    People {
+        step: usize,
+        dropped: bool,
+    },
+}
+
 /// A validated call.
 #[derive(Debug, Clone)]
 pub struct FunnelQuery {
@@ -188,6 +269,11 @@ pub struct FunnelQuery {
     pub attribution: Attribution,
     pub top: usize,
     pub sessions: Option<String>,
+    /// Periods of entry (`trend`), or none.
+    pub trend: Option<Periods>,
+    /// The zone `trend` and `entered_at` are read in.
+    pub zone: Tz,
+    pub output: Output,
     /// The call, as given.
     pub call: Options,
 }
@@ -281,6 +367,14 @@ impl FunnelQuery {
             Some(other) => return Err(bad("count", format!("must be 'users' or 'sessions', got '{other}'"))),
         };
         let session = o.string("session")?;
+        let zone = zone(NAME, o.string("time_zone")?.as_deref())?;
+        let trend = o.string("trend")?.map(|t| Interval::parse(NAME, "trend", &t)).transpose()?;
+        let output_name = o.string("output")?.map(|s| s.to_ascii_lowercase());
+        let bins = o.int("bins", 1, 1000)?;
+        let from_step = o.int("from_step", 1, MAX_STEPS as i64)?;
+        let to_step = o.int("to_step", 1, MAX_STEPS as i64)?;
+        let people_step = o.int("step", 1, MAX_STEPS as i64)?;
+        let status = o.string("status")?.map(|s| s.to_ascii_lowercase());
         let sessions = match (sessions, session) {
             (Some(()), s) => Some(s.unwrap_or_else(|| "session".into())),
             (None, Some(_)) => return Err(bad("session", "is used only with count => 'sessions'".into())),
@@ -365,6 +459,65 @@ impl FunnelQuery {
         {
             return Err(bad("attribution", format!("step_{n} is beyond the {} steps", steps.len())));
         }
+        let n = steps.len();
+        let unused = |given: bool, arg: &str, with: &str| {
+            if given { Err(bad(arg, format!("is used only with output => '{with}'"))) } else { Ok(()) }
+        };
+        let output = match output_name.as_deref() {
+            None | Some("steps") => {
+                unused(bins.is_some(), "bins", "time_to_convert")?;
+                unused(from_step.is_some(), "from_step", "time_to_convert")?;
+                unused(to_step.is_some(), "to_step", "time_to_convert")?;
+                unused(people_step.is_some(), "step", "people")?;
+                unused(status.is_some(), "status", "people")?;
+                Output::Steps
+            }
+            Some("time_to_convert") => {
+                unused(people_step.is_some(), "step", "people")?;
+                unused(status.is_some(), "status", "people")?;
+                let (from, to) = (from_step.unwrap_or(1) as usize, to_step.map_or(n, |t| t as usize));
+                if to > n || from >= to {
+                    return Err(bad(
+                        "to_step",
+                        format!("the time to convert needs 1 <= from_step < to_step <= {n}, got {from} and {to}"),
+                    ));
+                }
+                Output::TimeToConvert { from, to, bins: bins.unwrap_or(10) as usize }
+            }
+            Some("people") => {
+                unused(bins.is_some(), "bins", "time_to_convert")?;
+                unused(from_step.is_some(), "from_step", "time_to_convert")?;
+                unused(to_step.is_some(), "to_step", "time_to_convert")?;
+                let step = people_step.map_or(n, |s| s as usize);
+                if step > n {
+                    return Err(bad("step", format!("step {step} is beyond the {n} steps")));
+                }
+                let dropped = match status.as_deref() {
+                    None | Some("converted") => false,
+                    Some("dropped") => true,
+                    Some(other) => {
+                        return Err(bad("status", format!("must be 'converted' or 'dropped', got '{other}'")));
+                    }
+                };
+                if dropped && step == 1 {
+                    return Err(bad(
+                        "status",
+                        "'dropped' needs a step after the first: nobody drops off at step 1".into(),
+                    ));
+                }
+                if sessions.is_some() {
+                    return Err(bad("output", "'people' lists people: not with count => 'sessions'".into()));
+                }
+                Output::People { step, dropped }
+            }
+            Some(other) => {
+                return Err(bad("output", format!("must be 'steps', 'time_to_convert' or 'people', got '{other}'")));
+            }
+        };
+        if trend.is_some() && output != Output::Steps {
+            return Err(bad("trend", "is used only with output => 'steps'".into()));
+        }
+        let trend = trend.map(|interval| Periods { interval, zone });
         o.finish(&DOC.option_names())?;
         for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("event", &event)] {
             if v.trim().is_empty() {
@@ -372,7 +525,28 @@ impl FunnelQuery {
             }
         }
         let spec = ChainSpec { steps: steps.len(), window, order, optional, exclusions: ranges };
-        Ok(FunnelQuery { source, person, time, event, steps, exclusions, spec, by, attribution, top, sessions, call })
+        Ok(FunnelQuery {
+            source,
+            person,
+            time,
+            event,
+            steps,
+            exclusions,
+            spec,
+            by,
+            attribution,
+            top,
+            sessions,
+            trend,
+            zone,
+            output,
+            call,
+        })
+    }
+
+    /// Instants shown in the report's zone.
+    fn time_type(&self) -> DataType {
+        DataType::Timestamp(TimeUnit::Microsecond, Some(self.zone.name().into()))
     }
 
     /// The step a step's conversion is measured from: the nearest mandatory one before it.
@@ -386,7 +560,7 @@ impl FunnelQuery {
 
 impl TableFunctionImpl for Funnel {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let query = FunnelQuery::parse(Options::parse(NAME, &args)?, &self.default_source)?;
+        let query = FunnelQuery::parse(cohorts::options(NAME, &args)?, &self.default_source)?;
         Ok(Arc::new(ReportTable::new(query)))
     }
 }
@@ -443,8 +617,30 @@ impl ReportQuery for FunnelQuery {
     fn schema(&self) -> SchemaRef {
         let float = |n: &str| Field::new(n, DataType::Float64, true);
         let mut fields = vec![];
+        if self.trend.is_some() {
+            fields.push(Field::new("period", self.time_type(), false));
+        }
         if self.by.is_some() {
             fields.push(Field::new("breakdown", DataType::Utf8, false));
+        }
+        match self.output {
+            Output::Steps => {}
+            Output::TimeToConvert { .. } => {
+                fields.extend([
+                    Field::new("bin_start_seconds", DataType::Int64, false),
+                    Field::new("bin_end_seconds", DataType::Int64, false),
+                    Field::new("users", DataType::Int64, false),
+                ]);
+                return Arc::new(Schema::new(fields));
+            }
+            Output::People { .. } => {
+                fields.extend([
+                    Field::new("person_id", DataType::Utf8, false),
+                    Field::new("entered_at", self.time_type(), false),
+                    Field::new("last_step", DataType::Int32, false),
+                ]);
+                return Arc::new(Schema::new(fields));
+            }
         }
         fields.extend([
             Field::new("step", DataType::Int32, false),
@@ -503,8 +699,13 @@ struct Partial {
     event_unit: Vec<u32>,
     events: Vec<Event>,
     event_labels: Vec<u32>,
-    /// Per breakdown label ([`NULL_LABEL`]: no breakdown, or none), per step.
-    acc: HashMap<u32, Vec<StepAcc>>,
+    /// Per period of entry (0 without a trend) and breakdown label ([`NULL_LABEL`]: no
+    /// breakdown, or none), per step.
+    acc: HashMap<(i64, u32), Vec<StepAcc>>,
+    /// `output => 'time_to_convert'`: per breakdown label, the units' times in microseconds.
+    conversions: HashMap<u32, Vec<i64>>,
+    /// `output => 'people'`: (person, entered at, last step, breakdown label).
+    people: Vec<(String, i64, u32, u32)>,
 }
 
 const NULL_LABEL: u32 = u32::MAX;
@@ -527,11 +728,17 @@ fn label_cmp(labels: &Labels, a: u32, b: u32) -> Ordering {
 
 impl Partial {
     /// Runs every unit's chain and folds it into the figures.
-    fn fold(&mut self, q: &FunnelQuery) {
+    fn fold(&mut self, q: &FunnelQuery) -> Result<()> {
         let units = self.units.len();
         if self.events.is_empty() {
-            return;
+            return Ok(());
         }
+        // The people's keys as text, by unit id, when the report lists them.
+        let persons = match q.output {
+            Output::People { .. } => Some(cast(&self.units.emit(EmitTo::All)?[0], &DataType::Utf8)?),
+            _ => None,
+        };
+        let persons = persons.as_ref().map(|p| p.as_string::<i32>());
         // Counting sort of the events by unit.
         let (start, order) = rows_by_group(units, self.event_unit.iter().map(|&u| u as usize));
         let mut unit: Vec<(Event, u32)> = vec![];
@@ -561,7 +768,30 @@ impl Partial {
             }
             let label =
                 if q.by.is_none() { NULL_LABEL } else { breakdown_label(q, &chain, &sorted, &labels, &self.labels) };
-            let steps = self.acc.entry(label).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
+            let performed = |k: usize| chain.times.get(k - 1).is_some_and(|&t| t != SKIPPED);
+            match q.output {
+                Output::Steps => {}
+                Output::TimeToConvert { from, to, .. } => {
+                    if performed(from) && performed(to) {
+                        self.conversions.entry(label).or_default().push(chain.times[to - 1] - chain.times[from - 1]);
+                    }
+                    continue;
+                }
+                Output::People { step, dropped } => {
+                    let counted = if dropped {
+                        q.previous(step).is_some_and(performed) && !performed(step)
+                    } else {
+                        performed(step)
+                    };
+                    if let (true, Some(persons)) = (counted, persons) {
+                        let person = persons.value(u).to_string();
+                        self.people.push((person, chain.times[0], chain.level as u32, label));
+                    }
+                    continue;
+                }
+            }
+            let period = q.trend.map_or(0, |p| p.ordinal(chain.times[0]));
+            let steps = self.acc.entry((period, label)).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
             let mut previous: Option<i64> = None;
             for (k, &t) in chain.times.iter().enumerate() {
                 if t == SKIPPED {
@@ -577,6 +807,7 @@ impl Partial {
         self.events = vec![];
         self.event_unit = vec![];
         self.event_labels = vec![];
+        Ok(())
     }
 }
 
@@ -611,14 +842,20 @@ fn breakdown_label(q: &FunnelQuery, chain: &Chain<'_>, events: &[Event], labels:
     }
 }
 
-/// The partial state's columns, one row per (breakdown value, step): the value (NULL for no
-/// breakdown, or none), the step (1-based), its units, and their times from the previous step.
+/// The partial state's columns, one row per (period, breakdown value, step): the period of
+/// entry (0 without a trend), the value (NULL for no breakdown, or none), the step (1-based),
+/// its units, and their times from the previous step. `output => 'time_to_convert'` writes
+/// step 0 rows with the conversion times in `durations`; `output => 'people'` one row per
+/// person (`person`, `entered`, the last step in `users`).
 fn state_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
+        Field::new("period", DataType::Int64, false),
         Field::new("label", DataType::Utf8, true),
         Field::new("step", DataType::UInt32, false),
         Field::new("users", DataType::Int64, false),
         Field::new("durations", DataType::List(state_item(DataType::Int64)), false),
+        Field::new("person", DataType::Utf8, true),
+        Field::new("entered", DataType::Int64, true),
     ]))
 }
 
@@ -642,41 +879,84 @@ impl ReportKernel for FunnelKernel {
     }
 
     fn encode(&self, partial: Partial) -> Result<RecordBatch> {
-        let mut label = StringBuilder::new();
+        let (mut period, mut label) = (Int64Builder::new(), StringBuilder::new());
         let (mut step, mut users) = (UInt32Builder::new(), Int64Builder::new());
         let mut durations = ListBuilder::new(Int64Builder::new()).with_field(state_item(DataType::Int64));
-        for (id, steps) in &partial.acc {
+        let (mut person, mut entered) = (StringBuilder::new(), Int64Builder::new());
+        let text = |id: u32| (id != NULL_LABEL).then(|| partial.labels.get(id));
+        for ((p, id), steps) in &partial.acc {
             for (k, acc) in steps.iter().enumerate() {
-                label.append_option((*id != NULL_LABEL).then(|| partial.labels.get(*id)));
+                period.append_value(*p);
+                label.append_option(text(*id));
                 step.append_value(k as u32 + 1);
                 users.append_value(acc.users);
                 durations.values().append_slice(&acc.durations);
                 durations.append(true);
+                person.append_null();
+                entered.append_null();
             }
         }
+        for (id, times) in &partial.conversions {
+            period.append_value(0);
+            label.append_option(text(*id));
+            step.append_value(0);
+            users.append_value(times.len() as i64);
+            durations.values().append_slice(times);
+            durations.append(true);
+            person.append_null();
+            entered.append_null();
+        }
+        for (who, at, last, id) in &partial.people {
+            period.append_value(0);
+            label.append_option(text(*id));
+            step.append_value(0);
+            users.append_value(i64::from(*last));
+            durations.append(true);
+            person.append_value(who);
+            entered.append_value(*at);
+        }
         let columns: Vec<ArrayRef> = vec![
+            Arc::new(period.finish()),
             Arc::new(label.finish()),
             Arc::new(step.finish()),
             Arc::new(users.finish()),
             Arc::new(durations.finish()),
+            Arc::new(person.finish()),
+            Arc::new(entered.finish()),
         ];
         Ok(RecordBatch::try_new(state_schema(), columns)?)
     }
 
     fn decode(&self, rows: &RecordBatch) -> Result<Partial> {
         let mut partial = self.new_partial()?;
-        let label = rows.column(0).as_string::<i32>();
-        let step = rows.column(1).as_primitive::<UInt32Type>();
-        let users = rows.column(2).as_primitive::<Int64Type>();
-        let durations = rows.column(3).as_list::<i32>();
+        let period = rows.column(0).as_primitive::<Int64Type>();
+        let label = rows.column(1).as_string::<i32>();
+        let step = rows.column(2).as_primitive::<UInt32Type>();
+        let users = rows.column(3).as_primitive::<Int64Type>();
+        let durations = rows.column(4).as_list::<i32>();
+        let (person, entered) = (rows.column(5).as_string::<i32>(), rows.column(6).as_primitive::<Int64Type>());
         let steps = self.query.spec.steps;
         for i in 0..rows.num_rows() {
             let id = if label.is_valid(i) { partial.labels.id(label.value(i)) } else { NULL_LABEL };
+            if person.is_valid(i) {
+                partial.people.push((person.value(i).to_string(), entered.value(i), users.value(i) as u32, id));
+                continue;
+            }
             let k = step.value(i) as usize;
+            if k == 0 {
+                let times = durations.value(i);
+                partial
+                    .conversions
+                    .entry(id)
+                    .or_default()
+                    .extend_from_slice(times.as_primitive::<Int64Type>().values());
+                continue;
+            }
             if !(1..=steps).contains(&k) {
                 return Err(datafusion::error::DataFusionError::Internal(format!("{NAME}: a state of step {k}")));
             }
-            let acc = &mut partial.acc.entry(id).or_insert_with(|| vec![StepAcc::default(); steps])[k - 1];
+            let acc =
+                &mut partial.acc.entry((period.value(i), id)).or_insert_with(|| vec![StepAcc::default(); steps])[k - 1];
             acc.users += users.value(i);
             acc.durations.extend_from_slice(durations.value(i).as_primitive::<Int64Type>().values());
         }
@@ -694,6 +974,8 @@ impl ReportKernel for FunnelKernel {
             events: vec![],
             event_labels: vec![],
             acc: HashMap::new(),
+            conversions: HashMap::new(),
+            people: vec![],
         })
     }
 
@@ -748,104 +1030,216 @@ impl ReportKernel for FunnelKernel {
     }
 
     fn end_partition(&self, partial: &mut Partial) -> Result<()> {
-        partial.fold(&self.query);
-        Ok(())
+        partial.fold(&self.query)
     }
 
     fn finish(&self, mut partials: Vec<Partial>) -> Result<RecordBatch> {
-        let q = &self.query;
-        // Partition-local labels become text; figures merged per value.
-        let mut merged: HashMap<Option<String>, Vec<StepAcc>> = HashMap::new();
-        for p in &mut partials {
-            for (label, steps) in p.acc.drain() {
-                let key = (label != NULL_LABEL).then(|| p.labels.get(label).to_string());
-                let into = merged.entry(key).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
-                for (a, b) in into.iter_mut().zip(steps) {
-                    a.users += b.users;
-                    a.durations.extend(b.durations);
-                }
+        match self.query.output {
+            Output::Steps => steps_report(&self.query, &mut partials),
+            Output::TimeToConvert { bins, .. } => time_to_convert(&self.query, &mut partials, bins),
+            Output::People { .. } => people(&self.query, &mut partials),
+        }
+    }
+}
+
+/// A label's text, [`NONE`] for NULL.
+fn label_text(labels: &Labels, id: u32) -> String {
+    if id == NULL_LABEL { NONE.to_string() } else { labels.get(id).to_string() }
+}
+
+/// The figures per step: see the contract.
+fn steps_report(q: &FunnelQuery, partials: &mut [Partial]) -> Result<RecordBatch> {
+    // Partition-local labels become text; figures merged per (period, value).
+    let mut merged: HashMap<(i64, Option<String>), Vec<StepAcc>> = HashMap::new();
+    for p in partials.iter_mut() {
+        for ((period, label), steps) in p.acc.drain() {
+            let key = (period, (label != NULL_LABEL).then(|| p.labels.get(label).to_string()));
+            let into = merged.entry(key).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
+            for (a, b) in into.iter_mut().zip(steps) {
+                a.users += b.users;
+                a.durations.extend(b.durations);
             }
         }
-        let mut groups: Vec<(String, Vec<StepAcc>)> = vec![];
+    }
+    // The periods, ascending; without a trend, one (0), listed even when nobody entered.
+    let mut periods: Vec<i64> = merged.keys().map(|(p, _)| *p).collect();
+    periods.sort_unstable();
+    periods.dedup();
+    if q.trend.is_none() && periods.is_empty() {
+        periods.push(0);
+    }
+    // Breakdown values ranked by step-1 units over all periods, then by value; the top stay.
+    let mut totals: HashMap<String, i64> = HashMap::new();
+    for ((_, label), steps) in &merged {
+        *totals.entry(label.clone().unwrap_or_else(|| NONE.to_string())).or_default() += steps[0].users;
+    }
+    let mut ranked: Vec<(String, i64)> = totals.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let kept: HashMap<String, usize> =
+        ranked.iter().take(q.top).enumerate().map(|(i, (v, _))| (v.clone(), i)).collect();
+    let mut groups: Vec<(i64, String, Vec<StepAcc>)> = vec![];
+    for &period in &periods {
         if q.by.is_none() {
-            let steps = merged.remove(&None).unwrap_or_else(|| vec![StepAcc::default(); q.spec.steps]);
-            groups.push((String::new(), steps));
-        } else {
-            let mut values: Vec<(String, Vec<StepAcc>)> =
-                merged.into_iter().map(|(k, v)| (k.unwrap_or_else(|| NONE.to_string()), v)).collect();
-            values.sort_by(|a, b| b.1[0].users.cmp(&a.1[0].users).then_with(|| a.0.cmp(&b.0)));
-            if values.len() > q.top {
-                let rest = values.split_off(q.top);
-                let mut other = vec![StepAcc::default(); q.spec.steps];
-                for (_, steps) in rest {
-                    for (a, b) in other.iter_mut().zip(steps) {
+            let steps = merged.remove(&(period, None)).unwrap_or_else(|| vec![StepAcc::default(); q.spec.steps]);
+            groups.push((period, String::new(), steps));
+            continue;
+        }
+        let mut values: Vec<(usize, String, Vec<StepAcc>)> = vec![];
+        let mut other: Option<Vec<StepAcc>> = None;
+        let keys: Vec<(i64, Option<String>)> = merged.keys().filter(|(p, _)| *p == period).cloned().collect();
+        for key in keys {
+            let steps = merged.remove(&key).unwrap_or_default();
+            let value = key.1.unwrap_or_else(|| NONE.to_string());
+            match kept.get(&value) {
+                Some(&rank) => values.push((rank, value, steps)),
+                None => {
+                    let into = other.get_or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
+                    for (a, b) in into.iter_mut().zip(steps) {
                         a.users += b.users;
                         a.durations.extend(b.durations);
                     }
                 }
-                values.push((OTHER.to_string(), other));
-            }
-            groups = values;
-        }
-        let mut breakdown = StringBuilder::new();
-        let (mut step, mut name) = (Int32Builder::new(), StringBuilder::new());
-        let (mut users, mut drop_off) = (Int64Builder::new(), Int64Builder::new());
-        let (mut from_previous, mut from_start, mut drop_rate) =
-            (Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
-        let (mut avg, mut median, mut p90) = (Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
-        let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
-        for (value, mut steps) in groups {
-            let first = steps[0].users;
-            for k in 1..=q.spec.steps {
-                let prev = q.previous(k).map(|p| steps[p - 1].users);
-                let acc = &mut steps[k - 1];
-                breakdown.append_value(&value);
-                step.append_value(k as i32);
-                if q.spec.order == Order::Any {
-                    name.append_value(format!("{k} of {}", q.spec.steps));
-                } else {
-                    name.append_value(&q.steps[k - 1].0);
-                }
-                users.append_value(acc.users);
-                match prev {
-                    None => {
-                        from_previous.append_option(ratio(acc.users, acc.users));
-                        drop_off.append_value(0);
-                        drop_rate.append_option(ratio(0, acc.users));
-                    }
-                    Some(p) => {
-                        from_previous.append_option(ratio(acc.users, p));
-                        drop_off.append_value(p - acc.users);
-                        drop_rate.append_option(ratio(p - acc.users, p));
-                    }
-                }
-                from_start.append_option(ratio(acc.users, first));
-                acc.durations.sort_unstable();
-                let d = &acc.durations;
-                let total: i128 = d.iter().map(|&x| x as i128).sum();
-                avg.append_option((!d.is_empty()).then(|| total as f64 / d.len() as f64 / 1e6));
-                median.append_option(percentile(d, 0.5).map(|x| x / 1e6));
-                p90.append_option(percentile(d, 0.9).map(|x| x / 1e6));
             }
         }
-        let mut columns: Vec<ArrayRef> = vec![];
-        if q.by.is_some() {
-            columns.push(Arc::new(breakdown.finish()));
+        values.sort_by_key(|v| v.0);
+        groups.extend(values.into_iter().map(|(_, v, steps)| (period, v, steps)));
+        if let Some(steps) = other {
+            groups.push((period, OTHER.to_string(), steps));
         }
-        columns.extend([
-            Arc::new(step.finish()) as ArrayRef,
-            Arc::new(name.finish()),
-            Arc::new(users.finish()),
-            Arc::new(from_previous.finish()),
-            Arc::new(from_start.finish()),
-            Arc::new(drop_off.finish()),
-            Arc::new(drop_rate.finish()),
-            Arc::new(avg.finish()),
-            Arc::new(median.finish()),
-            Arc::new(p90.finish()),
-        ]);
-        Ok(RecordBatch::try_new(q.schema(), columns)?)
     }
+    let mut period_col = TimestampMicrosecondBuilder::new().with_data_type(q.time_type());
+    let mut breakdown = StringBuilder::new();
+    let (mut step, mut name) = (Int32Builder::new(), StringBuilder::new());
+    let (mut users, mut drop_off) = (Int64Builder::new(), Int64Builder::new());
+    let (mut from_previous, mut from_start, mut drop_rate) =
+        (Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
+    let (mut avg, mut median, mut p90) = (Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
+    let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+    for (period, value, mut steps) in groups {
+        let first = steps[0].users;
+        for k in 1..=q.spec.steps {
+            let prev = q.previous(k).map(|p| steps[p - 1].users);
+            let acc = &mut steps[k - 1];
+            if let Some(trend) = &q.trend {
+                period_col.append_value(trend.start(period));
+            }
+            breakdown.append_value(&value);
+            step.append_value(k as i32);
+            if q.spec.order == Order::Any {
+                name.append_value(format!("{k} of {}", q.spec.steps));
+            } else {
+                name.append_value(&q.steps[k - 1].0);
+            }
+            users.append_value(acc.users);
+            match prev {
+                None => {
+                    from_previous.append_option(ratio(acc.users, acc.users));
+                    drop_off.append_value(0);
+                    drop_rate.append_option(ratio(0, acc.users));
+                }
+                Some(p) => {
+                    from_previous.append_option(ratio(acc.users, p));
+                    drop_off.append_value(p - acc.users);
+                    drop_rate.append_option(ratio(p - acc.users, p));
+                }
+            }
+            from_start.append_option(ratio(acc.users, first));
+            acc.durations.sort_unstable();
+            let d = &acc.durations;
+            let total: i128 = d.iter().map(|&x| x as i128).sum();
+            avg.append_option((!d.is_empty()).then(|| total as f64 / d.len() as f64 / 1e6));
+            median.append_option(percentile(d, 0.5).map(|x| x / 1e6));
+            p90.append_option(percentile(d, 0.9).map(|x| x / 1e6));
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![];
+    if q.trend.is_some() {
+        columns.push(Arc::new(period_col.finish()));
+    }
+    if q.by.is_some() {
+        columns.push(Arc::new(breakdown.finish()));
+    }
+    columns.extend([
+        Arc::new(step.finish()) as ArrayRef,
+        Arc::new(name.finish()),
+        Arc::new(users.finish()),
+        Arc::new(from_previous.finish()),
+        Arc::new(from_start.finish()),
+        Arc::new(drop_off.finish()),
+        Arc::new(drop_rate.finish()),
+        Arc::new(avg.finish()),
+        Arc::new(median.finish()),
+        Arc::new(p90.finish()),
+    ]);
+    Ok(RecordBatch::try_new(q.schema(), columns)?)
+}
+
+/// The histogram of conversion times: see the contract.
+fn time_to_convert(q: &FunnelQuery, partials: &mut [Partial], bins: usize) -> Result<RecordBatch> {
+    let mut merged: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for p in partials.iter_mut() {
+        for (label, times) in p.conversions.drain() {
+            merged
+                .entry(label_text(&p.labels, label))
+                .or_default()
+                .extend(times.iter().map(|t| t.div_euclid(1_000_000)));
+        }
+    }
+    let all = merged.values().flatten();
+    let (lo, hi) = (all.clone().min().copied(), all.max().copied());
+    let mut values: Vec<(String, Vec<i64>)> = merged.into_iter().collect();
+    // The values with the most units first, then by value.
+    values.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+    let (mut breakdown, mut start, mut end, mut users) =
+        (StringBuilder::new(), Int64Builder::new(), Int64Builder::new(), Int64Builder::new());
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        let span = hi - lo + 1;
+        let width = (span + bins as i64 - 1) / bins as i64;
+        let used = (span + width - 1) / width;
+        for (value, times) in &values {
+            let mut counts = vec![0i64; used as usize];
+            for t in times {
+                counts[((t - lo) / width) as usize] += 1;
+            }
+            for (k, n) in counts.iter().enumerate() {
+                breakdown.append_value(value);
+                start.append_value(lo + k as i64 * width);
+                end.append_value(lo + (k as i64 + 1) * width);
+                users.append_value(*n);
+            }
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![];
+    if q.by.is_some() {
+        columns.push(Arc::new(breakdown.finish()));
+    }
+    columns.extend([Arc::new(start.finish()) as ArrayRef, Arc::new(end.finish()), Arc::new(users.finish())]);
+    Ok(RecordBatch::try_new(q.schema(), columns)?)
+}
+
+/// The people behind a step's figure: see the contract.
+fn people(q: &FunnelQuery, partials: &mut [Partial]) -> Result<RecordBatch> {
+    let mut rows: Vec<(i64, String, u32, String)> = vec![];
+    for p in partials.iter_mut() {
+        for (person, at, last, label) in p.people.drain(..) {
+            rows.push((at, person, last, label_text(&p.labels, label)));
+        }
+    }
+    rows.sort();
+    let (mut breakdown, mut person, mut last) = (StringBuilder::new(), StringBuilder::new(), Int32Builder::new());
+    let mut entered = TimestampMicrosecondBuilder::new().with_data_type(q.time_type());
+    for (at, who, step, label) in &rows {
+        breakdown.append_value(label);
+        person.append_value(who);
+        entered.append_value(*at);
+        last.append_value(*step as i32);
+    }
+    let mut columns: Vec<ArrayRef> = vec![];
+    if q.by.is_some() {
+        columns.push(Arc::new(breakdown.finish()));
+    }
+    columns.extend([Arc::new(person.finish()) as ArrayRef, Arc::new(entered.finish()), Arc::new(last.finish())]);
+    Ok(RecordBatch::try_new(q.schema(), columns)?)
 }
 
 /// PostgreSQL's `percentile_cont` over sorted values: linear interpolation between the two
