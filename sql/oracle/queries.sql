@@ -21,3 +21,8 @@ SELECT x FROM (VALUES (1), (2), (NULL)) AS l(x) WHERE x NOT IN (SELECT y FROM (V
 SELECT x FROM (VALUES (1), (2), (3), (NULL)) AS l(x) WHERE x NOT IN (SELECT y FROM (VALUES (1), (5)) AS r(y) WHERE y <= x) ORDER BY 1
 SELECT x, (SELECT y * 10 FROM (VALUES (1), (2)) AS r(y) WHERE y = x) AS v FROM (VALUES (1), (2), (3), (NULL)) AS l(x) ORDER BY 1
 SELECT x, (SELECT y FROM (VALUES (1), (2)) AS r(y) WHERE y <= x) AS v FROM (VALUES (1), (2)) AS l(x) ORDER BY 1
+-- NOT IN over a CTE from a derived table's WHERE (the CTE is the statement's): the subquery is
+-- not correlated, and the outer column is not the subquery's column of the same name.
+WITH s AS (SELECT * FROM (VALUES ('a', 1), ('b', 2), ('c', NULL)) AS v(p, t)), conv AS (SELECT p FROM (VALUES ('a')) AS w(p)) SELECT * FROM (SELECT p, true AS converted FROM conv UNION ALL SELECT p, false FROM s WHERE p NOT IN (SELECT p FROM conv)) AS u ORDER BY 1, 2
+WITH conv AS (SELECT p FROM (VALUES ('a'), (NULL)) AS w(p)) SELECT count(*) FROM (SELECT p FROM (VALUES ('a'), ('b')) AS s(p) WHERE p NOT IN (SELECT p FROM conv)) AS u
+SELECT p FROM (VALUES ('a', 1), ('b', 2), ('c', 3)) AS s(p, t) WHERE p NOT IN (SELECT p FROM (VALUES ('a', 1), ('c', 9)) AS r(p, t) WHERE r.t = s.t) ORDER BY 1

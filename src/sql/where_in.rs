@@ -22,12 +22,15 @@
 //! AND (e) = x)`, a semi join.
 //!
 //! A subquery is correlated when it does not plan on its own (it names the outer query's
-//! columns, qualified or not).
+//! columns, qualified or not), with every WITH clause around it (a CTE of the statement is
+//! seen from a derived table's WHERE too). In the correlated rewrites an unqualified outer
+//! column `x` is qualified with the outer SELECT's one relation, so that the subquery's own
+//! column of that name cannot capture it.
 
 use datafusion::execution::context::SessionState;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, Value, Visit, VisitMut, Visitor,
-    VisitorMut, With,
+    BinaryOperator, Expr, GroupByExpr, Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement,
+    TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut, With,
 };
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -45,9 +48,7 @@ pub(super) async fn rewrite(state: &SessionState, stmt: &mut Statement) {
             continue;
         }
         let mut query = subquery;
-        if query.with.is_none() {
-            query.with = with;
-        }
+        query.with = enclosing(&[with, query.with.take()]);
         correlated.insert(key, super::plan_on_its_own(state, query).await.is_err());
     }
     let _ = VisitMut::visit(stmt, &mut Rewrite { correlated: &correlated });
@@ -56,7 +57,6 @@ pub(super) async fn rewrite(state: &SessionState, stmt: &mut Statement) {
 /// The subqueries of the top-level `[NOT] IN` conditions, each with its text and the WITH
 /// clause of the query it is in.
 fn subqueries(stmt: &Statement) -> Vec<(String, Option<With>, Query)> {
-    struct Collect(Vec<(String, Option<With>, Query)>);
     fn conjuncts(e: &Expr, with: &Option<With>, out: &mut Vec<(String, Option<With>, Query)>) {
         match e {
             Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
@@ -81,19 +81,48 @@ fn subqueries(stmt: &Statement) -> Vec<(String, Option<With>, Query)> {
     impl Visitor for Collect {
         type Break = ();
         fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            self.withs.push(query.with.clone());
+            let with = enclosing(&self.withs);
             let mut found = vec![];
             selects(&query.body, &mut found);
             for s in found {
                 for e in s.selection.iter().chain(s.having.iter()) {
-                    conjuncts(e, &query.with, &mut self.0);
+                    conjuncts(e, &with, &mut self.found);
                 }
             }
             ControlFlow::Continue(())
         }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.withs.pop();
+            ControlFlow::Continue(())
+        }
     }
-    let mut collect = Collect(vec![]);
+    struct Collect {
+        found: Vec<(String, Option<With>, Query)>,
+        /// The WITH clauses of the queries around the one visited, outermost first.
+        withs: Vec<Option<With>>,
+    }
+    let mut collect = Collect { found: vec![], withs: vec![] };
     let _ = Visit::visit(stmt, &mut collect);
-    collect.0
+    collect.found
+}
+
+/// The CTEs every query in `withs` (outermost first) defines, as one WITH clause: an inner
+/// CTE hides an outer one of its name, and each keeps its place after those it may read.
+fn enclosing(withs: &[Option<With>]) -> Option<With> {
+    let mut merged: Option<With> = None;
+    for with in withs.iter().flatten() {
+        match &mut merged {
+            None => merged = Some(with.clone()),
+            Some(m) => {
+                let names: Vec<String> = with.cte_tables.iter().map(|c| c.alias.name.value.clone()).collect();
+                m.cte_tables.retain(|c| !names.contains(&c.alias.name.value));
+                m.cte_tables.extend(with.cte_tables.iter().cloned());
+                m.recursive |= with.recursive;
+            }
+        }
+    }
+    merged
 }
 
 struct Rewrite<'a> {
@@ -107,11 +136,12 @@ impl VisitorMut for Rewrite<'_> {
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let correlated = self.correlated;
         with_selects(&mut query.body, &mut |select| {
+            let outer = single_relation(select);
             if let Some(w) = select.selection.take() {
-                select.selection = Some(rewrite_conjuncts(w, correlated));
+                select.selection = Some(rewrite_conjuncts(w, correlated, outer.as_deref()));
             }
             if let Some(h) = select.having.take() {
-                select.having = Some(rewrite_conjuncts(h, correlated));
+                select.having = Some(rewrite_conjuncts(h, correlated, outer.as_deref()));
             }
         });
         ControlFlow::Continue(())
@@ -129,22 +159,75 @@ fn with_selects(body: &mut SetExpr, f: &mut dyn FnMut(&mut Select)) {
     }
 }
 
-/// `condition` with each top-level `[NOT] IN (subquery)` conjunct rewritten (see the module).
-fn rewrite_conjuncts(condition: Expr, correlated: &HashMap<String, bool>) -> Expr {
+/// The name the one relation of `select`'s FROM (no joins) is known by: its alias, else its
+/// name; `None` for anything else.
+fn single_relation(select: &Select) -> Option<Vec<Ident>> {
+    let [from] = select.from.as_slice() else { return None };
+    if !from.joins.is_empty() {
+        return None;
+    }
+    match &from.relation {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            Some(vec![a.name.clone()])
+        }
+        TableFactor::Table { name, alias: None, .. } => {
+            name.0.iter().map(|p| if let ObjectNamePart::Identifier(i) = p { Some(i.clone()) } else { None }).collect()
+        }
+        _ => None,
+    }
+}
+
+/// `x` with its unqualified columns (outside its own subqueries) qualified by `outer`.
+fn qualified(x: &Expr, outer: Option<&[Ident]>) -> Expr {
+    struct Qualify<'a> {
+        outer: &'a [Ident],
+        depth: usize,
+    }
+    impl VisitorMut for Qualify<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::Identifier(column) = e
+            {
+                let mut parts = self.outer.to_vec();
+                parts.push(column.clone());
+                *e = Expr::CompoundIdentifier(parts);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut x = x.clone();
+    if let Some(outer) = outer {
+        let _ = VisitMut::visit(&mut x, &mut Qualify { outer, depth: 0 });
+    }
+    x
+}
+
+/// `condition` with each top-level `[NOT] IN (subquery)` conjunct rewritten (see the module);
+/// `outer` names the SELECT's one relation, if it has one.
+fn rewrite_conjuncts(condition: Expr, correlated: &HashMap<String, bool>, outer: Option<&[Ident]>) -> Expr {
     match condition {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => Expr::BinaryOp {
-            left: Box::new(rewrite_conjuncts(*left, correlated)),
+            left: Box::new(rewrite_conjuncts(*left, correlated, outer)),
             op: BinaryOperator::And,
-            right: Box::new(rewrite_conjuncts(*right, correlated)),
+            right: Box::new(rewrite_conjuncts(*right, correlated, outer)),
         },
         Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
-            Expr::Nested(Box::new(rewrite_conjuncts(*inner, correlated)))
+            Expr::Nested(Box::new(rewrite_conjuncts(*inner, correlated, outer)))
         }
         Expr::InSubquery { expr, subquery, negated } => {
             let rewritten = match (negated, correlated.get(&subquery.to_string())) {
                 (_, None) | (false, Some(false)) => None,
-                (false, Some(true)) => correlated_as_exists(&expr, &subquery),
-                (true, Some(true)) => correlated_not_in(&expr, &subquery),
+                (false, Some(true)) => correlated_as_exists(&qualified(&expr, outer), &subquery),
+                (true, Some(true)) => correlated_not_in(&qualified(&expr, outer), &subquery),
                 (true, Some(false)) => {
                     let (has_null, any) = exists_tests(&subquery);
                     let sql = format!(

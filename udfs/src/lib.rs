@@ -45,6 +45,7 @@ pub fn catalog() -> Vec<docs::FunctionDoc> {
         window::attribute::DOC,
         scalar::channel_group::DOC,
         table::funnel::DOC,
+        table::correlation::DOC,
         table::journey_paths::DOC,
         table::activity::LIFECYCLE_DOC,
         aggregate::retention::DOC,
@@ -94,6 +95,7 @@ pub fn table_functions(default_source: &str) -> Vec<(&'static str, Arc<dyn Table
     vec![
         (table::journey_paths::NAME, Arc::new(table::journey_paths::JourneyPaths::new(default_source))),
         (table::funnel::NAME, Arc::new(table::funnel::Funnel::new(default_source))),
+        (table::correlation::NAME, Arc::new(table::correlation::FunnelCorrelation::new(default_source))),
         (table::attribute::NAME, Arc::new(table::attribute::AttributeReport::new(default_source))),
         (table::retention::NAME, Arc::new(table::retention::RetentionReport::new(default_source))),
         (table::activity::LIFECYCLE, Arc::new(table::activity::ActivityReport::lifecycle(default_source))),

@@ -329,8 +329,11 @@ fn quote(text: &str) -> String {
 }
 
 impl FunnelQuery {
-    fn parse(mut o: Options, default_source: &str) -> Result<FunnelQuery> {
-        let bad = |arg: &str, msg: String| ArgumentError::new(NAME, arg, msg).into_datafusion();
+    /// Reads a call of `funnel` (or of a report built on its steps: errors name the call's
+    /// function).
+    pub(crate) fn parse(mut o: Options, default_source: &str) -> Result<FunnelQuery> {
+        let function = o.function();
+        let bad = |arg: &str, msg: String| ArgumentError::new(function, arg, msg).into_datafusion();
         let call = o.clone();
         let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
         let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
@@ -550,7 +553,7 @@ impl FunnelQuery {
     }
 
     /// The step a step's conversion is measured from: the nearest mandatory one before it.
-    fn previous(&self, step: usize) -> Option<usize> {
+    pub(crate) fn previous(&self, step: usize) -> Option<usize> {
         if self.spec.order == Order::Any {
             return (step > 1).then(|| step - 1);
         }

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod attribute;
 pub mod cohorts;
+pub mod correlation;
 pub mod funnel;
 pub mod journey_paths;
 pub mod retention;
@@ -14,8 +15,15 @@ use datafusion::error::{DataFusionError, Result};
 use std::sync::Arc;
 
 /// The report names, as [`Options::function`] gives them.
-pub const REPORTS: [&str; 6] =
-    [attribute::NAME, funnel::NAME, journey_paths::NAME, retention::NAME, activity::LIFECYCLE, activity::STICKINESS];
+pub const REPORTS: [&str; 7] = [
+    attribute::NAME,
+    funnel::NAME,
+    correlation::NAME,
+    journey_paths::NAME,
+    retention::NAME,
+    activity::LIFECYCLE,
+    activity::STICKINESS,
+];
 
 /// A report's stages made again from its call (see [`crate::physical::report`]), over an input
 /// of columns `input`: how a cluster node rebuilds the partial stage it was sent.
@@ -23,6 +31,7 @@ pub fn report_stages(call: Options, input: &Schema) -> Result<Arc<dyn ReportStag
     match call.function() {
         attribute::NAME => attribute::stages(call, input),
         funnel::NAME => funnel::stages(call, input),
+        correlation::NAME => correlation::stages(call, input),
         journey_paths::NAME => journey_paths::stages(call, input),
         retention::NAME => retention::stages(call, input),
         activity::LIFECYCLE | activity::STICKINESS => activity::stages(call, input),
