@@ -24,8 +24,12 @@ pub const MAX_CONDITIONS: usize = 32;
 
 /// The aggregates that keep every event of a group: their partial state saves nothing, so
 /// [`crate::physical::single_phase`] aggregates them in one phase.
-pub const EVENT_LISTS: [&str; 3] =
-    [crate::aggregate::window_funnel::NAME, crate::aggregate::sequence::MATCH, crate::aggregate::sequence::COUNT];
+pub const EVENT_LISTS: [&str; 4] = [
+    crate::aggregate::window_funnel::NAME,
+    crate::aggregate::sequence::MATCH,
+    crate::aggregate::sequence::COUNT,
+    crate::aggregate::next_node::NAME,
+];
 
 /// One event of a group: its time and the conditions it meets.
 pub type Event = (i64, u32);

@@ -29,14 +29,15 @@
 use crate::aggregate::events::{MAX_CONDITIONS, coerced_ts, constant_text, is_text};
 use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, PrimitiveArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, PrimitiveArray, StringArray};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
+use datafusion::common::HashMap;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
 use std::sync::Arc;
 
 pub const NAME: &str = "sequence_next_node";
@@ -98,21 +99,29 @@ impl Spec {
     /// bit k for `eventk`; sorts them.
     fn next(&self, rows: &mut [Row]) -> Option<String> {
         rows.sort_unstable_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
-        let (n, m) = (rows.len(), self.events);
-        let is_base = |r: &Row| r.2 & 1 != 0;
-        let starts = |r: &Row| r.2 & 0b11 == 0b11;
+        self.answer(rows.len(), |i| rows[i].2).and_then(|i| rows[i].1.clone())
+    }
+
+    /// The index of the answer among `n` sorted events, event `i` meeting conditions `mask(i)`.
+    fn answer(&self, n: usize, mask: impl Fn(usize) -> u64) -> Option<usize> {
+        let m = self.events;
+        let is_base = |i: usize| mask(i) & 1 != 0;
+        let starts = |i: usize| mask(i) & 0b11 == 0b11;
         let base = match self.base {
-            Base::Head => rows.first().filter(|r| is_base(r)).map(|_| 0),
-            Base::Tail => rows.last().filter(|r| is_base(r)).map(|_| n - 1),
-            Base::FirstMatch => rows.iter().position(starts),
-            Base::LastMatch => rows.iter().rposition(starts),
+            Base::Head => (n > 0 && is_base(0)).then_some(0),
+            Base::Tail => (n > 0 && is_base(n - 1)).then(|| n - 1),
+            Base::FirstMatch => (0..n).find(|&i| starts(i)),
+            Base::LastMatch => (0..n).rev().find(|&i| starts(i)),
         }?;
-        let at = |i: usize| if self.forward { base.checked_add(i) } else { base.checked_sub(i) };
-        let holds = |i: usize| at(i).and_then(|j| rows.get(j)).is_some_and(|r| r.2 & (1 << (i + 1)) != 0);
+        let at = |i: usize| {
+            let j = if self.forward { base.checked_add(i) } else { base.checked_sub(i) };
+            j.filter(|&j| j < n)
+        };
+        let holds = |i: usize| at(i).is_some_and(|j| mask(j) & (1 << (i + 1)) != 0);
         if !(0..m).all(holds) {
             return None;
         }
-        at(m).and_then(|j| rows.get(j)).and_then(|r| r.1.clone())
+        at(m)
     }
 }
 
@@ -199,6 +208,246 @@ impl AggregateUDFImpl for NextNode {
         let base = constant_text(NAME, &args, 1, "base")?;
         let spec = Spec::parse(&direction, &base, args.exprs.len() - 5)?;
         Ok(Box::new(NextNodeAccumulator { spec, rows: vec![], bytes: 0 }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        let direction = constant_text(NAME, &args, 0, "direction")?;
+        let base = constant_text(NAME, &args, 1, "base")?;
+        let spec = Spec::parse(&direction, &base, args.exprs.len() - 5)?;
+        Ok(Box::new(NextNodeGroups {
+            spec,
+            values: vec![],
+            ids: HashMap::new(),
+            bytes: 0,
+            events: vec![],
+            group: vec![],
+            num_groups: 0,
+        }))
+    }
+}
+
+/// The conditions each row of a batch meets: bit 0 `base_condition`, bit k `eventk` (NULL is
+/// false).
+fn row_masks(values: &[ArrayRef]) -> Vec<u64> {
+    let rows = values[2].len();
+    let mut masks = vec![0u64; rows];
+    for (k, c) in values[4..].iter().enumerate() {
+        let c = c.as_boolean();
+        let set = match c.nulls() {
+            Some(nulls) => &(c.values() & nulls.inner()),
+            None => c.values(),
+        };
+        for i in set.set_indices() {
+            masks[i] |= 1 << k;
+        }
+    }
+    masks
+}
+
+/// Value id of a NULL event.
+const NULL_VALUE: u32 = u32::MAX;
+
+/// Many groups at once: every group's events in one flat buffer, event values interned
+/// (`(ts, value id, conditions)`); evaluating sorts the events by group with a counting sort,
+/// then each group's by (ts, value, conditions).
+struct NextNodeGroups {
+    spec: Spec,
+    values: Vec<String>,
+    ids: HashMap<String, u32>,
+    /// The bytes the interned values hold.
+    bytes: usize,
+    events: Vec<(i64, u32, u64)>,
+    group: Vec<u32>,
+    num_groups: usize,
+}
+
+impl NextNodeGroups {
+    fn intern(&mut self, v: &str) -> u32 {
+        if let Some(&id) = self.ids.get(v) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(v.to_string());
+        self.ids.insert(v.to_string(), id);
+        self.bytes += 2 * v.len() + 48;
+        id
+    }
+
+    fn push(&mut self, group: usize, t: i64, value: Option<&str>, mask: u64) {
+        let id = value.map_or(NULL_VALUE, |v| self.intern(v));
+        self.events.push((t, id, mask));
+        self.group.push(group as u32);
+    }
+
+    /// Removes the groups `emit_to` asks for: their events ordered by group, with each group's
+    /// end offset. Groups that stay are renumbered from 0.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<(i64, u32, u64)>, Vec<usize>) {
+        let n = match emit_to {
+            EmitTo::All => self.num_groups,
+            EmitTo::First(n) => n.min(self.num_groups),
+        };
+        let mut ends = vec![0usize; n];
+        for &g in &self.group {
+            if (g as usize) < n {
+                ends[g as usize] += 1;
+            }
+        }
+        let mut next = 0;
+        for e in ends.iter_mut() {
+            next += *e;
+            *e = next;
+        }
+        let mut fill: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).take(n).collect();
+        let mut sorted = vec![(0i64, 0u32, 0u64); next];
+        let (mut kept_events, mut kept_group) = (vec![], vec![]);
+        for (&e, &g) in self.events.iter().zip(&self.group) {
+            let g = g as usize;
+            if g < n {
+                sorted[fill[g]] = e;
+                fill[g] += 1;
+            } else {
+                kept_events.push(e);
+                kept_group.push((g - n) as u32);
+            }
+        }
+        self.events = kept_events;
+        self.group = kept_group;
+        self.num_groups -= n;
+        (sorted, ends)
+    }
+
+    /// Each value id's place in text order, NULL first.
+    fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.values[a as usize].cmp(&self.values[b as usize]));
+        let mut rank = vec![0u32; self.values.len()];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r as u32 + 1;
+        }
+        rank
+    }
+
+    /// Lists of `(ts, event, conditions)` over `events`, `lengths` per row.
+    fn lists(&self, events: &[(i64, u32, u64)], lengths: impl IntoIterator<Item = usize>) -> Result<Vec<ArrayRef>> {
+        let offsets = OffsetBuffer::from_lengths(lengths);
+        let ts: PrimitiveArray<Int64Type> = events.iter().map(|e| e.0).collect();
+        let event: StringArray =
+            events.iter().map(|e| (e.1 != NULL_VALUE).then(|| self.values[e.1 as usize].as_str())).collect();
+        let masks: PrimitiveArray<UInt64Type> = events.iter().map(|e| e.2).collect();
+        let list = |values: ArrayRef, nullable: bool| -> Result<ArrayRef> {
+            let field = Arc::new(Field::new_list_field(values.data_type().clone(), nullable));
+            Ok(Arc::new(ListArray::try_new(field, offsets.clone(), values, None)?))
+        };
+        Ok(vec![list(Arc::new(ts), false)?, list(Arc::new(event), true)?, list(Arc::new(masks), false)?])
+    }
+}
+
+impl GroupsAccumulator for NextNodeGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let ts = cast(&values[2], &DataType::Int64)?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let event = cast(&values[3], &DataType::Utf8View)?;
+        let event = event.as_string_view();
+        let masks = row_masks(values);
+        for (row, &g) in group_indices.iter().enumerate() {
+            if ts.is_null(row) || opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+                continue;
+            }
+            let value = event.is_valid(row).then(|| event.value(row));
+            self.push(g, ts.value(row), value, masks[row]);
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let (mut events, ends) = self.take(emit_to);
+        let rank = self.ranks();
+        let key = |e: &(i64, u32, u64)| (e.0, if e.1 == NULL_VALUE { 0 } else { rank[e.1 as usize] }, e.2);
+        let mut out: Vec<Option<&str>> = Vec::with_capacity(ends.len());
+        let mut begin = 0;
+        for &end in &ends {
+            let group = &mut events[begin..end];
+            if !group.is_sorted_by_key(key) {
+                group.sort_unstable_by_key(key);
+            }
+            let answer = self.spec.answer(group.len(), |i| group[i].2).map(|i| group[i].1);
+            out.push(answer.filter(|&id| id != NULL_VALUE).map(|id| self.values[id as usize].as_str()));
+            begin = end;
+        }
+        Ok(Arc::new(StringArray::from(out)))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let (events, ends) = self.take(emit_to);
+        let mut begin = 0;
+        let lengths: Vec<usize> = ends
+            .iter()
+            .map(|&end| {
+                let len = end - begin;
+                begin = end;
+                len
+            })
+            .collect();
+        self.lists(&events, lengths)
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let (ts, event, masks) = (values[0].as_list::<i32>(), values[1].as_list::<i32>(), values[2].as_list::<i32>());
+        let (t, e, m) = (
+            ts.values().as_primitive::<Int64Type>(),
+            event.values().as_string::<i32>(),
+            masks.values().as_primitive::<UInt64Type>(),
+        );
+        for (row, &g) in group_indices.iter().enumerate() {
+            if ts.is_null(row) {
+                continue;
+            }
+            let (a, b) = (ts.value_offsets()[row] as usize, ts.value_offsets()[row + 1] as usize);
+            let (c, d) = (event.value_offsets()[row] as usize, masks.value_offsets()[row] as usize);
+            for i in 0..b - a {
+                let value = e.is_valid(c + i).then(|| e.value(c + i));
+                self.push(g, t.value(a + i), value, m.value(d + i));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each row as its own group: a list of its one event, or an empty list.
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let ts = cast(&values[2], &DataType::Int64)?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let event = cast(&values[3], &DataType::Utf8)?;
+        let event = event.as_string::<i32>();
+        let masks = row_masks(values);
+        let offsets =
+            |keep: &dyn Fn(usize) -> bool| OffsetBuffer::from_lengths((0..ts.len()).map(|r| usize::from(keep(r))));
+        let keep = |row: usize| ts.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+        let kept: Vec<usize> = (0..ts.len()).filter(|&r| keep(r)).collect();
+        let offsets = offsets(&keep);
+        let t: PrimitiveArray<Int64Type> = kept.iter().map(|&r| ts.value(r)).collect();
+        let e: StringArray = kept.iter().map(|&r| event.is_valid(r).then(|| event.value(r))).collect();
+        let m: PrimitiveArray<UInt64Type> = kept.iter().map(|&r| masks[r]).collect();
+        let list = |values: ArrayRef, nullable: bool| -> Result<ArrayRef> {
+            let field = Arc::new(Field::new_list_field(values.data_type().clone(), nullable));
+            Ok(Arc::new(ListArray::try_new(field, offsets.clone(), values, None)?))
+        };
+        Ok(vec![list(Arc::new(t), false)?, list(Arc::new(e), true)?, list(Arc::new(m), false)?])
+    }
+
+    fn size(&self) -> usize {
+        self.events.capacity() * std::mem::size_of::<(i64, u32, u64)>() + self.group.capacity() * 4 + self.bytes
     }
 }
 

@@ -107,7 +107,7 @@ pub const STICKINESS_DOC: FunctionDoc = FunctionDoc {
         cohorts::TIME_ZONE,
     ],
     summary: "How many people were active in exactly k periods (PostHog's stickiness), overall or per window.",
-    description: "rows `(intervals, persons)`: people active in exactly k days, weeks or months (session time zone), k from 1 to the most reached; with `within => 'week'|'month'` per calendar window: `(period, intervals, persons)`",
+    description: "rows `(intervals, persons)`: people active in exactly k days, weeks or months (session time zone), k from 1 to the most reached; with `within => 'week'` or `'month'` per calendar window: `(period, intervals, persons)`",
     contract: "`udfs/src/table/activity.rs`",
 };
 
