@@ -32,11 +32,12 @@
 //! batch size or partitioning.
 
 use crate::common::options::Options;
-use crate::common::periods::{Interval, Periods};
+use crate::common::periods::{Clock, Interval, Periods};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
+use crate::physical::report::intern_runs;
 use crate::physical::report::{ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
-use crate::table::cohorts::{self, Common, PersonRuns, micros};
+use crate::table::cohorts::{self, Common, micros};
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
@@ -44,7 +45,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::HashMap;
 use datafusion::error::Result;
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 pub const LIFECYCLE: &str = "lifecycle";
@@ -232,35 +236,66 @@ impl ReportQuery for ActivityQuery {
         }))
     }
 
-    fn stages(self: Arc<Self>, _input: &Schema) -> Result<Arc<dyn ReportStages>> {
-        Ok(Arc::new(ActivityKernel { query: self }))
+    /// No sort: each partition numbers its people in a hash table (a person's rows all land in
+    /// one partition) and sorts (person number, period) pairs.
+    fn stages(self: Arc<Self>, input: &Schema) -> Result<Arc<dyn ReportStages>> {
+        let key_schema = Arc::new(Schema::new(vec![input.field(0).clone()]));
+        Ok(Arc::new(ActivityKernel { query: self, key_schema }))
     }
 }
 
 #[derive(Debug)]
 struct ActivityKernel {
     query: Arc<ActivityQuery>,
+    key_schema: SchemaRef,
 }
 
 /// Per (period ordinal or window, status index or k): persons. The window is 0 for stickiness
 /// over all the data.
 type Counts = HashMap<(i64, i32), i64>;
 
-#[derive(Debug, Default)]
 struct Partial {
-    runs: PersonRuns,
-    /// The active period ordinals of the person being read.
-    active: Vec<i64>,
+    clock: Clock,
+    /// Person key -> dense unit id (a person's rows all land in one partition).
+    units: Box<dyn GroupValues>,
+    unit_of_row: Vec<usize>,
+    runs: Vec<usize>,
+    /// (unit, active period ordinal) per row read, repeats of the row before left out.
+    pairs: Vec<(u32, i64)>,
     counts: Counts,
     /// The first and last active period of anyone (lifecycle's range).
     range: Option<(i64, i64)>,
 }
 
+impl fmt::Debug for Partial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partial").field("pairs", &self.pairs.len()).field("range", &self.range).finish()
+    }
+}
+
 impl ActivityKernel {
-    fn flush(&self, partial: &mut Partial) {
-        let mut active = std::mem::take(&mut partial.active);
-        active.sort_unstable();
-        active.dedup();
+    /// Every person's distinct active periods, folded into the counts.
+    fn fold(&self, partial: &mut Partial) {
+        let mut pairs = std::mem::take(&mut partial.pairs);
+        // Rows of a person usually come together (and units are numbered as first seen).
+        if !pairs.is_sorted() {
+            pairs.sort_unstable();
+        }
+        pairs.dedup();
+        let mut active: Vec<i64> = vec![];
+        let mut start = 0;
+        while start < pairs.len() {
+            let unit = pairs[start].0;
+            let end = start + pairs[start..].iter().take_while(|p| p.0 == unit).count();
+            active.clear();
+            active.extend(pairs[start..end].iter().map(|p| p.1));
+            self.person(&active, partial);
+            start = end;
+        }
+    }
+
+    /// One person's active periods (ascending, distinct) folded into the counts.
+    fn person(&self, active: &[i64], partial: &mut Partial) {
         if let (Some(&first), Some(&last)) = (active.first(), active.last()) {
             partial.range = Some(partial.range.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
             let mut count = |key: (i64, i32)| *partial.counts.entry(key).or_default() += 1;
@@ -279,7 +314,7 @@ impl ActivityKernel {
             } else if let Some(within) = &self.query.within {
                 let periods = &self.query.common.periods;
                 let mut windows: BTreeMap<i64, i32> = BTreeMap::new();
-                for &a in &active {
+                for &a in active {
                     *windows.entry(within.ordinal(periods.start(a))).or_default() += 1;
                 }
                 for (w, k) in windows {
@@ -289,8 +324,6 @@ impl ActivityKernel {
                 count((0, active.len() as i32));
             }
         }
-        partial.active = active;
-        partial.active.clear();
     }
 }
 
@@ -316,10 +349,6 @@ impl ReportKernel for ActivityKernel {
         &self.query.call
     }
 
-    fn keys(&self) -> &'static [&'static str] {
-        &["p", "t"]
-    }
-
     fn schema(&self) -> SchemaRef {
         self.query.schema()
     }
@@ -329,29 +358,34 @@ impl ReportKernel for ActivityKernel {
     }
 
     fn new_partial(&self) -> Result<Partial> {
-        Ok(Partial::default())
+        Ok(Partial {
+            clock: Clock::new(self.query.common.periods),
+            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
+            unit_of_row: vec![],
+            runs: vec![],
+            pairs: vec![],
+            counts: Counts::default(),
+            range: None,
+        })
     }
 
     fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {
-        let periods = &self.query.common.periods;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
         let times = micros(self.query.call.function(), batch.column(1))?;
-        for (range, continues) in partial.runs.runs(batch.column(0))? {
-            if !continues {
-                self.flush(partial);
-            }
-            for i in range {
-                let ordinal = periods.ordinal(times[i]);
-                // Rows come in time order: skip repeats of the same period.
-                if partial.active.last() != Some(&ordinal) {
-                    partial.active.push(ordinal);
-                }
+        intern_runs(partial.units.as_mut(), &[batch.column(0).clone()], &mut partial.runs, &mut partial.unit_of_row)?;
+        for (i, &unit) in partial.unit_of_row.iter().enumerate() {
+            let pair = (unit as u32, partial.clock.ordinal(times[i]));
+            if partial.pairs.last() != Some(&pair) {
+                partial.pairs.push(pair);
             }
         }
         Ok(())
     }
 
     fn end_partition(&self, partial: &mut Partial) -> Result<()> {
-        self.flush(partial);
+        self.fold(partial);
         Ok(())
     }
 
@@ -373,7 +407,7 @@ impl ReportKernel for ActivityKernel {
     }
 
     fn decode(&self, rows: &RecordBatch) -> Result<Partial> {
-        let mut partial = Partial::default();
+        let mut partial = self.new_partial()?;
         let period = rows.column(0).as_primitive::<Int64Type>();
         let key = rows.column(1).as_primitive::<Int32Type>();
         let persons = rows.column(2).as_primitive::<Int64Type>();

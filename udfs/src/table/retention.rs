@@ -38,11 +38,12 @@
 //!   batch size, partitioning or thread count: every choice above is by time, then by value.
 
 use crate::common::options::Options;
-use crate::common::periods::Interval;
+use crate::common::periods::{Clock, Interval};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
+use crate::physical::report::{Labels, intern_runs};
 use crate::physical::report::{ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
-use crate::table::cohorts::{self, Common, PersonRuns, flags, micros};
+use crate::table::cohorts::{self, Common, flags, micros};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
     StringBuilder, TimestampMicrosecondBuilder,
@@ -52,7 +53,10 @@ use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, Int32Type, I
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::HashMap;
 use datafusion::error::Result;
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 pub const NAME: &str = "retention";
@@ -254,88 +258,140 @@ impl ReportQuery for RetentionQuery {
         Arc::new(Schema::new(fields))
     }
 
-    fn stages(self: Arc<Self>, _input: &Schema) -> Result<Arc<dyn ReportStages>> {
-        Ok(Arc::new(RetentionKernel { query: self }))
+    /// No sort: each partition numbers its people in a hash table (a person's rows all land in
+    /// one partition) and keeps their start and return events apart.
+    fn stages(self: Arc<Self>, input: &Schema) -> Result<Arc<dyn ReportStages>> {
+        let key_schema = Arc::new(Schema::new(vec![input.field(0).clone()]));
+        Ok(Arc::new(RetentionKernel { query: self, key_schema }))
     }
 }
 
 #[derive(Debug)]
 struct RetentionKernel {
     query: Arc<RetentionQuery>,
-}
-
-/// One event of the person being read.
-#[derive(Debug, Clone)]
-struct Event {
-    t: i64,
-    start: bool,
-    ret: bool,
-    by: Option<String>,
-    cents: i128,
+    key_schema: SchemaRef,
 }
 
 /// Per (breakdown, cohort ordinal, period): people and value in cents.
 type Counts = HashMap<(String, i64, i32), (i64, i128)>;
 
-#[derive(Debug, Default)]
+/// A label id for a NULL breakdown value.
+const NO_LABEL: u32 = u32::MAX;
+
 struct Partial {
-    runs: PersonRuns,
-    events: Vec<Event>,
+    clock: Clock,
+    /// Person key -> dense unit id (a person's rows all land in one partition).
+    units: Box<dyn GroupValues>,
+    unit_of_row: Vec<usize>,
+    runs: Vec<usize>,
+    labels: Labels,
+    /// Start events: (unit, time, breakdown label).
+    starts: Vec<(u32, i64, u32)>,
+    /// Return events: (unit, time, value in cents).
+    returns: Vec<(u32, i64, i128)>,
     counts: Counts,
     /// The latest time of any event read.
     last: Option<i64>,
 }
 
+impl fmt::Debug for Partial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partial").field("starts", &self.starts.len()).field("returns", &self.returns.len()).finish()
+    }
+}
+
+/// One cohort entry of a person: its start time and period, and its breakdown value.
+struct Entry {
+    t0: i64,
+    cohort: i64,
+    by: String,
+}
+
 impl RetentionKernel {
-    /// Folds the person in `partial.events` (in time order) into the counts.
-    fn flush(&self, partial: &mut Partial) {
+    /// Every person's cohort entries and returns, folded into the counts.
+    fn fold(&self, partial: &mut Partial) {
         let q = &self.query;
-        let periods = &q.common.periods;
-        let events = std::mem::take(&mut partial.events);
-        // The cohorts' start events: the first, or the first of each period with one.
-        let mut starts: Vec<usize> = vec![];
-        let mut seen = None;
-        for (i, e) in events.iter().enumerate().filter(|(_, e)| e.start) {
-            let ordinal = periods.ordinal(e.t);
-            if seen != Some(ordinal) && (q.recurring || starts.is_empty()) {
-                starts.push(i);
-                seen = Some(ordinal);
-            }
-        }
-        for &i in &starts {
-            let t0 = events[i].t;
-            let cohort = periods.ordinal(t0);
-            // Ties in time: the smallest breakdown value.
-            let by = events
-                .iter()
-                .filter(|e| e.t == t0 && e.start)
-                .filter_map(|e| e.by.as_deref())
-                .min()
-                .unwrap_or(NONE)
-                .to_string();
-            let mut hit = vec![false; q.periods];
-            let mut cents = vec![0i128; q.periods];
-            let mut furthest = 0i64;
-            for e in events.iter().filter(|e| e.ret && e.t >= t0) {
-                let k = if q.rolling { periods.rolling(t0, e.t) } else { periods.ordinal(e.t) - cohort };
-                furthest = furthest.max(k);
-                if let Some(slot) = usize::try_from(k).ok().filter(|&k| k < q.periods) {
-                    hit[slot] = true;
-                    cents[slot] += e.cents;
+        let periods = q.common.periods;
+        let mut starts = std::mem::take(&mut partial.starts);
+        let returns = std::mem::take(&mut partial.returns);
+        let labels = &partial.labels;
+        let text = |id: u32| if id == NO_LABEL { NONE } else { labels.get(id) };
+        // By person, in time, ties by breakdown value.
+        starts.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| text(a.2).cmp(text(b.2))));
+        // Each person's entries: the first start, or the first of each period with one.
+        let mut entries: Vec<Entry> = vec![];
+        let mut range: Vec<(u32, u32)> = vec![(0, 0); partial.units.len()];
+        let mut i = 0;
+        while i < starts.len() {
+            let unit = starts[i].0;
+            let begin = entries.len() as u32;
+            let mut seen = None;
+            while i < starts.len() && starts[i].0 == unit {
+                let (_, t, by) = starts[i];
+                let cohort = partial.clock.ordinal(t);
+                if seen != Some(cohort) && (q.recurring || entries.len() as u32 == begin) {
+                    // The smallest value among the starts at this time comes first: a NULL
+                    // (none) only when no start then has one.
+                    let mut best = by;
+                    let mut j = i;
+                    while j < starts.len() && starts[j].0 == unit && starts[j].1 == t {
+                        if best == NO_LABEL {
+                            best = starts[j].2;
+                        }
+                        j += 1;
+                    }
+                    entries.push(Entry { t0: t, cohort, by: text(best).to_string() });
+                    seen = Some(cohort);
                 }
+                i += 1;
             }
-            for k in 0..q.periods {
-                let retained = k == 0 || if q.on_or_after { k as i64 <= furthest } else { hit[k] };
-                if !retained && cents[k] == 0 {
+            range[unit as usize] = (begin, entries.len() as u32);
+        }
+        // Returns: (entry, period) reached, and the value per (entry, period).
+        let mut reached: Vec<(u32, u32)> = vec![];
+        let mut furthest: Vec<i64> = vec![-1; entries.len()];
+        let mut cents: HashMap<(u32, u32), i128> = HashMap::new();
+        for &(unit, t, c) in &returns {
+            let (begin, end) = range.get(unit as usize).copied().unwrap_or((0, 0));
+            for e in begin..end {
+                let entry = &entries[e as usize];
+                if t < entry.t0 {
                     continue;
                 }
-                let slot = partial.counts.entry((by.clone(), cohort, k as i32)).or_default();
-                slot.0 += i64::from(retained);
-                slot.1 += cents[k];
+                let k = if q.rolling { periods.rolling(entry.t0, t) } else { partial.clock.ordinal(t) - entry.cohort };
+                furthest[e as usize] = furthest[e as usize].max(k);
+                if let Some(k) = u32::try_from(k).ok().filter(|&k| (k as usize) < q.periods) {
+                    reached.push((e, k));
+                    if c != 0 {
+                        *cents.entry((e, k)).or_default() += c;
+                    }
+                }
             }
         }
-        partial.events = events;
-        partial.events.clear();
+        reached.sort_unstable();
+        reached.dedup();
+        let mut add = |e: u32, k: u32, people: i64, value: i128| {
+            let entry = &entries[e as usize];
+            let slot = partial.counts.entry((entry.by.clone(), entry.cohort, k as i32)).or_default();
+            slot.0 += people;
+            slot.1 += value;
+        };
+        for (e, f) in furthest.iter().enumerate() {
+            add(e as u32, 0, 1, 0);
+            if q.on_or_after {
+                for k in 1..=(*f).min(q.periods as i64 - 1) {
+                    add(e as u32, k as u32, 1, 0);
+                }
+            }
+        }
+        if !q.on_or_after {
+            for &(e, k) in reached.iter().filter(|r| r.1 > 0) {
+                add(e, k, 1, 0);
+            }
+        }
+        for (&(e, k), &c) in &cents {
+            add(e, k, 0, c);
+        }
     }
 }
 
@@ -360,10 +416,6 @@ impl ReportKernel for RetentionKernel {
         &self.query.call
     }
 
-    fn keys(&self) -> &'static [&'static str] {
-        &["p", "t"]
-    }
-
     fn schema(&self) -> SchemaRef {
         self.query.schema()
     }
@@ -373,7 +425,17 @@ impl ReportKernel for RetentionKernel {
     }
 
     fn new_partial(&self) -> Result<Partial> {
-        Ok(Partial::default())
+        Ok(Partial {
+            clock: Clock::new(self.query.common.periods),
+            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
+            unit_of_row: vec![],
+            runs: vec![],
+            labels: Labels::default(),
+            starts: vec![],
+            returns: vec![],
+            counts: Counts::default(),
+            last: None,
+        })
     }
 
     fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {
@@ -391,25 +453,29 @@ impl ReportKernel for RetentionKernel {
         if let Some(&t) = times.iter().max() {
             partial.last = Some(partial.last.map_or(t, |l| l.max(t)));
         }
-        for (range, continues) in partial.runs.runs(batch.column(0))? {
-            if !continues {
-                self.flush(partial);
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        intern_runs(partial.units.as_mut(), &[batch.column(0).clone()], &mut partial.runs, &mut partial.unit_of_row)?;
+        for (i, &unit) in partial.unit_of_row.iter().enumerate() {
+            let unit = unit as u32;
+            if starts[i] {
+                let label = match by {
+                    Some(b) if b.is_valid(i) => partial.labels.id(b.value(i)),
+                    _ => NO_LABEL,
+                };
+                partial.starts.push((unit, times[i], label));
             }
-            for i in range {
-                partial.events.push(Event {
-                    t: times[i],
-                    start: starts[i],
-                    ret: rets[i],
-                    by: by.and_then(|b| b.is_valid(i).then(|| b.value(i).to_string())),
-                    cents: value.map_or(0, |v| if v.is_valid(i) { v.value(i) } else { 0 }),
-                });
+            if rets[i] {
+                let cents = value.map_or(0, |v| if v.is_valid(i) { v.value(i) } else { 0 });
+                partial.returns.push((unit, times[i], cents));
             }
         }
         Ok(())
     }
 
     fn end_partition(&self, partial: &mut Partial) -> Result<()> {
-        self.flush(partial);
+        self.fold(partial);
         Ok(())
     }
 
@@ -443,7 +509,7 @@ impl ReportKernel for RetentionKernel {
     }
 
     fn decode(&self, rows: &RecordBatch) -> Result<Partial> {
-        let mut partial = Partial::default();
+        let mut partial = self.new_partial()?;
         let by = rows.column(0).as_string::<i32>();
         let cohort = rows.column(1).as_primitive::<Int64Type>();
         let period = rows.column(2).as_primitive::<Int32Type>();
