@@ -189,6 +189,29 @@ async fn funnel_trend_histogram_and_people_add_up_to_its_figures() {
                 .await;
                 assert_eq!(number(dropped), drop_off, "step {step}: people dropped");
             }
+            // compare: each range's figures are the funnel's over that range's events alone.
+            for (range, from, to) in [("current", "2025-01-11", "2025-01-16"), ("previous", "2025-01-06", "2025-01-11")]
+            {
+                let compared = query(
+                    &engine,
+                    &format!(
+                        "SELECT users FROM funnel({steps}, compare => INTERVAL '5 days', \
+                         until => TIMESTAMPTZ '2025-01-16 00:00:00+00') WHERE range = '{range}' AND step = {step}"
+                    ),
+                )
+                .await;
+                let alone = query(
+                    &engine,
+                    &format!(
+                        "SELECT users FROM funnel('signup', 'visit', 'purchase', window => INTERVAL '3 days', \
+                         source => 'SELECT * FROM ev WHERE event_time >= TIMESTAMPTZ ''{from} 00:00:00+00'' \
+                         AND event_time < TIMESTAMPTZ ''{to} 00:00:00+00''') WHERE step = {step}"
+                    ),
+                )
+                .await;
+                assert_eq!(compared, alone, "step {step}, {range} range");
+                assert!(number(alone) > 0 || k == 2, "step {step}, {range}: nobody");
+            }
             if k == 2 {
                 let histogram = query(
                     &engine,

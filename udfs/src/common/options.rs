@@ -192,6 +192,20 @@ impl Options {
         }
     }
 
+    /// An instant in microseconds since the epoch: a timestamp (with or without time zone; one
+    /// without is read as UTC) or text that reads as one (`'2025-03-01'`, `'2025-03-01 12:00+02'`).
+    pub fn timestamp_micros(&mut self, name: &str) -> Result<Option<i64>> {
+        let Some(v) = self.take(name) else { return Ok(None) };
+        let utc = DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, Some("+00:00".into()));
+        match v.cast_to(&utc) {
+            Ok(ScalarValue::TimestampMicrosecond(Some(t), _)) => Ok(Some(t)),
+            _ => {
+                Err(self
+                    .error(name, format!("must be a timestamp such as TIMESTAMPTZ '2025-03-01 00:00:00+00', got {v}")))
+            }
+        }
+    }
+
     /// A list of text values: `ARRAY['a', 'b']`, or one text value.
     pub fn strings(&mut self, name: &str) -> Result<Option<Vec<String>>> {
         let Some(v) = self.take(name) else { return Ok(None) };

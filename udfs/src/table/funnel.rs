@@ -47,6 +47,10 @@
 //! - **Trend** `trend => 'day'|'week'|'month'`: the same figures per period of funnel entry (the
 //!   unit's step-1 event), calendar periods in the session's time zone (`time_zone`), a
 //!   `period` column first (`timestamp with time zone`); periods with no entry are not listed.
+//! - **Compare** `compare => INTERVAL '28 days'`: the funnel over the events of the last 28 days
+//!   before `until` (default: the statement's start) and over the events of the 28 days before
+//!   those, each on its own (a unit's chain uses only its events of the range), a `range` column
+//!   first (`'current'`, then `'previous'`). Not with `trend`, only with `output => 'steps'`.
 //! - `output => 'time_to_convert'`: a histogram of conversion times from step `from_step`
 //!   (default 1) to step `to_step` (default the last), over the units that performed both:
 //!   rows `([breakdown,] bin_start_seconds, bin_end_seconds, users)`. Times are whole seconds
@@ -167,6 +171,18 @@ pub const DOC: FunctionDoc = FunctionDoc {
             meaning: "`'day'`, `'week'` or `'month'`: the figures per period of entry (adds `period`)",
         },
         Parameter {
+            name: "compare",
+            sql_type: "interval",
+            default: None,
+            meaning: "the funnel over this long before `until` and over the same length before that (adds `range`)",
+        },
+        Parameter {
+            name: "until",
+            sql_type: "timestamp with time zone",
+            default: Some("now()"),
+            meaning: "where `compare`'s current range ends",
+        },
+        Parameter {
             name: "output",
             sql_type: "text",
             default: Some("'steps'"),
@@ -271,6 +287,8 @@ pub struct FunnelQuery {
     pub sessions: Option<String>,
     /// Periods of entry (`trend`), or none.
     pub trend: Option<Periods>,
+    /// `compare`: the current range's end and the ranges' length, in microseconds.
+    pub compare: Option<(i64, i64)>,
     /// The zone `trend` and `entered_at` are read in.
     pub zone: Tz,
     pub output: Output,
@@ -373,6 +391,8 @@ impl FunnelQuery {
         let zone = zone(NAME, o.string("time_zone")?.as_deref())?;
         let trend = o.string("trend")?.map(|t| Interval::parse(NAME, "trend", &t)).transpose()?;
         let output_name = o.string("output")?.map(|s| s.to_ascii_lowercase());
+        let compare = o.duration_micros("compare")?;
+        let until = o.timestamp_micros("until")?;
         let bins = o.int("bins", 1, 1000)?;
         let from_step = o.int("from_step", 1, MAX_STEPS as i64)?;
         let to_step = o.int("to_step", 1, MAX_STEPS as i64)?;
@@ -520,6 +540,24 @@ impl FunnelQuery {
         if trend.is_some() && output != Output::Steps {
             return Err(bad("trend", "is used only with output => 'steps'".into()));
         }
+        let compare = match (compare, until) {
+            (None, Some(_)) => return Err(bad("until", "is used only with compare".into())),
+            (None, None) => None,
+            (Some(0), _) => return Err(bad("compare", "must be longer than zero".into())),
+            (Some(len), until) => {
+                if trend.is_some() {
+                    return Err(bad(
+                        "compare",
+                        "cannot go with trend: compare the periods of the trend instead".into(),
+                    ));
+                }
+                if output != Output::Steps {
+                    return Err(bad("compare", "is used only with output => 'steps'".into()));
+                }
+                let until = until.ok_or_else(|| bad("until", "is needed with compare".into()))?;
+                Some((until, len))
+            }
+        };
         let trend = trend.map(|interval| Periods { interval, zone });
         o.finish(&DOC.option_names())?;
         for (arg, v) in [("source", &source), ("person", &person), ("time", &time), ("event", &event)] {
@@ -541,6 +579,7 @@ impl FunnelQuery {
             top,
             sessions,
             trend,
+            compare,
             zone,
             output,
             call,
@@ -563,7 +602,14 @@ impl FunnelQuery {
 
 impl TableFunctionImpl for Funnel {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let query = FunnelQuery::parse(cohorts::options(NAME, &args)?, &self.default_source)?;
+        let mut call = cohorts::options(NAME, &args)?;
+        if call.named().iter().any(|(n, _)| n == "compare") {
+            // The current range ends when the statement began, unless the call says.
+            let now = args.session().execution_props().query_execution_start_time.map(|t| t.timestamp_micros());
+            call =
+                call.with_default("until", now.map(|t| ScalarValue::TimestampMicrosecond(Some(t), Some("UTC".into()))));
+        }
+        let query = FunnelQuery::parse(call, &self.default_source)?;
         Ok(Arc::new(ReportTable::new(query)))
     }
 }
@@ -620,6 +666,9 @@ impl ReportQuery for FunnelQuery {
     fn schema(&self) -> SchemaRef {
         let float = |n: &str| Field::new(n, DataType::Float64, true);
         let mut fields = vec![];
+        if self.compare.is_some() {
+            fields.push(Field::new("range", DataType::Utf8, false));
+        }
         if self.trend.is_some() {
             fields.push(Field::new("period", self.time_type(), false));
         }
@@ -751,6 +800,14 @@ impl Partial {
         let cmp = |a: &(Event, u32), b: &(Event, u32)| {
             order_key(&a.0).cmp(&order_key(&b.0)).then_with(|| label_cmp(text, a.1, b.1))
         };
+        // The ranges of `compare` (0 the current, 1 the previous), or all the time there is.
+        let ranges: Vec<(i64, i64, i64)> = match q.compare {
+            Some((until, len)) => vec![
+                (0, until.saturating_sub(len), until),
+                (1, until.saturating_sub(len.saturating_mul(2)), until.saturating_sub(len)),
+            ],
+            None => vec![(-1, i64::MIN, i64::MAX)],
+        };
         for u in 0..units {
             unit.clear();
             unit.extend(
@@ -761,50 +818,60 @@ impl Partial {
             if !unit.is_sorted_by(|a, b| cmp(a, b) != Ordering::Greater) {
                 unit.sort_by(cmp);
             }
-            sorted.clear();
-            sorted.extend(unit.iter().map(|e| e.0));
-            labels.clear();
-            labels.extend(unit.iter().map(|e| e.1));
-            let chain = self.chains.run(&q.spec, &sorted);
-            if chain.level == 0 {
-                continue;
-            }
-            let label =
-                if q.by.is_none() { NULL_LABEL } else { breakdown_label(q, &chain, &sorted, &labels, &self.labels) };
-            let performed = |k: usize| chain.times.get(k - 1).is_some_and(|&t| t != SKIPPED);
-            match q.output {
-                Output::Steps => {}
-                Output::TimeToConvert { from, to, .. } => {
-                    if performed(from) && performed(to) {
-                        self.conversions.entry(label).or_default().push(chain.times[to - 1] - chain.times[from - 1]);
+            for &(range, from, to) in &ranges {
+                sorted.clear();
+                labels.clear();
+                for e in unit.iter().filter(|e| e.0.t >= from && e.0.t < to) {
+                    sorted.push(e.0);
+                    labels.push(e.1);
+                }
+                let chain = self.chains.run(&q.spec, &sorted);
+                if chain.level == 0 {
+                    continue;
+                }
+                let label = if q.by.is_none() {
+                    NULL_LABEL
+                } else {
+                    breakdown_label(q, &chain, &sorted, &labels, &self.labels)
+                };
+                let performed = |k: usize| chain.times.get(k - 1).is_some_and(|&t| t != SKIPPED);
+                match q.output {
+                    Output::Steps => {}
+                    Output::TimeToConvert { from, to, .. } => {
+                        if performed(from) && performed(to) {
+                            self.conversions
+                                .entry(label)
+                                .or_default()
+                                .push(chain.times[to - 1] - chain.times[from - 1]);
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                Output::People { step, dropped } => {
-                    let counted = if dropped {
-                        q.previous(step).is_some_and(performed) && !performed(step)
-                    } else {
-                        performed(step)
-                    };
-                    if let (true, Some(persons)) = (counted, persons) {
-                        let person = persons.value(u).to_string();
-                        self.people.push((person, chain.times[0], chain.level as u32, label));
+                    Output::People { step, dropped } => {
+                        let counted = if dropped {
+                            q.previous(step).is_some_and(performed) && !performed(step)
+                        } else {
+                            performed(step)
+                        };
+                        if let (true, Some(persons)) = (counted, persons) {
+                            let person = persons.value(u).to_string();
+                            self.people.push((person, chain.times[0], chain.level as u32, label));
+                        }
+                        continue;
                     }
-                    continue;
                 }
-            }
-            let period = q.trend.map_or(0, |p| p.ordinal(chain.times[0]));
-            let steps = self.acc.entry((period, label)).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
-            let mut previous: Option<i64> = None;
-            for (k, &t) in chain.times.iter().enumerate() {
-                if t == SKIPPED {
-                    continue;
+                let period = if range >= 0 { range } else { q.trend.map_or(0, |p| p.ordinal(chain.times[0])) };
+                let steps = self.acc.entry((period, label)).or_insert_with(|| vec![StepAcc::default(); q.spec.steps]);
+                let mut previous: Option<i64> = None;
+                for (k, &t) in chain.times.iter().enumerate() {
+                    if t == SKIPPED {
+                        continue;
+                    }
+                    steps[k].users += 1;
+                    if let Some(p) = previous {
+                        steps[k].durations.push(t - p);
+                    }
+                    previous = Some(t);
                 }
-                steps[k].users += 1;
-                if let Some(p) = previous {
-                    steps[k].durations.push(t - p);
-                }
-                previous = Some(t);
             }
         }
         self.events = vec![];
@@ -1068,7 +1135,9 @@ fn steps_report(q: &FunnelQuery, partials: &mut [Partial]) -> Result<RecordBatch
     let mut periods: Vec<i64> = merged.keys().map(|(p, _)| *p).collect();
     periods.sort_unstable();
     periods.dedup();
-    if q.trend.is_none() && periods.is_empty() {
+    if q.compare.is_some() {
+        periods = vec![0, 1];
+    } else if q.trend.is_none() && periods.is_empty() {
         periods.push(0);
     }
     // Breakdown values ranked by step-1 units over all periods, then by value; the top stay.
@@ -1110,6 +1179,7 @@ fn steps_report(q: &FunnelQuery, partials: &mut [Partial]) -> Result<RecordBatch
             groups.push((period, OTHER.to_string(), steps));
         }
     }
+    let mut range_col = StringBuilder::new();
     let mut period_col = TimestampMicrosecondBuilder::new().with_data_type(q.time_type());
     let mut breakdown = StringBuilder::new();
     let (mut step, mut name) = (Int32Builder::new(), StringBuilder::new());
@@ -1126,6 +1196,7 @@ fn steps_report(q: &FunnelQuery, partials: &mut [Partial]) -> Result<RecordBatch
             if let Some(trend) = &q.trend {
                 period_col.append_value(trend.start(period));
             }
+            range_col.append_value(if period == 0 { "current" } else { "previous" });
             breakdown.append_value(&value);
             step.append_value(k as i32);
             if q.spec.order == Order::Any {
@@ -1156,6 +1227,9 @@ fn steps_report(q: &FunnelQuery, partials: &mut [Partial]) -> Result<RecordBatch
         }
     }
     let mut columns: Vec<ArrayRef> = vec![];
+    if q.compare.is_some() {
+        columns.push(Arc::new(range_col.finish()));
+    }
     if q.trend.is_some() {
         columns.push(Arc::new(period_col.finish()));
     }
