@@ -250,42 +250,52 @@ impl<K: Kernel> EventGroups<K> {
         EventGroups { kernel, events: vec![], group: vec![], num_groups: 0 }
     }
 
-    /// Removes the groups `emit_to` asks for and returns their events ordered by group, with
-    /// each group's end offset. Groups that stay are renumbered from 0.
     fn take(&mut self, emit_to: EmitTo) -> (Vec<Event>, Vec<usize>) {
-        let n = match emit_to {
-            EmitTo::All => self.num_groups,
-            EmitTo::First(n) => n.min(self.num_groups),
-        };
-        let mut ends = vec![0usize; n];
-        for &g in &self.group {
-            if (g as usize) < n {
-                ends[g as usize] += 1;
-            }
-        }
-        let mut next = 0;
-        for e in ends.iter_mut() {
-            next += *e;
-            *e = next;
-        }
-        let mut fill: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).take(n).collect();
-        let mut sorted = vec![(0i64, 0u32); next];
-        let (mut kept_events, mut kept_group) = (vec![], vec![]);
-        for (&e, &g) in self.events.iter().zip(&self.group) {
-            let g = g as usize;
-            if g < n {
-                sorted[fill[g]] = e;
-                fill[g] += 1;
-            } else {
-                kept_events.push(e);
-                kept_group.push((g - n) as u32);
-            }
-        }
-        self.events = kept_events;
-        self.group = kept_group;
-        self.num_groups -= n;
-        (sorted, ends)
+        take_groups(&mut self.events, &mut self.group, &mut self.num_groups, emit_to)
     }
+}
+
+/// Removes the groups `emit_to` asks for from a flat buffer of `events` tagged with their
+/// `group`, and returns their events ordered by group (a counting sort), with each group's end
+/// offset. Groups that stay are renumbered from 0.
+pub fn take_groups<T: Copy + Default>(
+    events: &mut Vec<T>,
+    group: &mut Vec<u32>,
+    num_groups: &mut usize,
+    emit_to: EmitTo,
+) -> (Vec<T>, Vec<usize>) {
+    let n = match emit_to {
+        EmitTo::All => *num_groups,
+        EmitTo::First(n) => n.min(*num_groups),
+    };
+    let mut ends = vec![0usize; n];
+    for &g in group.iter() {
+        if (g as usize) < n {
+            ends[g as usize] += 1;
+        }
+    }
+    let mut next = 0;
+    for e in ends.iter_mut() {
+        next += *e;
+        *e = next;
+    }
+    let mut fill: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).take(n).collect();
+    let mut sorted = vec![T::default(); next];
+    let (mut kept_events, mut kept_group) = (vec![], vec![]);
+    for (&e, &g) in events.iter().zip(group.iter()) {
+        let g = g as usize;
+        if g < n {
+            sorted[fill[g]] = e;
+            fill[g] += 1;
+        } else {
+            kept_events.push(e);
+            kept_group.push((g - n) as u32);
+        }
+    }
+    *events = kept_events;
+    *group = kept_group;
+    *num_groups -= n;
+    (sorted, ends)
 }
 
 impl<K: Kernel> GroupsAccumulator for EventGroups<K> {

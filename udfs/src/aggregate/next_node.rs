@@ -26,7 +26,7 @@
 //!   last event).
 //! - NULL when there is no base point, the chain does not hold, or no event is left.
 
-use crate::aggregate::events::{MAX_CONDITIONS, coerced_ts, constant_text, is_text};
+use crate::aggregate::events::{MAX_CONDITIONS, coerced_ts, constant_text, is_text, take_groups};
 use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, PrimitiveArray, StringArray};
@@ -283,41 +283,8 @@ impl NextNodeGroups {
         self.group.push(group as u32);
     }
 
-    /// Removes the groups `emit_to` asks for: their events ordered by group, with each group's
-    /// end offset. Groups that stay are renumbered from 0.
     fn take(&mut self, emit_to: EmitTo) -> (Vec<(i64, u32, u64)>, Vec<usize>) {
-        let n = match emit_to {
-            EmitTo::All => self.num_groups,
-            EmitTo::First(n) => n.min(self.num_groups),
-        };
-        let mut ends = vec![0usize; n];
-        for &g in &self.group {
-            if (g as usize) < n {
-                ends[g as usize] += 1;
-            }
-        }
-        let mut next = 0;
-        for e in ends.iter_mut() {
-            next += *e;
-            *e = next;
-        }
-        let mut fill: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).take(n).collect();
-        let mut sorted = vec![(0i64, 0u32, 0u64); next];
-        let (mut kept_events, mut kept_group) = (vec![], vec![]);
-        for (&e, &g) in self.events.iter().zip(&self.group) {
-            let g = g as usize;
-            if g < n {
-                sorted[fill[g]] = e;
-                fill[g] += 1;
-            } else {
-                kept_events.push(e);
-                kept_group.push((g - n) as u32);
-            }
-        }
-        self.events = kept_events;
-        self.group = kept_group;
-        self.num_groups -= n;
-        (sorted, ends)
+        take_groups(&mut self.events, &mut self.group, &mut self.num_groups, emit_to)
     }
 
     /// Each value id's place in text order, NULL first.
