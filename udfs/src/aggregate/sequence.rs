@@ -209,11 +209,36 @@ impl Pattern {
     /// The end of the match that ends first among those starting at or after event `from` of
     /// `events` (sorted), if any.
     fn first_end(&self, events: &[Event], from: usize) -> Option<usize> {
+        // One scratch per thread: a group's answer allocates nothing once the buffers have grown.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+        }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let end = self.first_end_in(events, from, &mut scratch);
+            // A huge group's buffers are not kept for the thread's life.
+            for t in scratch.times.iter_mut().filter(|t| t.capacity() > 1 << 16) {
+                *t = Vec::new();
+            }
+            end
+        })
+    }
+
+    fn first_end_in(&self, events: &[Event], from: usize, scratch: &mut Scratch) -> Option<usize> {
         let m = self.steps.len();
-        // reached[k]: step k was matched by an event ending a partial match at the previous event.
-        let (mut before, mut now) = (vec![false; m], vec![false; m]);
+        let Scratch { before, now, times } = scratch;
+        // before[k]: step k was matched by the previous event, ending a partial match there.
+        before.clear();
+        before.resize(m, false);
+        now.clear();
+        now.resize(m, false);
         // times[k]: the times of the events (so far) at which step k was matched, ascending.
-        let mut times: Vec<Vec<i64>> = vec![vec![]; m];
+        if times.len() < m {
+            times.resize_with(m, Vec::new);
+        }
+        for t in times.iter_mut() {
+            t.clear();
+        }
         for (j, &(t, mask)) in events.iter().enumerate().skip(from) {
             for (k, step) in self.steps.iter().enumerate() {
                 now[k] = step.matches(mask)
@@ -239,7 +264,7 @@ impl Pattern {
                     times[k].push(t);
                 }
             }
-            std::mem::swap(&mut before, &mut now);
+            std::mem::swap(before, now);
         }
         None
     }
@@ -260,6 +285,14 @@ impl Pattern {
         }
         n
     }
+}
+
+/// The matcher's buffers, kept between groups.
+#[derive(Debug, Default)]
+struct Scratch {
+    before: Vec<bool>,
+    now: Vec<bool>,
+    times: Vec<Vec<i64>>,
 }
 
 /// The events' total order: ts, then the first condition met, then the conditions met.
