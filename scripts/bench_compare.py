@@ -219,6 +219,22 @@ CHDB["sequence_match"] = (
     "WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id HAVING sequenceMatch('(?1)(?t<=3600)(?2)')"
     "(toDateTime(event_time), event_name = 'page_view', event_name = 'email_click'))"
 )
+# sequence_count: page views immediately followed by an email click (among those two events),
+# counted per cookie and summed. Such pairs cannot overlap, so DuckDB counts the clicks whose
+# previous event is a page view (ties in time: the page view first, as sequence_count orders
+# them by the condition they meet).
+QUERIES["sequence_count"] = (
+    "SELECT sum(c) FROM (SELECT sequence_count('(?1)(?2)', event_time, event_name = 'page_view', "
+    "event_name = 'email_click') AS c FROM events WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) x",
+    "SELECT count(*) FROM (SELECT event_name AS n, lag(event_name) OVER (PARTITION BY anonymous_id ORDER BY event_time, "
+    "CASE WHEN event_name = 'page_view' THEN 0 ELSE 1 END) AS prev FROM events WHERE anonymous_id IS NOT NULL "
+    "AND event_name IN ('page_view', 'email_click')) WHERE n = 'email_click' AND prev = 'page_view'",
+)
+CHDB["sequence_count"] = (
+    "SELECT sum(c) FROM (SELECT sequenceCount('(?1)(?2)')(toDateTime(event_time), event_name = 'page_view', "
+    "event_name = 'email_click') AS c FROM file('{data}/events/*.parquet', Parquet) WHERE anonymous_id IS NOT NULL "
+    "GROUP BY anonymous_id)"
+)
 # sequence_next_node: what cookies do right after their first form submission (ties in time by
 # event name). DuckDB: lead() after the first one.
 QUERIES["sequence_next_node"] = (
