@@ -1,20 +1,18 @@
 //! What the cohort reports (`retention`, `lifecycle`, `stickiness`) share: the options that say
 //! where events are read and how time is cut into periods, events named by name or by
-//! predicate, and reading a partition's rows person by person.
+//! predicate, and reading an input's times and flags.
 
 use crate::common::options::Options;
 use crate::common::periods::{Interval, Periods, zone};
 use crate::docs::Parameter;
 use crate::error::ArgumentError;
 use crate::table::funnel::is_predicate;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, make_comparator};
-use datafusion::arrow::compute::kernels::partition::partition;
-use datafusion::arrow::compute::{SortOptions, cast};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::catalog::TableFunctionArgs;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
-use std::ops::Range;
 
 /// The options every cohort report takes, as [`Parameter`]s.
 pub const TIME_ZONE: Parameter = Parameter {
@@ -102,36 +100,6 @@ pub fn micros(function: &str, column: &ArrayRef) -> Result<Vec<i64>> {
         ArgumentError::new(function, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
     })?;
     Ok(t.as_primitive::<TimestampMicrosecondType>().values().to_vec())
-}
-
-/// A partition's rows, sorted by person, read person by person across batches.
-#[derive(Debug, Default)]
-pub struct PersonRuns {
-    current: Option<ArrayRef>,
-}
-
-impl PersonRuns {
-    /// The runs of one person each in `person` (a batch's person column), with whether the
-    /// run continues the person of the previous batch's last run.
-    pub fn runs(&mut self, person: &ArrayRef) -> Result<Vec<(Range<usize>, bool)>> {
-        if person.is_empty() {
-            return Ok(vec![]);
-        }
-        let mut out = vec![];
-        for (k, range) in partition(std::slice::from_ref(person))?.ranges().into_iter().enumerate() {
-            let continues = match &self.current {
-                Some(prev) if k == 0 => {
-                    make_comparator(prev.as_ref(), person.as_ref(), SortOptions::default())?(0, range.start).is_eq()
-                }
-                _ => false,
-            };
-            out.push((range, continues));
-        }
-        if let Some((last, _)) = out.last() {
-            self.current = Some(person.slice(last.start, 1));
-        }
-        Ok(out)
-    }
 }
 
 /// The input's boolean column `i` as a vector (NULL false).
