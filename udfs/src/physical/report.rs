@@ -37,7 +37,8 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning, PhysicalSortExpr,
 };
-use datafusion::physical_plan::aggregates::group_values::GroupValues;
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
@@ -548,6 +549,44 @@ pub fn rows_by_group(groups: usize, keys: impl Iterator<Item = usize> + Clone) -
         next[g] += 1;
     }
     (start, order)
+}
+
+/// A partition's units (people, or people and sessions), numbered densely in the order they
+/// are first seen: what the reports that group people in a hash table instead of sorting them
+/// keep their per-unit state by.
+pub struct Units {
+    groups: Box<dyn GroupValues>,
+    /// The unit of each row of the batch interned last.
+    ids: Vec<usize>,
+    /// Scratch for [`intern_runs`].
+    runs: Vec<usize>,
+}
+
+impl Units {
+    /// Units keyed by the columns of `key_schema`.
+    pub fn new(key_schema: SchemaRef) -> Result<Units> {
+        Ok(Units { groups: new_group_values(key_schema, &GroupOrdering::None)?, ids: vec![], runs: vec![] })
+    }
+
+    /// The unit of each row of `keys` (one array per key column), new units numbered next.
+    pub fn intern(&mut self, keys: &[ArrayRef]) -> Result<&[usize]> {
+        intern_runs(self.groups.as_mut(), keys, &mut self.runs, &mut self.ids)?;
+        Ok(&self.ids)
+    }
+
+    /// How many units there are.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every unit's key columns, in unit order; no unit is left.
+    pub fn emit(&mut self) -> Result<Vec<ArrayRef>> {
+        self.groups.emit(datafusion::logical_expr::EmitTo::All)
+    }
 }
 
 /// Interns each row's key (`keys`, one array per key column) into `groups`, writing the group

@@ -35,7 +35,7 @@ use crate::common::options::Options;
 use crate::common::periods::{Clock, Interval, Periods};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
-use crate::physical::report::intern_runs;
+use crate::physical::report::Units;
 use crate::physical::report::{ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
 use crate::table::cohorts::{self, Common, micros};
 use datafusion::arrow::array::{
@@ -45,8 +45,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::HashMap;
 use datafusion::error::Result;
-use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -257,9 +255,7 @@ type Counts = HashMap<(i64, i32), i64>;
 struct Partial {
     clock: Clock,
     /// Person key -> dense unit id (a person's rows all land in one partition).
-    units: Box<dyn GroupValues>,
-    unit_of_row: Vec<usize>,
-    runs: Vec<usize>,
+    units: Units,
     /// (unit, active period ordinal) per row read, repeats of the row before left out.
     pairs: Vec<(u32, i64)>,
     counts: Counts,
@@ -360,9 +356,7 @@ impl ReportKernel for ActivityKernel {
     fn new_partial(&self) -> Result<Partial> {
         Ok(Partial {
             clock: Clock::new(self.query.common.periods),
-            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
-            unit_of_row: vec![],
-            runs: vec![],
+            units: Units::new(self.key_schema.clone())?,
             pairs: vec![],
             counts: Counts::default(),
             range: None,
@@ -374,8 +368,8 @@ impl ReportKernel for ActivityKernel {
             return Ok(());
         }
         let times = micros(self.query.call.function(), batch.column(1))?;
-        intern_runs(partial.units.as_mut(), &[batch.column(0).clone()], &mut partial.runs, &mut partial.unit_of_row)?;
-        for (i, &unit) in partial.unit_of_row.iter().enumerate() {
+        let units = partial.units.intern(&[batch.column(0).clone()])?;
+        for (i, &unit) in units.iter().enumerate() {
             let pair = (unit as u32, partial.clock.ordinal(times[i]));
             if partial.pairs.last() != Some(&pair) {
                 partial.pairs.push(pair);

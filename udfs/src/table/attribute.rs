@@ -63,8 +63,7 @@ use crate::docs::{self, FunctionDoc, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, intern_runs, rows_by_group, source_relation,
-    state_item,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, rows_by_group, source_relation, state_item,
 };
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{
@@ -79,8 +78,6 @@ use datafusion::arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
 use datafusion::error::Result;
-use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -345,10 +342,7 @@ struct PathCount {
 struct Partial {
     labels: Labels,
     transforms: Vec<Transform>,
-    units: Box<dyn GroupValues>,
-    unit_of_row: Vec<usize>,
-    /// Scratch for [`intern_runs`].
-    runs: Vec<usize>,
+    units: Units,
     event_unit: Vec<u32>,
     events: Vec<Ev>,
     /// Per model (rule models and `shapley`).
@@ -649,9 +643,7 @@ impl ReportKernel for AttributeKernel {
         Ok(Partial {
             labels,
             transforms,
-            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
-            unit_of_row: vec![],
-            runs: vec![],
+            units: Units::new(self.key_schema.clone())?,
             event_unit: vec![],
             events: vec![],
             credits: vec![Credits::default(); self.query.models.len()],
@@ -684,9 +676,9 @@ impl ReportKernel for AttributeKernel {
             None => None,
         };
         let milestone = milestone.as_ref().map(|m| m.as_string_view());
-        intern_runs(partial.units.as_mut(), &[batch.column(0).clone()], &mut partial.runs, &mut partial.unit_of_row)?;
-        for i in 0..batch.num_rows() {
-            let unit = partial.unit_of_row[i] as u32;
+        let units = partial.units.intern(&[batch.column(0).clone()])?;
+        for (i, &unit) in units.iter().enumerate() {
+            let unit = unit as u32;
             let t = time.value(i);
             if touch.value(i) {
                 let l = if label.is_valid(i) { label.value(i) } else { NONE };

@@ -40,7 +40,7 @@ use crate::common::options::Options;
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, intern_runs, rows_by_group, source_relation,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, rows_by_group, source_relation,
 };
 use crate::table::funnel::FunnelQuery;
 use datafusion::arrow::array::{
@@ -52,8 +52,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, HashSet};
 use datafusion::error::Result;
-use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use std::fmt;
 use std::sync::Arc;
 
@@ -232,9 +230,7 @@ const NULL_LABEL: u32 = u32::MAX;
 /// One partition's state: every person's events (a person's rows all land in one partition),
 /// then, at the end of the partition, the counts.
 struct Partial {
-    units: Box<dyn GroupValues>,
-    unit_of_row: Vec<usize>,
-    runs: Vec<usize>,
+    units: Units,
     chains: Chains,
     labels: Labels,
     /// Per event: its unit, the event, and its candidates' labels (one per candidate).
@@ -368,9 +364,7 @@ impl ReportKernel for CorrelationKernel {
 
     fn new_partial(&self) -> Result<Partial> {
         Ok(Partial {
-            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
-            unit_of_row: vec![],
-            runs: vec![],
+            units: Units::new(self.key_schema.clone())?,
             chains: Chains::default(),
             labels: Labels::default(),
             event_unit: vec![],
@@ -391,7 +385,7 @@ impl ReportKernel for CorrelationKernel {
             ArgumentError::new(NAME, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
         })?;
         let times = time.as_primitive::<TimestampMicrosecondType>().values();
-        intern_runs(partial.units.as_mut(), &[batch.column(0).clone()], &mut partial.runs, &mut partial.unit_of_row)?;
+        let units = partial.units.intern(&[batch.column(0).clone()])?;
         let rows = batch.num_rows();
         let (mut masks, mut excl) = (vec![0u32; rows], vec![0u32; rows]);
         for k in 0..steps {
@@ -403,7 +397,7 @@ impl ReportKernel for CorrelationKernel {
         let labels: Vec<ArrayRef> = (0..m)
             .map(|k| cast(batch.column(2 + steps + exclusions + k), &DataType::Utf8View))
             .collect::<std::result::Result<_, _>>()?;
-        partial.event_unit.extend(partial.unit_of_row.iter().map(|&u| u as u32));
+        partial.event_unit.extend(units.iter().map(|&u| u as u32));
         partial.events.extend((0..rows).map(|i| Event { t: times[i], steps: masks[i], excl: excl[i] }));
         for i in 0..rows {
             for l in &labels {

@@ -80,8 +80,7 @@ use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, intern_runs, rows_by_group, source_relation,
-    state_item,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, rows_by_group, source_relation, state_item,
 };
 use crate::table::cohorts;
 use chrono_tz::Tz;
@@ -96,9 +95,6 @@ use datafusion::arrow::datatypes::{Int64Type, UInt32Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
 use datafusion::error::Result;
-use datafusion::logical_expr::EmitTo;
-use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, UnaryOperator};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use std::cmp::Ordering;
@@ -742,10 +738,7 @@ struct Partial {
     labels: Labels,
     chains: Chains,
     /// Unit key (person, and session when counting sessions) -> dense unit id.
-    units: Box<dyn GroupValues>,
-    unit_of_row: Vec<usize>,
-    /// Scratch for [`intern_runs`].
-    runs: Vec<usize>,
+    units: Units,
     /// Per event: its unit, the event, its breakdown label ([`NULL_LABEL`] for NULL; no labels
     /// without a breakdown).
     event_unit: Vec<u32>,
@@ -787,7 +780,7 @@ impl Partial {
         }
         // The people's keys as text, by unit id, when the report lists them.
         let persons = match q.output {
-            Output::People { .. } => Some(cast(&self.units.emit(EmitTo::All)?[0], &DataType::Utf8)?),
+            Output::People { .. } => Some(cast(&self.units.emit()?[0], &DataType::Utf8)?),
             _ => None,
         };
         let persons = persons.as_ref().map(|p| p.as_string::<i32>());
@@ -1037,9 +1030,7 @@ impl ReportKernel for FunnelKernel {
         Ok(Partial {
             labels: Labels::default(),
             chains: Chains::default(),
-            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
-            unit_of_row: vec![],
-            runs: vec![],
+            units: Units::new(self.key_schema.clone())?,
             event_unit: vec![],
             events: vec![],
             event_labels: vec![],
@@ -1075,7 +1066,7 @@ impl ReportKernel for FunnelKernel {
         let exclusions: Vec<_> = exclusions.iter().map(|c| c.as_boolean()).collect();
         let mut key_columns = vec![person];
         key_columns.extend(session);
-        intern_runs(partial.units.as_mut(), &key_columns, &mut partial.runs, &mut partial.unit_of_row)?;
+        let units = partial.units.intern(&key_columns)?;
         let rows = batch.num_rows();
         let mut masks = vec![0u32; rows];
         let mut excl = vec![0u32; rows];
@@ -1084,7 +1075,7 @@ impl ReportKernel for FunnelKernel {
                 set_bits(c, 1 << k, out);
             }
         }
-        partial.event_unit.extend(partial.unit_of_row.iter().map(|&u| u as u32));
+        partial.event_unit.extend(units.iter().map(|&u| u as u32));
         let times = time.values();
         partial.events.extend((0..rows).map(|i| Event { t: times[i], steps: masks[i], excl: excl[i] }));
         match label {

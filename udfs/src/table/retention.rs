@@ -41,7 +41,7 @@ use crate::common::options::Options;
 use crate::common::periods::{Clock, Interval};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
-use crate::physical::report::{Labels, intern_runs};
+use crate::physical::report::{Labels, Units};
 use crate::physical::report::{ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
 use crate::table::cohorts::{self, Common, flags, micros};
 use datafusion::arrow::array::{
@@ -53,8 +53,6 @@ use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, Int32Type, I
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::HashMap;
 use datafusion::error::Result;
-use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -281,9 +279,7 @@ const NO_LABEL: u32 = u32::MAX;
 struct Partial {
     clock: Clock,
     /// Person key -> dense unit id (a person's rows all land in one partition).
-    units: Box<dyn GroupValues>,
-    unit_of_row: Vec<usize>,
-    runs: Vec<usize>,
+    units: Units,
     labels: Labels,
     /// Start events: (unit, time, breakdown label).
     starts: Vec<(u32, i64, u32)>,
@@ -427,9 +423,7 @@ impl ReportKernel for RetentionKernel {
     fn new_partial(&self) -> Result<Partial> {
         Ok(Partial {
             clock: Clock::new(self.query.common.periods),
-            units: new_group_values(self.key_schema.clone(), &GroupOrdering::None)?,
-            unit_of_row: vec![],
-            runs: vec![],
+            units: Units::new(self.key_schema.clone())?,
             labels: Labels::default(),
             starts: vec![],
             returns: vec![],
@@ -456,8 +450,8 @@ impl ReportKernel for RetentionKernel {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        intern_runs(partial.units.as_mut(), &[batch.column(0).clone()], &mut partial.runs, &mut partial.unit_of_row)?;
-        for (i, &unit) in partial.unit_of_row.iter().enumerate() {
+        let units = partial.units.intern(&[batch.column(0).clone()])?;
+        for (i, &unit) in units.iter().enumerate() {
             let unit = unit as u32;
             if starts[i] {
                 let label = match by {
