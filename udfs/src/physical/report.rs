@@ -22,10 +22,13 @@
 
 use crate::common::options::Options;
 use crate::physical::keep_rows::{KeepRows, KeepRowsExec};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::buffer::ScalarBuffer;
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, take};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -286,6 +289,15 @@ pub fn report_plan(
     let partial: Arc<dyn ExecutionPlan> = Arc::new(ReportPartialExec::try_new(input, stages.clone())?);
     let states = Arc::new(CoalescePartitionsExec::new(partial));
     Ok(Arc::new(ReportFinalExec::new(states, stages)))
+}
+
+/// A report's `time` input column (a timestamp or a date) as microseconds since the epoch.
+pub fn input_times(function: &str, column: &ArrayRef) -> Result<ScalarBuffer<i64>> {
+    let t = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
+        crate::error::ArgumentError::new(function, "time", format!("must be a timestamp or a date: {e}"))
+            .into_datafusion()
+    })?;
+    Ok(t.as_primitive::<TimestampMicrosecondType>().values().clone())
 }
 
 /// The item field of a list column of a partial state (its items are never NULL): the one

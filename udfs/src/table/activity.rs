@@ -35,9 +35,9 @@ use crate::common::options::Options;
 use crate::common::periods::{Clock, Interval, Periods};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
-use crate::physical::report::Units;
 use crate::physical::report::{ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
-use crate::table::cohorts::{self, Common, micros};
+use crate::physical::report::{Units, input_times};
+use crate::table::cohorts::{self, Common};
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
@@ -367,7 +367,7 @@ impl ReportKernel for ActivityKernel {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let times = micros(self.query.call.function(), batch.column(1))?;
+        let times = input_times(self.query.call.function(), batch.column(1))?;
         let units = partial.units.intern(&[batch.column(0).clone()])?;
         for (i, &unit) in units.iter().enumerate() {
             let pair = (unit as u32, partial.clock.ordinal(times[i]));

@@ -63,7 +63,8 @@ use crate::docs::{self, FunctionDoc, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, rows_by_group, source_relation, state_item,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, rows_by_group, source_relation,
+    state_item,
 };
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{
@@ -71,9 +72,7 @@ use datafusion::arrow::array::{
     UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{
-    DataType, Decimal128Type, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, Schema, SchemaRef};
 use datafusion::arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
@@ -658,9 +657,7 @@ impl ReportKernel for AttributeKernel {
             return Ok(());
         }
         let q = &self.query;
-        let time = cast(batch.column(1), &DataType::Timestamp(TimeUnit::Microsecond, None))
-            .map_err(|e| bad("time", format!("must be a timestamp or a date: {e}")))?;
-        let time = time.as_primitive::<TimestampMicrosecondType>();
+        let times = input_times(NAME, batch.column(1))?;
         let touch = batch.column(2).as_boolean();
         let conversion = batch.column(3).as_boolean();
         let label = cast(batch.column(4), &DataType::Utf8View)?;
@@ -679,7 +676,7 @@ impl ReportKernel for AttributeKernel {
         let units = partial.units.intern(&[batch.column(0).clone()])?;
         for (i, &unit) in units.iter().enumerate() {
             let unit = unit as u32;
-            let t = time.value(i);
+            let t = times[i];
             if touch.value(i) {
                 let l = if label.is_valid(i) { label.value(i) } else { NONE };
                 let ev = Ev {

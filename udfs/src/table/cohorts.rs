@@ -8,8 +8,7 @@ use crate::docs::Parameter;
 use crate::error::ArgumentError;
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::catalog::TableFunctionArgs;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -92,14 +91,6 @@ pub const fn interval(default: &'static str) -> Parameter {
         default: Some(default),
         meaning: "`'day'`, `'week'` (from Monday) or `'month'`",
     }
-}
-
-/// Times as microseconds since the epoch.
-pub fn micros(function: &str, column: &ArrayRef) -> Result<Vec<i64>> {
-    let t = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
-        ArgumentError::new(function, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
-    })?;
-    Ok(t.as_primitive::<TimestampMicrosecondType>().values().to_vec())
 }
 
 /// The input's boolean column `i` as a vector (NULL false).

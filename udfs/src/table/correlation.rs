@@ -40,15 +40,14 @@ use crate::common::options::Options;
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, rows_by_group, source_relation,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, rows_by_group, source_relation,
 };
-use crate::table::funnel::FunnelQuery;
+use crate::table::funnel::{FunnelQuery, chain_events};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::TimestampMicrosecondType;
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, HashSet};
 use datafusion::error::Result;
@@ -381,24 +380,16 @@ impl ReportKernel for CorrelationKernel {
         }
         let f = &self.query.funnel;
         let (steps, exclusions, m) = (f.steps.len(), f.exclusions.len(), self.query.candidates.len());
-        let time = cast(batch.column(1), &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
-            ArgumentError::new(NAME, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
-        })?;
-        let times = time.as_primitive::<TimestampMicrosecondType>().values();
+        let times = input_times(NAME, batch.column(1))?;
         let units = partial.units.intern(&[batch.column(0).clone()])?;
         let rows = batch.num_rows();
-        let (mut masks, mut excl) = (vec![0u32; rows], vec![0u32; rows]);
-        for k in 0..steps {
-            crate::aggregate::events::set_bits(batch.column(2 + k).as_boolean(), 1 << k, &mut masks);
-        }
-        for k in 0..exclusions {
-            crate::aggregate::events::set_bits(batch.column(2 + steps + k).as_boolean(), 1 << k, &mut excl);
-        }
+        let conditions: Vec<&BooleanArray> =
+            (2..2 + steps + exclusions).map(|k| batch.column(k).as_boolean()).collect();
         let labels: Vec<ArrayRef> = (0..m)
             .map(|k| cast(batch.column(2 + steps + exclusions + k), &DataType::Utf8View))
             .collect::<std::result::Result<_, _>>()?;
         partial.event_unit.extend(units.iter().map(|&u| u as u32));
-        partial.events.extend((0..rows).map(|i| Event { t: times[i], steps: masks[i], excl: excl[i] }));
+        partial.events.extend(chain_events(&times, &conditions[..steps], &conditions[steps..]));
         for i in 0..rows {
             for l in &labels {
                 let l = l.as_string_view();

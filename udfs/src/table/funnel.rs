@@ -80,17 +80,18 @@ use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, rows_by_group, source_relation, state_item,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, rows_by_group, source_relation,
+    state_item,
 };
 use crate::table::cohorts;
 use chrono_tz::Tz;
 use datafusion::arrow::array::TimestampMicrosecondBuilder;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
-    UInt32Builder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch,
+    StringBuilder, UInt32Builder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::datatypes::{Int64Type, UInt32Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
@@ -874,6 +875,21 @@ impl Partial {
     }
 }
 
+/// The chain kernel's events of a batch: each row's time, the steps and the exclusions it meets.
+pub(crate) fn chain_events<'a>(
+    times: &'a [i64],
+    steps: &[&BooleanArray],
+    exclusions: &[&BooleanArray],
+) -> impl Iterator<Item = Event> + 'a {
+    let (mut masks, mut excl) = (vec![0u32; times.len()], vec![0u32; times.len()]);
+    for (columns, out) in [(steps, &mut masks), (exclusions, &mut excl)] {
+        for (k, c) in columns.iter().enumerate() {
+            set_bits(c, 1 << k, out);
+        }
+    }
+    times.iter().zip(masks.into_iter().zip(excl)).map(|(&t, (steps, excl))| Event { t, steps, excl })
+}
+
 /// The unit's breakdown value: see the contract (`attribution`).
 fn breakdown_label(q: &FunnelQuery, chain: &Chain<'_>, events: &[Event], labels: &[u32], text: &Labels) -> u32 {
     match q.attribution {
@@ -1056,10 +1072,7 @@ impl ReportKernel for FunnelKernel {
         let label = q.by.as_ref().map(|_| next());
         let steps: Vec<ArrayRef> = (0..q.steps.len()).map(|_| next()).collect();
         let exclusions: Vec<ArrayRef> = (0..q.exclusions.len()).map(|_| next()).collect();
-        let time = cast(&time, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
-            ArgumentError::new(NAME, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
-        })?;
-        let time = time.as_primitive::<TimestampMicrosecondType>();
+        let times = input_times(NAME, &time)?;
         let label = label.map(|l| cast(&l, &DataType::Utf8View)).transpose()?;
         let label = label.as_ref().map(|l| l.as_string_view());
         let steps: Vec<_> = steps.iter().map(|c| c.as_boolean()).collect();
@@ -1068,16 +1081,8 @@ impl ReportKernel for FunnelKernel {
         key_columns.extend(session);
         let units = partial.units.intern(&key_columns)?;
         let rows = batch.num_rows();
-        let mut masks = vec![0u32; rows];
-        let mut excl = vec![0u32; rows];
-        for (columns, out) in [(&steps, &mut masks), (&exclusions, &mut excl)] {
-            for (k, c) in columns.iter().enumerate() {
-                set_bits(c, 1 << k, out);
-            }
-        }
         partial.event_unit.extend(units.iter().map(|&u| u as u32));
-        let times = time.values();
-        partial.events.extend((0..rows).map(|i| Event { t: times[i], steps: masks[i], excl: excl[i] }));
+        partial.events.extend(chain_events(&times, &steps, &exclusions));
         match label {
             None => {}
             Some(l) => {

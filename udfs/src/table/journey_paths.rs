@@ -43,7 +43,7 @@ use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation, state_item,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, input_times, source_relation, state_item,
 };
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
@@ -51,7 +51,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{SortOptions, cast};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::datatypes::{Int64Type, UInt8Type, UInt32Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, HashSet};
@@ -493,10 +493,7 @@ impl ReportKernel for PathsKernel {
             return Ok(());
         }
         let person = batch.column(0);
-        let time = cast(batch.column(1), &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
-            ArgumentError::new(NAME, "time", format!("must be a timestamp or a date: {e}")).into_datafusion()
-        })?;
-        let time = time.as_primitive::<TimestampMicrosecondType>();
+        let times = input_times(NAME, batch.column(1))?;
         let node = cast(batch.column(2), &DataType::Utf8View)?;
         let node = node.as_string_view();
         let same = SortOptions::default();
@@ -512,7 +509,7 @@ impl ReportKernel for PathsKernel {
             }
             for i in range {
                 if let Some(id) = partial.interner.node(node.value(i), &self.query) {
-                    partial.events.push((time.value(i), id));
+                    partial.events.push((times[i], id));
                 }
             }
         }

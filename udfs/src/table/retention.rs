@@ -41,9 +41,9 @@ use crate::common::options::Options;
 use crate::common::periods::{Clock, Interval};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
-use crate::physical::report::{Labels, Units};
+use crate::physical::report::{Labels, Units, input_times};
 use crate::physical::report::{ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
-use crate::table::cohorts::{self, Common, flags, micros};
+use crate::table::cohorts::{self, Common, flags};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
     StringBuilder, TimestampMicrosecondBuilder,
@@ -434,7 +434,7 @@ impl ReportKernel for RetentionKernel {
 
     fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {
         let q = &self.query;
-        let times = micros(NAME, batch.column(1))?;
+        let times = input_times(NAME, batch.column(1))?;
         let (starts, rets) = (flags(batch.column(2)), flags(batch.column(3)));
         let mut next = 4;
         let by = q.by.as_ref().map(|_| {
