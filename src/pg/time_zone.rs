@@ -19,13 +19,7 @@ use std::sync::Arc;
 
 /// The zone a `TimeZone` value names: an IANA name in any letter case, or `UTC`/`Z`/`GMT`.
 pub fn parse(name: &str) -> Option<chrono_tz::Tz> {
-    let name = name.trim();
-    if ["utc", "z", "gmt", "etc/utc", "zulu", "universal"].iter().any(|u| name.eq_ignore_ascii_case(u)) {
-        return Some(chrono_tz::UTC);
-    }
-    name.parse::<chrono_tz::Tz>()
-        .ok()
-        .or_else(|| chrono_tz::TZ_VARIANTS.iter().copied().find(|tz| tz.name().eq_ignore_ascii_case(name)))
+    journeydb_udfs::common::periods::parse_zone(name)
 }
 
 /// Whether two zone labels of Arrow timestamps mean the same zone.

@@ -46,20 +46,28 @@ impl Interval {
     }
 }
 
-/// A time zone, from a session's `TimeZone` or an option: an IANA name in any letter case, or
-/// `UTC`; `None` (no zone set) is UTC.
-pub fn zone(function: &str, name: Option<&str>) -> Result<Tz> {
-    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(Tz::UTC) };
-    if ["utc", "z", "gmt", "etc/utc", "zulu", "universal", "+00:00", "+00"].iter().any(|u| name.eq_ignore_ascii_case(u))
-    {
-        return Ok(Tz::UTC);
+/// The zone a `TimeZone` value names, as PostgreSQL reads it: an IANA name in any letter case,
+/// or `UTC`/`Z`/`GMT` and their aliases. The server's `SET TimeZone` reads names with it too.
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    let name = name.trim();
+    if ["utc", "z", "gmt", "etc/utc", "zulu", "universal"].iter().any(|u| name.eq_ignore_ascii_case(u)) {
+        return Some(Tz::UTC);
     }
     name.parse::<Tz>()
         .ok()
         .or_else(|| chrono_tz::TZ_VARIANTS.iter().copied().find(|tz| tz.name().eq_ignore_ascii_case(name)))
-        .ok_or_else(|| {
-            ArgumentError::new(function, "time_zone", format!("'{name}' is not a time zone name")).into_datafusion()
-        })
+}
+
+/// A time zone, from a session's `TimeZone` or an option ([`parse_zone`]); `None` (no zone
+/// set) and DataFusion's `+00:00` are UTC.
+pub fn zone(function: &str, name: Option<&str>) -> Result<Tz> {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(Tz::UTC) };
+    if name == "+00:00" || name == "+00" {
+        return Ok(Tz::UTC);
+    }
+    parse_zone(name).ok_or_else(|| {
+        ArgumentError::new(function, "time_zone", format!("'{name}' is not a time zone name")).into_datafusion()
+    })
 }
 
 /// Periods of one length in one zone.
