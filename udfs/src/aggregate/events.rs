@@ -150,7 +150,7 @@ fn rows<K: Kernel>(
 }
 
 /// ORs `bit` into `out[i]` wherever `c` is true (NULL is false).
-pub fn set_bits(c: &BooleanArray, bit: u32, out: &mut [u32]) {
+pub fn set_bits<T: Copy + std::ops::BitOrAssign>(c: &BooleanArray, bit: T, out: &mut [T]) {
     let values = match c.nulls() {
         Some(nulls) => &(c.values() & nulls.inner()),
         None => c.values(),

@@ -26,7 +26,7 @@
 //!   last event).
 //! - NULL when there is no base point, the chain does not hold, or no event is left.
 
-use crate::aggregate::events::{MAX_CONDITIONS, coerced_ts, constant_text, is_text, take_groups};
+use crate::aggregate::events::{MAX_CONDITIONS, coerced_ts, constant_text, is_text, set_bits, take_groups};
 use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, PrimitiveArray, StringArray};
@@ -236,14 +236,7 @@ fn row_masks(values: &[ArrayRef]) -> Vec<u64> {
     let rows = values[2].len();
     let mut masks = vec![0u64; rows];
     for (k, c) in values[4..].iter().enumerate() {
-        let c = c.as_boolean();
-        let set = match c.nulls() {
-            Some(nulls) => &(c.values() & nulls.inner()),
-            None => c.values(),
-        };
-        for i in set.set_indices() {
-            masks[i] |= 1 << k;
-        }
+        set_bits(c.as_boolean(), 1u64 << k, &mut masks);
     }
     masks
 }
@@ -439,16 +432,7 @@ impl Accumulator for NextNodeAccumulator {
         let ts = ts.as_primitive::<Int64Type>();
         let event = cast(&values[3], &DataType::Utf8)?;
         let event = event.as_string::<i32>();
-        let mut masks = vec![0u64; ts.len()];
-        for (k, c) in values[4..].iter().enumerate() {
-            let c = c.as_boolean();
-            for (row, m) in masks.iter_mut().enumerate() {
-                if c.is_valid(row) && c.value(row) {
-                    *m |= 1 << k;
-                }
-            }
-        }
-        for (row, &mask) in masks.iter().enumerate() {
+        for (row, &mask) in row_masks(values).iter().enumerate() {
             if ts.is_valid(row) {
                 let value = event.is_valid(row).then(|| event.value(row).to_string());
                 self.push((ts.value(row), value, mask));
