@@ -7,8 +7,10 @@
 //! definition is tested against a brute force instead (`udfs/src/aggregate/sequence.rs`,
 //! `next_node.rs`): ties in time (ClickHouse keeps arrival order; each person's timestamps
 //! here are distinct), `.*` next to a time condition (ClickHouse measures the time from where
-//! `.*` stands), several time conditions in a row (ClickHouse rejects them), and NULL events
-//! (ClickHouse skips rows with a NULL argument).
+//! `.*` stands), several time conditions in a row (ClickHouse rejects them), a pattern ending in
+//! `.*` (ClickHouse reads past its pattern there: `sequenceMatch('.(?t<=2)(?3).*')` gave 0 where
+//! `sequenceCount` of the same pattern gave 1, for the same person, in some runs and not in
+//! others), and NULL events (ClickHouse skips rows with a NULL argument).
 //!
 //! Our answers are also the same with three-row batches over four partitions as with the
 //! defaults, and the rows are written in random order.
@@ -65,7 +67,8 @@ fn events(rng: &mut Rng) -> RecordBatch {
 }
 
 /// Random patterns over three conditions that ClickHouse reads as we do (see the module's
-/// comment): 1 to 5 tokens, time conditions only between two event steps and never beside `.*`.
+/// comment): 1 to 5 tokens, time conditions only between two event steps and never beside `.*`,
+/// no `.*` at the end.
 fn patterns(rng: &mut Rng, n: usize) -> Vec<String> {
     let mut out = vec![];
     while out.len() < n {
@@ -80,6 +83,7 @@ fn patterns(rng: &mut Rng, n: usize) -> Vec<String> {
         let timed = |i: usize| tokens[i].starts_with("(?t");
         let event = |i: usize| !timed(i) && tokens[i] != ".*";
         let ok = (0..tokens.len()).any(event)
+            && tokens.last().is_some_and(|t| t != ".*")
             && (0..tokens.len()).all(|i| !timed(i) || (i > 0 && i + 1 < tokens.len() && event(i - 1) && event(i + 1)));
         if ok {
             out.push(tokens.concat());
