@@ -10,6 +10,7 @@ Each query runs once to warm up, then --runs times; the median is reported. The 
 by `journeydb demo` (deterministic, seed 42) under bench-data/ and reused when present.
 """
 import argparse
+import csv
 import os
 import socket
 import statistics
@@ -291,6 +292,154 @@ QUERIES["lifecycle"] = (
 )
 
 
+# The funnel's other outputs and funnel_correlation, on a two-step funnel per cookie (page view,
+# then a form submission within 7 days). Each cookie's chain is the funnel's: the earliest form
+# submission with a page view at most 7 days before it, entered at the latest such page view;
+# a cookie that never gets there entered at its first page view. DuckDB and chDB build the same
+# chains with an ASOF join.
+_F2 = "'page_view', 'form_submit', window => INTERVAL '7 days', source => 'events', person => 'anonymous_id'"
+_WEEK_US = 7 * 86400 * 1_000_000
+
+
+def _units(scan, us, ranged=""):
+    """The chains as SQL: `units(p, [r,] entry, done)`, times in microseconds. `scan` reads the
+    events, `us` turns event_time into microseconds; `ranged` adds a column r (the ranges of
+    `compare`) that the chains are built within."""
+    r = ", r" if ranged else ""
+    on_r = " AND b.r = a.r" if ranged else ""
+    return (
+        f"e AS (SELECT anonymous_id AS p, {us} AS t, event_name AS n{ranged} FROM {scan} "
+        "WHERE anonymous_id IS NOT NULL AND event_name IN ('page_view', 'form_submit')), "
+        f"a AS (SELECT p{r}, t FROM e WHERE n = 'page_view'), b AS (SELECT p{r}, t FROM e WHERE n = 'form_submit'), "
+        f"conv AS (SELECT b.p AS p{', b.r AS r' if ranged else ''}, min(b.t) AS done, ARGMIN(a.t, b.t) AS entry "
+        f"FROM b ASOF JOIN a ON b.p = a.p{on_r} AND b.t >= a.t WHERE b.t - a.t <= {_WEEK_US} GROUP BY b.p{', b.r' if ranged else ''}), "
+        f"firsts AS (SELECT p{r}, min(t) AS t FROM a GROUP BY p{r}), "
+        f"units AS (SELECT f.p AS p{', f.r AS r' if ranged else ''}, if(c.done IS NULL, f.t, c.entry) AS entry, c.done AS done "
+        f"FROM firsts f LEFT JOIN conv c ON c.p = f.p{' AND c.r = f.r' if ranged else ''}) "
+    )
+
+
+_DUCK_SCAN, _DUCK_US = "events", "epoch_us(event_time)"
+_CH_SCAN, _CH_US = "file('{data}/events/*.parquet', Parquet)", "toUnixTimestamp64Micro(event_time)"
+
+
+def _duck_units(ranged=""):
+    return "WITH " + _units(_DUCK_SCAN, _DUCK_US, ranged).replace("ARGMIN", "arg_min")
+
+
+def _ch_units(ranged=""):
+    return "WITH " + _units(_CH_SCAN, _CH_US, ranged).replace("ARGMIN", "argMin")
+
+
+# trend: people entering per week and converting, per week of entry.
+QUERIES["funnel_trend"] = (
+    f"SELECT period, step, users FROM funnel({_F2}, trend => 'week', time_zone => 'UTC') ORDER BY period, step",
+    _duck_units()
+    + "SELECT CAST(date_trunc('week', make_timestamp(entry)) AS TIMESTAMP) AS period, k AS step, count(*) FILTER (WHERE k = 1 OR done IS NOT NULL) "
+    "FROM units, range(1, 3) r(k) GROUP BY ALL ORDER BY 1, 2",
+)
+CHDB["funnel_trend"] = (
+    _ch_units()
+    + "SELECT toDateTime(toStartOfWeek(fromUnixTimestamp64Micro(entry, 'UTC'), 1), 'UTC') AS period, k AS step, "
+    "countIf(k = 1 OR done IS NOT NULL) AS users FROM units ARRAY JOIN [1, 2] AS k GROUP BY period, step "
+    "ORDER BY period, step SETTINGS join_use_nulls = 1"
+)
+# compare: the last 28 days before 2025-04-01 against the 28 days before them, each range's
+# chains built from its own events.
+_UNTIL_US = 1743465600 * 1_000_000  # 2025-04-01 00:00:00 UTC
+_LEN_US = 28 * 86400 * 1_000_000
+_RANGE = (f"CASE WHEN {{us}} >= {_UNTIL_US - _LEN_US} AND {{us}} < {_UNTIL_US} THEN 'current' "
+          f"WHEN {{us}} >= {_UNTIL_US - 2 * _LEN_US} AND {{us}} < {_UNTIL_US - _LEN_US} THEN 'previous' END AS r")
+QUERIES["funnel_compare"] = (
+    f"SELECT range, step, users FROM funnel({_F2}, compare => INTERVAL '28 days', until => '2025-04-01 00:00:00+00') "
+    "ORDER BY range, step",
+    _duck_units(", " + _RANGE.format(us=_DUCK_US))
+    + "SELECT r, k AS step, count(*) FILTER (WHERE k = 1 OR done IS NOT NULL) FROM units, range(1, 3) x(k) "
+    "WHERE r IS NOT NULL GROUP BY ALL ORDER BY 1, 2",
+)
+CHDB["funnel_compare"] = (
+    _ch_units(", " + _RANGE.format(us=_CH_US))
+    + "SELECT r, k AS step, countIf(k = 1 OR done IS NOT NULL) AS users FROM units ARRAY JOIN [1, 2] AS k "
+    "WHERE r IS NOT NULL GROUP BY r, step ORDER BY r, step SETTINGS join_use_nulls = 1"
+)
+# time_to_convert: the histogram of whole seconds from the page view to the form submission,
+# 10 bins of the smallest whole width covering the shortest to the longest.
+QUERIES["funnel_ttc"] = (
+    f"SELECT bin_start_seconds, bin_end_seconds, users FROM funnel({_F2}, output => 'time_to_convert', bins => 10) "
+    "ORDER BY bin_start_seconds",
+    _duck_units()
+    + ", s AS (SELECT (done - entry) // 1000000 AS s FROM units WHERE done IS NOT NULL), "
+    "w AS (SELECT min(s) AS lo, (max(s) - min(s) + 1 + 9) // 10 AS w, max(s) - min(s) + 1 AS span FROM s), "
+    "bins AS (SELECT unnest(range(0, (span + w - 1) // w)) AS k, lo, w FROM w), "
+    "c AS (SELECT (s - lo) // w AS k, count(*) AS n FROM s, w GROUP BY 1) "
+    "SELECT lo + bins.k * w, lo + (bins.k + 1) * w, coalesce(n, 0) FROM bins LEFT JOIN c USING (k) ORDER BY 1",
+)
+CHDB["funnel_ttc"] = (
+    _ch_units()
+    + ", s AS (SELECT intDiv(done - entry, 1000000) AS s FROM units WHERE done IS NOT NULL), "
+    "w AS (SELECT min(s) AS lo, intDiv(max(s) - min(s) + 1 + 9, 10) AS w, max(s) - min(s) + 1 AS span FROM s), "
+    "c AS (SELECT intDiv(s - lo, w) AS k, count() AS n FROM s, w GROUP BY k) "
+    "SELECT lo + k * w AS a, lo + (k + 1) * w AS b, coalesce(n, 0) FROM (SELECT arrayJoin(range(0, intDiv(span + w - 1, w))) AS k, "
+    "lo, w FROM w) bins LEFT JOIN c USING (k) ORDER BY a SETTINGS join_use_nulls = 1"
+)
+# people: who entered and did not submit the form (the retargeting list), counted with their
+# first and last entry and the sum of the steps they reached.
+QUERIES["funnel_people"] = (
+    "SELECT count(*), min(entered_at), max(entered_at), sum(last_step) FROM funnel("
+    f"{_F2}, output => 'people', step => 2, status => 'dropped')",
+    _duck_units()
+    + "SELECT count(*), make_timestamp(min(entry)), make_timestamp(max(entry)), count(*) FROM units WHERE done IS NULL",
+)
+CHDB["funnel_people"] = (
+    _ch_units()
+    + "SELECT count(), fromUnixTimestamp64Micro(min(entry), 'UTC'), fromUnixTimestamp64Micro(max(entry), 'UTC'), "
+    "count() FROM units WHERE done IS NULL SETTINGS join_use_nulls = 1"
+)
+# funnel_correlation: which events go with submitting the form, per event name (the step events
+# left out), among each cookie's events from its page view to its submission or to 7 days after.
+QUERIES["funnel_correlation"] = (
+    f"SELECT value, converters, non_converters FROM funnel_correlation({_F2}, top => 100) ORDER BY value",
+    _duck_units()
+    + ", spans AS (SELECT p, entry, coalesce(done, entry + " + str(_WEEK_US) + ") AS fin, done IS NOT NULL AS conv FROM units), "
+    "has AS (SELECT DISTINCT s.p, s.conv, x.event_name AS v FROM spans s JOIN events x ON x.anonymous_id = s.p "
+    "AND epoch_us(x.event_time) BETWEEN s.entry AND s.fin WHERE x.event_name NOT IN ('page_view', 'form_submit')) "
+    "SELECT v, count(*) FILTER (WHERE conv), count(*) FILTER (WHERE NOT conv) FROM has GROUP BY v ORDER BY v",
+)
+CHDB["funnel_correlation"] = (
+    _ch_units()
+    + ", spans AS (SELECT p, entry, if(done IS NULL, entry + " + str(_WEEK_US) + ", done) AS fin, done IS NOT NULL AS conv "
+    "FROM units), has AS (SELECT DISTINCT s.p, s.conv, x.event_name AS v FROM spans s JOIN "
+    + _CH_SCAN + " x ON x.anonymous_id = s.p WHERE toUnixTimestamp64Micro(x.event_time) BETWEEN s.entry AND s.fin "
+    "AND x.event_name NOT IN ('page_view', 'form_submit')) "
+    "SELECT v, countIf(conv), countIf(NOT conv) FROM has GROUP BY v ORDER BY v SETTINGS join_use_nulls = 1"
+)
+# The reports in ClickHouse SQL (ClickHouse has no such functions), as DuckDB's above.
+CHDB["retention_report"] = (
+    "WITH e AS (SELECT anonymous_id AS p, event_time AS t, event_name AS n FROM " + _CH_SCAN + " "
+    "WHERE anonymous_id IS NOT NULL AND event_name IN ('form_submit', 'page_view')), "
+    "f AS (SELECT p, min(t) AS t0 FROM e WHERE n = 'form_submit' GROUP BY p), "
+    "r AS (SELECT DISTINCT f.p, toStartOfWeek(f.t0, 1) AS c, "
+    "intDiv(dateDiff('day', toStartOfWeek(f.t0, 1), toStartOfWeek(e.t, 1)), 7) AS k FROM f JOIN e ON e.p = f.p "
+    "WHERE e.n = 'page_view' AND e.t >= f.t0), "
+    "rows AS (SELECT toStartOfWeek(t0, 1) AS c, 0 AS k FROM f UNION ALL SELECT c, k FROM r WHERE k BETWEEN 1 AND 7) "
+    "SELECT k, count() FROM rows WHERE addDays(c, 7 * k) <= (SELECT toStartOfWeek(max(t), 1) FROM e) "
+    "GROUP BY k ORDER BY k"
+)
+CHDB["stickiness"] = (
+    "SELECT n, count() FROM (SELECT uniqExact(toStartOfDay(event_time)) AS n FROM " + _CH_SCAN + " "
+    "WHERE event_name = 'page_view' AND anonymous_id IS NOT NULL GROUP BY anonymous_id) GROUP BY n ORDER BY n"
+)
+CHDB["lifecycle"] = (
+    "WITH d AS (SELECT DISTINCT anonymous_id AS p, toStartOfWeek(event_time, 1) AS w FROM " + _CH_SCAN + " "
+    "WHERE event_name = 'page_view' AND anonymous_id IS NOT NULL), "
+    "s AS (SELECT w, lagInFrame(toNullable(w)) OVER (PARTITION BY p ORDER BY w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS prev, "
+    "leadInFrame(toNullable(w)) OVER (PARTITION BY p ORDER BY w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS nxt FROM d), "
+    "st AS (SELECT w, multiIf(prev IS NULL, 'new', prev = subtractDays(w, 7), 'returning', 'resurrecting') AS status FROM s "
+    "UNION ALL SELECT addDays(w, 7), 'dormant' FROM s WHERE nxt IS NULL OR nxt > addDays(w, 7)) "
+    "SELECT status, count() FROM st WHERE w <= (SELECT max(w) FROM d) GROUP BY status ORDER BY status"
+)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -348,6 +497,49 @@ def time_ordered(data, out):
     return out
 
 
+def shuffled(data, out):
+    """The demo's events (and app events) with their rows in random order, across files and
+    within them, written by pyarrow with its defaults (dictionary-encoded strings, snappy) in
+    files of about 1M rows, one row group each: what a file written by another tool looks like.
+    Made once under `out`; the order is a hash of each row, so the same on every machine."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    if (out / "events").exists():
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    subprocess.run(["rm", "-rf", str(tmp)], check=True)
+    duck = duckdb.connect()
+    duck.execute("SET enable_progress_bar = false")
+    rows_per_file = 1 << 20
+    for table in ("events", "app_events"):
+        if not (data / table).exists():
+            continue
+        (tmp / table).mkdir(parents=True)
+        files = sorted((data / table).glob("*.parquet"))
+        schema = pq.read_schema(files[0]).remove_metadata()
+        columns = ", ".join(f'"{c}"' for c in schema.names)
+        reader = duck.execute(f"SELECT {columns} FROM read_parquet('{data}/{table}/*.parquet') "
+                              f"ORDER BY hash({columns}, 'shuffled')").fetch_record_batch(1 << 16)
+        pending, count, part = [], 0, 0
+
+        def flush(batches):
+            nonlocal part
+            pq.write_table(pa.Table.from_batches(batches).cast(schema), tmp / table / f"part-{part:05}.parquet",
+                           row_group_size=rows_per_file)
+            part += 1
+        for batch in reader:
+            pending.append(batch)
+            count += batch.num_rows
+            if count >= rows_per_file:
+                flush(pending)
+                pending, count = [], 0
+        if pending:
+            flush(pending)
+    tmp.rename(out)
+    return out
+
+
 def main():
     import duckdb
     import psycopg
@@ -356,10 +548,11 @@ def main():
     ap.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", nargs="+", help="query names to run (default: all)")
-    ap.add_argument("--layout", choices=["person", "time"], default="person",
+    ap.add_argument("--layout", choices=["person", "time", "shuffled"], default="person",
                     help="person: the demo's files, each person's events together (as written per visit or "
                          "sorted by person); time: the same events rewritten in time order by DuckDB, people "
-                         "interleaved (as an append-only event log)")
+                         "interleaved (as an append-only event log); shuffled: the rows in random order, "
+                         "written by pyarrow with its defaults (as a file from another tool)")
     args = ap.parse_args()
     print(f"{'events':>10} {'query':<20} {'journeydb s':>12} {'duckdb s':>10} {'ratio':>7}  same answer"
           f"  {'chdb s':>8} {'ratio':>7}  same answer")
@@ -370,6 +563,8 @@ def main():
             print("  " + out.stdout.strip(), file=sys.stderr)
         if args.layout == "time":
             data = time_ordered(data, ROOT / "bench-data" / f"{n}-by-time")
+        elif args.layout == "shuffled":
+            data = shuffled(data, ROOT / "bench-data" / f"{n}-shuffled")
         port = free_port()
         server = subprocess.Popen([str(BIN), "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -389,8 +584,9 @@ def main():
                 if name in CHDB:
                     import chdb
                     csql = CHDB[name].replace("{data}", str(data))
-                    ct, crows = timed(lambda: [tuple(x.strip("\"") for x in r.split(",")) for r in str(chdb.query(csql, "CSV")).split()], args.runs)
-                    csame = [tuple(map(str, r)) for r in jrows] == [tuple(map(str, r)) for r in crows]
+                    ct, crows = timed(lambda: list(csv.reader(str(chdb.query(csql, "CSV")).splitlines())), args.runs)
+                    csame = [tuple(map(str, r)) for r in jrows] == [tuple(map(str, r)) for r in crows] or \
+                        [tuple(map(lambda v: str(v)[:19], r)) for r in jrows] == [tuple(map(lambda v: str(v)[:19], r)) for r in crows]
                     line += f"  {ct:>8.4f} {ct / jt:>7.2f}  {'yes' if csame else 'NO'}"
                 print(line)
             if not args.only or "markov" in args.only:

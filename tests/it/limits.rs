@@ -167,3 +167,50 @@ async fn queries_larger_than_the_memory_limit_spill_or_fail_with_53200() {
     let n: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.expect("same connection").get(0);
     assert_eq!(n, 20_000);
 }
+
+/// A report holds its partitions' events (or their per-person state) while it reads them,
+/// reserved from the memory pool as it grows: each report over 200 copies of every cookie (4
+/// million events) outgrows a 32 MB pool and fails with 53200 naming the report, where before
+/// it grew past the limit unseen; over the events once, each answers, and the server serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_reserve_their_state_from_the_memory_pool() {
+    let dir = fixture::data_dir();
+    let spill = tempfile::tempdir().expect("spill dir");
+    let spill_path = spill.path().to_path_buf();
+    let server = fixture::server_with(dir.path(), move |c| {
+        c.memory_limit = "32MB".into();
+        c.spill_dir = Some(spill_path);
+        // One partition: a sort that spills holds nothing another partition's sort could want.
+        c.target_partitions = 1;
+    })
+    .await;
+    let client = fixture::connect(&server).await;
+    let copies = "SELECT concat(e.anonymous_id, ''/'', g) AS p, e.event_time, e.event_name, e.channel, e.revenue \
+                  FROM events e CROSS JOIN generate_series(1, 200) g";
+    let once = "SELECT anonymous_id AS p, event_time, event_name, channel, revenue FROM events";
+    let reports = [
+        ("funnel", "funnel('page_view', 'email_click', source => '{s}', person => 'p')"),
+        ("funnel_correlation", "funnel_correlation('page_view', 'email_click', source => '{s}', person => 'p')"),
+        (
+            "attribute",
+            "attribute('linear', source => '{s}', person => 'p', touch => 'channel IS NOT NULL', conversion => 'purchase')",
+        ),
+        (
+            "retention",
+            "retention(start => 'page_view', return => 'page_view', periods => 4, source => '{s}', person => 'p')",
+        ),
+        ("lifecycle", "lifecycle(event => 'page_view', interval => 'week', source => '{s}', person => 'p')"),
+        ("stickiness", "stickiness(event => 'page_view', source => '{s}', person => 'p')"),
+        ("journey_paths", "journey_paths(source => '{s}', person => 'p')"),
+    ];
+    for (name, call) in reports {
+        let sql = |source: &str| format!("SELECT count(*) FROM {}", call.replace("{s}", source));
+        let err = client.query_one(&sql(copies), &[]).await.expect_err("beyond the memory limit");
+        assert_eq!(err.code(), Some(&SqlState::OUT_OF_MEMORY), "{name}: {err:?}");
+        let db = err.as_db_error().expect("a server error");
+        let said = format!("{} {}", db.message(), db.detail().unwrap_or_default());
+        assert!(said.contains(&format!("{name}[")), "{name} is named: {said}");
+        let rows: i64 = client.query_one(&sql(once), &[]).await.expect("the report fits once").get(0);
+        assert!(rows > 0, "{name}");
+    }
+}

@@ -19,6 +19,11 @@
 //! split into batches or partitions, nor on how the input was: kernels are written so, and the
 //! tests check it. The partial stage is rebuilt on another node from the report's call
 //! ([`ReportKernel::call`], [`crate::table::report_stages`]).
+//!
+//! Memory: each partition's state is reserved from the session's memory pool as it grows
+//! ([`ReportKernel::memory`], checked after every batch), and so are the states the final stage
+//! holds; a report the pool cannot hold fails with DataFusion's `ResourcesExhausted` (SQLSTATE
+//! 53200), naming the report, instead of growing past the server's limit.
 
 use crate::common::options::Options;
 use crate::physical::keep_rows::{KeepRows, KeepRowsExec};
@@ -35,6 +40,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionState;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{
@@ -92,6 +98,10 @@ pub trait ReportKernel: fmt::Debug + Send + Sync + 'static {
     fn decode(&self, rows: &RecordBatch) -> Result<Self::Partial>;
     /// Combines states into the report.
     fn finish(&self, partials: Vec<Self::Partial>) -> Result<RecordBatch>;
+    /// The bytes `partial` holds (its buffers' capacities, what they point to included), what
+    /// its partition reserves from the memory pool. Called after every batch: it must cost
+    /// little beside [`ReportKernel::update`] (no walk over everything read so far).
+    fn memory(&self, partial: &Self::Partial) -> usize;
 }
 
 /// A report's two stages, whatever its kernel: what [`ReportPartialExec`] and
@@ -102,10 +112,21 @@ pub trait ReportStages: fmt::Debug + Send + Sync + 'static {
     fn keys(&self) -> &'static [&'static str];
     fn schema(&self) -> SchemaRef;
     fn state_schema(&self) -> SchemaRef;
-    /// One partition's rows folded and encoded; chunks of at most `batch_size` rows.
-    fn fold(self: Arc<Self>, rows: SendableRecordBatchStream, batch_size: usize) -> SendableRecordBatchStream;
-    /// The report over every state row `states` yields.
-    fn merge(self: Arc<Self>, states: SendableRecordBatchStream) -> SendableRecordBatchStream;
+    /// One partition's rows folded and encoded; chunks of at most `batch_size` rows. The state
+    /// is reserved from `pool` as it grows.
+    fn fold(
+        self: Arc<Self>,
+        rows: SendableRecordBatchStream,
+        batch_size: usize,
+        pool: &Arc<dyn MemoryPool>,
+        partition: usize,
+    ) -> SendableRecordBatchStream;
+    /// The report over every state row `states` yields, the decoded states reserved from `pool`.
+    fn merge(
+        self: Arc<Self>,
+        states: SendableRecordBatchStream,
+        pool: &Arc<dyn MemoryPool>,
+    ) -> SendableRecordBatchStream;
 }
 
 impl<K: ReportKernel> ReportStages for K {
@@ -129,15 +150,26 @@ impl<K: ReportKernel> ReportStages for K {
         ReportKernel::state_schema(self)
     }
 
-    fn fold(self: Arc<Self>, mut rows: SendableRecordBatchStream, batch_size: usize) -> SendableRecordBatchStream {
+    fn fold(
+        self: Arc<Self>,
+        mut rows: SendableRecordBatchStream,
+        batch_size: usize,
+        pool: &Arc<dyn MemoryPool>,
+        partition: usize,
+    ) -> SendableRecordBatchStream {
         let schema = ReportKernel::state_schema(self.as_ref());
+        let consumer = MemoryConsumer::new(format!("{}[{partition}]", ReportKernel::name(self.as_ref())));
+        let reservation = consumer.register(pool);
         let state = async move {
             let mut partial = self.new_partial()?;
             while let Some(batch) = rows.next().await {
                 self.update(&mut partial, &batch?)?;
+                reservation.try_resize(self.memory(&partial))?;
             }
             self.end_partition(&mut partial)?;
+            reservation.try_resize(self.memory(&partial))?;
             let state = self.encode(partial)?;
+            reservation.try_resize(state.get_array_memory_size())?;
             let chunks = crate::common::plan_node::slices(&state, batch_size);
             Ok::<_, DataFusionError>(futures::stream::iter(chunks.into_iter().map(Ok)))
         };
@@ -145,14 +177,22 @@ impl<K: ReportKernel> ReportStages for K {
         Box::pin(RecordBatchStreamAdapter::new(schema, stream))
     }
 
-    fn merge(self: Arc<Self>, mut states: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    fn merge(
+        self: Arc<Self>,
+        mut states: SendableRecordBatchStream,
+        pool: &Arc<dyn MemoryPool>,
+    ) -> SendableRecordBatchStream {
         let schema = ReportKernel::schema(self.as_ref());
+        let consumer = MemoryConsumer::new(format!("{}[final]", ReportKernel::name(self.as_ref())));
+        let reservation = consumer.register(pool);
         let report = async move {
             let mut partials = vec![];
             while let Some(batch) = states.next().await {
                 let batch = batch?;
                 if batch.num_rows() > 0 {
-                    partials.push(self.decode(&batch)?);
+                    let partial = self.decode(&batch)?;
+                    reservation.try_grow(self.memory(&partial))?;
+                    partials.push(partial);
                 }
             }
             self.finish(partials)
@@ -406,7 +446,7 @@ impl ExecutionPlan for ReportPartialExec {
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let rows = self.input.execute(partition, context.clone())?;
-        Ok(self.stages.clone().fold(rows, context.session_config().batch_size()))
+        Ok(self.stages.clone().fold(rows, context.session_config().batch_size(), context.memory_pool(), partition))
     }
 }
 
@@ -490,7 +530,8 @@ impl ExecutionPlan for ReportFinalExec {
         if n != 1 {
             return Err(DataFusionError::Internal(format!("ReportFinalExec over {n} partitions, not one")));
         }
-        Ok(self.stages.clone().merge(self.input.execute(0, context)?))
+        let states = self.input.execute(0, context.clone())?;
+        Ok(self.stages.clone().merge(states, context.memory_pool()))
     }
 }
 
@@ -525,6 +566,8 @@ pub fn source_relation(source: &str) -> String {
 pub struct Labels {
     pub labels: Vec<String>,
     ids: datafusion::common::HashMap<String, u32>,
+    /// The labels' text, in bytes.
+    text: usize,
 }
 
 impl Labels {
@@ -533,6 +576,7 @@ impl Labels {
             return id;
         }
         let id = self.labels.len() as u32;
+        self.text += label.len();
         self.labels.push(label.to_string());
         self.ids.insert(label.to_string(), id);
         id
@@ -541,6 +585,21 @@ impl Labels {
     pub fn get(&self, id: u32) -> &str {
         &self.labels[id as usize]
     }
+
+    /// The bytes the labels hold (each text twice: in the list and as a key).
+    pub fn memory(&self) -> usize {
+        vec_bytes(&self.labels) + map_bytes(&self.ids) + 2 * self.text
+    }
+}
+
+/// The bytes a vector's buffer holds (not what its items point to).
+pub fn vec_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * size_of::<T>()
+}
+
+/// The bytes a hash table's buckets hold, a control byte each (not what its entries point to).
+pub fn map_bytes<K, V, S>(m: &datafusion::common::HashMap<K, V, S>) -> usize {
+    m.capacity() * (size_of::<(K, V)>() + 1)
 }
 
 /// Rows ordered by their group, stably (a counting sort): `keys[i]` is row `i`'s group, below
@@ -593,6 +652,11 @@ impl Units {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The bytes the units' keys and scratch hold.
+    pub fn memory(&self) -> usize {
+        self.groups.size() + vec_bytes(&self.ids) + vec_bytes(&self.runs)
     }
 
     /// Every unit's key columns, in unit order; no unit is left.

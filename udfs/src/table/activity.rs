@@ -36,7 +36,7 @@ use crate::common::periods::{Clock, Interval, Periods};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::report::{ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
-use crate::physical::report::{Units, input_times};
+use crate::physical::report::{Units, input_times, map_bytes, vec_bytes};
 use crate::table::cohorts::{self, Common};
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
@@ -336,6 +336,10 @@ const RANGE: i32 = i32::MIN;
 
 impl ReportKernel for ActivityKernel {
     type Partial = Partial;
+
+    fn memory(&self, p: &Partial) -> usize {
+        p.units.memory() + vec_bytes(&p.pairs) + map_bytes(&p.counts)
+    }
 
     fn name(&self) -> &'static str {
         self.query.call.function()

@@ -63,8 +63,8 @@ use crate::docs::{self, FunctionDoc, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, rows_by_group, source_relation,
-    state_item,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, map_bytes, rows_by_group,
+    source_relation, state_item, vec_bytes,
 };
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{
@@ -514,6 +514,20 @@ fn state_schema() -> SchemaRef {
 
 impl ReportKernel for AttributeKernel {
     type Partial = Partial;
+
+    fn memory(&self, p: &Partial) -> usize {
+        let credits: usize = p.credits.iter().map(|c| vec_bytes(&c.conversions) + vec_bytes(&c.cents)).sum();
+        // The paths are counted once, at the end of the partition.
+        let paths: usize = p.paths.keys().map(vec_bytes).sum();
+        p.labels.memory()
+            + p.units.memory()
+            + vec_bytes(&p.event_unit)
+            + vec_bytes(&p.events)
+            + vec_bytes(&p.credits)
+            + credits
+            + map_bytes(&p.paths)
+            + paths
+    }
 
     fn name(&self) -> &'static str {
         NAME

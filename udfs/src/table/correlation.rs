@@ -40,7 +40,8 @@ use crate::common::options::Options;
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, rows_by_group, source_relation,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, map_bytes, rows_by_group,
+    source_relation, vec_bytes,
 };
 use crate::table::funnel::{FunnelQuery, chain_events};
 use datafusion::arrow::array::{
@@ -344,6 +345,15 @@ pub fn odds(a: i64, c: i64, total: (i64, i64)) -> Odds {
 
 impl ReportKernel for CorrelationKernel {
     type Partial = Partial;
+
+    fn memory(&self, p: &Partial) -> usize {
+        p.units.memory()
+            + p.labels.memory()
+            + vec_bytes(&p.event_unit)
+            + vec_bytes(&p.events)
+            + vec_bytes(&p.event_labels)
+            + map_bytes(&p.counts)
+    }
 
     fn name(&self) -> &'static str {
         NAME

@@ -80,8 +80,8 @@ use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::keep_rows::KeepRows;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, rows_by_group, source_relation,
-    state_item,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, Units, input_times, map_bytes, rows_by_group,
+    source_relation, state_item, vec_bytes,
 };
 use crate::table::cohorts;
 use chrono_tz::Tz;
@@ -940,6 +940,25 @@ fn state_schema() -> SchemaRef {
 
 impl ReportKernel for FunnelKernel {
     type Partial = Partial;
+
+    fn memory(&self, p: &Partial) -> usize {
+        let steps: usize = p.acc.values().flat_map(|s| s.iter().map(|a| vec_bytes(&a.durations))).sum();
+        let times: usize = p.conversions.values().map(vec_bytes).sum();
+        // People are listed once, at the end of the partition.
+        let people: usize = p.people.iter().map(|x| x.0.capacity()).sum();
+        p.labels.memory()
+            + p.units.memory()
+            + vec_bytes(&p.event_unit)
+            + vec_bytes(&p.events)
+            + vec_bytes(&p.event_labels)
+            + map_bytes(&p.acc)
+            + p.acc.values().map(vec_bytes).sum::<usize>()
+            + steps
+            + map_bytes(&p.conversions)
+            + times
+            + vec_bytes(&p.people)
+            + people
+    }
 
     fn name(&self) -> &'static str {
         NAME

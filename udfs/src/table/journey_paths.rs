@@ -43,7 +43,8 @@ use crate::common::paths::{ELLIPSIS, Path, PathRules, Terminal, person_paths};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
 use crate::physical::report::{
-    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, input_times, source_relation, state_item,
+    Labels, ReportKernel, ReportQuery, ReportStages, ReportTable, input_times, map_bytes, source_relation, state_item,
+    vec_bytes,
 };
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
@@ -310,6 +311,8 @@ struct Interner {
     labels: Labels,
     /// Raw node value -> cleaned label id, or `None` when excluded.
     raw: HashMap<String, Option<u32>>,
+    /// The raw values' text, in bytes.
+    raw_text: usize,
 }
 
 impl Interner {
@@ -330,6 +333,7 @@ impl Interner {
             }
             Some(self.id(&label))
         };
+        self.raw_text += raw.len();
         self.raw.insert(raw.to_string(), id);
         id
     }
@@ -344,6 +348,8 @@ struct Partial {
     events: Vec<(i64, u32)>,
     /// Every person's paths, a person's paths next to each other.
     paths: Vec<Path>,
+    /// What the paths' nodes and times hold, in bytes.
+    path_bytes: usize,
     /// Where each person's paths end in `paths`.
     person_ends: Vec<usize>,
 }
@@ -360,10 +366,16 @@ impl Partial {
             person_paths(&self.events, &self.rules, &mut self.paths);
             if self.paths.len() > before {
                 self.person_ends.push(self.paths.len());
+                self.path_bytes += self.paths[before..].iter().map(path_bytes).sum::<usize>();
             }
         }
         self.events.clear();
     }
+}
+
+/// The bytes a path's nodes and times hold.
+fn path_bytes(path: &Path) -> usize {
+    vec_bytes(&path.nodes) + vec_bytes(&path.times)
 }
 
 /// The partial state's columns: one row per person, their paths one after the other (`nodes`
@@ -382,6 +394,16 @@ const TERMINALS: [Terminal; 3] = [Terminal::DropOff, Terminal::End, Terminal::Cu
 
 impl ReportKernel for PathsKernel {
     type Partial = Partial;
+
+    fn memory(&self, p: &Partial) -> usize {
+        p.interner.labels.memory()
+            + map_bytes(&p.interner.raw)
+            + p.interner.raw_text
+            + vec_bytes(&p.events)
+            + vec_bytes(&p.paths)
+            + p.path_bytes
+            + vec_bytes(&p.person_ends)
+    }
 
     fn name(&self) -> &'static str {
         NAME
@@ -460,11 +482,13 @@ impl ReportKernel for PathsKernel {
             for (&len, &terminal) in l.values().iter().zip(e.values()) {
                 let range = at..at + len as usize;
                 at = range.end;
-                partial.paths.push(Path {
+                let path = Path {
                     nodes: range.clone().map(|j| partial.interner.id(n.value(j))).collect(),
                     times: t.values()[range].to_vec(),
                     terminal: *TERMINALS.get(terminal as usize).ok_or_else(broken)?,
-                });
+                };
+                partial.path_bytes += path_bytes(&path);
+                partial.paths.push(path);
             }
             partial.person_ends.push(partial.paths.len());
         }
@@ -485,7 +509,15 @@ impl ReportKernel for PathsKernel {
             max_steps: q.max_steps,
             ellipsis,
         };
-        Ok(Partial { interner, rules, current: None, events: vec![], paths: vec![], person_ends: vec![] })
+        Ok(Partial {
+            interner,
+            rules,
+            current: None,
+            events: vec![],
+            paths: vec![],
+            path_bytes: 0,
+            person_ends: vec![],
+        })
     }
 
     fn update(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<()> {

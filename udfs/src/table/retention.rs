@@ -41,7 +41,7 @@ use crate::common::options::Options;
 use crate::common::periods::{Clock, Interval};
 use crate::docs::{FunctionDoc, Kind, Parameter};
 use crate::error::ArgumentError;
-use crate::physical::report::{Labels, Units, input_times};
+use crate::physical::report::{Labels, Units, input_times, map_bytes, vec_bytes};
 use crate::physical::report::{ReportKernel, ReportQuery, ReportStages, ReportTable, source_relation};
 use crate::table::cohorts::{self, Common, flags};
 use datafusion::arrow::array::{
@@ -403,6 +403,17 @@ fn state_schema() -> SchemaRef {
 
 impl ReportKernel for RetentionKernel {
     type Partial = Partial;
+
+    fn memory(&self, p: &Partial) -> usize {
+        // The counts are made once, at the end of the partition.
+        let text: usize = p.counts.keys().map(|k| k.0.capacity()).sum();
+        p.units.memory()
+            + p.labels.memory()
+            + vec_bytes(&p.starts)
+            + vec_bytes(&p.returns)
+            + map_bytes(&p.counts)
+            + text
+    }
 
     fn name(&self) -> &'static str {
         NAME
