@@ -487,6 +487,7 @@ def time_ordered(data, out):
     tmp = out.with_name(out.name + ".tmp")
     subprocess.run(["rm", "-rf", str(tmp)], check=True)
     duck = duckdb.connect()
+    duck.execute("SET enable_progress_bar = false")
     for table, person in (("events", "anonymous_id"), ("app_events", "user_id")):
         if not (data / table).exists():
             continue

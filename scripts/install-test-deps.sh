@@ -14,11 +14,15 @@ command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 # openssl makes the TLS test's certificate (tests/it/auth.rs).
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Headless Chromium and its driver: the explorer's browser test (tests/it/explorer.rs).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+[ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)  # legible screenshots
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "cargo-nextest not found: the tests run with cargo test" >&2

@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:5433).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Address of the journey explorer, the web page (default 127.0.0.1:5480), or `off`.
+    #[arg(long)]
+    pub http_listen: Option<String>,
     /// Configuration file (TOML).
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// Default listen address: loopback only, one port above PostgreSQL's.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5433";
+/// Where the journey explorer listens by default.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:5480";
 /// Default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "journeydb-data";
 /// Events in the demo dataset created when the data directory is missing.
@@ -20,6 +22,8 @@ pub const DEFAULT_DEMO_EVENTS: u64 = 300_000;
 pub struct Config {
     /// Address the server listens on.
     pub listen: SocketAddr,
+    /// Address the journey explorer (the web page) listens on, or `"off"`.
+    pub http_listen: String,
     /// The data location: a local directory or `s3://bucket/prefix`, one folder of Parquet
     /// files (or one Delta table) per table.
     pub data_dir: PathBuf,
@@ -225,6 +229,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            http_listen: DEFAULT_HTTP_LISTEN.into(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             demo_events: DEFAULT_DEMO_EVENTS,
             demo_seed: 42,
@@ -261,10 +266,24 @@ impl Config {
         if let Some(listen) = args.listen {
             self.listen = listen;
         }
+        if let Some(http) = &args.http_listen {
+            self.http_listen = http.clone();
+        }
         if let Some(scheduler) = &args.cluster {
             self.cluster.scheduler = Some(scheduler.clone());
         }
         self
+    }
+
+    /// The explorer's address, `None` when it is `"off"`.
+    pub fn http_address(&self) -> Result<Option<SocketAddr>> {
+        let v = self.http_listen.trim();
+        if v.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        v.parse().map(Some).map_err(|_| {
+            Error::Config(format!("http_listen \"{v}\": use an address such as \"127.0.0.1:5480\", or \"off\""))
+        })
     }
 
     /// Where the data is: `data_dir` read as a local path or an `s3://` URL.
@@ -345,6 +364,15 @@ impl Config {
                 self.listen
             )));
         }
+        if let Some(http) = self.http_address()?
+            && !http.ip().is_loopback()
+            && self.auth.users.is_empty()
+        {
+            return Err(Error::Config(format!(
+                "refusing to serve the explorer on {http}: it trusts its visitors without \
+                 authentication, which is allowed on a loopback address only (or http_listen = \"off\")"
+            )));
+        }
         self.users()?;
         if self.auth.tls_cert.is_some() != self.auth.tls_key.is_some() {
             return Err(Error::Config("TLS needs both auth.tls_cert and auth.tls_key".into()));
@@ -370,6 +398,21 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:5433");
         c.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn the_explorer_listens_on_loopback_unless_users_are_configured() {
+        let mut c = Config::default();
+        assert_eq!(c.http_address().expect("default"), Some("127.0.0.1:5480".parse().expect("addr")));
+        c.http_listen = "OFF".into();
+        assert_eq!(c.http_address().expect("off"), None);
+        c.http_listen = "somewhere".into();
+        assert!(c.validate().expect_err("not an address").to_string().contains("http_listen \"somewhere\""));
+        c.http_listen = "0.0.0.0:5480".into();
+        assert!(c.validate().expect_err("trusted elsewhere").to_string().contains("refusing to serve the explorer"));
+        let verifier = crate::server::auth::hash_password("s3cret").expect("hash");
+        c.auth.users.push(UserConfig { name: "analyst".into(), password: verifier, superuser: false });
+        c.validate().expect("with users, any address (the explorer then stays off)");
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod exec;
+pub mod explorer;
 pub mod journey;
 pub mod pg;
 pub mod server;

@@ -315,6 +315,28 @@ async fn execute_interruptible(
     })
 }
 
+/// Runs `sql`, one query, in `session` as a client's simple-query statement runs (planned and
+/// executed on the execution runtime, under `statement_timeout`) and collects its rows: what the
+/// explorer's views run.
+pub async fn query_rows(
+    session: &mut Session,
+    sql: &str,
+) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<datafusion::arrow::array::RecordBatch>), Error> {
+    let statements = session.parse(sql)?;
+    let [stmt] = statements.as_slice() else {
+        return Err(Error::sql(SqlState::SyntaxError, "one statement expected"));
+    };
+    let (signal, _) = tokio::sync::watch::channel(0u64);
+    match execute_interruptible(session, &signal, Run::Statement(stmt), &[]).await? {
+        Output::Rows(stream) => {
+            let schema = stream.schema();
+            let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await?;
+            Ok((schema, batches))
+        }
+        _ => Err(Error::sql(SqlState::FeatureNotSupported, "not a query")),
+    }
+}
+
 /// `sql` parsed off the connection's thread, under a cancel request and `statement_timeout`
 /// when `signal` is given (parsing is linear and bounded, but a 64 MB statement takes time).
 async fn parse_interruptible(

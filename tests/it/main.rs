@@ -10,6 +10,7 @@
 //! - `differential`: a seeded, generated SQL corpus run on journeydb and PostgreSQL 15.
 //! - `dbt`: dbt-postgres builds the project of `tests/dbt/` twice against a real server.
 //! - `examples`: the cookbook in `sql/examples/`, each answer checked against its `.out` file.
+//! - `explorer`: the journey explorer's views over HTTP against their SQL over the wire.
 //! - `grafana`: the query shapes Grafana's PostgreSQL data source sends.
 //! - `jdbc`: pgjdbc as Metabase uses it (queries, typed parameters, DatabaseMetaData), and a
 //!   replay of Metabase's sync and query SQL.
@@ -38,6 +39,7 @@ mod cohorts;
 mod dbt;
 mod differential;
 mod examples;
+mod explorer;
 mod fixture;
 mod grafana;
 mod jdbc;

@@ -254,8 +254,11 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let q = &self.query;
         let keep = q.keep();
-        let input = plan_input(state, &q.input_sql(), keep.as_ref()).await.map_err(|e| {
-            DataFusionError::Plan(format!("{}: cannot read source \"{}\": {e}", q.function(), q.source()))
+        let input = plan_input(state, &q.input_sql(), keep.as_ref()).await.map_err(|e| match e.find_root() {
+            // A column the source lacks (a step, `by` or `person` naming it): the error says
+            // which, with its own SQLSTATE (42703).
+            DataFusionError::SchemaError(..) => e,
+            _ => DataFusionError::Plan(format!("{}: cannot read source \"{}\": {e}", q.function(), q.source())),
         })?;
         let input: Arc<dyn ExecutionPlan> = match keep {
             Some(keep) => Arc::new(KeepRowsExec::new(input, keep)),

@@ -1,0 +1,422 @@
+//! The journey explorer: a web page served beside the wire protocol (`http_listen`, default
+//! 127.0.0.1:5480) that shows the funnel, the Sankey of paths, attribution by model and one
+//! person's journey without typing SQL.
+//!
+//! - The page ([`PAGE`], `page.html`, in the binary) draws its charts as SVG itself, in plain
+//!   JavaScript: no chart library, nothing downloaded at run time, no Node step. Bars, a Sankey
+//!   and a timeline are a few hundred lines; a library would be a pinned npm dependency, a
+//!   build step and a bundle to audit for what the page needs.
+//! - The page sends parameters, never SQL. Each view's statement is written here from them
+//!   (every text a quoted literal, every number a number), run in a session of its own as a
+//!   client's statement runs (the same engine, planner, memory pool, and `statement_timeout`,
+//!   [`STATEMENT_TIMEOUT`]), and sent back with its rows, so the page shows the SQL to copy
+//!   into psql, a dashboard or a dbt model. Errors come back with their SQLSTATE.
+//! - Trust is the wire protocol's without users: the explorer listens on a loopback address
+//!   only ([`crate::config::Config::validate`]) and answers loopback peers only. With users
+//!   configured it does not start: its login is not built yet.
+//!
+//! Routes: `GET /` the page; `GET /api/meta` the event names (with counts), the dimensions and
+//! a few people with conversions; `POST /api/funnel`, `/api/paths`, `/api/attribution` and
+//! `/api/person` take JSON parameters. Every answer is `{"sql", "columns", "rows"}` (rows as
+//! arrays, numbers as numbers) or, with status 400, `{"error": {"sqlstate", "message",
+//! "detail", "hint"}}`.
+
+use crate::error::{Error, SqlState, to_pg_error};
+use crate::session::Engine;
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The page: markup, style and script in one file.
+pub const PAGE: &str = include_str!("page.html");
+
+/// Each view's statement stops after this long (57014), as `SET statement_timeout` would.
+pub const STATEMENT_TIMEOUT: &str = "120s";
+
+/// The rule models the timeline can show per touch (the window form of `attribute`).
+const TIMELINE_MODELS: [&str; 6] = ["first_touch", "last_touch", "linear", "position_based", "j_shaped", "inverse_j"];
+
+/// The report models the attribution view may ask for.
+const REPORT_MODELS: [&str; 10] = [
+    "first_touch",
+    "last_touch",
+    "linear",
+    "position_based",
+    "time_decay",
+    "j_shaped",
+    "inverse_j",
+    "last_non_direct",
+    "markov",
+    "shapley",
+];
+
+/// Serves the explorer on `listener` until `shutdown` resolves.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new()
+        .route("/", get(page))
+        .route("/api/meta", get(meta))
+        .route("/api/funnel", post(funnel))
+        .route("/api/paths", post(paths))
+        .route("/api/attribution", post(attribution))
+        .route("/api/person", post(person))
+        .with_state(engine);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds `listen` and serves the explorer in the background; the address bound.
+pub async fn start(engine: Arc<Engine>, listen: SocketAddr) -> std::io::Result<(SocketAddr, ExplorerHandle)> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(engine, listener, async move {
+        let _ = stopped.await;
+    }));
+    Ok((addr, ExplorerHandle { stop, task }))
+}
+
+/// A running explorer ([`start`]).
+pub struct ExplorerHandle {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl ExplorerHandle {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+type Peer = ConnectInfo<SocketAddr>;
+
+async fn page(ConnectInfo(peer): Peer) -> Response {
+    if let Some(refused) = refuse(peer) {
+        return refused;
+    }
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], PAGE).into_response()
+}
+
+/// Visitors from other machines are not trusted (the explorer has no login yet).
+fn refuse(peer: SocketAddr) -> Option<Response> {
+    (!peer.ip().is_loopback()).then(|| {
+        let body = json!({"error": {"sqlstate": "28000", "message": "the explorer answers loopback visitors only"}});
+        (StatusCode::FORBIDDEN, Json(body)).into_response()
+    })
+}
+
+async fn meta(State(engine): State<Arc<Engine>>, ConnectInfo(peer): Peer) -> Response {
+    if let Some(refused) = refuse(peer) {
+        return refused;
+    }
+    let events = "SELECT event_name, count(*) AS events FROM journey.events WHERE event_name IS NOT NULL \
+                  GROUP BY event_name ORDER BY events DESC, event_name LIMIT 200";
+    let people = "SELECT person_id, count(*) AS conversions FROM journey.conversions GROUP BY person_id \
+                  ORDER BY conversions DESC, person_id LIMIT 20";
+    let (events, people) = match (run(&engine, events).await, run(&engine, people).await) {
+        (Ok(e), Ok(p)) => (e, p),
+        (Err(e), _) | (_, Err(e)) => return failure(&e),
+    };
+    Json(json!({
+        "events": events["rows"],
+        "people": people["rows"],
+        "dimensions": ["channel", "source", "medium", "campaign", "session_channel", "page_url", "stage"],
+        "nodes": ["event_name", "page_url", "channel", "stage", "stage_reached"],
+        "report_models": REPORT_MODELS,
+        "timeline_models": TIMELINE_MODELS,
+    }))
+    .into_response()
+}
+
+/// `text` as a SQL string literal.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `texts` as a SQL text array.
+fn array(texts: &[String]) -> String {
+    format!("ARRAY[{}]", texts.iter().map(|t| quote(t)).collect::<Vec<_>>().join(", "))
+}
+
+/// A non-empty, trimmed text, or none.
+fn given(text: &Option<String>) -> Option<&str> {
+    text.as_deref().map(str::trim).filter(|t| !t.is_empty())
+}
+
+fn bad(message: impl Into<String>) -> Error {
+    Error::sql(SqlState::InvalidParameterValue, message)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunnelStep {
+    /// An event name or a predicate (`page_url LIKE '/pricing%'`).
+    pub event: String,
+    #[serde(default)]
+    pub optional: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunnelRequest {
+    pub steps: Vec<FunnelStep>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default = "default_window_days")]
+    pub window_days: u32,
+    pub by: Option<String>,
+    pub order: Option<String>,
+}
+
+fn default_window_days() -> u32 {
+    14
+}
+
+/// The `funnel` statement of a request.
+pub fn funnel_sql(r: &FunnelRequest) -> Result<String, Error> {
+    if r.steps.is_empty() {
+        return Err(bad("a funnel needs at least one step"));
+    }
+    let mut args: Vec<String> = r.steps.iter().map(|s| quote(s.event.trim())).collect();
+    args.push(format!("window => INTERVAL '{} days'", r.window_days));
+    let optional: Vec<String> =
+        r.steps.iter().enumerate().filter(|(_, s)| s.optional).map(|(i, _)| (i + 1).to_string()).collect();
+    if !optional.is_empty() {
+        args.push(format!("optional => ARRAY[{}]", optional.join(", ")));
+    }
+    let exclude: Vec<String> = r.exclude.iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
+    if !exclude.is_empty() {
+        args.push(format!("exclude => {}", array(&exclude)));
+    }
+    if let Some(order) = given(&r.order) {
+        args.push(format!("\"order\" => {}", quote(order)));
+    }
+    if let Some(by) = given(&r.by) {
+        args.push(format!("by => {}", quote(by)));
+    }
+    Ok(format!("SELECT * FROM funnel({})", args.join(", ")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PathsRequest {
+    #[serde(default = "default_node")]
+    pub node: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u32,
+    #[serde(default = "default_top")]
+    pub top: u32,
+}
+
+fn default_node() -> String {
+    "event_name".into()
+}
+
+fn default_max_steps() -> u32 {
+    5
+}
+
+fn default_top() -> u32 {
+    8
+}
+
+/// The `journey_paths` statement of a request.
+pub fn paths_sql(r: &PathsRequest) -> Result<String, Error> {
+    let mut args = vec![
+        format!("node => {}", quote(r.node.trim())),
+        format!("max_steps => {}", r.max_steps),
+        format!("top => {}", r.top),
+    ];
+    if let Some(start) = given(&r.start) {
+        args.push(format!("start => {}", quote(start)));
+    }
+    if let Some(end) = given(&r.end) {
+        args.push(format!("\"end\" => {}", quote(end)));
+    }
+    Ok(format!(
+        "SELECT depth, source, target, users, paths, avg_seconds FROM journey_paths({}) \
+         ORDER BY depth, users DESC, source, target",
+        args.join(", ")
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AttributionRequest {
+    pub conversion: String,
+    pub models: Vec<String>,
+    #[serde(default = "default_by")]
+    pub by: String,
+    #[serde(default = "default_lookback_days")]
+    pub lookback_days: u32,
+}
+
+fn default_by() -> String {
+    "channel".into()
+}
+
+fn default_lookback_days() -> u32 {
+    90
+}
+
+/// The `attribute` statement of a request: the models side by side.
+pub fn attribution_sql(r: &AttributionRequest) -> Result<String, Error> {
+    if r.models.is_empty() {
+        return Err(bad("choose at least one model"));
+    }
+    if let Some(m) = r.models.iter().find(|m| !REPORT_MODELS.contains(&m.as_str())) {
+        return Err(bad(format!("unknown model \"{m}\": one of {}", REPORT_MODELS.join(", "))));
+    }
+    let conversion = r.conversion.trim();
+    if conversion.is_empty() {
+        return Err(bad("choose the conversion"));
+    }
+    let mut args: Vec<String> = r.models.iter().map(|m| quote(m)).collect();
+    args.push(format!("conversion => {}", quote(conversion)));
+    args.push(format!("by => {}", quote(r.by.trim())));
+    args.push(format!("lookback => INTERVAL '{} days'", r.lookback_days));
+    Ok(format!("SELECT * FROM attribute({}) ORDER BY 1, 2", args.join(", ")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PersonRequest {
+    pub person_id: String,
+    pub conversion: String,
+    #[serde(default = "default_model")]
+    pub model: String,
+}
+
+fn default_model() -> String {
+    "linear".into()
+}
+
+/// One person's events in time order, each touch with its share of its journey's conversion
+/// under a rule model: a journey is the touches after the previous conversion up to this one
+/// (the report's journeys without its lookback), `journey` numbering them from 1.
+pub fn person_sql(r: &PersonRequest) -> Result<String, Error> {
+    if !TIMELINE_MODELS.contains(&r.model.as_str()) {
+        return Err(bad(format!("unknown model \"{}\": one of {}", r.model, TIMELINE_MODELS.join(", "))));
+    }
+    let (person, conversion, model) = (quote(r.person_id.trim()), quote(r.conversion.trim()), quote(&r.model));
+    Ok(format!(
+        "WITH e AS (SELECT event_time, event_name, channel, is_touch, revenue, \
+         CAST(1 + coalesce(sum(CASE WHEN event_name = {conversion} THEN 1 ELSE 0 END) OVER (ORDER BY event_time, \
+         event_name ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS bigint) AS journey \
+         FROM journey.events WHERE person_id = {person}) \
+         SELECT event_time, event_name, channel, journey, \
+         CASE WHEN is_touch THEN attribute({model}) OVER (PARTITION BY journey, is_touch ORDER BY event_time, channel) END \
+         AS credit, revenue FROM e ORDER BY event_time, event_name"
+    ))
+}
+
+async fn funnel(State(engine): State<Arc<Engine>>, ConnectInfo(peer): Peer, Json(r): Json<FunnelRequest>) -> Response {
+    answer(&engine, peer, funnel_sql(&r)).await
+}
+
+async fn paths(State(engine): State<Arc<Engine>>, ConnectInfo(peer): Peer, Json(r): Json<PathsRequest>) -> Response {
+    answer(&engine, peer, paths_sql(&r)).await
+}
+
+async fn attribution(
+    State(engine): State<Arc<Engine>>,
+    ConnectInfo(peer): Peer,
+    Json(r): Json<AttributionRequest>,
+) -> Response {
+    answer(&engine, peer, attribution_sql(&r)).await
+}
+
+async fn person(State(engine): State<Arc<Engine>>, ConnectInfo(peer): Peer, Json(r): Json<PersonRequest>) -> Response {
+    answer(&engine, peer, person_sql(&r)).await
+}
+
+/// Runs a view's statement and answers with it and its rows, or with its error.
+async fn answer(engine: &Arc<Engine>, peer: SocketAddr, sql: Result<String, Error>) -> Response {
+    if let Some(refused) = refuse(peer) {
+        return refused;
+    }
+    let result = match sql {
+        Ok(sql) => run(engine, &sql).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+fn failure(e: &Error) -> Response {
+    let pg = to_pg_error(e);
+    if pg.code == SqlState::InternalError {
+        tracing::error!(error = %e, "internal error in the explorer");
+    }
+    let body = json!({"error": {
+        "sqlstate": pg.code.code(),
+        "message": pg.message,
+        "detail": pg.detail,
+        "hint": pg.hint,
+    }});
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+/// Runs `sql` in a new session (the default user and database, as a psql connection on
+/// loopback) and returns `{sql, columns, rows}`.
+async fn run(engine: &Arc<Engine>, sql: &str) -> Result<Value, Error> {
+    let mut session = engine.session("journey", "journeydb")?;
+    session.execute_sql(&format!("SET statement_timeout = '{STATEMENT_TIMEOUT}'")).await?;
+    let (schema, batches) = crate::server::handler::query_rows(&mut session, sql).await?;
+    Ok(json!({"sql": sql, "columns": columns(&schema), "rows": rows(&batches)?}))
+}
+
+fn columns(schema: &SchemaRef) -> Vec<Value> {
+    schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect()
+}
+
+/// Every row as an array: numbers as JSON numbers, NULL as null, anything else as its text.
+fn rows(batches: &[RecordBatch]) -> Result<Vec<Value>, Error> {
+    let options = FormatOptions::default();
+    let mut out = vec![];
+    for batch in batches {
+        let formatters: Vec<ArrayFormatter> =
+            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<_, _>>()?;
+        for i in 0..batch.num_rows() {
+            let row: Vec<Value> = batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(column, f)| {
+                    if column.is_null(i) {
+                        return Value::Null;
+                    }
+                    let text = f.value(i).to_string();
+                    let number = match column.data_type() {
+                        t if t.is_signed_integer() => text.parse::<i64>().ok().map(serde_json::Number::from),
+                        t if t.is_unsigned_integer() => text.parse::<u64>().ok().map(serde_json::Number::from),
+                        t if is_fractional(t) => text.parse::<f64>().ok().and_then(serde_json::Number::from_f64),
+                        _ => None,
+                    };
+                    number.map_or(Value::String(text), Value::Number)
+                })
+                .collect();
+            out.push(Value::Array(row));
+        }
+    }
+    Ok(out)
+}
+
+fn is_fractional(t: &DataType) -> bool {
+    t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..))
+}

@@ -1,0 +1,186 @@
+//! The journey explorer's HTTP side against the wire protocol: the page is served, each view
+//! answers what its own SQL answers over the wire, errors carry their SQLSTATE, and a visitor
+//! cannot make it run anything but the view's statement.
+
+use crate::fixture;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One HTTP/1.1 request on a fresh connection: the status and the body.
+async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let payload = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{payload}",
+        payload.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = vec![];
+    socket.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8(answer).expect("utf-8");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    (status, body.to_string())
+}
+
+async fn api(addr: SocketAddr, path: &str, body: Value) -> Value {
+    let (status, text) = http(addr, "POST", path, Some(&body)).await;
+    assert_eq!(status, 200, "{path}: {text}");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// A JSON cell and a text cell from the wire are the same value.
+fn same(json: &Value, text: &Option<String>) -> bool {
+    match (json, text) {
+        (Value::Null, None) => true,
+        (Value::Number(n), Some(t)) => {
+            t.parse::<f64>().is_ok_and(|x| (x - n.as_f64().unwrap_or(f64::NAN)).abs() < 1e-9)
+        }
+        (Value::String(s), Some(t)) => s == t,
+        _ => false,
+    }
+}
+
+/// The view's rows against its SQL run over the wire, in the columns named.
+async fn check_against_wire(client: &tokio_postgres::Client, answer: &Value, columns: &[&str]) {
+    let sql = answer["sql"].as_str().expect("sql");
+    let names: Vec<&str> = answer["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c["name"].as_str().expect("as the explorer answers"))
+        .collect();
+    let wire = fixture::text_rows(client.simple_query(sql).await.expect("the view's SQL runs over the wire"));
+    let rows = answer["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), wire.len(), "{sql}");
+    assert!(!rows.is_empty(), "{sql}");
+    for (row, text) in rows.iter().zip(&wire) {
+        for name in columns {
+            let i = names.iter().position(|n| n == name).unwrap_or_else(|| panic!("{name} in {names:?}"));
+            assert!(same(&row[i], &text[i]), "{name}: {} vs {:?} in {sql}", row[i], text[i]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_answers_what_its_sql_answers_over_the_wire() {
+    let dir = fixture::data_dir();
+    let engine = fixture::engine(dir.path(), 8192, 2);
+    let server = journeydb::server::start(engine.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
+    let (addr, explorer) =
+        journeydb::explorer::start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("explorer");
+    let client = fixture::connect(&server).await;
+
+    let (status, page) = http(addr, "GET", "/", None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>journeydb explorer</title>") && page.contains("/api/funnel"), "{page}");
+
+    let (status, meta) = http(addr, "GET", "/api/meta", None).await;
+    assert_eq!(status, 200, "{meta}");
+    let meta: Value = serde_json::from_str(&meta).expect("json");
+    let events: Vec<&str> = meta["events"]
+        .as_array()
+        .expect("as the explorer answers")
+        .iter()
+        .map(|r| r[0].as_str().expect("as the explorer answers"))
+        .collect();
+    for e in ["page_view", "form_submit", "purchase"] {
+        assert!(events.contains(&e), "{events:?}");
+    }
+    assert!(!meta["people"].as_array().expect("as the explorer answers").is_empty(), "people with conversions: {meta}");
+
+    // The funnel as the page builds it: steps, an optional one, an exclusion, a breakdown.
+    let steps = json!([{"event": "page_view"}, {"event": "form_submit", "optional": true}, {"event": "purchase"}]);
+    let funnel = api(addr, "/api/funnel", json!({"steps": steps, "window_days": 30, "exclude": ["unsubscribe"]})).await;
+    let sql = funnel["sql"].as_str().expect("as the explorer answers");
+    assert!(sql.contains("optional => ARRAY[2]") && sql.contains("exclude => ARRAY['unsubscribe']"), "{sql}");
+    check_against_wire(&client, &funnel, &["step", "step_name", "users", "conversion_from_start", "median_seconds"])
+        .await;
+    let by = api(addr, "/api/funnel", json!({"steps": steps, "by": "channel"})).await;
+    check_against_wire(&client, &by, &["step", "users"]).await;
+
+    let paths =
+        api(addr, "/api/paths", json!({"node": "event_name", "start": "page_view", "max_steps": 4, "top": 5})).await;
+    check_against_wire(&client, &paths, &["depth", "source", "target", "users", "paths"]).await;
+
+    let models = json!(["first_touch", "linear", "markov"]);
+    let attribution =
+        api(addr, "/api/attribution", json!({"conversion": "purchase", "models": models, "by": "channel"})).await;
+    check_against_wire(&client, &attribution, &["model", "channel", "conversions", "revenue"]).await;
+    // Each model credits the same conversions in all.
+    let mut totals = std::collections::BTreeMap::<String, f64>::new();
+    for r in attribution["rows"].as_array().expect("as the explorer answers") {
+        *totals.entry(r[0].as_str().expect("as the explorer answers").to_string()).or_default() +=
+            r[2].as_f64().expect("as the explorer answers");
+    }
+    assert_eq!(totals.len(), 3, "{totals:?}");
+    let first = *totals.values().next().expect("as the explorer answers");
+    assert!(first > 0.0 && totals.values().all(|t| (t - first).abs() < 1e-6), "{totals:?}");
+
+    // One person's timeline: each converting journey's touches share its conversion exactly.
+    let person = meta["people"][0][0].as_str().expect("as the explorer answers").to_string();
+    let timeline =
+        api(addr, "/api/person", json!({"person_id": person, "conversion": "purchase", "model": "linear"})).await;
+    check_against_wire(&client, &timeline, &["event_name", "channel", "journey", "credit"]).await;
+    let mut journeys = std::collections::BTreeMap::<i64, (f64, bool)>::new();
+    for r in timeline["rows"].as_array().expect("as the explorer answers") {
+        let j = journeys.entry(r[3].as_i64().expect("a journey number")).or_default();
+        j.0 += r[4].as_f64().unwrap_or(0.0);
+        j.1 |= r[1] == "purchase";
+    }
+    let converted: Vec<f64> = journeys.values().filter(|j| j.1 && j.0 > 0.0).map(|j| j.0).collect();
+    assert!(!converted.is_empty(), "{timeline}");
+    assert!(converted.iter().all(|c| (c - 1.0).abs() < 1e-9), "{journeys:?}");
+
+    // Errors: with their SQLSTATE, status 400, and the explorer serves on.
+    for (path, body, code) in [
+        ("/api/funnel", json!({"steps": []}), "22023"),
+        ("/api/attribution", json!({"conversion": "purchase", "models": ["nope"]}), "22023"),
+        ("/api/person", json!({"person_id": "x", "conversion": "purchase", "model": "markov"}), "22023"),
+        ("/api/funnel", json!({"steps": [{"event": "no_such_column = 1"}, {"event": "purchase"}]}), "42703"),
+    ] {
+        let (status, text) = http(addr, "POST", path, Some(&body)).await;
+        assert_eq!(status, 400, "{path} {body}: {text}");
+        let error: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(error["error"]["sqlstate"], code, "{path} {body}: {text}");
+    }
+    // Text from the page is quoted, never spliced: a step that tries to end the statement is
+    // an event name nobody did.
+    let sneaky = json!({"steps": [{"event": "page_view"}, {"event": "x'); DROP TABLE events; --"}]});
+    let answer = api(addr, "/api/funnel", sneaky).await;
+    assert_eq!(answer["rows"][1][2], json!(0), "{answer}");
+    let n: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.expect("events still there").get(0);
+    assert!(n > 0);
+
+    explorer.stop().await;
+    server.stop().await;
+}
+
+/// The explorer in headless Chromium (selenium, `tests/python/explorer.py`): the demo's funnel
+/// on opening, a funnel built by clicking with a step moved up, the Sankey, attribution and a
+/// person's timeline, each number on the page checked against the page's SQL over the wire,
+/// and an error shown with its SQLSTATE. Screenshots go to `target/test-artifacts/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_in_a_real_browser() {
+    let dir = fixture::data_dir();
+    let engine = fixture::engine(dir.path(), 8192, 2);
+    let server = journeydb::server::start(engine.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
+    let (addr, explorer) =
+        journeydb::explorer::start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("explorer");
+    let artifacts = fixture::root().join("target/test-artifacts");
+    let script = fixture::root().join("tests/python/explorer.py");
+    let (http, pg) = (addr.port().to_string(), server.addr.port().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(fixture::python()).arg(script).args([&http, &pg]).arg(&artifacts).output()
+    })
+    .await
+    .expect("join")
+    .expect("python runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("all ok"), "{text}");
+    println!("{text}");
+    explorer.stop().await;
+    server.stop().await;
+}
