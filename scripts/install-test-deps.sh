@@ -44,3 +44,8 @@ if [ ! -x "$root/.venv-dbt/bin/python" ]; then
   python3 -m venv "$root/.venv-dbt"
 fi
 "$root/.venv-dbt/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/dbt-requirements.txt"
+# Apache Superset (tests/it/superset.rs) in a venv of its own: its pins are many and its own.
+if [ ! -x "$root/.venv-superset/bin/python" ]; then
+  python3 -m venv "$root/.venv-superset"
+fi
+"$root/.venv-superset/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/superset-requirements.txt"

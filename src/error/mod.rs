@@ -229,6 +229,9 @@ fn plan_message_to_pg(m: &str) -> PgError {
         let short = name.rsplit('.').next().unwrap_or(name);
         return PgError::new(UndefinedTable, format!("relation \"{short}\" does not exist"));
     }
+    if let Some(name) = between(&first, "table function '", "' not found") {
+        return PgError::new(UndefinedFunction, format!("function {name} does not exist"));
+    }
     if let Some(name) = between(&first, "Invalid function '", "'") {
         let hint = m.lines().nth(1).map(|l| l.trim().to_string());
         return PgError::new(UndefinedFunction, format!("function {name} does not exist")).with_hint(hint);

@@ -244,6 +244,12 @@ pub fn python_latest() -> std::path::PathBuf {
     venv_tool("JOURNEYDB_TEST_PYTHON_LATEST", ".venv-test-latest/bin/python")
 }
 
+/// Apache Superset's Python (`.venv-superset`): `JOURNEYDB_TEST_SUPERSET_PYTHON`, else the
+/// project's venv.
+pub fn superset_python() -> std::path::PathBuf {
+    venv_tool("JOURNEYDB_TEST_SUPERSET_PYTHON", ".venv-superset/bin/python")
+}
+
 /// dbt (dbt-core and dbt-postgres 1.11): `JOURNEYDB_TEST_DBT`, else the project's dbt venv.
 pub fn dbt() -> std::path::PathBuf {
     venv_tool("JOURNEYDB_TEST_DBT", ".venv-dbt/bin/dbt")

@@ -16,6 +16,7 @@
 //!   replay of Metabase's sync and query SQL.
 //! - `journey`: the journey model's views on a hand-made, column-mapped events table.
 //! - `fixture`: data directories with known tables, and servers on 127.0.0.1:0.
+//! - `superset`: Apache Superset's database, SQL Lab, dashboard import and chart data on journeydb.
 //! - `slt`: the `.slt` files of `sql/slt/`, in process (batch sizes 1, 2, 3 and default,
 //!   one and four partitions) and over the wire (simple and extended protocol).
 //! - `wire`: tokio-postgres against a real server: types, parameters, errors, the store.
@@ -52,5 +53,6 @@ mod psql;
 mod s3;
 mod sequence;
 mod slt;
+mod superset;
 mod wire;
 mod writes;

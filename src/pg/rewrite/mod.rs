@@ -82,6 +82,20 @@ pub fn rewrite(stmt: &mut Statement, is_store_table: &dyn Fn(&str) -> bool) {
     let _ = stmt.visit(&mut InSubqueriesAsArrays);
 }
 
+/// A function in FROM is looked up by its name as written, but PostgreSQL folds an unquoted
+/// name to lower case: `FUNNEL(...)` (as SQL formatters such as Superset's write it) is
+/// `funnel(...)`. Quoted parts keep their case.
+fn fold_table_function_name(factor: &mut TableFactor) {
+    let TableFactor::Table { name, args: Some(_), .. } = factor else { return };
+    for part in &mut name.0 {
+        if let ObjectNamePart::Identifier(id) = part
+            && id.quote_style.is_none()
+        {
+            id.value = id.value.to_lowercase();
+        }
+    }
+}
+
 struct Rewriter<'a> {
     is_store_table: &'a dyn Fn(&str) -> bool,
 }
@@ -93,13 +107,17 @@ impl VisitorMut for Rewriter<'_> {
     /// named arguments for table functions; the journey reports read the marker back
     /// (`journeydb_udfs::common::options`).
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        fold_table_function_name(factor);
         scalar_functions_in_from(factor);
         if let TableFactor::Table { args: Some(args), .. } = factor {
             let mut positional = Vec::with_capacity(args.args.len());
             for arg in std::mem::take(&mut args.args) {
+                // An unquoted argument name folds to lower case, as every PostgreSQL name does.
+                let folded =
+                    |id: &Ident| if id.quote_style.is_none() { id.value.to_lowercase() } else { id.value.clone() };
                 let name = match &arg {
-                    FunctionArg::Named { name, .. } => Some(name.value.clone()),
-                    FunctionArg::ExprNamed { name: Expr::Identifier(id), .. } => Some(id.value.clone()),
+                    FunctionArg::Named { name, .. } => Some(folded(name)),
+                    FunctionArg::ExprNamed { name: Expr::Identifier(id), .. } => Some(folded(id)),
                     _ => None,
                 };
                 match (name, arg) {
