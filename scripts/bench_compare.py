@@ -479,15 +479,24 @@ def markov(conn, duck, n, runs):
           f"removal effects differ by at most {diff:.4f} ({len(paths)} distinct paths)")
 
 
-def time_ordered(data, out):
-    """The demo's events (and app events) rewritten in time order, made once under `out`."""
+def _rewrite(out):
+    """Where a rewritten copy of the data is made (`out` + ".tmp", emptied, renamed to `out`
+    when complete) and the DuckDB that reads the original; no DuckDB when `out` is made."""
     import duckdb
     if (out / "events").exists():
-        return out
+        return out, None
     tmp = out.with_name(out.name + ".tmp")
     subprocess.run(["rm", "-rf", str(tmp)], check=True)
     duck = duckdb.connect()
     duck.execute("SET enable_progress_bar = false")
+    return tmp, duck
+
+
+def time_ordered(data, out):
+    """The demo's events (and app events) rewritten in time order, made once under `out`."""
+    tmp, duck = _rewrite(out)
+    if duck is None:
+        return out
     for table, person in (("events", "anonymous_id"), ("app_events", "user_id")):
         if not (data / table).exists():
             continue
@@ -503,15 +512,11 @@ def shuffled(data, out):
     within them, written by pyarrow with its defaults (dictionary-encoded strings, snappy) in
     files of about 1M rows, one row group each: what a file written by another tool looks like.
     Made once under `out`; the order is a hash of each row, so the same on every machine."""
-    import duckdb
     import pyarrow as pa
     import pyarrow.parquet as pq
-    if (out / "events").exists():
+    tmp, duck = _rewrite(out)
+    if duck is None:
         return out
-    tmp = out.with_name(out.name + ".tmp")
-    subprocess.run(["rm", "-rf", str(tmp)], check=True)
-    duck = duckdb.connect()
-    duck.execute("SET enable_progress_bar = false")
     rows_per_file = 1 << 20
     for table in ("events", "app_events"):
         if not (data / table).exists():

@@ -169,17 +169,9 @@ async fn the_explorer_in_a_real_browser() {
     let server = journeydb::server::start(engine.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
     let (addr, explorer) =
         journeydb::explorer::start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("explorer");
-    let artifacts = fixture::root().join("target/test-artifacts");
-    let script = fixture::root().join("tests/python/explorer.py");
-    let (http, pg) = (addr.port().to_string(), server.addr.port().to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(fixture::python()).arg(script).args([&http, &pg]).arg(&artifacts).output()
-    })
-    .await
-    .expect("join")
-    .expect("python runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("all ok"), "{text}");
+    let artifacts = fixture::root().join("target/test-artifacts").display().to_string();
+    let args = vec![addr.port().to_string(), server.addr.port().to_string(), artifacts];
+    let text = fixture::run_script(fixture::python(), "explorer.py", args).await;
     println!("{text}");
     explorer.stop().await;
     server.stop().await;

@@ -272,9 +272,15 @@ pub async fn run_python(script: &str, port: u16) -> String {
 
 /// [`run_python`] with another Python (`python_latest()`: the drivers' newest releases).
 pub async fn run_python_with(python: std::path::PathBuf, script: &str, port: u16) -> String {
+    run_script(python, script, vec![port.to_string()]).await
+}
+
+/// Runs `tests/python/<script>` with `python` and `args`; it must end with "all ok". Returns
+/// its output.
+pub async fn run_script(python: std::path::PathBuf, script: &str, args: Vec<String>) -> String {
     let path = root().join("tests/python").join(script);
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python).arg(path).arg(port.to_string()).output().expect("python runs")
+        std::process::Command::new(python).arg(path).args(args).output().expect("python runs")
     })
     .await
     .expect("python");

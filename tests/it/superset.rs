@@ -12,17 +12,8 @@ async fn superset_shows_journeydb_dashboards_unchanged() {
     let dir = fixture::data_dir();
     let server = fixture::server(dir.path()).await;
     let work = tempfile::tempdir().expect("superset home");
-    let artifacts = fixture::root().join("target/test-artifacts");
-    let python = fixture::superset_python();
-    let script = fixture::root().join("tests/python/superset.py");
-    let (port, home) = (server.addr.port().to_string(), work.path().to_path_buf());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python).arg(script).arg(port).arg(home).arg(artifacts).output()
-    })
-    .await
-    .expect("join")
-    .expect("python runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("all ok"), "{text}");
+    let artifacts = fixture::root().join("target/test-artifacts").display().to_string();
+    let args = vec![server.addr.port().to_string(), work.path().display().to_string(), artifacts];
+    let text = fixture::run_script(fixture::superset_python(), "superset.py", args).await;
     println!("{text}");
 }
