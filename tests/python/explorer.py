@@ -62,6 +62,10 @@ try:
     sql = ready("funnel")
     first = check_funnel(sql, ["page_view", "form_submit", "opportunity", "purchase"])
     assert first[0][1] > 0 and first[-1][1] > 0, first
+    medians = [float(t.get_attribute("data-median-seconds"))
+               for t in driver.find_elements(By.CSS_SELECTOR, "#funnel-chart text[data-median-seconds]")]
+    wire = [float(r[0]) for r in conn.execute(f"SELECT median_seconds FROM ({sql}) f WHERE step > 1 AND median_seconds IS NOT NULL ORDER BY step")]
+    assert medians == wire, (medians, wire)
     driver.save_screenshot(os.path.join(artifacts, "explorer-funnel.png"))
     print("ok the demo's funnel shows on opening:", first)
 
