@@ -366,11 +366,10 @@ impl Config {
         }
         if let Some(http) = self.http_address()?
             && !http.ip().is_loopback()
-            && self.auth.users.is_empty()
         {
             return Err(Error::Config(format!(
-                "refusing to serve the explorer on {http}: it trusts its visitors without \
-                 authentication, which is allowed on a loopback address only (or http_listen = \"off\")"
+                "refusing to serve the explorer on {http}: it has no TLS yet, so it listens on a \
+                 loopback address only (or http_listen = \"off\")"
             )));
         }
         self.users()?;
@@ -401,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn the_explorer_listens_on_loopback_unless_users_are_configured() {
+    fn the_explorer_listens_on_loopback_only() {
         let mut c = Config::default();
         assert_eq!(c.http_address().expect("default"), Some("127.0.0.1:5480".parse().expect("addr")));
         c.http_listen = "OFF".into();
@@ -409,10 +408,13 @@ mod tests {
         c.http_listen = "somewhere".into();
         assert!(c.validate().expect_err("not an address").to_string().contains("http_listen \"somewhere\""));
         c.http_listen = "0.0.0.0:5480".into();
-        assert!(c.validate().expect_err("trusted elsewhere").to_string().contains("refusing to serve the explorer"));
+        assert!(c.validate().expect_err("no TLS").to_string().contains("refusing to serve the explorer"));
         let verifier = crate::server::auth::hash_password("s3cret").expect("hash");
         c.auth.users.push(UserConfig { name: "analyst".into(), password: verifier, superuser: false });
-        c.validate().expect("with users, any address (the explorer then stays off)");
+        c.listen = "0.0.0.0:5433".parse().expect("addr");
+        assert!(c.validate().expect_err("not even with users").to_string().contains("no TLS yet"));
+        c.http_listen = "127.0.0.1:5480".into();
+        c.validate().expect("with users, the wire protocol anywhere, the explorer on loopback");
     }
 
     #[test]

@@ -11,11 +11,14 @@
 //!   client's statement runs (the same engine, planner, memory pool, and `statement_timeout`,
 //!   [`STATEMENT_TIMEOUT`]), and sent back with its rows, so the page shows the SQL to copy
 //!   into psql, a dashboard or a dbt model. Errors come back with their SQLSTATE.
-//! - Trust is the wire protocol's without users: the explorer listens on a loopback address
-//!   only ([`crate::config::Config::validate`]) and answers loopback peers only. With users
-//!   configured it does not start: its login is not built yet.
+//! - Trust: the explorer listens on a loopback address only (it has no TLS yet,
+//!   [`crate::config::Config::validate`]) and answers loopback peers only. Without users it
+//!   trusts them, as the wire protocol does. With `[[auth.users]]`, a visitor logs in
+//!   (`POST /api/login`, the password checked against the same SCRAM verifier psql's login is,
+//!   failures answered ever later as the wire protocol's are) and gets a session cookie
+//!   (random, HttpOnly, SameSite=Strict, [`SESSION_HOURS`]); each view then runs as that user.
 //!
-//! Routes: `GET /` the page; `GET /api/meta` the event names (with counts), the dimensions and
+//! Routes: `GET /` the page; `POST /api/login`; `GET /api/meta` the event names (with counts), the dimensions and
 //! a few people with conversions; `POST /api/funnel`, `/api/paths`, `/api/attribution` and
 //! `/api/person` take JSON parameters. Every answer is `{"sql", "columns", "rows"}` (rows as
 //! arrays, numbers as numbers) or, with status 400, `{"error": {"sqlstate", "message",
@@ -25,7 +28,7 @@ use crate::error::{Error, SqlState, to_pg_error};
 use crate::session::Engine;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use datafusion::arrow::array::{Array, RecordBatch};
@@ -43,6 +46,48 @@ pub const PAGE: &str = include_str!("page.html");
 
 /// Each view's statement stops after this long (57014), as `SET statement_timeout` would.
 pub const STATEMENT_TIMEOUT: &str = "120s";
+
+/// How long a login lasts.
+pub const SESSION_HOURS: u64 = 12;
+const COOKIE: &str = "journeydb_explorer";
+
+/// What the routes share: the engine, and with users configured, who logged in.
+struct Explorer {
+    engine: Arc<Engine>,
+    users: Option<crate::server::auth::Users>,
+    sessions: std::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
+    failures: crate::server::auth::Failures,
+}
+
+type Shared = State<Arc<Explorer>>;
+
+impl Explorer {
+    /// The user a request runs as: the logged-in one (by the session cookie), or without
+    /// users, the default user; none when the visitor must log in first ([`login_first`]).
+    fn user(&self, headers: &HeaderMap) -> Option<String> {
+        if self.users.is_none() {
+            return Some("journey".into());
+        }
+        let token = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(name, _)| *name == COOKIE)
+            .map(|(_, value)| value.to_string());
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let lifetime = std::time::Duration::from_secs(SESSION_HOURS * 3600);
+        sessions.retain(|_, (_, at)| at.elapsed() < lifetime);
+        token.and_then(|t| sessions.get(&t).map(|(user, _)| user.clone()))
+    }
+}
+
+/// 401 (28000): the page then shows its login form.
+fn login_first() -> Response {
+    let body = json!({"error": {"sqlstate": "28000", "message": "log in to the explorer"}});
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
 
 /// The rule models the timeline can show per touch (the window form of `attribute`).
 const TIMELINE_MODELS: [&str; 6] = ["first_touch", "last_touch", "linear", "position_based", "j_shaped", "inverse_j"];
@@ -67,14 +112,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let users = Some(engine.config().users().map_err(std::io::Error::other)?).filter(|u| !u.is_empty());
+    let state = Arc::new(Explorer { engine, users, sessions: Default::default(), failures: Default::default() });
     let app = axum::Router::new()
         .route("/", get(page))
+        .route("/api/login", post(login))
         .route("/api/meta", get(meta))
         .route("/api/funnel", post(funnel))
         .route("/api/paths", post(paths))
         .route("/api/attribution", post(attribution))
         .route("/api/person", post(person))
-        .with_state(engine);
+        .with_state(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
@@ -121,15 +169,49 @@ fn refuse(peer: SocketAddr) -> Option<Response> {
     })
 }
 
-async fn meta(State(engine): State<Arc<Engine>>, ConnectInfo(peer): Peer) -> Response {
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    pub user: String,
+    pub password: String,
+}
+
+async fn login(State(x): Shared, ConnectInfo(peer): Peer, Json(r): Json<LoginRequest>) -> Response {
     if let Some(refused) = refuse(peer) {
         return refused;
     }
+    let Some(users) = &x.users else {
+        return Json(json!({"user": "journey"})).into_response();
+    };
+    if !users.check(&r.user, &r.password) {
+        tokio::time::sleep(x.failures.record(peer.ip())).await;
+        let message = format!("password authentication failed for user \"{}\"", r.user);
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"sqlstate": "28P01", "message": message}})))
+            .into_response();
+    }
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        return failure(&Error::sql(SqlState::InternalError, "no random numbers for a session"));
+    }
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    x.sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(token.clone(), (r.user.clone(), std::time::Instant::now()));
+    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_HOURS * 3600);
+    ([(header::SET_COOKIE, cookie)], Json(json!({"user": r.user}))).into_response()
+}
+
+async fn meta(State(x): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> Response {
+    if let Some(refused) = refuse(peer) {
+        return refused;
+    }
+    let Some(user) = x.user(&headers) else { return login_first() };
+    let engine = &x.engine;
     let events = "SELECT event_name, count(*) AS events FROM journey.events WHERE event_name IS NOT NULL \
                   GROUP BY event_name ORDER BY events DESC, event_name LIMIT 200";
     let people = "SELECT person_id, count(*) AS conversions FROM journey.conversions GROUP BY person_id \
                   ORDER BY conversions DESC, person_id LIMIT 20";
-    let (events, people) = match (run(&engine, events).await, run(&engine, people).await) {
+    let (events, people) = match (run(engine, &user, events).await, run(engine, &user, people).await) {
         (Ok(e), Ok(p)) => (e, p),
         (Err(e), _) | (_, Err(e)) => return failure(&e),
     };
@@ -323,33 +405,46 @@ pub fn person_sql(r: &PersonRequest) -> Result<String, Error> {
     ))
 }
 
-async fn funnel(State(engine): State<Arc<Engine>>, ConnectInfo(peer): Peer, Json(r): Json<FunnelRequest>) -> Response {
-    answer(&engine, peer, funnel_sql(&r)).await
+async fn funnel(
+    State(x): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(r): Json<FunnelRequest>,
+) -> Response {
+    answer(&x, peer, &headers, funnel_sql(&r)).await
 }
 
-async fn paths(State(engine): State<Arc<Engine>>, ConnectInfo(peer): Peer, Json(r): Json<PathsRequest>) -> Response {
-    answer(&engine, peer, paths_sql(&r)).await
+async fn paths(State(x): Shared, ConnectInfo(peer): Peer, headers: HeaderMap, Json(r): Json<PathsRequest>) -> Response {
+    answer(&x, peer, &headers, paths_sql(&r)).await
 }
 
 async fn attribution(
-    State(engine): State<Arc<Engine>>,
+    State(x): Shared,
     ConnectInfo(peer): Peer,
+    headers: HeaderMap,
     Json(r): Json<AttributionRequest>,
 ) -> Response {
-    answer(&engine, peer, attribution_sql(&r)).await
+    answer(&x, peer, &headers, attribution_sql(&r)).await
 }
 
-async fn person(State(engine): State<Arc<Engine>>, ConnectInfo(peer): Peer, Json(r): Json<PersonRequest>) -> Response {
-    answer(&engine, peer, person_sql(&r)).await
+async fn person(
+    State(x): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(r): Json<PersonRequest>,
+) -> Response {
+    answer(&x, peer, &headers, person_sql(&r)).await
 }
 
-/// Runs a view's statement and answers with it and its rows, or with its error.
-async fn answer(engine: &Arc<Engine>, peer: SocketAddr, sql: Result<String, Error>) -> Response {
+/// Runs a view's statement as the request's user and answers with it and its rows, or with
+/// its error.
+async fn answer(x: &Explorer, peer: SocketAddr, headers: &HeaderMap, sql: Result<String, Error>) -> Response {
     if let Some(refused) = refuse(peer) {
         return refused;
     }
+    let Some(user) = x.user(headers) else { return login_first() };
     let result = match sql {
-        Ok(sql) => run(engine, &sql).await,
+        Ok(sql) => run(&x.engine, &user, &sql).await,
         Err(e) => Err(e),
     };
     match result {
@@ -372,10 +467,10 @@ fn failure(e: &Error) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
-/// Runs `sql` in a new session (the default user and database, as a psql connection on
-/// loopback) and returns `{sql, columns, rows}`.
-async fn run(engine: &Arc<Engine>, sql: &str) -> Result<Value, Error> {
-    let mut session = engine.session("journey", "journeydb")?;
+/// Runs `sql` in a new session of `user` (database journeydb, as a psql connection) and
+/// returns `{sql, columns, rows}`.
+async fn run(engine: &Arc<Engine>, user: &str, sql: &str) -> Result<Value, Error> {
+    let mut session = engine.session(user, "journeydb")?;
     session.execute_sql(&format!("SET statement_timeout = '{STATEMENT_TIMEOUT}'")).await?;
     let (schema, batches) = crate::server::handler::query_rows(&mut session, sql).await?;
     Ok(json!({"sql": sql, "columns": columns(&schema), "rows": rows(&batches)?}))

@@ -123,6 +123,22 @@ impl Users {
         Users(users)
     }
 
+    /// Whether `password` is `user`'s: its salted password, under the verifier's salt and
+    /// iterations, gives the verifier's StoredKey (what a SCRAM exchange proves, checked on a
+    /// password sent whole, as the explorer's login form sends it over loopback).
+    pub fn check(&self, user: &str, password: &str) -> bool {
+        let Some(v) = self.0.get(user) else { return false };
+        let salted = gen_salted_password(password, &v.salt, v.iterations);
+        let ScramSecret::Verifier { stored_key, .. } =
+            ScramSecret::verifier_from_salted_password(v.salt.clone(), salted, v.iterations)
+        else {
+            return false;
+        };
+        // Compared in full, whatever differs first.
+        stored_key.len() == v.stored_key.len()
+            && stored_key.iter().zip(&v.stored_key).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -204,6 +220,16 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<pgwire::tokio::TlsAccepto
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_checks_against_its_verifier() {
+        let verifier = parse_verifier(&hash_password("s3cret").expect("hash")).expect("parse");
+        let users = Users::new(HashMap::from([("analyst".to_string(), verifier)]));
+        assert!(users.check("analyst", "s3cret"));
+        assert!(!users.check("analyst", "s3cret "));
+        assert!(!users.check("analyst", ""));
+        assert!(!users.check("nobody", "s3cret"));
+    }
 
     #[test]
     fn verifiers_match_postgres() {

@@ -197,14 +197,10 @@ pub async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// Starts the explorer on `http_listen` unless it is off. With users configured it stays off
-/// (it has no login yet), and a port already taken only costs the explorer, not the server.
+/// Starts the explorer on `http_listen` unless it is off; a port already taken only costs the
+/// explorer, not the server.
 async fn start_explorer(engine: &Arc<Engine>) -> Option<crate::explorer::ExplorerHandle> {
     let addr = engine.config().http_address().ok().flatten()?;
-    if !engine.config().auth.users.is_empty() {
-        tracing::warn!("the explorer is off: users are configured and it has no login yet");
-        return None;
-    }
     match crate::explorer::start(engine.clone(), addr).await {
         Ok((bound, handle)) => {
             println!("journeydb explorer on http://{bound}/");

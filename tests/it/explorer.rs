@@ -176,3 +176,63 @@ async fn the_explorer_in_a_real_browser() {
     explorer.stop().await;
     server.stop().await;
 }
+
+/// With users configured, a visitor logs in with the same user and password as psql's (checked
+/// against the SCRAM verifier) and gets a session cookie; without one, or with a forged one,
+/// every view answers 401 (28000); a wrong password is 401 (28P01); the views run as the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_users_the_explorer_asks_for_a_login() {
+    let dir = fixture::data_dir();
+    let verifier = journeydb::server::auth::hash_password("s3cret").expect("hash");
+    let mut config = journeydb::config::Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
+    config.auth.users.push(journeydb::config::UserConfig {
+        name: "analyst".into(),
+        password: verifier,
+        superuser: false,
+    });
+    let engine = journeydb::session::Engine::new(config).expect("engine");
+    let (addr, explorer) =
+        journeydb::explorer::start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("explorer");
+
+    let (status, page) = http(addr, "GET", "/", None).await;
+    assert_eq!(status, 200, "the page itself (with its login form) is served");
+    assert!(page.contains("id=\"login\""));
+    let (status, text) = http(addr, "GET", "/api/meta", None).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("\"28000\""), "{text}");
+    let (status, text) = http(addr, "POST", "/api/login", Some(&json!({"user": "analyst", "password": "wrong"}))).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("\"28P01\""), "{text}");
+
+    // The right password: a cookie, and the views answer with it (and only with it).
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = json!({"user": "analyst", "password": "s3cret"}).to_string();
+    let request = format!(
+        "POST /api/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .expect("a session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().expect("name=value").to_string();
+    let with_cookie = |pair: String| async move {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET /api/meta HTTP/1.1\r\nHost: {addr}\r\nCookie: {pair}\r\nConnection: close\r\n\r\n");
+        socket.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).await.expect("read");
+        answer
+    };
+    let meta = with_cookie(pair.clone()).await;
+    assert!(meta.starts_with("HTTP/1.1 200") && meta.contains("page_view"), "{meta}");
+    let forged = with_cookie("journeydb_explorer=00ff".into()).await;
+    assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
+    explorer.stop().await;
+}
