@@ -18,13 +18,15 @@
 //!   failures answered ever later as the wire protocol's are) and gets a session cookie
 //!   (random, HttpOnly, SameSite=Strict, [`SESSION_HOURS`]); each view then runs as that user.
 //!
-//! Routes: `GET /` the page; `POST /api/login`; `GET /api/meta` the event names (with counts), the dimensions and
+//! Routes (every answer at most [`MAX_ROWS`] rows): `GET /` the page; `POST /api/login`; `GET /api/meta` the event names (with counts), the dimensions and
 //! a few people with conversions; `POST /api/funnel`, `/api/paths`, `/api/attribution` and
 //! `/api/person` take JSON parameters. Every answer is `{"sql", "columns", "rows"}` (rows as
 //! arrays, numbers as numbers) or, with status 400, `{"error": {"sqlstate", "message",
 //! "detail", "hint"}}`.
 
 use crate::error::{Error, SqlState, to_pg_error};
+// Every text from the page goes into its statement as a PostgreSQL string literal.
+use crate::pg::format::quote_literal as quote;
 use crate::session::Engine;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -46,6 +48,10 @@ pub const PAGE: &str = include_str!("page.html");
 
 /// Each view's statement stops after this long (57014), as `SET statement_timeout` would.
 pub const STATEMENT_TIMEOUT: &str = "120s";
+
+/// The most rows a view sends (the answer says `"truncated": true` beyond): what the server
+/// holds and formats for a page stays bounded, as the wire protocol's streaming keeps it.
+pub const MAX_ROWS: usize = 10_000;
 
 /// How long a login lasts.
 pub const SESSION_HOURS: u64 = 12;
@@ -224,11 +230,6 @@ async fn meta(State(x): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> 
         "timeline_models": TIMELINE_MODELS,
     }))
     .into_response()
-}
-
-/// `text` as a SQL string literal.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// `texts` as a SQL text array.
@@ -472,8 +473,8 @@ fn failure(e: &Error) -> Response {
 async fn run(engine: &Arc<Engine>, user: &str, sql: &str) -> Result<Value, Error> {
     let mut session = engine.session(user, "journeydb")?;
     session.execute_sql(&format!("SET statement_timeout = '{STATEMENT_TIMEOUT}'")).await?;
-    let (schema, batches) = crate::server::handler::query_rows(&mut session, sql).await?;
-    Ok(json!({"sql": sql, "columns": columns(&schema), "rows": rows(&batches)?}))
+    let (schema, batches, truncated) = crate::server::handler::query_rows(&mut session, sql, MAX_ROWS).await?;
+    Ok(json!({"sql": sql, "columns": columns(&schema), "rows": rows(&batches)?, "truncated": truncated}))
 }
 
 fn columns(schema: &SchemaRef) -> Vec<Value> {

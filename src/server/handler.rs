@@ -316,22 +316,33 @@ async fn execute_interruptible(
 }
 
 /// Runs `sql`, one query, in `session` as a client's simple-query statement runs (planned and
-/// executed on the execution runtime, under `statement_timeout`) and collects its rows: what the
-/// explorer's views run.
+/// executed on the execution runtime, under `statement_timeout`) and collects its first
+/// `max_rows` rows, the rest not computed (the stream is dropped): what the explorer's views
+/// run. The flag says whether rows were left out.
 pub async fn query_rows(
     session: &mut Session,
     sql: &str,
-) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<datafusion::arrow::array::RecordBatch>), Error> {
+    max_rows: usize,
+) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<datafusion::arrow::array::RecordBatch>, bool), Error> {
     let statements = session.parse(sql)?;
     let [stmt] = statements.as_slice() else {
         return Err(Error::sql(SqlState::SyntaxError, "one statement expected"));
     };
     let (signal, _) = tokio::sync::watch::channel(0u64);
     match execute_interruptible(session, &signal, Run::Statement(stmt), &[]).await? {
-        Output::Rows(stream) => {
+        Output::Rows(mut stream) => {
             let schema = stream.schema();
-            let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await?;
-            Ok((schema, batches))
+            let (mut batches, mut rows) = (vec![], 0);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                if rows + batch.num_rows() > max_rows {
+                    batches.push(batch.slice(0, max_rows - rows));
+                    return Ok((schema, batches, true));
+                }
+                rows += batch.num_rows();
+                batches.push(batch);
+            }
+            Ok((schema, batches, false))
         }
         _ => Err(Error::sql(SqlState::FeatureNotSupported, "not a query")),
     }

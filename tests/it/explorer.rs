@@ -25,6 +25,18 @@ async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) 
     (status, body.to_string())
 }
 
+/// A server over the demo fixture and the explorer beside it, on the same engine (the data
+/// directory is kept alive by the caller).
+async fn server_and_explorer()
+-> (tempfile::TempDir, journeydb::server::RunningServer, SocketAddr, journeydb::explorer::ExplorerHandle) {
+    let dir = fixture::data_dir();
+    let engine = fixture::engine(dir.path(), 8192, 2);
+    let server = journeydb::server::start(engine.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
+    let (addr, explorer) =
+        journeydb::explorer::start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("explorer");
+    (dir, server, addr, explorer)
+}
+
 async fn api(addr: SocketAddr, path: &str, body: Value) -> Value {
     let (status, text) = http(addr, "POST", path, Some(&body)).await;
     assert_eq!(status, 200, "{path}: {text}");
@@ -66,11 +78,7 @@ async fn check_against_wire(client: &tokio_postgres::Client, answer: &Value, col
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_explorer_answers_what_its_sql_answers_over_the_wire() {
-    let dir = fixture::data_dir();
-    let engine = fixture::engine(dir.path(), 8192, 2);
-    let server = journeydb::server::start(engine.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
-    let (addr, explorer) =
-        journeydb::explorer::start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("explorer");
+    let (_dir, server, addr, explorer) = server_and_explorer().await;
     let client = fixture::connect(&server).await;
 
     let (status, page) = http(addr, "GET", "/", None).await;
@@ -151,6 +159,11 @@ async fn the_explorer_answers_what_its_sql_answers_over_the_wire() {
     let sneaky = json!({"steps": [{"event": "page_view"}, {"event": "x'); DROP TABLE events; --"}]});
     let answer = api(addr, "/api/funnel", sneaky).await;
     assert_eq!(answer["rows"][1][2], json!(0), "{answer}");
+    assert_eq!(answer["truncated"], json!(false), "{answer}");
+    // A backslash too (PostgreSQL's quote_literal writes it as an escape string).
+    let slashed = api(addr, "/api/funnel", json!({"steps": [{"event": "page_view"}, {"event": "a\\'b"}]})).await;
+    assert!(slashed["sql"].as_str().is_some_and(|q| q.contains("E'a\\\\''b'")), "{slashed}");
+    assert_eq!(slashed["rows"][1][1], json!("a\\'b"), "{slashed}");
     let n: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.expect("events still there").get(0);
     assert!(n > 0);
 
@@ -164,11 +177,7 @@ async fn the_explorer_answers_what_its_sql_answers_over_the_wire() {
 /// and an error shown with its SQLSTATE. Screenshots go to `target/test-artifacts/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_explorer_in_a_real_browser() {
-    let dir = fixture::data_dir();
-    let engine = fixture::engine(dir.path(), 8192, 2);
-    let server = journeydb::server::start(engine.clone(), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
-    let (addr, explorer) =
-        journeydb::explorer::start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("explorer");
+    let (_dir, server, addr, explorer) = server_and_explorer().await;
     let artifacts = fixture::root().join("target/test-artifacts").display().to_string();
     let args = vec![addr.port().to_string(), server.addr.port().to_string(), artifacts];
     let text = fixture::run_script(fixture::python(), "explorer.py", args).await;
@@ -235,4 +244,21 @@ async fn with_users_the_explorer_asks_for_a_login() {
     let forged = with_cookie("journeydb_explorer=00ff".into()).await;
     assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
     explorer.stop().await;
+}
+
+/// A view sends at most `MAX_ROWS` rows and says when it left some out; the statement stops
+/// there (its stream is dropped), so what the server holds for a page stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_sends_at_most_max_rows() {
+    let dir = fixture::data_dir();
+    let engine = fixture::engine(dir.path(), 1000, 2);
+    let mut session = engine.session("journey", "journeydb").expect("session");
+    let max = journeydb::explorer::MAX_ROWS;
+    let many = format!("SELECT i FROM generate_series(1, {}) AS t(i)", 10 * max);
+    let (_, batches, truncated) = journeydb::server::handler::query_rows(&mut session, &many, max).await.expect("rows");
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), max);
+    assert!(truncated);
+    let few = format!("SELECT i FROM generate_series(1, {max}) AS t(i)");
+    let (_, batches, truncated) = journeydb::server::handler::query_rows(&mut session, &few, max).await.expect("rows");
+    assert_eq!((batches.iter().map(|b| b.num_rows()).sum::<usize>(), truncated), (max, false));
 }
