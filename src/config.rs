@@ -366,10 +366,11 @@ impl Config {
         }
         if let Some(http) = self.http_address()?
             && !http.ip().is_loopback()
+            && (self.auth.users.is_empty() || self.auth.tls_cert.is_none())
         {
             return Err(Error::Config(format!(
-                "refusing to serve the explorer on {http}: it has no TLS yet, so it listens on a \
-                 loopback address only (or http_listen = \"off\")"
+                "refusing to serve the explorer on {http}: beyond a loopback address it needs \
+                 [[auth.users]] and TLS (auth.tls_cert, auth.tls_key), or http_listen = \"off\""
             )));
         }
         self.users()?;
@@ -400,7 +401,7 @@ mod tests {
     }
 
     #[test]
-    fn the_explorer_listens_on_loopback_only() {
+    fn the_explorer_listens_beyond_loopback_only_with_users_and_tls() {
         let mut c = Config::default();
         assert_eq!(c.http_address().expect("default"), Some("127.0.0.1:5480".parse().expect("addr")));
         c.http_listen = "OFF".into();
@@ -412,9 +413,26 @@ mod tests {
         let verifier = crate::server::auth::hash_password("s3cret").expect("hash");
         c.auth.users.push(UserConfig { name: "analyst".into(), password: verifier, superuser: false });
         c.listen = "0.0.0.0:5433".parse().expect("addr");
-        assert!(c.validate().expect_err("not even with users").to_string().contains("no TLS yet"));
+        assert!(c.validate().expect_err("not with users alone").to_string().contains("needs [[auth.users]] and TLS"));
         c.http_listen = "127.0.0.1:5480".into();
         c.validate().expect("with users, the wire protocol anywhere, the explorer on loopback");
+        // With TLS as well, anywhere (the files must exist: validate loads them).
+        let certs = tempfile::tempdir().expect("tmp");
+        let (cert, key) = (certs.path().join("c.pem"), certs.path().join("k.pem"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(made.status.success());
+        (c.auth.tls_cert, c.auth.tls_key) = (Some(cert), Some(key));
+        c.http_listen = "0.0.0.0:5480".into();
+        c.validate().expect("with users and TLS, the explorer anywhere");
+        c.auth.users.clear();
+        c.listen = "127.0.0.1:5433".parse().expect("addr");
+        assert!(c.validate().expect_err("TLS without users").to_string().contains("refusing to serve the explorer"));
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //!   client's statement runs (the same engine, planner, memory pool, and `statement_timeout`,
 //!   [`STATEMENT_TIMEOUT`]), and sent back with its rows, so the page shows the SQL to copy
 //!   into psql, a dashboard or a dbt model. Errors come back with their SQLSTATE.
-//! - Trust: the explorer listens on a loopback address only (it has no TLS yet,
-//!   [`crate::config::Config::validate`]) and answers loopback peers only. Without users it
-//!   trusts them, as the wire protocol does. With `[[auth.users]]`, a visitor logs in
-//!   (`POST /api/login`, the password checked against the same SCRAM verifier psql's login is,
-//!   failures answered ever later as the wire protocol's are) and gets a session cookie
-//!   (random, HttpOnly, SameSite=Strict, [`SESSION_HOURS`]); each view then runs as that user.
+//! - Trust, as the wire protocol's: without users, the explorer trusts loopback visitors and
+//!   no one else. With `[[auth.users]]`, a visitor logs in (`POST /api/login`, the password
+//!   checked against the same SCRAM verifier psql's login is, failures answered ever later as
+//!   the wire protocol's are) and gets a session cookie (random, HttpOnly, SameSite=Strict,
+//!   [`SESSION_HOURS`]); each view then runs as that user. With `auth.tls_cert` and
+//!   `auth.tls_key` the explorer speaks HTTPS only (the same certificate as the wire
+//!   protocol's TLS; the cookie is then `Secure`), and only then, with users, may it listen
+//!   beyond loopback and answer other machines ([`crate::config::Config::validate`]).
 //!
 //! Routes (every answer at most [`MAX_ROWS`] rows): `GET /` the page; `POST /api/login`; `GET /api/meta` the event names (with counts), the dimensions and
 //! a few people with conversions; `POST /api/funnel`, `/api/paths`, `/api/attribution` and
@@ -57,10 +59,15 @@ pub const MAX_ROWS: usize = 10_000;
 pub const SESSION_HOURS: u64 = 12;
 const COOKIE: &str = "journeydb_explorer";
 
+/// How long a visitor has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the routes share: the engine, and with users configured, who logged in.
 struct Explorer {
     engine: Arc<Engine>,
     users: Option<crate::server::auth::Users>,
+    /// Served over TLS: the cookie is `Secure`, and with users, other machines may visit.
+    secure: bool,
     sessions: std::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
     failures: crate::server::auth::Failures,
 }
@@ -87,6 +94,15 @@ impl Explorer {
         sessions.retain(|_, (_, at)| at.elapsed() < lifetime);
         token.and_then(|t| sessions.get(&t).map(|(user, _)| user.clone()))
     }
+
+    /// Other machines may visit only over TLS and with a login; everyone else is refused.
+    fn refuse(&self, peer: SocketAddr) -> Option<Response> {
+        let trusted = peer.ip().is_loopback() || (self.secure && self.users.is_some());
+        (!trusted).then(|| {
+            let message = "the explorer answers other machines only over TLS with users configured";
+            (StatusCode::FORBIDDEN, Json(json!({"error": {"sqlstate": "28000", "message": message}}))).into_response()
+        })
+    }
 }
 
 /// 401 (28000): the page then shows its login form.
@@ -112,14 +128,22 @@ const REPORT_MODELS: [&str; 10] = [
     "shapley",
 ];
 
-/// Serves the explorer on `listener` until `shutdown` resolves.
+/// Serves the explorer on `listener` until `shutdown` resolves: over TLS when the
+/// configuration has a certificate and key.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let users = Some(engine.config().users().map_err(std::io::Error::other)?).filter(|u| !u.is_empty());
-    let state = Arc::new(Explorer { engine, users, sessions: Default::default(), failures: Default::default() });
+    let config = engine.config();
+    let users = Some(config.users().map_err(std::io::Error::other)?).filter(|u| !u.is_empty());
+    let tls = match (&config.auth.tls_cert, &config.auth.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::server::auth::https_acceptor(cert, key).map_err(std::io::Error::other)?),
+        _ => None,
+    };
+    let secure = tls.is_some();
+    let state =
+        Arc::new(Explorer { engine, users, secure, sessions: Default::default(), failures: Default::default() });
     let app = axum::Router::new()
         .route("/", get(page))
         .route("/api/login", post(login))
@@ -129,9 +153,96 @@ pub async fn serve(
         .route("/api/attribution", post(attribution))
         .route("/api/person", post(person))
         .with_state(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let incoming = Incoming::new(listener, tls)?;
+    axum::serve(incoming, app.into_make_service_with_connect_info::<Visitor>()).with_graceful_shutdown(shutdown).await
+}
+
+/// A connection the explorer serves: plain TCP, or TLS after its handshake.
+trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Connection for T {}
+
+/// The explorer's connections: a task accepts them and, with TLS, runs each handshake in a
+/// task of its own (at most [`HANDSHAKE_TIMEOUT`]), so a slow or silent visitor holds up no
+/// one; finished connections queue here for the HTTP server.
+struct Incoming {
+    ready: tokio::sync::mpsc::Receiver<(Box<dyn Connection>, SocketAddr)>,
+    local: SocketAddr,
+    accepting: tokio::task::AbortHandle,
+}
+
+impl Incoming {
+    fn new(listener: TcpListener, tls: Option<pgwire::tokio::TlsAcceptor>) -> std::io::Result<Self> {
+        let local = listener.local_addr()?;
+        let (queue, ready) = tokio::sync::mpsc::channel(64);
+        let accepting = tokio::spawn(async move {
+            loop {
+                let (socket, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of descriptors and the like: wait a little rather than spin.
+                        tracing::warn!(error = %e, "the explorer could not accept a connection");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let queue = queue.clone();
+                match &tls {
+                    None => {
+                        if queue.send((Box::new(socket) as Box<dyn Connection>, peer)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(tls) => {
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(socket)).await {
+                                Ok(Ok(stream)) => {
+                                    let _ = queue.send((Box::new(stream) as Box<dyn Connection>, peer)).await;
+                                }
+                                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "explorer TLS handshake failed"),
+                                Err(_) => tracing::debug!(%peer, "explorer TLS handshake timed out"),
+                            }
+                        });
+                    }
+                }
+            }
+        })
+        .abort_handle();
+        Ok(Self { ready, local, accepting })
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+impl axum::serve::Listener for Incoming {
+    type Io = Box<dyn Connection>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The accepting task is gone only once this is dropped: never here.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// Who is visiting: the peer's address.
+#[derive(Clone, Copy, Debug)]
+struct Visitor(SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Incoming>> for Visitor {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Incoming>) -> Self {
+        Visitor(*stream.remote_addr())
+    }
 }
 
 /// Binds `listen` and serves the explorer in the background; the address bound.
@@ -158,21 +269,13 @@ impl ExplorerHandle {
     }
 }
 
-type Peer = ConnectInfo<SocketAddr>;
+type Peer = ConnectInfo<Visitor>;
 
-async fn page(ConnectInfo(peer): Peer) -> Response {
-    if let Some(refused) = refuse(peer) {
+async fn page(State(x): Shared, ConnectInfo(Visitor(peer)): Peer) -> Response {
+    if let Some(refused) = x.refuse(peer) {
         return refused;
     }
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], PAGE).into_response()
-}
-
-/// Visitors from other machines are not trusted (the explorer has no login yet).
-fn refuse(peer: SocketAddr) -> Option<Response> {
-    (!peer.ip().is_loopback()).then(|| {
-        let body = json!({"error": {"sqlstate": "28000", "message": "the explorer answers loopback visitors only"}});
-        (StatusCode::FORBIDDEN, Json(body)).into_response()
-    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,8 +284,8 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-async fn login(State(x): Shared, ConnectInfo(peer): Peer, Json(r): Json<LoginRequest>) -> Response {
-    if let Some(refused) = refuse(peer) {
+async fn login(State(x): Shared, ConnectInfo(Visitor(peer)): Peer, Json(r): Json<LoginRequest>) -> Response {
+    if let Some(refused) = x.refuse(peer) {
         return refused;
     }
     let Some(users) = &x.users else {
@@ -203,12 +306,14 @@ async fn login(State(x): Shared, ConnectInfo(peer): Peer, Json(r): Json<LoginReq
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(token.clone(), (r.user.clone(), std::time::Instant::now()));
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_HOURS * 3600);
+    let secure = if x.secure { "; Secure" } else { "" };
+    let cookie =
+        format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", SESSION_HOURS * 3600);
     ([(header::SET_COOKIE, cookie)], Json(json!({"user": r.user}))).into_response()
 }
 
-async fn meta(State(x): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> Response {
-    if let Some(refused) = refuse(peer) {
+async fn meta(State(x): Shared, ConnectInfo(Visitor(peer)): Peer, headers: HeaderMap) -> Response {
+    if let Some(refused) = x.refuse(peer) {
         return refused;
     }
     let Some(user) = x.user(&headers) else { return login_first() };
@@ -408,20 +513,25 @@ pub fn person_sql(r: &PersonRequest) -> Result<String, Error> {
 
 async fn funnel(
     State(x): Shared,
-    ConnectInfo(peer): Peer,
+    ConnectInfo(Visitor(peer)): Peer,
     headers: HeaderMap,
     Json(r): Json<FunnelRequest>,
 ) -> Response {
     answer(&x, peer, &headers, funnel_sql(&r)).await
 }
 
-async fn paths(State(x): Shared, ConnectInfo(peer): Peer, headers: HeaderMap, Json(r): Json<PathsRequest>) -> Response {
+async fn paths(
+    State(x): Shared,
+    ConnectInfo(Visitor(peer)): Peer,
+    headers: HeaderMap,
+    Json(r): Json<PathsRequest>,
+) -> Response {
     answer(&x, peer, &headers, paths_sql(&r)).await
 }
 
 async fn attribution(
     State(x): Shared,
-    ConnectInfo(peer): Peer,
+    ConnectInfo(Visitor(peer)): Peer,
     headers: HeaderMap,
     Json(r): Json<AttributionRequest>,
 ) -> Response {
@@ -430,7 +540,7 @@ async fn attribution(
 
 async fn person(
     State(x): Shared,
-    ConnectInfo(peer): Peer,
+    ConnectInfo(Visitor(peer)): Peer,
     headers: HeaderMap,
     Json(r): Json<PersonRequest>,
 ) -> Response {
@@ -440,7 +550,7 @@ async fn person(
 /// Runs a view's statement as the request's user and answers with it and its rows, or with
 /// its error.
 async fn answer(x: &Explorer, peer: SocketAddr, headers: &HeaderMap, sql: Result<String, Error>) -> Response {
-    if let Some(refused) = refuse(peer) {
+    if let Some(refused) = x.refuse(peer) {
         return refused;
     }
     let Some(user) = x.user(headers) else { return login_first() };

@@ -196,6 +196,15 @@ fn mock_verifier(user: &str) -> ScramSecret {
 
 /// The TLS acceptor for a PEM certificate chain and private key.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<pgwire::tokio::TlsAcceptor> {
+    tls_acceptor_for(cert, key, &[])
+}
+
+/// The same certificate for HTTPS (the explorer): ALPN offers HTTP/1.1, which browsers ask for.
+pub fn https_acceptor(cert: &Path, key: &Path) -> Result<pgwire::tokio::TlsAcceptor> {
+    tls_acceptor_for(cert, key, &[b"http/1.1"])
+}
+
+fn tls_acceptor_for(cert: &Path, key: &Path, alpn: &[&[u8]]) -> Result<pgwire::tokio::TlsAcceptor> {
     use pgwire::tokio::tokio_rustls::rustls;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -208,12 +217,13 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<pgwire::tokio::TlsAccepto
     }
     let key = PrivateKeyDer::from_pem_slice(&read(key)?)
         .map_err(|e| Error::Config(format!("{}: not a PEM private key: {e}", key.display())))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| Error::Config(format!("TLS certificate and key: {e}")))?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
 }
 

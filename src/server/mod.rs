@@ -203,7 +203,8 @@ async fn start_explorer(engine: &Arc<Engine>) -> Option<crate::explorer::Explore
     let addr = engine.config().http_address().ok().flatten()?;
     match crate::explorer::start(engine.clone(), addr).await {
         Ok((bound, handle)) => {
-            println!("journeydb explorer on http://{bound}/");
+            let scheme = if engine.config().auth.tls_cert.is_some() { "https" } else { "http" };
+            println!("journeydb explorer on {scheme}://{bound}/");
             Some(handle)
         }
         Err(e) => {

@@ -32,15 +32,7 @@ fn psql(port: u16, password: &str, sslmode: &str, sql: &str) -> (bool, String) {
 async fn scram_users_and_tls() {
     let dir = fixture::data_dir();
     let certs = tempfile::tempdir().expect("tmp");
-    let (cert, key) = (certs.path().join("server.crt"), certs.path().join("server.key"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (cert, key) = fixture::self_signed_cert(certs.path());
     let verifier = journeydb::server::auth::hash_password("s3cret pass").expect("hash");
     let (c, k) = (cert.clone(), key.clone());
     let server = fixture::server_with(dir.path(), move |config| {

@@ -196,6 +196,22 @@ pub async fn server_with(dir: &Path, change: impl FnOnce(&mut Config)) -> Runnin
     start(engine, "127.0.0.1:0".parse().expect("addr")).await.expect("server")
 }
 
+/// A self-signed certificate for localhost and 127.0.0.1 made by openssl in `dir`: the
+/// certificate's and the key's paths (PEM).
+pub fn self_signed_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    (cert, key)
+}
+
 /// A server on 127.0.0.1 with a free port, over `dir`.
 pub async fn server(dir: &Path) -> RunningServer {
     start(engine(dir, 8192, 0), "127.0.0.1:0".parse().expect("addr")).await.expect("server")
