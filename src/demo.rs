@@ -24,6 +24,12 @@
 //! and `teammate_invited`, with `login`s in between. Its user ids are the `events` table's, so the
 //! two join. It is drawn from its own random stream, so `events` does not depend on it.
 //!
+//! And the `ad_spend` table (`day, channel, source, medium, campaign, spend`): what the paid
+//! channels (Paid Search, Paid Social, Display) cost each day, per campaign, from two weeks
+//! before the first journey to the end of the data: daily budgets in proportion to the
+//! dataset's size, lower at weekends, with noise from their own random stream. Its channels and
+//! campaigns are the events' own, so `attribute(..., spend => 'ad_spend')` gives each its ROAS.
+//!
 //! Determinism: the dataset is cut into chunks of `events_per_file` events; chunk `k` is
 //! generated from `seed` and `k` only, so the output is the same byte for byte whatever the
 //! number of threads. Each chunk is one Parquet file, written under a temporary name and
@@ -113,6 +119,95 @@ pub fn events_schema() -> SchemaRef {
     ]))
 }
 
+/// The schema of the demo `ad_spend` table.
+pub fn ad_spend_schema() -> SchemaRef {
+    let s = |name: &str| Field::new(name, DataType::Utf8, false);
+    Arc::new(Schema::new(vec![
+        Field::new("day", DataType::Date32, false),
+        s("channel"),
+        s("source"),
+        s("medium"),
+        s("campaign"),
+        Field::new("spend", DataType::Decimal128(12, 2), false),
+    ]))
+}
+
+/// The paid lines of the demo's ad spend: channel, source, medium, campaign, and the daily
+/// budget in dollars per million events.
+const SPEND_LINES: [(&str, &str, &str, &str, f64); 20] = [
+    ("Paid Search", "google", "cpc", "brand_search", 50.0),
+    ("Paid Search", "google", "cpc", "generic_analytics", 200.0),
+    ("Paid Search", "google", "cpc", "attribution_keywords", 160.0),
+    ("Paid Search", "google", "cpc", "competitor_search", 140.0),
+    ("Paid Search", "bing", "cpc", "brand_search", 20.0),
+    ("Paid Search", "bing", "cpc", "generic_analytics", 70.0),
+    ("Paid Search", "bing", "cpc", "attribution_keywords", 50.0),
+    ("Paid Search", "bing", "cpc", "competitor_search", 45.0),
+    ("Paid Social", "linkedin", "paid_social", "q1_launch", 150.0),
+    ("Paid Social", "linkedin", "paid_social", "ebook_attribution_guide", 130.0),
+    ("Paid Social", "linkedin", "paid_social", "retargeting_social", 110.0),
+    ("Paid Social", "linkedin", "paid_social", "webinar_promo", 100.0),
+    ("Paid Social", "facebook", "paid_social", "q1_launch", 60.0),
+    ("Paid Social", "facebook", "paid_social", "ebook_attribution_guide", 50.0),
+    ("Paid Social", "facebook", "paid_social", "retargeting_social", 45.0),
+    ("Paid Social", "facebook", "paid_social", "webinar_promo", 40.0),
+    ("Display", "google_display", "display", "awareness_banners", 120.0),
+    ("Display", "google_display", "display", "retargeting_display", 80.0),
+    ("Display", "doubleclick", "cpm", "awareness_banners", 90.0),
+    ("Display", "doubleclick", "cpm", "retargeting_display", 60.0),
+];
+
+/// The demo's ad spend for a dataset of `events` events ([`ad_spend_schema`]): one row per
+/// day and paid line, from 14 days before the first journey to 400 days after.
+pub fn ad_spend(events: u64, seed: u64) -> Result<RecordBatch> {
+    let mut rng = Rng::new(seed ^ 0x5BE0_D5BE_0D5B_E0D5);
+    let scale = events as f64 / 1e6;
+    let first_day = START_MICROS / DAY - 14;
+    let (mut day, mut channel, mut source, mut medium, mut campaign) = (
+        datafusion::arrow::array::Date32Builder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut spend = Decimal128Builder::new();
+    for d in first_day..START_MICROS / DAY + 400 {
+        // 1970-01-01 was a Thursday: days 2 and 3 of the week are Saturday and Sunday.
+        let weekend = matches!(d.rem_euclid(7), 2 | 3);
+        for (ch, src, med, camp, budget) in SPEND_LINES {
+            let factor = if weekend { 0.6 } else { 1.0 } * (0.8 + 0.4 * rng.unit());
+            let cents = (budget * scale * factor * 100.0).round() as i128;
+            day.append_value(d as i32);
+            channel.append_value(ch);
+            source.append_value(src);
+            medium.append_value(med);
+            campaign.append_value(camp);
+            spend.append_value(cents);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(day.finish()),
+        Arc::new(channel.finish()),
+        Arc::new(source.finish()),
+        Arc::new(medium.finish()),
+        Arc::new(campaign.finish()),
+        Arc::new(spend.finish().with_precision_and_scale(12, 2)?),
+    ];
+    Ok(RecordBatch::try_new(ad_spend_schema(), columns)?)
+}
+
+/// Writes the demo's ad spend to `dir/demo-spend.parquet`, atomically.
+fn write_ad_spend(dir: &Path, opts: &DemoOptions) -> Result<()> {
+    let path = dir.join("demo-spend.parquet");
+    let tmp = path.with_extension("parquet.tmp");
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, ad_spend_schema(), Some(props))?;
+    writer.write(&ad_spend(opts.events, opts.seed)?)?;
+    writer.close()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
+}
+
 /// The schema of the demo `app_events` table.
 pub fn app_events_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -160,7 +255,7 @@ pub fn generate_to(
     let tmp = std::env::temp_dir().join(format!("journeydb-demo-{}", std::process::id()));
     let result = (|| {
         let stats = generate_to_dir(&tmp, opts)?;
-        for table in ["events", "app_events"] {
+        for table in ["events", "app_events", "ad_spend"] {
             for m in objects.list(table)?.files {
                 if m.location.filename().is_some_and(|n| n.starts_with("demo-")) {
                     objects.delete(&format!("{table}/{}", m.location.filename().unwrap_or_default()))?;
@@ -179,8 +274,8 @@ pub fn generate_to(
     result
 }
 
-/// Generates the dataset into `out/events/` and `out/app_events/`, replacing any previous demo
-/// files there.
+/// Generates the dataset into `out/events/`, `out/app_events/` and `out/ad_spend/`, replacing
+/// any previous demo files there.
 pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     if opts.events_per_file == 0 {
         return Err(Error::InvalidParameter("events per file must be at least 1".into()));
@@ -188,7 +283,8 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     let started = Instant::now();
     let dir = out.join("events");
     let app_dir = out.join("app_events");
-    for d in [&dir, &app_dir] {
+    let spend_dir = out.join("ad_spend");
+    for d in [&dir, &app_dir, &spend_dir] {
         std::fs::create_dir_all(d)?;
         for entry in std::fs::read_dir(d)? {
             let path = entry?.path();
@@ -227,6 +323,7 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     for r in results {
         r?;
     }
+    write_ad_spend(&spend_dir, opts)?;
     Ok(DemoStats {
         events: opts.events,
         people: people.load(Ordering::Relaxed),

@@ -322,13 +322,32 @@ async fn meta(State(x): Shared, ConnectInfo(Visitor(peer)): Peer, headers: Heade
                   GROUP BY event_name ORDER BY events DESC, event_name LIMIT 200";
     let people = "SELECT person_id, count(*) AS conversions FROM journey.conversions GROUP BY person_id \
                   ORDER BY conversions DESC, person_id LIMIT 20";
-    let (events, people) = match (run(engine, &user, events).await, run(engine, &user, people).await) {
-        (Ok(e), Ok(p)) => (e, p),
-        (Err(e), _) | (_, Err(e)) => return failure(&e),
-    };
+    // Ad spend tables (a `day` and a `spend` column), with the dimensions they can join by.
+    let spend = "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' \
+                 AND table_name IN (SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' \
+                 AND column_name = 'spend') ORDER BY table_name, ordinal_position";
+    let (events, people, spend) =
+        match (run(engine, &user, events).await, run(engine, &user, people).await, run(engine, &user, spend).await) {
+            (Ok(e), Ok(p), Ok(s)) => (e, p, s),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return failure(&e),
+        };
+    let mut spend_tables: Vec<(String, Vec<String>)> = vec![];
+    for row in spend["rows"].as_array().into_iter().flatten() {
+        let (Some(table), Some(column)) = (row[0].as_str(), row[1].as_str()) else { continue };
+        match spend_tables.last_mut() {
+            Some((t, columns)) if t == table => columns.push(column.to_string()),
+            _ => spend_tables.push((table.to_string(), vec![column.to_string()])),
+        }
+    }
+    let spend_tables: Vec<Value> = spend_tables
+        .into_iter()
+        .filter(|(_, columns)| columns.iter().any(|c| c == "day"))
+        .map(|(table, columns)| json!({"table": table, "columns": columns}))
+        .collect();
     Json(json!({
         "events": events["rows"],
         "people": people["rows"],
+        "spend_tables": spend_tables,
         "dimensions": ["channel", "source", "medium", "campaign", "session_channel", "page_url", "stage"],
         "nodes": ["event_name", "page_url", "channel", "stage", "stage_reached"],
         "report_models": REPORT_MODELS,
@@ -451,6 +470,9 @@ pub struct AttributionRequest {
     pub by: String,
     #[serde(default = "default_lookback_days")]
     pub lookback_days: u32,
+    /// An ad spend table (a name, checked) to join: ROAS per model and value.
+    #[serde(default)]
+    pub spend: Option<String>,
 }
 
 fn default_by() -> String {
@@ -477,6 +499,16 @@ pub fn attribution_sql(r: &AttributionRequest) -> Result<String, Error> {
     args.push(format!("conversion => {}", quote(conversion)));
     args.push(format!("by => {}", quote(r.by.trim())));
     args.push(format!("lookback => INTERVAL '{} days'", r.lookback_days));
+    if let Some(spend) = r.spend.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let name = |part: &str| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !spend.split('.').all(name) || spend.split('.').count() > 2 {
+            return Err(bad(format!("spend must name a table, not \"{spend}\"")));
+        }
+        args.push(format!("spend => {}", quote(spend)));
+    }
     Ok(format!("SELECT * FROM attribute({}) ORDER BY 1, 2", args.join(", ")))
 }
 

@@ -126,6 +126,13 @@ async fn the_explorer_answers_what_its_sql_answers_over_the_wire() {
     assert_eq!(totals.len(), 3, "{totals:?}");
     let first = *totals.values().next().expect("as the explorer answers");
     assert!(first > 0.0 && totals.values().all(|t| (t - first).abs() < 1e-6), "{totals:?}");
+    // With the demo's ad spend (offered by /api/meta): spend and ROAS per model and channel.
+    let offered = meta["spend_tables"].as_array().expect("spend tables");
+    assert!(offered.iter().any(|t| t["table"] == "ad_spend" && t["columns"].to_string().contains("\"channel\"")));
+    let body = json!({"conversion": "purchase", "models": models, "by": "channel", "spend": "ad_spend"});
+    let roas = api(addr, "/api/attribution", body).await;
+    assert!(roas["sql"].as_str().is_some_and(|s| s.contains("spend => 'ad_spend'")), "{roas}");
+    check_against_wire(&client, &roas, &["model", "channel", "revenue", "spend", "roas", "cost_per_conversion"]).await;
 
     // One person's timeline: each converting journey's touches share its conversion exactly.
     let person = meta["people"][0][0].as_str().expect("as the explorer answers").to_string();
@@ -146,6 +153,13 @@ async fn the_explorer_answers_what_its_sql_answers_over_the_wire() {
     for (path, body, code) in [
         ("/api/funnel", json!({"steps": []}), "22023"),
         ("/api/attribution", json!({"conversion": "purchase", "models": ["nope"]}), "22023"),
+        // The spend is a table's name, never a query.
+        ("/api/attribution", json!({"conversion": "purchase", "models": ["linear"], "spend": "SELECT 1"}), "22023"),
+        (
+            "/api/attribution",
+            json!({"conversion": "purchase", "models": ["linear"], "spend": "no_such_table"}),
+            "42P01",
+        ),
         ("/api/person", json!({"person_id": "x", "conversion": "purchase", "model": "markov"}), "22023"),
         ("/api/funnel", json!({"steps": [{"event": "no_such_column = 1"}, {"event": "purchase"}]}), "42703"),
     ] {

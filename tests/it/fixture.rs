@@ -305,6 +305,18 @@ pub async fn run_script(python: std::path::PathBuf, script: &str, args: Vec<Stri
     text
 }
 
+/// Runs `tests/python/<script>` with `args`: its standard output's lines (it must succeed).
+pub async fn run_script_lines(python: std::path::PathBuf, script: &str, args: Vec<String>) -> Vec<String> {
+    let path = root().join("tests/python").join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python).arg(path).args(args).output().expect("python runs")
+    })
+    .await
+    .expect("python");
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
 /// The project's folder, where the tests' files are (`sql/`, `tests/`, `scripts/`). Cargo and
 /// nextest say it at run time; the folder the binary was compiled in is only the fallback, since
 /// a test binary built from another clone of the same sources (CI's, sharing the target

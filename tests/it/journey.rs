@@ -504,3 +504,73 @@ async fn the_touch_rule_without_a_channel_column() {
     // A source without a medium is no campaign data GA4 can group: Unassigned.
     assert_eq!(got, ["p07 Email", "p08 Unassigned", "p09 Unassigned"]);
 }
+
+/// `attribute(..., spend => 'ad_spend')` over the demo: each value's spend, ROAS and cost per
+/// conversion are what DuckDB computes from the same Parquet files (the spend of the days of
+/// the report's first and last touch, here those of a three-month window given as the source)
+/// with the report's credited revenue and conversions; every value with spend has a row in
+/// every model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roas_is_what_duckdb_computes_from_the_same_files() {
+    let dir = crate::fixture::data_dir();
+    let engine = crate::fixture::engine(dir.path(), 8192, 2);
+    let (since, until) = ("2025-03-01", "2025-06-01");
+    let cents = |t: &str| -> i128 {
+        let (whole, frac) = t.split_once('.').unwrap_or((t, "0"));
+        let sign = if whole.starts_with('-') { -1 } else { 1 };
+        let frac: i128 = format!("{frac:0<2}")[..2].parse().expect("cents");
+        whole.parse::<i128>().expect("number") * 100 + sign * frac
+    };
+    for by in ["channel", "campaign"] {
+        let args = vec![dir.path().display().to_string(), since.into(), until.into(), by.into()];
+        let oracle = crate::fixture::run_script_lines(crate::fixture::python(), "spend_duckdb.py", args).await;
+        let (range, spends) = oracle.split_first().expect("a range line");
+        assert_eq!(range, "range 2025-03-01 2025-05-31", "the window's touches span it");
+        let spends: std::collections::BTreeMap<String, i128> = spends
+            .iter()
+            .map(|l| l.split_once('\t').expect("value\tspend"))
+            .map(|(v, s)| (v.to_string(), cents(s)))
+            .collect();
+        assert!(spends.len() >= 3, "{by}: {spends:?}");
+        let sql = format!(
+            "SELECT concat_ws('|', model, {by}, conversions, revenue, coalesce(CAST(spend AS TEXT), 'NULL'), \
+             coalesce(CAST(roas AS TEXT), 'NULL'), coalesce(CAST(cost_per_conversion AS TEXT), 'NULL')) \
+             FROM attribute('last_touch', 'linear', 'markov', by => '{by}', spend => 'ad_spend', \
+             source => 'SELECT * FROM journey.events WHERE event_time >= ''{since}'' AND event_time < ''{until}''')"
+        );
+        let rows = query(&engine, &sql).await;
+        let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut earning = 0;
+        for row in &rows {
+            let cells: Vec<&str> = row.split('|').collect();
+            let [model, value, conversions, revenue, spend, roas, cost] = cells[..] else { panic!("{row}") };
+            seen.entry(model.to_string()).or_default().push(value.to_string());
+            let expected = spends.get(value).copied();
+            assert_eq!((spend != "NULL").then(|| cents(spend)), expected, "{by}: {row}");
+            let (conversions, revenue): (f64, i128) = (conversions.parse().expect("conversions"), cents(revenue));
+            match expected {
+                Some(s) if s != 0 => {
+                    let want = revenue as f64 / s as f64;
+                    assert!((roas.parse::<f64>().expect("roas") - want).abs() < 1e-9, "{by}: {row}, ROAS {want}");
+                    earning += usize::from(revenue > 0);
+                }
+                _ => assert_eq!(roas, "NULL", "{by}: {row}"),
+            }
+            match expected {
+                Some(s) if conversions > 0.0 => {
+                    let want = s as f64 / 100.0 / conversions;
+                    let got: f64 = cost.parse().expect("cost");
+                    assert!((got - want).abs() <= 0.005 + 1e-9, "{by}: {row}, cost per conversion {want}");
+                }
+                _ => assert_eq!(cost, "NULL", "{by}: {row}"),
+            }
+        }
+        assert_eq!(seen.len(), 3, "{by}: three models");
+        for (model, values) in &seen {
+            for v in spends.keys() {
+                assert!(values.contains(v), "{by}: {model} has no row for {v}, which has spend");
+            }
+        }
+        assert!(earning >= 3, "{by}: too few values with spend earned anything to check ROAS");
+    }
+}

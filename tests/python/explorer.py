@@ -114,8 +114,31 @@ try:
     wire = {(r[0], r[1]): float(r[2]) for r in conn.execute(sql).fetchall()}
     missing = {k: v for k, v in wire.items() if abs(drawn.get(k, 0.0) - v) > 1e-6}
     assert not missing and len({m for m, _ in wire}) >= 4, (missing, sql)
+    # The demo's ad spend is joined: each value's spend and ROAS per model, as the SQL answers
+    # (the table shows 4 decimals; NULL as empty).
+    assert "spend => 'ad_spend'" in sql, sql
+    header = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "[data-testid=roas-table] tr th")]
+    shown = {}
+    for tr in driver.find_elements(By.CSS_SELECTOR, "[data-testid=roas-table] tr")[1:]:
+        cells = [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+        for name, text in zip(header[2:], cells[2:]):
+            shown[(name.removeprefix("ROAS "), cells[0])] = (cells[1], text)
+    number = lambda text: None if text == "" else float(text.replace(",", ""))
+    roas_rows = conn.execute(f"SELECT model, channel, spend, roas FROM ({sql}) a").fetchall()
+    paid = 0
+    for model, value, spend, roas in roas_rows:
+        spend_text, roas_text = shown[(model, value)]
+        assert (number(spend_text) is None) == (spend is None), (model, value, spend_text, spend)
+        if spend is not None:
+            assert abs(number(spend_text) - float(spend)) < 0.01, (model, value, spend_text, spend)
+        assert (number(roas_text) is None) == (roas is None), (model, value, roas_text, roas)
+        if roas is not None:
+            assert abs(number(roas_text) - roas) < 0.00006, (model, value, roas_text, roas)
+            paid += 1
+    assert paid >= 3, roas_rows
     driver.save_screenshot(os.path.join(artifacts, "explorer-attribution.png"))
-    print(f"ok attribution draws {len({m for m, _ in wire})} models side by side as its SQL answers")
+    print(f"ok attribution draws {len({m for m, _ in wire})} models side by side as its SQL answers, "
+          f"with ROAS for {paid} model and value pairs")
 
     # One person's journey.
     driver.find_element(By.CSS_SELECTOR, "nav button[data-view=person]").click()

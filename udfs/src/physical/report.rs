@@ -220,6 +220,18 @@ pub trait ReportQuery: fmt::Debug + Send + Sync + 'static {
     fn schema(&self) -> SchemaRef;
     /// The report's stages over an input of columns `input`.
     fn stages(self: Arc<Self>, input: &Schema) -> Result<Arc<dyn ReportStages>>;
+
+    /// A second relation the report's answer is joined with (the attribution report's ad
+    /// spend): its SQL, planned in the caller's session as the input is. None: no join.
+    fn joined_sql(&self) -> Option<String> {
+        None
+    }
+
+    /// The report's answer (`report`, one partition) joined with the rows of
+    /// [`ReportQuery::joined_sql`] (`joined`).
+    fn join(&self, report: Arc<dyn ExecutionPlan>, _joined: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(report)
+    }
 }
 
 /// A report as a table: its input planned, in the caller's session, when it is scanned.
@@ -266,6 +278,16 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
         };
         let stages = q.clone().stages(&input.schema())?;
         let report = report_plan(input, state.config().target_partitions(), stages)?;
+        let report = match q.joined_sql() {
+            Some(sql) => {
+                let joined = plan_input(state, &sql, None).await.map_err(|e| match e.find_root() {
+                    DataFusionError::SchemaError(..) => e,
+                    _ => DataFusionError::Plan(format!("{}: cannot read {sql}: {e}", q.function())),
+                })?;
+                q.join(report, joined)?
+            }
+            None => report,
+        };
         project(report, projection)
     }
 }

@@ -46,6 +46,14 @@
 //!   share the touched conversions and their revenue in proportion to their weights (removal
 //!   effects, Shapley values; negative Shapley values count as 0) the same way. `share` is the
 //!   model's conversions over all conversions; `removal_effect` is `markov`'s (NULL otherwise).
+//! - **Spend** (`spend => 'ad_spend'`, a table or query with `day` (a date), the dimension
+//!   (`by`, e.g. `channel` or `campaign`) and `spend`): three more columns, `spend`
+//!   (numeric, 2 decimals: the dimension value's spend summed over the report's time range, the
+//!   UTC days from the first to the last event the report reads), `roas` (credited revenue /
+//!   spend: 0 for spend that earned nothing, NULL without spend or with spend 0) and
+//!   `cost_per_conversion` (spend / credited conversions, to the cent; NULL without spend or
+//!   conversions). A value with spend in range but no credit under a model gets a row of its own
+//!   in that model (0 conversions and revenue). [`spend::SpendExec`] joins them, in the server.
 //! - Deterministic: the answer depends only on the rows (a total order on everything read; exact
 //!   integer sums; the solvers see the paths in sorted order).
 //!
@@ -68,8 +76,8 @@ use crate::physical::report::{
 };
 use crate::table::funnel::is_predicate;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, ListBuilder, RecordBatch, StringBuilder, UInt8Builder,
-    UInt32Builder, UInt64Builder,
+    Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    UInt8Builder, UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, Schema, SchemaRef};
@@ -77,6 +85,7 @@ use datafusion::arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{HashMap, ScalarValue};
 use datafusion::error::Result;
+use datafusion::physical_plan::ExecutionPlan;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -165,6 +174,12 @@ pub const DOC: FunctionDoc = FunctionDoc {
             meaning: "which touches are Direct, for `last_non_direct`",
         },
         Parameter {
+            name: "spend",
+            sql_type: "text",
+            default: None,
+            meaning: "ad spend (`day`, the `by` dimension, `spend`): adds `spend`, `roas` and `cost_per_conversion`",
+        },
+        Parameter {
             name: "milestone",
             sql_type: "text",
             default: Some("'milestone'"),
@@ -172,7 +187,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
         },
     ],
     summary: "Attribution report: credited conversions and revenue per model and dimension value, under rule-based, Markov and Shapley models.",
-    description: "credited `conversions` (numeric, 6 decimals) and `revenue` (numeric, cents) per `model` and dimension value (`by`, default `channel`; any column or expression: `campaign`, `page_url`, `stage`, ...), with `share` and Markov's `removal_effect`; every rule model of the window form of `attribute` plus `markov` (removal effects of the absorbing chain solved exactly, order `k` 1 to 4, non-converting journeys included), `shapley` (Zhao's simplified Shapley: each conversion split over its distinct values), `shapley_probability` (Shapley values of the conversion-rate game over converting and non-converting journeys, exact up to 20 values, seeded sampling beyond) and `'all'`; one journey per conversion (touches since the previous conversion, `lookback` default 90 days, `lookback_steps`), `transforms` (`exposure`, `unique`, `first`, `frequency`, `remove_if_not_all(X)`, `remove_if_last_and_not_all(X)`), touchless conversions to `(direct)`; each model's credits add up exactly to the conversions and revenue (contract in `udfs/src/table/attribute.rs`)",
+    description: "credited `conversions` (numeric, 6 decimals) and `revenue` (numeric, cents) per `model` and dimension value (`by`, default `channel`; any column or expression: `campaign`, `page_url`, `stage`, ...), with `share` and Markov's `removal_effect`; every rule model of the window form of `attribute` plus `markov` (removal effects of the absorbing chain solved exactly, order `k` 1 to 4, non-converting journeys included), `shapley` (Zhao's simplified Shapley: each conversion split over its distinct values), `shapley_probability` (Shapley values of the conversion-rate game over converting and non-converting journeys, exact up to 20 values, seeded sampling beyond) and `'all'`; with `spend` (a table of `day`, the dimension and `spend`), also `spend`, `roas` (credited revenue / spend) and `cost_per_conversion` over the report's days; one journey per conversion (touches since the previous conversion, `lookback` default 90 days, `lookback_steps`), `transforms` (`exposure`, `unique`, `first`, `frequency`, `remove_if_not_all(X)`, `remove_if_last_and_not_all(X)`), touchless conversions to `(direct)`; each model's credits add up exactly to the conversions and revenue (contract in `udfs/src/table/attribute.rs`)",
     contract: "`udfs/src/table/attribute.rs`",
 };
 pub const DIRECT: &str = "(direct)";
@@ -219,6 +234,7 @@ impl AttributeReport {
 }
 
 mod query;
+pub mod spend;
 
 use query::*;
 
@@ -273,20 +289,56 @@ impl ReportQuery for AttributeQuery {
         Some(KeepRows { required: vec![0, 1], any_true: vec![2, 3], any_valid: milestone.into_iter().collect() })
     }
 
+    /// The report's columns; with `spend`, also `spend`, `roas` and `cost_per_conversion`.
     fn schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("model", DataType::Utf8, false),
-            Field::new(&self.by_name, DataType::Utf8, false),
-            Field::new("conversions", DataType::Decimal128(38, CONVERSION_SCALE), false),
-            Field::new("revenue", DataType::Decimal128(38, REVENUE_SCALE), false),
-            Field::new("share", DataType::Float64, true),
-            Field::new("removal_effect", DataType::Float64, true),
-        ]))
+        let mut fields = self.credit_fields(false);
+        if self.spend.is_some() {
+            fields.extend(spend::fields());
+        }
+        Arc::new(Schema::new(fields))
     }
 
     fn stages(self: Arc<Self>, input: &Schema) -> Result<Arc<dyn ReportStages>> {
         let key_schema = Arc::new(Schema::new(vec![input.field(0).clone()]));
         Ok(Arc::new(AttributeKernel { query: self, key_schema }))
+    }
+
+    fn joined_sql(&self) -> Option<String> {
+        self.spend.as_ref().map(|spend| spend::input_sql(spend, &self.by))
+    }
+
+    fn join(&self, report: Arc<dyn ExecutionPlan>, joined: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(spend::SpendExec::new(
+            report,
+            joined,
+            self.models.iter().map(|m| m.name.clone()).collect(),
+            self.schema(),
+        )))
+    }
+}
+
+impl AttributeQuery {
+    /// The credit columns; `ranged`: as the kernel answers with `spend`, with the time range
+    /// read on a row of its own (`model` NULL) in two more columns ([`spend::SpendExec`]).
+    fn credit_fields(&self, ranged: bool) -> Vec<Field> {
+        let mut fields = vec![
+            Field::new("model", DataType::Utf8, ranged),
+            Field::new(&self.by_name, DataType::Utf8, ranged),
+            Field::new("conversions", DataType::Decimal128(38, CONVERSION_SCALE), false),
+            Field::new("revenue", DataType::Decimal128(38, REVENUE_SCALE), false),
+            Field::new("share", DataType::Float64, true),
+            Field::new("removal_effect", DataType::Float64, true),
+        ];
+        if ranged {
+            fields.push(Field::new("first_time", DataType::Int64, true));
+            fields.push(Field::new("last_time", DataType::Int64, true));
+        }
+        fields
+    }
+
+    /// What the kernel answers.
+    fn kernel_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(self.credit_fields(self.spend.is_some())))
     }
 }
 
@@ -350,6 +402,8 @@ struct Partial {
     paths: HashMap<Vec<u64>, PathCount>,
     touchless: u64,
     touchless_cents: i128,
+    /// With spend: the first and last times read.
+    span: Option<(i64, i64)>,
 }
 
 impl fmt::Debug for Partial {
@@ -359,6 +413,14 @@ impl fmt::Debug for Partial {
 }
 
 impl Partial {
+    /// Widens the span of times read to cover `first..=last`.
+    fn widen(&mut self, first: i64, last: i64) {
+        self.span = Some(match self.span {
+            Some((a, b)) => (a.min(first), b.max(last)),
+            None => (first, last),
+        });
+    }
+
     fn fold(&mut self, q: &AttributeQuery) {
         let units = self.units.len();
         if self.events.is_empty() {
@@ -492,11 +554,13 @@ impl Partial {
 const CREDIT_ROW: u8 = 0;
 const PATH_ROW: u8 = 1;
 const TOUCHLESS_ROW: u8 = 2;
+const SPAN_ROW: u8 = 3;
 
 /// The partial state's columns. Each row is one of: a model's credit to a value (`model`,
 /// `label`, `conversions` and `cents` in the rule models' exact units); a distinct path (its
 /// values and their frequency counts, how many journeys on it converted, did not, and their
-/// cents); the conversions without touches (`conversions`, `cents`).
+/// cents); the conversions without touches (`conversions`, `cents`); with spend, the first
+/// and last times read (microseconds, in `conversions` and `cents`).
 fn state_schema() -> SchemaRef {
     let exact = DataType::Decimal128(38, 0);
     let list = |t: DataType| DataType::List(state_item(t));
@@ -538,7 +602,7 @@ impl ReportKernel for AttributeKernel {
     }
 
     fn schema(&self) -> SchemaRef {
-        self.query.schema()
+        self.query.kernel_schema()
     }
 
     fn state_schema(&self) -> SchemaRef {
@@ -592,6 +656,16 @@ impl ReportKernel for AttributeKernel {
             nulls.append_value(0);
             cents.append_value(partial.touchless_cents);
         }
+        if let Some((first, last)) = partial.span {
+            kind.append_value(SPAN_ROW);
+            model.append_null();
+            label.append_null();
+            path.append_null();
+            counts.append_null();
+            conversions.append_value(i128::from(first));
+            nulls.append_value(0);
+            cents.append_value(i128::from(last));
+        }
         let exact = |b: &mut Decimal128Builder| b.finish().with_precision_and_scale(38, 0);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(kind.finish()),
@@ -644,6 +718,10 @@ impl ReportKernel for AttributeKernel {
                     partial.touchless += u64::try_from(conversions.value(i)).map_err(|_| broken())?;
                     partial.touchless_cents += cents.value(i);
                 }
+                SPAN_ROW => {
+                    let time = |v: i128| i64::try_from(v).map_err(|_| broken());
+                    partial.widen(time(conversions.value(i))?, time(cents.value(i))?);
+                }
                 _ => return Err(broken()),
             }
         }
@@ -663,6 +741,7 @@ impl ReportKernel for AttributeKernel {
             paths: HashMap::new(),
             touchless: 0,
             touchless_cents: 0,
+            span: None,
         })
     }
 
@@ -687,6 +766,11 @@ impl ReportKernel for AttributeKernel {
             None => None,
         };
         let milestone = milestone.as_ref().map(|m| m.as_string_view());
+        if q.spend.is_some()
+            && let (Some(&first), Some(&last)) = (times.iter().min(), times.iter().max())
+        {
+            partial.widen(first, last);
+        }
         let units = partial.units.intern(&[batch.column(0).clone()])?;
         for (i, &unit) in units.iter().enumerate() {
             let unit = unit as u32;
@@ -743,7 +827,11 @@ impl ReportKernel for AttributeKernel {
             vec![(vec![0; names.len()], vec![0; names.len()]); q.models.len()];
         let mut paths: BTreeMap<Vec<u64>, PathCount> = BTreeMap::new();
         let (mut touchless, mut touchless_cents) = (0u64, 0i128);
+        let mut span: Option<(i64, i64)> = None;
         for p in &partials {
+            if let Some((a, b)) = p.span {
+                span = Some(span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+            }
             let ids: Vec<usize> = p.labels.labels.iter().map(|l| global(l)).collect();
             for (m, c) in p.credits.iter().enumerate() {
                 for (local, (&conv, &cents)) in c.conversions.iter().zip(&c.cents).enumerate() {
@@ -811,7 +899,26 @@ impl ReportKernel for AttributeKernel {
                 effect_col.append_option(effects[i].filter(|e| !e.is_nan()));
             }
         }
-        let columns: Vec<ArrayRef> = vec![
+        let mut ranges: Vec<ArrayRef> = vec![];
+        if q.spend.is_some() {
+            // The credit rows leave the range NULL; one row of its own (`model` NULL) holds it.
+            let rows = datafusion::arrow::array::ArrayBuilder::len(&share_col);
+            let (mut first, mut last) = (Int64Builder::new(), Int64Builder::new());
+            first.append_nulls(rows);
+            last.append_nulls(rows);
+            if let Some((a, b)) = span {
+                model_col.append_null();
+                label_col.append_null();
+                conv_col.append_value(0);
+                revenue_col.append_value(0);
+                share_col.append_null();
+                effect_col.append_null();
+                first.append_value(a);
+                last.append_value(b);
+            }
+            ranges = vec![Arc::new(first.finish()), Arc::new(last.finish())];
+        }
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(model_col.finish()),
             Arc::new(label_col.finish()),
             Arc::new(conv_col.finish().with_precision_and_scale(38, CONVERSION_SCALE)?),
@@ -819,7 +926,8 @@ impl ReportKernel for AttributeKernel {
             Arc::new(share_col.finish()),
             Arc::new(effect_col.finish()),
         ];
-        Ok(RecordBatch::try_new(q.schema(), columns)?)
+        columns.extend(ranges);
+        Ok(RecordBatch::try_new(q.kernel_schema(), columns)?)
     }
 }
 

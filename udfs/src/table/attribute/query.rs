@@ -37,6 +37,8 @@ pub struct AttributeQuery {
     /// Present when a model needs it.
     pub(super) direct: Option<String>,
     pub(super) milestone: Option<String>,
+    /// Ad spend to join (a table or query).
+    pub(super) spend: Option<String>,
     /// The call, as given.
     pub(super) call: Options,
 }
@@ -94,6 +96,10 @@ impl AttributeQuery {
         let order = o.int("order", 1, MAX_ORDER)?.map(|k| k as usize);
         let direct = o.string("direct")?;
         let milestone = o.string("milestone")?;
+        let spend = o.string("spend")?;
+        if spend.as_ref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(bad("spend", "must name a table or be a query"));
+        }
         // Models, positional (text values or arrays of them) or `model => ...`.
         let mut names: Vec<String> = vec![];
         if let Some(named) = o.strings("model")? {
@@ -196,6 +202,7 @@ impl AttributeQuery {
             order: order.unwrap_or(1),
             direct: needs_direct.then(|| direct.unwrap_or_else(|| "channel = 'Direct'".into())),
             milestone: needs_milestones.then(|| milestone.unwrap_or_else(|| "milestone".into())),
+            spend,
             call,
         })
     }
