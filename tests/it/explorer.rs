@@ -126,6 +126,11 @@ async fn the_explorer_answers_what_its_sql_answers_over_the_wire() {
     assert_eq!(totals.len(), 3, "{totals:?}");
     let first = *totals.values().next().expect("as the explorer answers");
     assert!(first > 0.0 && totals.values().all(|t| (t - first).abs() < 1e-6), "{totals:?}");
+    // A milestone as the conversion (the page offers lead, opportunity and closed_won).
+    let body = json!({"conversion": "milestone = 'lead'", "models": ["linear"], "by": "channel"});
+    let leads = api(addr, "/api/attribution", body).await;
+    check_against_wire(&client, &leads, &["model", "channel", "conversions"]).await;
+    assert!(leads["rows"].as_array().is_some_and(|r| !r.is_empty()), "{leads}");
     // With the demo's ad spend (offered by /api/meta): spend and ROAS per model and channel.
     let offered = meta["spend_tables"].as_array().expect("spend tables");
     assert!(offered.iter().any(|t| t["table"] == "ad_spend" && t["columns"].to_string().contains("\"channel\"")));
