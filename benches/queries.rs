@@ -79,7 +79,8 @@ fn bench_generator(c: &mut Criterion) {
 fn bench_queries(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let n = events();
-    generate_to_dir(dir.path(), &DemoOptions { events: n, seed: 42, events_per_file: 1_000_000 }).expect("demo");
+    generate_to_dir(dir.path(), &DemoOptions { events: n, seed: 42, events_per_file: 1_000_000, ..Default::default() })
+        .expect("demo");
     let engine: Arc<Engine> = Engine::new(Config { data_dir: dir.path().into(), ..Config::default() }).expect("engine");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let mut g = c.benchmark_group(format!("queries_{n}"));

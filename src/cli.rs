@@ -113,10 +113,20 @@ pub struct DemoArgs {
     /// Events per Parquet file.
     #[arg(long, default_value_t = 1_000_000)]
     pub events_per_file: u64,
+    /// The tables to write: `canonical` (`events`), or a tracker's shape for its
+    /// `[journey] preset`: `segment` or `rudderstack` (`tracks`, `pages`, `identifies`, `aliases`).
+    #[arg(long, default_value = "canonical")]
+    pub shape: String,
 }
 
 impl DemoArgs {
-    pub fn options(&self) -> DemoOptions {
-        DemoOptions { events: self.events, seed: self.seed, events_per_file: self.events_per_file }
+    pub fn options(&self) -> crate::error::Result<DemoOptions> {
+        let shape = crate::demo::Shape::parse(&self.shape).ok_or_else(|| {
+            crate::error::Error::InvalidParameter(format!(
+                "--shape {}: one of canonical, segment, rudderstack",
+                self.shape
+            ))
+        })?;
+        Ok(DemoOptions { events: self.events, seed: self.seed, events_per_file: self.events_per_file, shape })
     }
 }

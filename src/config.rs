@@ -85,6 +85,9 @@ pub struct UserConfig {
 pub struct JourneyConfig {
     /// The store table holding the events.
     pub events: String,
+    /// The shape a tracker writes, read instead of `events` ([`PRESETS`]): `segment` and
+    /// `rudderstack` (their warehouse tables `tracks`, `pages`, `identifies`, `aliases`).
+    pub preset: Option<String>,
     /// Canonical column name -> the events table's column, for tables that name them otherwise
     /// (`user_id`, `anonymous_id`, `event_time`, `event_name`, `channel`, `source`, `medium`,
     /// `campaign`, `term`, `content`, `page_url`, `referrer`, `revenue`, `click_id`).
@@ -128,6 +131,7 @@ impl Default for JourneyConfig {
     fn default() -> Self {
         JourneyConfig {
             events: "events".into(),
+            preset: None,
             columns: BTreeMap::new(),
             conversions: names(&["purchase"]),
             milestones: Milestones::default(),
@@ -160,6 +164,9 @@ impl Default for Milestones {
     }
 }
 
+/// The trackers whose tables the journey model reads as they write them (`[journey] preset`).
+pub const PRESETS: [&str; 2] = ["segment", "rudderstack"];
+
 /// The canonical event columns a `[journey.columns]` mapping may name.
 pub const CANONICAL_COLUMNS: [&str; 14] = [
     "user_id",
@@ -187,6 +194,11 @@ impl JourneyConfig {
     /// Rejects mappings that would make an event's meaning ambiguous.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(format!("[journey] {m}")));
+        if let Some(p) = &self.preset
+            && !PRESETS.contains(&p.as_str())
+        {
+            return bad(format!("preset \"{p}\": one of {}", PRESETS.join(", ")));
+        }
         if let Some(k) = self.columns.keys().find(|k| !CANONICAL_COLUMNS.contains(&k.as_str())) {
             return bad(format!("columns: unknown canonical column \"{k}\" (known: {})", CANONICAL_COLUMNS.join(", ")));
         }
@@ -448,6 +460,18 @@ mod tests {
         c.auth.users.pop();
         c.auth.tls_cert = Some("cert.pem".into());
         assert!(c.validate().expect_err("half TLS").to_string().contains("both"));
+    }
+
+    #[test]
+    fn presets_are_the_known_trackers() {
+        let mut c = Config::default();
+        for p in PRESETS {
+            c.journey.preset = Some(p.into());
+            c.validate().expect("a known preset");
+        }
+        c.journey.preset = Some("mixpanel".into());
+        let err = c.validate().expect_err("unknown preset").to_string();
+        assert!(err.contains("preset \"mixpanel\": one of segment, rudderstack"), "{err}");
     }
 
     #[test]

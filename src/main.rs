@@ -70,7 +70,7 @@ fn run(cli: Cli) -> journeydb::Result<()> {
         Command::Demo(args) => {
             let out = args.out.to_str().ok_or_else(|| journeydb::Error::Config("--out is not valid UTF-8".into()))?;
             let location = journeydb::store::Location::parse(out)?;
-            let stats = journeydb::demo::generate_to(&location, &Default::default(), &args.options())?;
+            let stats = journeydb::demo::generate_to(&location, &Default::default(), &args.options()?)?;
             println!("{stats}");
             Ok(())
         }

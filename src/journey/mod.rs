@@ -32,6 +32,8 @@
 //! them. Optional columns (`term`, `content`, `referrer`, `revenue`, ...) are carried when the
 //! table has them.
 
+pub mod preset;
+
 use crate::config::{CANONICAL_COLUMNS, JourneyConfig};
 use crate::store::Store;
 use datafusion::catalog::{SchemaProvider, TableProvider, view::ViewTable};
@@ -67,6 +69,28 @@ const CLICK_IDS: [(&str, Option<&str>); 9] = [
 /// The SQL of view `name` over an events table with columns `present` (the table's own names),
 /// or `None` for an unknown view. Fails when a required column is missing.
 pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<Option<String>> {
+    let table = format!("public.{}", ident(&cfg.events));
+    view_sql_over(cfg, name, present, &Base { from: table, identity: Identity::Events })
+}
+
+/// Where the model's events come from: a relation (a table, or a query in parentheses), and
+/// how its people are stitched.
+pub struct Base {
+    pub from: String,
+    pub identity: Identity,
+}
+
+/// How anonymous ids become people.
+pub enum Identity {
+    /// From the events alone: a cookie is the smallest user id it was seen with.
+    Events,
+    /// From a tracker's identity calls and the events' pairs, through `identity_graph`
+    /// (`pairs` and `aliases` are its `source` and `aliases`).
+    Graph { pairs: String, aliases: Option<String> },
+}
+
+/// [`view_sql`] over any [`Base`] whose columns, `present`, `cfg` maps to canonical names.
+pub fn view_sql_over(cfg: &JourneyConfig, name: &str, present: &[String], base: &Base) -> Result<Option<String>> {
     let has = |canonical: &str| present.iter().any(|c| c == cfg.column(canonical));
     if let Some(missing) = REQUIRED.iter().find(|c| !has(c)) {
         return Err(DataFusionError::Plan(format!(
@@ -75,24 +99,38 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
             cfg.column(missing)
         )));
     }
-    let table = format!("public.{}", ident(&cfg.events));
+    let table = &base.from;
     let col = |canonical: &str| format!("e.{} AS {canonical}", ident(cfg.column(canonical)));
     let (anon, user) = (ident(cfg.column("anonymous_id")), ident(cfg.column("user_id")));
     // The view adds the distinct count; the stitching join needs only the smallest user.
     let identities = |extra: &str| {
         format!(
             "SELECT {anon} AS anonymous_id, min({user}) AS person_id{extra} \
-             FROM {table} WHERE {anon} IS NOT NULL AND {user} IS NOT NULL GROUP BY {anon}"
+             FROM {table} ids WHERE {anon} IS NOT NULL AND {user} IS NOT NULL GROUP BY {anon}"
         )
     };
+    let graph = match &base.identity {
+        Identity::Events => None,
+        Identity::Graph { pairs, aliases } => {
+            let aliases = aliases.as_ref().map(|a| format!(", aliases => {}", literal(a))).unwrap_or_default();
+            Some(format!("identity_graph(source => {}{aliases})", literal(pairs)))
+        }
+    };
     if name == "identities" {
-        return Ok(Some(identities(&format!(", count(DISTINCT {user}) AS known_users"))));
+        return Ok(Some(match &graph {
+            None => identities(&format!(", count(DISTINCT {user}) AS known_users")),
+            Some(g) => format!("SELECT id AS anonymous_id, person_id, known_users FROM {g} g WHERE NOT is_user"),
+        }));
     }
     let identities = identities("");
     // The stitched events with every canonical column the table has, under its canonical name.
     let carried: Vec<&str> = CANONICAL_COLUMNS.iter().skip(5).copied().filter(|c| has(c)).collect();
+    let person = match graph {
+        None => format!("coalesce(e.{user}, i.person_id, e.{anon})"),
+        Some(_) => format!("coalesce(i.person_id, e.{user}, e.{anon})"),
+    };
     let mut columns = vec![
-        format!("coalesce(e.{user}, i.person_id, e.{anon}) AS person_id"),
+        format!("{person} AS person_id"),
         col("user_id"),
         col("anonymous_id"),
         col("event_time"),
@@ -102,8 +140,12 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
         columns.push(col("channel"));
     }
     columns.extend(carried.iter().map(|c| col(c)));
-    let stitched =
-        format!("SELECT {} FROM {table} e LEFT JOIN ({identities}) i ON e.{anon} = i.anonymous_id", columns.join(", "));
+    // Each event's person: by its cookie, or through the graph by its user id, else its cookie.
+    let join = match &graph {
+        None => format!("({identities}) i ON e.{anon} = i.anonymous_id"),
+        Some(g) => format!("{g} i ON i.id = coalesce(e.{user}, e.{anon}) AND i.is_user = (e.{user} IS NOT NULL)"),
+    };
+    let stitched = format!("SELECT {} FROM {table} e LEFT JOIN {join}", columns.join(", "));
     let touched = format!(
         "SELECT *, coalesce({}, FALSE) AS is_touch FROM ({stitched}) s WHERE person_id IS NOT NULL",
         touch_rule(cfg, &|c| has(c))
@@ -293,16 +335,17 @@ impl JourneySchema {
     fn config(&self) -> &JourneyConfig {
         self.host.journey()
     }
+
+    /// Whether the store has a table of the model's events.
+    fn has_events(&self) -> bool {
+        preset::event_tables(self.config()).iter().any(|t| self.host.store().has_table(t))
+    }
 }
 
 #[async_trait::async_trait]
 impl SchemaProvider for JourneySchema {
     fn table_names(&self) -> Vec<String> {
-        if self.host.store().has_table(&self.config().events) {
-            VIEWS.iter().map(|v| v.to_string()).collect()
-        } else {
-            vec![]
-        }
+        if self.has_events() { VIEWS.iter().map(|v| v.to_string()).collect() } else { vec![] }
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -310,11 +353,11 @@ impl SchemaProvider for JourneySchema {
             return Ok(None);
         }
         let ctx = self.host.model_context()?;
-        let Ok(events) = ctx.table_provider(format!("public.{}", ident(&self.config().events))).await else {
+        let store = self.host.store();
+        let Some((cfg, present, base)) = preset::base(self.config(), &|t| preset::store_columns(store, t))? else {
             return Ok(None);
         };
-        let present: Vec<String> = events.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let Some(sql) = view_sql(self.config(), name, &present)? else {
+        let Some(sql) = view_sql_over(&cfg, name, &present, &base)? else {
             return Ok(None);
         };
         let plan = plan_source(&ctx.state(), &sql).await?;
@@ -322,7 +365,7 @@ impl SchemaProvider for JourneySchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        VIEWS.contains(&name) && self.host.store().has_table(&self.config().events)
+        VIEWS.contains(&name) && self.has_events()
     }
 }
 
@@ -364,6 +407,34 @@ mod tests {
         let derived = view_sql(&cfg, "events", &cols).expect("ok").expect("view");
         assert!(derived.contains("CASE WHEN is_touch THEN channel_group(coalesce(source, "), "{derived}");
         assert!(derived.contains("nullif(trim(medium), '') IS NOT NULL"), "{derived}");
+    }
+
+    #[test]
+    fn the_segment_preset_reads_tracks_and_pages_with_the_identity_graph() {
+        let cfg = JourneyConfig { preset: Some("segment".into()), ..JourneyConfig::default() };
+        let tracks: Vec<String> =
+            ["anonymous_id", "user_id", "timestamp", "event", "context_campaign_medium", "revenue"]
+                .map(String::from)
+                .into();
+        let pages: Vec<String> = ["anonymous_id", "user_id", "timestamp", "url"].map(String::from).into();
+        let columns = |t: &str| match t {
+            "tracks" => Some(tracks.clone()),
+            "pages" => Some(pages.clone()),
+            "aliases" => Some(vec!["previous_id".into(), "user_id".into()]),
+            _ => None,
+        };
+        let (canonical, present, base) = preset::base(&cfg, &columns).expect("ok").expect("present");
+        assert_eq!(present, ["user_id", "anonymous_id", "event_time", "event_name", "medium", "page_url", "revenue"]);
+        let sql = view_sql_over(&canonical, "events", &present, &base).expect("ok").expect("view");
+        assert!(sql.contains("'page_view' AS event_name") && sql.contains("FROM public.\"pages\""), "{sql}");
+        assert!(sql.contains("identity_graph(source => 'SELECT anonymous_id, user_id FROM"), "{sql}");
+        assert!(sql.contains("aliases => 'SELECT previous_id, user_id FROM public.aliases'"), "{sql}");
+        // A table without a required column is named with the column to map.
+        let broken = |t: &str| (t == "tracks").then(|| vec!["anonymous_id".to_string(), "user_id".into()]);
+        let err = preset::base(&cfg, &broken).err().expect("no timestamp").to_string();
+        assert!(err.contains("table \"tracks\" has no column \"timestamp\" (canonical \"event_time\")"), "{err}");
+        // Neither table: no model.
+        assert!(preset::base(&cfg, &|_: &str| None).expect("ok").is_none());
     }
 
     #[test]

@@ -9,7 +9,6 @@ use crate::store::RelationKind;
 use crate::store::catalog::SearchPathFn;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
@@ -49,10 +48,9 @@ pub fn register(ctx: &SessionContext, host: Arc<dyn ModelHost>, path: SearchPath
 fn definition(host: &dyn ModelHost, oid: u32) -> Option<String> {
     let store = host.store();
     if let Some(view) = crate::journey::VIEWS.iter().find(|v| journey_view_oid(v) == oid) {
-        let cfg = host.journey();
-        let events = store.table(&cfg.events).ok()??;
-        let present: Vec<String> = events.schema().fields().iter().map(|f| f.name().clone()).collect();
-        return crate::journey::view_sql(cfg, view, &present).ok()?;
+        let columns = |t: &str| crate::journey::preset::store_columns(store, t);
+        let (cfg, present, base) = crate::journey::preset::base(host.journey(), &columns).ok()??;
+        return crate::journey::view_sql_over(&cfg, view, &present, &base).ok()?;
     }
     store_relations(store)
         .into_iter()

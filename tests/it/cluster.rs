@@ -211,7 +211,7 @@ async fn a_killed_executor_costs_time_not_the_answer() {
     let dir = tempfile::tempdir().expect("tmp");
     journeydb::demo::generate_to_dir(
         dir.path(),
-        &journeydb::demo::DemoOptions { events: 600_000, seed: 7, events_per_file: 50_000 },
+        &journeydb::demo::DemoOptions { events: 600_000, seed: 7, events_per_file: 50_000, ..Default::default() },
     )
     .expect("demo");
     let engine = cluster.engine(dir.path());
@@ -258,7 +258,7 @@ async fn a_cancelled_statement_cancels_its_job() {
     let dir = tempfile::tempdir().expect("tmp");
     journeydb::demo::generate_to_dir(
         dir.path(),
-        &journeydb::demo::DemoOptions { events: 600_000, seed: 7, events_per_file: 50_000 },
+        &journeydb::demo::DemoOptions { events: 600_000, seed: 7, events_per_file: 50_000, ..Default::default() },
     )
     .expect("demo");
     let scheduler = cluster.scheduler.clone();

@@ -175,8 +175,11 @@ pub fn write_journeys(root: &Path) {
 /// `journeys`.
 pub fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    generate_to_dir(dir.path(), &DemoOptions { events: DEMO_EVENTS, seed: DEMO_SEED, events_per_file: 8_000 })
-        .expect("demo");
+    generate_to_dir(
+        dir.path(),
+        &DemoOptions { events: DEMO_EVENTS, seed: DEMO_SEED, events_per_file: 8_000, ..Default::default() },
+    )
+    .expect("demo");
     write_touches(dir.path());
     write_steps(dir.path());
     write_journeys(dir.path());

@@ -311,25 +311,8 @@ const FUNNELS: [&str; 5] = [
 /// find exactly the demo's touches, and `channel_group` their channels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_without_its_channel_column_gives_the_same_journeys_and_reports() {
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let with = crate::fixture::data_dir();
-    let without = tempfile::tempdir().expect("tmp");
-    let mut files = 0;
-    for entry in std::fs::read_dir(with.path().join("events")).expect("events") {
-        let path = entry.expect("entry").path();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
-        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
-        let keep: Vec<usize> =
-            (0..batch.num_columns()).filter(|&i| batch.schema().field(i).name() != "channel").collect();
-        let batch = batch.project(&keep).expect("project");
-        write_parquet(&without.path().join("events").join(path.file_name().expect("name")), &batch);
-        files += 1;
-    }
-    assert!(files >= 2, "the demo is several files");
+    let without = without_channel(with.path());
     let queries = [
         "SELECT * FROM journey.events",
         "SELECT * FROM journey.touchpoints",
@@ -356,6 +339,86 @@ async fn the_demo_without_its_channel_column_gives_the_same_journeys_and_reports
     )
     .await;
     assert_eq!(counts, ["t 0"]);
+}
+
+/// A copy of data directory `with`'s `events` without their `channel` column (and the demo's
+/// ad spend beside them).
+fn without_channel(with: &std::path::Path) -> tempfile::TempDir {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let without = tempfile::tempdir().expect("tmp");
+    let mut files = 0;
+    for entry in std::fs::read_dir(with.join("events")).expect("events") {
+        let path = entry.expect("entry").path();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
+        let keep: Vec<usize> =
+            (0..batch.num_columns()).filter(|&i| batch.schema().field(i).name() != "channel").collect();
+        let batch = batch.project(&keep).expect("project");
+        write_parquet(&without.path().join("events").join(path.file_name().expect("name")), &batch);
+        files += 1;
+    }
+    assert!(files >= 2, "the demo is several files");
+    for entry in std::fs::read_dir(with.join("ad_spend")).expect("ad_spend") {
+        let path = entry.expect("entry").path();
+        let to = without.path().join("ad_spend");
+        std::fs::create_dir_all(&to).expect("mkdir");
+        std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
+    }
+    without
+}
+
+/// Issue 20: the demo's journeys written as Segment's warehouse tables (`tracks`, `pages`,
+/// `identifies`, `aliases`; some users renamed after their first purchase and joined back by an
+/// alias) and read with `preset = "segment"` (and "rudderstack") answer every report as the
+/// canonical demo does without its channel column (Segment has none: the channels come from
+/// the UTM context, as there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_segment_preset_answers_as_the_canonical_demo() {
+    let canonical = crate::fixture::data_dir();
+    let canonical = without_channel(canonical.path());
+    let segment = tempfile::tempdir().expect("tmp");
+    let opts = journeydb::demo::DemoOptions {
+        events: crate::fixture::DEMO_EVENTS,
+        seed: crate::fixture::DEMO_SEED,
+        events_per_file: 8_000,
+        shape: journeydb::demo::Shape::Segment,
+    };
+    journeydb::demo::generate_to_dir(segment.path(), &opts).expect("demo");
+    let engine = |preset: Option<&str>, dir: &std::path::Path| {
+        let mut config = Config { data_dir: dir.to_path_buf(), target_partitions: 2, ..Config::default() };
+        config.journey.preset = preset.map(str::to_string);
+        config.validate().expect("valid config");
+        Engine::new(config).expect("engine")
+    };
+    let a = engine(None, canonical.path());
+    let renamed = query(&engine(Some("segment"), segment.path()), "SELECT count(*) FROM aliases").await;
+    assert!(renamed[0].parse::<u64>().expect("count") > 0, "some users are renamed: {renamed:?}");
+    let queries = [
+        "SELECT count(DISTINCT person_id), count(*) FROM journey.events",
+        "SELECT count(*), sum(known_users) FROM journey.identities",
+        "SELECT event_name, channel, count(*) FROM journey.touchpoints GROUP BY 1, 2",
+        "SELECT count(*), sum(value) FROM journey.conversions",
+        "SELECT * FROM attribute('all')",
+        "SELECT * FROM attribute('position_based', 'markov', 'shapley', by => 'session_channel')",
+        "SELECT * FROM attribute('linear', 'last_touch', by => 'campaign', spend => 'ad_spend')",
+        "SELECT * FROM funnel('page_view', 'form_submit', 'opportunity', 'purchase', by => 'channel')",
+        "SELECT * FROM journey_paths(node => 'channel')",
+        "SELECT * FROM journey_paths(source => 'journey.touchpoints', node => 'channel', output => 'paths')",
+    ];
+    for preset in ["segment", "rudderstack"] {
+        let b = engine(Some(preset), segment.path());
+        for sql in queries {
+            let (mut x, mut y) = (query(&a, sql).await, query(&b, sql).await);
+            x.sort();
+            y.sort();
+            assert!(!x.is_empty(), "{sql}: {x:?}");
+            assert!(x == y, "{preset}: {sql} differs from the canonical demo:\n{x:?}\n{y:?}");
+        }
+    }
 }
 
 /// Issue 26: each part of the touch rule on a hand-made events table without a `channel` column.
@@ -572,5 +635,100 @@ async fn roas_is_what_duckdb_computes_from_the_same_files() {
             }
         }
         assert!(earning >= 3, "{by}: too few values with spend earned anything to check ROAS");
+    }
+}
+
+/// `identity_graph` against a brute-force closure on random identify and alias sets: every
+/// user's person is the smallest user id reachable through aliases between users, every
+/// anonymous id's the smallest of its users' persons (with how many persons it was seen
+/// with); an alias from an id that is no user is a pair. The same at several partition counts,
+/// batch sizes and row orders (the calls split over files, reversed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_graph_is_the_brute_force_closure_on_random_calls() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    // Few users and cookies, so sets merge, chains form and devices are shared.
+    let pairs: Vec<(String, String)> =
+        (0..400).map(|_| (format!("anon{}", next(300)), format!("u{}", next(250)))).collect();
+    let aliases: Vec<(String, String)> = (0..120)
+        .map(|_| {
+            let previous = if next(4) == 0 { format!("anon{}", 300 + next(40)) } else { format!("u{}", next(250)) };
+            (previous, format!("u{}", next(250)))
+        })
+        .collect();
+    let write = |table: &str, columns: [&str; 2], rows: &[(String, String)], files: usize| {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(columns[0], DataType::Utf8, false),
+            Field::new(columns[1], DataType::Utf8, false),
+        ]));
+        for (i, chunk) in rows.chunks(rows.len().div_ceil(files)).enumerate() {
+            let arrays: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(chunk.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(chunk.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())),
+            ];
+            let batch = RecordBatch::try_new(schema.clone(), arrays).expect("batch");
+            write_parquet(&dir.path().join(table).join(format!("part-{i}.parquet")), &batch);
+        }
+    };
+    write("identifies", ["anonymous_id", "user_id"], &pairs, 1);
+    write("aliases", ["previous_id", "user_id"], &aliases, 1);
+    let (mut reversed, mut reversed_aliases) = (pairs.clone(), aliases.clone());
+    reversed.reverse();
+    reversed_aliases.reverse();
+    write("identifies_b", ["anonymous_id", "user_id"], &reversed, 4);
+    write("aliases_b", ["previous_id", "user_id"], &reversed_aliases, 3);
+
+    // Brute force: the users reachable from each user through aliases between users.
+    let users: BTreeSet<&str> =
+        pairs.iter().map(|p| p.1.as_str()).chain(aliases.iter().map(|a| a.1.as_str())).collect();
+    let mut links: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (previous, user) in &aliases {
+        if users.contains(previous.as_str()) {
+            links.entry(previous).or_default().push(user);
+            links.entry(user).or_default().push(previous);
+        }
+    }
+    let mut person: BTreeMap<&str, (&str, usize)> = BTreeMap::new();
+    for &u in &users {
+        let (mut reached, mut todo) = (BTreeSet::from([u]), vec![u]);
+        while let Some(x) = todo.pop() {
+            for &y in links.get(x).into_iter().flatten() {
+                if reached.insert(y) {
+                    todo.push(y);
+                }
+            }
+        }
+        person.insert(u, (reached.first().copied().expect("itself"), reached.len()));
+    }
+    let mut seen: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let anon_pairs = pairs
+        .iter()
+        .map(|(a, u)| (a.as_str(), u.as_str()))
+        .chain(aliases.iter().filter(|(p, _)| !users.contains(p.as_str())).map(|(p, u)| (p.as_str(), u.as_str())));
+    for (a, u) in anon_pairs {
+        seen.entry(a).or_default().insert(person[u].0);
+    }
+    let mut expected: Vec<String> =
+        seen.iter().map(|(a, persons)| format!("{a} f {} {}", persons.first().expect("one"), persons.len())).collect();
+    expected.extend(person.iter().map(|(u, (p, n))| format!("{u} t {p} {n}")));
+    assert!(seen.values().any(|p| p.len() > 1), "some shared device");
+    assert!(person.values().any(|p| p.1 > 2), "some chain of aliases");
+
+    for (partitions, batch_size) in [(1, 8192), (3, 7)] {
+        let engine = crate::fixture::engine(dir.path(), batch_size, partitions);
+        for suffix in ["", "_b"] {
+            let sql =
+                format!("SELECT * FROM identity_graph(source => 'identifies{suffix}', aliases => 'aliases{suffix}')");
+            let got = query(&engine, &sql).await;
+            assert_eq!(got.len(), expected.len(), "{sql} at {partitions}/{batch_size}");
+            assert_eq!(got, expected, "{sql} at {partitions}/{batch_size}");
+        }
     }
 }

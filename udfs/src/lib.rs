@@ -6,7 +6,7 @@
 //! - `window/`: window functions (`attribute`, `sessionize`, ...).
 //! - `scalar/`: scalar functions (`channel_group`, ...).
 //! - `table/`: report table functions (`funnel`, `attribute`, `journey_paths`, `retention`,
-//!   `lifecycle`, `stickiness`).
+//!   `lifecycle`, `stickiness`) and `identity_graph`.
 //! - `common/`: shared kernels (attribution rules, Markov, Shapley, funnel chains, options, rounding).
 //! - [`physical`]: the operators and optimizer rules the functions bring (one-phase
 //!   `window_funnel`, window functions per hash group with spilling, report execution).
@@ -46,6 +46,7 @@ pub fn catalog() -> Vec<docs::FunctionDoc> {
         scalar::channel_group::DOC,
         table::funnel::DOC,
         table::correlation::DOC,
+        table::identity_graph::DOC,
         table::journey_paths::DOC,
         table::activity::LIFECYCLE_DOC,
         aggregate::retention::DOC,
@@ -96,6 +97,7 @@ pub fn table_functions(default_source: &str) -> Vec<(&'static str, Arc<dyn Table
         (table::journey_paths::NAME, Arc::new(table::journey_paths::JourneyPaths::new(default_source))),
         (table::funnel::NAME, Arc::new(table::funnel::Funnel::new(default_source))),
         (table::correlation::NAME, Arc::new(table::correlation::FunnelCorrelation::new(default_source))),
+        (table::identity_graph::NAME, Arc::new(table::identity_graph::IdentityGraph)),
         (table::attribute::NAME, Arc::new(table::attribute::AttributeReport::new(default_source))),
         (table::retention::NAME, Arc::new(table::retention::RetentionReport::new(default_source))),
         (table::activity::LIFECYCLE, Arc::new(table::activity::ActivityReport::lifecycle(default_source))),

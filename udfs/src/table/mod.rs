@@ -5,6 +5,7 @@ pub mod attribute;
 pub mod cohorts;
 pub mod correlation;
 pub mod funnel;
+pub mod identity_graph;
 pub mod journey_paths;
 pub mod retention;
 

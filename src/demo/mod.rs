@@ -30,10 +30,15 @@
 //! dataset's size, lower at weekends, with noise from their own random stream. Its channels and
 //! campaigns are the events' own, so `attribute(..., spend => 'ad_spend')` gives each its ROAS.
 //!
+//! The same journeys can be written in the shapes trackers write instead of `events`
+//! ([`shape`]: `--shape segment` writes Segment's `tracks`, `pages`, `identifies` and `aliases`).
+//!
 //! Determinism: the dataset is cut into chunks of `events_per_file` events; chunk `k` is
 //! generated from `seed` and `k` only, so the output is the same byte for byte whatever the
 //! number of threads. Each chunk is one Parquet file, written under a temporary name and
 //! renamed into place.
+
+pub mod shape;
 
 use crate::error::{Error, Result};
 use datafusion::arrow::array::{ArrayRef, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder};
@@ -42,6 +47,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
+pub use shape::Shape;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,11 +72,13 @@ pub struct DemoOptions {
     pub events: u64,
     pub seed: u64,
     pub events_per_file: u64,
+    /// The tables the events are written as.
+    pub shape: Shape,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { events: 300_000, seed: 42, events_per_file: 1_000_000 }
+        DemoOptions { events: 300_000, seed: 42, events_per_file: 1_000_000, shape: Shape::Canonical }
     }
 }
 
@@ -234,7 +242,9 @@ pub fn create_if_missing(config: &crate::config::Config) -> Result<()> {
         return Ok(());
     }
     tracing::info!(location = %location, events = config.demo_events, "creating the demo dataset");
-    let opts = DemoOptions { events: config.demo_events, seed: config.demo_seed, ..DemoOptions::default() };
+    // A tracker's preset gets the demo in its tracker's shape.
+    let shape = config.journey.preset.as_deref().and_then(Shape::parse).unwrap_or_default();
+    let opts = DemoOptions { events: config.demo_events, seed: config.demo_seed, shape, ..DemoOptions::default() };
     let stats = generate_to(&location, &config.store, &opts)?;
     tracing::info!("{stats}");
     Ok(())
@@ -255,7 +265,7 @@ pub fn generate_to(
     let tmp = std::env::temp_dir().join(format!("journeydb-demo-{}", std::process::id()));
     let result = (|| {
         let stats = generate_to_dir(&tmp, opts)?;
-        for table in ["events", "app_events", "ad_spend"] {
+        for &table in opts.shape.tables().iter().chain(&["app_events", "ad_spend"]) {
             for m in objects.list(table)?.files {
                 if m.location.filename().is_some_and(|n| n.starts_with("demo-")) {
                     objects.delete(&format!("{table}/{}", m.location.filename().unwrap_or_default()))?;
@@ -284,7 +294,8 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     let dir = out.join("events");
     let app_dir = out.join("app_events");
     let spend_dir = out.join("ad_spend");
-    for d in [&dir, &app_dir, &spend_dir] {
+    let shaped: Vec<PathBuf> = opts.shape.tables().iter().map(|t| out.join(t)).collect();
+    for d in shaped.iter().chain([&app_dir, &spend_dir]) {
         std::fs::create_dir_all(d)?;
         for entry in std::fs::read_dir(d)? {
             let path = entry?.path();
@@ -309,7 +320,7 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
                         }
                         let quota = opts.events_per_file.min(opts.events - k * opts.events_per_file);
                         let name = format!("demo-{k:05}.parquet");
-                        let n = write_chunk(&dir.join(&name), &app_dir.join(&name), opts.seed, k, quota)?;
+                        let n = write_chunk(out, &name, opts, k, quota)?;
                         people.fetch_add(n, Ordering::Relaxed);
                     }
                 })
@@ -329,38 +340,68 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
         people: people.load(Ordering::Relaxed),
         files: chunks,
         seconds: started.elapsed().as_secs_f64(),
-        dir,
+        dir: shaped.into_iter().next().unwrap_or(dir),
     })
 }
 
-/// Writes chunk `k` (exactly `quota` events) to `path`, and the product events of its people
-/// to `app_path`, each atomically. Returns the people in it.
-fn write_chunk(path: &Path, app_path: &Path, seed: u64, k: u64, quota: u64) -> Result<u64> {
+/// Writes chunk `k` (exactly `quota` events) as file `name` of the shape's tables under `out`,
+/// and the product events of its people to `app_events`, each atomically. Returns the people
+/// in it.
+fn write_chunk(out: &Path, name: &str, opts: &DemoOptions, k: u64, quota: u64) -> Result<u64> {
     let props = || {
         WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build()
     };
-    let tmp = path.with_extension("parquet.tmp");
     let schema = events_schema();
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, schema.clone(), Some(props()))?;
-    let mut generator = Generator::new(seed, k);
+    let mut generator = Generator::new(opts.seed, k);
     let mut remaining = quota as usize;
-    while remaining > 0 {
-        let rows = remaining.min(BATCH_ROWS);
-        let batch = generator.next_batch(&schema, rows)?;
-        writer.write(&batch)?;
-        remaining -= rows;
+    // Each file under its temporary name until every one of the chunk is written.
+    let mut written: Vec<(PathBuf, PathBuf)> = vec![];
+    match opts.shape {
+        Shape::Canonical => {
+            let path = out.join("events").join(name);
+            let tmp = path.with_extension("parquet.tmp");
+            let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, schema.clone(), Some(props()))?;
+            while remaining > 0 {
+                let rows = remaining.min(BATCH_ROWS);
+                let batch = generator.next_batch(&schema, rows)?;
+                writer.write(&batch)?;
+                remaining -= rows;
+            }
+            writer.close()?;
+            written.push((tmp, path));
+        }
+        Shape::Segment => {
+            // A chunk holds whole people: its identity calls are its own.
+            let mut batches = vec![];
+            while remaining > 0 {
+                let rows = remaining.min(BATCH_ROWS);
+                batches.push(generator.next_batch(&schema, rows)?);
+                remaining -= rows;
+            }
+            let events = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
+            for (table, batch) in Shape::Segment.tables().iter().zip(shape::segment(&events)?) {
+                let path = out.join(table).join(name);
+                let tmp = path.with_extension("parquet.tmp");
+                let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, batch.schema(), Some(props()))?;
+                writer.write(&batch)?;
+                writer.close()?;
+                written.push((tmp, path));
+            }
+        }
     }
-    writer.close()?;
+    let app_path = out.join("app_events").join(name);
     let app_tmp = app_path.with_extension("parquet.tmp");
     let app_schema = app_events_schema();
     let mut app_writer = ArrowWriter::try_new(std::fs::File::create(&app_tmp)?, app_schema.clone(), Some(props()))?;
     app_writer.write(&generator.take_app_events(&app_schema)?)?;
     app_writer.close()?;
-    std::fs::rename(&app_tmp, app_path)?;
-    std::fs::rename(&tmp, path)?;
+    std::fs::rename(&app_tmp, &app_path)?;
+    for (tmp, path) in written {
+        std::fs::rename(&tmp, &path)?;
+    }
     Ok(generator.people)
 }
 
@@ -1135,8 +1176,11 @@ mod tests {
     #[test]
     fn writes_exact_event_count_atomically() {
         let dir = tempfile::tempdir().expect("tmp");
-        let stats = generate_to_dir(dir.path(), &DemoOptions { events: 25_000, seed: 1, events_per_file: 10_000 })
-            .expect("gen");
+        let stats = generate_to_dir(
+            dir.path(),
+            &DemoOptions { events: 25_000, seed: 1, events_per_file: 10_000, ..Default::default() },
+        )
+        .expect("gen");
         assert_eq!(stats.files, 3);
         let mut total = 0;
         let mut names = vec![];

@@ -1,0 +1,269 @@
+//! The demo's journeys in the shapes trackers write (`journeydb demo --shape`), so that every
+//! `[journey] preset` runs on the first start and gives the canonical demo's answers.
+//!
+//! - `segment` (also RudderStack's): `tracks` (every event but page views: `event`,
+//!   `event_text`, the ids, `timestamp`, the `context_campaign_*` and `context_page_*` columns,
+//!   `revenue` as a double, as Segment writes it), `pages` (the page views, with `url`
+//!   absolute on the demo's site, `path`, `referrer`), `identifies` (each cookie and user first
+//!   seen together, at that time) and `aliases`: the users whose id ends in 3 are renamed
+//!   (`<id>.renamed`) after their first purchase, their later events carry the new id, and an
+//!   alias call joins the two. The identity graph makes them one person again, so the reports
+//!   answer as over the canonical demo.
+
+use crate::error::Result;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{
+    DataType, Decimal128Type, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The shape the demo is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// The canonical journey columns in `events`.
+    #[default]
+    Canonical,
+    /// Segment's (and RudderStack's) warehouse tables.
+    Segment,
+}
+
+impl Shape {
+    /// `canonical`, or a preset's name (`segment`, `rudderstack`).
+    pub fn parse(name: &str) -> Option<Shape> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "canonical" | "events" => Some(Shape::Canonical),
+            "segment" | "rudderstack" => Some(Shape::Segment),
+            _ => None,
+        }
+    }
+
+    /// The tables of events this shape writes.
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Shape::Canonical => &["events"],
+            Shape::Segment => &["tracks", "pages", "identifies", "aliases"],
+        }
+    }
+}
+
+/// The demo's site, for absolute page URLs.
+const SITE: &str = "https://journeydb.example";
+
+fn timestamp() -> Field {
+    Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)
+}
+
+fn texts(names: &[&str]) -> Vec<Field> {
+    names.iter().map(|n| Field::new(*n, DataType::Utf8, true)).collect()
+}
+
+const CONTEXT: [&str; 8] = [
+    "context_campaign_source",
+    "context_campaign_medium",
+    "context_campaign_name",
+    "context_campaign_term",
+    "context_campaign_content",
+    "context_page_path",
+    "context_page_url",
+    "context_page_referrer",
+];
+
+pub fn tracks_schema() -> SchemaRef {
+    let mut fields = texts(&["anonymous_id", "user_id"]);
+    fields.push(timestamp());
+    fields.extend(texts(&["event", "event_text"]));
+    fields.extend(texts(&CONTEXT));
+    fields.push(Field::new("revenue", DataType::Float64, true));
+    Arc::new(Schema::new(fields))
+}
+
+pub fn pages_schema() -> SchemaRef {
+    let mut fields = texts(&["anonymous_id", "user_id"]);
+    fields.push(timestamp());
+    fields.extend(texts(&["path", "url", "referrer", "title"]));
+    fields.extend(texts(&CONTEXT));
+    Arc::new(Schema::new(fields))
+}
+
+pub fn identifies_schema() -> SchemaRef {
+    let mut fields = texts(&["anonymous_id", "user_id"]);
+    fields.push(timestamp());
+    Arc::new(Schema::new(fields))
+}
+
+pub fn aliases_schema() -> SchemaRef {
+    let mut fields = texts(&["previous_id", "user_id"]);
+    fields.push(timestamp());
+    Arc::new(Schema::new(fields))
+}
+
+/// One chunk of canonical events (`super::events_schema`, whole people) as Segment's tables:
+/// tracks, pages, identifies, aliases.
+pub fn segment(events: &RecordBatch) -> Result<[RecordBatch; 4]> {
+    let text = |name: &str| events.column_by_name(name).map(|c| c.as_string::<i32>().clone());
+    let missing = || crate::error::Error::Config("the demo's events lack a column".into());
+    let (user, anon, name) = (
+        text("user_id").ok_or_else(missing)?,
+        text("anonymous_id").ok_or_else(missing)?,
+        text("event_name").ok_or_else(missing)?,
+    );
+    let time =
+        events.column_by_name("event_time").ok_or_else(missing)?.as_primitive::<TimestampMicrosecondType>().clone();
+    let context: Vec<_> = ["source", "medium", "campaign", "term", "content"].iter().map(|c| text(c)).collect();
+    let (page, referrer) = (text("page_url").ok_or_else(missing)?, text("referrer").ok_or_else(missing)?);
+    let revenue = events.column_by_name("revenue").ok_or_else(missing)?.as_primitive::<Decimal128Type>().clone();
+    let n = events.num_rows();
+    let value = |a: &datafusion::arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+
+    // Renamed users: those whose id ends in 3, after their first purchase.
+    let mut renamed_after: HashMap<String, i64> = HashMap::new();
+    for i in 0..n {
+        if let Some(u) = value(&user, i)
+            && u.ends_with('3')
+            && name.value(i) == "purchase"
+        {
+            let t = renamed_after.entry(u).or_insert(i64::MAX);
+            *t = (*t).min(time.value(i));
+        }
+    }
+    let user_at = |i: usize| -> Option<String> {
+        let u = value(&user, i)?;
+        Some(match renamed_after.get(&u) {
+            Some(&t) if time.value(i) > t => format!("{u}.renamed"),
+            _ => u,
+        })
+    };
+
+    let (mut tracks, mut pages) = (Builder::new(tracks_schema()), Builder::new(pages_schema()));
+    let mut pairs: HashMap<(String, String), i64> = HashMap::new();
+    let mut aliases: HashMap<String, i64> = HashMap::new();
+    for i in 0..n {
+        let (u, a, t) = (user_at(i), value(&anon, i), time.value(i));
+        if let (Some(u), Some(a)) = (&u, &a) {
+            let first = pairs.entry((a.clone(), u.clone())).or_insert(t);
+            *first = (*first).min(t);
+        }
+        if let Some(u) = &u
+            && let Some(old) = u.strip_suffix(".renamed")
+        {
+            let first = aliases.entry(old.to_string()).or_insert(t);
+            *first = (*first).min(t);
+        }
+        let path = value(&page, i);
+        let url = path.as_ref().map(|p| format!("{SITE}{p}"));
+        let refer = value(&referrer, i);
+        let campaign: Vec<Option<String>> = context.iter().map(|c| c.as_ref().and_then(|c| value(c, i))).collect();
+        let is_page = name.value(i) == "page_view";
+        let b = if is_page { &mut pages } else { &mut tracks };
+        b.text(a);
+        b.text(u);
+        b.time(t);
+        if is_page {
+            b.text(path.clone());
+            b.text(url.clone());
+            b.text(refer.clone());
+            b.text(path.as_ref().map(|p| format!("journeydb {p}")));
+        } else {
+            b.text(Some(name.value(i).to_string()));
+            b.text(Some(name.value(i).replace('_', " ")));
+        }
+        for c in campaign {
+            b.text(c);
+        }
+        b.text(path);
+        b.text(url);
+        b.text(refer);
+        if !is_page {
+            let r = revenue.is_valid(i).then(|| revenue.value(i) as f64 / 100.0);
+            b.float(r);
+        }
+    }
+    let mut identifies = Builder::new(identifies_schema());
+    let mut pairs: Vec<((String, String), i64)> = pairs.into_iter().collect();
+    pairs.sort_by(|x, y| x.1.cmp(&y.1).then_with(|| x.0.cmp(&y.0)));
+    for ((a, u), t) in pairs {
+        identifies.text(Some(a));
+        identifies.text(Some(u));
+        identifies.time(t);
+    }
+    let mut alias = Builder::new(aliases_schema());
+    let mut renames: Vec<(String, i64)> = aliases.into_iter().collect();
+    renames.sort_by(|x, y| x.1.cmp(&y.1).then_with(|| x.0.cmp(&y.0)));
+    for (old, t) in renames {
+        alias.text(Some(old.clone()));
+        alias.text(Some(format!("{old}.renamed")));
+        alias.time(t);
+    }
+    Ok([tracks.finish()?, pages.finish()?, identifies.finish()?, alias.finish()?])
+}
+
+/// Column builders filled in the schema's order.
+struct Builder {
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    next: usize,
+}
+
+enum Column {
+    Text(StringBuilder),
+    Time(TimestampMicrosecondBuilder),
+    Float(Float64Builder),
+}
+
+impl Builder {
+    fn new(schema: SchemaRef) -> Self {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(..) => Column::Time(TimestampMicrosecondBuilder::new()),
+                DataType::Float64 => Column::Float(Float64Builder::new()),
+                _ => Column::Text(StringBuilder::new()),
+            })
+            .collect();
+        Builder { schema, columns, next: 0 }
+    }
+
+    fn column(&mut self) -> &mut Column {
+        let i = self.next;
+        self.next = (self.next + 1) % self.columns.len();
+        &mut self.columns[i]
+    }
+
+    fn text(&mut self, v: Option<String>) {
+        if let Column::Text(b) = self.column() {
+            b.append_option(v);
+        }
+    }
+
+    fn time(&mut self, v: i64) {
+        if let Column::Time(b) = self.column() {
+            b.append_value(v);
+        }
+    }
+
+    fn float(&mut self, v: Option<f64>) {
+        if let Column::Float(b) = self.column() {
+            b.append_option(v);
+        }
+    }
+
+    fn finish(self) -> Result<RecordBatch> {
+        let tz: Arc<str> = "UTC".into();
+        let columns: Vec<ArrayRef> = self
+            .columns
+            .into_iter()
+            .map(|c| -> ArrayRef {
+                match c {
+                    Column::Text(mut b) => Arc::new(b.finish()),
+                    Column::Time(mut b) => Arc::new(b.finish().with_timezone(tz.clone())),
+                    Column::Float(mut b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        Ok(RecordBatch::try_new(self.schema, columns)?)
+    }
+}
