@@ -427,7 +427,8 @@ mod tests {
         assert_eq!(present, ["user_id", "anonymous_id", "event_time", "event_name", "medium", "page_url", "revenue"]);
         let sql = view_sql_over(&canonical, "events", &present, &base).expect("ok").expect("view");
         assert!(sql.contains("'page_view' AS event_name") && sql.contains("FROM public.\"pages\""), "{sql}");
-        assert!(sql.contains("identity_graph(source => 'SELECT anonymous_id, user_id FROM"), "{sql}");
+        // Without `identifies`, the links are the events' own pairs.
+        assert!(sql.contains("identity_graph(source => 'SELECT anonymous_id, user_id FROM (SELECT"), "{sql}");
         assert!(sql.contains("aliases => 'SELECT previous_id, user_id FROM public.aliases'"), "{sql}");
         // A table without a required column is named with the column to map.
         let broken = |t: &str| (t == "tracks").then(|| vec!["anonymous_id".to_string(), "user_id".into()]);

@@ -8,7 +8,8 @@
 //!   `context_campaign_source`, `_medium`, `_name`, `_term`, `_content`; `page_url` and
 //!   `referrer` from `context_page_url` and `context_page_referrer` (a page's own `url` and
 //!   `referrer`), `revenue` (a double there) as numeric to the cent. People come from the identity graph ([`super::Identity::Graph`]) of
-//!   `identifies` (`anonymous_id`, `user_id`), the events' own pairs and `aliases`
+//!   `identifies` (`anonymous_id`, `user_id`: every link Segment records is an identify call;
+//!   without that table, the events that carry both ids) and `aliases`
 //!   (`previous_id`, `user_id`): renamed users and every cookie they used are one journey.
 //!   `[journey.columns]` renames a canonical column's source column in both tables.
 //!
@@ -114,15 +115,16 @@ fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfi
     // Keep the canonical order, and only what some table has.
     let present: Vec<String> = mapping.iter().map(|m| m.0.to_string()).filter(|c| present.contains(c)).collect();
     let events = selects.join(" UNION ALL ");
-    let mut pairs = format!(
-        "SELECT anonymous_id, user_id FROM ({events}) x WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL"
-    );
-    if let Some(cols) = columns("identifies")
-        && cols.iter().any(|c| c == "anonymous_id")
-        && cols.iter().any(|c| c == "user_id")
-    {
-        pairs = format!("SELECT anonymous_id, user_id FROM public.identifies UNION ALL {pairs}");
-    }
+    // The links: Segment records each as an identify call; without `identifies`, the events
+    // that carry both ids (a second pass over them).
+    let pairs = match columns("identifies") {
+        Some(cols) if cols.iter().any(|c| c == "anonymous_id") && cols.iter().any(|c| c == "user_id") => {
+            "SELECT anonymous_id, user_id FROM public.identifies".to_string()
+        }
+        _ => format!(
+            "SELECT anonymous_id, user_id FROM ({events}) x WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL"
+        ),
+    };
     let aliases = match columns("aliases") {
         Some(cols) if cols.iter().any(|c| c == "previous_id") && cols.iter().any(|c| c == "user_id") => {
             Some("SELECT previous_id, user_id FROM public.aliases".to_string())
