@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# What a tracker's preset costs: the same demo journeys (EVENTS, default 10 000 000) as the
+# canonical `events` table, the same without its `channel` column (channels derived from the
+# UTM context, as for any tracker), and Segment's tables read with `preset = "segment"`; each
+# query's median of three runs over the wire, in seconds (release build, 127.0.0.1 only).
+#
+#   scripts/bench_presets.sh [EVENTS]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+events="${1:-10000000}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/journeydb-target}"
+cargo build --release --locked --manifest-path "$root/Cargo.toml" >&2
+bin="$CARGO_TARGET_DIR/release/journeydb"
+data="$root/bench-data/presets-$events"
+if [ ! -d "$data/segment" ]; then
+  "$bin" demo --events "$events" --out "$data/canonical" >&2
+  "$bin" demo --events "$events" --out "$data/segment" --shape segment >&2
+  mkdir -p "$data/no-channel/events"
+  "$root/.venv-bench/bin/python" -c "import duckdb, sys; duckdb.sql(f\"COPY (SELECT * EXCLUDE (channel) FROM read_parquet('{sys.argv[1]}/canonical/events/*.parquet')) TO '{sys.argv[1]}/no-channel/events/part-0.parquet' (FORMAT parquet, ROW_GROUP_SIZE 131072)\")" "$data"
+fi
+printf '[journey]\npreset = "segment"\n' > "$data/segment.toml"
+queries=(
+  "SELECT count(*), count(DISTINCT person_id) FROM journey.events"
+  "SELECT count(*) FROM attribute('linear', 'markov')"
+  "SELECT count(*) FROM funnel('page_view', 'form_submit', 'opportunity', 'purchase')"
+  "SELECT count(*) FROM journey_paths(node => 'channel')"
+)
+port=55499
+for layout in canonical no-channel segment; do
+  args=(serve --data "$data/$layout" --listen "127.0.0.1:$port" --http-listen off)
+  [ "$layout" = segment ] && args+=(--config "$data/segment.toml")
+  "$bin" "${args[@]}" > "$data/$layout.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do psql -X -At -h 127.0.0.1 -p "$port" -U journey -d journeydb -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+  for q in "${queries[@]}"; do
+    times=()
+    for _ in 1 2 3; do
+      start=$(date +%s.%N)
+      psql -X -At -h 127.0.0.1 -p "$port" -U journey -d journeydb -c "$q" >/dev/null
+      times+=("$(echo "$(date +%s.%N) - $start" | bc)")
+    done
+    printf '%s\t%.2f\t%s\n' "$layout" "$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)" "$q"
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
