@@ -114,7 +114,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub events_per_file: u64,
     /// The tables to write: `canonical` (`events`), or a tracker's shape for its
-    /// `[journey] preset`: `segment` or `rudderstack` (`tracks`, `pages`, `identifies`, `aliases`).
+    /// `[journey] preset`: `segment` or `rudderstack` (`tracks`, `pages`, `identifies`,
+    /// `aliases`), `snowplow` (atomic `events`).
     #[arg(long, default_value = "canonical")]
     pub shape: String,
 }
@@ -123,7 +124,7 @@ impl DemoArgs {
     pub fn options(&self) -> crate::error::Result<DemoOptions> {
         let shape = crate::demo::Shape::parse(&self.shape).ok_or_else(|| {
             crate::error::Error::InvalidParameter(format!(
-                "--shape {}: one of canonical, segment, rudderstack",
+                "--shape {}: one of canonical, segment, rudderstack, snowplow",
                 self.shape
             ))
         })?;

@@ -86,7 +86,8 @@ pub struct JourneyConfig {
     /// The store table holding the events.
     pub events: String,
     /// The shape a tracker writes, read instead of `events` ([`PRESETS`]): `segment` and
-    /// `rudderstack` (their warehouse tables `tracks`, `pages`, `identifies`, `aliases`).
+    /// `rudderstack` (their warehouse tables `tracks`, `pages`, `identifies`, `aliases`),
+    /// `snowplow` (its atomic events in the `events` table).
     pub preset: Option<String>,
     /// Canonical column name -> the events table's column, for tables that name them otherwise
     /// (`user_id`, `anonymous_id`, `event_time`, `event_name`, `channel`, `source`, `medium`,
@@ -165,7 +166,7 @@ impl Default for Milestones {
 }
 
 /// The trackers whose tables the journey model reads as they write them (`[journey] preset`).
-pub const PRESETS: [&str; 2] = ["segment", "rudderstack"];
+pub const PRESETS: [&str; 3] = ["segment", "rudderstack", "snowplow"];
 
 /// The canonical event columns a `[journey.columns]` mapping may name.
 pub const CANONICAL_COLUMNS: [&str; 14] = [
@@ -471,7 +472,7 @@ mod tests {
         }
         c.journey.preset = Some("mixpanel".into());
         let err = c.validate().expect_err("unknown preset").to_string();
-        assert!(err.contains("preset \"mixpanel\": one of segment, rudderstack"), "{err}");
+        assert!(err.contains("preset \"mixpanel\": one of segment, rudderstack, snowplow"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //!   (`<id>.renamed`) after their first purchase, their later events carry the new id, and an
 //!   alias call joins the two. The identity graph makes them one person again, so the reports
 //!   answer as over the canonical demo.
+//! - `snowplow`: Snowplow's atomic `events` (`event_id`, `event_name`, `domain_userid` and
+//!   `network_userid` the cookie, `user_id`, `collector_tstamp` and `derived_tstamp`, the
+//!   `mkt_*` campaign columns, `page_urlpath`, `page_url` absolute, `page_referrer`, `tr_total`
+//!   as a double).
 
 use crate::error::Result;
 use datafusion::arrow::array::{
@@ -28,6 +32,8 @@ pub enum Shape {
     Canonical,
     /// Segment's (and RudderStack's) warehouse tables.
     Segment,
+    /// Snowplow's atomic events.
+    Snowplow,
 }
 
 impl Shape {
@@ -36,6 +42,7 @@ impl Shape {
         match name.trim().to_ascii_lowercase().as_str() {
             "canonical" | "events" => Some(Shape::Canonical),
             "segment" | "rudderstack" => Some(Shape::Segment),
+            "snowplow" => Some(Shape::Snowplow),
             _ => None,
         }
     }
@@ -43,7 +50,7 @@ impl Shape {
     /// The tables of events this shape writes.
     pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Shape::Canonical => &["events"],
+            Shape::Canonical | Shape::Snowplow => &["events"],
             Shape::Segment => &["tracks", "pages", "identifies", "aliases"],
         }
     }
@@ -98,6 +105,63 @@ pub fn aliases_schema() -> SchemaRef {
     let mut fields = texts(&["previous_id", "user_id"]);
     fields.push(timestamp());
     Arc::new(Schema::new(fields))
+}
+
+pub fn snowplow_schema() -> SchemaRef {
+    let mut fields = texts(&["event_id", "event_name", "domain_userid", "network_userid", "user_id"]);
+    for t in ["collector_tstamp", "derived_tstamp"] {
+        fields.push(Field::new(t, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false));
+    }
+    fields.extend(texts(&[
+        "domain_sessionid",
+        "mkt_source",
+        "mkt_medium",
+        "mkt_campaign",
+        "mkt_term",
+        "mkt_content",
+        "page_urlpath",
+        "page_url",
+        "page_referrer",
+        "refr_source",
+        "refr_medium",
+    ]));
+    fields.push(Field::new("tr_total", DataType::Float64, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// One chunk (`k`) of canonical events as Snowplow's atomic events.
+pub fn snowplow(events: &RecordBatch, k: u64) -> Result<RecordBatch> {
+    let missing = || crate::error::Error::Config("the demo's events lack a column".into());
+    let text = |name: &str| events.column_by_name(name).map(|c| c.as_string::<i32>().clone()).ok_or_else(missing);
+    let (user, anon, name) = (text("user_id")?, text("anonymous_id")?, text("event_name")?);
+    let time =
+        events.column_by_name("event_time").ok_or_else(missing)?.as_primitive::<TimestampMicrosecondType>().clone();
+    let context = ["source", "medium", "campaign", "term", "content"].map(text);
+    let (page, referrer) = (text("page_url")?, text("referrer")?);
+    let revenue = events.column_by_name("revenue").ok_or_else(missing)?.as_primitive::<Decimal128Type>().clone();
+    let value = |a: &datafusion::arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+    let mut b = Builder::new(snowplow_schema());
+    for i in 0..events.num_rows() {
+        b.text(Some(format!("{k:05}-{i:08}")));
+        b.text(Some(name.value(i).to_string()));
+        b.text(value(&anon, i));
+        b.text(value(&anon, i));
+        b.text(value(&user, i));
+        b.time(time.value(i));
+        b.time(time.value(i));
+        b.text(None);
+        for c in &context {
+            b.text(c.as_ref().ok().and_then(|c| value(c, i)));
+        }
+        let path = value(&page, i);
+        b.text(path.clone());
+        b.text(path.map(|p| format!("{SITE}{p}")));
+        b.text(value(&referrer, i));
+        b.text(None);
+        b.text(None);
+        b.float(revenue.is_valid(i).then(|| revenue.value(i) as f64 / 100.0));
+    }
+    b.finish()
 }
 
 /// One chunk of canonical events (`super::events_schema`, whole people) as Segment's tables:

@@ -439,6 +439,24 @@ mod tests {
     }
 
     #[test]
+    fn the_snowplow_preset_reads_atomic_events() {
+        let cfg = JourneyConfig { preset: Some("snowplow".into()), ..JourneyConfig::default() };
+        let atomic: Vec<String> =
+            ["domain_userid", "user_id", "collector_tstamp", "derived_tstamp", "event_name", "mkt_medium", "tr_total"]
+                .map(String::from)
+                .into();
+        let columns = |t: &str| (t == "events").then(|| atomic.clone());
+        let (canonical, present, base) = preset::base(&cfg, &columns).expect("ok").expect("present");
+        assert_eq!(present, ["event_time", "user_id", "anonymous_id", "event_name", "medium", "revenue"]);
+        assert!(base.from.contains("coalesce(derived_tstamp, collector_tstamp) AS event_time"), "{}", base.from);
+        assert!(base.from.contains("CAST(\"tr_total\" AS DECIMAL(38, 2)) AS revenue"), "{}", base.from);
+        assert!(view_sql_over(&canonical, "events", &present, &base).expect("ok").is_some());
+        let without = |t: &str| (t == "events").then(|| vec!["user_id".to_string(), "collector_tstamp".into()]);
+        let err = preset::base(&cfg, &without).err().expect("no domain_userid").to_string();
+        assert!(err.contains("no column \"domain_userid\" (canonical \"anonymous_id\")"), "{err}");
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("it's"), "'it''s'");

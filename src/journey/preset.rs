@@ -12,6 +12,11 @@
 //!   without that table, the events that carry both ids) and `aliases`
 //!   (`previous_id`, `user_id`): renamed users and every cookie they used are one journey.
 //!   `[journey.columns]` renames a canonical column's source column in both tables.
+//! - `snowplow`: the atomic `events` table (the configured `events`): `domain_userid` is the
+//!   anonymous id, `user_id` the user, `derived_tstamp` the time (else `collector_tstamp`),
+//!   `event_name`, `mkt_source`, `_medium`, `_campaign`, `_term`, `_content`, `page_url`,
+//!   `page_referrer`, and `tr_total` the revenue (numeric to the cent). Its `user_id` and
+//!   `domain_userid` pairs stitch people as the canonical model does.
 //!
 //! A table a preset reads may be missing (a site without custom events has no `tracks`), and a
 //! column too: it reads as NULL. The view is built each time it is looked up, from the tables'
@@ -45,6 +50,7 @@ pub fn store_columns(store: &crate::store::Store, name: &str) -> Option<Vec<Stri
 pub fn base(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
     match cfg.preset.as_deref() {
         Some("segment" | "rudderstack") => segment(cfg, columns),
+        Some("snowplow") => snowplow(cfg, columns),
         _ => {
             let Some(present) = columns(&cfg.events) else { return Ok(None) };
             let from = format!("public.{}", ident(&cfg.events));
@@ -135,4 +141,58 @@ fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfi
     let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };
     let base = Base { from: format!("({events})"), identity: Identity::Graph { pairs, aliases } };
     Ok(Some((canonical, present, base)))
+}
+
+/// Snowplow's atomic events.
+fn snowplow(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
+    let Some(cols) = columns(&cfg.events) else { return Ok(None) };
+    let has = |c: &str| cols.iter().any(|x| x == c);
+    let name = |canonical: &str, default: &str| cfg.columns.get(canonical).cloned().unwrap_or_else(|| default.into());
+    let time = match cfg.columns.get("event_time") {
+        Some(c) => ident(c),
+        None if has("derived_tstamp") && has("collector_tstamp") => "coalesce(derived_tstamp, collector_tstamp)".into(),
+        None if has("derived_tstamp") => "derived_tstamp".into(),
+        None => "collector_tstamp".into(),
+    };
+    let mapping = [
+        ("user_id", name("user_id", "user_id")),
+        ("anonymous_id", name("anonymous_id", "domain_userid")),
+        ("event_name", name("event_name", "event_name")),
+        ("source", name("source", "mkt_source")),
+        ("medium", name("medium", "mkt_medium")),
+        ("campaign", name("campaign", "mkt_campaign")),
+        ("term", name("term", "mkt_term")),
+        ("content", name("content", "mkt_content")),
+        ("page_url", name("page_url", "page_url")),
+        ("referrer", name("referrer", "page_referrer")),
+        ("revenue", name("revenue", "tr_total")),
+    ];
+    let mut items = vec![format!("{time} AS event_time")];
+    let mut present = vec!["event_time".to_string()];
+    let time_column = cfg
+        .columns
+        .get("event_time")
+        .cloned()
+        .unwrap_or_else(|| if has("derived_tstamp") { "derived_tstamp".into() } else { "collector_tstamp".into() });
+    for (canonical, column) in [("event_time", &time_column)].into_iter().chain(mapping.iter().map(|(c, n)| (*c, n))) {
+        let required = ["user_id", "anonymous_id", "event_time", "event_name"].contains(&canonical);
+        if required && !has(column) {
+            return Err(DataFusionError::Plan(format!(
+                "journey model (preset snowplow): table \"{}\" has no column \"{column}\" (canonical \"{canonical}\"); \
+                 map it in [journey.columns]",
+                cfg.events
+            )));
+        }
+        if canonical == "event_time" || !has(column) {
+            continue;
+        }
+        items.push(match canonical {
+            "revenue" => format!("CAST({} AS DECIMAL(38, 2)) AS revenue", ident(column)),
+            _ => format!("{} AS {canonical}", ident(column)),
+        });
+        present.push(canonical.to_string());
+    }
+    let from = format!("(SELECT {} FROM public.{})", items.join(", "), ident(&cfg.events));
+    let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };
+    Ok(Some((canonical, present, Base { from, identity: Identity::Events })))
 }

@@ -373,11 +373,12 @@ fn without_channel(with: &std::path::Path) -> tempfile::TempDir {
 
 /// Issue 20: the demo's journeys written as Segment's warehouse tables (`tracks`, `pages`,
 /// `identifies`, `aliases`; some users renamed after their first purchase and joined back by an
-/// alias) and read with `preset = "segment"` (and "rudderstack") answer every report as the
-/// canonical demo does without its channel column (Segment has none: the channels come from
-/// the UTM context, as there).
+/// alias) and read with `preset = "segment"` (and "rudderstack"), and as Snowplow's atomic
+/// events read with `preset = "snowplow"`, answer every report as the canonical demo does
+/// without its channel column (trackers have none: the channels come from the UTM context, as
+/// there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_segment_preset_answers_as_the_canonical_demo() {
+async fn the_tracker_presets_answer_as_the_canonical_demo() {
     let canonical = crate::fixture::data_dir();
     let canonical = without_channel(canonical.path());
     let segment = tempfile::tempdir().expect("tmp");
@@ -409,8 +410,11 @@ async fn the_segment_preset_answers_as_the_canonical_demo() {
         "SELECT * FROM journey_paths(node => 'channel')",
         "SELECT * FROM journey_paths(source => 'journey.touchpoints', node => 'channel', output => 'paths')",
     ];
-    for preset in ["segment", "rudderstack"] {
-        let b = engine(Some(preset), segment.path());
+    let snowplow = tempfile::tempdir().expect("tmp");
+    let opts = journeydb::demo::DemoOptions { shape: journeydb::demo::Shape::Snowplow, ..opts };
+    journeydb::demo::generate_to_dir(snowplow.path(), &opts).expect("demo");
+    for (preset, dir) in [("segment", &segment), ("rudderstack", &segment), ("snowplow", &snowplow)] {
+        let b = engine(Some(preset), dir.path());
         for sql in queries {
             let (mut x, mut y) = (query(&a, sql).await, query(&b, sql).await);
             x.sort();
