@@ -373,23 +373,7 @@ fn write_chunk(out: &Path, name: &str, opts: &DemoOptions, k: u64, quota: u64) -
             writer.close()?;
             written.push((tmp, path));
         }
-        Shape::Snowplow => {
-            let mut batches = vec![];
-            while remaining > 0 {
-                let rows = remaining.min(BATCH_ROWS);
-                batches.push(generator.next_batch(&schema, rows)?);
-                remaining -= rows;
-            }
-            let events = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
-            let batch = shape::snowplow(&events, k)?;
-            let path = out.join("events").join(name);
-            let tmp = path.with_extension("parquet.tmp");
-            let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, batch.schema(), Some(props()))?;
-            writer.write(&batch)?;
-            writer.close()?;
-            written.push((tmp, path));
-        }
-        Shape::Segment => {
+        shaped => {
             // A chunk holds whole people: its identity calls are its own.
             let mut batches = vec![];
             while remaining > 0 {
@@ -398,7 +382,11 @@ fn write_chunk(out: &Path, name: &str, opts: &DemoOptions, k: u64, quota: u64) -
                 remaining -= rows;
             }
             let events = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
-            for (table, batch) in Shape::Segment.tables().iter().zip(shape::segment(&events)?) {
+            let tables: Vec<RecordBatch> = match shaped {
+                Shape::Segment => shape::segment(&events)?.into(),
+                _ => vec![shape::snowplow(&events, k)?],
+            };
+            for (table, batch) in shaped.tables().iter().zip(tables) {
                 let path = out.join(table).join(name);
                 let tmp = path.with_extension("parquet.tmp");
                 let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, batch.schema(), Some(props()))?;
