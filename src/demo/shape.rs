@@ -16,7 +16,8 @@
 
 use crate::error::Result;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, Decimal128Array, Float64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{
     DataType, Decimal128Type, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
@@ -129,37 +130,74 @@ pub fn snowplow_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The columns of a chunk of canonical events (`super::events_schema`) the shapes are made of.
+struct Canonical {
+    user: StringArray,
+    anon: StringArray,
+    name: StringArray,
+    time: TimestampMicrosecondArray,
+    /// source, medium, campaign, term, content.
+    context: [StringArray; 5],
+    page: StringArray,
+    referrer: StringArray,
+    revenue: Decimal128Array,
+}
+
+impl Canonical {
+    fn read(events: &RecordBatch) -> Result<Canonical> {
+        let column = |name: &str| {
+            events
+                .column_by_name(name)
+                .ok_or_else(|| crate::error::Error::Config(format!("the demo's events lack column {name}")))
+        };
+        let text = |name: &str| column(name).map(|c| c.as_string::<i32>().clone());
+        Ok(Canonical {
+            user: text("user_id")?,
+            anon: text("anonymous_id")?,
+            name: text("event_name")?,
+            time: column("event_time")?.as_primitive::<TimestampMicrosecondType>().clone(),
+            context: [text("source")?, text("medium")?, text("campaign")?, text("term")?, text("content")?],
+            page: text("page_url")?,
+            referrer: text("referrer")?,
+            revenue: column("revenue")?.as_primitive::<Decimal128Type>().clone(),
+        })
+    }
+
+    /// Row `i` of a text column, owned.
+    fn text(column: &StringArray, i: usize) -> Option<String> {
+        column.is_valid(i).then(|| column.value(i).to_string())
+    }
+
+    /// Row `i`'s revenue in dollars, as trackers write it.
+    fn dollars(&self, i: usize) -> Option<f64> {
+        self.revenue.is_valid(i).then(|| self.revenue.value(i) as f64 / 100.0)
+    }
+}
+
 /// One chunk (`k`) of canonical events as Snowplow's atomic events.
 pub fn snowplow(events: &RecordBatch, k: u64) -> Result<RecordBatch> {
-    let missing = || crate::error::Error::Config("the demo's events lack a column".into());
-    let text = |name: &str| events.column_by_name(name).map(|c| c.as_string::<i32>().clone()).ok_or_else(missing);
-    let (user, anon, name) = (text("user_id")?, text("anonymous_id")?, text("event_name")?);
-    let time =
-        events.column_by_name("event_time").ok_or_else(missing)?.as_primitive::<TimestampMicrosecondType>().clone();
-    let context = ["source", "medium", "campaign", "term", "content"].map(text);
-    let (page, referrer) = (text("page_url")?, text("referrer")?);
-    let revenue = events.column_by_name("revenue").ok_or_else(missing)?.as_primitive::<Decimal128Type>().clone();
-    let value = |a: &datafusion::arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+    let e = Canonical::read(events)?;
+    let value = Canonical::text;
     let mut b = Builder::new(snowplow_schema());
     for i in 0..events.num_rows() {
         b.text(Some(format!("{k:05}-{i:08}")));
-        b.text(Some(name.value(i).to_string()));
-        b.text(value(&anon, i));
-        b.text(value(&anon, i));
-        b.text(value(&user, i));
-        b.time(time.value(i));
-        b.time(time.value(i));
+        b.text(Some(e.name.value(i).to_string()));
+        b.text(value(&e.anon, i));
+        b.text(value(&e.anon, i));
+        b.text(value(&e.user, i));
+        b.time(e.time.value(i));
+        b.time(e.time.value(i));
         b.text(None);
-        for c in &context {
-            b.text(c.as_ref().ok().and_then(|c| value(c, i)));
+        for c in &e.context {
+            b.text(value(c, i));
         }
-        let path = value(&page, i);
+        let path = value(&e.page, i);
         b.text(path.clone());
         b.text(path.map(|p| format!("{SITE}{p}")));
-        b.text(value(&referrer, i));
+        b.text(value(&e.referrer, i));
         b.text(None);
         b.text(None);
-        b.float(revenue.is_valid(i).then(|| revenue.value(i) as f64 / 100.0));
+        b.float(e.dollars(i));
     }
     b.finish()
 }
@@ -167,25 +205,15 @@ pub fn snowplow(events: &RecordBatch, k: u64) -> Result<RecordBatch> {
 /// One chunk of canonical events (`super::events_schema`, whole people) as Segment's tables:
 /// tracks, pages, identifies, aliases.
 pub fn segment(events: &RecordBatch) -> Result<[RecordBatch; 4]> {
-    let text = |name: &str| events.column_by_name(name).map(|c| c.as_string::<i32>().clone());
-    let missing = || crate::error::Error::Config("the demo's events lack a column".into());
-    let (user, anon, name) = (
-        text("user_id").ok_or_else(missing)?,
-        text("anonymous_id").ok_or_else(missing)?,
-        text("event_name").ok_or_else(missing)?,
-    );
-    let time =
-        events.column_by_name("event_time").ok_or_else(missing)?.as_primitive::<TimestampMicrosecondType>().clone();
-    let context: Vec<_> = ["source", "medium", "campaign", "term", "content"].iter().map(|c| text(c)).collect();
-    let (page, referrer) = (text("page_url").ok_or_else(missing)?, text("referrer").ok_or_else(missing)?);
-    let revenue = events.column_by_name("revenue").ok_or_else(missing)?.as_primitive::<Decimal128Type>().clone();
+    let e = Canonical::read(events)?;
+    let (user, anon, name, time) = (&e.user, &e.anon, &e.name, &e.time);
     let n = events.num_rows();
-    let value = |a: &datafusion::arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+    let value = Canonical::text;
 
     // Renamed users: those whose id ends in 3, after their first purchase.
     let mut renamed_after: HashMap<String, i64> = HashMap::new();
     for i in 0..n {
-        if let Some(u) = value(&user, i)
+        if let Some(u) = value(user, i)
             && u.ends_with('3')
             && name.value(i) == "purchase"
         {
@@ -194,7 +222,7 @@ pub fn segment(events: &RecordBatch) -> Result<[RecordBatch; 4]> {
         }
     }
     let user_at = |i: usize| -> Option<String> {
-        let u = value(&user, i)?;
+        let u = value(user, i)?;
         Some(match renamed_after.get(&u) {
             Some(&t) if time.value(i) > t => format!("{u}.renamed"),
             _ => u,
@@ -205,7 +233,7 @@ pub fn segment(events: &RecordBatch) -> Result<[RecordBatch; 4]> {
     let mut pairs: HashMap<(String, String), i64> = HashMap::new();
     let mut aliases: HashMap<String, i64> = HashMap::new();
     for i in 0..n {
-        let (u, a, t) = (user_at(i), value(&anon, i), time.value(i));
+        let (u, a, t) = (user_at(i), value(anon, i), time.value(i));
         if let (Some(u), Some(a)) = (&u, &a) {
             let first = pairs.entry((a.clone(), u.clone())).or_insert(t);
             *first = (*first).min(t);
@@ -216,10 +244,10 @@ pub fn segment(events: &RecordBatch) -> Result<[RecordBatch; 4]> {
             let first = aliases.entry(old.to_string()).or_insert(t);
             *first = (*first).min(t);
         }
-        let path = value(&page, i);
+        let path = value(&e.page, i);
         let url = path.as_ref().map(|p| format!("{SITE}{p}"));
-        let refer = value(&referrer, i);
-        let campaign: Vec<Option<String>> = context.iter().map(|c| c.as_ref().and_then(|c| value(c, i))).collect();
+        let refer = value(&e.referrer, i);
+        let campaign: Vec<Option<String>> = e.context.iter().map(|c| value(c, i)).collect();
         let is_page = name.value(i) == "page_view";
         let b = if is_page { &mut pages } else { &mut tracks };
         b.text(a);
@@ -241,8 +269,7 @@ pub fn segment(events: &RecordBatch) -> Result<[RecordBatch; 4]> {
         b.text(url);
         b.text(refer);
         if !is_page {
-            let r = revenue.is_valid(i).then(|| revenue.value(i) as f64 / 100.0);
-            b.float(r);
+            b.float(e.dollars(i));
         }
     }
     let mut identifies = Builder::new(identifies_schema());

@@ -65,7 +65,7 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// What the routes share: the engine, and with users configured, who logged in.
 struct Explorer {
     engine: Arc<Engine>,
-    users: Option<crate::server::auth::Users>,
+    users: Option<Arc<crate::server::auth::Users>>,
     /// Served over TLS: the cookie is `Secure`, and with users, other machines may visit.
     secure: bool,
     sessions: std::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
@@ -136,7 +136,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = engine.config();
-    let users = Some(config.users().map_err(std::io::Error::other)?).filter(|u| !u.is_empty());
+    let users = Some(config.users().map_err(std::io::Error::other)?).filter(|u| !u.is_empty()).map(Arc::new);
     let tls = match (&config.auth.tls_cert, &config.auth.tls_key) {
         (Some(cert), Some(key)) => Some(crate::server::auth::https_acceptor(cert, key).map_err(std::io::Error::other)?),
         _ => None,
@@ -288,10 +288,14 @@ async fn login(State(x): Shared, ConnectInfo(Visitor(peer)): Peer, Json(r): Json
     if let Some(refused) = x.refuse(peer) {
         return refused;
     }
-    let Some(users) = &x.users else {
+    let Some(users) = x.users.clone() else {
         return Json(json!({"user": "journey"})).into_response();
     };
-    if !users.check(&r.user, &r.password) {
+    // The password's key derivation (thousands of HMAC rounds) runs off the threads that serve
+    // connections.
+    let (user, password) = (r.user.clone(), r.password);
+    let right = tokio::task::spawn_blocking(move || users.check(&user, &password)).await.unwrap_or(false);
+    if !right {
         tokio::time::sleep(x.failures.record(peer.ip())).await;
         let message = format!("password authentication failed for user \"{}\"", r.user);
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"sqlstate": "28P01", "message": message}})))

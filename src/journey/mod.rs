@@ -73,6 +73,15 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
     view_sql_over(cfg, name, present, &Base { from: table, identity: Identity::Events })
 }
 
+/// The error for a table (of `preset`'s, if any) without the column a canonical one needs.
+fn missing_column(preset: Option<&str>, table: &str, column: &str, canonical: &str) -> DataFusionError {
+    let of = preset.map(|p| format!(" (preset {p})")).unwrap_or_default();
+    DataFusionError::Plan(format!(
+        "journey model{of}: table \"{table}\" has no column \"{column}\" (canonical \"{canonical}\"); \
+         map it in [journey.columns]"
+    ))
+}
+
 /// Where the model's events come from: a relation (a table, or a query in parentheses), and
 /// how its people are stitched.
 pub struct Base {
@@ -93,11 +102,7 @@ pub enum Identity {
 pub fn view_sql_over(cfg: &JourneyConfig, name: &str, present: &[String], base: &Base) -> Result<Option<String>> {
     let has = |canonical: &str| present.iter().any(|c| c == cfg.column(canonical));
     if let Some(missing) = REQUIRED.iter().find(|c| !has(c)) {
-        return Err(DataFusionError::Plan(format!(
-            "journey model: table \"{}\" has no column \"{}\" (canonical \"{missing}\"); map it in [journey.columns]",
-            cfg.events,
-            cfg.column(missing)
-        )));
+        return Err(missing_column(cfg.preset.as_deref(), &cfg.events, cfg.column(missing), missing));
     }
     let table = &base.from;
     let col = |canonical: &str| format!("e.{} AS {canonical}", ident(cfg.column(canonical)));

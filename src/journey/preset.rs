@@ -22,9 +22,9 @@
 //! column too: it reads as NULL. The view is built each time it is looked up, from the tables'
 //! columns then.
 
-use super::{Base, Identity, ident};
+use super::{Base, Identity, REQUIRED, ident, missing_column};
 use crate::config::JourneyConfig;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 
 /// The tables a preset's events are in: the model exists when one of them does.
 pub fn event_tables(cfg: &JourneyConfig) -> Vec<String> {
@@ -59,67 +59,80 @@ pub fn base(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConf
     }
 }
 
+/// Segment's and RudderStack's columns: canonical name, its column in `tracks`, in `pages`
+/// (None: not in that table; `pages`' event is `page_view`).
+const SEGMENT: [(&str, Option<&str>, Option<&str>); 12] = [
+    ("user_id", Some("user_id"), Some("user_id")),
+    ("anonymous_id", Some("anonymous_id"), Some("anonymous_id")),
+    ("event_time", Some("timestamp"), Some("timestamp")),
+    ("event_name", Some("event"), None),
+    ("source", Some("context_campaign_source"), Some("context_campaign_source")),
+    ("medium", Some("context_campaign_medium"), Some("context_campaign_medium")),
+    ("campaign", Some("context_campaign_name"), Some("context_campaign_name")),
+    ("term", Some("context_campaign_term"), Some("context_campaign_term")),
+    ("content", Some("context_campaign_content"), Some("context_campaign_content")),
+    ("page_url", Some("context_page_url"), Some("url")),
+    ("referrer", Some("context_page_referrer"), Some("referrer")),
+    ("revenue", Some("revenue"), None),
+];
+
+/// The column a preset reads for `canonical`: `[journey.columns]`' name for it, else `default`.
+fn mapped(cfg: &JourneyConfig, canonical: &str, default: &str) -> String {
+    cfg.columns.get(canonical).cloned().unwrap_or_else(|| default.into())
+}
+
+/// The select item giving `canonical` from `column`: revenue as numeric to the cent (Segment and
+/// Snowplow write a double), the rest as it is.
+fn item(canonical: &str, column: &str) -> String {
+    match canonical {
+        "revenue" => format!("CAST({} AS DECIMAL(38, 2)) AS revenue", ident(column)),
+        _ => format!("{} AS {canonical}", ident(column)),
+    }
+}
+
 /// The Segment and RudderStack warehouse schema.
 fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
     let (tracks, pages) = (columns("tracks"), columns("pages"));
     if tracks.is_none() && pages.is_none() {
         return Ok(None);
     }
-    // Canonical column <- (its column in tracks, in pages); None: not in that table.
-    let name = |canonical: &str, default: &str| cfg.columns.get(canonical).cloned().unwrap_or_else(|| default.into());
-    let mapping: Vec<(&str, Option<String>, Option<String>)> = vec![
-        ("user_id", Some(name("user_id", "user_id")), Some(name("user_id", "user_id"))),
-        ("anonymous_id", Some(name("anonymous_id", "anonymous_id")), Some(name("anonymous_id", "anonymous_id"))),
-        ("event_time", Some(name("event_time", "timestamp")), Some(name("event_time", "timestamp"))),
-        ("event_name", Some(name("event_name", "event")), None),
-        ("source", Some(name("source", "context_campaign_source")), Some(name("source", "context_campaign_source"))),
-        ("medium", Some(name("medium", "context_campaign_medium")), Some(name("medium", "context_campaign_medium"))),
-        ("campaign", Some(name("campaign", "context_campaign_name")), Some(name("campaign", "context_campaign_name"))),
-        ("term", Some(name("term", "context_campaign_term")), Some(name("term", "context_campaign_term"))),
-        (
-            "content",
-            Some(name("content", "context_campaign_content")),
-            Some(name("content", "context_campaign_content")),
-        ),
-        ("page_url", Some(name("page_url", "context_page_url")), Some(name("page_url", "url"))),
-        ("referrer", Some(name("referrer", "context_page_referrer")), Some(name("referrer", "referrer"))),
-        ("revenue", Some(name("revenue", "revenue")), None),
-    ];
-    let required = ["user_id", "anonymous_id", "event_time"];
+    let preset = cfg.preset.as_deref();
     let mut selects = vec![];
-    let mut present: Vec<String> = vec![];
+    let mut present: Vec<&str> = vec![];
     for (table, cols, is_pages) in [("tracks", &tracks, false), ("pages", &pages, true)] {
         let Some(cols) = cols else { continue };
         let mut items = vec![];
-        for (canonical, in_tracks, in_pages) in &mapping {
-            let source = if is_pages { in_pages } else { in_tracks };
-            let found = source.as_ref().filter(|c| cols.contains(c));
-            if found.is_none() && (required.contains(canonical) || (*canonical == "event_name" && !is_pages)) {
-                return Err(DataFusionError::Plan(format!(
-                    "journey model (preset {}): table \"{table}\" has no column \"{}\" (canonical \"{canonical}\"); \
-                     map it in [journey.columns]",
-                    cfg.preset.as_deref().unwrap_or_default(),
-                    source.as_deref().unwrap_or(canonical)
-                )));
-            }
-            let item = match (found, *canonical) {
-                (Some(c), "event_name") => format!("CAST({} AS VARCHAR) AS event_name", ident(c)),
-                // Segment writes revenue as a double: exact cents from here on.
-                (Some(c), "revenue") => format!("CAST({} AS DECIMAL(38, 2)) AS revenue", ident(c)),
-                (Some(c), _) => format!("{} AS {canonical}", ident(c)),
-                (None, "event_name") => "'page_view' AS event_name".to_string(),
-                (None, "revenue") => "NULL AS revenue".to_string(),
-                (None, _) => format!("CAST(NULL AS VARCHAR) AS {canonical}"),
+        for &(canonical, in_tracks, in_pages) in &SEGMENT {
+            let Some(default) = (if is_pages { in_pages } else { in_tracks }) else {
+                items.push(match canonical {
+                    "event_name" => "'page_view' AS event_name".to_string(),
+                    _ => format!("NULL AS {canonical}"),
+                });
+                present.extend((canonical == "event_name").then_some(canonical));
+                continue;
             };
-            if (found.is_some() || *canonical == "event_name") && !present.iter().any(|p| p == canonical) {
-                present.push(canonical.to_string());
+            let column = mapped(cfg, canonical, default);
+            if cols.contains(&column) {
+                items.push(match canonical {
+                    // As text, as `pages`' literal is.
+                    "event_name" => format!("CAST({} AS VARCHAR) AS event_name", ident(&column)),
+                    _ => item(canonical, &column),
+                });
+                present.push(canonical);
+            } else if REQUIRED.contains(&canonical) {
+                return Err(missing_column(preset, table, &column, canonical));
+            } else {
+                items.push(match canonical {
+                    "revenue" => "NULL AS revenue".to_string(),
+                    _ => format!("CAST(NULL AS VARCHAR) AS {canonical}"),
+                });
             }
-            items.push(item);
         }
         selects.push(format!("SELECT {} FROM public.{}", items.join(", "), ident(table)));
     }
-    // Keep the canonical order, and only what some table has.
-    let present: Vec<String> = mapping.iter().map(|m| m.0.to_string()).filter(|c| present.contains(c)).collect();
+    // In the canonical order, what some table has.
+    let present: Vec<String> =
+        SEGMENT.iter().map(|m| m.0).filter(|c| present.contains(c)).map(str::to_string).collect();
     let events = selects.join(" UNION ALL ");
     // The links: Segment records each as an identify call; without `identifies`, the events
     // that carry both ids (a second pass over them).
@@ -143,54 +156,49 @@ fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfi
     Ok(Some((canonical, present, base)))
 }
 
+/// Snowplow's atomic events: canonical name and its column (the time apart).
+const SNOWPLOW: [(&str, &str); 11] = [
+    ("user_id", "user_id"),
+    ("anonymous_id", "domain_userid"),
+    ("event_name", "event_name"),
+    ("source", "mkt_source"),
+    ("medium", "mkt_medium"),
+    ("campaign", "mkt_campaign"),
+    ("term", "mkt_term"),
+    ("content", "mkt_content"),
+    ("page_url", "page_url"),
+    ("referrer", "page_referrer"),
+    ("revenue", "tr_total"),
+];
+
 /// Snowplow's atomic events.
 fn snowplow(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
     let Some(cols) = columns(&cfg.events) else { return Ok(None) };
     let has = |c: &str| cols.iter().any(|x| x == c);
-    let name = |canonical: &str, default: &str| cfg.columns.get(canonical).cloned().unwrap_or_else(|| default.into());
+    // The time: `derived_tstamp`, else (where it is NULL, or the table lacks it) `collector_tstamp`.
     let time = match cfg.columns.get("event_time") {
-        Some(c) => ident(c),
-        None if has("derived_tstamp") && has("collector_tstamp") => "coalesce(derived_tstamp, collector_tstamp)".into(),
+        Some(c) => c.clone(),
         None if has("derived_tstamp") => "derived_tstamp".into(),
         None => "collector_tstamp".into(),
     };
-    let mapping = [
-        ("user_id", name("user_id", "user_id")),
-        ("anonymous_id", name("anonymous_id", "domain_userid")),
-        ("event_name", name("event_name", "event_name")),
-        ("source", name("source", "mkt_source")),
-        ("medium", name("medium", "mkt_medium")),
-        ("campaign", name("campaign", "mkt_campaign")),
-        ("term", name("term", "mkt_term")),
-        ("content", name("content", "mkt_content")),
-        ("page_url", name("page_url", "page_url")),
-        ("referrer", name("referrer", "page_referrer")),
-        ("revenue", name("revenue", "tr_total")),
-    ];
-    let mut items = vec![format!("{time} AS event_time")];
+    if !has(&time) {
+        return Err(missing_column(Some("snowplow"), &cfg.events, &time, "event_time"));
+    }
+    let mut items = vec![match cfg.columns.get("event_time") {
+        None if time == "derived_tstamp" && has("collector_tstamp") => {
+            "coalesce(derived_tstamp, collector_tstamp) AS event_time".to_string()
+        }
+        _ => item("event_time", &time),
+    }];
     let mut present = vec!["event_time".to_string()];
-    let time_column = cfg
-        .columns
-        .get("event_time")
-        .cloned()
-        .unwrap_or_else(|| if has("derived_tstamp") { "derived_tstamp".into() } else { "collector_tstamp".into() });
-    for (canonical, column) in [("event_time", &time_column)].into_iter().chain(mapping.iter().map(|(c, n)| (*c, n))) {
-        let required = ["user_id", "anonymous_id", "event_time", "event_name"].contains(&canonical);
-        if required && !has(column) {
-            return Err(DataFusionError::Plan(format!(
-                "journey model (preset snowplow): table \"{}\" has no column \"{column}\" (canonical \"{canonical}\"); \
-                 map it in [journey.columns]",
-                cfg.events
-            )));
+    for (canonical, default) in SNOWPLOW {
+        let column = mapped(cfg, canonical, default);
+        if has(&column) {
+            items.push(item(canonical, &column));
+            present.push(canonical.to_string());
+        } else if REQUIRED.contains(&canonical) {
+            return Err(missing_column(Some("snowplow"), &cfg.events, &column, canonical));
         }
-        if canonical == "event_time" || !has(column) {
-            continue;
-        }
-        items.push(match canonical {
-            "revenue" => format!("CAST({} AS DECIMAL(38, 2)) AS revenue", ident(column)),
-            _ => format!("{} AS {canonical}", ident(column)),
-        });
-        present.push(canonical.to_string());
     }
     let from = format!("(SELECT {} FROM public.{})", items.join(", "), ident(&cfg.events));
     let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };

@@ -1,5 +1,5 @@
 //! Plumbing shared by journeydb's own physical operators (the reports' stages, `KeepRowsExec`,
-//! `HashWindowExec`, `FunnelAggregateExec`).
+//! `HashWindowExec`, `FunnelAggregateExec`, `SpendExec`, `IdentityGraphExec`).
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -16,6 +16,15 @@ pub fn only_child(mut children: Vec<Arc<dyn ExecutionPlan>>, operator: &str) -> 
     match (children.pop(), children.is_empty()) {
         (Some(input), true) => Ok(input),
         _ => Err(DataFusionError::Internal(format!("{operator} has exactly one input"))),
+    }
+}
+
+/// `plan`'s rows in one partition: itself when it has one, else its partitions merged.
+pub fn one_partition(plan: &Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    use datafusion::physical_plan::ExecutionPlanProperties;
+    match plan.output_partitioning().partition_count() {
+        1 => plan.clone(),
+        _ => Arc::new(datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec::new(plan.clone())),
     }
 }
 

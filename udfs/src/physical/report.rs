@@ -266,12 +266,9 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let q = &self.query;
         let keep = q.keep();
-        let input = plan_input(state, &q.input_sql(), keep.as_ref()).await.map_err(|e| match e.find_root() {
-            // A column the source lacks (a step, `by` or `person` naming it): the error says
-            // which, with its own SQLSTATE (42703).
-            DataFusionError::SchemaError(..) => e,
-            _ => DataFusionError::Plan(format!("{}: cannot read source \"{}\": {e}", q.function(), q.source())),
-        })?;
+        let source = format!("source \"{}\"", q.source());
+        let input =
+            plan_input(state, &q.input_sql(), keep.as_ref()).await.map_err(unreadable(q.function(), &source))?;
         let input: Arc<dyn ExecutionPlan> = match keep {
             Some(keep) => Arc::new(KeepRowsExec::new(input, keep)),
             None => input,
@@ -280,15 +277,23 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
         let report = report_plan(input, state.config().target_partitions(), stages)?;
         let report = match q.joined_sql() {
             Some(sql) => {
-                let joined = plan_input(state, &sql, None).await.map_err(|e| match e.find_root() {
-                    DataFusionError::SchemaError(..) => e,
-                    _ => DataFusionError::Plan(format!("{}: cannot read {sql}: {e}", q.function())),
-                })?;
+                let joined = plan_input(state, &sql, None).await.map_err(unreadable(q.function(), &sql))?;
                 q.join(report, joined)?
             }
             None => report,
         };
         project(report, projection)
+    }
+}
+
+/// The error of `function` reading `what`: a column it lacks (a step, `by` or `person` naming
+/// it) as it is, saying which with its own SQLSTATE (42703); anything else saying what could
+/// not be read.
+pub fn unreadable(function: &str, what: &str) -> impl FnOnce(DataFusionError) -> DataFusionError {
+    let context = format!("{function}: cannot read {what}");
+    move |e| match e.find_root() {
+        DataFusionError::SchemaError(..) => e,
+        _ => DataFusionError::Plan(format!("{context}: {e}")),
     }
 }
 

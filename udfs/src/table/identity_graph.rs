@@ -25,9 +25,10 @@
 //!   once, reserved from the session's memory pool (53200 beyond it).
 
 use crate::common::options::Options;
+use crate::common::plan_node::{one_partition, slices};
 use crate::docs::{self, FunctionDoc, Parameter};
 use crate::error::ArgumentError;
-use crate::physical::report::{plan_input, source_relation};
+use crate::physical::report::{plan_input, source_relation, unreadable};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -40,15 +41,12 @@ use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
 use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, PlanProperties,
-};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::fmt;
@@ -161,10 +159,7 @@ impl TableProvider for GraphTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = plan_input(state, &self.sql, None).await.map_err(|e| match e.find_root() {
-            DataFusionError::SchemaError(..) => e,
-            _ => DataFusionError::Plan(format!("{NAME}: cannot read its source: {e}")),
-        })?;
+        let input = plan_input(state, &self.sql, None).await.map_err(unreadable(NAME, "its source"))?;
         let graph = Arc::new(IdentityGraphExec::new(input, state.config().batch_size()));
         crate::physical::report::project(graph, projection)
     }
@@ -257,11 +252,7 @@ impl ExecutionPlan for IdentityGraphExec {
                 "IdentityGraphExec has one partition, asked for {partition}"
             )));
         }
-        let input: Arc<dyn ExecutionPlan> = match self.input.output_partitioning().partition_count() {
-            1 => self.input.clone(),
-            _ => Arc::new(CoalescePartitionsExec::new(self.input.clone())),
-        };
-        let mut rows = input.execute(0, context.clone())?;
+        let mut rows = one_partition(&self.input).execute(0, context.clone())?;
         let batch_size = self.batch_size;
         let reservation = MemoryConsumer::new(NAME).register(context.memory_pool());
         let answer = async move {
@@ -270,6 +261,8 @@ impl ExecutionPlan for IdentityGraphExec {
                 graph.read(&batch?)?;
                 reservation.try_resize(graph.memory())?;
             }
+            // The answer's rows and batches hold about as much again as the graph.
+            reservation.try_resize(2 * graph.memory())?;
             graph.answer(batch_size)
         };
         let stream = futures::stream::once(answer).flat_map(|r: Result<Vec<RecordBatch>>| {
@@ -382,25 +375,21 @@ impl Graph {
             rows.push((false, &self.anon_names[group[0].0 as usize], smallest, group.len() as i64));
         }
         rows.sort_unstable_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(y.1)));
-        rows.chunks(batch_size)
-            .map(|chunk| {
-                let (mut id, mut is_user) = (StringBuilder::new(), BooleanBuilder::new());
-                let (mut person, mut known) = (StringBuilder::new(), Int64Builder::new());
-                for &(user, i, p, k) in chunk {
-                    id.append_value(i);
-                    is_user.append_value(user);
-                    person.append_value(p);
-                    known.append_value(k);
-                }
-                let columns: Vec<ArrayRef> = vec![
-                    Arc::new(id.finish()),
-                    Arc::new(is_user.finish()),
-                    Arc::new(person.finish()),
-                    Arc::new(known.finish()),
-                ];
-                Ok(RecordBatch::try_new(schema(), columns)?)
-            })
-            .collect()
+        let (mut id, mut is_user) = (StringBuilder::new(), BooleanBuilder::new());
+        let (mut person, mut known) = (StringBuilder::new(), Int64Builder::new());
+        for (user, i, p, k) in rows {
+            id.append_value(i);
+            is_user.append_value(user);
+            person.append_value(p);
+            known.append_value(k);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(id.finish()),
+            Arc::new(is_user.finish()),
+            Arc::new(person.finish()),
+            Arc::new(known.finish()),
+        ];
+        Ok(slices(&RecordBatch::try_new(schema(), columns)?, batch_size))
     }
 }
 

@@ -7,10 +7,11 @@
 //! day, dimension value, amount), summing per value the amounts of the days in range (the
 //! UTC days of those two times, both included), and writes the report: every credited row with
 //! its spend, and in every model a row for each value that has spend but no credit. It holds
-//! one sum per dimension value, never the spend rows. It runs in the server (a cluster runs the
+//! one sum per dimension value (reserved from the memory pool), never the spend rows. It runs in the server (a cluster runs the
 //! report's partial stage and the spend scan below it).
 
 use super::{CONVERSION_SCALE, NAME, NONE, OUTPUT_CONVERSION, REVENUE_SCALE};
+use crate::common::plan_node::one_partition;
 use crate::physical::report::source_relation;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Builder, Float64Builder, RecordBatch, StringBuilder,
@@ -19,9 +20,9 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Date32Type, Decimal128Type, Field, Float64Type, Int64Type, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
@@ -35,6 +36,8 @@ use std::fmt;
 use std::sync::Arc;
 
 const DAY_MICROS: i64 = 86_400_000_000;
+/// What one sum holds beside its value's text, about: the map's entry.
+const SUM_BYTES: usize = std::mem::size_of::<(String, i128)>() + 16;
 
 /// The columns the spend adds to the report.
 pub(super) fn fields() -> Vec<Field> {
@@ -145,13 +148,10 @@ impl ExecutionPlan for SpendExec {
         }
         let report = self.report.execute(0, context.clone())?;
         // The spend rows, whatever their partitioning, read one after another.
-        let spend: Arc<dyn ExecutionPlan> = match self.spend.output_partitioning().partition_count() {
-            1 => self.spend.clone(),
-            _ => Arc::new(CoalescePartitionsExec::new(self.spend.clone())),
-        };
-        let spend = spend.execute(0, context)?;
+        let spend = one_partition(&self.spend).execute(0, context.clone())?;
         let (models, schema) = (self.models.clone(), self.schema.clone());
-        let answer = futures::stream::once(combine(report, spend, models, schema.clone()));
+        let reservation = MemoryConsumer::new(format!("{NAME} spend")).register(context.memory_pool());
+        let answer = futures::stream::once(combine(report, spend, models, schema.clone(), reservation));
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, answer)))
     }
 }
@@ -175,6 +175,7 @@ async fn combine(
     mut spend: SendableRecordBatchStream,
     models: Vec<String>,
     schema: SchemaRef,
+    reservation: MemoryReservation,
 ) -> Result<RecordBatch> {
     let batches: Vec<RecordBatch> = report.try_collect().await?;
     let mut credits: BTreeMap<String, Vec<Credit>> = BTreeMap::new();
@@ -203,7 +204,8 @@ async fn combine(
     }
     // The report's days: those of its first and last times (UTC).
     let days = span.map(|(a, b)| (a.div_euclid(DAY_MICROS), b.div_euclid(DAY_MICROS)));
-    let mut spent: BTreeMap<String, i128> = BTreeMap::new();
+    // One sum per dimension value, reserved from the memory pool as values arrive.
+    let (mut spent, mut spent_bytes): (BTreeMap<String, i128>, usize) = (BTreeMap::new(), 0);
     while let Some(batch) = spend.next().await {
         let batch = batch?;
         let day = batch.column(0).as_primitive::<Date32Type>();
@@ -216,9 +218,13 @@ async fn combine(
                 continue;
             }
             let value = if label.is_valid(i) { label.value(i) } else { NONE };
+            if !spent.contains_key(value) {
+                spent_bytes += value.len() + SUM_BYTES;
+            }
             let sum = spent.entry(value.to_string()).or_default();
             *sum = sum.checked_add(amount.value(i)).ok_or_else(out_of_range)?;
         }
+        reservation.try_resize(spent_bytes)?;
     }
 
     let mut model_col = StringBuilder::new();
@@ -230,8 +236,9 @@ async fn combine(
     for model in &models {
         let mut rows = credits.remove(model).unwrap_or_default();
         let credited = rows.iter().any(|r| r.conversions != 0);
+        let listed: std::collections::HashSet<String> = rows.iter().map(|r| r.label.clone()).collect();
         for label in spent.keys() {
-            if !rows.iter().any(|r| &r.label == label) {
+            if !listed.contains(label) {
                 let share = credited.then_some(0.0);
                 rows.push(Credit { label: label.clone(), conversions: 0, cents: 0, share, effect: None });
             }
