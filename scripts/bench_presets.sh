@@ -12,6 +12,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/journeydb-target}"
 cargo build --release --locked --manifest-path "$root/Cargo.toml" >&2
 bin="$CARGO_TARGET_DIR/release/journeydb"
 data="$root/bench-data/presets-$events"
+if [ ! -x "$root/.venv-bench/bin/python" ]; then
+  python3 -m venv "$root/.venv-bench"
+  "$root/.venv-bench/bin/pip" install -q -r "$root/scripts/bench-requirements.txt" >&2
+fi
 if [ ! -d "$data/segment" ]; then
   "$bin" demo --events "$events" --out "$data/canonical" >&2
   "$bin" demo --events "$events" --out "$data/segment" --shape segment >&2
@@ -37,7 +41,7 @@ for layout in canonical no-channel segment; do
     for _ in 1 2 3; do
       start=$(date +%s.%N)
       psql -X -At -h 127.0.0.1 -p "$port" -U journey -d journeydb -c "$q" >/dev/null
-      times+=("$(echo "$(date +%s.%N) - $start" | bc)")
+      times+=("$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { print e - s }')")
     done
     printf '%s\t%.2f\t%s\n' "$layout" "$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)" "$q"
   done
