@@ -107,6 +107,65 @@ pub struct JourneyConfig {
     /// The site's own hosts: a referrer from one of them (or a subdomain) is internal
     /// navigation, not a touch. The event's own page host always counts as the site's.
     pub site_hosts: Vec<String>,
+    /// The CRM's deal stage history (`[journey.crm]`), joined into the journeys: the closed loop.
+    pub crm: Option<CrmConfig>,
+    /// Which account each person belongs to (`[journey.accounts]`), for B2B journeys.
+    pub accounts: Option<AccountsConfig>,
+}
+
+/// `[journey.crm]`: a table of deal stage changes, one row per change, as HubSpot and
+/// Salesforce export deal stage history. Its rows join the journeys as events (`event_name` the
+/// stage, no channel, so never touches): a deal's first change into an opportunity stage is the
+/// `opportunity` milestone, its first change into a closed-won stage the `closed_won` milestone
+/// and a conversion worth its amount.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrmConfig {
+    /// The store table of deal stage changes.
+    pub deals: String,
+    /// Canonical deal column -> the table's column ([`DEAL_COLUMNS`]).
+    pub columns: BTreeMap<String, String>,
+    /// The stages that make a deal an opportunity (HubSpot's default pipeline by default).
+    pub opportunity_stages: Vec<String>,
+    /// The stages that close a deal won.
+    pub closed_won_stages: Vec<String>,
+    /// Whether the events' own `conversions` and `opportunity` / `closed_won` milestones count
+    /// beside the CRM's (a shop that also sells online); by default the CRM's alone do.
+    pub event_conversions: bool,
+}
+
+/// The canonical columns of a deals table: `person_id` (the person's user id) or `email` (read
+/// as the user id), one of them, is needed; `amount` may be missing.
+pub const DEAL_COLUMNS: [&str; 6] = ["deal_id", "person_id", "email", "stage", "amount", "changed_at"];
+
+impl Default for CrmConfig {
+    fn default() -> Self {
+        CrmConfig {
+            deals: "deals".into(),
+            columns: BTreeMap::new(),
+            opportunity_stages: names(&[
+                "qualifiedtobuy",
+                "presentationscheduled",
+                "decisionmakerboughtin",
+                "contractsent",
+            ]),
+            closed_won_stages: names(&["closedwon"]),
+            event_conversions: false,
+        }
+    }
+}
+
+/// `[journey.accounts]`: which account each person belongs to, from a table (Segment's
+/// `groups`: `group_id`, `user_id`, `anonymous_id`; or a mapping: `person_id`, `account_id`) or
+/// from the domain of the person's id when it is an email address (free-mail domains apart).
+/// A person seen in several accounts belongs to the smallest account id.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// The store table of memberships.
+    pub table: Option<String>,
+    /// The account is the person id's email domain.
+    pub email_domain: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -151,6 +210,8 @@ impl Default for JourneyConfig {
             session_gap_seconds: 30 * 60,
             touch: None,
             site_hosts: vec![],
+            crm: None,
+            accounts: None,
         }
     }
 }
@@ -228,6 +289,27 @@ impl JourneyConfig {
         }
         if let Some(h) = self.site_hosts.iter().find(|h| !is_host_name(h)) {
             return bad(format!("site_hosts: \"{h}\" is not a host name (write \"example.com\", no scheme or path)"));
+        }
+        if let Some(crm) = &self.crm {
+            if crm.deals.trim().is_empty() {
+                return bad("crm: deals must name the table of deal stage changes".into());
+            }
+            if let Some(k) = crm.columns.keys().find(|k| !DEAL_COLUMNS.contains(&k.as_str())) {
+                return bad(format!("crm.columns: unknown deal column \"{k}\" (known: {})", DEAL_COLUMNS.join(", ")));
+            }
+            if crm.closed_won_stages.is_empty() {
+                return bad("crm: closed_won_stages must name at least one stage".into());
+            }
+            if let Some(s) = crm.opportunity_stages.iter().find(|s| crm.closed_won_stages.contains(s)) {
+                return bad(format!("crm: stage \"{s}\" is both an opportunity stage and a closed-won one"));
+            }
+        }
+        if let Some(a) = &self.accounts {
+            match (&a.table, a.email_domain) {
+                (Some(t), false) if !t.trim().is_empty() => {}
+                (None, true) => {}
+                _ => return bad("accounts: give either table = \"...\" or email_domain = true".into()),
+            }
         }
         Ok(())
     }

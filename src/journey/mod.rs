@@ -45,8 +45,8 @@ use std::sync::Arc;
 /// The schema that holds the journey model's views.
 pub const JOURNEY_SCHEMA: &str = "journey";
 
-/// The views, in name order.
-pub const VIEWS: [&str; 4] = ["conversions", "events", "identities", "touchpoints"];
+/// The views, in name order (`accounts` only with `[journey.accounts]`).
+pub const VIEWS: [&str; 5] = ["accounts", "conversions", "events", "identities", "touchpoints"];
 
 /// The columns every events table must have (canonical names).
 const REQUIRED: [&str; 4] = ["user_id", "anonymous_id", "event_time", "event_name"];
@@ -70,7 +70,7 @@ const CLICK_IDS: [(&str, Option<&str>); 9] = [
 /// or `None` for an unknown view. Fails when a required column is missing.
 pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<Option<String>> {
     let table = format!("public.{}", ident(&cfg.events));
-    view_sql_over(cfg, name, present, &Base { from: table, identity: Identity::Events })
+    view_sql_over(cfg, name, present, &Base::new(table, Identity::Events))
 }
 
 /// The error for a table (of `preset`'s, if any) without the column a canonical one needs.
@@ -82,11 +82,22 @@ fn missing_column(preset: Option<&str>, table: &str, column: &str, canonical: &s
     ))
 }
 
-/// Where the model's events come from: a relation (a table, or a query in parentheses), and
-/// how its people are stitched.
+/// Where the model's events come from: a relation (a table, or a query in parentheses), how
+/// its people are stitched, and what joins them.
 pub struct Base {
     pub from: String,
     pub identity: Identity,
+    /// The CRM's deal stage changes as events (`preset::crm`): `user_id`, `event_time`,
+    /// `event_name`, `deal_id`, `revenue`, `crm_milestone`.
+    pub crm: Option<String>,
+    /// Which account each person belongs to.
+    pub accounts: Option<Accounts>,
+}
+
+impl Base {
+    pub fn new(from: String, identity: Identity) -> Base {
+        Base { from, identity, crm: None, accounts: None }
+    }
 }
 
 /// How anonymous ids become people.
@@ -96,6 +107,14 @@ pub enum Identity {
     /// From a tracker's identity calls and the events' pairs, through `identity_graph`
     /// (`pairs` and `aliases` are its `source` and `aliases`).
     Graph { pairs: String, aliases: Option<String> },
+}
+
+/// Where a person's account comes from.
+pub enum Accounts {
+    /// Rows of `user_id`, `anonymous_id`, `account_id`, stitched to people as events are.
+    Table(String),
+    /// The domain of the person's id when it is an email address outside `free` (a SQL list).
+    EmailDomain { free: String },
 }
 
 /// [`view_sql`] over any [`Base`] whose columns, `present`, `cfg` maps to canonical names.
@@ -127,13 +146,25 @@ pub fn view_sql_over(cfg: &JourneyConfig, name: &str, present: &[String], base: 
             Some(g) => format!("SELECT id AS anonymous_id, person_id, known_users FROM {g} g WHERE NOT is_user"),
         }));
     }
-    let identities = identities("");
-    // The stitched events with every canonical column the table has, under its canonical name.
-    let carried: Vec<&str> = CANONICAL_COLUMNS.iter().skip(5).copied().filter(|c| has(c)).collect();
-    let person = match graph {
-        None => format!("coalesce(e.{user}, i.person_id, e.{anon})"),
-        Some(_) => format!("coalesce(i.person_id, e.{user}, e.{anon})"),
+    // The person of a row of relation `e` with user and anonymous ids `u` and `a`, and the join
+    // that finds it: by its cookie, or through the graph by its user id, else its cookie.
+    let stitch = |u: &str, a: &str| -> (String, String) {
+        match &graph {
+            None => (
+                format!("coalesce(e.{u}, i.person_id, e.{a})"),
+                format!("({}) i ON e.{a} = i.anonymous_id", identities("")),
+            ),
+            Some(g) => (
+                format!("coalesce(i.person_id, e.{u}, e.{a})"),
+                format!("{g} i ON i.id = coalesce(e.{u}, e.{a}) AND i.is_user = (e.{u} IS NOT NULL)"),
+            ),
+        }
     };
+    let crm = base.crm.as_ref();
+    // Revenue is carried when the events or the CRM's won deals have it.
+    let carries = |c: &str| has(c) || (crm.is_some() && c == "revenue");
+    let carried: Vec<&str> = CANONICAL_COLUMNS.iter().skip(5).copied().filter(|c| carries(c)).collect();
+    let (person, join) = stitch(&user, &anon);
     let mut columns = vec![
         format!("{person} AS person_id"),
         col("user_id"),
@@ -144,28 +175,71 @@ pub fn view_sql_over(cfg: &JourneyConfig, name: &str, present: &[String], base: 
     if has("channel") {
         columns.push(col("channel"));
     }
-    columns.extend(carried.iter().map(|c| col(c)));
-    // Each event's person: by its cookie, or through the graph by its user id, else its cookie.
-    let join = match &graph {
-        None => format!("({identities}) i ON e.{anon} = i.anonymous_id"),
-        Some(g) => format!("{g} i ON i.id = coalesce(e.{user}, e.{anon}) AND i.is_user = (e.{user} IS NOT NULL)"),
-    };
-    let stitched = format!("SELECT {} FROM {table} e LEFT JOIN {join}", columns.join(", "));
-    let touched = format!(
-        "SELECT *, coalesce({}, FALSE) AS is_touch FROM ({stitched}) s WHERE person_id IS NOT NULL",
-        touch_rule(cfg, &|c| has(c))
-    );
+    columns.extend(carried.iter().map(|&c| match (c, has(c)) {
+        (_, true) => col(c),
+        ("revenue", false) => "CAST(NULL AS DECIMAL(38, 2)) AS revenue".into(),
+        _ => format!("CAST(NULL AS VARCHAR) AS {c}"),
+    }));
+    let mut stitched = format!("SELECT {}", columns.join(", "));
+    if crm.is_some() {
+        stitched
+            .push_str(", CAST(NULL AS VARCHAR) AS deal_id, CAST(NULL AS VARCHAR) AS crm_milestone, FALSE AS from_crm");
+    }
+    stitched.push_str(&format!(" FROM {table} e LEFT JOIN {join}"));
+    if let Some(crm) = crm {
+        // The deals' rows, their people found by their user ids.
+        let (person, join) = match &graph {
+            None => ("e.user_id".to_string(), String::new()),
+            Some(g) => (
+                "coalesce(i.person_id, e.user_id)".into(),
+                format!(" LEFT JOIN {g} i ON i.id = e.user_id AND i.is_user"),
+            ),
+        };
+        let mut columns = vec![
+            format!("{person} AS person_id"),
+            "e.user_id".into(),
+            "CAST(NULL AS VARCHAR) AS anonymous_id".into(),
+            "e.event_time".into(),
+            "e.event_name".into(),
+        ];
+        if has("channel") {
+            columns.push("CAST(NULL AS VARCHAR) AS channel".into());
+        }
+        columns.extend(carried.iter().map(|&c| match c {
+            "revenue" => "e.revenue".to_string(),
+            _ => format!("CAST(NULL AS VARCHAR) AS {c}"),
+        }));
+        stitched = format!(
+            "{stitched} UNION ALL SELECT {}, e.deal_id, e.crm_milestone, TRUE AS from_crm FROM ({crm}) e{join}",
+            columns.join(", ")
+        );
+    }
+    // CRM rows have no channel: never touches, whatever the rule.
+    let rule = format!("coalesce({}, FALSE)", touch_rule(cfg, &|c| has(c)));
+    let rule = if crm.is_some() { format!("(NOT from_crm AND {rule})") } else { rule };
+    let touched = format!("SELECT *, {rule} AS is_touch FROM ({stitched}) s WHERE person_id IS NOT NULL");
     let channel = if has("channel") { "channel".to_string() } else { derived_channel(&|c| has(c)) };
     let in_list = |events: &[String]| {
         if events.is_empty() { "FALSE".to_string() } else { format!("event_name IN ({})", literals(events)) }
     };
     let m = &cfg.milestones;
-    let milestone = format!(
+    // With a CRM, opportunities and won deals are its own (the events' too if asked).
+    let events_too = crm.is_none() || cfg.crm.as_ref().is_some_and(|c| c.event_conversions);
+    let none = vec![];
+    let (opportunity, closed_won, conversions) =
+        if events_too { (&m.opportunity, &m.closed_won, &cfg.conversions) } else { (&none, &none, &none) };
+    let mut milestone = format!(
         "CASE WHEN {} THEN 'lead' WHEN {} THEN 'opportunity' WHEN {} THEN 'closed_won' END",
         in_list(&m.lead),
-        in_list(&m.opportunity),
-        in_list(&m.closed_won)
+        in_list(opportunity),
+        in_list(closed_won)
     );
+    let mut conversion = in_list(conversions);
+    if crm.is_some() {
+        milestone = format!("CASE WHEN from_crm THEN crm_milestone ELSE {milestone} END");
+        conversion =
+            format!("CASE WHEN from_crm THEN crm_milestone IS NOT DISTINCT FROM 'closed_won' ELSE {conversion} END");
+    }
     let stage = if cfg.stages.is_empty() {
         "CAST(NULL AS VARCHAR)".to_string()
     } else {
@@ -188,14 +262,16 @@ pub fn view_sql_over(cfg: &JourneyConfig, name: &str, present: &[String], base: 
             names.join(" ")
         )
     };
-    let extra: String = carried.iter().map(|c| format!(", {c}")).collect();
+    let mut extra: String = carried.iter().map(|c| format!(", {c}")).collect();
+    if crm.is_some() {
+        extra.push_str(", deal_id");
+    }
     let sessions = format!(
         "SELECT person_id, user_id, anonymous_id, event_time, event_name, {channel} AS channel{extra}, \
          sessionize(event_time, INTERVAL '{gap} seconds') OVER (PARTITION BY person_id ORDER BY event_time) AS session, \
-         is_touch, {conv} AS is_conversion, {milestone} AS milestone, {stage} AS stage, {stage_reached} AS stage_reached \
+         is_touch, {conversion} AS is_conversion, {milestone} AS milestone, {stage} AS stage, {stage_reached} AS stage_reached \
          FROM ({touched}) t",
         gap = cfg.session_gap_seconds,
-        conv = in_list(&cfg.conversions),
     );
     // GA4's session default channel group: the session's first touch (ties in time: the
     // smallest channel), Direct for a session without one.
@@ -205,6 +281,38 @@ pub fn view_sql_over(cfg: &JourneyConfig, name: &str, present: &[String], base: 
          ORDER BY is_touch DESC, event_time, channel ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), 'Direct') \
          AS session_channel, is_touch, is_conversion, milestone, stage, stage_reached FROM ({sessions}) w"
     );
+    // Each person's account: the smallest of those their ids were seen in.
+    let memberships = base.accounts.as_ref().map(|a| match a {
+        Accounts::Table(rows) => {
+            let (person, join) = stitch("user_id", "anonymous_id");
+            format!(
+                "SELECT {person} AS person_id, min(e.account_id) AS account_id FROM ({rows}) e LEFT JOIN {join} \
+                 GROUP BY {person}"
+            )
+        }
+        Accounts::EmailDomain { free } => {
+            let domain = "lower(substr(person_id, strpos(person_id, '@') + 1))";
+            format!(
+                "SELECT person_id, {domain} AS account_id FROM (SELECT DISTINCT person_id FROM ({stitched}) s \
+                 WHERE person_id IS NOT NULL) p WHERE strpos(person_id, '@') > 1 AND {domain} LIKE '%_._%' \
+                 AND {domain} NOT IN ({free})"
+            )
+        }
+    });
+    if name == "accounts" {
+        return Ok(
+            memberships.map(|m| format!("SELECT person_id, account_id FROM ({m}) a WHERE person_id IS NOT NULL"))
+        );
+    }
+    let events = match &memberships {
+        None => events,
+        Some(m) => format!(
+            "SELECT v.person_id, a.account_id, v.user_id, v.anonymous_id, v.event_time, v.event_name, v.channel{}, \
+             v.session, v.session_channel, v.is_touch, v.is_conversion, v.milestone, v.stage, v.stage_reached \
+             FROM ({events}) v LEFT JOIN ({m}) a ON v.person_id = a.person_id",
+            extra.replace(", ", ", v.")
+        ),
+    };
     Ok(match name {
         "events" => Some(events),
         "touchpoints" => Some(format!("SELECT * FROM ({events}) t WHERE is_touch")),
@@ -345,16 +453,24 @@ impl JourneySchema {
     fn has_events(&self) -> bool {
         preset::event_tables(self.config()).iter().any(|t| self.host.store().has_table(t))
     }
+
+    /// Whether view `name` is one the configuration has.
+    fn configured(&self, name: &str) -> bool {
+        VIEWS.contains(&name) && (name != "accounts" || self.config().accounts.is_some())
+    }
 }
 
 #[async_trait::async_trait]
 impl SchemaProvider for JourneySchema {
     fn table_names(&self) -> Vec<String> {
-        if self.has_events() { VIEWS.iter().map(|v| v.to_string()).collect() } else { vec![] }
+        if !self.has_events() {
+            return vec![];
+        }
+        VIEWS.iter().filter(|v| self.configured(v)).map(|v| v.to_string()).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if !VIEWS.contains(&name) {
+        if !self.configured(name) {
             return Ok(None);
         }
         let ctx = self.host.model_context()?;
@@ -370,7 +486,7 @@ impl SchemaProvider for JourneySchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        VIEWS.contains(&name) && self.has_events()
+        self.configured(name) && self.has_events()
     }
 }
 

@@ -22,9 +22,9 @@
 //! column too: it reads as NULL. The view is built each time it is looked up, from the tables'
 //! columns then.
 
-use super::{Base, Identity, REQUIRED, ident, missing_column};
+use super::{Accounts, Base, Identity, REQUIRED, ident, missing_column};
 use crate::config::JourneyConfig;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 
 /// The tables a preset's events are in: the model exists when one of them does.
 pub fn event_tables(cfg: &JourneyConfig) -> Vec<String> {
@@ -48,15 +48,134 @@ pub fn store_columns(store: &crate::store::Store, name: &str) -> Option<Vec<Stri
 /// relation has canonical names), the relation's columns, and the relation. None when the
 /// store has none of its tables.
 pub fn base(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
-    match cfg.preset.as_deref() {
-        Some("segment" | "rudderstack") => segment(cfg, columns),
-        Some("snowplow") => snowplow(cfg, columns),
+    let found = match cfg.preset.as_deref() {
+        Some("segment" | "rudderstack") => segment(cfg, columns)?,
+        Some("snowplow") => snowplow(cfg, columns)?,
         _ => {
             let Some(present) = columns(&cfg.events) else { return Ok(None) };
             let from = format!("public.{}", ident(&cfg.events));
-            Ok(Some((cfg.clone(), present, Base { from, identity: Identity::Events })))
+            Some((cfg.clone(), present, Base::new(from, Identity::Events)))
         }
-    }
+    };
+    let Some((canonical, present, mut base)) = found else { return Ok(None) };
+    base.crm = crm(cfg, columns)?;
+    base.accounts = accounts(cfg, columns)?;
+    Ok(Some((canonical, present, base)))
+}
+
+/// The CRM's deal stage changes as the model's events, in canonical columns: `user_id` (the
+/// deal's person, or its email), `event_time` (`changed_at`), `event_name` (the stage),
+/// `deal_id`, `revenue` (the amount, on the deal's first closed-won change only) and
+/// `crm_milestone` (`opportunity` on the deal's first change into an opportunity stage,
+/// `closed_won` on its first into a closed-won one; ties in time by stage name). Rows without a
+/// person, time or stage are left out.
+fn crm(cfg: &JourneyConfig, columns: Columns) -> Result<Option<String>> {
+    let Some(crm) = &cfg.crm else { return Ok(None) };
+    let Some(cols) = columns(&crm.deals) else {
+        return Err(DataFusionError::Plan(format!(
+            "journey model: [journey.crm] deals table \"{}\" does not exist",
+            crm.deals
+        )));
+    };
+    let column = |canonical: &str| crm.columns.get(canonical).cloned().unwrap_or_else(|| canonical.into());
+    let has = |c: &str| cols.iter().any(|x| *x == column(c));
+    let need = |canonical: &str| {
+        if has(canonical) {
+            Ok(ident(&column(canonical)))
+        } else {
+            Err(missing_crm_column(&crm.deals, &column(canonical), canonical))
+        }
+    };
+    let person = match (has("person_id"), has("email")) {
+        (true, _) => ident(&column("person_id")),
+        (false, true) => ident(&column("email")),
+        _ => return Err(missing_crm_column(&crm.deals, &column("person_id"), "person_id (or email)")),
+    };
+    let (deal, stage, time) = (need("deal_id")?, need("stage")?, need("changed_at")?);
+    let amount = if has("amount") { ident(&column("amount")) } else { "NULL".into() };
+    let list = |stages: &[String]| {
+        if stages.is_empty() { "FALSE".to_string() } else { format!("stage IN ({})", super::literals(stages)) }
+    };
+    let changes = format!(
+        "SELECT CAST({person} AS VARCHAR) AS user_id, {time} AS event_time, CAST({stage} AS VARCHAR) AS stage, \
+         CAST({deal} AS VARCHAR) AS deal_id, CAST({amount} AS DECIMAL(38, 2)) AS amount \
+         FROM public.{} WHERE {person} IS NOT NULL AND {time} IS NOT NULL AND {stage} IS NOT NULL",
+        ident(&crm.deals)
+    );
+    let classed = format!(
+        "SELECT *, CASE WHEN {} THEN 'opportunity' WHEN {} THEN 'closed_won' END AS class FROM ({changes}) d",
+        list(&crm.opportunity_stages),
+        list(&crm.closed_won_stages)
+    );
+    let ranked = format!(
+        "SELECT *, row_number() OVER (PARTITION BY deal_id, class ORDER BY event_time, stage) AS nth FROM ({classed}) c"
+    );
+    Ok(Some(format!(
+        "SELECT user_id, event_time, stage AS event_name, deal_id, \
+         CASE WHEN nth = 1 AND class = 'closed_won' THEN amount END AS revenue, \
+         CASE WHEN nth = 1 THEN class END AS crm_milestone FROM ({ranked}) r"
+    )))
+}
+
+fn missing_crm_column(table: &str, column: &str, canonical: &str) -> DataFusionError {
+    DataFusionError::Plan(format!(
+        "journey model: deals table \"{table}\" has no column \"{column}\" (canonical \"{canonical}\"); \
+         map it in [journey.crm.columns]"
+    ))
+}
+
+/// Free-mail domains: an address there names a person, not a company.
+const FREE_MAIL: [&str; 16] = [
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "yandex.ru",
+];
+
+/// Where accounts come from: a table read as rows of `user_id`, `anonymous_id` and
+/// `account_id` (Segment's `groups`: `group_id`, `user_id`, `anonymous_id`; a mapping:
+/// `person_id` as the user id, `account_id`), or the email domain.
+fn accounts(cfg: &JourneyConfig, columns: Columns) -> Result<Option<Accounts>> {
+    let Some(a) = &cfg.accounts else { return Ok(None) };
+    let Some(table) = &a.table else {
+        let free = FREE_MAIL.iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(", ");
+        return Ok(Some(Accounts::EmailDomain { free }));
+    };
+    let Some(cols) = columns(table) else {
+        return Err(DataFusionError::Plan(format!(
+            "journey model: [journey.accounts] table \"{table}\" does not exist"
+        )));
+    };
+    let has = |c: &str| cols.iter().any(|x| x == c);
+    let account = ["account_id", "group_id"].into_iter().find(|c| has(c));
+    let user = ["person_id", "user_id"].into_iter().find(|c| has(c));
+    let (Some(account), Some(user)) = (account, user) else {
+        return Err(DataFusionError::Plan(format!(
+            "journey model: accounts table \"{table}\" needs an account column (account_id or group_id) \
+             and a person column (person_id or user_id)"
+        )));
+    };
+    let anon = if has("anonymous_id") { "CAST(anonymous_id AS VARCHAR)" } else { "CAST(NULL AS VARCHAR)" };
+    Ok(Some(Accounts::Table(format!(
+        "SELECT CAST({} AS VARCHAR) AS user_id, {anon} AS anonymous_id, CAST({} AS VARCHAR) AS account_id \
+         FROM public.{} WHERE {} IS NOT NULL",
+        ident(user),
+        ident(account),
+        ident(table),
+        ident(account)
+    ))))
 }
 
 /// Segment's and RudderStack's columns: canonical name, its column in `tracks`, in `pages`
@@ -152,7 +271,7 @@ fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfi
     };
     // The relation has canonical names: the model's SQL maps nothing more.
     let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };
-    let base = Base { from: format!("({events})"), identity: Identity::Graph { pairs, aliases } };
+    let base = Base::new(format!("({events})"), Identity::Graph { pairs, aliases });
     Ok(Some((canonical, present, base)))
 }
 
@@ -202,5 +321,5 @@ fn snowplow(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConf
     }
     let from = format!("(SELECT {} FROM public.{})", items.join(", "), ident(&cfg.events));
     let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };
-    Ok(Some((canonical, present, Base { from, identity: Identity::Events })))
+    Ok(Some((canonical, present, Base::new(from, Identity::Events))))
 }

@@ -736,3 +736,217 @@ async fn the_identity_graph_is_the_brute_force_closure_on_random_calls() {
         }
     }
 }
+
+/// Issue 20: the CRM closed loop and accounts on hand-made tables, every answer worked out by
+/// hand. Events (with channels) of U1 (cookie a1 before sign-up), U2 (cookie a9) and U3; the
+/// deals table in HubSpot's export names (`dealId`, `dealstage`, mapped), one row per stage
+/// change; Segment-style `groups` rows by user or by cookie. On the server's runtime (its
+/// threads' stacks: the model's SQL is deep to plan in a debug build).
+#[test]
+fn the_crm_closed_loop_and_accounts_on_a_hand_made_fixture() {
+    let runtime = journeydb::server::runtime("crm-test").expect("runtime");
+    runtime.block_on(runtime.spawn(crm_closed_loop_and_accounts())).expect("test");
+}
+
+async fn crm_closed_loop_and_accounts() {
+    use datafusion::arrow::array::Float64Array;
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = 1_735_689_600_000_000;
+    let utc = |v: Vec<i64>| Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) as ArrayRef;
+    let text = |v: Vec<Option<&str>>| Arc::new(StringArray::from(v)) as ArrayRef;
+    // (user, cookie, time, event, channel, revenue in cents)
+    let events: Vec<Row> = vec![
+        (None, Some("a1"), 0, "page_view", Some("Paid Search"), None),
+        (Some("U1"), Some("a1"), 10 * MIN, "form_submit", None, None),
+        (None, Some("a9"), 0, "page_view", Some("Display"), None),
+        (Some("U2"), Some("a9"), DAY, "form_submit", None, None),
+        (Some("U1"), None, 2 * DAY, "email_click", Some("Email"), None),
+        (Some("U2"), None, 5 * DAY, "page_view", Some("Paid Social"), None),
+        (Some("U1"), None, 7 * DAY, "purchase", None, Some(9_900)),
+        (Some("U1"), None, 7 * DAY + 12 * 60 * MIN, "page_view", Some("Organic Search"), None),
+        (Some("U3"), None, DAY, "page_view", Some("Referral"), None),
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Utf8, true),
+        Field::new("anonymous_id", DataType::Utf8, true),
+        Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("event_name", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, true),
+        Field::new("revenue", DataType::Decimal128(12, 2), true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        text(events.iter().map(|r| r.0).collect()),
+        text(events.iter().map(|r| r.1).collect()),
+        utc(events.iter().map(|r| base + r.2).collect()),
+        text(events.iter().map(|r| Some(r.3)).collect()),
+        text(events.iter().map(|r| r.4).collect()),
+        Arc::new(
+            Decimal128Array::from(events.iter().map(|r| r.5).collect::<Vec<_>>())
+                .with_precision_and_scale(12, 2)
+                .expect("decimal"),
+        ),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).expect("events");
+    write_parquet(&dir.path().join("events").join("part-0.parquet"), &batch);
+    // (deal, person, stage, amount, day): D1 passes two opportunity stages and is won; D2 is
+    // lost; D3 has no person; D4 is won without an opportunity stage, then won again (a
+    // reopened deal: its second win is no conversion).
+    let deals: Vec<(&str, Option<&str>, &str, Option<f64>, i64)> = vec![
+        ("D1", Some("U1"), "appointmentscheduled", Some(5000.0), 3),
+        ("D1", Some("U1"), "qualifiedtobuy", Some(5000.0), 4),
+        ("D1", Some("U1"), "presentationscheduled", Some(5000.0), 5),
+        ("D1", Some("U1"), "closedwon", Some(6000.0), 6),
+        ("D2", Some("U2"), "qualifiedtobuy", Some(100.0), 2),
+        ("D2", Some("U2"), "closedlost", Some(100.0), 3),
+        ("D3", None, "qualifiedtobuy", Some(1.0), 2),
+        ("D4", Some("U1"), "closedwon", Some(700.0), 8),
+        ("D4", Some("U1"), "closedwon", Some(800.0), 9),
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("dealId", DataType::Utf8, false),
+        Field::new("person_id", DataType::Utf8, true),
+        Field::new("dealstage", DataType::Utf8, false),
+        Field::new("amount", DataType::Float64, true),
+        Field::new("changed_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        text(deals.iter().map(|d| Some(d.0)).collect()),
+        text(deals.iter().map(|d| d.1).collect()),
+        text(deals.iter().map(|d| Some(d.2)).collect()),
+        Arc::new(Float64Array::from(deals.iter().map(|d| d.3).collect::<Vec<_>>())),
+        utc(deals.iter().map(|d| base + d.4 * DAY).collect()),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).expect("deals");
+    write_parquet(&dir.path().join("crm_deals").join("part-0.parquet"), &batch);
+    // U1 in acme; U2 in acme by its cookie and in zeta by its id (the smaller, acme, wins);
+    // U3 in beta.
+    let groups: [(&str, Option<&str>, Option<&str>); 4] = [
+        ("acme", Some("U1"), None),
+        ("acme", None, Some("a9")),
+        ("zeta", Some("U2"), None),
+        ("beta", Some("U3"), None),
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("group_id", DataType::Utf8, false),
+        Field::new("user_id", DataType::Utf8, true),
+        Field::new("anonymous_id", DataType::Utf8, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        text(groups.iter().map(|g| Some(g.0)).collect()),
+        text(groups.iter().map(|g| g.1).collect()),
+        text(groups.iter().map(|g| g.2).collect()),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).expect("groups");
+    write_parquet(&dir.path().join("groups").join("part-0.parquet"), &batch);
+
+    for partitions in [1, 3] {
+        let mut config =
+            Config { data_dir: dir.path().to_path_buf(), target_partitions: partitions, ..Config::default() };
+        let mut crm = journeydb::config::CrmConfig { deals: "crm_deals".into(), ..Default::default() };
+        crm.columns.insert("deal_id".into(), "dealId".into());
+        crm.columns.insert("stage".into(), "dealstage".into());
+        config.journey.crm = Some(crm);
+        config.journey.accounts =
+            Some(journeydb::config::AccountsConfig { table: Some("groups".into()), email_domain: false });
+        config.validate().expect("valid config");
+        let engine = Engine::new(config).expect("engine");
+        // The deals' rows join the journeys: first opportunity stage and first win per deal are
+        // the milestones; the web purchase is no conversion now (the CRM's wins are); D3 has
+        // no person.
+        assert_eq!(
+            query(
+                &engine,
+                "SELECT person_id, account_id, event_name, deal_id, is_touch, is_conversion, milestone \
+                 FROM journey.events WHERE deal_id IS NOT NULL OR event_name IN ('purchase', 'form_submit') \
+                 ORDER BY event_time, person_id"
+            )
+            .await,
+            [
+                "U1 acme form_submit NULL f f lead",
+                "U2 acme form_submit NULL f f lead",
+                "U2 acme qualifiedtobuy D2 f f opportunity",
+                "U1 acme appointmentscheduled D1 f f NULL",
+                "U2 acme closedlost D2 f f NULL",
+                "U1 acme qualifiedtobuy D1 f f opportunity",
+                "U1 acme presentationscheduled D1 f f NULL",
+                "U1 acme closedwon D1 f t closed_won",
+                "U1 acme purchase NULL f f NULL",
+                "U1 acme closedwon D4 f t closed_won",
+                "U1 acme closedwon D4 f f NULL",
+            ]
+        );
+        assert_eq!(
+            query(&engine, "SELECT person_id, deal_id, conversion_number, value FROM journey.conversions ORDER BY 3")
+                .await,
+            ["U1 D1 1 6000.00", "U1 D4 2 700.00"]
+        );
+        assert_eq!(
+            query(&engine, "SELECT * FROM journey.accounts ORDER BY person_id").await,
+            ["U1 acme", "U2 acme", "U3 beta"]
+        );
+        // Won revenue to the touches before each win (since the previous one); opportunities
+        // to the first touch of each person's journey.
+        assert_eq!(
+            query(&engine, "SELECT channel, conversions, revenue FROM attribute('last_touch') ORDER BY channel").await,
+            ["Email 1.000000 6000.00", "Organic Search 1.000000 700.00"]
+        );
+        assert_eq!(
+            query(&engine, "SELECT channel, conversions, revenue FROM attribute('linear') ORDER BY channel").await,
+            ["Email 0.500000 3000.00", "Organic Search 1.000000 700.00", "Paid Search 0.500000 3000.00"]
+        );
+        assert_eq!(
+            query(
+                &engine,
+                "SELECT channel, conversions FROM attribute('first_touch', conversion => 'milestone = ''opportunity''') \
+                 ORDER BY channel"
+            )
+            .await,
+            ["Display 1.000000", "Paid Search 1.000000"]
+        );
+        // As accounts: acme's journey merges U1's and U2's touches, so U2's Paid Social is
+        // the last touch before D1's win.
+        assert_eq!(
+            query(
+                &engine,
+                "SELECT channel, conversions, revenue FROM attribute('last_touch', unit => 'account') ORDER BY 1"
+            )
+            .await,
+            ["Organic Search 1.000000 700.00", "Paid Social 1.000000 6000.00"]
+        );
+        assert_eq!(
+            query(
+                &engine,
+                "SELECT step, users FROM funnel('form_submit', 'qualifiedtobuy', 'closedwon') ORDER BY step"
+            )
+            .await,
+            ["1 2", "2 2", "3 1"]
+        );
+        assert_eq!(
+            query(
+                &engine,
+                "SELECT step, users FROM funnel('form_submit', 'qualifiedtobuy', 'closedwon', unit => 'account') \
+                 ORDER BY step"
+            )
+            .await,
+            ["1 1", "2 1", "3 1"]
+        );
+        assert_eq!(
+            query(
+                &engine,
+                "SELECT path, users FROM journey_paths(source => 'journey.touchpoints', node => 'channel', \
+                 output => 'paths', unit => 'account') ORDER BY path"
+            )
+            .await,
+            ["Display > Paid Search > Email > Paid Social > Organic Search 1", "Referral 1"]
+        );
+        let err = engine
+            .session("journey", "journeydb")
+            .expect("session")
+            .execute_sql("SELECT * FROM attribute('linear', unit => 'team')")
+            .await
+            .err()
+            .expect("bad unit")
+            .to_string();
+        assert!(err.contains("must be 'person' or 'account'"), "{err}");
+    }
+}

@@ -56,6 +56,14 @@ impl Parameter {
         meaning: "a table or view name, or a query (`'SELECT ...'`)",
     };
 
+    /// `unit`: whose journeys a report follows.
+    pub const UNIT: Parameter = Parameter {
+        name: "unit",
+        sql_type: "text",
+        default: Some("'person'"),
+        meaning: "`'account'`: each account's people as one journey, their events merged in time order (the source's `account_id`, which the journey model has with `[journey.accounts]`; rows without one are left out)",
+    };
+
     /// An option naming what a report reads of each row (`person`, `time`, `event`, ...):
     /// columns or SQL expressions over the source, `default` when not given.
     pub const fn column(name: &'static str, default: &'static str) -> Parameter {

@@ -117,6 +117,22 @@ impl Options {
         }
     }
 
+    /// Whose journeys a report follows: `person` (a column or expression, `person_id` by
+    /// default), or `unit => 'account'`, each account's people as one journey: the source's
+    /// `account_id` (the journey model has it with `[journey.accounts]`); rows without an
+    /// account are left out, as rows without a person are.
+    pub fn person(&mut self) -> Result<String> {
+        let person = self.string("person")?;
+        match self.string("unit")?.map(|u| u.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("person") => Ok(person.unwrap_or_else(|| "person_id".into())),
+            Some("account") if person.is_some() => {
+                Err(self.error("unit", "'account' reads the source's account_id: give either person or unit"))
+            }
+            Some("account") => Ok("account_id".into()),
+            Some(other) => Err(self.error("unit", format!("must be 'person' or 'account', got '{other}'"))),
+        }
+    }
+
     /// An integer within `min..=max`.
     pub fn int(&mut self, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
         let Some(v) = self.take(name) else { return Ok(None) };

@@ -109,6 +109,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
         },
         Parameter::SOURCE,
         Parameter::column("person", "'person_id'"),
+        Parameter::UNIT,
         Parameter::column("time", "'event_time'"),
         Parameter {
             name: "event",

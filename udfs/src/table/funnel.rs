@@ -115,6 +115,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     options: &[
         Parameter::SOURCE,
         Parameter::column("person", "'person_id'"),
+        Parameter::UNIT,
         Parameter::column("time", "'event_time'"),
         Parameter::column("event", "'event_name'"),
         Parameter {
@@ -351,7 +352,7 @@ impl FunnelQuery {
         let bad = |arg: &str, msg: String| ArgumentError::new(function, arg, msg).into_datafusion();
         let call = o.clone();
         let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
-        let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
+        let person = o.person()?;
         let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
         let event = o.string("event")?.unwrap_or_else(|| "event_name".into());
         let window = o.duration_micros("window")?.unwrap_or(DEFAULT_WINDOW_MICROS);

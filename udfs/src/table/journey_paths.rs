@@ -72,6 +72,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     options: &[
         Parameter::SOURCE,
         Parameter::column("person", "'person_id'"),
+        Parameter::UNIT,
         Parameter::column("time", "'event_time'"),
         Parameter::column("node", "'event_name'"),
         Parameter {
@@ -184,7 +185,7 @@ impl PathsQuery {
         }
         let bad = |arg: &str, msg: String| ArgumentError::new(NAME, arg, msg).into_datafusion();
         let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
-        let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
+        let person = o.person()?;
         let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
         let node = o.string("node")?.unwrap_or_else(|| "event_name".into());
         let start = o.string("start")?;

@@ -55,7 +55,7 @@ impl AttributeQuery {
     pub(super) fn parse(mut o: Options, default_source: &str) -> Result<AttributeQuery> {
         let call = o.clone();
         let source = o.string("source")?.unwrap_or_else(|| default_source.to_string());
-        let person = o.string("person")?.unwrap_or_else(|| "person_id".into());
+        let person = o.person()?;
         let time = o.string("time")?.unwrap_or_else(|| "event_time".into());
         let event = o.string("event")?.unwrap_or_else(|| "event_name".into());
         let by_given = o.string("by")?.unwrap_or_else(|| "channel".into());
