@@ -30,6 +30,10 @@
 //! dataset's size, lower at weekends, with noise from their own random stream. Its channels and
 //! campaigns are the events' own, so `attribute(..., spend => 'ad_spend')` gives each its ROAS.
 //!
+//! And the CRM's `deals` (HubSpot's deal stage history, one row per change) and the `accounts`
+//! people belong to, drawn from the journeys ([`crm`]): read with `[journey.crm]` and
+//! `[journey.accounts]`, the won deals are the purchases that followed an opportunity.
+//!
 //! The same journeys can be written in the shapes trackers write instead of `events`
 //! ([`shape`]: `--shape segment` writes Segment's `tracks`, `pages`, `identifies` and `aliases`).
 //!
@@ -38,6 +42,7 @@
 //! number of threads. Each chunk is one Parquet file, written under a temporary name and
 //! renamed into place.
 
+pub mod crm;
 pub mod shape;
 
 use crate::error::{Error, Result};
@@ -265,7 +270,7 @@ pub fn generate_to(
     let tmp = std::env::temp_dir().join(format!("journeydb-demo-{}", std::process::id()));
     let result = (|| {
         let stats = generate_to_dir(&tmp, opts)?;
-        for &table in opts.shape.tables().iter().chain(&["app_events", "ad_spend"]) {
+        for &table in opts.shape.tables().iter().chain(&opts.shape.crm_tables()).chain(&["app_events", "ad_spend"]) {
             for m in objects.list(table)?.files {
                 if m.location.filename().is_some_and(|n| n.starts_with("demo-")) {
                     objects.delete(&format!("{table}/{}", m.location.filename().unwrap_or_default()))?;
@@ -284,8 +289,9 @@ pub fn generate_to(
     result
 }
 
-/// Generates the dataset into `out/events/`, `out/app_events/` and `out/ad_spend/`, replacing
-/// any previous demo files there.
+/// Generates the dataset into `out/events/` (or the shape's tables), `out/deals/`,
+/// `out/accounts/` (Segment's shape: `out/groups/`), `out/app_events/` and `out/ad_spend/`,
+/// replacing any previous demo files there.
 pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     if opts.events_per_file == 0 {
         return Err(Error::InvalidParameter("events per file must be at least 1".into()));
@@ -295,7 +301,8 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     let app_dir = out.join("app_events");
     let spend_dir = out.join("ad_spend");
     let shaped: Vec<PathBuf> = opts.shape.tables().iter().map(|t| out.join(t)).collect();
-    for d in shaped.iter().chain([&app_dir, &spend_dir]) {
+    let crm_dirs: Vec<PathBuf> = opts.shape.crm_tables().iter().map(|t| out.join(t)).collect();
+    for d in shaped.iter().chain(&crm_dirs).chain([&app_dir, &spend_dir]) {
         std::fs::create_dir_all(d)?;
         for entry in std::fs::read_dir(d)? {
             let path = entry?.path();
@@ -356,6 +363,7 @@ fn write_chunk(out: &Path, name: &str, opts: &DemoOptions, k: u64, quota: u64) -
     };
     let schema = events_schema();
     let mut generator = Generator::new(opts.seed, k);
+    let mut crm = crm::Crm::default();
     let mut remaining = quota as usize;
     // Each file under its temporary name until every one of the chunk is written.
     let mut written: Vec<(PathBuf, PathBuf)> = vec![];
@@ -367,6 +375,7 @@ fn write_chunk(out: &Path, name: &str, opts: &DemoOptions, k: u64, quota: u64) -
             while remaining > 0 {
                 let rows = remaining.min(BATCH_ROWS);
                 let batch = generator.next_batch(&schema, rows)?;
+                crm.record(&batch)?;
                 writer.write(&batch)?;
                 remaining -= rows;
             }
@@ -382,6 +391,7 @@ fn write_chunk(out: &Path, name: &str, opts: &DemoOptions, k: u64, quota: u64) -
                 remaining -= rows;
             }
             let events = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
+            crm.record(&events)?;
             let tables: Vec<RecordBatch> = match shaped {
                 Shape::Segment => shape::segment(&events)?.into(),
                 _ => vec![shape::snowplow(&events, k)?],
@@ -395,6 +405,17 @@ fn write_chunk(out: &Path, name: &str, opts: &DemoOptions, k: u64, quota: u64) -
                 written.push((tmp, path));
             }
         }
+    }
+    // The CRM's deals and the accounts (Segment's `groups` in its shape).
+    let [deals_table, accounts_table] = opts.shape.crm_tables();
+    let accounts = if opts.shape == Shape::Segment { crm.groups()? } else { crm.accounts()? };
+    for (table, batch) in [(deals_table, crm.deals()?), (accounts_table, accounts)] {
+        let path = out.join(table).join(name);
+        let tmp = path.with_extension("parquet.tmp");
+        let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, batch.schema(), Some(props()))?;
+        writer.write(&batch)?;
+        writer.close()?;
+        written.push((tmp, path));
     }
     let app_path = out.join("app_events").join(name);
     let app_tmp = app_path.with_extension("parquet.tmp");

@@ -48,6 +48,14 @@ impl Shape {
         }
     }
 
+    /// The CRM's deals and the accounts table: `accounts`, or Segment's `groups`.
+    pub fn crm_tables(self) -> [&'static str; 2] {
+        match self {
+            Shape::Segment => ["deals", "groups"],
+            _ => ["deals", "accounts"],
+        }
+    }
+
     /// The tables of events this shape writes.
     pub fn tables(self) -> &'static [&'static str] {
         match self {

@@ -28,6 +28,16 @@
 //!   person's first conversion; ties in time are ordered by event name) and `value` (revenue,
 //!   0 when missing, exact decimal).
 //!
+//! - With `[journey.crm]`, the CRM's deal stage changes join the events (`preset::crm`): each
+//!   an event of the deal's person, `event_name` its stage, with `deal_id`, never a touch; the
+//!   first change per deal into an opportunity stage is its `opportunity` milestone, the first
+//!   into a closed-won stage its `closed_won` milestone and a conversion worth the amount. Those
+//!   replace the events' own conversions and opportunity / closed-won milestones unless
+//!   `event_conversions` keeps them.
+//! - With `[journey.accounts]`, `journey.accounts` (`person_id`, `account_id`: the smallest
+//!   account a person's ids were seen in, or their email domain) and `account_id` on the
+//!   events, for the reports' `unit => 'account'`.
+//!
 //! Canonical column names are used throughout; `[journey.columns]` maps a table's own names to
 //! them. Optional columns (`term`, `content`, `referrer`, `revenue`, ...) are carried when the
 //! table has them.
@@ -501,10 +511,12 @@ mod tests {
     #[test]
     fn every_view_has_sql_and_unknown_views_none() {
         let cfg = JourneyConfig::default();
-        for v in VIEWS {
+        for v in VIEWS.iter().filter(|v| **v != "accounts") {
             assert!(view_sql(&cfg, v, &demo_columns()).expect("sql").is_some(), "{v}");
         }
         assert!(view_sql(&cfg, "nope", &demo_columns()).expect("sql").is_none());
+        // Accounts only with [journey.accounts].
+        assert!(view_sql(&cfg, "accounts", &demo_columns()).expect("sql").is_none());
     }
 
     #[test]

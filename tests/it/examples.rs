@@ -13,10 +13,31 @@ async fn every_example_answers_as_recorded() {
     answer_as_recorded(&engine).await;
 }
 
+/// The closed-loop examples (`sql/examples/closed_loop/`) with the configuration beside them
+/// (`journeydb.toml`: the CRM's deals and the accounts joined in), on the server's runtime.
+#[test]
+fn every_closed_loop_example_answers_as_recorded() {
+    fixture::on_server_runtime(async {
+        let dir = fixture::data_dir();
+        let examples = crate::fixture::root().join("sql/examples/closed_loop");
+        let mut config = journeydb::config::Config::load(Some(&examples.join("journeydb.toml"))).expect("config");
+        config.data_dir = dir.path().to_path_buf();
+        config.batch_size = 8192;
+        config.target_partitions = 0;
+        config.validate().expect("valid config");
+        let engine = journeydb::session::Engine::new(config).expect("engine");
+        answer_in(&engine, &examples).await;
+    });
+}
+
 /// Runs every example on `engine` (over the fixture's data) and checks its answer.
 pub async fn answer_as_recorded(engine: &std::sync::Arc<journeydb::session::Engine>) {
-    let examples = crate::fixture::root().join("sql/examples");
-    let mut files: Vec<_> = std::fs::read_dir(&examples)
+    answer_in(engine, &crate::fixture::root().join("sql/examples")).await;
+}
+
+/// Runs every example of folder `examples` on `engine` and checks its answer.
+async fn answer_in(engine: &std::sync::Arc<journeydb::session::Engine>, examples: &std::path::Path) {
+    let mut files: Vec<_> = std::fs::read_dir(examples)
         .expect("sql/examples")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))

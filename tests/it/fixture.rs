@@ -191,6 +191,13 @@ pub fn engine(dir: &Path, batch_size: usize, partitions: usize) -> Arc<Engine> {
         .expect("engine")
 }
 
+/// Runs `test` on the server's runtime, whose threads have the server's stacks: the journey
+/// model's SQL with a CRM and accounts is deep to plan in a debug build.
+pub fn on_server_runtime(test: impl std::future::Future<Output = ()> + Send + 'static) {
+    let runtime = journeydb::server::runtime("test").expect("runtime");
+    runtime.block_on(runtime.spawn(test)).expect("test");
+}
+
 /// A server over `dir` with the configuration changed by `change`.
 pub async fn server_with(dir: &Path, change: impl FnOnce(&mut Config)) -> RunningServer {
     let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };

@@ -342,7 +342,7 @@ async fn the_demo_without_its_channel_column_gives_the_same_journeys_and_reports
 }
 
 /// A copy of data directory `with`'s `events` without their `channel` column (and the demo's
-/// ad spend beside them).
+/// ad spend, deals and accounts beside them).
 fn without_channel(with: &std::path::Path) -> tempfile::TempDir {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let without = tempfile::tempdir().expect("tmp");
@@ -362,11 +362,13 @@ fn without_channel(with: &std::path::Path) -> tempfile::TempDir {
         files += 1;
     }
     assert!(files >= 2, "the demo is several files");
-    for entry in std::fs::read_dir(with.join("ad_spend")).expect("ad_spend") {
-        let path = entry.expect("entry").path();
-        let to = without.path().join("ad_spend");
-        std::fs::create_dir_all(&to).expect("mkdir");
-        std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
+    for table in ["ad_spend", "deals", "accounts"] {
+        for entry in std::fs::read_dir(with.join(table)).expect(table) {
+            let path = entry.expect("entry").path();
+            let to = without.path().join(table);
+            std::fs::create_dir_all(&to).expect("mkdir");
+            std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
+        }
     }
     without
 }
@@ -376,9 +378,14 @@ fn without_channel(with: &std::path::Path) -> tempfile::TempDir {
 /// alias) and read with `preset = "segment"` (and "rudderstack"), and as Snowplow's atomic
 /// events read with `preset = "snowplow"`, answer every report as the canonical demo does
 /// without its channel column (trackers have none: the channels come from the UTM context, as
-/// there).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tracker_presets_answer_as_the_canonical_demo() {
+/// there). So do the CRM's deals and the accounts (Segment's `groups` there) read with
+/// `[journey.crm]` and `[journey.accounts]`, with `unit => 'account'`.
+#[test]
+fn the_tracker_presets_answer_as_the_canonical_demo() {
+    crate::fixture::on_server_runtime(tracker_presets_answer_as_the_canonical_demo());
+}
+
+async fn tracker_presets_answer_as_the_canonical_demo() {
     let canonical = crate::fixture::data_dir();
     let canonical = without_channel(canonical.path());
     let segment = tempfile::tempdir().expect("tmp");
@@ -413,6 +420,25 @@ async fn the_tracker_presets_answer_as_the_canonical_demo() {
     let snowplow = tempfile::tempdir().expect("tmp");
     let opts = journeydb::demo::DemoOptions { shape: journeydb::demo::Shape::Snowplow, ..opts };
     journeydb::demo::generate_to_dir(snowplow.path(), &opts).expect("demo");
+    let closed_loop = |preset: Option<&str>, dir: &std::path::Path| {
+        let mut config = Config { data_dir: dir.to_path_buf(), target_partitions: 2, ..Config::default() };
+        config.journey.preset = preset.map(str::to_string);
+        config.journey.crm = Some(Default::default());
+        let accounts = if preset == Some("segment") { "groups" } else { "accounts" };
+        config.journey.accounts =
+            Some(journeydb::config::AccountsConfig { table: Some(accounts.into()), email_domain: false });
+        config.validate().expect("valid config");
+        Engine::new(config).expect("engine")
+    };
+    let crm_queries = [
+        "SELECT count(*), sum(value), count(DISTINCT deal_id) FROM journey.conversions",
+        "SELECT milestone, count(*) FROM journey.events GROUP BY 1",
+        "SELECT count(*), count(DISTINCT account_id) FROM journey.accounts",
+        "SELECT * FROM attribute('linear', 'markov', unit => 'account')",
+        "SELECT * FROM attribute('first_touch', by => 'campaign', conversion => 'milestone = ''opportunity''', unit => 'account')",
+        "SELECT * FROM funnel('form_submit', 'qualifiedtobuy', 'closedwon', unit => 'account', by => 'channel')",
+    ];
+    let a_crm = closed_loop(None, canonical.path());
     for (preset, dir) in [("segment", &segment), ("rudderstack", &segment), ("snowplow", &snowplow)] {
         let b = engine(Some(preset), dir.path());
         for sql in queries {
@@ -422,7 +448,23 @@ async fn the_tracker_presets_answer_as_the_canonical_demo() {
             assert!(!x.is_empty(), "{sql}: {x:?}");
             assert!(x == y, "{preset}: {sql} differs from the canonical demo:\n{x:?}\n{y:?}");
         }
+        if preset == "rudderstack" {
+            continue;
+        }
+        let b = closed_loop(Some(preset), dir.path());
+        for sql in crm_queries {
+            let (mut x, mut y) = (query(&a_crm, sql).await, query(&b, sql).await);
+            x.sort();
+            y.sort();
+            assert!(x.len() >= 2 || sql.contains("count("), "{sql}: {x:?}");
+            assert!(x == y, "{preset} with the CRM and accounts: {sql} differs from the canonical demo:\n{x:?}\n{y:?}");
+        }
     }
+    // The won deals are the purchases that followed an opportunity: some, not all.
+    let won = query(&a_crm, "SELECT count(*) FROM journey.conversions").await;
+    let purchases = query(&a, "SELECT count(*) FROM journey.conversions").await;
+    let (won, purchases): (u64, u64) = (won[0].parse().expect("n"), purchases[0].parse().expect("n"));
+    assert!(won > 10 && won < purchases, "{won} won deals, {purchases} purchases");
 }
 
 /// Issue 26: each part of the touch rule on a hand-made events table without a `channel` column.
@@ -744,8 +786,7 @@ async fn the_identity_graph_is_the_brute_force_closure_on_random_calls() {
 /// threads' stacks: the model's SQL is deep to plan in a debug build).
 #[test]
 fn the_crm_closed_loop_and_accounts_on_a_hand_made_fixture() {
-    let runtime = journeydb::server::runtime("crm-test").expect("runtime");
-    runtime.block_on(runtime.spawn(crm_closed_loop_and_accounts())).expect("test");
+    crate::fixture::on_server_runtime(crm_closed_loop_and_accounts());
 }
 
 async fn crm_closed_loop_and_accounts() {
@@ -791,7 +832,8 @@ async fn crm_closed_loop_and_accounts() {
     // (deal, person, stage, amount, day): D1 passes two opportunity stages and is won; D2 is
     // lost; D3 has no person; D4 is won without an opportunity stage, then won again (a
     // reopened deal: its second win is no conversion).
-    let deals: Vec<(&str, Option<&str>, &str, Option<f64>, i64)> = vec![
+    type Deal = (&'static str, Option<&'static str>, &'static str, Option<f64>, i64);
+    let deals: Vec<Deal> = vec![
         ("D1", Some("U1"), "appointmentscheduled", Some(5000.0), 3),
         ("D1", Some("U1"), "qualifiedtobuy", Some(5000.0), 4),
         ("D1", Some("U1"), "presentationscheduled", Some(5000.0), 5),
@@ -939,14 +981,11 @@ async fn crm_closed_loop_and_accounts() {
             .await,
             ["Display > Paid Search > Email > Paid Social > Organic Search 1", "Referral 1"]
         );
-        let err = engine
-            .session("journey", "journeydb")
-            .expect("session")
-            .execute_sql("SELECT * FROM attribute('linear', unit => 'team')")
-            .await
-            .err()
-            .expect("bad unit")
-            .to_string();
+        let mut session = engine.session("journey", "journeydb").expect("session");
+        let err = match session.execute_sql("SELECT * FROM attribute('linear', unit => 'team')").await {
+            Ok(_) => panic!("a bad unit is an error"),
+            Err(e) => e.to_string(),
+        };
         assert!(err.contains("must be 'person' or 'account'"), "{err}");
     }
 }

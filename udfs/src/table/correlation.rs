@@ -72,6 +72,7 @@ pub const DOC: FunctionDoc = FunctionDoc {
     options: &[
         Parameter::SOURCE,
         Parameter::column("person", "'person_id'"),
+        Parameter::UNIT,
         Parameter::column("time", "'event_time'"),
         Parameter::column("event", "'event_name'"),
         Parameter {
