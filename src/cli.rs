@@ -115,7 +115,7 @@ pub struct DemoArgs {
     pub events_per_file: u64,
     /// The tables to write: `canonical` (`events`), or a tracker's shape for its
     /// `[journey] preset`: `segment` or `rudderstack` (`tracks`, `pages`, `identifies`,
-    /// `aliases`), `snowplow` (atomic `events`).
+    /// `aliases`, `groups`), `snowplow` (atomic `events`), `ga4` (`events_YYYYMMDD` per day).
     #[arg(long, default_value = "canonical")]
     pub shape: String,
 }
@@ -124,7 +124,7 @@ impl DemoArgs {
     pub fn options(&self) -> crate::error::Result<DemoOptions> {
         let shape = crate::demo::Shape::parse(&self.shape).ok_or_else(|| {
             crate::error::Error::InvalidParameter(format!(
-                "--shape {}: one of canonical, segment, rudderstack, snowplow",
+                "--shape {}: one of canonical, segment, rudderstack, snowplow, ga4",
                 self.shape
             ))
         })?;

@@ -87,7 +87,8 @@ pub struct JourneyConfig {
     pub events: String,
     /// The shape a tracker writes, read instead of `events` ([`PRESETS`]): `segment` and
     /// `rudderstack` (their warehouse tables `tracks`, `pages`, `identifies`, `aliases`),
-    /// `snowplow` (its atomic events in the `events` table).
+    /// `snowplow` (its atomic events in the `events` table), `ga4` (the BigQuery export's
+    /// `events_YYYYMMDD` tables, `events` being the prefix).
     pub preset: Option<String>,
     /// Canonical column name -> the events table's column, for tables that name them otherwise
     /// (`user_id`, `anonymous_id`, `event_time`, `event_name`, `channel`, `source`, `medium`,
@@ -227,7 +228,7 @@ impl Default for Milestones {
 }
 
 /// The trackers whose tables the journey model reads as they write them (`[journey] preset`).
-pub const PRESETS: [&str; 3] = ["segment", "rudderstack", "snowplow"];
+pub const PRESETS: [&str; 4] = ["segment", "rudderstack", "snowplow", "ga4"];
 
 /// The canonical event columns a `[journey.columns]` mapping may name.
 pub const CANONICAL_COLUMNS: [&str; 14] = [

@@ -43,6 +43,7 @@
 //! renamed into place.
 
 pub mod crm;
+pub mod ga4;
 pub mod shape;
 
 use crate::error::{Error, Result};
@@ -270,7 +271,14 @@ pub fn generate_to(
     let tmp = std::env::temp_dir().join(format!("journeydb-demo-{}", std::process::id()));
     let result = (|| {
         let stats = generate_to_dir(&tmp, opts)?;
-        for &table in opts.shape.tables().iter().chain(&opts.shape.crm_tables()).chain(&["app_events", "ad_spend"]) {
+        // Every table the run wrote (GA4's are named by day).
+        let mut tables: Vec<String> = std::fs::read_dir(&tmp)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        tables.sort();
+        for table in &tables {
             for m in objects.list(table)?.files {
                 if m.location.filename().is_some_and(|n| n.starts_with("demo-")) {
                     objects.delete(&format!("{table}/{}", m.location.filename().unwrap_or_default()))?;
@@ -300,7 +308,16 @@ pub fn generate_to_dir(out: &Path, opts: &DemoOptions) -> Result<DemoStats> {
     let dir = out.join("events");
     let app_dir = out.join("app_events");
     let spend_dir = out.join("ad_spend");
-    let shaped: Vec<PathBuf> = opts.shape.tables().iter().map(|t| out.join(t)).collect();
+    let mut shaped: Vec<PathBuf> = opts.shape.tables().iter().map(|t| out.join(t)).collect();
+    if opts.shape == Shape::Ga4 && out.exists() {
+        // A table per day: those of an earlier run.
+        for entry in std::fs::read_dir(out)? {
+            let entry = entry?;
+            if entry.file_name().to_str().is_some_and(|n| opts.shape.is_table(n)) {
+                shaped.push(entry.path());
+            }
+        }
+    }
     let crm_dirs: Vec<PathBuf> = opts.shape.crm_tables().iter().map(|t| out.join(t)).collect();
     for d in shaped.iter().chain(&crm_dirs).chain([&app_dir, &spend_dir]) {
         std::fs::create_dir_all(d)?;
@@ -392,12 +409,17 @@ fn write_chunk(out: &Path, name: &str, opts: &DemoOptions, k: u64, quota: u64) -
             }
             let events = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
             crm.record(&events)?;
-            let tables: Vec<RecordBatch> = match shaped {
-                Shape::Segment => shape::segment(&events)?.into(),
-                _ => vec![shape::snowplow(&events, k)?],
+            let named = |tables: &[&str], batches: Vec<RecordBatch>| -> Vec<(String, RecordBatch)> {
+                tables.iter().map(|t| t.to_string()).zip(batches).collect()
             };
-            for (table, batch) in shaped.tables().iter().zip(tables) {
-                let path = out.join(table).join(name);
+            let tables: Vec<(String, RecordBatch)> = match shaped {
+                Shape::Segment => named(shaped.tables(), shape::segment(&events)?.into()),
+                Shape::Ga4 => ga4::ga4(&events, "events")?,
+                _ => named(shaped.tables(), vec![shape::snowplow(&events, k)?]),
+            };
+            for (table, batch) in tables {
+                let path = out.join(&table).join(name);
+                std::fs::create_dir_all(out.join(&table))?;
                 let tmp = path.with_extension("parquet.tmp");
                 let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, batch.schema(), Some(props()))?;
                 writer.write(&batch)?;

@@ -35,6 +35,8 @@ pub enum Shape {
     Segment,
     /// Snowplow's atomic events.
     Snowplow,
+    /// GA4's BigQuery export: a table per day ([`super::ga4`]).
+    Ga4,
 }
 
 impl Shape {
@@ -44,7 +46,19 @@ impl Shape {
             "canonical" | "events" => Some(Shape::Canonical),
             "segment" | "rudderstack" => Some(Shape::Segment),
             "snowplow" => Some(Shape::Snowplow),
+            "ga4" => Some(Shape::Ga4),
             _ => None,
+        }
+    }
+
+    /// Whether `name` is one of this shape's tables of events.
+    pub fn is_table(self, name: &str) -> bool {
+        match self {
+            Shape::Ga4 => {
+                let day = name.strip_prefix("events_intraday_").or_else(|| name.strip_prefix("events_"));
+                day.is_some_and(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
+            }
+            _ => self.tables().contains(&name),
         }
     }
 
@@ -56,17 +70,18 @@ impl Shape {
         }
     }
 
-    /// The tables of events this shape writes.
+    /// The tables of events this shape writes (GA4's are named by day: see [`Shape::is_table`]).
     pub fn tables(self) -> &'static [&'static str] {
         match self {
             Shape::Canonical | Shape::Snowplow => &["events"],
+            Shape::Ga4 => &[],
             Shape::Segment => &["tracks", "pages", "identifies", "aliases"],
         }
     }
 }
 
 /// The demo's site, for absolute page URLs.
-const SITE: &str = "https://journeydb.example";
+pub(super) const SITE: &str = "https://journeydb.example";
 
 fn timestamp() -> Field {
     Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)
@@ -139,20 +154,20 @@ pub fn snowplow_schema() -> SchemaRef {
 }
 
 /// The columns of a chunk of canonical events (`super::events_schema`) the shapes are made of.
-struct Canonical {
-    user: StringArray,
-    anon: StringArray,
-    name: StringArray,
-    time: TimestampMicrosecondArray,
+pub(super) struct Canonical {
+    pub(super) user: StringArray,
+    pub(super) anon: StringArray,
+    pub(super) name: StringArray,
+    pub(super) time: TimestampMicrosecondArray,
     /// source, medium, campaign, term, content.
-    context: [StringArray; 5],
-    page: StringArray,
-    referrer: StringArray,
-    revenue: Decimal128Array,
+    pub(super) context: [StringArray; 5],
+    pub(super) page: StringArray,
+    pub(super) referrer: StringArray,
+    pub(super) revenue: Decimal128Array,
 }
 
 impl Canonical {
-    fn read(events: &RecordBatch) -> Result<Canonical> {
+    pub(super) fn read(events: &RecordBatch) -> Result<Canonical> {
         let column = |name: &str| {
             events
                 .column_by_name(name)
@@ -172,12 +187,12 @@ impl Canonical {
     }
 
     /// Row `i` of a text column, owned.
-    fn text(column: &StringArray, i: usize) -> Option<String> {
+    pub(super) fn text(column: &StringArray, i: usize) -> Option<String> {
         column.is_valid(i).then(|| column.value(i).to_string())
     }
 
     /// Row `i`'s revenue in dollars, as trackers write it.
-    fn dollars(&self, i: usize) -> Option<f64> {
+    pub(super) fn dollars(&self, i: usize) -> Option<f64> {
         self.revenue.is_valid(i).then(|| self.revenue.value(i) as f64 / 100.0)
     }
 }

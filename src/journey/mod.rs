@@ -102,11 +102,17 @@ pub struct Base {
     pub crm: Option<String>,
     /// Which account each person belongs to.
     pub accounts: Option<Accounts>,
+    /// Store tables read as one scan ([`crate::store::Store::union_of`]) under the name
+    /// [`UNION_TABLE`], which `from` reads (GA4's daily tables).
+    pub union: Option<Vec<String>>,
 }
+
+/// The name `Base::union`'s tables are read under while the model's SQL is planned.
+pub const UNION_TABLE: &str = "journeydb_model.tables.union_scan";
 
 impl Base {
     pub fn new(from: String, identity: Identity) -> Base {
-        Base { from, identity, crm: None, accounts: None }
+        Base { from, identity, crm: None, accounts: None, union: None }
     }
 }
 
@@ -461,7 +467,7 @@ impl JourneySchema {
 
     /// Whether the store has a table of the model's events.
     fn has_events(&self) -> bool {
-        preset::event_tables(self.config()).iter().any(|t| self.host.store().has_table(t))
+        preset::has_events(self.config(), self.host.store())
     }
 
     /// Whether view `name` is one the configuration has.
@@ -485,12 +491,24 @@ impl SchemaProvider for JourneySchema {
         }
         let ctx = self.host.model_context()?;
         let store = self.host.store();
-        let Some((cfg, present, base)) = preset::base(self.config(), &|t| preset::store_columns(store, t))? else {
+        let Some((cfg, present, base)) = preset::base(self.config(), store.as_ref())? else {
             return Ok(None);
         };
         let Some(sql) = view_sql_over(&cfg, name, &present, &base)? else {
             return Ok(None);
         };
+        if let Some(tables) = &base.union {
+            let provider =
+                store.union_of(tables).map_err(|e| DataFusionError::External(Box::new(e)))?.ok_or_else(|| {
+                    DataFusionError::Plan(format!("journey model: cannot read {} as one table", tables.join(", ")))
+                })?;
+            use datafusion::catalog::CatalogProvider;
+            let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+            schema.register_table("union_scan".into(), provider)?;
+            let catalog = Arc::new(datafusion::catalog::MemoryCatalogProvider::new());
+            catalog.register_schema("tables", schema)?;
+            ctx.register_catalog("journeydb_model", catalog);
+        }
         let plan = plan_source(&ctx.state(), &sql).await?;
         Ok(Some(Arc::new(ViewTable::new(plan, Some(sql)))))
     }

@@ -26,23 +26,55 @@ use super::{Accounts, Base, Identity, REQUIRED, ident, missing_column};
 use crate::config::JourneyConfig;
 use datafusion::error::{DataFusionError, Result};
 
-/// The tables a preset's events are in: the model exists when one of them does.
-pub fn event_tables(cfg: &JourneyConfig) -> Vec<String> {
+/// Whether the store has a table of the model's events: the model exists when it does.
+pub fn has_events(cfg: &JourneyConfig, store: &crate::store::Store) -> bool {
     match cfg.preset.as_deref() {
-        Some("segment" | "rudderstack") => vec!["tracks".into(), "pages".into()],
-        _ => vec![cfg.events.clone()],
+        Some("segment" | "rudderstack") => store.has_table("tracks") || store.has_table("pages"),
+        Some("ga4") => !ga4_tables(&cfg.events, &store.table_names()).is_empty(),
+        _ => store.has_table(&cfg.events),
     }
 }
 
-/// The columns of the store's `public` table of a name, or none when there is no such table.
-pub type Columns<'a> = &'a dyn Fn(&str) -> Option<Vec<String>>;
-
-/// The columns of `store`'s table `name`.
-pub fn store_columns(store: &crate::store::Store, name: &str) -> Option<Vec<String>> {
-    use datafusion::catalog::TableProvider;
-    let table = store.table(name).ok()??;
-    Some(table.schema().fields().iter().map(|f| f.name().clone()).collect())
+/// What the presets see of the store's `public` tables: their columns, and their names.
+pub trait Catalog {
+    /// The columns of table `name` (a struct column's fields also as `column.field`), or none
+    /// when there is no such table.
+    fn columns(&self, name: &str) -> Option<Vec<String>>;
+    /// Every table's name (only GA4's preset asks: its tables are named by day).
+    fn tables(&self) -> Vec<String> {
+        vec![]
+    }
 }
+
+impl<F: Fn(&str) -> Option<Vec<String>>> Catalog for F {
+    fn columns(&self, name: &str) -> Option<Vec<String>> {
+        self(name)
+    }
+}
+
+impl Catalog for crate::store::Store {
+    fn columns(&self, name: &str) -> Option<Vec<String>> {
+        use datafusion::arrow::datatypes::DataType;
+        use datafusion::catalog::TableProvider;
+        let table = self.table(name).ok()??;
+        let mut columns = vec![];
+        for f in table.schema().fields() {
+            columns.push(f.name().clone());
+            // A struct's fields as `column.field` (GA4's nested columns).
+            if let DataType::Struct(inner) = f.data_type() {
+                columns.extend(inner.iter().map(|i| format!("{}.{}", f.name(), i.name())));
+            }
+        }
+        Some(columns)
+    }
+
+    fn tables(&self) -> Vec<String> {
+        self.table_names()
+    }
+}
+
+/// The store's tables as the presets see them.
+pub type Columns<'a> = &'a dyn Catalog;
 
 /// What the journey model reads: the configuration its SQL is written with (a preset's
 /// relation has canonical names), the relation's columns, and the relation. None when the
@@ -51,8 +83,9 @@ pub fn base(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConf
     let found = match cfg.preset.as_deref() {
         Some("segment" | "rudderstack") => segment(cfg, columns)?,
         Some("snowplow") => snowplow(cfg, columns)?,
+        Some("ga4") => ga4(cfg, columns)?,
         _ => {
-            let Some(present) = columns(&cfg.events) else { return Ok(None) };
+            let Some(present) = columns.columns(&cfg.events) else { return Ok(None) };
             let from = format!("public.{}", ident(&cfg.events));
             Some((cfg.clone(), present, Base::new(from, Identity::Events)))
         }
@@ -71,7 +104,7 @@ pub fn base(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConf
 /// person, time or stage are left out.
 fn crm(cfg: &JourneyConfig, columns: Columns) -> Result<Option<String>> {
     let Some(crm) = &cfg.crm else { return Ok(None) };
-    let Some(cols) = columns(&crm.deals) else {
+    let Some(cols) = columns.columns(&crm.deals) else {
         return Err(DataFusionError::Plan(format!(
             "journey model: [journey.crm] deals table \"{}\" does not exist",
             crm.deals
@@ -153,7 +186,7 @@ fn accounts(cfg: &JourneyConfig, columns: Columns) -> Result<Option<Accounts>> {
         let free = FREE_MAIL.iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(", ");
         return Ok(Some(Accounts::EmailDomain { free }));
     };
-    let Some(cols) = columns(table) else {
+    let Some(cols) = columns.columns(table) else {
         return Err(DataFusionError::Plan(format!(
             "journey model: [journey.accounts] table \"{table}\" does not exist"
         )));
@@ -211,7 +244,7 @@ fn item(canonical: &str, column: &str) -> String {
 
 /// The Segment and RudderStack warehouse schema.
 fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
-    let (tracks, pages) = (columns("tracks"), columns("pages"));
+    let (tracks, pages) = (columns.columns("tracks"), columns.columns("pages"));
     if tracks.is_none() && pages.is_none() {
         return Ok(None);
     }
@@ -255,7 +288,7 @@ fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfi
     let events = selects.join(" UNION ALL ");
     // The links: Segment records each as an identify call; without `identifies`, the events
     // that carry both ids (a second pass over them).
-    let pairs = match columns("identifies") {
+    let pairs = match columns.columns("identifies") {
         Some(cols) if cols.iter().any(|c| c == "anonymous_id") && cols.iter().any(|c| c == "user_id") => {
             "SELECT anonymous_id, user_id FROM public.identifies".to_string()
         }
@@ -263,7 +296,7 @@ fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfi
             "SELECT anonymous_id, user_id FROM ({events}) x WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL"
         ),
     };
-    let aliases = match columns("aliases") {
+    let aliases = match columns.columns("aliases") {
         Some(cols) if cols.iter().any(|c| c == "previous_id") && cols.iter().any(|c| c == "user_id") => {
             Some("SELECT previous_id, user_id FROM public.aliases".to_string())
         }
@@ -292,7 +325,7 @@ const SNOWPLOW: [(&str, &str); 11] = [
 
 /// Snowplow's atomic events.
 fn snowplow(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
-    let Some(cols) = columns(&cfg.events) else { return Ok(None) };
+    let Some(cols) = columns.columns(&cfg.events) else { return Ok(None) };
     let has = |c: &str| cols.iter().any(|x| x == c);
     // The time: `derived_tstamp`, else (where it is NULL, or the table lacks it) `collector_tstamp`.
     let time = match cfg.columns.get("event_time") {
@@ -322,4 +355,100 @@ fn snowplow(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConf
     let from = format!("(SELECT {} FROM public.{})", items.join(", "), ident(&cfg.events));
     let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };
     Ok(Some((canonical, present, Base::new(from, Identity::Events))))
+}
+
+/// GA4's export tables among `names`: `<prefix>_YYYYMMDD` for each day, else that day's
+/// `<prefix>_intraday_YYYYMMDD` (a finished day's daily table replaces its intraday one), in
+/// date order.
+pub fn ga4_tables(prefix: &str, names: &[String]) -> Vec<String> {
+    let day = |rest: &str| rest.len() == 8 && rest.bytes().all(|b| b.is_ascii_digit());
+    let mut days: std::collections::BTreeMap<&str, (bool, bool)> = Default::default();
+    for name in names {
+        let Some(rest) = name.strip_prefix(prefix) else { continue };
+        if let Some(d) = rest.strip_prefix("_intraday_").filter(|d| day(d)) {
+            days.entry(d).or_default().1 = true;
+        } else if let Some(d) = rest.strip_prefix('_').filter(|d| day(d)) {
+            days.entry(d).or_default().0 = true;
+        }
+    }
+    days.into_iter()
+        .map(|(d, (daily, _))| if daily { format!("{prefix}_{d}") } else { format!("{prefix}_intraday_{d}") })
+        .collect()
+}
+
+/// GA4's campaign columns: canonical name, `collected_traffic_source`'s field, the event
+/// parameter.
+const GA4_CAMPAIGN: [(&str, &str, &str); 5] = [
+    ("source", "manual_source", "source"),
+    ("medium", "manual_medium", "medium"),
+    ("campaign", "manual_campaign_name", "campaign"),
+    ("term", "manual_term", "term"),
+    ("content", "manual_content", "content"),
+];
+
+/// GA4's BigQuery export: every day's table (see [`ga4_tables`]; the prefix is the configured
+/// `events`), each row an event: `user_pseudo_id` the cookie, `user_id`, `event_timestamp`
+/// (microseconds) the time, `event_name`; the campaign from `collected_traffic_source`'s
+/// `manual_*` fields, else the event parameters `source`, `medium`, `campaign`, `term`,
+/// `content`; `page_location` and `page_referrer` parameters the page and referrer;
+/// `ecommerce.purchase_revenue` the revenue. People are stitched as the canonical model does.
+fn ga4(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
+    let tables = ga4_tables(&cfg.events, &columns.tables());
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    // One scan over every day's table: their columns together.
+    let mut cols: Vec<String> = vec![];
+    for table in &tables {
+        for c in columns.columns(table).unwrap_or_default() {
+            if !cols.contains(&c) {
+                cols.push(c);
+            }
+        }
+    }
+    let has = |c: &str| cols.iter().any(|x| x == c);
+    for (column, canonical) in
+        [("event_timestamp", "event_time"), ("event_name", "event_name"), ("user_pseudo_id", "anonymous_id")]
+    {
+        if !has(column) {
+            return Err(missing_column(Some("ga4"), &tables[0], column, canonical));
+        }
+    }
+    let text = |c: &str| if has(c) { format!("CAST({} AS VARCHAR)", ident(c)) } else { "CAST(NULL AS VARCHAR)".into() };
+    let param = |key: &str| has("event_params").then(|| format!("ga4_param(event_params, '{key}')"));
+    let mut items = vec![
+        format!("{} AS user_id", text("user_id")),
+        format!("{} AS anonymous_id", text("user_pseudo_id")),
+        "arrow_cast(event_timestamp, 'Timestamp(Microsecond, Some(\"UTC\"))') AS event_time".to_string(),
+        format!("{} AS event_name", text("event_name")),
+    ];
+    for (canonical, field, key) in GA4_CAMPAIGN {
+        let collected =
+            has(&format!("collected_traffic_source.{field}")).then(|| format!("collected_traffic_source['{field}']"));
+        let value = match (collected, param(key)) {
+            (Some(c), Some(p)) => format!("CAST(coalesce({c}, {p}) AS VARCHAR)"),
+            (Some(c), None) => format!("CAST({c} AS VARCHAR)"),
+            (None, Some(p)) => p,
+            (None, None) => "CAST(NULL AS VARCHAR)".into(),
+        };
+        items.push(format!("{value} AS {canonical}"));
+    }
+    for (canonical, key) in [("page_url", "page_location"), ("referrer", "page_referrer")] {
+        items.push(format!("{} AS {canonical}", param(key).unwrap_or_else(|| "CAST(NULL AS VARCHAR)".into())));
+    }
+    items.push(if has("ecommerce.purchase_revenue") {
+        "CAST(ecommerce['purchase_revenue'] AS DECIMAL(38, 2)) AS revenue".into()
+    } else {
+        "CAST(NULL AS DECIMAL(38, 2)) AS revenue".into()
+    });
+    let from = format!("(SELECT {} FROM {})", items.join(", "), super::UNION_TABLE);
+    let present = ["user_id", "anonymous_id", "event_time", "event_name", "source", "medium", "campaign", "term"]
+        .into_iter()
+        .chain(["content", "page_url", "referrer", "revenue"])
+        .map(str::to_string)
+        .collect();
+    let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };
+    let mut base = Base::new(from, Identity::Events);
+    base.union = Some(tables);
+    Ok(Some((canonical, present, base)))
 }

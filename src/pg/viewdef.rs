@@ -48,8 +48,7 @@ pub fn register(ctx: &SessionContext, host: Arc<dyn ModelHost>, path: SearchPath
 fn definition(host: &dyn ModelHost, oid: u32) -> Option<String> {
     let store = host.store();
     if let Some(view) = crate::journey::VIEWS.iter().find(|v| journey_view_oid(v) == oid) {
-        let columns = |t: &str| crate::journey::preset::store_columns(store, t);
-        let (cfg, present, base) = crate::journey::preset::base(host.journey(), &columns).ok()??;
+        let (cfg, present, base) = crate::journey::preset::base(host.journey(), store.as_ref()).ok()??;
         return crate::journey::view_sql_over(&cfg, view, &present, &base).ok()?;
     }
     store_relations(store)

@@ -262,6 +262,28 @@ impl Store {
         }
     }
 
+    /// Tables `names` of `public` (plain Parquet tables of one shape) read as one: a single scan
+    /// over all their files, with their merged schema. None when one of them is missing or
+    /// not plain Parquet.
+    pub fn union_of(&self, names: &[String]) -> Result<Option<Arc<dyn TableProvider>>> {
+        let mut rels = vec![];
+        let mut schemas = vec![];
+        for name in names {
+            let Some(table) = self.table(name)? else { return Ok(None) };
+            if table.version().is_some() {
+                return Ok(None);
+            }
+            let Some(rel) = self.table_rel(STORE_SCHEMA, name) else { return Ok(None) };
+            rels.push(rel);
+            schemas.push(table.schema());
+        }
+        if rels.is_empty() {
+            return Ok(None);
+        }
+        let schema = Arc::new(merge_schemas(&schemas)?);
+        Ok(Some(table::union_scan(&self.objects, &rels, schema)?))
+    }
+
     /// The table `name` of `public`, rebuilt if its files changed since the last lookup.
     pub fn table(&self, name: &str) -> Result<Option<Arc<StoreTable>>> {
         self.table_in(STORE_SCHEMA, name)

@@ -144,13 +144,18 @@ fn io_runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Runs `fut` on the I/O runtime and waits for it.
+///
+/// The wait is outside tokio's cooperative budget: called from a runtime's task (a catalog
+/// lookup while planning), the join handle would otherwise spend that task's budget, and once
+/// it is spent (a statement over some hundred tables opened one after another) return pending
+/// with its wake deferred to the task's next yield, which this blocked thread never reaches.
 pub fn block<F>(fut: F) -> F::Output
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handle = io_runtime().spawn(fut);
-    match futures::executor::block_on(handle) {
+    match futures::executor::block_on(tokio::task::unconstrained(handle)) {
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }

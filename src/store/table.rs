@@ -296,3 +296,16 @@ impl TableProvider for StoreTable {
         self.reader(state)?.scan_with_args(state, args).await
     }
 }
+
+/// One Parquet scan over the folders `rels` (tables of one shape, such as GA4's daily tables),
+/// with `schema` (their merged schema): a single scan node however many tables, so that a
+/// relation over hundreds of them plans as one table.
+pub(super) fn union_scan(objects: &Objects, rels: &[String], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+    let urls = rels
+        .iter()
+        .map(|rel| ListingTableUrl::parse(objects.url(rel, true).as_str()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}

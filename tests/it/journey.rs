@@ -378,7 +378,8 @@ fn without_channel(with: &std::path::Path) -> tempfile::TempDir {
 /// alias) and read with `preset = "segment"` (and "rudderstack"), and as Snowplow's atomic
 /// events read with `preset = "snowplow"`, answer every report as the canonical demo does
 /// without its channel column (trackers have none: the channels come from the UTM context, as
-/// there). So do the CRM's deals and the accounts (Segment's `groups` there) read with
+/// there); so does GA4's export read with `preset = "ga4"` (a table per day, some days
+/// intraday only, some both: the daily one counts). So do the CRM's deals and the accounts (Segment's `groups` there) read with
 /// `[journey.crm]` and `[journey.accounts]`, with `unit => 'account'`.
 #[test]
 fn the_tracker_presets_answer_as_the_canonical_demo() {
@@ -439,7 +440,16 @@ async fn tracker_presets_answer_as_the_canonical_demo() {
         "SELECT * FROM funnel('form_submit', 'qualifiedtobuy', 'closedwon', unit => 'account', by => 'channel')",
     ];
     let a_crm = closed_loop(None, canonical.path());
-    for (preset, dir) in [("segment", &segment), ("rudderstack", &segment), ("snowplow", &snowplow)] {
+    let ga4 = tempfile::tempdir().expect("tmp");
+    let opts = journeydb::demo::DemoOptions { shape: journeydb::demo::Shape::Ga4, ..opts };
+    journeydb::demo::generate_to_dir(ga4.path(), &opts).expect("demo");
+    let tables = query(
+        &engine(Some("ga4"), ga4.path()),
+        "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'events%intraday%'",
+    )
+    .await;
+    assert!(tables[0].parse::<u64>().expect("count") > 3, "some days are intraday tables: {tables:?}");
+    for (preset, dir) in [("segment", &segment), ("rudderstack", &segment), ("snowplow", &snowplow), ("ga4", &ga4)] {
         let b = engine(Some(preset), dir.path());
         for sql in queries {
             let (mut x, mut y) = (query(&a, sql).await, query(&b, sql).await);
@@ -988,4 +998,148 @@ async fn crm_closed_loop_and_accounts() {
         };
         assert!(err.contains("must be 'person' or 'account'"), "{err}");
     }
+}
+
+/// Issue 20: GA4's export on hand-made tables: nested event parameters of each value kind, the
+/// campaign from `collected_traffic_source` or else the parameters, the revenue from
+/// `ecommerce`, and a day's stale intraday table left out once its daily table is there (the
+/// next day's intraday one is read).
+#[test]
+fn the_ga4_preset_reads_hand_made_nested_tables() {
+    crate::fixture::on_server_runtime(ga4_hand_made());
+}
+
+/// A GA4 event: (time in µs, event, user, cookie, params (key, string, int, double),
+/// collected (source, medium), purchase revenue).
+type Ga4Row = (
+    i64,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Vec<(&'static str, Option<&'static str>, Option<i64>, Option<f64>)>,
+    Option<(&'static str, &'static str)>,
+    Option<f64>,
+);
+
+fn ga4_batch(rows: &[Ga4Row]) -> RecordBatch {
+    use datafusion::arrow::array::{
+        Float64Builder, Int64Array, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
+    };
+    let parts = journeydb_udfs::scalar::ga4_param::params_parts();
+    let mut params =
+        ListBuilder::new(StructBuilder::from_fields(parts.entry.clone(), 0)).with_field(parts.item.clone());
+    let traffic_fields: datafusion::arrow::datatypes::Fields =
+        vec![Field::new("manual_source", DataType::Utf8, true), Field::new("manual_medium", DataType::Utf8, true)]
+            .into();
+    let mut traffic = StructBuilder::from_fields(traffic_fields.clone(), 0);
+    let ecommerce_fields: datafusion::arrow::datatypes::Fields =
+        vec![Field::new("purchase_revenue", DataType::Float64, true)].into();
+    let mut ecommerce = StructBuilder::from_fields(ecommerce_fields.clone(), 0);
+    for (_, _, _, _, entries, collected, revenue) in rows {
+        for (key, s, n, d) in entries {
+            let entry = params.values();
+            entry.field_builder::<StringBuilder>(0).expect("key").append_value(key);
+            let value = entry.field_builder::<StructBuilder>(1).expect("value");
+            value.field_builder::<StringBuilder>(0).expect("string").append_option(*s);
+            value.field_builder::<Int64Builder>(1).expect("int").append_option(*n);
+            value.field_builder::<Float64Builder>(2).expect("float").append_null();
+            value.field_builder::<Float64Builder>(3).expect("double").append_option(*d);
+            value.append(true);
+            entry.append(true);
+        }
+        params.append(true);
+        traffic.field_builder::<StringBuilder>(0).expect("source").append_option(collected.map(|c| c.0));
+        traffic.field_builder::<StringBuilder>(1).expect("medium").append_option(collected.map(|c| c.1));
+        traffic.append(collected.is_some());
+        ecommerce.field_builder::<Float64Builder>(0).expect("revenue").append_option(*revenue);
+        ecommerce.append(revenue.is_some());
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("event_timestamp", DataType::Int64, false),
+        Field::new("event_name", DataType::Utf8, false),
+        Field::new("user_id", DataType::Utf8, true),
+        Field::new("user_pseudo_id", DataType::Utf8, true),
+        Field::new("event_params", DataType::List(parts.item), true),
+        Field::new("collected_traffic_source", DataType::Struct(traffic_fields), true),
+        Field::new("ecommerce", DataType::Struct(ecommerce_fields), true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| Some(r.1)).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| Some(r.3)).collect::<Vec<_>>())),
+        Arc::new(params.finish()),
+        Arc::new(traffic.finish()),
+        Arc::new(ecommerce.finish()),
+    ];
+    RecordBatch::try_new(schema, columns).expect("ga4 batch")
+}
+
+async fn ga4_hand_made() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let at = |h: i64, m: i64| 1_735_689_600_000_000 + h * 60 * MIN + m * MIN;
+    let day1: Vec<Ga4Row> = vec![
+        (
+            at(10, 0),
+            "page_view",
+            None,
+            "p1",
+            vec![
+                ("page_location", Some("https://shop.example/a?gclid=1"), None, None),
+                ("ga_session_id", None, Some(1_735_725_600), None),
+                ("source", Some("google"), None, None),
+            ],
+            None,
+            None,
+        ),
+        (
+            at(10, 5),
+            "purchase",
+            Some("U9"),
+            "p1",
+            vec![("page_location", Some("https://shop.example/done"), None, None), ("value", None, None, Some(12.5))],
+            Some(("newsletter", "email")),
+            Some(12.5),
+        ),
+    ];
+    let day2: Vec<Ga4Row> = vec![(
+        at(33, 0),
+        "page_view",
+        None,
+        "p1",
+        vec![("page_referrer", Some("https://news.example/story"), None, None)],
+        None,
+        None,
+    )];
+    for (table, rows) in
+        [("events_20250101", &day1), ("events_intraday_20250101", &day1), ("events_intraday_20250102", &day2)]
+    {
+        write_parquet(&dir.path().join(table).join("part-0.parquet"), &ga4_batch(rows));
+    }
+    let mut config = Config { data_dir: dir.path().to_path_buf(), target_partitions: 2, ..Config::default() };
+    config.journey.preset = Some("ga4".into());
+    config.validate().expect("valid config");
+    let engine = Engine::new(config).expect("engine");
+    assert_eq!(
+        query(
+            &engine,
+            "SELECT ga4_param(event_params, 'ga_session_id'), ga4_param(event_params, 'value'), \
+             ga4_param(event_params, 'page_location') FROM events_20250101 ORDER BY event_timestamp"
+        )
+        .await,
+        ["1735725600 NULL https://shop.example/a?gclid=1", "NULL 12.5 https://shop.example/done"]
+    );
+    assert_eq!(
+        query(
+            &engine,
+            "SELECT person_id, event_name, event_time, source, medium, page_url, referrer, revenue, channel, is_touch, \
+             is_conversion FROM journey.events ORDER BY event_time"
+        )
+        .await,
+        [
+            "U9 page_view 2025-01-01 10:00:00+00 google NULL https://shop.example/a?gclid=1 NULL NULL Organic Search t f",
+            "U9 purchase 2025-01-01 10:05:00+00 newsletter email https://shop.example/done NULL 12.50 Email t t",
+            "U9 page_view 2025-01-02 09:00:00+00 NULL NULL NULL https://news.example/story NULL Referral t f",
+        ]
+    );
 }

@@ -46,6 +46,7 @@ pub fn catalog() -> Vec<docs::FunctionDoc> {
         scalar::channel_group::DOC,
         table::funnel::DOC,
         table::correlation::DOC,
+        scalar::ga4_param::DOC,
         table::identity_graph::DOC,
         table::journey_paths::DOC,
         table::activity::LIFECYCLE_DOC,
@@ -86,7 +87,10 @@ pub fn physical_optimizer_rules() -> Vec<Arc<dyn datafusion::physical_optimizer:
 
 /// Every journey scalar function.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::from(scalar::channel_group::ChannelGroup::new()))]
+    vec![
+        Arc::new(ScalarUDF::from(scalar::channel_group::ChannelGroup::new())),
+        Arc::new(ScalarUDF::from(scalar::ga4_param::Ga4Param::new())),
+    ]
 }
 
 /// Every report table function, by name; `default_source` is the journey model's events relation

@@ -1,3 +1,4 @@
 //! Scalar functions: one value per row.
 
 pub mod channel_group;
+pub mod ga4_param;

@@ -1,0 +1,299 @@
+//! `ga4_param`: one value of a GA4 BigQuery export's nested `event_params`.
+//!
+//! # Contract
+//!
+//! ```sql
+//! ga4_param(event_params, key) -> text
+//! ```
+//!
+//! `event_params` is GA4's list of structs `key`, `value` with `value` a struct of
+//! `string_value`, `int_value`, `float_value` and `double_value` (any of them may be missing
+//! from the Parquet schema). The answer is the first entry whose `key` equals `key`: its
+//! `string_value`, else its `int_value`, else its `double_value`, else its `float_value`, as
+//! text (numbers in their shortest exact decimal form: `1718000000`, `12.5`). NULL when the
+//! list is NULL, has no such key, or the entry's values are all NULL; NULL `key` gives NULL.
+
+use crate::docs::{FunctionDoc, Kind};
+use crate::error::ArgumentError;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, GenericListArray, OffsetSizeTrait, StringArray, StringBuilder, StructArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int64Type};
+use datafusion::common::Result;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use std::sync::Arc;
+
+pub const NAME: &str = "ga4_param";
+
+/// This function's reference ([`crate::docs`]).
+pub const DOC: FunctionDoc = FunctionDoc {
+    name: NAME,
+    kind: Kind::Scalar,
+    usage: "ga4_param(event_params, key)",
+    result: "text",
+    positional: "event_params anyelement, key text",
+    options: &[],
+    summary: "One value of a GA4 export's nested event_params, by key, as text.",
+    description: "the first `event_params` entry whose `key` is `key`: its `string_value`, else `int_value`, else `double_value`, else `float_value`, as text (numbers in their shortest exact form); NULL without one (`ga4_param(event_params, 'page_location')`, `ga4_param(event_params, 'ga_session_id')`)",
+    contract: "`udfs/src/scalar/ga4_param.rs`",
+};
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Ga4Param {
+    signature: Signature,
+}
+
+impl Default for Ga4Param {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ga4Param {
+    pub fn new() -> Self {
+        Ga4Param { signature: Signature::user_defined(Volatility::Immutable) }
+    }
+}
+
+fn bad(arg: &str, msg: String) -> datafusion::error::DataFusionError {
+    ArgumentError::new(NAME, arg, msg).into_datafusion()
+}
+
+/// Whether `t` is a list of structs with a text `key` and a struct `value`.
+fn is_params(t: &DataType) -> bool {
+    let item = match t {
+        DataType::List(f) | DataType::LargeList(f) => f,
+        _ => return false,
+    };
+    let DataType::Struct(fields) = item.data_type() else { return false };
+    let key = fields.iter().any(|f| {
+        f.name() == "key" && matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    });
+    let value = fields.iter().any(|f| f.name() == "value" && matches!(f.data_type(), DataType::Struct(_)));
+    key && value
+}
+
+impl ScalarUDFImpl for Ga4Param {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 2 {
+            return Err(bad("key", format!("takes 2 arguments (event_params, key), got {}", arg_types.len())));
+        }
+        if !is_params(&arg_types[0]) && arg_types[0] != DataType::Null {
+            return Err(bad(
+                "event_params",
+                format!(
+                    "must be GA4's list of struct(key, value struct(string_value, int_value, ...)), not {}",
+                    arg_types[0]
+                ),
+            ));
+        }
+        let key = match &arg_types[1] {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => DataType::Utf8,
+            DataType::Dictionary(_, v) if v.is_string() => DataType::Utf8,
+            other => return Err(bad("key", format!("must be text, not {other}"))),
+        };
+        Ok(vec![arg_types[0].clone(), key])
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let params = args.args[0].to_array(rows)?;
+        let keys = cast(&args.args[1].to_array(rows)?, &DataType::Utf8)?;
+        let keys = keys.as_string::<i32>();
+        let out = match params.data_type() {
+            DataType::List(_) => lookup(params.as_list::<i32>(), keys)?,
+            DataType::LargeList(_) => lookup(params.as_list::<i64>(), keys)?,
+            _ => StringArray::new_null(rows),
+        };
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// The value columns of GA4's `value` struct that the entries have, as arrays over all entries.
+struct Values {
+    string: Option<ArrayRef>,
+    int: Option<ArrayRef>,
+    double: Option<ArrayRef>,
+    float: Option<ArrayRef>,
+}
+
+impl Values {
+    fn of(value: &StructArray) -> Result<Values> {
+        let column = |name: &str, to: &DataType| -> Result<Option<ArrayRef>> {
+            match value.column_by_name(name) {
+                None => Ok(None),
+                Some(c) => Ok(Some(cast(c, to)?)),
+            }
+        };
+        Ok(Values {
+            string: column("string_value", &DataType::Utf8)?,
+            int: column("int_value", &DataType::Int64)?,
+            double: column("double_value", &DataType::Float64)?,
+            float: column("float_value", &DataType::Float32)?,
+        })
+    }
+
+    /// Entry `i`'s value as text.
+    fn text(&self, i: usize, out: &mut String) -> bool {
+        use std::fmt::Write as _;
+        fn valid(a: &Option<ArrayRef>, i: usize) -> Option<&ArrayRef> {
+            a.as_ref().filter(|a| a.is_valid(i))
+        }
+        if let Some(a) = valid(&self.string, i) {
+            out.push_str(a.as_string::<i32>().value(i));
+        } else if let Some(a) = valid(&self.int, i) {
+            let _ = write!(out, "{}", a.as_primitive::<Int64Type>().value(i));
+        } else if let Some(a) = valid(&self.double, i) {
+            let _ = write!(out, "{}", a.as_primitive::<Float64Type>().value(i));
+        } else if let Some(a) = valid(&self.float, i) {
+            let _ = write!(out, "{}", a.as_primitive::<Float32Type>().value(i));
+        } else {
+            return false;
+        }
+        true
+    }
+}
+
+fn lookup<O: OffsetSizeTrait>(params: &GenericListArray<O>, keys: &StringArray) -> Result<StringArray> {
+    let entries = params.values().as_struct();
+    let names =
+        cast(entries.column_by_name("key").ok_or_else(|| bad("event_params", "has no key".into()))?, &DataType::Utf8)?;
+    let names = names.as_string::<i32>();
+    let value = entries.column_by_name("value").ok_or_else(|| bad("event_params", "has no value".into()))?;
+    let values = Values::of(value.as_struct())?;
+    let value_valid = |i: usize| value.is_valid(i) && entries.is_valid(i);
+    let mut out = StringBuilder::with_capacity(params.len(), params.len() * 16);
+    let mut text = String::new();
+    let offsets = params.value_offsets();
+    for row in 0..params.len() {
+        if params.is_null(row) || keys.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let key = keys.value(row);
+        let (from, to) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
+        let found = (from..to).find(|&i| entries.is_valid(i) && names.is_valid(i) && names.value(i) == key);
+        text.clear();
+        match found {
+            Some(i) if value_valid(i) && values.text(i, &mut text) => out.append_value(&text),
+            _ => out.append_null(),
+        }
+    }
+    Ok(out.finish())
+}
+
+/// GA4's `event_params` type, as the export writes it (float_value a double).
+pub fn params_type() -> DataType {
+    DataType::List(params_parts().item)
+}
+
+/// The parts of [`params_type`] a writer builds it from.
+pub struct ParamsParts {
+    /// The list's item field.
+    pub item: datafusion::arrow::datatypes::FieldRef,
+    /// The fields of an entry: `key`, `value` (`string_value`, `int_value`, `float_value`,
+    /// `double_value`).
+    pub entry: datafusion::arrow::datatypes::Fields,
+}
+
+pub fn params_parts() -> ParamsParts {
+    let value = DataType::Struct(
+        vec![
+            Field::new("string_value", DataType::Utf8, true),
+            Field::new("int_value", DataType::Int64, true),
+            Field::new("float_value", DataType::Float64, true),
+            Field::new("double_value", DataType::Float64, true),
+        ]
+        .into(),
+    );
+    let entry: datafusion::arrow::datatypes::Fields =
+        vec![Field::new("key", DataType::Utf8, true), Field::new("value", value, true)].into();
+    let item = Arc::new(Field::new("element", DataType::Struct(entry.clone()), true));
+    ParamsParts { item, entry }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Builder, Int64Builder, ListBuilder, StructBuilder};
+
+    /// One parameter: (key, string, int, double).
+    type Param<'a> = (&'a str, Option<&'a str>, Option<i64>, Option<f64>);
+
+    /// A list of params per row.
+    fn params(rows: &[Option<Vec<Param>>]) -> ArrayRef {
+        let DataType::List(item) = params_type() else { unreachable!() };
+        let DataType::Struct(fields) = item.data_type().clone() else { unreachable!() };
+        let mut list = ListBuilder::new(StructBuilder::from_fields(fields, 0)).with_field(item);
+        for row in rows {
+            match row {
+                None => list.append(false),
+                Some(entries) => {
+                    for (key, s, n, d) in entries {
+                        let entry = list.values();
+                        entry.field_builder::<StringBuilder>(0).expect("key").append_value(key);
+                        let value = entry.field_builder::<StructBuilder>(1).expect("value");
+                        value.field_builder::<StringBuilder>(0).expect("s").append_option(*s);
+                        value.field_builder::<Int64Builder>(1).expect("i").append_option(*n);
+                        value.field_builder::<Float64Builder>(2).expect("f").append_null();
+                        value.field_builder::<Float64Builder>(3).expect("d").append_option(*d);
+                        value.append(true);
+                        entry.append(true);
+                    }
+                    list.append(true);
+                }
+            }
+        }
+        Arc::new(list.finish())
+    }
+
+    fn call(params: ArrayRef, key: &str) -> Vec<Option<String>> {
+        let keys: ArrayRef = Arc::new(StringArray::from(vec![Some(key); params.len()]));
+        let out = match params.data_type() {
+            DataType::List(_) => lookup(params.as_list::<i32>(), keys.as_string::<i32>()),
+            _ => unreachable!(),
+        }
+        .expect("lookup");
+        (0..out.len()).map(|i| out.is_valid(i).then(|| out.value(i).to_string())).collect()
+    }
+
+    #[test]
+    fn each_value_kind_first_match_and_nulls() {
+        let p = params(&[
+            Some(vec![
+                ("page_location", Some("https://x.example/a"), None, None),
+                ("ga_session_id", None, Some(1718000000), None),
+            ]),
+            Some(vec![("value", None, None, Some(12.5)), ("value", Some("second"), None, None)]),
+            Some(vec![("page_location", None, None, None)]),
+            Some(vec![]),
+            None,
+        ]);
+        assert_eq!(call(p.clone(), "page_location"), [Some("https://x.example/a".into()), None, None, None, None]);
+        assert_eq!(call(p.clone(), "ga_session_id"), [Some("1718000000".into()), None, None, None, None]);
+        assert_eq!(call(p, "value"), [None, Some("12.5".into()), None, None, None]);
+    }
+
+    #[test]
+    fn types_are_checked() {
+        let f = Ga4Param::new();
+        assert!(f.coerce_types(&[params_type(), DataType::Utf8]).is_ok());
+        let err = f.coerce_types(&[DataType::Utf8, DataType::Utf8]).expect_err("not params").to_string();
+        assert!(err.contains("must be GA4's list of struct"), "{err}");
+        let err = f.coerce_types(&[params_type(), DataType::Int64]).expect_err("not text").to_string();
+        assert!(err.contains("must be text"), "{err}");
+    }
+}
