@@ -102,9 +102,9 @@ pub struct Base {
     pub crm: Option<String>,
     /// Which account each person belongs to.
     pub accounts: Option<Accounts>,
-    /// Store tables read as one scan ([`crate::store::Store::union_of`]) under the name
-    /// [`UNION_TABLE`], which `from` reads (GA4's daily tables).
-    pub union: Option<Vec<String>>,
+    /// Store tables read as one scan ([`crate::store::Store::union_of`]), registered under the
+    /// name [`UNION_TABLE`], which `from` reads (GA4's daily tables).
+    pub union: Option<Arc<dyn TableProvider>>,
 }
 
 /// The name `Base::union`'s tables are read under while the model's SQL is planned.
@@ -497,14 +497,10 @@ impl SchemaProvider for JourneySchema {
         let Some(sql) = view_sql_over(&cfg, name, &present, &base)? else {
             return Ok(None);
         };
-        if let Some(tables) = &base.union {
-            let provider =
-                store.union_of(tables).map_err(|e| DataFusionError::External(Box::new(e)))?.ok_or_else(|| {
-                    DataFusionError::Plan(format!("journey model: cannot read {} as one table", tables.join(", ")))
-                })?;
+        if let Some(provider) = &base.union {
             use datafusion::catalog::CatalogProvider;
             let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
-            schema.register_table("union_scan".into(), provider)?;
+            schema.register_table("union_scan".into(), provider.clone())?;
             let catalog = Arc::new(datafusion::catalog::MemoryCatalogProvider::new());
             catalog.register_schema("tables", schema)?;
             ctx.register_catalog("journeydb_model", catalog);

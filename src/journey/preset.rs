@@ -24,7 +24,9 @@
 
 use super::{Accounts, Base, Identity, REQUIRED, ident, missing_column};
 use crate::config::JourneyConfig;
+use datafusion::catalog::TableProvider;
 use datafusion::error::{DataFusionError, Result};
+use std::sync::Arc;
 
 /// Whether the store has a table of the model's events: the model exists when it does.
 pub fn has_events(cfg: &JourneyConfig, store: &crate::store::Store) -> bool {
@@ -44,6 +46,23 @@ pub trait Catalog {
     fn tables(&self) -> Vec<String> {
         vec![]
     }
+    /// Tables `names` read as one scan (GA4's day tables), or none.
+    fn union(&self, _names: &[String]) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(None)
+    }
+}
+
+/// A schema's column names, a struct column's fields also as `column.field`.
+fn column_names(schema: &datafusion::arrow::datatypes::Schema) -> Vec<String> {
+    use datafusion::arrow::datatypes::DataType;
+    let mut columns = vec![];
+    for f in schema.fields() {
+        columns.push(f.name().clone());
+        if let DataType::Struct(inner) = f.data_type() {
+            columns.extend(inner.iter().map(|i| format!("{}.{}", f.name(), i.name())));
+        }
+    }
+    columns
 }
 
 impl<F: Fn(&str) -> Option<Vec<String>>> Catalog for F {
@@ -54,22 +73,16 @@ impl<F: Fn(&str) -> Option<Vec<String>>> Catalog for F {
 
 impl Catalog for crate::store::Store {
     fn columns(&self, name: &str) -> Option<Vec<String>> {
-        use datafusion::arrow::datatypes::DataType;
-        use datafusion::catalog::TableProvider;
         let table = self.table(name).ok()??;
-        let mut columns = vec![];
-        for f in table.schema().fields() {
-            columns.push(f.name().clone());
-            // A struct's fields as `column.field` (GA4's nested columns).
-            if let DataType::Struct(inner) = f.data_type() {
-                columns.extend(inner.iter().map(|i| format!("{}.{}", f.name(), i.name())));
-            }
-        }
-        Some(columns)
+        Some(column_names(&table.schema()))
     }
 
     fn tables(&self) -> Vec<String> {
         self.table_names()
+    }
+
+    fn union(&self, names: &[String]) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.union_of(names).map_err(|e| DataFusionError::External(Box::new(e)))
     }
 }
 
@@ -397,15 +410,11 @@ fn ga4(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, V
     if tables.is_empty() {
         return Ok(None);
     }
-    // One scan over every day's table: their columns together.
-    let mut cols: Vec<String> = vec![];
-    for table in &tables {
-        for c in columns.columns(table).unwrap_or_default() {
-            if !cols.contains(&c) {
-                cols.push(c);
-            }
-        }
-    }
+    // One scan over every day's table, with their columns together.
+    let Some(scan) = columns.union(&tables)? else {
+        return Err(DataFusionError::Plan(format!("journey model: cannot read {} as one table", tables.join(", "))));
+    };
+    let cols = column_names(&scan.schema());
     let has = |c: &str| cols.iter().any(|x| x == c);
     for (column, canonical) in
         [("event_timestamp", "event_time"), ("event_name", "event_name"), ("user_pseudo_id", "anonymous_id")]
@@ -449,6 +458,6 @@ fn ga4(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, V
         .collect();
     let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };
     let mut base = Base::new(from, Identity::Events);
-    base.union = Some(tables);
+    base.union = Some(scan);
     Ok(Some((canonical, present, base)))
 }
