@@ -92,7 +92,7 @@ pub struct JourneyConfig {
     pub preset: Option<String>,
     /// Canonical column name -> the events table's column, for tables that name them otherwise
     /// (`user_id`, `anonymous_id`, `event_time`, `event_name`, `channel`, `source`, `medium`,
-    /// `campaign`, `term`, `content`, `page_url`, `referrer`, `revenue`, `click_id`).
+    /// `campaign`, `term`, `content`, `page_url`, `referrer`, `revenue`, `click_id`, `session_id`).
     pub columns: BTreeMap<String, String>,
     /// Event names that are conversions; their value is `revenue`.
     pub conversions: Vec<String>,
@@ -102,6 +102,10 @@ pub struct JourneyConfig {
     pub stages: Vec<Stage>,
     /// Inactivity that ends a session, in seconds (strictly greater gaps split).
     pub session_gap_seconds: u64,
+    /// How sessions are made: `gap` (by inactivity, `session_gap_seconds`) or `tracker` (the
+    /// tracker's own session ids, canonical column `session_id`: Snowplow's `domain_sessionid`,
+    /// GA4's `user_pseudo_id` with `ga_session_id`; events without one by inactivity).
+    pub sessions: Sessions,
     /// Which events are touches, as a SQL predicate over the canonical columns; unset, the
     /// journey model's rule decides (see `journey::touch_rule`).
     pub touch: Option<String>,
@@ -209,6 +213,7 @@ impl Default for JourneyConfig {
                 Stage { name: "customer".into(), events: names(&["purchase"]) },
             ],
             session_gap_seconds: 30 * 60,
+            sessions: Sessions::Gap,
             touch: None,
             site_hosts: vec![],
             crm: None,
@@ -227,11 +232,21 @@ impl Default for Milestones {
     }
 }
 
+/// How the journey model makes sessions (`[journey] sessions`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Sessions {
+    /// Again from the events, by inactivity.
+    Gap,
+    /// The tracker's own session ids.
+    Tracker,
+}
+
 /// The trackers whose tables the journey model reads as they write them (`[journey] preset`).
 pub const PRESETS: [&str; 4] = ["segment", "rudderstack", "snowplow", "ga4"];
 
 /// The canonical event columns a `[journey.columns]` mapping may name.
-pub const CANONICAL_COLUMNS: [&str; 14] = [
+pub const CANONICAL_COLUMNS: [&str; 15] = [
     "user_id",
     "anonymous_id",
     "event_time",
@@ -246,6 +261,7 @@ pub const CANONICAL_COLUMNS: [&str; 14] = [
     "referrer",
     "revenue",
     "click_id",
+    "session_id",
 ];
 
 impl JourneyConfig {

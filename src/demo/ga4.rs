@@ -1,8 +1,9 @@
 //! The demo's journeys as GA4's BigQuery export (`journeydb demo --shape ga4`): one table per
 //! UTC day, `events_YYYYMMDD`, with GA4's columns: `event_date`, `event_timestamp`
 //! (microseconds since the epoch), `event_name`, `event_params` (the nested list of `key` and
-//! `value` {`string_value`, `int_value`, `float_value`, `double_value`}: `page_location`
-//! absolute on the demo's site, `page_referrer`, `term`, `content`, `engagement_time_msec`),
+//! `value` {`string_value`, `int_value`, `float_value`, `double_value`}: `ga_session_id` (the
+//! session's start in seconds, sessions per cookie after 30 minutes without an event as GA4
+//! makes them), `page_location` absolute on the demo's site, `page_referrer`, `term`, `content`, `engagement_time_msec`),
 //! `user_id`, `user_pseudo_id` (the cookie), `collected_traffic_source` (`manual_source`,
 //! `manual_medium`, `manual_campaign_name`, `manual_term`, `manual_content`: the touch's
 //! campaign, NULL on other events) and `ecommerce` (`purchase_revenue` as a double).
@@ -14,7 +15,7 @@
 use super::shape::{Canonical, SITE};
 use crate::error::Result;
 use datafusion::arrow::array::{
-    Array, ArrayRef, Float64Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, StructBuilder,
+    Array, ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, StructBuilder,
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
@@ -91,13 +92,11 @@ fn rows(events: &RecordBatch) -> Result<RecordBatch> {
     let mut date = StringBuilder::new();
     let mut timestamp = Int64Builder::with_capacity(n);
     let mut name = StringBuilder::new();
-    let journeydb_udfs::scalar::ga4_param::ParamsParts { item, entry } =
-        journeydb_udfs::scalar::ga4_param::params_parts();
-    let mut params = ListBuilder::new(StructBuilder::from_fields(entry, n)).with_field(item);
+    let mut params = journeydb_udfs::scalar::ga4_param::ParamsBuilder::new();
     let (mut user, mut pseudo) = (StringBuilder::new(), StringBuilder::new());
     let mut traffic = StructBuilder::from_fields(traffic_fields(), n);
     let mut ecommerce = StructBuilder::from_fields(ecommerce_fields(), n);
-    for i in 0..n {
+    for (i, session) in e.session_starts().into_iter().enumerate() {
         let t = e.time.value(i);
         date.append_value(day_name(t));
         timestamp.append_value(t);
@@ -106,7 +105,8 @@ fn rows(events: &RecordBatch) -> Result<RecordBatch> {
         let page = text(&e.page, i).map(|p| format!("{SITE}{p}"));
         let touch = medium.is_valid(i);
         // A source without a touch (the CRM's rows) is an event parameter only.
-        let entries: [(&str, Option<String>, Option<i64>); 6] = [
+        let entries: [(&str, Option<String>, Option<i64>); 7] = [
+            ("ga_session_id", None, session.map(|start| start / 1_000_000)),
             ("source", text(source, i).filter(|_| !touch), None),
             ("page_location", page, None),
             ("page_referrer", text(&e.referrer, i), None),
@@ -118,18 +118,9 @@ fn rows(events: &RecordBatch) -> Result<RecordBatch> {
             if string.is_none() && int.is_none() {
                 continue;
             }
-            let entry = params.values();
-            text_at(entry, 0, Some(key))?;
-            let value = entry.field_builder::<StructBuilder>(1).ok_or_else(|| internal("value"))?;
-            text_at(value, 0, string.as_deref())?;
-            value.field_builder::<Int64Builder>(1).ok_or_else(|| internal("int_value"))?.append_option(int);
-            for k in [2, 3] {
-                value.field_builder::<Float64Builder>(k).ok_or_else(|| internal("float"))?.append_null();
-            }
-            value.append(true);
-            entry.append(true);
+            params.param(key, string.as_deref(), int, None);
         }
-        params.append(true);
+        params.row(true);
         user.append_option(text(&e.user, i));
         pseudo.append_option(text(&e.anon, i));
         // The touch's campaign as GA4 collects it; other events have none.
@@ -149,7 +140,7 @@ fn rows(events: &RecordBatch) -> Result<RecordBatch> {
         Arc::new(date.finish()),
         Arc::new(timestamp.finish()),
         Arc::new(name.finish()),
-        Arc::new(params.finish()),
+        params.finish()?,
         Arc::new(user.finish()),
         Arc::new(pseudo.finish()),
         Arc::new(traffic.finish()),

@@ -12,7 +12,8 @@
 //! - `snowplow`: Snowplow's atomic `events` (`event_id`, `event_name`, `domain_userid` and
 //!   `network_userid` the cookie, `user_id`, `collector_tstamp` and `derived_tstamp`, the
 //!   `mkt_*` campaign columns, `page_urlpath`, `page_url` absolute, `page_referrer`, `tr_total`
-//!   as a double).
+//!   as a double, `domain_sessionid`: per cookie, a new session after 30 minutes without an
+//!   event, as Snowplow's tracker makes them).
 
 use crate::error::Result;
 use datafusion::arrow::array::{
@@ -82,6 +83,10 @@ impl Shape {
 
 /// The demo's site, for absolute page URLs.
 pub(super) const SITE: &str = "https://journeydb.example";
+
+/// The inactivity, in microseconds, after which the trackers start a new session (the journey
+/// model's default gap too).
+pub(super) const SESSION_GAP: i64 = 30 * 60 * 1_000_000;
 
 fn timestamp() -> Field {
     Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)
@@ -191,6 +196,32 @@ impl Canonical {
         column.is_valid(i).then(|| column.value(i).to_string())
     }
 
+    /// Each row's session as a tracker starts them: per cookie, anew after more than
+    /// [`SESSION_GAP`] without an event (ties in time share one); the session's start time, or
+    /// none for a row without a cookie.
+    pub(super) fn session_starts(&self) -> Vec<Option<i64>> {
+        let mut by_cookie: HashMap<&str, Vec<usize>> = HashMap::new();
+        for i in 0..self.anon.len() {
+            if self.anon.is_valid(i) {
+                by_cookie.entry(self.anon.value(i)).or_default().push(i);
+            }
+        }
+        let mut starts = vec![None; self.anon.len()];
+        for rows in by_cookie.values_mut() {
+            rows.sort_by_key(|&i| self.time.value(i));
+            let (mut start, mut last) = (i64::MIN, i64::MIN);
+            for &i in rows.iter() {
+                let t = self.time.value(i);
+                if start == i64::MIN || t - last > SESSION_GAP {
+                    start = t;
+                }
+                last = t;
+                starts[i] = Some(start);
+            }
+        }
+        starts
+    }
+
     /// Row `i`'s revenue in dollars, as trackers write it.
     pub(super) fn dollars(&self, i: usize) -> Option<f64> {
         self.revenue.is_valid(i).then(|| self.revenue.value(i) as f64 / 100.0)
@@ -202,7 +233,7 @@ pub fn snowplow(events: &RecordBatch, k: u64) -> Result<RecordBatch> {
     let e = Canonical::read(events)?;
     let value = Canonical::text;
     let mut b = Builder::new(snowplow_schema());
-    for i in 0..events.num_rows() {
+    for (i, session) in e.session_starts().into_iter().enumerate() {
         b.text(Some(format!("{k:05}-{i:08}")));
         b.text(Some(e.name.value(i).to_string()));
         b.text(value(&e.anon, i));
@@ -210,7 +241,7 @@ pub fn snowplow(events: &RecordBatch, k: u64) -> Result<RecordBatch> {
         b.text(value(&e.user, i));
         b.time(e.time.value(i));
         b.time(e.time.value(i));
-        b.text(None);
+        b.text(session.map(|start| format!("{}-{start:x}", e.anon.value(i))));
         for c in &e.context {
             b.text(value(c, i));
         }

@@ -11,7 +11,9 @@
 //!   `user_id`, else the user its `anonymous_id` was ever seen with (see `identities`), else the
 //!   `anonymous_id`. So a cookie's visits before sign-up belong to the user's journey from the
 //!   first anonymous visit on. Events with neither id are left out. Adds `session` (numbered per
-//!   person with `sessionize`, gap from the configuration), `session_channel` (the channel of the
+//!   person with `sessionize`, gap from the configuration; with `sessions = "tracker"` the
+//!   tracker's own `session_id`s in the order they start, events without one by the gap),
+//!   `session_channel` (the channel of the
 //!   session's first touch, ties in time to the smallest channel, `Direct` for a session without
 //!   a touch: GA4's session default channel group, which the session's later events inherit
 //!   without being touches), `is_touch` (see below), `is_conversion`, `milestone` (`lead`,
@@ -44,7 +46,7 @@
 
 pub mod preset;
 
-use crate::config::{CANONICAL_COLUMNS, JourneyConfig};
+use crate::config::{CANONICAL_COLUMNS, JourneyConfig, Sessions};
 use crate::store::Store;
 use datafusion::catalog::{SchemaProvider, TableProvider, view::ViewTable};
 use datafusion::error::{DataFusionError, Result};
@@ -282,13 +284,35 @@ pub fn view_sql_over(cfg: &JourneyConfig, name: &str, present: &[String], base: 
     if crm.is_some() {
         extra.push_str(", deal_id");
     }
-    let sessions = format!(
+    let mut sessions = format!(
         "SELECT person_id, user_id, anonymous_id, event_time, event_name, {channel} AS channel{extra}, \
          sessionize(event_time, INTERVAL '{gap} seconds') OVER (PARTITION BY person_id ORDER BY event_time) AS session, \
          is_touch, {conversion} AS is_conversion, {milestone} AS milestone, {stage} AS stage, {stage_reached} AS stage_reached \
          FROM ({touched}) t",
         gap = cfg.session_gap_seconds,
     );
+    if cfg.sessions == Sessions::Tracker {
+        if !has("session_id") {
+            let of = cfg.preset.as_deref().map(|p| format!(" (preset {p})")).unwrap_or_default();
+            return Err(DataFusionError::Plan(format!(
+                "journey model{of}: sessions = \"tracker\" needs the tracker's session ids, and table \"{}\" \
+                 has no column \"{}\" (canonical \"session_id\"); map it in [journey.columns] or set sessions = \"gap\"",
+                cfg.events,
+                cfg.column("session_id")
+            )));
+        }
+        // The tracker's sessions, numbered per person in the order they start (ties by id);
+        // events without one are grouped by inactivity as without the option.
+        let key = "CASE WHEN session_id IS NOT NULL THEN 't' || CAST(session_id AS VARCHAR) \
+                   ELSE 'g' || CAST(session AS VARCHAR) END";
+        sessions = format!(
+            "SELECT person_id, user_id, anonymous_id, event_time, event_name, channel{extra}, \
+             CAST(dense_rank() OVER (PARTITION BY person_id ORDER BY session_start, session_key) AS BIGINT) AS session, \
+             is_touch, is_conversion, milestone, stage, stage_reached FROM (SELECT *, \
+             min(event_time) OVER (PARTITION BY person_id, session_key) AS session_start \
+             FROM (SELECT *, {key} AS session_key FROM ({sessions}) k) k) s"
+        );
+    }
     // GA4's session default channel group: the session's first touch (ties in time: the
     // smallest channel), Direct for a session without one.
     let events = format!(
@@ -419,9 +443,7 @@ fn click_id_pattern<'a>(ids: impl Iterator<Item = &'a str>) -> String {
 
 /// The lower-cased host of an absolute URL, without a leading `www.`; NULL for anything else.
 fn url_host(expr: &str) -> String {
-    format!(
-        "regexp_replace(lower(regexp_match({expr}, '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]+)')[1]), '^www\\.', '')"
-    )
+    format!("url_host({expr})")
 }
 
 /// A double-quoted SQL identifier.

@@ -15,8 +15,11 @@
 //! - `snowplow`: the atomic `events` table (the configured `events`): `domain_userid` is the
 //!   anonymous id, `user_id` the user, `derived_tstamp` the time (else `collector_tstamp`),
 //!   `event_name`, `mkt_source`, `_medium`, `_campaign`, `_term`, `_content`, `page_url`,
-//!   `page_referrer`, and `tr_total` the revenue (numeric to the cent). Its `user_id` and
-//!   `domain_userid` pairs stitch people as the canonical model does.
+//!   `page_referrer`, `tr_total` the revenue (numeric to the cent) and `domain_sessionid` the
+//!   session id (used with `sessions = "tracker"`). Its `user_id` and `domain_userid` pairs
+//!   stitch people as the canonical model does.
+//! - `ga4`: see [`ga4`]; the session id is `user_pseudo_id` and the `ga_session_id` parameter
+//!   (the session's start in seconds, unique per cookie only) together.
 //!
 //! A table a preset reads may be missing (a site without custom events has no `tracks`), and a
 //! column too: it reads as NULL. The view is built each time it is looked up, from the tables'
@@ -322,7 +325,7 @@ fn segment(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfi
 }
 
 /// Snowplow's atomic events: canonical name and its column (the time apart).
-const SNOWPLOW: [(&str, &str); 11] = [
+const SNOWPLOW: [(&str, &str); 12] = [
     ("user_id", "user_id"),
     ("anonymous_id", "domain_userid"),
     ("event_name", "event_name"),
@@ -334,6 +337,7 @@ const SNOWPLOW: [(&str, &str); 11] = [
     ("page_url", "page_url"),
     ("referrer", "page_referrer"),
     ("revenue", "tr_total"),
+    ("session_id", "domain_sessionid"),
 ];
 
 /// Snowplow's atomic events.
@@ -404,7 +408,8 @@ const GA4_CAMPAIGN: [(&str, &str, &str); 5] = [
 /// (microseconds) the time, `event_name`; the campaign from `collected_traffic_source`'s
 /// `manual_*` fields, else the event parameters `source`, `medium`, `campaign`, `term`,
 /// `content`; `page_location` and `page_referrer` parameters the page and referrer;
-/// `ecommerce.purchase_revenue` the revenue. People are stitched as the canonical model does.
+/// `ecommerce.purchase_revenue` the revenue; `user_pseudo_id` with the `ga_session_id`
+/// parameter the session id. People are stitched as the canonical model does.
 fn ga4(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, Vec<String>, Base)>> {
     let tables = ga4_tables(&cfg.events, &columns.tables());
     if tables.is_empty() {
@@ -445,6 +450,11 @@ fn ga4(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, V
     for (canonical, key) in [("page_url", "page_location"), ("referrer", "page_referrer")] {
         items.push(format!("{} AS {canonical}", param(key).unwrap_or_else(|| "CAST(NULL AS VARCHAR)".into())));
     }
+    // A session id is unique per cookie only: the cookie is part of the key.
+    items.push(match param("ga_session_id") {
+        Some(p) => format!("{} || '.' || {p} AS session_id", text("user_pseudo_id")),
+        None => "CAST(NULL AS VARCHAR) AS session_id".into(),
+    });
     items.push(if has("ecommerce.purchase_revenue") {
         "CAST(ecommerce['purchase_revenue'] AS DECIMAL(38, 2)) AS revenue".into()
     } else {
@@ -453,7 +463,7 @@ fn ga4(cfg: &JourneyConfig, columns: Columns) -> Result<Option<(JourneyConfig, V
     let from = format!("(SELECT {} FROM {})", items.join(", "), super::UNION_TABLE);
     let present = ["user_id", "anonymous_id", "event_time", "event_name", "source", "medium", "campaign", "term"]
         .into_iter()
-        .chain(["content", "page_url", "referrer", "revenue"])
+        .chain(["content", "page_url", "referrer", "session_id", "revenue"])
         .map(str::to_string)
         .collect();
     let canonical = JourneyConfig { columns: Default::default(), ..cfg.clone() };

@@ -470,6 +470,46 @@ async fn tracker_presets_answer_as_the_canonical_demo() {
             assert!(x == y, "{preset} with the CRM and accounts: {sql} differs from the canonical demo:\n{x:?}\n{y:?}");
         }
     }
+    // The trackers' own session ids: per cookie, after the same 30 minutes the model uses. A
+    // session of the model's with one cookie's events is the tracker's session too; one with
+    // several cookies (or events without one, as the CRM's and offline calls are) is split
+    // where the cookie changes. Snowplow's and GA4's ids, written differently, agree.
+    let sessions = "SELECT person_id, min(event_time), max(event_time), count(*) FROM journey.events \
+                    GROUP BY person_id, session";
+    let one_cookie = format!("{sessions} HAVING count(DISTINCT anonymous_id) = 1 AND count(anonymous_id) = count(*)");
+    let by_gap = query(&a, sessions).await;
+    let mut single = query(&a, &one_cookie).await;
+    single.sort();
+    assert!(single.len() * 10 > by_gap.len() * 9, "{} of {} sessions have one cookie", single.len(), by_gap.len());
+    let session_queries = [
+        sessions,
+        "SELECT person_id, session, count(*), min(session_channel) FROM journey.events GROUP BY 1, 2",
+        "SELECT * FROM funnel('page_view', 'form_submit', count => 'sessions', by => 'session_channel')",
+    ];
+    let mut answers = vec![];
+    for (preset, dir) in [("snowplow", &snowplow), ("ga4", &ga4)] {
+        let mut config = Config { data_dir: dir.path().to_path_buf(), target_partitions: 2, ..Config::default() };
+        config.journey.preset = Some(preset.into());
+        config.journey.sessions = journeydb::config::Sessions::Tracker;
+        config.validate().expect("valid config");
+        let b = Engine::new(config).expect("engine");
+        let ids = query(&b, "SELECT count(*), count(session_id), count(DISTINCT session_id) FROM journey.events").await;
+        let [n, with_id, distinct]: [u64; 3] =
+            ids[0].split(' ').map(|v| v.parse().expect("n")).collect::<Vec<_>>().try_into().expect("3");
+        assert!(with_id > n / 2 && distinct > 100, "{preset}: {ids:?}");
+        let by_tracker = query(&b, sessions).await;
+        assert!(by_tracker.len() > by_gap.len(), "{preset}: some sessions are split");
+        let mut this = vec![];
+        for sql in session_queries {
+            let mut y = query(&b, sql).await;
+            y.sort();
+            this.push(y);
+        }
+        let missing: Vec<&String> = single.iter().filter(|s| this[0].binary_search(s).is_err()).take(5).collect();
+        assert!(missing.is_empty(), "{preset}: one-cookie sessions not kept whole: {missing:?}");
+        answers.push(this);
+    }
+    assert!(answers[0] == answers[1], "Snowplow's and GA4's session ids make the same sessions");
     // The won deals are the purchases that followed an opportunity: some, not all.
     let won = query(&a_crm, "SELECT count(*) FROM journey.conversions").await;
     let purchases = query(&a, "SELECT count(*) FROM journey.conversions").await;
@@ -1022,12 +1062,8 @@ type Ga4Row = (
 );
 
 fn ga4_batch(rows: &[Ga4Row]) -> RecordBatch {
-    use datafusion::arrow::array::{
-        Float64Builder, Int64Array, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
-    };
-    let parts = journeydb_udfs::scalar::ga4_param::params_parts();
-    let mut params =
-        ListBuilder::new(StructBuilder::from_fields(parts.entry.clone(), 0)).with_field(parts.item.clone());
+    use datafusion::arrow::array::{Float64Builder, Int64Array, StringBuilder, StructBuilder};
+    let mut params = journeydb_udfs::scalar::ga4_param::ParamsBuilder::new();
     let traffic_fields: datafusion::arrow::datatypes::Fields =
         vec![Field::new("manual_source", DataType::Utf8, true), Field::new("manual_medium", DataType::Utf8, true)]
             .into();
@@ -1037,17 +1073,9 @@ fn ga4_batch(rows: &[Ga4Row]) -> RecordBatch {
     let mut ecommerce = StructBuilder::from_fields(ecommerce_fields.clone(), 0);
     for (_, _, _, _, entries, collected, revenue) in rows {
         for (key, s, n, d) in entries {
-            let entry = params.values();
-            entry.field_builder::<StringBuilder>(0).expect("key").append_value(key);
-            let value = entry.field_builder::<StructBuilder>(1).expect("value");
-            value.field_builder::<StringBuilder>(0).expect("string").append_option(*s);
-            value.field_builder::<Int64Builder>(1).expect("int").append_option(*n);
-            value.field_builder::<Float64Builder>(2).expect("float").append_null();
-            value.field_builder::<Float64Builder>(3).expect("double").append_option(*d);
-            value.append(true);
-            entry.append(true);
+            params.param(key, *s, *n, *d);
         }
-        params.append(true);
+        params.row(true);
         traffic.field_builder::<StringBuilder>(0).expect("source").append_option(collected.map(|c| c.0));
         traffic.field_builder::<StringBuilder>(1).expect("medium").append_option(collected.map(|c| c.1));
         traffic.append(collected.is_some());
@@ -1059,7 +1087,7 @@ fn ga4_batch(rows: &[Ga4Row]) -> RecordBatch {
         Field::new("event_name", DataType::Utf8, false),
         Field::new("user_id", DataType::Utf8, true),
         Field::new("user_pseudo_id", DataType::Utf8, true),
-        Field::new("event_params", DataType::List(parts.item), true),
+        Field::new("event_params", journeydb_udfs::scalar::ga4_param::params_type(), true),
         Field::new("collected_traffic_source", DataType::Struct(traffic_fields), true),
         Field::new("ecommerce", DataType::Struct(ecommerce_fields), true),
     ]));
@@ -1068,7 +1096,7 @@ fn ga4_batch(rows: &[Ga4Row]) -> RecordBatch {
         Arc::new(StringArray::from(rows.iter().map(|r| Some(r.1)).collect::<Vec<_>>())),
         Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
         Arc::new(StringArray::from(rows.iter().map(|r| Some(r.3)).collect::<Vec<_>>())),
-        Arc::new(params.finish()),
+        params.finish().expect("params"),
         Arc::new(traffic.finish()),
         Arc::new(ecommerce.finish()),
     ];
@@ -1142,4 +1170,155 @@ async fn ga4_hand_made() {
             "U9 page_view 2025-01-02 09:00:00+00 NULL NULL NULL https://news.example/story NULL Referral t f",
         ]
     );
+}
+
+/// Issue 20: `sessions = "tracker"` numbers a person's sessions by the tracker's own ids
+/// (Snowplow's `domain_sessionid` here) in the order they start, not by inactivity; events
+/// without an id keep the inactivity sessions. Written in two files in opposite orders.
+#[test]
+fn tracker_sessions_on_a_hand_made_snowplow_table() {
+    crate::fixture::on_server_runtime(tracker_sessions());
+}
+
+async fn tracker_sessions() {
+    // (minutes, event, cookie, user, domain_sessionid, mkt_source, mkt_medium)
+    type Hit = (
+        i64,
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+    let hits: [Hit; 8] = [
+        (0, "page_view", Some("c1"), None, Some("A"), Some("google"), Some("cpc")),
+        // 40 minutes later, the same tracker session: a gap would split it.
+        (40, "page_view", Some("c1"), None, Some("A"), None, None),
+        // A minute later, a new tracker session: a gap would not.
+        (41, "form_submit", Some("c1"), Some("U1"), Some("B"), None, None),
+        // The person's other cookie.
+        (42, "page_view", Some("c2"), Some("U1"), Some("C"), None, None),
+        // Server-side events without a session id: sessions by inactivity.
+        (50, "purchase", None, Some("U1"), None, None, None),
+        (240, "phone_call", None, Some("U1"), None, None, None),
+        // Two sessions starting together: in the order of their ids.
+        (300, "page_view", Some("c2"), None, Some("E"), None, None),
+        (300, "page_view", Some("c2"), None, Some("D"), None, None),
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("event_name", DataType::Utf8, false),
+        Field::new("domain_userid", DataType::Utf8, true),
+        Field::new("user_id", DataType::Utf8, true),
+        Field::new("derived_tstamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("domain_sessionid", DataType::Utf8, true),
+        Field::new("mkt_source", DataType::Utf8, true),
+        Field::new("mkt_medium", DataType::Utf8, true),
+    ]));
+    let batch = |hits: &[Hit]| {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(
+                hits.iter().map(|h| format!("e{}-{}", h.0, h.4.unwrap_or("-"))).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(hits.iter().map(|h| h.1).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(hits.iter().map(|h| h.2).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(hits.iter().map(|h| h.3).collect::<Vec<_>>())),
+            Arc::new(
+                TimestampMicrosecondArray::from(
+                    hits.iter().map(|h| 1_735_689_600_000_000 + h.0 * MIN).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(hits.iter().map(|h| h.4).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(hits.iter().map(|h| h.5).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(hits.iter().map(|h| h.6).collect::<Vec<_>>())),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).expect("batch")
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut reversed = hits.to_vec();
+    reversed.reverse();
+    write_parquet(&dir.path().join("events").join("part-0.parquet"), &batch(&reversed[..3]));
+    write_parquet(&dir.path().join("events").join("part-1.parquet"), &batch(&reversed[3..]));
+    let engine = |preset: &str, sessions: journeydb::config::Sessions| {
+        let mut config = Config { data_dir: dir.path().to_path_buf(), target_partitions: 3, ..Config::default() };
+        config.journey.preset = Some(preset.into());
+        config.journey.sessions = sessions;
+        config.validate().expect("valid config");
+        Engine::new(config).expect("engine")
+    };
+    let sql = "SELECT event_name, session_id, session, session_channel FROM journey.events \
+               ORDER BY event_time, session_id";
+    let by_gap = query(&engine("snowplow", journeydb::config::Sessions::Gap), sql).await;
+    let by_tracker = query(&engine("snowplow", journeydb::config::Sessions::Tracker), sql).await;
+    assert_eq!(
+        by_gap,
+        [
+            "page_view A 1 Paid Search",
+            "page_view A 2 Direct",
+            "form_submit B 2 Direct",
+            "page_view C 2 Direct",
+            "purchase NULL 2 Direct",
+            "phone_call NULL 3 Direct",
+            "page_view D 4 Direct",
+            "page_view E 4 Direct",
+        ]
+    );
+    assert_eq!(
+        by_tracker,
+        [
+            "page_view A 1 Paid Search",
+            "page_view A 1 Paid Search",
+            "form_submit B 2 Direct",
+            "page_view C 3 Direct",
+            "purchase NULL 4 Direct",
+            "phone_call NULL 5 Direct",
+            "page_view D 6 Direct",
+            "page_view E 7 Direct",
+        ]
+    );
+    // Sessions count as the tracker's in the reports.
+    let funnel = "SELECT step, sessions FROM funnel('page_view', 'form_submit', count => 'sessions') ORDER BY step";
+    assert_eq!(query(&engine("snowplow", journeydb::config::Sessions::Gap), funnel).await, ["1 3", "2 1"]);
+    assert_eq!(query(&engine("snowplow", journeydb::config::Sessions::Tracker), funnel).await, ["1 4", "2 0"]);
+    // The same table read without the preset: the session id is a mapped canonical column, and
+    // without one the option is an error that says what is missing.
+    let canonical = |session_id: Option<&str>| {
+        let mut config = Config { data_dir: dir.path().to_path_buf(), target_partitions: 2, ..Config::default() };
+        config.journey.sessions = journeydb::config::Sessions::Tracker;
+        for (canonical, column) in [
+            ("anonymous_id", Some("domain_userid")),
+            ("event_time", Some("derived_tstamp")),
+            ("session_id", session_id),
+        ] {
+            if let Some(c) = column {
+                config.journey.columns.insert(canonical.into(), c.into());
+            }
+        }
+        for (canonical, column) in [("source", "mkt_source"), ("medium", "mkt_medium")] {
+            config.journey.columns.insert(canonical.into(), column.into());
+        }
+        config.validate().expect("valid config");
+        Engine::new(config).expect("engine")
+    };
+    assert_eq!(query(&canonical(Some("domain_sessionid")), sql).await, by_tracker);
+    let mut session = canonical(None).session("journey", "journeydb").expect("session");
+    let err = match session.execute_sql("SELECT count(*) FROM journey.events").await {
+        Ok(_) => panic!("tracker sessions without session ids are an error"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("sessions = \"tracker\"") && err.contains("canonical \"session_id\""), "{err}");
+    // Reports by account without [journey.accounts] say where accounts come from.
+    let engine = engine("snowplow", journeydb::config::Sessions::Gap);
+    for report in ["attribute('linear', unit => 'account')", "funnel('page_view', 'purchase', unit => 'account')"] {
+        let mut session = engine.session("journey", "journeydb").expect("session");
+        let err = match session.execute_sql(&format!("SELECT * FROM {report}")).await {
+            Ok(_) => panic!("{report} without accounts is an error"),
+            Err(e) => e,
+        };
+        let pg = journeydb::error::to_pg_error(&err);
+        assert_eq!(pg.code.code(), "22023", "{report}: {err}");
+        assert!(pg.message.contains("[journey.accounts]") && pg.message.contains("argument \"unit\""), "{pg:?}");
+    }
 }

@@ -57,6 +57,7 @@ pub fn catalog() -> Vec<docs::FunctionDoc> {
         aggregate::next_node::DOC,
         window::sessionize::DOC,
         table::activity::STICKINESS_DOC,
+        scalar::url_host::DOC,
         aggregate::window_funnel::DOC,
     ]
 }
@@ -90,6 +91,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(scalar::channel_group::ChannelGroup::new())),
         Arc::new(ScalarUDF::from(scalar::ga4_param::Ga4Param::new())),
+        Arc::new(ScalarUDF::from(scalar::url_host::UrlHost::new())),
     ]
 }
 

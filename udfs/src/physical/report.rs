@@ -207,6 +207,10 @@ pub trait ReportQuery: fmt::Debug + Send + Sync + 'static {
     fn function(&self) -> &'static str;
     /// The `source` option, for errors.
     fn source(&self) -> &str;
+    /// Whose journeys the report follows (the `person` expression), for errors.
+    fn person(&self) -> Option<&str> {
+        None
+    }
     fn input_sql(&self) -> String;
     /// The input rows the report reads (over the input's columns), when it reads fewer than
     /// all: the others are dropped right after the input's projection ([`KeepRowsExec`]), and,
@@ -267,8 +271,10 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
         let q = &self.query;
         let keep = q.keep();
         let source = format!("source \"{}\"", q.source());
-        let input =
-            plan_input(state, &q.input_sql(), keep.as_ref()).await.map_err(unreadable(q.function(), &source))?;
+        let input = plan_input(state, &q.input_sql(), keep.as_ref())
+            .await
+            .map_err(unreadable(q.function(), &source))
+            .map_err(|e| without_accounts(q.as_ref(), e))?;
         let input: Arc<dyn ExecutionPlan> = match keep {
             Some(keep) => Arc::new(KeepRowsExec::new(input, keep)),
             None => input,
@@ -295,6 +301,26 @@ pub fn unreadable(function: &str, what: &str) -> impl FnOnce(DataFusionError) ->
         DataFusionError::SchemaError(..) => e,
         _ => DataFusionError::Plan(format!("{context}: {e}")),
     }
+}
+
+/// A report by account (`unit => 'account'`) over a source without `account_id`: an error that
+/// says where accounts come from, rather than the missing column.
+fn without_accounts<Q: ReportQuery>(q: &Q, e: DataFusionError) -> DataFusionError {
+    let missing = matches!(e.find_root(), DataFusionError::SchemaError(err, _)
+        if matches!(err.as_ref(), datafusion::common::SchemaError::FieldNotFound { field, .. } if field.name == "account_id"));
+    if !missing || q.person() != Some("account_id") {
+        return e;
+    }
+    crate::ArgumentError::new(
+        q.function(),
+        "unit",
+        format!(
+            "'account' reads the source's account_id, and source \"{}\" has none: the journey model has it \
+             with [journey.accounts] (a groups or mapping table, or email_domain = true)",
+            q.source()
+        ),
+    )
+    .into_datafusion()
 }
 
 /// Plans `sql` in the caller's session (its catalogs, functions and settings) with the

@@ -16,10 +16,12 @@
 use crate::docs::{FunctionDoc, Kind};
 use crate::error::ArgumentError;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, GenericListArray, OffsetSizeTrait, StringArray, StringBuilder, StructArray,
+    Array, ArrayBuilder, ArrayRef, AsArray, Float64Builder, GenericListArray, Int64Builder, ListArray, OffsetSizeTrait,
+    StringArray, StringBuilder, StructArray,
 };
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Float32Type, Float64Type, Int64Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 use std::sync::Arc;
@@ -197,67 +199,96 @@ fn lookup<O: OffsetSizeTrait>(params: &GenericListArray<O>, keys: &StringArray) 
 
 /// GA4's `event_params` type, as the export writes it (float_value a double).
 pub fn params_type() -> DataType {
-    DataType::List(params_parts().item)
+    DataType::List(Arc::new(Field::new("element", DataType::Struct(entry_fields()), true)))
 }
 
-/// The parts of [`params_type`] a writer builds it from.
-pub struct ParamsParts {
-    /// The list's item field.
-    pub item: datafusion::arrow::datatypes::FieldRef,
-    /// The fields of an entry: `key`, `value` (`string_value`, `int_value`, `float_value`,
-    /// `double_value`).
-    pub entry: datafusion::arrow::datatypes::Fields,
+/// The fields of a GA4 parameter's `value`.
+fn value_fields() -> Fields {
+    vec![
+        Field::new("string_value", DataType::Utf8, true),
+        Field::new("int_value", DataType::Int64, true),
+        Field::new("float_value", DataType::Float64, true),
+        Field::new("double_value", DataType::Float64, true),
+    ]
+    .into()
 }
 
-pub fn params_parts() -> ParamsParts {
-    let value = DataType::Struct(
-        vec![
-            Field::new("string_value", DataType::Utf8, true),
-            Field::new("int_value", DataType::Int64, true),
-            Field::new("float_value", DataType::Float64, true),
-            Field::new("double_value", DataType::Float64, true),
-        ]
-        .into(),
-    );
-    let entry: datafusion::arrow::datatypes::Fields =
-        vec![Field::new("key", DataType::Utf8, true), Field::new("value", value, true)].into();
-    let item = Arc::new(Field::new("element", DataType::Struct(entry.clone()), true));
-    ParamsParts { item, entry }
+/// The fields of one `event_params` entry: `key`, `value`.
+fn entry_fields() -> Fields {
+    vec![Field::new("key", DataType::Utf8, true), Field::new("value", DataType::Struct(value_fields()), true)].into()
+}
+
+/// Builds an `event_params` column ([`params_type`]) row by row, as GA4's export writes it:
+/// for the demo's GA4 tables and for tests.
+#[derive(Default)]
+pub struct ParamsBuilder {
+    key: StringBuilder,
+    string: StringBuilder,
+    int: Int64Builder,
+    float: Float64Builder,
+    double: Float64Builder,
+    offsets: Vec<i32>,
+    valid: Vec<bool>,
+}
+
+impl ParamsBuilder {
+    pub fn new() -> Self {
+        ParamsBuilder { offsets: vec![0], ..Default::default() }
+    }
+
+    /// One entry of the row being built: its key and value (`float_value` is left NULL, as the
+    /// export leaves it).
+    pub fn param(&mut self, key: &str, string: Option<&str>, int: Option<i64>, double: Option<f64>) {
+        self.key.append_value(key);
+        self.string.append_option(string);
+        self.int.append_option(int);
+        self.float.append_null();
+        self.double.append_option(double);
+    }
+
+    /// Ends the row: its entries are those given since the last row; `valid` false makes it a
+    /// NULL list (give no entries then).
+    pub fn row(&mut self, valid: bool) {
+        self.offsets.push(self.key.len() as i32);
+        self.valid.push(valid);
+    }
+
+    /// The column of the rows built.
+    pub fn finish(mut self) -> Result<ArrayRef> {
+        let values: Vec<ArrayRef> = vec![
+            Arc::new(self.string.finish()),
+            Arc::new(self.int.finish()),
+            Arc::new(self.float.finish()),
+            Arc::new(self.double.finish()),
+        ];
+        let value = StructArray::try_new(value_fields(), values, None)?;
+        let entries = StructArray::try_new(entry_fields(), vec![Arc::new(self.key.finish()), Arc::new(value)], None)?;
+        let DataType::List(item) = params_type() else {
+            return Err(datafusion::error::DataFusionError::Internal("event_params is a list".into()));
+        };
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        let list = ListArray::try_new(item, offsets, Arc::new(entries), Some(NullBuffer::from(self.valid)))?;
+        Ok(Arc::new(list))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Float64Builder, Int64Builder, ListBuilder, StructBuilder};
 
     /// One parameter: (key, string, int, double).
     type Param<'a> = (&'a str, Option<&'a str>, Option<i64>, Option<f64>);
 
     /// A list of params per row.
     fn params(rows: &[Option<Vec<Param>>]) -> ArrayRef {
-        let DataType::List(item) = params_type() else { unreachable!() };
-        let DataType::Struct(fields) = item.data_type().clone() else { unreachable!() };
-        let mut list = ListBuilder::new(StructBuilder::from_fields(fields, 0)).with_field(item);
+        let mut b = ParamsBuilder::new();
         for row in rows {
-            match row {
-                None => list.append(false),
-                Some(entries) => {
-                    for (key, s, n, d) in entries {
-                        let entry = list.values();
-                        entry.field_builder::<StringBuilder>(0).expect("key").append_value(key);
-                        let value = entry.field_builder::<StructBuilder>(1).expect("value");
-                        value.field_builder::<StringBuilder>(0).expect("s").append_option(*s);
-                        value.field_builder::<Int64Builder>(1).expect("i").append_option(*n);
-                        value.field_builder::<Float64Builder>(2).expect("f").append_null();
-                        value.field_builder::<Float64Builder>(3).expect("d").append_option(*d);
-                        value.append(true);
-                        entry.append(true);
-                    }
-                    list.append(true);
-                }
+            for (key, s, n, d) in row.iter().flatten() {
+                b.param(key, *s, *n, *d);
             }
+            b.row(row.is_some());
         }
-        Arc::new(list.finish())
+        b.finish().expect("params")
     }
 
     fn call(params: ArrayRef, key: &str) -> Vec<Option<String>> {

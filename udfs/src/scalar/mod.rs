@@ -2,3 +2,4 @@
 
 pub mod channel_group;
 pub mod ga4_param;
+pub mod url_host;

@@ -260,6 +260,10 @@ impl ReportQuery for AttributeQuery {
         &self.source
     }
 
+    fn person(&self) -> Option<&str> {
+        Some(&self.person)
+    }
+
     /// One row per source event: person, time, what it is. The rows that are neither touch,
     /// conversion nor milestone are dropped after it, by its [`ReportQuery::keep`].
     fn input_sql(&self) -> String {

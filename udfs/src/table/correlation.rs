@@ -178,6 +178,10 @@ impl ReportQuery for CorrelationQuery {
         &self.funnel.source
     }
 
+    fn person(&self) -> Option<&str> {
+        Some(&self.funnel.person)
+    }
+
     /// One row per source event: `(p, t, c0.., x.., l0..)`.
     fn input_sql(&self) -> String {
         let f = &self.funnel;

@@ -626,6 +626,10 @@ impl ReportQuery for FunnelQuery {
         &self.source
     }
 
+    fn person(&self) -> Option<&str> {
+        Some(&self.person)
+    }
+
     /// The input query: one row per source event, with its unit and each step's condition.
     /// The rows that cannot matter are dropped after it, by its [`ReportQuery::keep`].
     fn input_sql(&self) -> String {

@@ -258,6 +258,10 @@ impl ReportQuery for PathsQuery {
         &self.source
     }
 
+    fn person(&self) -> Option<&str> {
+        Some(&self.person)
+    }
+
     /// The input query: one row per usable event.
     fn input_sql(&self) -> String {
         let from = source_relation(&self.source);
