@@ -35,8 +35,20 @@ pub async fn answer_as_recorded(engine: &std::sync::Arc<journeydb::session::Engi
     answer_in(engine, &crate::fixture::root().join("sql/examples")).await;
 }
 
+/// Runs every example on `engine`, over the same demo journeys in a tracker's shape (`shape`),
+/// and checks that it answers as recorded (never re-recording).
+pub async fn answer_as_recorded_in_shape(engine: &std::sync::Arc<journeydb::session::Engine>, shape: &str) {
+    answer(engine, &crate::fixture::root().join("sql/examples"), Some(shape)).await;
+}
+
 /// Runs every example of folder `examples` on `engine` and checks its answer.
 async fn answer_in(engine: &std::sync::Arc<journeydb::session::Engine>, examples: &std::path::Path) {
+    answer(engine, examples, None).await;
+}
+
+/// [`answer_in`]; `shape` names the tracker's shape the data is in (then `EXAMPLES_BLESS` does
+/// not record its answers).
+async fn answer(engine: &std::sync::Arc<journeydb::session::Engine>, examples: &std::path::Path, shape: Option<&str>) {
     let mut files: Vec<_> = std::fs::read_dir(examples)
         .expect("sql/examples")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -44,7 +56,8 @@ async fn answer_in(engine: &std::sync::Arc<journeydb::session::Engine>, examples
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no examples");
-    let bless = std::env::var("EXAMPLES_BLESS").is_ok();
+    let bless = std::env::var("EXAMPLES_BLESS").is_ok() && shape.is_none();
+    let on = shape.map(|s| format!(" on the {s} demo")).unwrap_or_default();
     let mut failures = vec![];
     for file in files {
         let sql = std::fs::read_to_string(&file).expect("example");
@@ -56,13 +69,13 @@ async fn answer_in(engine: &std::sync::Arc<journeydb::session::Engine>, examples
                 lines.join("\n") + "\n"
             }
             Ok(_) => panic!("{}: an example must return rows", file.display()),
-            Err(e) => panic!("{}: {e}", file.display()),
+            Err(e) => panic!("{}{on}: {e}", file.display()),
         };
         let out = file.with_extension("out");
         if bless {
             std::fs::write(&out, &answer).expect("write .out");
         } else if std::fs::read_to_string(&out).ok().as_deref() != Some(answer.as_str()) {
-            failures.push(format!("{} differs from {}:\n{answer}", file.display(), out.display()));
+            failures.push(format!("{}{on} differs from {}:\n{answer}", file.display(), out.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
