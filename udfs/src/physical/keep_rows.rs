@@ -9,10 +9,17 @@
 //! one of the `any_true` columns is true or one of the `any_valid` columns is non-NULL.
 //!
 //! Partitioning and row order are the input's (rows are only dropped).
+//!
+//! It also gives each string view column that shares buffers much larger than its rows hold
+//! (a join's output points into the whole build side, a Parquet scan's into whole pages) buffers
+//! of its own ([`compact_views`]). The report hash-partitions and sorts its input next, and both
+//! count a batch's memory as every buffer it points into: without this, 10M rows of a join
+//! counted as tens of GB and the sort failed for want of memory it did not use.
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -80,13 +87,48 @@ impl KeepRows {
         if all.is_empty() { "true".into() } else { all.join(" AND ") }
     }
 
-    /// `batch` without the rows to drop.
+    /// `batch` without the rows to drop, its string views compacted ([`compact_views`]).
     pub fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        match self.mask(&batch)? {
-            None => Ok(batch),
-            Some(keep) => Ok(filter_record_batch(&batch, &BooleanArray::new(keep, None))?),
+        let kept = match self.mask(&batch)? {
+            None => batch,
+            Some(keep) => filter_record_batch(&batch, &BooleanArray::new(keep, None))?,
+        };
+        compact_views(kept)
+    }
+}
+
+/// `batch` with each string or binary view column whose buffers hold more than twice the bytes
+/// its rows use (and over 64 KiB) copied into buffers of its own; other columns as they are.
+pub fn compact_views(batch: RecordBatch) -> Result<RecordBatch> {
+    fn sparse(buffers: &[datafusion::arrow::buffer::Buffer], lengths: impl Iterator<Item = u32>) -> bool {
+        let held: usize = buffers.iter().map(|b| b.capacity()).sum();
+        // Views of up to 12 bytes are stored inline, in no buffer.
+        let used: usize = lengths.filter(|&l| l > 12).map(|l| l as usize).sum();
+        held > 65_536 && held > 2 * used
+    }
+    let mut columns = batch.columns().to_vec();
+    let mut changed = false;
+    for c in columns.iter_mut() {
+        let compacted: Option<ArrayRef> = match c.data_type() {
+            DataType::Utf8View => {
+                let v = c.as_string_view();
+                sparse(v.data_buffers(), v.lengths()).then(|| Arc::new(v.gc()) as ArrayRef)
+            }
+            DataType::BinaryView => {
+                let v = c.as_binary_view();
+                sparse(v.data_buffers(), v.lengths()).then(|| Arc::new(v.gc()) as ArrayRef)
+            }
+            _ => None,
+        };
+        if let Some(compacted) = compacted {
+            *c = compacted;
+            changed = true;
         }
     }
+    if !changed {
+        return Ok(batch);
+    }
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 #[derive(Debug)]
@@ -230,5 +272,34 @@ mod tests {
         assert!(all.mask(&batch()).expect("test").is_none());
         let b = batch();
         assert_eq!(all.apply(b.clone()).expect("test"), b);
+    }
+
+    /// A few rows that point into a large shared buffer get buffers of their own: the same
+    /// values, a fraction of the memory; compact columns and other types are left as they are.
+    #[test]
+    fn sparse_string_views_are_compacted() {
+        use datafusion::arrow::array::StringViewArray;
+        let big: StringViewArray = (0..20_000).map(|i| Some(format!("person-with-a-long-id-{i:08}"))).collect();
+        let few = big.slice(100, 10);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("p", DataType::Utf8View, true),
+            Field::new("t", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(few.clone()) as ArrayRef, Arc::new(Int64Array::from((0..10).collect::<Vec<i64>>()))],
+        )
+        .expect("batch");
+        let before = batch.get_array_memory_size();
+        let after = compact_views(batch.clone()).expect("compact");
+        assert!(after.get_array_memory_size() * 20 < before, "{} -> {}", before, after.get_array_memory_size());
+        assert_eq!(after.column(0).as_string_view().iter().collect::<Vec<_>>(), few.iter().collect::<Vec<_>>());
+        assert!(Arc::ptr_eq(after.column(1), batch.column(1)));
+        // Already compact: the same arrays.
+        let again = compact_views(after.clone()).expect("compact");
+        assert!(Arc::ptr_eq(again.column(0), after.column(0)));
+        // The report's filter compacts too.
+        let kept = KeepRows::default().apply(batch).expect("apply");
+        assert_eq!(kept.get_array_memory_size(), after.get_array_memory_size());
     }
 }

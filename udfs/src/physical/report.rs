@@ -275,10 +275,8 @@ impl<Q: ReportQuery> TableProvider for ReportTable<Q> {
             .await
             .map_err(unreadable(q.function(), &source))
             .map_err(|e| without_accounts(q.as_ref(), e))?;
-        let input: Arc<dyn ExecutionPlan> = match keep {
-            Some(keep) => Arc::new(KeepRowsExec::new(input, keep)),
-            None => input,
-        };
+        // Always there: it also compacts the rows' strings before they are partitioned and sorted.
+        let input: Arc<dyn ExecutionPlan> = Arc::new(KeepRowsExec::new(input, keep.unwrap_or_default()));
         let stages = q.clone().stages(&input.schema())?;
         let report = report_plan(input, state.config().target_partitions(), stages)?;
         let report = match q.joined_sql() {

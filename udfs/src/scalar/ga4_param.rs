@@ -124,7 +124,37 @@ impl ScalarUDFImpl for Ga4Param {
     }
 }
 
-/// The value columns of GA4's `value` struct that the entries have, as arrays over all entries.
+/// A text column read as it is stored (a Parquet scan gives views): no copy to another
+/// encoding for every call.
+enum Texts<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a datafusion::arrow::array::LargeStringArray),
+    View(&'a datafusion::arrow::array::StringViewArray),
+}
+
+impl<'a> Texts<'a> {
+    /// `array` as text, or none for another type.
+    fn of(array: &'a ArrayRef) -> Option<Texts<'a>> {
+        match array.data_type() {
+            DataType::Utf8 => Some(Texts::Utf8(array.as_string::<i32>())),
+            DataType::LargeUtf8 => Some(Texts::Large(array.as_string::<i64>())),
+            DataType::Utf8View => Some(Texts::View(array.as_string_view())),
+            _ => None,
+        }
+    }
+
+    /// Row `i`, or none when NULL.
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Texts::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
+            Texts::Large(a) => a.is_valid(i).then(|| a.value(i)),
+            Texts::View(a) => a.is_valid(i).then(|| a.value(i)),
+        }
+    }
+}
+
+/// The value columns of GA4's `value` struct that the entries have, over all entries: text as
+/// stored, numbers cast only when not already of the export's types.
 struct Values {
     string: Option<ArrayRef>,
     int: Option<ArrayRef>,
@@ -137,6 +167,8 @@ impl Values {
         let column = |name: &str, to: &DataType| -> Result<Option<ArrayRef>> {
             match value.column_by_name(name) {
                 None => Ok(None),
+                Some(c) if c.data_type() == to => Ok(Some(c.clone())),
+                Some(c) if matches!(to, DataType::Utf8) && Texts::of(c).is_some() => Ok(Some(c.clone())),
                 Some(c) => Ok(Some(cast(c, to)?)),
             }
         };
@@ -147,36 +179,23 @@ impl Values {
             float: column("float_value", &DataType::Float32)?,
         })
     }
-
-    /// Entry `i`'s value as text.
-    fn text(&self, i: usize, out: &mut String) -> bool {
-        use std::fmt::Write as _;
-        fn valid(a: &Option<ArrayRef>, i: usize) -> Option<&ArrayRef> {
-            a.as_ref().filter(|a| a.is_valid(i))
-        }
-        if let Some(a) = valid(&self.string, i) {
-            out.push_str(a.as_string::<i32>().value(i));
-        } else if let Some(a) = valid(&self.int, i) {
-            let _ = write!(out, "{}", a.as_primitive::<Int64Type>().value(i));
-        } else if let Some(a) = valid(&self.double, i) {
-            let _ = write!(out, "{}", a.as_primitive::<Float64Type>().value(i));
-        } else if let Some(a) = valid(&self.float, i) {
-            let _ = write!(out, "{}", a.as_primitive::<Float32Type>().value(i));
-        } else {
-            return false;
-        }
-        true
-    }
 }
 
 fn lookup<O: OffsetSizeTrait>(params: &GenericListArray<O>, keys: &StringArray) -> Result<StringArray> {
+    use std::fmt::Write as _;
     let entries = params.values().as_struct();
-    let names =
-        cast(entries.column_by_name("key").ok_or_else(|| bad("event_params", "has no key".into()))?, &DataType::Utf8)?;
-    let names = names.as_string::<i32>();
+    let names = entries.column_by_name("key").ok_or_else(|| bad("event_params", "has no key".into()))?;
+    let names = match Texts::of(names) {
+        Some(_) => names.clone(),
+        None => cast(names, &DataType::Utf8)?,
+    };
+    let Some(names) = Texts::of(&names) else { return Err(bad("event_params", "has a key that is not text".into())) };
     let value = entries.column_by_name("value").ok_or_else(|| bad("event_params", "has no value".into()))?;
     let values = Values::of(value.as_struct())?;
-    let value_valid = |i: usize| value.is_valid(i) && entries.is_valid(i);
+    let strings = values.string.as_ref().and_then(Texts::of);
+    fn valid(a: &Option<ArrayRef>, i: usize) -> Option<&ArrayRef> {
+        a.as_ref().filter(|a| a.is_valid(i))
+    }
     let mut out = StringBuilder::with_capacity(params.len(), params.len() * 16);
     let mut text = String::new();
     let offsets = params.value_offsets();
@@ -187,12 +206,28 @@ fn lookup<O: OffsetSizeTrait>(params: &GenericListArray<O>, keys: &StringArray) 
         }
         let key = keys.value(row);
         let (from, to) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
-        let found = (from..to).find(|&i| entries.is_valid(i) && names.is_valid(i) && names.value(i) == key);
-        text.clear();
-        match found {
-            Some(i) if value_valid(i) && values.text(i, &mut text) => out.append_value(&text),
-            _ => out.append_null(),
+        let found = (from..to).find(|&i| entries.is_valid(i) && names.get(i) == Some(key));
+        let Some(i) = found.filter(|&i| value.is_valid(i)) else {
+            out.append_null();
+            continue;
+        };
+        // Its string_value, else int_value, double_value, float_value, as text.
+        if let Some(s) = strings.as_ref().and_then(|s| s.get(i)) {
+            out.append_value(s);
+            continue;
         }
+        text.clear();
+        if let Some(a) = valid(&values.int, i) {
+            let _ = write!(text, "{}", a.as_primitive::<Int64Type>().value(i));
+        } else if let Some(a) = valid(&values.double, i) {
+            let _ = write!(text, "{}", a.as_primitive::<Float64Type>().value(i));
+        } else if let Some(a) = valid(&values.float, i) {
+            let _ = write!(text, "{}", a.as_primitive::<Float32Type>().value(i));
+        } else {
+            out.append_null();
+            continue;
+        }
+        out.append_value(&text);
     }
     Ok(out.finish())
 }
@@ -315,7 +350,24 @@ mod tests {
         ]);
         assert_eq!(call(p.clone(), "page_location"), [Some("https://x.example/a".into()), None, None, None, None]);
         assert_eq!(call(p.clone(), "ga_session_id"), [Some("1718000000".into()), None, None, None, None]);
-        assert_eq!(call(p, "value"), [None, Some("12.5".into()), None, None, None]);
+        assert_eq!(call(p.clone(), "value"), [None, Some("12.5".into()), None, None, None]);
+        // Read from Parquet, keys and string values are views: the same answers.
+        let view = |t: &DataType| match t {
+            DataType::Utf8 => DataType::Utf8View,
+            other => other.clone(),
+        };
+        let value_fields: Fields =
+            value_fields().iter().map(|f| f.as_ref().clone().with_data_type(view(f.data_type()))).collect();
+        let entry: Fields = vec![
+            Field::new("key", DataType::Utf8View, true),
+            Field::new("value", DataType::Struct(value_fields), true),
+        ]
+        .into();
+        let viewed = cast(&p, &DataType::List(Arc::new(Field::new("element", DataType::Struct(entry), true))))
+            .expect("cast to views");
+        for key in ["page_location", "ga_session_id", "value"] {
+            assert_eq!(call(viewed.clone(), key), call(p.clone(), key), "{key}");
+        }
     }
 
     #[test]
