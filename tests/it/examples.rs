@@ -41,6 +41,22 @@ pub async fn answer_as_recorded_in_shape(engine: &std::sync::Arc<journeydb::sess
     answer(engine, &crate::fixture::root().join("sql/examples"), Some(shape)).await;
 }
 
+/// The closed-loop examples with their `journeydb.toml`, over the demo in a tracker's shape
+/// (`preset`, in `dir`; Segment's accounts are its `groups`), answering as recorded.
+pub async fn closed_loop_as_recorded_in_shape(preset: &str, dir: &std::path::Path) {
+    let examples = crate::fixture::root().join("sql/examples/closed_loop");
+    let mut config = journeydb::config::Config::load(Some(&examples.join("journeydb.toml"))).expect("config");
+    config.data_dir = dir.to_path_buf();
+    config.target_partitions = 2;
+    config.journey.preset = Some(preset.into());
+    if let Some(accounts) = config.journey.accounts.as_mut().filter(|_| preset == "segment") {
+        accounts.table = Some("groups".into());
+    }
+    config.validate().expect("valid config");
+    let engine = journeydb::session::Engine::new(config).expect("engine");
+    answer(&engine, &examples, Some(preset)).await;
+}
+
 /// Runs every example of folder `examples` on `engine` and checks its answer.
 async fn answer_in(engine: &std::sync::Arc<journeydb::session::Engine>, examples: &std::path::Path) {
     answer(engine, examples, None).await;

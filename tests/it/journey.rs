@@ -461,8 +461,10 @@ async fn tracker_presets_answer_as_the_canonical_demo() {
         if preset == "rudderstack" {
             continue;
         }
-        // The cookbook answers on each tracker's demo as on the canonical one.
+        // The cookbook, and its closed loop with the CRM and accounts, answer on each
+        // tracker's demo as on the canonical one.
         crate::examples::answer_as_recorded_in_shape(&b, preset).await;
+        crate::examples::closed_loop_as_recorded_in_shape(preset, dir.path()).await;
         let b = closed_loop(Some(preset), dir.path());
         for sql in crm_queries {
             let (mut x, mut y) = (query(&a_crm, sql).await, query(&b, sql).await);
