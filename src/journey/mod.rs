@@ -85,12 +85,20 @@ pub fn view_sql(cfg: &JourneyConfig, name: &str, present: &[String]) -> Result<O
     view_sql_over(cfg, name, present, &Base::new(table, Identity::Events))
 }
 
+/// How errors name the model: `journey model`, with its preset if any.
+fn model_name(preset: Option<&str>) -> String {
+    match preset {
+        Some(p) => format!("journey model (preset {p})"),
+        None => "journey model".into(),
+    }
+}
+
 /// The error for a table (of `preset`'s, if any) without the column a canonical one needs.
 fn missing_column(preset: Option<&str>, table: &str, column: &str, canonical: &str) -> DataFusionError {
-    let of = preset.map(|p| format!(" (preset {p})")).unwrap_or_default();
     DataFusionError::Plan(format!(
-        "journey model{of}: table \"{table}\" has no column \"{column}\" (canonical \"{canonical}\"); \
-         map it in [journey.columns]"
+        "{}: table \"{table}\" has no column \"{column}\" (canonical \"{canonical}\"); \
+         map it in [journey.columns]",
+        model_name(preset)
     ))
 }
 
@@ -293,24 +301,24 @@ pub fn view_sql_over(cfg: &JourneyConfig, name: &str, present: &[String], base: 
     );
     if cfg.sessions == Sessions::Tracker {
         if !has("session_id") {
-            let of = cfg.preset.as_deref().map(|p| format!(" (preset {p})")).unwrap_or_default();
             return Err(DataFusionError::Plan(format!(
-                "journey model{of}: sessions = \"tracker\" needs the tracker's session ids, and table \"{}\" \
+                "{}: sessions = \"tracker\" needs the tracker's session ids, and table \"{}\" \
                  has no column \"{}\" (canonical \"session_id\"); map it in [journey.columns] or set sessions = \"gap\"",
+                model_name(cfg.preset.as_deref()),
                 cfg.events,
                 cfg.column("session_id")
             )));
         }
         // The tracker's sessions, numbered per person in the order they start (ties by id);
-        // events without one are grouped by inactivity as without the option.
-        let key = "CASE WHEN session_id IS NOT NULL THEN 't' || CAST(session_id AS VARCHAR) \
-                   ELSE 'g' || CAST(session AS VARCHAR) END";
+        // events without one are grouped by inactivity as without the option (their
+        // `gap_session`; such a group ranks before a tracker session starting at its time).
         sessions = format!(
             "SELECT person_id, user_id, anonymous_id, event_time, event_name, channel{extra}, \
-             CAST(dense_rank() OVER (PARTITION BY person_id ORDER BY session_start, session_key) AS BIGINT) AS session, \
+             CAST(dense_rank() OVER (PARTITION BY person_id \
+             ORDER BY session_start, session_id NULLS FIRST, gap_session) AS BIGINT) AS session, \
              is_touch, is_conversion, milestone, stage, stage_reached FROM (SELECT *, \
-             min(event_time) OVER (PARTITION BY person_id, session_key) AS session_start \
-             FROM (SELECT *, {key} AS session_key FROM ({sessions}) k) k) s"
+             min(event_time) OVER (PARTITION BY person_id, session_id, gap_session) AS session_start \
+             FROM (SELECT *, CASE WHEN session_id IS NULL THEN session END AS gap_session FROM ({sessions}) k) k) s"
         );
     }
     // GA4's session default channel group: the session's first touch (ties in time: the

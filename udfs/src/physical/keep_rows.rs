@@ -102,9 +102,12 @@ impl KeepRows {
 pub fn compact_views(batch: RecordBatch) -> Result<RecordBatch> {
     fn sparse(buffers: &[datafusion::arrow::buffer::Buffer], lengths: impl Iterator<Item = u32>) -> bool {
         let held: usize = buffers.iter().map(|b| b.capacity()).sum();
+        if held <= 65_536 {
+            return false;
+        }
         // Views of up to 12 bytes are stored inline, in no buffer.
         let used: usize = lengths.filter(|&l| l > 12).map(|l| l as usize).sum();
-        held > 65_536 && held > 2 * used
+        held > 2 * used
     }
     let mut columns = batch.columns().to_vec();
     let mut changed = false;
